@@ -1,0 +1,107 @@
+"""The two sides of the comparison: how to start each server and what one run looks like.
+
+Both servers stream the same agent turn (one user message → one model call to the fake
+OpenAI server → 20 text deltas) and are judged by the same load generator; only the request
+shape, the success check and the command line differ.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _load import HttpRequest, Validator
+
+RequestFactory = Callable[[int], HttpRequest]
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PEER_VENV = BENCH / "peer" / ".venv"
+PEER_PYTHON = PEER_VENV / "bin" / "python"
+ROOST_CORE_VENV = Path.home() / ".cache" / "roost-bench" / "roost-core-venv"
+USER_TEXT = "Say something short."
+DELTAS = 20
+
+
+@dataclass
+class Side:
+    """A server under test: command line, health route, the run request and its check."""
+
+    name: str
+    python: str
+    argv: list[str]
+    health_path: str
+    request: RequestFactory
+    validate: Validator
+    import_module: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self, port: int, model_url: str) -> list[str]:
+        return [self.python, *self.argv, "--port", str(port), "--model-url", model_url]
+
+
+def _peer_valid(data: list[bytes]) -> bool:
+    """Completed response at the end and exactly the 20 content deltas of the fixed reply."""
+    if not data or b'"status":"completed"' not in data[-1] or b'"object":"response"' not in data[-1]:
+        return False
+    return sum(1 for d in data if b'"object":"content"' in d and b'"delta":true' in d) == DELTAS
+
+
+def session_requests(render: Callable[[str], HttpRequest]) -> RequestFactory:
+    """A factory giving every run its own session id, as distinct users would.
+
+    The peer refuses a second concurrent run on one session ("already in RUNNING state") and
+    Roost locks a session per run, so a shared session would measure lock contention instead
+    of serving.
+    """
+    counter = itertools.count()
+    prefix = f"bench-{os.getpid()}-"
+    return lambda _index: render(f"{prefix}{next(counter)}")
+
+
+def peer_side() -> Side:
+    message = {"role": "user", "type": "message", "content": [{"type": "text", "text": USER_TEXT}]}
+    headers = {"content-type": "application/json", "accept": "text/event-stream"}
+
+    def render(session: str) -> HttpRequest:
+        body = {"input": [message], "session_id": session, "user_id": "bench-user"}
+        return HttpRequest("POST", "/process", json.dumps(body).encode(), headers)
+
+    return Side(
+        name="peer",
+        python=str(PEER_PYTHON),
+        argv=[str(BENCH / "peer" / "peer_app.py")],
+        health_path="/health",
+        request=session_requests(render),
+        validate=_peer_valid,
+        import_module="agentscope_runtime.engine",
+    )
+
+
+def roost_side(*, persist: bool = False, trace: bool = False) -> Side:
+    """Roost's AgentApp (bench/roost_app.py), optionally with persistence and tracing on."""
+    import roost_app  # the workload definition lives next to the app it describes
+
+    argv = [str(BENCH / "roost_app.py")]
+    name = "roost"
+    if persist:
+        argv.append("--persist")
+        name += "+persist"
+    if trace:
+        argv.append("--trace")
+        name += "+trace"
+    return Side(
+        name=name,
+        python=sys.executable,
+        argv=argv,
+        health_path=roost_app.HEALTH_PATH,
+        request=session_requests(lambda session: roost_app.run_request(USER_TEXT, session)),
+        validate=roost_app.valid_run,
+        import_module="roost.server",
+        env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+    )

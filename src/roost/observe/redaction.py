@@ -1,0 +1,93 @@
+"""Redaction hooks applied to span content and log messages before they leave the process.
+
+A redactor is any ``str -> str`` callable. The default one masks bearer tokens, API keys
+of common providers, JWTs, ``key=value`` secrets and e-mail addresses; users add their
+own with :func:`add_redactor` (e.g. customer ids). Redactors run in registration order.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+Redactor = Callable[[str], str]
+
+MASK = "[REDACTED]"
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # Authorization headers and bearer tokens
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    # JSON Web Tokens
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), MASK),
+    # Provider keys: OpenAI/Anthropic/DeepSeek (sk-…), GitHub, Slack, AWS, Google
+    (re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}"), MASK),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), MASK),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), MASK),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), MASK),
+    # key=value / "key": "value" secrets
+    (
+        re.compile(
+            r"(?i)([\"']?(?:api[_-]?key|apikey|secret|password|passwd|access[_-]?token|"
+            r"auth[_-]?token|client[_-]?secret|private[_-]?key)[\"']?\s*[:=]\s*[\"']?)"
+            r"[^\s\"',;}]{4,}"
+        ),
+        r"\1" + MASK,
+    ),
+    # e-mail addresses
+    (re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), "[EMAIL]"),
+]
+
+
+def default_redactor(text: str) -> str:
+    """Mask bearer tokens, provider API keys, JWTs, ``key=value`` secrets and e-mails."""
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+_lock = threading.Lock()
+_redactors: list[Redactor] = [default_redactor]
+
+
+def add_redactor(redactor: Redactor) -> Redactor:
+    """Register a redactor (usable as a decorator); it runs after the existing ones."""
+    with _lock:
+        if redactor not in _redactors:
+            _redactors.append(redactor)
+    return redactor
+
+
+def remove_redactor(redactor: Redactor) -> None:
+    """Unregister a redactor; removing the default one disables the built-in patterns."""
+    with _lock:
+        if redactor in _redactors:
+            _redactors.remove(redactor)
+
+
+def reset_redactors() -> None:
+    """Back to the default redactor only."""
+    with _lock:
+        _redactors[:] = [default_redactor]
+
+
+def redact(text: str) -> str:
+    """Apply every registered redactor to ``text``."""
+    for redactor in list(_redactors):
+        text = redactor(text)
+    return text
+
+
+def redact_value(value: Any) -> Any:
+    """Redact strings inside an attribute value (str, sequence of str, or mapping)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        return type(value)(redact_value(v) for v in value) if isinstance(value, tuple) else [
+            redact_value(v) for v in value
+        ]
+    return value

@@ -1,0 +1,199 @@
+"""The ``docker`` backend: one locked-down container per sandbox (docker SDK, lazy).
+
+The container runs a signal-waiting PID 1; shell, files and the Python kernel run in it
+through ``exec``. No network unless asked, no capabilities, default seccomp profile,
+read-only root with a size-limited tmpfs workdir, memory/pids/cpu limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from typing import Any
+
+from roost.core import SandboxError, SandboxUnavailable
+from roost.sandbox._container import (
+    WORKDIR,
+    ContainerSandbox,
+    ExecOutput,
+    StreamChannel,
+)
+from roost.sandbox._docker_spec import (
+    LABEL_ID,
+    LABEL_MANAGED,
+    DockerConfig,
+    build_create_kwargs,
+    container_name,
+)
+from roost.sandbox.base import SandboxSpec
+
+__all__ = ["DockerConfig", "DockerSandbox", "build_create_kwargs", "docker_available"]
+
+
+def _client(config: DockerConfig) -> Any:
+    try:
+        import docker
+    except ImportError as exc:  # pragma: no cover - docker is a declared extra
+        raise SandboxUnavailable(
+            "the docker backend needs the docker SDK", hint="pip install 'roost[docker]'"
+        ) from exc
+    try:
+        client = (
+            docker.DockerClient(base_url=config.base_url) if config.base_url else docker.from_env()
+        )
+        client.ping()
+    except Exception as exc:
+        raise SandboxUnavailable(
+            f"no Docker engine reachable: {exc}",
+            hint="start dockerd or set DOCKER_HOST; the default backend (bwrap) needs no engine",
+        ) from exc
+    return client
+
+
+def docker_available(config: DockerConfig | None = None) -> str | None:
+    """``None`` when an engine answers, else the reason it does not."""
+    try:
+        _client(config or DockerConfig()).close()
+    except SandboxUnavailable as exc:
+        return exc.message
+    return None
+
+
+def _raw_socket(sock: Any) -> socket.socket:
+    """The docker SDK returns a SocketIO (unix socket) or a socket; get the socket."""
+    raw = getattr(sock, "_sock", sock)
+    if not isinstance(raw, socket.socket):
+        raise SandboxError(f"unexpected exec socket type {type(raw).__name__}")
+    return raw
+
+
+class DockerSandbox(ContainerSandbox):
+    """A sandbox in a Docker container."""
+
+    backend = "docker"
+
+    def __init__(
+        self,
+        spec: SandboxSpec | None = None,
+        *,
+        config: DockerConfig | None = None,
+        sandbox_id: str | None = None,
+    ) -> None:
+        super().__init__(spec, sandbox_id=sandbox_id)
+        self.config = config or DockerConfig()
+        self._docker: Any = None
+        self._container: Any = None
+
+    async def _create(self) -> None:
+        self._docker = await asyncio.to_thread(_client, self.config)
+        kwargs = build_create_kwargs(self.id, self.spec, self.config)
+
+        def create() -> Any:
+            container = self._docker.containers.create(**kwargs)
+            container.start()
+            container.reload()
+            return container
+
+        self._container = await asyncio.to_thread(create)
+        if self._container.status != "running":
+            raise SandboxError(f"container {self._container.name} is {self._container.status}")
+        self._detail = {"container": self._container.name, "image": kwargs["image"]}
+
+    async def _destroy(self) -> None:
+        if self._docker is None:
+            return
+        docker_client = self._docker
+
+        def remove() -> None:
+            import docker.errors
+
+            try:
+                docker_client.containers.get(container_name(self.id)).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            finally:
+                docker_client.close()
+
+        self._docker = None
+        await asyncio.to_thread(remove)
+
+    def _exec_start(self, argv: list[str], stdin: bool) -> tuple[str, socket.socket]:
+        api = self._docker.api
+        created = api.exec_create(
+            self._container.id,
+            argv,
+            stdin=stdin,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            workdir=WORKDIR,
+            user=self.config.user,
+        )
+        sock = api.exec_start(created["Id"], socket=True, tty=False)
+        return created["Id"], _raw_socket(sock)
+
+    async def _exec(self, argv: list[str], *, stdin: bytes | None, timeout: float) -> ExecOutput:
+        from docker.utils.socket import consume_socket_output, frames_iter
+
+        def run() -> ExecOutput:
+            exec_id, raw = self._exec_start(argv, stdin is not None)
+            try:
+                raw.settimeout(timeout)
+                if stdin is not None:
+                    raw.sendall(stdin)
+                    raw.shutdown(socket.SHUT_WR)
+                stdout, stderr = consume_socket_output(frames_iter(raw, tty=False), demux=True)
+            finally:
+                raw.close()
+            code = self._docker.api.exec_inspect(exec_id).get("ExitCode")
+            return ExecOutput(code, stdout or b"", stderr or b"")
+
+        return await asyncio.to_thread(run)
+
+    async def _open_stream(self, argv: list[str]) -> StreamChannel:
+        from docker.utils.socket import frames_iter
+
+        loop = asyncio.get_running_loop()
+        _, raw = await asyncio.to_thread(self._exec_start, argv, True)
+        reader = asyncio.StreamReader(limit=2**26)
+
+        def pump() -> None:
+            try:
+                for stream_id, chunk in frames_iter(raw, tty=False):
+                    if stream_id == 1 and chunk:
+                        loop.call_soon_threadsafe(reader.feed_data, chunk)
+            except OSError:
+                pass
+            finally:
+                loop.call_soon_threadsafe(reader.feed_eof)
+
+        threading.Thread(target=pump, name=f"docker-kernel-{self.id}", daemon=True).start()
+
+        async def write(data: bytes) -> None:
+            await asyncio.to_thread(raw.sendall, data)
+
+        async def close() -> None:
+            with contextlib.suppress(OSError):
+                raw.close()
+
+        return StreamChannel(reader, write, close)
+
+    @classmethod
+    async def reap_orphans(cls, config: DockerConfig | None = None) -> list[str]:
+        """Remove every Roost sandbox container left by a crashed process; returns names."""
+        client = await asyncio.to_thread(_client, config or DockerConfig())
+
+        def reap() -> list[str]:
+            try:
+                found = client.containers.list(
+                    all=True, filters={"label": f"{LABEL_MANAGED}=roost"}
+                )
+                for container in found:
+                    container.remove(force=True)
+                return [f"{c.name} ({c.labels.get(LABEL_ID, '?')})" for c in found]
+            finally:
+                client.close()
+
+        return await asyncio.to_thread(reap)

@@ -1,0 +1,381 @@
+"""``AgentApp``: turn any Roost agent — or any async generator — into an HTTP service.
+
+The app is a plain ASGI callable: a small middleware (auth, body limit, rate limit,
+metrics, error mapping) in front of a Starlette router whose routes live one module per
+resource in :mod:`roost.server.routes`. Storage, locks, fan-out and the background queue
+are opened at startup from the app's arguments or the ``ROOST_*`` settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from roost.core import ConfigError, get_settings, new_id
+from roost.server._generator_agent import GeneratorAgent
+from roost.server.context import AgentContext
+from roost.server.errors import AgentNotFound
+from roost.server.observer import RunObserver
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute, Router
+
+    from roost.server.auth import Authenticator
+    from roost.server.metrics import HttpMetrics
+    from roost.server.ratelimit import RateLimiter
+    from roost.server.runs import RunExecutor
+    from roost.server.tasks import TaskQueue
+
+log = logging.getLogger("roost.server")
+
+BusyPolicy = Literal["reject", "enqueue", "interrupt"]
+Hook = Callable[[], Any]
+
+
+@dataclass
+class AgentSpec:
+    """A registered agent: a factory ``(ctx) -> Agent`` or an async generator ``(msg, ctx)``."""
+
+    name: str
+    fn: Callable[..., Any]
+    kind: Literal["factory", "generator"]
+    description: str = ""
+
+
+@dataclass
+class EndpointSpec:
+    path: str
+    fn: Callable[..., Any]
+    methods: tuple[str, ...]
+    public: bool = False
+
+
+@dataclass
+class TaskSpec:
+    path: str
+    fn: Callable[..., Any]
+    name: str
+
+
+class AgentApp:
+    """An authenticated, streaming, persistent agent service (an ASGI application).
+
+    ``busy_policy`` decides what a second run on a busy session does: ``reject`` (409
+    ``session_busy``), ``enqueue`` (wait for the first), or ``interrupt`` the first.
+    ``auth=False`` turns authentication off (local development only).
+    """
+
+    def __init__(
+        self,
+        name: str = "roost",
+        *,
+        store_url: str | None = None,
+        redis_url: str | None = None,
+        busy_policy: BusyPolicy = "reject",
+        cors_origins: list[str] | None = None,
+        max_body_bytes: int = 1_000_000,
+        rate_limit: str | None = "60/minute",
+        auth: bool = True,
+        admin_key: str | None = None,
+        metrics_public: bool = False,
+        flush_interval: float = 0.25,
+        store_schema: str | None = None,
+        description: str = "",
+    ) -> None:
+        if busy_policy not in ("reject", "enqueue", "interrupt"):
+            raise ConfigError(
+                f"unknown busy_policy {busy_policy!r}", hint="use reject, enqueue or interrupt"
+            )
+        if cors_origins and "*" in cors_origins:
+            raise ConfigError(
+                "cors_origins may not contain '*'",
+                hint="list the exact origins allowed to call the API with credentials",
+            )
+        if max_body_bytes <= 0 or flush_interval <= 0:
+            raise ConfigError("max_body_bytes and flush_interval must be positive")
+        self.name = name
+        self.description = description
+        self.store_url = store_url
+        self.store_schema = store_schema
+        self.redis_url = redis_url
+        self.busy_policy: BusyPolicy = busy_policy
+        self.cors_origins = list(cors_origins or [])
+        self.max_body_bytes = max_body_bytes
+        self.rate_limit_spec = rate_limit
+        self.auth_enabled = auth
+        self.admin_key = admin_key
+        self.metrics_public = metrics_public
+        self.flush_interval = flush_interval
+        self.instance_id = new_id("inst")
+        self.observers: list[RunObserver] = []
+        self.agents: dict[str, AgentSpec] = {}
+        self.endpoints: list[EndpointSpec] = []
+        self.tasks: dict[str, TaskSpec] = {}
+        self.extra_routes: list[BaseRoute] = []
+        """Routes other layers add (e.g. observability's ``/v1/runs/{id}/trace``)."""
+        self._startup: list[Hook] = []
+        self._shutdown: list[Hook] = []
+        self._started = False
+        self._asgi: Callable[..., Awaitable[None]] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        # opened at startup
+        self.store: Any = None
+        self.locks: Any = None
+        self.bus: Any = None
+        self.bus_remote = False
+        self.executor: RunExecutor
+        self.queue: TaskQueue
+        self.authenticator: Authenticator | None = None
+        self.rate_limiter: RateLimiter | None = None
+        self.metrics: HttpMetrics
+        self.router: Router
+        self.created_admin_key: str | None = None
+        """The admin key generated at this start (``None`` when one already existed)."""
+
+    # -- registration ------------------------------------------------------------------
+    def agent(
+        self, fn: Callable[..., Any] | None = None, *, name: str | None = None
+    ) -> Any:
+        """Register an agent factory ``(ctx) -> Agent`` (sync or async) or an async
+        generator ``(msg, ctx)`` yielding text or events. Usable bare or with ``name=``."""
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            agent_name = name or (self.name if not self.agents else func.__name__)
+            if agent_name in self.agents:
+                raise ConfigError(f"agent {agent_name!r} is registered twice")
+            kind: Literal["factory", "generator"] = (
+                "generator" if inspect.isasyncgenfunction(func) else "factory"
+            )
+            doc = inspect.getdoc(func) or ""
+            self.agents[agent_name] = AgentSpec(agent_name, func, kind, doc.split("\n")[0])
+            return func
+
+        return register(fn) if fn is not None else register
+
+    def endpoint(
+        self, path: str, *, methods: tuple[str, ...] | list[str] = ("POST",), public: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A custom route. Handlers may be sync, async, generators or async generators
+        (generators stream as SSE). Parameters are filled by name: ``body`` (JSON),
+        ``request``, ``principal``, path and query parameters."""
+        if not path.startswith("/"):
+            raise ConfigError(f"endpoint path {path!r} must start with '/'")
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.endpoints.append(EndpointSpec(path, func, tuple(m.upper() for m in methods), public))
+            return func
+
+        return register
+
+    def task(self, path: str, *, name: str | None = None) -> Callable[[Callable[..., Any]], Any]:
+        """A durable background task: ``POST path`` queues ``fn(body)`` and answers 202 with
+        a task id; ``GET /v1/tasks/{id}`` reports its status and result."""
+        if not path.startswith("/"):
+            raise ConfigError(f"task path {path!r} must start with '/'")
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            task_name = name or func.__name__
+            if task_name in self.tasks:
+                raise ConfigError(f"task {task_name!r} is registered twice")
+            self.tasks[task_name] = TaskSpec(path, func, task_name)
+            return func
+
+        return register
+
+    def on_startup(self, fn: Hook) -> Hook:
+        self._startup.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: Hook) -> Hook:
+        self._shutdown.append(fn)
+        return fn
+
+    # -- agents ------------------------------------------------------------------------
+    def agent_spec(self, name: str | None) -> AgentSpec:
+        if not self.agents:
+            raise AgentNotFound("this app has no agent", hint="register one with @app.agent")
+        if name is None:
+            return next(iter(self.agents.values()))
+        spec = self.agents.get(name)
+        if spec is None:
+            raise AgentNotFound(
+                f"no agent named {name!r}", hint=f"known agents: {', '.join(self.agents)}"
+            )
+        return spec
+
+    async def build_agent(self, spec: AgentSpec, ctx: AgentContext) -> Any:
+        if spec.kind == "generator":
+            return GeneratorAgent(spec.name, spec.fn, ctx)
+        agent = spec.fn(ctx)
+        if inspect.isawaitable(agent):
+            agent = await agent
+        if ctx.state and not ctx.state_loaded:
+            agent.load_state_dict(ctx.state)
+        return agent
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def startup(self) -> None:
+        """Open the store, locks, bus and queue; create the admin key on first start."""
+        if self._started:
+            return
+        from roost.server._backends import open_backends
+        from roost.server.auth import Authenticator
+        from roost.server.metrics import HttpMetrics
+        from roost.server.ratelimit import RateLimiter
+        from roost.server.router import build_router
+        from roost.server.runs import RunExecutor
+        from roost.server.tasks import TaskQueue
+
+        settings = get_settings()
+        self.store, self.locks, self.bus = await open_backends(self, settings)
+        self.bus_remote = bool(self.redis_url or settings.redis_url)
+        admin = self.admin_key or (
+            settings.admin_key.get_secret_value() if settings.admin_key else None
+        )
+        if self.auth_enabled:
+            self.authenticator = Authenticator(self.store, admin)
+            if admin is None:
+                self.created_admin_key = await ensure_admin_key(self.store)
+                if self.created_admin_key:
+                    print(
+                        f"roost: admin key (shown once, store it now): {self.created_admin_key}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        self.rate_limiter = RateLimiter(self.rate_limit_spec) if self.rate_limit_spec else None
+        self.metrics = HttpMetrics()
+        self.executor = RunExecutor(self)
+        self.queue = TaskQueue(self, settings)
+        self.router = build_router(self)
+        self._asgi = self._wrap(self.router)
+        await self.store.fail_orphaned_runs(owner=self.instance_id, code="server_restart")
+        self.executor.start_background_loops()
+        if self.bus_remote:
+            self.spawn(self._control_loop())
+        await self.queue.start()
+        for hook in self._startup:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+        self._started = True
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for hook in self._shutdown:
+            try:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("shutdown hook %r failed", hook)
+        await self.executor.close()
+        await self.queue.stop()
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(BaseException):
+                await task
+        from roost.server._backends import close_backends
+
+        await close_backends(self)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A fire-and-forget task that is kept referenced and cancelled at shutdown."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # -- fan-out across processes ------------------------------------------------------
+    def publish_event(self, run_id: str, text: str) -> None:
+        self.spawn(self.bus.publish(f"roost:run:{run_id}", text))
+
+    def subscribe_run(self, run_id: str) -> Any:
+        from roost.server._backends import Subscription
+
+        return Subscription(self.bus, f"roost:run:{run_id}")
+
+    async def send_control(self, owner: str | None, message: dict[str, Any]) -> None:
+        if not owner or not self.bus_remote:
+            return
+        import json
+
+        await self.bus.publish(f"roost:control:{owner}", json.dumps(message))
+
+    async def _control_loop(self) -> None:
+        import json
+
+        from roost.server._backends import Subscription
+
+        sub = Subscription(self.bus, f"roost:control:{self.instance_id}")
+        try:
+            while True:
+                async for text in sub.messages(timeout=None):
+                    try:
+                        await self.executor.handle_control(json.loads(text))
+                    except Exception:
+                        log.exception("bad control message %r", text)
+        finally:
+            await sub.close()
+
+    # -- ASGI --------------------------------------------------------------------------
+    def _wrap(self, router: Router) -> Callable[..., Awaitable[None]]:
+        from roost.server.middleware import ServiceMiddleware
+
+        app: Callable[..., Awaitable[None]] = ServiceMiddleware(router, self)
+        if self.cors_origins:
+            from starlette.middleware.cors import CORSMiddleware
+
+            app = CORSMiddleware(
+                app,
+                allow_origins=self.cors_origins,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["authorization", "content-type", "last-event-id", "x-session-id"],
+                allow_credentials=True,
+                expose_headers=["x-run-id", "x-session-id", "retry-after"],
+            )
+        return app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self._asgi is None:
+            await self.startup()  # servers that skip lifespan (and tests) start lazily
+        assert self._asgi is not None
+        scope.setdefault("app", self)
+        await self._asgi(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except BaseException as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                try:
+                    await self.shutdown()
+                finally:
+                    await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def ensure_admin_key(store: Any) -> str | None:
+    """Create the first admin key if the store has none; return its plaintext (once)."""
+    if await store.has_admin_key():
+        return None
+    plaintext, _record = await store.create_api_key("admin", role="admin")
+    return str(plaintext)

@@ -1,0 +1,48 @@
+"""Errors of the HTTP service; each has a stable ``code`` and the HTTP ``status`` it maps to."""
+
+from __future__ import annotations
+
+from roost.core import Conflict, NotFound
+
+
+class SessionNotFound(NotFound):
+    """No session with that id (or it belongs to another user)."""
+
+    code = "session_not_found"
+
+
+class RunNotFound(NotFound):
+    """No run with that id (or it belongs to another user)."""
+
+    code = "run_not_found"
+
+
+class AgentNotFound(NotFound):
+    """No agent with that name is registered on this app."""
+
+    code = "agent_not_found"
+
+
+class TaskNotFound(NotFound):
+    """No background task with that id."""
+
+    code = "task_not_found"
+
+
+class RunNotActive(Conflict):
+    """The run already finished, so it cannot be canceled or approved."""
+
+    code = "run_not_active"
+
+
+class RouteNotFound(NotFound):
+    """No route matches this path."""
+
+    code = "route_not_found"
+
+
+class MethodNotAllowed(Conflict):
+    """The route exists but not for this HTTP method."""
+
+    code = "method_not_allowed"
+    status = 405

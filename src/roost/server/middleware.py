@@ -1,0 +1,148 @@
+"""The one ASGI middleware in front of the router: errors, auth, limits and metrics.
+
+Kept as a single pure-ASGI layer (no per-request task or BaseHTTPMiddleware) because it
+runs on every request and the server's CPU budget per streamed run is tight.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from roost.core import PayloadTooLarge, RateLimited, RoostError
+from roost.server._http import error_body
+from roost.server.errors import MethodNotAllowed, RouteNotFound
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+log = logging.getLogger("roost.server.http")
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class ServiceMiddleware:
+    def __init__(self, app: Any, service: AgentApp) -> None:
+        self.app = app
+        self.service = service
+        self.public = set(PUBLIC_PATHS)
+        if service.metrics_public:
+            self.public.add("/metrics")
+        if service.rate_limit_spec is None:
+            self.public_rate = True
+        self.public |= {e.path for e in service.endpoints if e.public}
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        service = self.service
+        start = time.perf_counter()
+        status_box = [500]
+        started = [False]
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_box[0] = message["status"]
+                started[0] = True
+            await send(message)
+
+        limit = service.max_body_bytes
+        received = [0]
+
+        async def receive_limited() -> dict[str, Any]:
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                received[0] += len(message.get("body", b""))
+                if received[0] > limit:
+                    raise PayloadTooLarge(
+                        f"the request body exceeds {limit} bytes",
+                        hint="send a smaller body (the limit is max_body_bytes)",
+                    )
+            return message
+
+        try:
+            headers = _headers(scope)
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise PayloadTooLarge(
+                    f"the request body ({length} bytes) exceeds {limit} bytes",
+                    hint="send a smaller body (the limit is max_body_bytes)",
+                )
+            path = scope["path"]
+            if path not in self.public and scope["method"] != "OPTIONS":
+                auth = service.authenticator
+                if auth is not None:
+                    principal = await auth.authenticate(headers)
+                else:
+                    from roost.server.auth import ANONYMOUS
+
+                    principal = ANONYMOUS
+                scope["roost.principal"] = principal
+                limiter = service.rate_limiter
+                if limiter is not None:
+                    wait = limiter.check(principal.key_id)
+                    if wait:
+                        raise RateLimited(
+                            f"rate limit of {service.rate_limit_spec} per key exceeded",
+                            hint=f"retry after {int(wait)} s",
+                            retry_after=int(wait),
+                        )
+            scope["roost.headers"] = headers
+            await self.app(scope, receive_limited, send_wrapper)
+        except Exception as exc:
+            if started[0]:
+                log.exception("error after the response started: %s %s", scope["method"], scope["path"])
+                return
+            err = _as_roost_error(exc)
+            extra: list[tuple[bytes, bytes]] = []
+            if isinstance(err, RateLimited):
+                extra.append((b"retry-after", str(err.details.get("retry_after", 1)).encode()))
+            await _send_error(send_wrapper, err, extra)
+        finally:
+            route = scope.get("roost.route") or _unmatched(status_box[0])
+            service.metrics.observe(route, scope["method"], status_box[0], time.perf_counter() - start)
+
+
+def _unmatched(status: int) -> str:
+    return "unmatched" if status == 404 else "other"
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _as_roost_error(exc: Exception) -> RoostError:
+    if isinstance(exc, RoostError):
+        return exc
+    from starlette.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return RouteNotFound("no route matches this path", hint="see GET /openapi.json")
+        if exc.status_code == 405:
+            return MethodNotAllowed("this route does not accept this HTTP method")
+        err = RoostError(str(exc.detail))
+        err.status = exc.status_code  # type: ignore[misc]
+        return err
+    log.exception("unhandled error", exc_info=exc)
+    return RoostError("internal server error", hint="the server log has the details")
+
+
+async def _send_error(send: Any, err: RoostError, extra: list[tuple[bytes, bytes]]) -> None:
+    import json
+
+    body = json.dumps(error_body(err), separators=(",", ":"), default=str).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": err.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

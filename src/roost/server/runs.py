@@ -1,0 +1,585 @@
+"""The run executor: one asyncio task per run, events numbered, fanned out and persisted.
+
+Every event gets ``seq`` (1, 2, …), ``run_id``, ``session_id`` and ``type``. Listeners in
+this process read the run's in-memory log; other processes get the events through the
+bus (Redis) or, without Redis, by polling the store. Events are persisted in batches —
+at least every ``flush_interval`` seconds and at the end of the run — together with the
+partial reply, while tool results and completed messages are written *before* clients
+see them (decision 0061).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from roost.core import (
+    ApprovalNotFound,
+    ApprovalRequired,
+    ApprovalResolved,
+    Event,
+    Interrupted,
+    ModelResponse,
+    Msg,
+    ReplyFinished,
+    ReplyStarted,
+    RoostError,
+    SessionBusy,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    ToolResultEvent,
+    Usage,
+    UsageEvent,
+)
+from roost.core.blocks import ToolUseBlock
+from roost.server._partial import PartialReply
+from roost.server.context import AgentContext
+from roost.server.errors import RunNotActive, RunNotFound
+from roost.server.observer import RunInfo
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp, AgentSpec
+    from roost.server.auth import Principal
+
+log = logging.getLogger("roost.server.runs")
+
+Envelope = tuple[int, str, str]
+"""``(seq, type, json)`` — the event as it goes on the wire."""
+
+ACTIVE = frozenset({"queued", "running", "waiting_approval"})
+FINAL = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL_EVENTS = {"succeeded": "run.completed", "failed": "run.failed", "canceled": "run.canceled"}
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(eq=False)
+class RunHandle:
+    """A run executing in this process."""
+
+    info: RunInfo
+    spec: AgentSpec
+    inputs: list[Msg]
+    background: bool = False
+    status: str = "running"
+    seq: int = 0
+    events: list[Envelope] = field(default_factory=list)
+    pending: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    agent: Any = None
+    task: asyncio.Task[None] | None = None
+    lock: Any = None
+    partial: PartialReply | None = None
+    completed: list[Msg] = field(default_factory=list)
+    """Assistant messages finished but not yet stored (saved on the next flush)."""
+    final: Msg | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    error: tuple[str, str] | None = None
+    cancel_reason: str | None = None
+    approvals: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def session_id(self) -> str:
+        return self.info.session_id
+
+    def notify(self) -> None:
+        event, self.changed = self.changed, asyncio.Event()
+        event.set()
+
+
+class RunExecutor:
+    """Starts, streams, cancels and persists runs for one :class:`AgentApp`."""
+
+    def __init__(self, app: AgentApp) -> None:
+        self.app = app
+        self.active: dict[str, RunHandle] = {}
+        self.by_session: dict[str, RunHandle] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start_background_loops(self) -> None:
+        self._flusher = asyncio.create_task(self._flush_loop(), name="roost-run-flusher")
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop accepting runs; interrupt the running ones and persist what they have."""
+        self._closing = True
+        for handle in list(self.active.values()):
+            self._interrupt_local(handle, "server_shutdown")
+        pending = [h.task for h in self.active.values() if h.task is not None]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+    # -- starting runs -----------------------------------------------------------------
+    async def start(
+        self,
+        session: Any,
+        principal: Principal,
+        inputs: list[Msg],
+        *,
+        metadata: dict[str, Any] | None = None,
+        background: bool = False,
+    ) -> RunHandle:
+        """Create the run and persist its input; busy sessions follow the app's policy.
+
+        Returns once the input is stored (so an acknowledged message is never lost); the
+        run itself continues in a task (or in the durable queue when ``background``).
+        """
+        app = self.app
+        spec = app.agent_spec(session.agent)
+        lock = await app.locks.try_acquire(session.id)
+        if lock is None:
+            if app.busy_policy == "reject":
+                raise SessionBusy(
+                    f"session {session.id} already has a run in progress",
+                    hint="wait for it to finish, cancel it (POST /v1/runs/{id}/cancel), "
+                    "or start the app with busy_policy='enqueue'",
+                )
+            if app.busy_policy == "interrupt":
+                await self.cancel_session_runs(session.id, reason="superseded")
+        status = "queued" if (lock is None or background) else "running"
+        try:
+            record = await app.store.create_run(
+                session_id=session.id,
+                agent=spec.name,
+                user_id=principal.user_id,
+                tenant_id=principal.tenant_id,
+                status=status,
+                metadata={**(metadata or {}), "background": background},
+                owner=app.instance_id,
+                inputs=inputs,
+            )
+        except BaseException:
+            if lock is not None:
+                await app.locks.release(lock)
+            raise
+        info = RunInfo(
+            id=record.id,
+            session_id=session.id,
+            agent=spec.name,
+            user_id=principal.user_id,
+            tenant_id=principal.tenant_id,
+            started_at=time.time(),
+            metadata=dict(metadata or {}),
+        )
+        handle = RunHandle(info=info, spec=spec, inputs=inputs, background=background)
+        handle.status = status
+        if background:
+            if lock is not None:
+                await app.locks.release(lock)
+            await app.queue.enqueue_run(record.id)
+            return handle
+        handle.lock = lock
+        self._register(handle)
+        handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{record.id}")
+        return handle
+
+    async def resume_queued(self, run_id: str) -> None:
+        """Execute a durable (background) run: called by the queue worker, also after a crash."""
+        app = self.app
+        record = await app.store.get_run(run_id)
+        if record.status in FINAL:
+            return
+        session = await app.store.get_session(record.session_id)
+        inputs = await app.store.run_inputs(run_id)
+        spec = app.agent_spec(record.agent or session.agent)
+        info = RunInfo(
+            id=record.id,
+            session_id=record.session_id,
+            agent=spec.name,
+            user_id=record.user_id,
+            tenant_id=record.tenant_id,
+            started_at=time.time(),
+            metadata=dict(record.metadata),
+        )
+        handle = RunHandle(info=info, spec=spec, inputs=inputs, background=True, status="queued")
+        if record.status != "queued":
+            # it was running when its process died: start over from a clean event log
+            await app.store.reset_run(run_id, owner=app.instance_id)
+        self._register(handle)
+        handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{run_id}")
+        await handle.task
+
+    def _register(self, handle: RunHandle) -> None:
+        self.active[handle.id] = handle
+        self.by_session.setdefault(handle.session_id, handle)
+
+    # -- the run body ------------------------------------------------------------------
+    async def _execute(self, h: RunHandle) -> None:
+        app = self.app
+        status = "succeeded"
+        try:
+            if h.lock is None:
+                self._emit(h, "run.queued", {"agent": h.spec.name, "status": "queued"})
+                h.lock = await app.locks.acquire(h.session_id)
+                self.by_session[h.session_id] = h
+                h.status = "running"
+                await app.store.set_run_status(h.id, "running", owner=app.instance_id)
+            if h.cancel_reason is not None:
+                raise asyncio.CancelledError
+            await self._observe("run_started", h)
+            self._emit(h, "run.started", {"agent": h.spec.name, "status": "running"})
+            state = await app.store.load_state(h.session_id, h.spec.name)
+            ctx = AgentContext(
+                session_id=h.session_id,
+                agent=h.spec.name,
+                user_id=h.info.user_id,
+                tenant_id=h.info.tenant_id,
+                run_id=h.id,
+                state=state,
+                metadata=h.info.metadata,
+            )
+            h.agent = await app.build_agent(h.spec, ctx)
+            if h.cancel_reason is not None:
+                h.agent.interrupt(h.cancel_reason)
+            interrupted = False
+            async for event in h.agent.reply(h.inputs if len(h.inputs) > 1 else h.inputs[0]):
+                if isinstance(event, Interrupted):
+                    interrupted = True
+                await self._on_event(h, event)
+            if interrupted or h.cancel_reason is not None:
+                status = "canceled"
+        except asyncio.CancelledError:
+            status = "canceled"
+            if h.cancel_reason is None:
+                h.cancel_reason = "server_shutdown"
+        except RoostError as exc:
+            status = "failed"
+            h.error = (exc.code, exc.message)
+        except Exception as exc:
+            status = "failed"
+            h.error = ("agent_error", f"the agent raised {type(exc).__name__}")
+            log.exception("run %s: agent failed", h.id)
+        try:
+            await asyncio.shield(self._finish(h, status))
+        except Exception:
+            log.exception("run %s: could not persist the end of the run", h.id)
+        finally:
+            if h.lock is not None:
+                with contextlib.suppress(Exception):
+                    await app.locks.release(h.lock)
+            self.active.pop(h.id, None)
+            if self.by_session.get(h.session_id) is h:
+                del self.by_session[h.session_id]
+            h.done.set()
+            h.notify()
+
+    async def _on_event(self, h: RunHandle, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self._partial_for(h, event.msg_id).text.append(event.delta)
+        elif isinstance(event, ThinkingDelta):
+            self._partial_for(h, event.msg_id).thinking.append(event.delta)
+        elif isinstance(event, ReplyStarted):
+            self._partial_for(h, event.msg_id)
+        elif isinstance(event, ToolCallFinished):
+            part = self._partial_for(h, event.msg_id)
+            part.tool_uses.append(ToolUseBlock(id=event.call_id, name=event.name, input=event.input))
+        elif isinstance(event, UsageEvent):
+            h.usage = event.usage if h.usage is None else h.usage + event.usage
+            h.model = event.model or h.model
+        elif isinstance(event, ModelResponse):
+            h.model = event.model or h.model
+            return  # the agent's business; the deltas already told the client
+        elif isinstance(event, ToolResultEvent):
+            # the assistant turn that asked for the tool is complete; store it and the result
+            # before anyone sees the result (nothing a client saw completed may be lost)
+            await self._save_completed_turn(h)
+            tool_msg = Msg(role="tool", name=event.name, content=[event.result])
+            await self.app.store.save_message(h.session_id, tool_msg, run_id=h.id)
+            self._emit_event(h, event)
+            await self._flush(h)
+            return
+        elif isinstance(event, ApprovalRequired):
+            h.approvals.add(event.call_id)
+            h.status = "waiting_approval"
+            self._emit_event(h, event)
+            await self._flush(h)
+            await self.app.store.set_run_status(h.id, "waiting_approval")
+            return
+        elif isinstance(event, ApprovalResolved):
+            h.approvals.discard(event.call_id)
+            if not h.approvals:
+                h.status = "running"
+                await self.app.store.set_run_status(h.id, "running")
+        elif isinstance(event, ReplyFinished):
+            h.final = event.msg
+            if event.usage is not None:
+                h.usage = event.usage
+            return  # announced by the terminal run.* event, which carries the message
+        self._emit_event(h, event)
+
+    def _partial_for(self, h: RunHandle, msg_id: str | None) -> PartialReply:
+        part = h.partial
+        if part is not None and (msg_id is None or msg_id == part.msg_id):
+            part.dirty = True
+            return part
+        if part is not None and not part.empty:
+            # a new message started: the previous one is complete; save it on the next flush
+            h.completed.append(part.build())
+        h.partial = PartialReply(msg_id or f"{h.id}-reply", h.spec.name)
+        h.partial.dirty = True
+        return h.partial
+
+    async def _save_completed_turn(self, h: RunHandle) -> None:
+        done, h.completed = h.completed, []
+        part = h.partial
+        if part is not None and not part.empty:
+            done.append(part.build())
+            h.partial = None
+        for msg in done:
+            await self.app.store.save_message(h.session_id, msg, run_id=h.id, partial=False)
+
+    async def _finish(self, h: RunHandle, status: str) -> None:
+        app = self.app
+        final = h.final
+        part = h.partial
+        if final is not None and part is not None and part.saved and final.id != part.msg_id:
+            final = final.model_copy(update={"id": part.msg_id})  # replace the stored partial
+        if final is None and part is not None and not part.empty:
+            final = part.build()
+        h.partial = None
+        completed, h.completed = h.completed, []
+        for msg in completed:
+            await app.store.save_message(h.session_id, msg, run_id=h.id, partial=False)
+        if final is not None and (final.content or status == "succeeded"):
+            await app.store.save_message(h.session_id, final, run_id=h.id, partial=False)
+            h.final = final
+        if h.agent is not None and status != "failed":
+            try:
+                await app.store.save_state(h.session_id, h.spec.name, h.agent.state_dict())
+            except Exception:
+                log.exception("run %s: could not save the agent state", h.id)
+        data: dict[str, Any] = {"status": status}
+        if h.usage is not None:
+            data["usage"] = h.usage.model_dump(exclude_none=True)
+        if h.final is not None:
+            data["output"] = h.final.model_dump(mode="json", exclude_none=True)
+        if status == "failed" and h.error is not None:
+            data["code"], data["message"] = h.error
+        if status == "canceled":
+            data["reason"] = h.cancel_reason or "interrupted"
+        h.status = status
+        self._emit(h, TERMINAL_EVENTS[status], data)
+        await self._flush(h)
+        code, message = h.error if (status == "failed" and h.error) else (None, None)
+        await app.store.set_run_status(
+            h.id, status, error_code=code, error_message=message, usage=h.usage, model=h.model
+        )
+        await self._observe("run_finished", h, status, h.usage)
+
+    # -- events ------------------------------------------------------------------------
+    def _emit_event(self, h: RunHandle, event: Event) -> None:
+        self._emit(h, event.type, event.model_dump(mode="json", exclude_none=True))
+
+    def _emit(self, h: RunHandle, type_: str, data: dict[str, Any]) -> None:
+        h.seq += 1
+        env = {"seq": h.seq, "run_id": h.id, "session_id": h.session_id, **data, "type": type_}
+        text = _DUMPS(env)
+        h.events.append((h.seq, type_, text))
+        h.pending.append((h.seq, type_, env))
+        h.notify()
+        if self.app.bus_remote:
+            self.app.publish_event(h.id, text)
+        if self.app.observers:
+            self.app.spawn(self._observe("event", h, env))
+
+    async def _observe(self, hook: str, h: RunHandle, *args: Any) -> None:
+        for observer in self.app.observers:
+            try:
+                await getattr(observer, hook)(h.info, *args)
+            except Exception:
+                log.exception("observer %r failed in %s", observer, hook)
+
+    async def _flush(self, h: RunHandle) -> None:
+        async with h.flush_lock:
+            events, h.pending = h.pending, []
+            part = h.partial if (h.partial is not None and h.partial.dirty) else None
+            completed, h.completed = h.completed, []
+            if not events and part is None and not completed:
+                return
+            try:
+                for msg in completed:
+                    await self.app.store.save_message(h.session_id, msg, run_id=h.id)
+                if part is not None and not part.empty:
+                    part.dirty = False
+                    await self.app.store.save_message(
+                        h.session_id, part.build(), run_id=h.id, partial=True
+                    )
+                    part.saved = True
+                if events:
+                    await self.app.store.append_events(h.id, events)
+            except Exception:
+                h.pending[:0] = events  # retried on the next flush
+                raise
+
+    async def _flush_loop(self) -> None:
+        interval = self.app.flush_interval
+        while True:
+            await asyncio.sleep(interval)
+            for h in list(self.active.values()):
+                if h.pending or (h.partial is not None and h.partial.dirty):
+                    try:
+                        await self._flush(h)
+                    except Exception:
+                        log.exception("run %s: periodic flush failed", h.id)
+
+    # -- following ---------------------------------------------------------------------
+    async def follow(self, run_id: str, after_seq: int = 0) -> AsyncIterator[list[Envelope]]:
+        """Batches of events after ``after_seq`` until the run ends (replay, then live)."""
+        h = self.active.get(run_id)
+        if h is not None:
+            async for batch in self._follow_local(h, after_seq):
+                yield batch
+            return
+        async for batch in self._follow_stored(run_id, after_seq):
+            yield batch
+
+    async def _follow_local(self, h: RunHandle, after_seq: int) -> AsyncIterator[list[Envelope]]:
+        index = max(0, after_seq)
+        while True:
+            changed = h.changed
+            if index < len(h.events):
+                batch = h.events[index:]
+                index += len(batch)
+                yield batch
+                continue
+            if h.done.is_set():
+                return
+            await changed.wait()
+
+    async def _follow_stored(self, run_id: str, after_seq: int) -> AsyncIterator[list[Envelope]]:
+        app = self.app
+        last = after_seq
+        live = app.subscribe_run(run_id) if app.bus_remote else None
+        try:
+            while True:
+                stored = await app.store.list_events(run_id, after_seq=last)
+                batch = [(e.seq, e.type, _DUMPS(e.payload)) for e in stored]
+                if batch:
+                    last = batch[-1][0]
+                    yield batch
+                    if batch[-1][1] in _TERMINAL_TYPES:
+                        return
+                record = await app.store.get_run(run_id)
+                if record.status in FINAL:
+                    stored = await app.store.list_events(run_id, after_seq=last)
+                    if stored:
+                        yield [(e.seq, e.type, _DUMPS(e.payload)) for e in stored]
+                    return
+                if live is None:
+                    await asyncio.sleep(app.flush_interval)  # no bus: poll the store
+                    continue
+                gap = False
+                async for text in live.messages(timeout=app.flush_interval * 4):
+                    env = json.loads(text)
+                    seq = int(env["seq"])
+                    if seq <= last:
+                        continue
+                    if seq != last + 1:
+                        gap = True  # missed events are in the store after the next flush
+                        break
+                    last = seq
+                    yield [(seq, env["type"], text)]
+                    if env["type"] in _TERMINAL_TYPES:
+                        return
+                if gap:
+                    await asyncio.sleep(app.flush_interval)
+        finally:
+            if live is not None:
+                await live.close()
+
+    # -- control -----------------------------------------------------------------------
+    def _interrupt_local(self, h: RunHandle, reason: str) -> None:
+        if h.cancel_reason is None:
+            h.cancel_reason = reason
+        if h.agent is not None:
+            h.agent.interrupt(reason)
+        elif h.task is not None and h.status == "queued":
+            h.task.cancel()
+
+    async def cancel(self, run_id: str, reason: str = "canceled") -> str:
+        """Interrupt a run here or, through the bus, on the process that owns it."""
+        h = self.active.get(run_id)
+        if h is not None:
+            self._interrupt_local(h, reason)
+            return "canceling"
+        record = await self.app.store.get_run(run_id)
+        if record.status in FINAL:
+            raise RunNotActive(f"run {run_id} already finished with status {record.status}")
+        if record.status == "queued" and record.metadata.get("background"):
+            await self.app.store.set_run_status(
+                run_id, "canceled", error_code=None, error_message=None
+            )
+            return "canceled"
+        await self.app.send_control(record.owner, {"op": "cancel", "run_id": run_id, "reason": reason})
+        return "canceling"
+
+    async def cancel_session_runs(self, session_id: str, reason: str) -> None:
+        h = self.by_session.get(session_id)
+        if h is not None:
+            self._interrupt_local(h, reason)
+            return
+        for record in await self.app.store.active_runs(session_id):
+            with contextlib.suppress(RoostError):
+                await self.cancel(record.id, reason)
+
+    async def decide(self, run_id: str, call_id: str, approve: bool, reason: str | None) -> None:
+        h = self.active.get(run_id)
+        if h is None:
+            record = await self.app.store.get_run(run_id)
+            if record.status in FINAL:
+                raise RunNotActive(f"run {run_id} already finished with status {record.status}")
+            await self.app.send_control(
+                record.owner,
+                {"op": "approve", "run_id": run_id, "call_id": call_id, "approve": approve,
+                 "reason": reason},
+            )
+            return
+        if call_id not in h.approvals:
+            raise ApprovalNotFound(
+                f"run {run_id} has no pending approval for call {call_id!r}",
+                hint="use the call_id of an approval.required event of this run",
+            )
+        if approve:
+            h.agent.approve(call_id)
+        else:
+            h.agent.reject(call_id, reason or "rejected")
+
+    async def handle_control(self, message: dict[str, Any]) -> None:
+        """A cancel/approve sent by another process for a run this process owns."""
+        h = self.active.get(str(message.get("run_id")))
+        if h is None:
+            return
+        if message.get("op") == "cancel":
+            self._interrupt_local(h, str(message.get("reason") or "canceled"))
+        elif message.get("op") == "approve":
+            with contextlib.suppress(RoostError):
+                await self.decide(
+                    h.id, str(message["call_id"]), bool(message["approve"]), message.get("reason")
+                )
+
+    def get_active(self, run_id: str) -> RunHandle:
+        h = self.active.get(run_id)
+        if h is None:
+            raise RunNotFound(f"no active run {run_id}")
+        return h
+
+
+_TERMINAL_TYPES = frozenset(TERMINAL_EVENTS.values())

@@ -1,0 +1,116 @@
+"""Build the async engine: URL normalisation, SQLite pragmas, PostgreSQL search_path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from roost.core.errors import ConfigError
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+WRITE_OPTION = "roost_write"
+"""Execution option marking a transaction that writes (SQLite: ``BEGIN IMMEDIATE``)."""
+
+
+def normalize_url(raw: str) -> URL:
+    """Accept the URLs users type and pick the async driver Roost ships with."""
+    try:
+        url = make_url(raw)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(
+            f"cannot parse database URL {raw!r}",
+            hint="use sqlite+aiosqlite:///path/to/roost.db or postgresql://user@host/db",
+        ) from exc
+    backend = url.get_backend_name()
+    driver = url.get_driver_name()
+    if backend in ("postgresql", "postgres"):
+        if driver not in ("asyncpg",):
+            url = url.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        if driver != "aiosqlite":
+            url = url.set(drivername="sqlite+aiosqlite")
+    else:
+        raise ConfigError(
+            f"unsupported database {backend!r} in ROOST_DATABASE_URL",
+            hint="Roost supports SQLite (default) and PostgreSQL",
+        )
+    return url
+
+
+def is_memory_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def sqlite_path(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or is_memory_sqlite(url):
+        return None
+    return Path(url.database or "")
+
+
+def check_schema_name(schema: str) -> str:
+    if not _SCHEMA_RE.match(schema):
+        raise ConfigError(
+            f"invalid PostgreSQL schema name {schema!r}",
+            hint="use lowercase letters, digits and underscores, starting with a letter",
+        )
+    return schema
+
+
+def create_engine(url: URL, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+    """An engine with Roost's connection settings for the URL's dialect."""
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, echo=echo)
+    connect_args: dict[str, Any] = {}
+    if schema:
+        connect_args["server_settings"] = {"search_path": check_schema_name(schema)}
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
+    memory = is_memory_sqlite(url)
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if memory:
+        # One shared connection, or every pooled connection would see its own empty DB.
+        kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"] = {"check_same_thread": False}
+    engine = create_async_engine(url, **kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's implicit BEGIN
+        # would start deferred transactions that fail with SQLITE_BUSY on upgrade).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

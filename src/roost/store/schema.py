@@ -1,0 +1,166 @@
+"""Table definitions (SQLAlchemy Core) shared by the store and the Alembic migrations.
+
+Other layers that keep data in the same database (sandbox bindings, traces) add their
+tables to :data:`metadata` from their own module and ship their own Alembic revision.
+The migrations are the source of truth for the DDL; these tables describe it for queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+RUN_STATUS_CHECK = (
+    "status IN ('queued', 'running', 'waiting_approval', 'succeeded', 'failed', 'canceled')"
+)
+API_KEY_ROLE_CHECK = "role IN ('admin', 'user')"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and returned timezone-aware on every dialect.
+
+    SQLite has no timezone type: values are stored as naive UTC ISO strings (which sort
+    correctly) and made aware again on the way out.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - defensive, SQLAlchemy parses it
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = sa.MetaData()
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("app", sa.String(128), nullable=False),
+    sa.Column("agent", sa.String(128)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("title", sa.Text),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("msg_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_sessions_user", "tenant_id", "user_id", "created_at"),
+    sa.Index("ix_sessions_created", "created_at", "id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "session_id",
+        sa.String(64),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(128)),
+    sa.Column("content", sa.JSON, nullable=False),
+    sa.Column("partial", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),
+    sa.Index("ix_messages_run", "run_id"),
+)
+
+agent_states = sa.Table(
+    "agent_states",
+    metadata,
+    sa.Column(
+        "session_id",
+        sa.String(64),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("agent_name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE")),
+    sa.Column("agent", sa.String(128)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("input_message_id", sa.String(64)),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("model", sa.String(256)),
+    sa.Column("input_tokens", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("cost", sa.Float),
+    sa.Column("currency", sa.String(8)),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("heartbeat_at", UTCDateTime),
+    sa.CheckConstraint(RUN_STATUS_CHECK, name="ck_runs_status"),
+    sa.Index("ix_runs_session", "session_id", "created_at"),
+    sa.Index("ix_runs_status", "status", "owner"),
+    sa.Index("ix_runs_created", "created_at"),
+)
+
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(64),
+        sa.ForeignKey("runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),
+    sa.CheckConstraint(API_KEY_ROLE_CHECK, name="ck_api_keys_role"),
+)

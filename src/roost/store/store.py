@@ -1,0 +1,1300 @@
+"""``Store``: the async persistence facade (sessions, messages, state, runs, events, keys).
+
+Every public method is one database transaction and returns frozen records from
+:mod:`roost.store.records`, never ORM objects. SQLite (the default, a file under
+``ROOST_HOME``) and PostgreSQL behave the same; see ``tests/store``.
+
+Typical use by the server::
+
+    store = await Store.open()                       # runs migrations
+    s = await store.create_session(app="demo", user_id="u1")
+    run = await store.create_run(session_id=s.id, status="running", owner="srv-1")
+    await store.append_messages(s.id, [user_msg], run_id=run.id)
+    await store.flush_run(run.id, [(0, "reply.started", {...})], partial_reply)  # while streaming
+    await store.flush_run(run.id, events, final_reply, partial=False,
+                          status="succeeded", usage=usage)                     # at the end
+    page = await store.list_messages(s.id, limit=50)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from roost.core.msg import Msg
+from roost.core.settings import get_settings
+from roost.core.usage import Usage
+from roost.store import _api_keys, _cursor
+from roost.store._engine import WRITE_OPTION, create_engine, normalize_url
+from roost.store._migrate import head_revisions, migrate
+from roost.store.errors import (
+    ApiKeyNotFound,
+    EventSeqConflict,
+    InvalidStoreArgument,
+    MessageIdConflict,
+    RunFinished,
+    RunNotFound,
+    SessionExists,
+    SessionNotFound,
+    StateVersionConflict,
+    StoreUnavailable,
+)
+from roost.store.records import (
+    ACTIVE_RUN_STATUSES,
+    FINAL_RUN_STATUSES,
+    RUN_STATUSES,
+    ApiKeyRecord,
+    ApiKeyRole,
+    EventRecord,
+    MessagePage,
+    MessageRecord,
+    Page,
+    RunRecord,
+    RunStatus,
+    SessionRecord,
+    UsageGroup,
+)
+from roost.store.schema import agent_states, api_keys, messages, run_events, runs, sessions
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+MAX_PAGE = 10_000
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+"""``api_keys.last_used_at`` is only rewritten when older than this (saves a write per request)."""
+
+_RUN_UPDATABLE = frozenset(
+    {
+        "agent",
+        "user_id",
+        "tenant_id",
+        "input_message_id",
+        "error_code",
+        "error_message",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "currency",
+        "metadata",
+        "started_at",
+        "finished_at",
+        "owner",
+        "heartbeat_at",
+    }
+)
+_USAGE_GROUPS: dict[str, sa.Column[Any]] = {
+    "session": runs.c.session_id,
+    "user": runs.c.user_id,
+    "tenant": runs.c.tenant_id,
+    "model": runs.c.model,
+    "agent": runs.c.agent,
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise InvalidStoreArgument(
+            f"invalid {what} {str(value)[:80]!r}",
+            hint="ids are 1-64 characters from A-Z a-z 0-9 _ . : -",
+        )
+    return value
+
+
+def _check_limit(limit: int | None, *, allow_none: bool = False) -> int | None:
+    if limit is None:
+        if allow_none:
+            return None
+        raise InvalidStoreArgument("limit is required")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidStoreArgument(f"limit must be an integer from 1 to {MAX_PAGE}, got {limit!r}")
+    return limit
+
+
+def _check_status(status: str) -> RunStatus:
+    if status not in RUN_STATUSES:
+        raise InvalidStoreArgument(
+            f"unknown run status {status!r}", hint=f"use one of {', '.join(RUN_STATUSES)}"
+        )
+    return cast(RunStatus, status)
+
+
+def _msg_json(msg: Msg) -> dict[str, Any]:
+    return msg.model_dump(mode="json", exclude_none=True)
+
+
+def _session(row: RowMapping) -> SessionRecord:
+    return SessionRecord(
+        id=row["id"],
+        app=row["app"],
+        agent=row["agent"],
+        user_id=row["user_id"],
+        tenant_id=row["tenant_id"],
+        title=row["title"],
+        metadata=dict(row["metadata"] or {}),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _message(row: RowMapping) -> MessageRecord:
+    return MessageRecord(
+        msg=Msg.model_validate(row["content"]),
+        session_id=row["session_id"],
+        seq=int(row["seq"]),
+        run_id=row["run_id"],
+        partial=bool(row["partial"]),
+        created_at=row["created_at"],
+    )
+
+
+def _run(row: RowMapping) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        session_id=row["session_id"],
+        agent=row["agent"],
+        user_id=row["user_id"],
+        tenant_id=row["tenant_id"],
+        status=row["status"],
+        input_message_id=row["input_message_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        model=row["model"],
+        input_tokens=int(row["input_tokens"]),
+        output_tokens=int(row["output_tokens"]),
+        cost=row["cost"],
+        currency=row["currency"],
+        metadata=dict(row["metadata"] or {}),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        owner=row["owner"],
+        heartbeat_at=row["heartbeat_at"],
+    )
+
+
+def _api_key(row: RowMapping) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        role=row["role"],
+        tenant_id=row["tenant_id"],
+        user_id=row["user_id"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
+
+
+_API_KEY_COLUMNS = [c for c in api_keys.c if c.name != "key_hash"]
+
+
+class Store:
+    """Async persistence facade over one SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine, url: URL, *, schema: str | None = None) -> None:
+        self._engine = engine
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._url = url
+        self._schema = schema
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    async def open(
+        cls,
+        url: str | None = None,
+        *,
+        migrate: bool = True,
+        schema: str | None = None,
+        echo: bool = False,
+    ) -> Store:
+        """Connect to ``url`` (default: ``ROOST_DATABASE_URL`` or the SQLite file under
+        ``ROOST_HOME``) and bring the schema to the latest revision.
+
+        ``schema`` (PostgreSQL only) keeps Roost's tables in their own schema, created
+        on first use: several Roost installs (or test runs) can share one database.
+        """
+        settings = get_settings()
+        if url is None:
+            if not settings.database_url:
+                settings.ensure_home()
+            url = settings.resolved_database_url
+        parsed = normalize_url(url)
+        if schema is not None and parsed.get_backend_name() != "postgresql":
+            raise InvalidStoreArgument(
+                "schema= is only supported on PostgreSQL",
+                hint="SQLite keeps one database per file; use another file instead",
+            )
+        engine = create_engine(parsed, schema=schema, echo=echo)
+        store = cls(engine, parsed, schema=schema)
+        try:
+            if migrate:
+                await _migrate_engine(engine, parsed, schema)
+            else:
+                await store.ping()
+        except BaseException:
+            await engine.dispose()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close every pooled connection; the store cannot be used afterwards."""
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        """The database URL with the password hidden (safe to log)."""
+        return self._url.render_as_string(hide_password=True)
+
+    async def ping(self) -> None:
+        """Round-trip to the database; raises ``StoreUnavailable`` when it is down."""
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def schema_revision(self) -> set[str]:
+        """The Alembic revisions the database is at (compare with ``head_revisions()``)."""
+        from roost.store._migrate import _current
+
+        async with self._read() as conn:
+            return await conn.run_sync(_current)
+
+    @staticmethod
+    def head_revisions() -> set[str]:
+        return head_revisions()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._write_engine.begin() as conn:
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    # -- sessions ----------------------------------------------------------------------
+    async def create_session(
+        self,
+        *,
+        app: str,
+        agent: str | None = None,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        title: str | None = None,
+    ) -> SessionRecord:
+        """Create a session; ``session_id`` lets clients choose their own id."""
+        from roost.core.ids import new_id
+
+        if not app:
+            raise InvalidStoreArgument("app is required to create a session")
+        sid = _check_id(session_id, "session id") if session_id else new_id("ses")
+        now = _now()
+        values = {
+            "id": sid,
+            "app": app,
+            "agent": agent,
+            "user_id": user_id,
+            "tenant_id": tenant_id,
+            "title": title,
+            "metadata": dict(metadata or {}),
+            "msg_seq": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            async with self._write() as conn:
+                await conn.execute(sessions.insert().values(**values))
+        except sa.exc.IntegrityError as exc:
+            raise SessionExists(f"session {sid!r} already exists") from exc
+        values.pop("msg_seq")
+        return SessionRecord(**values)  # type: ignore[arg-type]
+
+    async def get_session(self, session_id: str) -> SessionRecord:
+        async with self._read() as conn:
+            row = (
+                (await conn.execute(sa.select(sessions).where(sessions.c.id == session_id)))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise SessionNotFound(f"session {session_id!r} does not exist")
+        return _session(row)
+
+    async def update_session(
+        self,
+        session_id: str,
+        *,
+        title: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        agent: str | None = None,
+    ) -> SessionRecord:
+        """Change the title, agent or (replace) metadata; ``None`` leaves a field as is."""
+        values: dict[str, Any] = {"updated_at": _now()}
+        if title is not None:
+            values["title"] = title
+        if metadata is not None:
+            values["metadata"] = dict(metadata)
+        if agent is not None:
+            values["agent"] = agent
+        async with self._write() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sessions.update()
+                        .where(sessions.c.id == session_id)
+                        .values(**values)
+                        .returning(*sessions.c)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise SessionNotFound(f"session {session_id!r} does not exist")
+        return _session(row)
+
+    async def delete_session(self, session_id: str) -> None:
+        """Hard-delete a session with its messages, states, runs and run events."""
+        async with self._write() as conn:
+            result = await conn.execute(sessions.delete().where(sessions.c.id == session_id))
+        if result.rowcount == 0:
+            raise SessionNotFound(f"session {session_id!r} does not exist")
+
+    async def list_sessions(
+        self,
+        *,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        app: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[SessionRecord]:
+        """Sessions, newest first."""
+        n = cast(int, _check_limit(limit))
+        q = sa.select(sessions)
+        if user_id is not None:
+            q = q.where(sessions.c.user_id == user_id)
+        if tenant_id is not None:
+            q = q.where(sessions.c.tenant_id == tenant_id)
+        if app is not None:
+            q = q.where(sessions.c.app == app)
+        if cursor:
+            at, cid = _cursor.decode(cursor)
+            q = q.where(
+                sa.or_(
+                    sessions.c.created_at < at,
+                    sa.and_(sessions.c.created_at == at, sessions.c.id < cid),
+                )
+            )
+        q = q.order_by(sessions.c.created_at.desc(), sessions.c.id.desc()).limit(n + 1)
+        async with self._read() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        items = [_session(r) for r in rows[:n]]
+        nxt = _cursor.encode(items[-1].created_at, items[-1].id) if len(rows) > n else None
+        return Page(items=items, next_cursor=nxt)
+
+    # -- messages ----------------------------------------------------------------------
+    async def append_messages(
+        self, session_id: str, msgs: Sequence[Msg], *, run_id: str | None = None
+    ) -> list[MessageRecord]:
+        """Append complete messages at the end of the session, in the given order."""
+        if not msgs:
+            return []
+        try:
+            async with self._write() as conn:
+                return await _append_messages(conn, session_id, msgs, run_id)
+        except sa.exc.IntegrityError as exc:
+            raise MessageIdConflict(
+                "a message with one of these ids is already stored",
+                hint="give every Msg a fresh id (the default), or use save_message to update",
+            ) from exc
+
+    async def save_message(
+        self,
+        session_id: str,
+        msg: Msg,
+        *,
+        run_id: str | None = None,
+        partial: bool = False,
+    ) -> MessageRecord:
+        """Insert or update ``msg`` by id; it keeps its place (``seq``) on updates.
+
+        The server calls this repeatedly with ``partial=True`` while a reply streams (so
+        an interrupted or crashed run still leaves the text produced so far), then once
+        with ``partial=False``.
+        """
+        try:
+            async with self._write() as conn:
+                return await _save_message(conn, session_id, msg, run_id, partial)
+        except sa.exc.IntegrityError as exc:
+            raise MessageIdConflict(
+                f"message {msg.id!r} already belongs to another session"
+            ) from exc
+
+    async def get_message(self, message_id: str) -> MessageRecord:
+        async with self._read() as conn:
+            row = (
+                (await conn.execute(sa.select(messages).where(messages.c.id == message_id)))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            from roost.core.errors import NotFound
+
+            raise NotFound(f"message {message_id!r} does not exist")
+        return _message(row)
+
+    async def list_messages(
+        self,
+        session_id: str,
+        *,
+        limit: int | None = 50,
+        after: str | int | None = None,
+        before: str | int | None = None,
+        include_partial: bool = True,
+    ) -> MessagePage:
+        """A page of messages in conversation order (oldest first).
+
+        No cursor: the first ``limit`` messages, and ``after=page.next_cursor`` continues
+        forward. ``before=cursor`` gives the ``limit`` messages just before it (still
+        oldest first) and ``next_cursor`` continues further back; start backward paging
+        with :meth:`latest_messages`. ``limit=None`` returns everything.
+        """
+        n = _check_limit(limit, allow_none=True)
+        lo = _cursor.decode_seq(after) if after is not None else None
+        hi = _cursor.decode_seq(before) if before is not None else None
+        backwards = hi is not None and lo is None
+        return await self._message_page(session_id, n, lo, hi, backwards, include_partial)
+
+    async def latest_messages(
+        self, session_id: str, *, limit: int = 50, include_partial: bool = True
+    ) -> MessagePage:
+        """The last ``limit`` messages, oldest first; ``before=next_cursor`` pages back."""
+        n = _check_limit(limit)
+        return await self._message_page(session_id, n, None, None, True, include_partial)
+
+    async def _message_page(
+        self,
+        session_id: str,
+        n: int | None,
+        lo: int | None,
+        hi: int | None,
+        backwards: bool,
+        include_partial: bool,
+    ) -> MessagePage:
+        q = sa.select(messages).where(messages.c.session_id == session_id)
+        if lo is not None:
+            q = q.where(messages.c.seq > lo)
+        if hi is not None:
+            q = q.where(messages.c.seq < hi)
+        if not include_partial:
+            q = q.where(messages.c.partial.is_(False))
+        q = q.order_by(messages.c.seq.desc() if backwards else messages.c.seq)
+        if n is not None:
+            q = q.limit(n + 1)
+        async with self._read() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+            if not rows:
+                await _require_session(conn, session_id)
+        more = n is not None and len(rows) > n
+        records = [_message(r) for r in (rows[:n] if n is not None else rows)]
+        if backwards:
+            records.reverse()
+        nxt: str | None = None
+        if more and records:
+            nxt = str(records[0].seq if backwards else records[-1].seq)
+        return MessagePage(items=[r.msg for r in records], next_cursor=nxt, records=records)
+
+    # -- agent state -------------------------------------------------------------------
+    async def save_state(
+        self,
+        session_id: str,
+        agent_name: str,
+        state: Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+    ) -> int:
+        """Store an agent's ``state_dict()``; returns the new version (1, 2, …).
+
+        With ``expected_version`` the write only happens if the stored version still
+        matches (0 = "no state yet"), else ``StateVersionConflict``.
+        """
+        now = _now()
+        state = dict(state)
+        async with self._write() as conn:
+            upd = (
+                agent_states.update()
+                .where(
+                    agent_states.c.session_id == session_id,
+                    agent_states.c.agent_name == agent_name,
+                )
+                .values(version=agent_states.c.version + 1, state=state, updated_at=now)
+                .returning(agent_states.c.version)
+            )
+            if expected_version is not None:
+                upd = upd.where(agent_states.c.version == expected_version)
+            version = (await conn.execute(upd)).scalar()
+            if version is not None:
+                return int(version)
+            current = (
+                await conn.execute(
+                    sa.select(agent_states.c.version).where(
+                        agent_states.c.session_id == session_id,
+                        agent_states.c.agent_name == agent_name,
+                    )
+                )
+            ).scalar()
+            if current is not None or expected_version not in (None, 0):
+                raise StateVersionConflict(
+                    f"state of {agent_name!r} is at version {current or 0}, "
+                    f"not {expected_version}",
+                    hint="reload the state and apply the change again",
+                )
+            await _require_session(conn, session_id)
+            await conn.execute(
+                agent_states.insert().values(
+                    session_id=session_id,
+                    agent_name=agent_name,
+                    version=1,
+                    state=state,
+                    updated_at=now,
+                )
+            )
+            return 1
+
+    async def load_state(self, session_id: str, agent_name: str) -> dict[str, Any] | None:
+        """The last saved ``state_dict()`` of the agent in the session, or ``None``."""
+        async with self._read() as conn:
+            value = (
+                await conn.execute(
+                    sa.select(agent_states.c.state).where(
+                        agent_states.c.session_id == session_id,
+                        agent_states.c.agent_name == agent_name,
+                    )
+                )
+            ).scalar()
+        return dict(value) if value is not None else None
+
+    # -- runs --------------------------------------------------------------------------
+    async def create_run(
+        self,
+        *,
+        session_id: str | None = None,
+        agent: str | None = None,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        status: RunStatus = "queued",
+        input_message_id: str | None = None,
+        model: str | None = None,
+        owner: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> RunRecord:
+        """Record a new run; ``agent``/``user_id``/``tenant_id`` default to the session's."""
+        from roost.core.ids import new_id
+
+        status = _check_status(status)
+        if status in FINAL_RUN_STATUSES:
+            raise InvalidStoreArgument(f"a new run cannot start as {status!r}")
+        rid = _check_id(run_id, "run id") if run_id else new_id("run")
+        now = _now()
+        running = status in ("running", "waiting_approval")
+        values: dict[str, Any] = {
+            "id": rid,
+            "session_id": session_id,
+            "agent": agent,
+            "user_id": user_id,
+            "tenant_id": tenant_id,
+            "status": status,
+            "input_message_id": input_message_id,
+            "error_code": None,
+            "error_message": None,
+            "model": model,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost": None,
+            "currency": None,
+            "metadata": dict(metadata or {}),
+            "created_at": now,
+            "started_at": now if running else None,
+            "finished_at": None,
+            "owner": owner,
+            "heartbeat_at": now if running else None,
+        }
+        try:
+            async with self._write() as conn:
+                if session_id is not None:
+                    srow = (
+                        await conn.execute(
+                            sa.select(
+                                sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id
+                            ).where(sessions.c.id == session_id)
+                        )
+                    ).first()
+                    if srow is None:
+                        raise SessionNotFound(f"session {session_id!r} does not exist")
+                    values["agent"] = agent if agent is not None else srow.agent
+                    values["user_id"] = user_id if user_id is not None else srow.user_id
+                    values["tenant_id"] = tenant_id if tenant_id is not None else srow.tenant_id
+                await conn.execute(runs.insert().values(**values))
+        except sa.exc.IntegrityError as exc:
+            raise InvalidStoreArgument(f"run {rid!r} already exists") from exc
+        return RunRecord(**values)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        async with self._read() as conn:
+            row = (
+                (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).mappings().first()
+            )
+        if row is None:
+            raise RunNotFound(f"run {run_id!r} does not exist")
+        return _run(row)
+
+    async def update_run(self, run_id: str, **fields: Any) -> RunRecord:
+        """Set plain fields of a run (not ``status``: use :meth:`set_run_status`)."""
+        unknown = set(fields) - _RUN_UPDATABLE
+        if unknown:
+            hint = "use set_run_status() to change the status" if "status" in unknown else None
+            raise InvalidStoreArgument(
+                f"cannot update run field(s) {sorted(unknown)}",
+                hint=hint or f"updatable fields: {', '.join(sorted(_RUN_UPDATABLE))}",
+            )
+        if not fields:
+            return await self.get_run(run_id)
+        async with self._write() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        runs.update()
+                        .where(runs.c.id == run_id)
+                        .values(**fields)
+                        .returning(*runs.c)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise RunNotFound(f"run {run_id!r} does not exist")
+        return _run(row)
+
+    async def set_run_status(
+        self,
+        run_id: str,
+        status: RunStatus,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        usage: Usage | None = None,
+        model: str | None = None,
+        owner: str | None = None,
+    ) -> RunRecord:
+        """Move a run to ``status``, stamping ``started_at``/``finished_at``.
+
+        ``usage`` is the run's total (it replaces the stored counters). A run that is
+        already final raises ``RunFinished``: a late cancel never overwrites a success.
+        """
+        async with self._write() as conn:
+            return await _set_run_status(
+                conn, run_id, status, error_code, error_message, usage, model, owner
+            )
+
+    async def list_runs(
+        self,
+        *,
+        session_id: str | None = None,
+        status: RunStatus | Iterable[RunStatus] | None = None,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[RunRecord]:
+        """Runs, newest first."""
+        n = cast(int, _check_limit(limit))
+        q = sa.select(runs)
+        if session_id is not None:
+            q = q.where(runs.c.session_id == session_id)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            q = q.where(runs.c.status.in_([_check_status(s) for s in wanted]))
+        if user_id is not None:
+            q = q.where(runs.c.user_id == user_id)
+        if tenant_id is not None:
+            q = q.where(runs.c.tenant_id == tenant_id)
+        if owner is not None:
+            q = q.where(runs.c.owner == owner)
+        if cursor:
+            at, cid = _cursor.decode(cursor)
+            q = q.where(
+                sa.or_(runs.c.created_at < at, sa.and_(runs.c.created_at == at, runs.c.id < cid))
+            )
+        q = q.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(n + 1)
+        async with self._read() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        items = [_run(r) for r in rows[:n]]
+        nxt = _cursor.encode(items[-1].created_at, items[-1].id) if len(rows) > n else None
+        return Page(items=items, next_cursor=nxt)
+
+    async def heartbeat(self, owner: str) -> int:
+        """Mark every active run of ``owner`` as alive; returns how many."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                runs.update()
+                .where(runs.c.owner == owner, runs.c.status.in_(("running", "waiting_approval")))
+                .values(heartbeat_at=_now())
+            )
+        return int(result.rowcount)
+
+    async def fail_orphaned_runs(
+        self,
+        *,
+        owner: str | None = None,
+        older_than_heartbeat_s: float | None = None,
+        code: str = "server_restart",
+        message: str = "the server running this run stopped before it finished",
+    ) -> list[str]:
+        """Fail runs left ``running``/``waiting_approval`` by a server that died.
+
+        ``owner`` limits it to one server instance (call it at start-up with your own
+        id); ``older_than_heartbeat_s`` to runs whose heartbeat is older than that (a
+        sweeper for other replicas). With neither, every active run is failed: right for
+        a single server at start-up. Returns the ids of the runs that were failed.
+        """
+        now = _now()
+        cond = [runs.c.status.in_(("running", "waiting_approval"))]
+        if owner is not None:
+            cond.append(runs.c.owner == owner)
+        if older_than_heartbeat_s is not None:
+            cutoff = now - timedelta(seconds=older_than_heartbeat_s)
+            cond.append(
+                sa.func.coalesce(runs.c.heartbeat_at, runs.c.started_at, runs.c.created_at)
+                < cutoff
+            )
+        async with self._write() as conn:
+            result = await conn.execute(
+                runs.update()
+                .where(*cond)
+                .values(
+                    status="failed",
+                    error_code=code,
+                    error_message=message,
+                    finished_at=now,
+                )
+                .returning(runs.c.id)
+            )
+            ids = [r[0] for r in result.all()]
+        return sorted(ids)
+
+    # -- run events --------------------------------------------------------------------
+    async def append_events(
+        self, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
+    ) -> None:
+        """Store a batch of ``(seq, type, payload)`` stream events of a run at once."""
+        if not events:
+            return
+        try:
+            async with self._write() as conn:
+                await _insert_events(conn, run_id, events)
+        except sa.exc.IntegrityError as exc:
+            raise await self._event_error(run_id, events) from exc
+
+    async def _event_error(
+        self, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
+    ) -> Exception:
+        try:
+            await self.get_run(run_id)
+        except RunNotFound as missing:
+            return missing
+        seqs = [e[0] for e in events]
+        return EventSeqConflict(
+            f"run {run_id!r} already has events with some of seq {min(seqs)}..{max(seqs)}",
+            hint="resume numbering after last_event_seq()",
+        )
+
+    async def list_events(
+        self, run_id: str, *, after_seq: int = -1, limit: int | None = None
+    ) -> list[EventRecord]:
+        """Events of a run with ``seq > after_seq``, in order (for SSE resume)."""
+        n = _check_limit(limit, allow_none=True)
+        q = (
+            sa.select(run_events)
+            .where(run_events.c.run_id == run_id, run_events.c.seq > after_seq)
+            .order_by(run_events.c.seq)
+        )
+        if n is not None:
+            q = q.limit(n)
+        async with self._read() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+            if not rows:
+                await _require_run(conn, run_id)
+        return [
+            EventRecord(
+                run_id=r["run_id"],
+                seq=int(r["seq"]),
+                type=r["type"],
+                payload=r["payload"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def last_event_seq(self, run_id: str) -> int:
+        """The highest stored event ``seq`` of the run, ``-1`` when it has none."""
+        async with self._read() as conn:
+            value = (
+                await conn.execute(
+                    sa.select(sa.func.max(run_events.c.seq)).where(run_events.c.run_id == run_id)
+                )
+            ).scalar()
+        return int(value) if value is not None else -1
+
+    async def flush_run(
+        self,
+        run_id: str,
+        events: Sequence[tuple[int, str, Mapping[str, Any]]] = (),
+        msg: Msg | None = None,
+        *,
+        partial: bool = True,
+        session_id: str | None = None,
+        status: RunStatus | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        usage: Usage | None = None,
+        model: str | None = None,
+    ) -> RunRecord | None:
+        """One transaction for a streaming run: a batch of events, the (partial) reply
+        and, at the end, the final status. Returns the run when ``status`` is given."""
+        try:
+            async with self._write() as conn:
+                if events:
+                    await _insert_events(conn, run_id, events)
+                if msg is not None:
+                    sid = session_id
+                    if sid is None:
+                        sid = (
+                            await conn.execute(
+                                sa.select(runs.c.session_id).where(runs.c.id == run_id)
+                            )
+                        ).scalar()
+                        if sid is None:
+                            await _require_run(conn, run_id)
+                            raise InvalidStoreArgument(
+                                f"run {run_id!r} has no session to save the message in"
+                            )
+                    await _save_message(conn, sid, msg, run_id, partial)
+                if status is not None:
+                    return await _set_run_status(
+                        conn, run_id, status, error_code, error_message, usage, model, None
+                    )
+                return None
+        except sa.exc.IntegrityError as exc:
+            raise await self._event_error(run_id, events) from exc
+
+    # -- API keys ----------------------------------------------------------------------
+    async def create_api_key(
+        self,
+        name: str,
+        *,
+        role: ApiKeyRole,
+        tenant_id: str | None = None,
+        user_id: str | None = None,
+    ) -> tuple[str, ApiKeyRecord]:
+        """Create a key; the plaintext is returned once and only its SHA-256 is stored."""
+        from roost.core.ids import new_id
+
+        if role not in ("admin", "user"):
+            raise InvalidStoreArgument(f"unknown API key role {role!r}", hint="use admin or user")
+        if not name or len(name) > 128:
+            raise InvalidStoreArgument("API key name must be 1-128 characters")
+        plaintext, prefix, digest = _api_keys.generate_key()
+        record = ApiKeyRecord(
+            id=new_id("key"),
+            name=name,
+            prefix=prefix,
+            role=role,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            created_at=_now(),
+            revoked_at=None,
+            last_used_at=None,
+        )
+        async with self._write() as conn:
+            await conn.execute(
+                api_keys.insert().values(
+                    id=record.id,
+                    name=name,
+                    prefix=prefix,
+                    key_hash=digest,
+                    role=role,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    created_at=record.created_at,
+                )
+            )
+        return plaintext, record
+
+    async def verify_api_key(self, plaintext: str) -> ApiKeyRecord | None:
+        """The active key matching ``plaintext``, or ``None`` (unknown, revoked, garbage)."""
+        if not isinstance(plaintext, str) or not _api_keys.well_formed(plaintext):
+            return None
+        digest = _api_keys.hash_key(plaintext)
+        async with self._read() as conn:
+            row = (
+                (await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == digest)))
+                .mappings()
+                .first()
+            )
+        if row is None or not _api_keys.same_hash(row["key_hash"], digest):
+            return None
+        record = _api_key(row)
+        if record.revoked_at is not None:
+            return None
+        now = _now()
+        if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+            async with self._write() as conn:
+                await conn.execute(
+                    api_keys.update().where(api_keys.c.id == record.id).values(last_used_at=now)
+                )
+            record = ApiKeyRecord(**{**_asdict(record), "last_used_at": now})
+        return record
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord:
+        async with self._read() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise ApiKeyNotFound(f"API key {key_id!r} does not exist")
+        return _api_key(row)
+
+    async def list_api_keys(
+        self, *, tenant_id: str | None = None, include_revoked: bool = True
+    ) -> list[ApiKeyRecord]:
+        q = sa.select(*_API_KEY_COLUMNS).order_by(api_keys.c.created_at, api_keys.c.id)
+        if tenant_id is not None:
+            q = q.where(api_keys.c.tenant_id == tenant_id)
+        if not include_revoked:
+            q = q.where(api_keys.c.revoked_at.is_(None))
+        async with self._read() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        return [_api_key(r) for r in rows]
+
+    async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
+        """Revoke a key (idempotent: the first revocation time is kept)."""
+        async with self._write() as conn:
+            await conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            )
+            row = (
+                (
+                    await conn.execute(
+                        sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise ApiKeyNotFound(f"API key {key_id!r} does not exist")
+        return _api_key(row)
+
+    # -- usage -------------------------------------------------------------------------
+    async def usage_summary(
+        self,
+        group_by: UsageGroup,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        tenant_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Token and cost totals of runs created in ``[since, until)``, per group.
+
+        One row per (group, currency) — costs in different currencies never add up.
+        Rows: ``{group_by: key, "currency", "runs", "input_tokens", "output_tokens",
+        "total_tokens", "cost"}``, largest token count first.
+        """
+        col = _USAGE_GROUPS.get(group_by)
+        if col is None:
+            raise InvalidStoreArgument(
+                f"cannot group usage by {group_by!r}",
+                hint=f"use one of {', '.join(_USAGE_GROUPS)}",
+            )
+        tokens = sa.func.sum(runs.c.input_tokens + runs.c.output_tokens)
+        q = sa.select(
+            col.label("key"),
+            runs.c.currency,
+            sa.func.count().label("runs"),
+            sa.func.sum(runs.c.input_tokens).label("input_tokens"),
+            sa.func.sum(runs.c.output_tokens).label("output_tokens"),
+            tokens.label("total_tokens"),
+            sa.func.sum(runs.c.cost).label("cost"),
+        ).group_by(col, runs.c.currency)
+        if since is not None:
+            q = q.where(runs.c.created_at >= since)
+        if until is not None:
+            q = q.where(runs.c.created_at < until)
+        if tenant_id is not None:
+            q = q.where(runs.c.tenant_id == tenant_id)
+        q = q.order_by(tokens.desc(), col)
+        async with self._read() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        return [
+            {
+                group_by: r["key"],
+                "currency": r["currency"],
+                "runs": int(r["runs"]),
+                "input_tokens": int(r["input_tokens"] or 0),
+                "output_tokens": int(r["output_tokens"] or 0),
+                "total_tokens": int(r["total_tokens"] or 0),
+                "cost": float(r["cost"]) if r["cost"] is not None else None,
+            }
+            for r in rows
+        ]
+
+
+# -- helpers shared by several public methods (each runs inside the caller's transaction)
+def _asdict(record: ApiKeyRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in record.__slots__}
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreUnavailable(
+        f"database unavailable: {text[:300]}",
+        hint="check that the database is running and ROOST_DATABASE_URL is right",
+    )
+
+
+async def _migrate_engine(engine: AsyncEngine, url: URL, schema: str | None) -> None:
+    try:
+        await migrate(engine, url, schema=schema)
+    except sa.exc.OperationalError as exc:  # pragma: no cover - wrapped by migrate()
+        raise _unavailable(exc) from exc
+
+
+async def _require_session(conn: AsyncConnection, session_id: str) -> None:
+    found = (
+        await conn.execute(sa.select(sessions.c.id).where(sessions.c.id == session_id))
+    ).first()
+    if found is None:
+        raise SessionNotFound(f"session {session_id!r} does not exist")
+
+
+async def _require_run(conn: AsyncConnection, run_id: str) -> None:
+    found = (await conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id))).first()
+    if found is None:
+        raise RunNotFound(f"run {run_id!r} does not exist")
+
+
+async def _reserve_seq(conn: AsyncConnection, session_id: str, count: int) -> int:
+    """Atomically reserve ``count`` message slots; returns the last one. Also locks the
+    session row on PostgreSQL, so concurrent appenders are serialised."""
+    last = (
+        await conn.execute(
+            sessions.update()
+            .where(sessions.c.id == session_id)
+            .values(msg_seq=sessions.c.msg_seq + count, updated_at=_now())
+            .returning(sessions.c.msg_seq)
+        )
+    ).scalar()
+    if last is None:
+        raise SessionNotFound(f"session {session_id!r} does not exist")
+    return int(last)
+
+
+async def _append_messages(
+    conn: AsyncConnection, session_id: str, msgs: Sequence[Msg], run_id: str | None
+) -> list[MessageRecord]:
+    last = await _reserve_seq(conn, session_id, len(msgs))
+    first = last - len(msgs) + 1
+    now = _now()
+    rows = [
+        {
+            "id": m.id,
+            "session_id": session_id,
+            "run_id": run_id,
+            "seq": first + i,
+            "role": m.role,
+            "name": m.name,
+            "content": _msg_json(m),
+            "partial": False,
+            "created_at": now,
+        }
+        for i, m in enumerate(msgs)
+    ]
+    await conn.execute(messages.insert(), rows)
+    return [
+        MessageRecord(
+            msg=m,
+            session_id=session_id,
+            seq=first + i,
+            run_id=run_id,
+            partial=False,
+            created_at=now,
+        )
+        for i, m in enumerate(msgs)
+    ]
+
+
+async def _save_message(
+    conn: AsyncConnection, session_id: str, msg: Msg, run_id: str | None, partial: bool
+) -> MessageRecord:
+    content = _msg_json(msg)
+    values: dict[str, Any] = {
+        "role": msg.role,
+        "name": msg.name,
+        "content": content,
+        "partial": partial,
+    }
+    if run_id is not None:
+        values["run_id"] = run_id
+    row = (
+        await conn.execute(
+            messages.update()
+            .where(messages.c.id == msg.id, messages.c.session_id == session_id)
+            .values(**values)
+            .returning(messages.c.seq, messages.c.run_id, messages.c.created_at)
+        )
+    ).first()
+    if row is not None:
+        return MessageRecord(
+            msg=msg,
+            session_id=session_id,
+            seq=int(row.seq),
+            run_id=row.run_id,
+            partial=partial,
+            created_at=row.created_at,
+        )
+    seq = await _reserve_seq(conn, session_id, 1)
+    now = _now()
+    await conn.execute(
+        messages.insert().values(
+            id=msg.id,
+            session_id=session_id,
+            run_id=run_id,
+            seq=seq,
+            role=msg.role,
+            name=msg.name,
+            content=content,
+            partial=partial,
+            created_at=now,
+        )
+    )
+    return MessageRecord(
+        msg=msg, session_id=session_id, seq=seq, run_id=run_id, partial=partial, created_at=now
+    )
+
+
+async def _insert_events(
+    conn: AsyncConnection, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
+) -> None:
+    now = _now()
+    rows = [
+        {"run_id": run_id, "seq": seq, "type": type_, "payload": dict(payload), "created_at": now}
+        for seq, type_, payload in events
+    ]
+    await conn.execute(run_events.insert(), rows)
+
+
+async def _set_run_status(
+    conn: AsyncConnection,
+    run_id: str,
+    status: str,
+    error_code: str | None,
+    error_message: str | None,
+    usage: Usage | None,
+    model: str | None,
+    owner: str | None,
+) -> RunRecord:
+    status = _check_status(status)
+    now = _now()
+    values: dict[str, Any] = {"status": status}
+    if status in ("running", "waiting_approval"):
+        values["started_at"] = sa.func.coalesce(runs.c.started_at, now)
+        values["heartbeat_at"] = now
+    if status in FINAL_RUN_STATUSES:
+        values["finished_at"] = now
+    if status == "queued":
+        values["started_at"] = None
+    if error_code is not None:
+        values["error_code"] = error_code
+    if error_message is not None:
+        values["error_message"] = error_message
+    if usage is not None:
+        values["input_tokens"] = usage.input_tokens
+        values["output_tokens"] = usage.output_tokens
+        values["cost"] = usage.cost
+        values["currency"] = usage.currency
+    if model is not None:
+        values["model"] = model
+    if owner is not None:
+        values["owner"] = owner
+    row = (
+        (
+            await conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status.in_(sorted(ACTIVE_RUN_STATUSES)))
+                .values(**values)
+                .returning(*runs.c)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is not None:
+        return _run(row)
+    current = (await conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))).scalar()
+    if current is None:
+        raise RunNotFound(f"run {run_id!r} does not exist")
+    raise RunFinished(
+        f"run {run_id!r} already finished as {current!r}; cannot set {status!r}",
+        current_status=current,
+    )
