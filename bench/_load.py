@@ -10,14 +10,14 @@ SSE ``data:`` lines. Each worker owns one connection and reconnects when the ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-Validator = Callable[[list[bytes]], bool]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ class HttpResponse:
             if line.startswith(b"data:"):
                 out.append(line[5:].strip())
         return out
+
+    def sse_event_names(self) -> list[bytes]:
+        """The names of the SSE ``event:`` lines, in order (empty when the stream has none)."""
+        return [line[6:].strip() for line in self.body.split(b"\n") if line.startswith(b"event:")]
+
+
+Validator = Callable[[HttpResponse], bool]
 
 
 class LoadError(Exception):
@@ -142,10 +149,8 @@ class Connection:
         writer, self._reader, self._writer = self._writer, None, None
         if writer is not None:
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -157,6 +162,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = math.floor(rank)
     high = math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+Scenario = Callable[[Connection, int], Awaitable[HttpResponse]]
+"""One run as a sequence of requests on a worker's connection (e.g. create a session, then
+stream a run in it); its latency covers all of them and its last response is validated."""
 
 
 @dataclass
@@ -183,20 +193,32 @@ class LoadReport:
 
 async def run_load(
     base_url: str,
-    request: HttpRequest | Callable[[int], HttpRequest],
+    request: HttpRequest | Callable[[int], HttpRequest] | None = None,
     *,
+    scenario: Scenario | None = None,
     total: int,
     concurrency: int,
     validate: Validator | None = None,
 ) -> LoadReport:
     """Send ``total`` requests from ``concurrency`` workers, each on its own connection.
 
-    A run counts as ok when the status is 200 and ``validate`` (given the SSE data payloads)
+    A run is either one ``request`` (fixed, or built from the run's index) or a ``scenario``.
+    It counts as ok when the last status is 200 and ``validate`` (given the last response)
     returns True; otherwise it is an error and the first error's description is kept.
     """
     if total < 1 or concurrency < 1:
         raise ValueError("total and concurrency must be >= 1")
-    make = request if callable(request) else (lambda _i, r=request: r)
+    if (request is None) == (scenario is None):
+        raise ValueError("pass exactly one of request and scenario")
+    if scenario is None:
+        fixed = request
+
+        async def single(conn: Connection, index: int) -> HttpResponse:
+            assert fixed is not None
+            return await conn.send(fixed(index) if callable(fixed) else fixed)
+
+        scenario = single
+    run_one = scenario
     latencies: list[float] = []
     ttfbs: list[float] = []
     events: list[int] = []
@@ -213,22 +235,21 @@ async def run_load(
                 next_index += 1
                 started = time.perf_counter()
                 try:
-                    response = await conn.send(make(index))
+                    response = await run_one(conn, index)
                 except (LoadError, OSError, ValueError) as exc:
                     errors += 1
                     first_error = first_error or repr(exc)
                     await asyncio.sleep(0.01)
                     continue
                 done = time.perf_counter()
-                data = response.sse_data()
-                if response.status != 200 or (validate is not None and not validate(data)):
+                if response.status != 200 or (validate is not None and not validate(response)):
                     errors += 1
                     if first_error is None:
                         first_error = f"HTTP {response.status}: {response.body[-300:]!r}"
                     continue
                 latencies.append(done - started)
                 ttfbs.append(response.first_byte - started)
-                events.append(len(data))
+                events.append(response.body.count(b"data:"))
         finally:
             await conn.close()
 

@@ -47,7 +47,11 @@ class Side:
 
 def _peer_valid(data: list[bytes]) -> bool:
     """Completed response at the end and exactly the 20 content deltas of the fixed reply."""
-    if not data or b'"status":"completed"' not in data[-1] or b'"object":"response"' not in data[-1]:
+    if (
+        not data
+        or b'"status":"completed"' not in data[-1]
+        or b'"object":"response"' not in data[-1]
+    ):
         return False
     return sum(1 for d in data if b'"object":"content"' in d and b'"delta":true' in d) == DELTAS
 

@@ -111,7 +111,7 @@ async def wait_healthy(base: str, path: str, proc: subprocess.Popen[Any], limit:
             response = await fetch(base, request, timeout=2.0)
             if response.status == 200:
                 return time.perf_counter()
-        except (OSError, asyncio.TimeoutError, Exception):
+        except Exception:  # refused, reset, timeout: not up yet
             pass
         await asyncio.sleep(0.01)
     raise RuntimeError(f"server not healthy after {limit} s")
@@ -136,64 +136,100 @@ class Plan:
         self.soak = soak if soak is not None else (1_000 if quick else 10_000)
 
 
-async def measure_server(side: Side, model_url: str, plan: Plan, *, soak: bool, log: Path) -> dict[str, Any]:
-    """Start ``side``, measure every per-server metric, stop it."""
+def measure_server(
+    side: Side, model_url: str, plan: Plan, *, soak: bool, log: Path
+) -> dict[str, Any]:
+    """Start ``side`` (fresh ROOST_HOME, free port), measure every per-server metric, stop it."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {**os.environ, **side.env, "PYTHONUNBUFFERED": "1"}
     with open(log, "ab") as out, tempfile.TemporaryDirectory(prefix="roost-bench-home-") as home:
-        env.setdefault("ROOST_HOME", home)
+        env["ROOST_HOME"] = home
         started = time.perf_counter()
-        proc = subprocess.Popen(side.command(port, model_url), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+        proc = subprocess.Popen(
+            side.command(port, model_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(REPO),
+        )
         try:
-            healthy = await wait_healthy(base, side.health_path, proc, limit=120)
-            result: dict[str, Any] = {"start_s": round(healthy - started, 3)}
-            await asyncio.sleep(1.0)
-            result["idle_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
-            calls_before = await model_calls(model_url)
-            runs = 0
-
-            warm = await run_load(base, side.request, total=plan.warmup, concurrency=1, validate=side.validate)
-            _check(side, "warm-up", warm)
-            runs += warm.ok
-
-            cpu0 = _procstat.sample(proc.pid).cpu_s
-            seq = await run_load(base, side.request, total=plan.sequential, concurrency=1, validate=side.validate)
-            cpu1 = _procstat.sample(proc.pid).cpu_s
-            _check(side, "sequential", seq)
-            runs += seq.ok
-            result["cpu_ms_per_run"] = round((cpu1 - cpu0) * 1000 / seq.ok, 3)
-            result["seq_p50_ms"] = seq.p50_ms
-            result["seq_p99_ms"] = seq.p99_ms
-            result["sequential"] = seq.to_dict()
-
-            levels: dict[str, Any] = {}
-            for concurrency, total in plan.per_level.items():
-                c0 = _procstat.sample(proc.pid).cpu_s
-                rep = await run_load(base, side.request, total=total, concurrency=concurrency, validate=side.validate)
-                c1 = _procstat.sample(proc.pid).cpu_s
-                _check(side, f"concurrency {concurrency}", rep)
-                runs += rep.ok
-                levels[str(concurrency)] = {**rep.to_dict(), "cpu_ms_per_run": round((c1 - c0) * 1000 / max(rep.ok, 1), 3)}
-                result[f"rps_c{concurrency}"] = rep.throughput_rps
-            result["levels"] = levels
-            result["p50_c200_ms"] = levels["200"]["p50_ms"]
-            result["cpu_ms_per_run_c20"] = levels["20"]["cpu_ms_per_run"]
-
-            if soak and plan.soak > runs:
-                rep = await run_load(base, side.request, total=plan.soak - runs, concurrency=20, validate=side.validate)
-                _check(side, "soak", rep)
-                runs += rep.ok
-                result["soak"] = rep.to_dict()
-                await asyncio.sleep(0.5)
-                result["soak_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
-                result["soak_runs"] = runs
-            result["runs"] = runs
-            result["model_calls_per_run"] = round((await model_calls(model_url) - calls_before) / runs, 3)
-            result["processes"] = _procstat.sample(proc.pid).processes
-            return result
+            return asyncio.run(
+                _measure(side, proc, f"http://127.0.0.1:{port}", started, model_url, plan, soak)
+            )
         finally:
             stop(proc)
+
+
+async def _measure(
+    side: Side,
+    proc: subprocess.Popen[bytes],
+    base: str,
+    started: float,
+    model_url: str,
+    plan: Plan,
+    soak: bool,
+) -> dict[str, Any]:
+    healthy = await wait_healthy(base, side.health_path, proc, limit=120)
+    result: dict[str, Any] = {"start_s": round(healthy - started, 3)}
+    await asyncio.sleep(1.0)
+    result["idle_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
+    calls_before = await model_calls(model_url)
+    runs = 0
+
+    warm = await run_load(
+        base, side.request, total=plan.warmup, concurrency=1, validate=side.validate
+    )
+    _check(side, "warm-up", warm)
+    runs += warm.ok
+
+    cpu0 = _procstat.sample(proc.pid).cpu_s
+    seq = await run_load(
+        base, side.request, total=plan.sequential, concurrency=1, validate=side.validate
+    )
+    cpu1 = _procstat.sample(proc.pid).cpu_s
+    _check(side, "sequential", seq)
+    runs += seq.ok
+    result["cpu_ms_per_run"] = round((cpu1 - cpu0) * 1000 / seq.ok, 3)
+    result["seq_p50_ms"] = seq.p50_ms
+    result["seq_p99_ms"] = seq.p99_ms
+    result["sequential"] = seq.to_dict()
+
+    levels: dict[str, Any] = {}
+    for concurrency, total in plan.per_level.items():
+        c0 = _procstat.sample(proc.pid).cpu_s
+        rep = await run_load(
+            base, side.request, total=total, concurrency=concurrency, validate=side.validate
+        )
+        c1 = _procstat.sample(proc.pid).cpu_s
+        _check(side, f"concurrency {concurrency}", rep)
+        runs += rep.ok
+        levels[str(concurrency)] = {
+            **rep.to_dict(),
+            "cpu_ms_per_run": round((c1 - c0) * 1000 / max(rep.ok, 1), 3),
+        }
+        result[f"rps_c{concurrency}"] = rep.throughput_rps
+    result["levels"] = levels
+    result["p50_c200_ms"] = levels["200"]["p50_ms"]
+    result["cpu_ms_per_run_c20"] = levels["20"]["cpu_ms_per_run"]
+
+    if soak and plan.soak > runs:
+        rep = await run_load(
+            base,
+            side.request,
+            total=plan.soak - runs,
+            concurrency=20,
+            validate=side.validate,
+        )
+        _check(side, "soak", rep)
+        runs += rep.ok
+        result["soak"] = rep.to_dict()
+        await asyncio.sleep(0.5)
+        result["soak_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
+        result["soak_runs"] = runs
+    result["runs"] = runs
+    result["model_calls_per_run"] = round((await model_calls(model_url) - calls_before) / runs, 3)
+    result["processes"] = _procstat.sample(proc.pid).processes
+    return result
 
 
 def _check(side: Side, phase: str, report: LoadReport) -> None:
@@ -241,12 +277,19 @@ def ensure_roost_core_venv(fresh: bool) -> Path:
 def measure_install(venv: Path) -> dict[str, Any]:
     python = venv / "bin" / "python"
     listing = subprocess.run(
-        [str(python), "-m", "pip", "list", "--format=json"], check=True, capture_output=True, text=True
+        [str(python), "-m", "pip", "list", "--format=json"],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     names = [p["name"].lower() for p in json.loads(listing)]
     counted = [n for n in names if n not in ("pip", "setuptools", "wheel")]
     site = next((venv / "lib").glob("python3*/site-packages"))
-    size = int(subprocess.run(["du", "-sb", str(site)], check=True, capture_output=True, text=True).stdout.split()[0])
+    size = int(
+        subprocess.run(
+            ["du", "-sb", str(site)], check=True, capture_output=True, text=True
+        ).stdout.split()[0]
+    )
     return {"install_mb": round(size / MB, 1), "install_packages": len(counted), "venv": str(venv)}
 
 
@@ -259,7 +302,9 @@ def sandbox_status() -> dict[str, Any]:
     return {
         "docker_cli": bool(docker),
         "docker_engine": engine,
-        "peer": "measured" if engine else "not measurable: the peer's sandbox needs a Docker engine and none runs here",
+        "peer": "measured"
+        if engine
+        else "not measurable: the peer's sandbox needs a Docker engine and none runs here",
     }
 
 
@@ -270,17 +315,38 @@ def median(values: list[float]) -> float:
     return round(statistics.median(values), 3) if values else float("nan")
 
 
-def summarise(pairs: list[dict[str, dict[str, Any]]], a: str, b: str, metrics: list[tuple[str, str, str, tuple[str, float] | None]]) -> list[dict[str, Any]]:
+def summarise(
+    pairs: list[dict[str, dict[str, Any]]],
+    a: str,
+    b: str,
+    metrics: list[tuple[str, str, str, tuple[str, float] | None]],
+) -> list[dict[str, Any]]:
     rows = []
     for key, label, unit, goal in metrics:
         av = [p[a][key] for p in pairs if key in p.get(a, {})]
         bv = [p[b][key] for p in pairs if key in p.get(b, {})]
-        ratios = [round(p[a][key] / p[b][key], 3) for p in pairs if key in p.get(a, {}) and key in p.get(b, {}) and p[b][key]]
+        ratios = [
+            round(p[a][key] / p[b][key], 3)
+            for p in pairs
+            if key in p.get(a, {}) and key in p.get(b, {}) and p[b][key]
+        ]
         ratio = median(ratios) if ratios else None
         met = None
         if goal is not None and ratio is not None:
             met = ratio <= goal[1] if goal[0] == "<=" else ratio >= goal[1]
-        rows.append({"metric": key, "label": label, "unit": unit, a: median(av), b: median(bv), "ratios": ratios, "ratio": ratio, "goal": goal, "met": met})
+        rows.append(
+            {
+                "metric": key,
+                "label": label,
+                "unit": unit,
+                a: median(av),
+                b: median(bv),
+                "ratios": ratios,
+                "ratio": ratio,
+                "goal": goal,
+                "met": met,
+            }
+        )
     return rows
 
 
@@ -295,7 +361,9 @@ def table(rows: list[dict[str, Any]], a: str, b: str, *, ratio_label: str) -> st
         met = {True: "yes", False: "**no**", None: ""}[r["met"]]
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.3g}"
         per = ", ".join(f"{x:.3g}" for x in r["ratios"])
-        lines.append(f"| {r['label']} | {_fmt(r[a])}{unit} | {_fmt(r[b])}{unit} | {per} | {ratio} | {goal} | {met} |")
+        lines.append(
+            f"| {r['label']} | {_fmt(r[a])}{unit} | {_fmt(r[b])}{unit} | {per} | {ratio} | {goal} | {met} |"
+        )
     return "\n".join(lines)
 
 
@@ -307,7 +375,14 @@ def _fmt(x: float) -> str:
 
 def machine() -> dict[str, Any]:
     mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return {
         "nproc": os.cpu_count(),
         "cpu": cpu,
@@ -320,39 +395,67 @@ def machine() -> dict[str, Any]:
 
 def versions() -> dict[str, str]:
     out = subprocess.run(
-        [str(PEER_PYTHON), "-c", "import importlib.metadata as m;print(m.version('agentscope'), m.version('agentscope-runtime'))"],
-        capture_output=True, text=True,
+        [
+            str(PEER_PYTHON),
+            "-c",
+            "import importlib.metadata as m;print(m.version('agentscope'), m.version('agentscope-runtime'))",
+        ],
+        capture_output=True,
+        text=True,
     ).stdout.split()
     import importlib.metadata as md
 
-    return {"agentscope": out[0] if out else "?", "agentscope-runtime": out[1] if len(out) > 1 else "?", "roost": md.version("roost")}
+    return {
+        "agentscope": out[0] if out else "?",
+        "agentscope-runtime": out[1] if len(out) > 1 else "?",
+        "roost": md.version("roost"),
+    }
 
 
 # --------------------------------------------------------------------------- main
 
 
-def alternate(sides: list[Side], pairs: int, model_url: str, plan: Plan, log: Path, progress: Callable[[str], None]) -> list[dict[str, dict[str, Any]]]:
+def alternate(
+    sides: list[Side],
+    pairs: int,
+    model_url: str,
+    plan: Plan,
+    log: Path,
+    progress: Callable[[str], None],
+) -> list[dict[str, dict[str, Any]]]:
     """Run A B A B …; the soak (RSS after N runs) happens in the first pair only."""
     out: list[dict[str, dict[str, Any]]] = []
     for i in range(pairs):
         pair: dict[str, dict[str, Any]] = {}
         for side in sides:
             progress(f"pair {i + 1}/{pairs}: {side.name} …")
-            pair[side.name] = asyncio.run(measure_server(side, model_url, plan, soak=(i == 0), log=log))
+            pair[side.name] = measure_server(side, model_url, plan, soak=(i == 0), log=log)
             r = pair[side.name]
-            progress(f"  {side.name}: start {r['start_s']} s, CPU {r['cpu_ms_per_run']} ms/run, p50 {r['seq_p50_ms']} ms, c20 {r['rps_c20']} runs/s, idle RSS {r['idle_rss_mb']} MB")
+            progress(
+                f"  {side.name}: start {r['start_s']} s, CPU {r['cpu_ms_per_run']} ms/run, p50 {r['seq_p50_ms']} ms, c20 {r['rps_c20']} runs/s, idle RSS {r['idle_rss_mb']} MB"
+            )
         out.append(pair)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Roost vs AgentScope Runtime, side by side")
-    parser.add_argument("--quick", action="store_true", help="scaled-down run (fewer requests, 1k soak)")
+    parser.add_argument(
+        "--quick", action="store_true", help="scaled-down run (fewer requests, 1k soak)"
+    )
     parser.add_argument("--pairs", type=int, default=3, help="A/B pairs per comparison (default 3)")
-    parser.add_argument("--soak", type=int, default=None, help="runs before the RSS-after-soak sample")
-    parser.add_argument("--skip-extras", action="store_true", help="skip the persistence+tracing table")
-    parser.add_argument("--fresh-install", action="store_true", help="rebuild Roost's throw-away core venv")
-    parser.add_argument("--no-write", action="store_true", help="print only; write no JSON or Markdown")
+    parser.add_argument(
+        "--soak", type=int, default=None, help="runs before the RSS-after-soak sample"
+    )
+    parser.add_argument(
+        "--skip-extras", action="store_true", help="skip the persistence+tracing table"
+    )
+    parser.add_argument(
+        "--fresh-install", action="store_true", help="rebuild Roost's throw-away core venv"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; write no JSON or Markdown"
+    )
     args = parser.parse_args(argv)
 
     if not PEER_PYTHON.exists():
@@ -361,7 +464,14 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(args.quick, args.soak)
     today = dt.datetime.now(dt.UTC)
     command = "python bench/compare.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    info: dict[str, Any] = {"date": today.isoformat(timespec="seconds"), "command": command.strip(), "quick": args.quick, "machine": machine(), "versions": versions(), "plan": vars(plan)}
+    info: dict[str, Any] = {
+        "date": today.isoformat(timespec="seconds"),
+        "command": command.strip(),
+        "quick": args.quick,
+        "machine": machine(),
+        "versions": versions(),
+        "plan": vars(plan),
+    }
     log = Path(tempfile.gettempdir()) / f"roost-bench-compare-{os.getpid()}.log"
     info["server_log"] = str(log)
 
@@ -373,32 +483,49 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"fake model at {model_url}; server output in {log}")
         pairs = alternate([roost, peer], args.pairs, model_url, plan, log, progress)
         extras: list[dict[str, dict[str, Any]]] = []
+        full_name: str | None = None
         if not args.skip_extras:
             full = roost_side(persist=True, trace=True)
+            full_name = full.name
             extras = alternate([full, roost], args.pairs, model_url, plan, log, progress)
 
     progress("import time and RSS (alternating) …")
     static_pairs: list[dict[str, dict[str, Any]]] = []
     for _ in range(args.pairs):
-        static_pairs.append({
-            "roost": measure_import(sys.executable, roost.import_module),
-            "peer": measure_import(str(PEER_PYTHON), peer.import_module),
-        })
+        static_pairs.append(
+            {
+                "roost": measure_import(sys.executable, roost.import_module),
+                "peer": measure_import(str(PEER_PYTHON), peer.import_module),
+            }
+        )
     progress("install size …")
-    install = {"roost": measure_install(ensure_roost_core_venv(args.fresh_install)), "peer": measure_install(PEER_VENV)}
+    install = {
+        "roost": measure_install(ensure_roost_core_venv(args.fresh_install)),
+        "peer": measure_install(PEER_VENV),
+    }
     for pair in static_pairs:
         for name in ("roost", "peer"):
             pair[name].update({k: v for k, v in install[name].items() if k != "venv"})
     info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     info["sandbox"] = sandbox_status()
 
-    rows = summarise(pairs, "roost", "peer", METRICS) + summarise(static_pairs, "roost", "peer", STATIC_METRICS)
-    extra_rows = summarise(extras, full.name, "roost", METRICS[:-1]) if extras else []
+    rows = summarise(pairs, "roost", "peer", METRICS) + summarise(
+        static_pairs, "roost", "peer", STATIC_METRICS
+    )
+    extra_rows = summarise(extras, full_name, "roost", METRICS[:-1]) if full_name else []
     for row in extra_rows:
         row["goal"], row["met"] = None, None
-    result = {**info, "pairs": pairs, "static": static_pairs, "install": install, "extras": extras, "summary": rows, "summary_extras": extra_rows}
+    result = {
+        **info,
+        "pairs": pairs,
+        "static": static_pairs,
+        "install": install,
+        "extras": extras,
+        "summary": rows,
+        "summary_extras": extra_rows,
+    }
 
-    markdown = render(info, rows, extra_rows, full.name if extras else None)
+    markdown = render(info, rows, extra_rows, full_name)
     print(markdown)
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)
@@ -416,7 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def render(info: dict[str, Any], rows: list[dict[str, Any]], extra_rows: list[dict[str, Any]], full_name: str | None) -> str:
+def render(
+    info: dict[str, Any],
+    rows: list[dict[str, Any]],
+    extra_rows: list[dict[str, Any]],
+    full_name: str | None,
+) -> str:
     m = info["machine"]
     v = info["versions"]
     plan = info["plan"]
@@ -433,7 +565,7 @@ def render(info: dict[str, Any], rows: list[dict[str, Any]], extra_rows: list[di
         f"- {scale}per server start: {plan['warmup']} warm-up runs, {plan['sequential']} sequential runs (CPU/run and p50/p99), "
         f"then {', '.join(f'{n} runs at concurrency {c}' for c, n in plan['per_level'].items())}; "
         f"RSS after soak = after {plan['soak']} runs in total (first pair only); A B alternating, ratios = Roost ÷ peer per pair",
-        f"- raw JSON: `{{json}}`\n",
+        "- raw JSON: `{json}`\n",
         table(rows, "roost", "peer", ratio_label="Roost ÷ peer"),
         "",
         f"Sandbox create + code execution: {info['sandbox']['peer']} "

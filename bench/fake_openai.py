@@ -175,7 +175,7 @@ class FakeOpenAI:
         if length is not None:
             return await reader.readexactly(int(length))
         if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
-            parts = []
+            parts: list[bytes] = []
             while True:
                 size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
                 if size == 0:

@@ -81,6 +81,8 @@ class _ReplyState:
     results: dict[str, ToolResultBlock] = field(default_factory=dict)
     iterations: int = 0
     model_msg_id: str | None = None
+    ctx_attrs: dict[str, Any] = field(default_factory=dict)
+    """Run/session/user/tenant ids from OTel baggage, read once per reply."""
 
 
 def _as_msgs(msg: Msg | Sequence[Msg] | str | None) -> list[Msg]:
@@ -255,12 +257,12 @@ class ReActAgent:
         output_model: type[BaseModel] | None,
         emit: Callable[[Any], None],
     ) -> None:
-        st = _ReplyState(reply_id=new_id("reply"))
+        st = _ReplyState(reply_id=new_id("reply"), ctx_attrs=context_attributes())
         attrs = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": self.name,
             "roost.reply_id": st.reply_id,
-            **context_attributes(),
+            **st.ctx_attrs,
         }
         finished_ok = False
         with tracer.start_as_current_span(f"invoke_agent {self.name}", attributes=attrs) as span:
@@ -382,7 +384,7 @@ class ReActAgent:
             "gen_ai.provider.name": getattr(self.model, "provider", "unknown"),
             "gen_ai.request.model": model_name,
             "gen_ai.agent.name": self.name,
-            **context_attributes(),
+            **st.ctx_attrs,
         }
         decision_mode = self.tool_mode == "decision"
         streamer = decision.AnswerStreamer() if decision_mode else None
@@ -485,7 +487,7 @@ class ReActAgent:
                 "gen_ai.tool.name": call.name,
                 "gen_ai.tool.call.id": call.id,
                 "gen_ai.agent.name": self.name,
-                **context_attributes(),
+                **st.ctx_attrs,
             }
             with tracer.start_as_current_span(
                 f"execute_tool {call.name}", attributes=attrs

@@ -66,9 +66,18 @@ from roost.core.events import (
 )
 from roost.core.ids import new_id
 from roost.core.msg import Msg, Role
-from roost.core.settings import Settings, get_settings
 from roost.core.tool_spec import ToolSpec
 from roost.core.usage import Usage
+
+
+def __getattr__(name: str) -> object:
+    # pydantic-settings costs ~60 ms to import: load it only when settings are used.
+    if name in ("Settings", "get_settings"):
+        from roost.core import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module 'roost.core' has no attribute {name!r}")
+
 
 __all__ = [
     "AgentInterrupted",

@@ -5,19 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def _base36(value: int, width: int) -> str:
-    out = []
-    for _ in range(width):
-        value, rem = divmod(value, 36)
-        out.append(_ALPHABET[rem])
-    return "".join(reversed(out))
-
 
 def new_id(prefix: str) -> str:
-    """Return ``prefix_`` + 10 chars of millisecond time + 12 random chars (base36)."""
-    ms = time.time_ns() // 1_000_000
-    rnd = int.from_bytes(os.urandom(8), "big")
-    return f"{prefix}_{_base36(ms, 10)}{_base36(rnd, 12)}"
+    """``prefix_`` + 11 hex digits of milliseconds + 16 random hex digits.
+
+    Fixed width, so ids of one prefix sort by creation time as plain strings.
+    """
+    return f"{prefix}_{time.time_ns() // 1_000_000:011x}{os.urandom(8).hex()}"

@@ -52,3 +52,30 @@ def __getattr__(name: str) -> object:
     import importlib
 
     return getattr(importlib.import_module(module), name)
+
+
+# HTTP providers, retries, fallback, pricing and spec resolution (H1): lazy as well, so
+# `import roost.models` does not import httpx.
+_H1 = {
+    "OpenAIChatModel": "roost.models.openai",
+    "AnthropicChatModel": "roost.models.anthropic",
+    "RetryPolicy": "roost.models.retry",
+    "FallbackModel": "roost.models.fallback",
+    "Price": "roost.models.pricing",
+    "PriceTable": "roost.models.pricing",
+    "default_price_table": "roost.models.pricing",
+    "resolve_model": "roost.models.resolve",
+}
+_LAZY.update(_H1)
+__all__ += list(_H1)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from roost.models.anthropic import AnthropicChatModel as AnthropicChatModel
+    from roost.models.fallback import FallbackModel as FallbackModel
+    from roost.models.openai import OpenAIChatModel as OpenAIChatModel
+    from roost.models.pricing import Price as Price
+    from roost.models.pricing import PriceTable as PriceTable
+    from roost.models.pricing import default_price_table as default_price_table
+    from roost.models.resolve import resolve_model as resolve_model
+    from roost.models.retry import RetryPolicy as RetryPolicy

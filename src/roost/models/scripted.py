@@ -182,7 +182,7 @@ class ScriptedModel(BaseChatModel):
                     await asyncio.sleep(pause)
                 yield acc.call_delta(call_id, piece)
             yield acc.finish_call(call_id)
-        prompt_chars = sum(len(m.model_dump_json()) for m in msgs)
+        prompt_chars = sum(len(m.text) + 16 * len(m.content) for m in msgs)
         usage = reply.usage or Usage(
             input_tokens=max(1, prompt_chars // 4),
             output_tokens=max(1, (len(reply.text) + len(reply.thinking)) // 4)

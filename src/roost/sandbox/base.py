@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import abc
 import time
+from pathlib import Path
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from roost.core import ImageBlock
+from roost.sandbox.errors import SandboxFileTooLarge
 
 SandboxType = Literal["base", "filesystem", "browser", "gui"]
 
@@ -53,6 +55,8 @@ class ExecResult(BaseModel):
     stderr: str = ""
     exit_code: int | None = None
     timed_out: bool = False
+    restarted: bool = False
+    """The sandbox had to be restarted (it died or stopped answering) during the call."""
     duration_ms: float = 0.0
 
 
@@ -127,6 +131,29 @@ class Sandbox(abc.ABC):
 
     @abc.abstractmethod
     async def delete_file(self, path: str) -> None: ...
+
+    # helpers every backend gets for free
+    async def health(self) -> SandboxStatus:
+        """Current status after a liveness check (backends with a cheap ping override)."""
+        return self.info().status
+
+    async def upload_file(self, local_path: str | Path, path: str) -> FileInfo:
+        """Copy a host file into the sandbox workdir (subject to ``max_file_mb``)."""
+        src = Path(local_path)
+        limit = self.spec.limits.max_file_mb << 20
+        if src.stat().st_size > limit:
+            raise SandboxFileTooLarge(
+                f"{src} is {src.stat().st_size} bytes; the sandbox limit is {limit} bytes",
+                hint="raise limits.max_file_mb or upload a smaller file",
+            )
+        return await self.write_file(path, src.read_bytes())
+
+    async def download_file(self, path: str, local_path: str | Path) -> FileInfo:
+        """Copy a file out of the sandbox workdir to a host path."""
+        data = await self.read_file(path)
+        dest = Path(local_path)
+        dest.write_bytes(data)
+        return FileInfo(path=path, size=len(data), is_dir=False, modified=time.time())
 
     async def __aenter__(self) -> Sandbox:
         await self.start()

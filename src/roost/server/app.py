@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -254,11 +255,21 @@ class AgentApp:
         self.queue = TaskQueue(self, settings)
         self.router = build_router(self)
         self._asgi = self._wrap(self.router)
-        await self.store.fail_orphaned_runs(owner=self.instance_id, code="server_restart")
-        self.executor.start_background_loops()
+        from roost.server._backends import Publisher
+
+        self._publisher = Publisher(self.bus)
+        requeued = await self.queue.requeue_orphaned_runs()
         if self.bus_remote:
+            # replicas share the database: only runs whose owner stopped heart-beating
+            await self.store.fail_orphaned_runs(older_than_heartbeat_s=45)
             self.spawn(self._control_loop())
-        await self.queue.start()
+            self.spawn(self._heartbeat_loop())
+        else:
+            await self.store.fail_orphaned_runs()  # single node: every active run is orphaned
+        self.executor.start_background_loops()
+        await self.queue.start(force=bool(requeued))
+        for run_id in requeued:
+            await self.queue.enqueue_run(run_id)
         for hook in self._startup:
             result = hook()
             if inspect.isawaitable(result):
@@ -278,6 +289,7 @@ class AgentApp:
                 log.exception("shutdown hook %r failed", hook)
         await self.executor.close()
         await self.queue.stop()
+        await self._publisher.aclose()
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
@@ -296,35 +308,34 @@ class AgentApp:
 
     # -- fan-out across processes ------------------------------------------------------
     def publish_event(self, run_id: str, text: str) -> None:
-        self.spawn(self.bus.publish(f"roost:run:{run_id}", text))
+        self._publisher.put(f"run:{run_id}", text)
 
     def subscribe_run(self, run_id: str) -> Any:
-        from roost.server._backends import Subscription
-
-        return Subscription(self.bus, f"roost:run:{run_id}")
+        return self.bus.subscribe(f"run:{run_id}")
 
     async def send_control(self, owner: str | None, message: dict[str, Any]) -> None:
+        """Ask the process that owns a run to cancel it or resolve an approval."""
         if not owner or not self.bus_remote:
             return
-        import json
-
-        await self.bus.publish(f"roost:control:{owner}", json.dumps(message))
+        await self.bus.publish(f"control:{owner}", json.dumps(message))
 
     async def _control_loop(self) -> None:
-        import json
+        async with self.bus.subscribe(f"control:{self.instance_id}") as sub:
+            async for data in sub:
+                try:
+                    await self.executor.handle_control(json.loads(data))
+                except Exception:
+                    log.exception("bad control message %r", data)
 
-        from roost.server._backends import Subscription
-
-        sub = Subscription(self.bus, f"roost:control:{self.instance_id}")
-        try:
-            while True:
-                async for text in sub.messages(timeout=None):
-                    try:
-                        await self.executor.handle_control(json.loads(text))
-                    except Exception:
-                        log.exception("bad control message %r", text)
-        finally:
-            await sub.close()
+    async def _heartbeat_loop(self) -> None:
+        """Keep this instance's runs alive and fail those of replicas that died."""
+        while True:
+            await asyncio.sleep(10)
+            try:
+                await self.store.heartbeat(self.instance_id)
+                await self.store.fail_orphaned_runs(older_than_heartbeat_s=45)
+            except Exception:
+                log.exception("heartbeat failed")
 
     # -- ASGI --------------------------------------------------------------------------
     def _wrap(self, router: Router) -> Callable[..., Awaitable[None]]:

@@ -29,8 +29,6 @@ class ServiceMiddleware:
         self.public = set(PUBLIC_PATHS)
         if service.metrics_public:
             self.public.add("/metrics")
-        if service.rate_limit_spec is None:
-            self.public_rate = True
         self.public |= {e.path for e in service.endpoints if e.public}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

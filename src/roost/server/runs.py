@@ -43,6 +43,7 @@ from roost.server._partial import PartialReply
 from roost.server.context import AgentContext
 from roost.server.errors import RunNotActive, RunNotFound
 from roost.server.observer import RunInfo
+from roost.store import RunFinished
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp, AgentSpec
@@ -155,20 +156,27 @@ class RunExecutor:
             if app.busy_policy == "interrupt":
                 await self.cancel_session_runs(session.id, reason="superseded")
         status = "queued" if (lock is None or background) else "running"
+        run_meta: dict[str, Any] = {**(metadata or {})}
+        if background:
+            run_meta["background"] = True
+            run_meta["input"] = [m.model_dump(mode="json", exclude_none=True) for m in inputs]
         try:
             record = await app.store.create_run(
                 session_id=session.id,
                 agent=spec.name,
-                user_id=principal.user_id,
-                tenant_id=principal.tenant_id,
+                user_id=principal.user_id if principal.user_id is not None else session.user_id,
+                tenant_id=principal.tenant_id
+                if principal.tenant_id is not None
+                else session.tenant_id,
                 status=status,
-                metadata={**(metadata or {}), "background": background},
+                input_message_id=inputs[-1].id,
+                metadata=run_meta,
                 owner=app.instance_id,
-                inputs=inputs,
             )
+            await app.store.append_messages(session.id, inputs, run_id=record.id)
         except BaseException:
             if lock is not None:
-                await app.locks.release(lock)
+                await lock.release()
             raise
         info = RunInfo(
             id=record.id,
@@ -183,7 +191,7 @@ class RunExecutor:
         handle.status = status
         if background:
             if lock is not None:
-                await app.locks.release(lock)
+                await lock.release()
             await app.queue.enqueue_run(record.id)
             return handle
         handle.lock = lock
@@ -198,7 +206,7 @@ class RunExecutor:
         if record.status in FINAL:
             return
         session = await app.store.get_session(record.session_id)
-        inputs = await app.store.run_inputs(run_id)
+        inputs = [Msg.model_validate(m) for m in record.metadata.get("input", [])]
         spec = app.agent_spec(record.agent or session.agent)
         info = RunInfo(
             id=record.id,
@@ -210,9 +218,8 @@ class RunExecutor:
             metadata=dict(record.metadata),
         )
         handle = RunHandle(info=info, spec=spec, inputs=inputs, background=True, status="queued")
-        if record.status != "queued":
-            # it was running when its process died: start over from a clean event log
-            await app.store.reset_run(run_id, owner=app.instance_id)
+        # a run that was running when its process died starts over; numbering continues
+        handle.seq = max(0, await app.store.last_event_seq(run_id))
         self._register(handle)
         handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{run_id}")
         await handle.task
@@ -228,7 +235,7 @@ class RunExecutor:
         try:
             if h.lock is None:
                 self._emit(h, "run.queued", {"agent": h.spec.name, "status": "queued"})
-                h.lock = await app.locks.acquire(h.session_id)
+                h.lock = await app.locks.acquire(h.session_id, wait=True)
                 self.by_session[h.session_id] = h
                 h.status = "running"
                 await app.store.set_run_status(h.id, "running", owner=app.instance_id)
@@ -274,7 +281,7 @@ class RunExecutor:
         finally:
             if h.lock is not None:
                 with contextlib.suppress(Exception):
-                    await app.locks.release(h.lock)
+                    await h.lock.release()
             self.active.pop(h.id, None)
             if self.by_session.get(h.session_id) is h:
                 del self.by_session[h.session_id]
@@ -358,9 +365,9 @@ class RunExecutor:
         completed, h.completed = h.completed, []
         for msg in completed:
             await app.store.save_message(h.session_id, msg, run_id=h.id, partial=False)
-        if final is not None and (final.content or status == "succeeded"):
-            await app.store.save_message(h.session_id, final, run_id=h.id, partial=False)
-            h.final = final
+        if final is not None and not (final.content or status == "succeeded"):
+            final = None
+        h.final = final
         if h.agent is not None and status != "failed":
             try:
                 await app.store.save_state(h.session_id, h.spec.name, h.agent.state_dict())
@@ -369,19 +376,33 @@ class RunExecutor:
         data: dict[str, Any] = {"status": status}
         if h.usage is not None:
             data["usage"] = h.usage.model_dump(exclude_none=True)
-        if h.final is not None:
-            data["output"] = h.final.model_dump(mode="json", exclude_none=True)
+        if final is not None:
+            data["output"] = final.model_dump(mode="json", exclude_none=True)
         if status == "failed" and h.error is not None:
             data["code"], data["message"] = h.error
         if status == "canceled":
             data["reason"] = h.cancel_reason or "interrupted"
         h.status = status
         self._emit(h, TERMINAL_EVENTS[status], data)
-        await self._flush(h)
         code, message = h.error if (status == "failed" and h.error) else (None, None)
-        await app.store.set_run_status(
-            h.id, status, error_code=code, error_message=message, usage=h.usage, model=h.model
-        )
+        async with h.flush_lock:
+            events, h.pending = h.pending, []
+            try:
+                await app.store.flush_run(
+                    h.id,
+                    events,
+                    final,
+                    partial=False,
+                    session_id=h.session_id,
+                    status=status,  # type: ignore[arg-type]
+                    error_code=code,
+                    error_message=message,
+                    usage=h.usage,
+                    model=h.model,
+                )
+            except RunFinished:
+                # finished elsewhere meanwhile (e.g. a queued run canceled): keep the log
+                await app.store.flush_run(h.id, events, final, partial=False, session_id=h.session_id)
         await self._observe("run_finished", h, status, h.usage)
 
     # -- events ------------------------------------------------------------------------
@@ -465,17 +486,24 @@ class RunExecutor:
             await changed.wait()
 
     async def _follow_stored(self, run_id: str, after_seq: int) -> AsyncIterator[list[Envelope]]:
+        """Replay from the store, then follow the bus (Redis) or poll the store (no Redis).
+
+        Subscribing before reading the store means no event falls between the two; a gap
+        in the live sequence (events not yet flushed when we subscribed, or a bus
+        overflow) is filled from the store after the next flush.
+        """
         app = self.app
         last = after_seq
-        live = app.subscribe_run(run_id) if app.bus_remote else None
+        sub = app.subscribe_run(run_id) if app.bus_remote else None
         try:
+            if sub is not None:
+                await sub.start()
             while True:
                 stored = await app.store.list_events(run_id, after_seq=last)
-                batch = [(e.seq, e.type, _DUMPS(e.payload)) for e in stored]
-                if batch:
-                    last = batch[-1][0]
-                    yield batch
-                    if batch[-1][1] in _TERMINAL_TYPES:
+                if stored:
+                    last = stored[-1].seq
+                    yield [(e.seq, e.type, _DUMPS(e.payload)) for e in stored]
+                    if stored[-1].type in _TERMINAL_TYPES:
                         return
                 record = await app.store.get_run(run_id)
                 if record.status in FINAL:
@@ -483,27 +511,28 @@ class RunExecutor:
                     if stored:
                         yield [(e.seq, e.type, _DUMPS(e.payload)) for e in stored]
                     return
-                if live is None:
+                if sub is None:
                     await asyncio.sleep(app.flush_interval)  # no bus: poll the store
                     continue
-                gap = False
-                async for text in live.messages(timeout=app.flush_interval * 4):
-                    env = json.loads(text)
+                while True:
+                    try:
+                        data = await sub.get(timeout=app.flush_interval * 8)
+                    except (TimeoutError, RoostError):
+                        break  # quiet or overflowed: check the store again
+                    env = json.loads(data)
                     seq = int(env["seq"])
                     if seq <= last:
                         continue
                     if seq != last + 1:
-                        gap = True  # missed events are in the store after the next flush
-                        break
+                        await asyncio.sleep(app.flush_interval * 1.5)
+                        break  # the missing events are in the store after the next flush
                     last = seq
-                    yield [(seq, env["type"], text)]
+                    yield [(seq, env["type"], data.decode() if isinstance(data, bytes) else data)]
                     if env["type"] in _TERMINAL_TYPES:
                         return
-                if gap:
-                    await asyncio.sleep(app.flush_interval)
         finally:
-            if live is not None:
-                await live.close()
+            if sub is not None:
+                await sub.aclose()
 
     # -- control -----------------------------------------------------------------------
     def _interrupt_local(self, h: RunHandle, reason: str) -> None:
@@ -536,7 +565,8 @@ class RunExecutor:
         if h is not None:
             self._interrupt_local(h, reason)
             return
-        for record in await self.app.store.active_runs(session_id):
+        page = await self.app.store.list_runs(session_id=session_id, status=sorted(ACTIVE))
+        for record in page.items:
             with contextlib.suppress(RoostError):
                 await self.cancel(record.id, reason)
 

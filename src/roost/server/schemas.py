@@ -104,7 +104,7 @@ class KeyOut(BaseModel):
 class TaskOut(BaseModel):
     id: str
     name: str
-    status: Literal["queued", "completed", "failed"]
+    status: Literal["queued", "running", "completed", "failed"]
     result: Any = None
     error: RunError | None = None
 

@@ -6,6 +6,7 @@ package; Redis (optional) for cross-replica session locks and event fan-out.
 ``bus_from_settings()`` pick in-process or Redis coordination from ``ROOST_REDIS_URL``.
 """
 
+from roost.store.bus import EventBus, LocalEventBus, RedisEventBus, Subscription, bus_from_settings
 from roost.store.errors import (
     ApiKeyNotFound,
     BusOverflow,
@@ -22,6 +23,13 @@ from roost.store.errors import (
     StateVersionConflict,
     StoreError,
     StoreUnavailable,
+)
+from roost.store.locks import (
+    LocalSessionLocks,
+    RedisSessionLocks,
+    SessionLock,
+    SessionLocks,
+    locks_from_settings,
 )
 from roost.store.records import (
     ACTIVE_RUN_STATUSES,
@@ -49,27 +57,37 @@ __all__ = [
     "ApiKeyRecord",
     "ApiKeyRole",
     "BusOverflow",
+    "EventBus",
     "EventRecord",
     "EventSeqConflict",
     "InvalidCursor",
     "InvalidStoreArgument",
+    "LocalEventBus",
+    "LocalSessionLocks",
     "LockLost",
     "MessageIdConflict",
     "MessagePage",
     "MessageRecord",
     "MigrationError",
     "Page",
+    "RedisEventBus",
+    "RedisSessionLocks",
     "RunFinished",
     "RunNotFound",
     "RunRecord",
     "RunStatus",
     "SessionExists",
+    "SessionLock",
+    "SessionLocks",
     "SessionNotFound",
     "SessionRecord",
     "StateVersionConflict",
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "Subscription",
     "UsageGroup",
+    "bus_from_settings",
+    "locks_from_settings",
     "metadata",
 ]

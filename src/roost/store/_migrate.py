@@ -20,7 +20,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roost.store._engine import WRITE_OPTION, sqlite_path
 from roost.store.errors import MigrationError
@@ -80,9 +80,9 @@ async def migrate(
     try:
         # Fast path: a read-only check that needs no lock.
         async with engine.connect() as conn:
-            if schema is None or await _schema_exists(conn, schema):
-                if target == "heads" and await conn.run_sync(_current) == heads:
-                    return
+            exists = schema is None or await _schema_exists(conn, schema)
+            if exists and target == "heads" and await conn.run_sync(_current) == heads:
+                return
         if engine.dialect.name == "postgresql":
             async with engine.begin() as conn:
                 await conn.execute(
@@ -107,7 +107,7 @@ async def migrate(
         ) from exc
 
 
-async def _schema_exists(conn: sa.ext.asyncio.AsyncConnection, schema: str) -> bool:
+async def _schema_exists(conn: AsyncConnection, schema: str) -> bool:
     row = await conn.execute(
         sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
         {"s": schema},

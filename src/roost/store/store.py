@@ -34,7 +34,6 @@ from roost.core.settings import get_settings
 from roost.core.usage import Usage
 from roost.store import _api_keys, _cursor
 from roost.store._engine import WRITE_OPTION, create_engine, normalize_url
-from roost.store._migrate import head_revisions, migrate
 from roost.store.errors import (
     ApiKeyNotFound,
     EventSeqConflict,
@@ -126,7 +125,7 @@ def _check_status(status: str) -> RunStatus:
         raise InvalidStoreArgument(
             f"unknown run status {status!r}", hint=f"use one of {', '.join(RUN_STATUSES)}"
         )
-    return cast(RunStatus, status)
+    return status
 
 
 def _msg_json(msg: Msg) -> dict[str, Any]:
@@ -291,6 +290,9 @@ class Store:
 
     @staticmethod
     def head_revisions() -> set[str]:
+        """The revisions this Roost's migrations lead to."""
+        from roost.store._migrate import head_revisions
+
         return head_revisions()
 
     @asynccontextmanager
@@ -585,8 +587,7 @@ class Store:
             ).scalar()
             if current is not None or expected_version not in (None, 0):
                 raise StateVersionConflict(
-                    f"state of {agent_name!r} is at version {current or 0}, "
-                    f"not {expected_version}",
+                    f"state of {agent_name!r} is at version {current or 0}, not {expected_version}",
                     hint="reload the state and apply the change again",
                 )
             await _require_session(conn, session_id)
@@ -704,10 +705,7 @@ class Store:
             row = (
                 (
                     await conn.execute(
-                        runs.update()
-                        .where(runs.c.id == run_id)
-                        .values(**fields)
-                        .returning(*runs.c)
+                        runs.update().where(runs.c.id == run_id).values(**fields).returning(*runs.c)
                     )
                 )
                 .mappings()
@@ -801,14 +799,13 @@ class Store:
         a single server at start-up. Returns the ids of the runs that were failed.
         """
         now = _now()
-        cond = [runs.c.status.in_(("running", "waiting_approval"))]
+        cond: list[sa.ColumnElement[bool]] = [runs.c.status.in_(("running", "waiting_approval"))]
         if owner is not None:
             cond.append(runs.c.owner == owner)
         if older_than_heartbeat_s is not None:
             cutoff = now - timedelta(seconds=older_than_heartbeat_s)
             cond.append(
-                sa.func.coalesce(runs.c.heartbeat_at, runs.c.started_at, runs.c.created_at)
-                < cutoff
+                sa.func.coalesce(runs.c.heartbeat_at, runs.c.started_at, runs.c.created_at) < cutoff
             )
         async with self._write() as conn:
             result = await conn.execute(
@@ -1001,11 +998,7 @@ class Store:
     async def get_api_key(self, key_id: str) -> ApiKeyRecord:
         async with self._read() as conn:
             row = (
-                (
-                    await conn.execute(
-                        sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)
-                    )
-                )
+                (await conn.execute(sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)))
                 .mappings()
                 .first()
             )
@@ -1034,11 +1027,7 @@ class Store:
                 .values(revoked_at=_now())
             )
             row = (
-                (
-                    await conn.execute(
-                        sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)
-                    )
-                )
+                (await conn.execute(sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)))
                 .mappings()
                 .first()
             )
@@ -1114,6 +1103,8 @@ def _unavailable(exc: BaseException) -> StoreUnavailable:
 
 
 async def _migrate_engine(engine: AsyncEngine, url: URL, schema: str | None) -> None:
+    from roost.store._migrate import migrate  # Alembic is only needed at start-up
+
     try:
         await migrate(engine, url, schema=schema)
     except sa.exc.OperationalError as exc:  # pragma: no cover - wrapped by migrate()

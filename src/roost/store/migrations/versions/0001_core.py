@@ -72,9 +72,7 @@ def upgrade() -> None:
     op.create_table(
         "runs",
         sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column(
-            "session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE")
-        ),
+        sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE")),
         sa.Column("agent", sa.String(128)),
         sa.Column("user_id", sa.String(128)),
         sa.Column("tenant_id", sa.String(128)),

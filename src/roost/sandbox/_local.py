@@ -1,0 +1,409 @@
+"""What the local backends (bwrap, unsafe-process) share: a kernel process spoken to
+over :mod:`roost.sandbox._channel`, timeouts, interruption and clean replacement."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import base64
+import contextlib
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from roost.core import ImageBlock, new_id
+from roost.sandbox._channel import KernelChannel, KernelGone
+from roost.sandbox.base import (
+    ExecResult,
+    FileInfo,
+    PythonResult,
+    Sandbox,
+    SandboxInfo,
+    SandboxSpec,
+    SandboxStatus,
+)
+from roost.sandbox.errors import (
+    SandboxClosed,
+    SandboxDead,
+    SandboxError,
+    SandboxFileNotFound,
+    SandboxFileTooLarge,
+    SandboxPathInvalid,
+    SandboxQuotaExceeded,
+    SandboxUnavailable,
+)
+
+log = logging.getLogger("roost.sandbox")
+
+_ERRORS: dict[str, type[SandboxError]] = {
+    cls.code: cls
+    for cls in (SandboxPathInvalid, SandboxFileNotFound, SandboxFileTooLarge, SandboxQuotaExceeded)
+}
+_SHELL_GRACE = 5.0
+
+
+def kernel_source() -> str:
+    return (Path(__file__).with_name("_kernel.py")).read_text()
+
+
+def check_relpath(path: str) -> str:
+    """Reject paths that cannot be inside the workdir before asking the kernel."""
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise SandboxPathInvalid(f"{path!r} is not a valid path", hint="use e.g. 'data/out.csv'")
+    if path.startswith("/"):
+        raise SandboxPathInvalid(
+            f"{path!r} is absolute", hint="paths are relative to the sandbox workdir"
+        )
+    if ".." in path.split("/"):
+        raise SandboxPathInvalid(f"{path!r} contains '..'", hint="stay inside the workdir")
+    return path
+
+
+class KernelSandbox(Sandbox, abc.ABC):
+    """A sandbox whose Python runs in a kernel process started by ``_launch``."""
+
+    backend: str = "local"
+    startup_timeout: float = 15.0
+    interrupt_grace: float = 2.0
+
+    def __init__(self, spec: SandboxSpec | None = None, *, sandbox_id: str | None = None) -> None:
+        self.id = sandbox_id or new_id("sbx")
+        self.spec = spec or SandboxSpec()
+        self.session_id: str | None = None
+        self.created_at = time.time()
+        self.last_used_at = self.created_at
+        self.restarts = 0
+        self.last_death: str | None = None
+        self._status = SandboxStatus.STARTING
+        self._proc: asyncio.subprocess.Process | None = None
+        self._chan: KernelChannel | None = None
+        self._stderr: IO[bytes] | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._cell_lock = asyncio.Lock()
+        self._life_lock = asyncio.Lock()
+        self._expect_exit = False
+        self.kernel_pid: int | None = None
+
+    # -- backend hooks -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def _prepare(self) -> None:
+        """Allocate what lives as long as the sandbox (uid, cgroup, workdir)."""
+
+    @abc.abstractmethod
+    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
+        """Start the kernel process with stdin/stdout pipes."""
+
+    @abc.abstractmethod
+    async def _kill_all(self) -> None:
+        """Kill every process of the sandbox (the kernel and anything it spawned)."""
+
+    @abc.abstractmethod
+    async def _teardown(self) -> None:
+        """Release what ``_prepare`` allocated (workdir, cgroup, uid)."""
+
+    def _death_reason(self, returncode: int | None) -> str:
+        return f"exit code {returncode}"
+
+    def _detail(self) -> dict[str, Any]:
+        return {}
+
+    async def _check_quota(self, nbytes: int) -> None:
+        """Backends without a hard workdir quota check it here before a write."""
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._status is SandboxStatus.CLOSED:
+            raise SandboxClosed(f"sandbox {self.id} is closed")
+        async with self._life_lock:
+            if self._chan is not None:
+                return
+            try:
+                await self._prepare()
+                await self._spawn()
+            except BaseException:
+                await self._shutdown()
+                self._status = SandboxStatus.CLOSED
+                raise
+            self._status = SandboxStatus.READY
+
+    async def _spawn(self) -> None:
+        self._stderr = tempfile.TemporaryFile()
+        self._expect_exit = False
+        proc = await self._launch(self._stderr)
+        self._proc = proc
+        assert proc.stdout is not None and proc.stdin is not None
+        chan = KernelChannel(proc.stdout, proc.stdin)
+        try:
+            ready = await chan.wait_ready(self.startup_timeout)
+        except (KernelGone, TimeoutError) as exc:
+            await chan.aclose()
+            await self._kill_all()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise SandboxUnavailable(
+                f"the {self.backend} sandbox failed to start: {self._stderr_text() or exc!r}"
+            ) from None
+        self.kernel_pid = int(ready.get("pid", 0)) or None
+        self._chan = chan
+        self._monitor = asyncio.create_task(self._watch(proc))
+
+    def _stderr_text(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read(4000).decode(errors="replace").strip()
+
+    async def _watch(self, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if not self._expect_exit and self._status not in (SandboxStatus.CLOSED,):
+            self.last_death = self._death_reason(code)
+            self._status = SandboxStatus.DEAD
+            log.warning("sandbox %s died: %s", self.id, self.last_death)
+
+    async def _stop_kernel(self) -> None:
+        self._expect_exit = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+            self._monitor = None
+        if self._chan is not None:
+            await self._chan.aclose()
+            self._chan = None
+        await self._kill_all()
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._proc.wait(), 5)
+            self._proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    async def restart(self, reason: str) -> None:
+        """Replace the kernel (every process of the sandbox dies; workdir files stay)."""
+        async with self._life_lock:
+            self._check_open()
+            await self._stop_kernel()
+            self.restarts += 1
+            self.last_death = reason
+            try:
+                await self._spawn()
+            except SandboxError:
+                self._status = SandboxStatus.DEAD
+                raise
+            self._status = SandboxStatus.RESTARTED
+
+    async def _shutdown(self) -> None:
+        await self._stop_kernel()
+        await self._teardown()
+
+    async def close(self) -> None:
+        async with self._life_lock:
+            if self._status is SandboxStatus.CLOSED:
+                return
+            self._status = SandboxStatus.CLOSED
+            await self._shutdown()
+
+    def _check_open(self) -> None:
+        if self._status is SandboxStatus.CLOSED:
+            raise SandboxClosed(f"sandbox {self.id} is closed", hint="acquire a new sandbox")
+
+    async def _live_channel(self) -> tuple[KernelChannel, bool]:
+        """The channel, restarting a dead kernel first (the bool says it was restarted)."""
+        self._check_open()
+        if self._chan is None and self._status is SandboxStatus.STARTING:
+            await self.start()
+        restarted = False
+        if self._chan is None or self._chan.closed or self._status is SandboxStatus.DEAD:
+            await self.restart(self.last_death or "the kernel was not running")
+            restarted = True
+        assert self._chan is not None
+        self.last_used_at = time.time()
+        return self._chan, restarted
+
+    def info(self) -> SandboxInfo:
+        detail: dict[str, Any] = {"restarts": self.restarts, **self._detail()}
+        if self.last_death:
+            detail["last_death"] = self.last_death
+        return SandboxInfo(
+            id=self.id,
+            type=self.spec.type,
+            backend=self.backend,
+            status=self._status,
+            network=self.spec.network,
+            session_id=self.session_id,
+            created_at=self.created_at,
+            last_used_at=self.last_used_at,
+            detail=detail,
+        )
+
+    async def health(self) -> SandboxStatus:
+        if self._status in (SandboxStatus.CLOSED, SandboxStatus.DEAD):
+            return self._status
+        chan = self._chan
+        if chan is None or chan.closed:
+            return SandboxStatus.DEAD if self._status is not SandboxStatus.STARTING else self._status
+        try:
+            await chan.request({"op": "ping"}, timeout=5.0)
+        except (KernelGone, TimeoutError, SandboxError):
+            if not self._cell_lock.locked():
+                self._status = SandboxStatus.DEAD
+                self.last_death = self.last_death or "did not answer a health check"
+            return self._status
+        return self._status
+
+    # -- python ------------------------------------------------------------------------
+    async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
+        async with self._cell_lock:
+            chan, restarted = await self._live_channel()
+            prev = self._status
+            self._status = SandboxStatus.BUSY
+            start = time.perf_counter()
+            rid = chan.new_id()
+            fut = chan.expect(rid)
+            try:
+                chan.send({"op": "exec", "id": rid, "code": code})
+                try:
+                    header, _ = await asyncio.wait_for(asyncio.shield(fut), timeout)
+                except TimeoutError:
+                    with contextlib.suppress(KernelGone):
+                        chan.send({"op": "interrupt", "id": chan.new_id(), "target": rid})
+                    try:
+                        header, _ = await asyncio.wait_for(fut, self.interrupt_grace)
+                    except TimeoutError:
+                        await self.restart(f"a cell did not stop {timeout}s after its timeout")
+                        return PythonResult(
+                            error=f"Timeout: the cell ran longer than {timeout}s and did not stop "
+                            "when interrupted; the interpreter was replaced (variables are lost, "
+                            "workdir files are kept)",
+                            timed_out=True,
+                            restarted=True,
+                            duration_ms=(time.perf_counter() - start) * 1000,
+                        )
+                    self._status = SandboxStatus.READY
+                    return self._python_result(header, timed_out=True, restarted=restarted)
+            except (KernelGone, SandboxError) as exc:
+                if isinstance(exc, SandboxClosed):
+                    raise
+                return await self._died_during_call(start, exc)
+            finally:
+                if self._status is SandboxStatus.BUSY:
+                    self._status = SandboxStatus.READY if prev is not SandboxStatus.RESTARTED else prev
+            if self._status is SandboxStatus.BUSY:
+                self._status = SandboxStatus.READY
+            return self._python_result(header, timed_out=False, restarted=restarted)
+
+    async def _died_during_call(self, start: float, exc: BaseException) -> PythonResult:
+        proc = self._proc
+        code = None
+        if proc is not None:
+            with contextlib.suppress(TimeoutError):
+                code = await asyncio.wait_for(proc.wait(), 2)
+        reason = self._death_reason(code)
+        self._check_open()
+        await self.restart(reason)
+        return PythonResult(
+            error=f"SandboxDied: the interpreter was killed ({reason}); it was replaced "
+            "(variables are lost, workdir files are kept)",
+            restarted=True,
+            duration_ms=(time.perf_counter() - start) * 1000,
+        )
+
+    def _python_result(self, h: dict[str, Any], *, timed_out: bool, restarted: bool) -> PythonResult:
+        images = [
+            ImageBlock.from_bytes(base64.b64decode(img), "image/png") for img in h.get("images", [])
+        ]
+        return PythonResult(
+            stdout=h.get("stdout", ""),
+            stderr=h.get("stderr", ""),
+            result=h.get("result"),
+            error=h.get("error"),
+            images=images,
+            timed_out=timed_out or bool(h.get("interrupted")),
+            restarted=restarted,
+            duration_ms=float(h.get("duration_ms", 0.0)),
+        )
+
+    # -- shell -------------------------------------------------------------------------
+    async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
+        chan, restarted = await self._live_channel()
+        start = time.perf_counter()
+        try:
+            header, _ = await chan.request(
+                {"op": "shell", "command": command, "timeout": timeout},
+                timeout=timeout + _SHELL_GRACE,
+            )
+        except TimeoutError:
+            await self.restart("the kernel stopped answering during a shell command")
+            return ExecResult(
+                stderr="the sandbox stopped answering; it was restarted",
+                timed_out=True,
+                restarted=True,
+                duration_ms=(time.perf_counter() - start) * 1000,
+            )
+        except KernelGone:
+            died = await self._died_during_call(start, KernelGone())
+            return ExecResult(
+                stderr=died.error or "", restarted=True, duration_ms=died.duration_ms
+            )
+        self._raise_for(header)
+        return ExecResult(
+            stdout=header.get("stdout", ""),
+            stderr=header.get("stderr", ""),
+            exit_code=header.get("exit_code"),
+            timed_out=bool(header.get("timed_out")),
+            restarted=restarted,
+            duration_ms=float(header.get("duration_ms", 0.0)),
+        )
+
+    # -- filesystem --------------------------------------------------------------------
+    def _raise_for(self, header: dict[str, Any]) -> None:
+        if header.get("ok", False):
+            return
+        cls = _ERRORS.get(str(header.get("code")), SandboxError)
+        raise cls(str(header.get("message", "sandbox file operation failed")))
+
+    async def _fs(self, header: dict[str, Any], payload: bytes = b"") -> tuple[dict[str, Any], bytes]:
+        chan, _ = await self._live_channel()
+        try:
+            resp = await chan.request(header, payload, timeout=60.0)
+        except (KernelGone, TimeoutError):
+            raise SandboxDead(
+                f"sandbox {self.id} stopped answering a file operation", hint="retry the call"
+            ) from None
+        self._raise_for(resp[0])
+        return resp
+
+    @property
+    def _max_file(self) -> int:
+        return self.spec.limits.max_file_mb << 20
+
+    async def read_file(self, path: str) -> bytes:
+        _, data = await self._fs({"op": "read", "path": check_relpath(path), "max_bytes": self._max_file})
+        return data
+
+    async def write_file(self, path: str, data: bytes | str) -> FileInfo:
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        if len(raw) > self._max_file:
+            raise SandboxFileTooLarge(
+                f"{len(raw)} bytes is over the sandbox limit of {self._max_file} bytes",
+                hint="raise limits.max_file_mb or write a smaller file",
+            )
+        await self._check_quota(len(raw))
+        header, _ = await self._fs({"op": "write", "path": check_relpath(path)}, raw)
+        return FileInfo(**header["info"])
+
+    async def list_files(self, path: str = ".") -> list[FileInfo]:
+        header, _ = await self._fs({"op": "list", "path": check_relpath(path)})
+        return [FileInfo(**f) for f in header["files"]]
+
+    async def delete_file(self, path: str) -> None:
+        await self._fs({"op": "delete", "path": check_relpath(path)})
+
+
+def python_for_sandbox() -> str:
+    return sys.executable

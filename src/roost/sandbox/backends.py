@@ -1,0 +1,70 @@
+"""Sandbox backends by name, so the manager, the server and the CLI can choose one
+from configuration (part B registers docker, kubernetes and remote here)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from roost.sandbox.base import Sandbox, SandboxSpec
+from roost.sandbox.errors import SandboxBackendUnknown
+
+SandboxFactory = Callable[[SandboxSpec], Sandbox]
+OrphanReaper = Callable[[dict[str, Any]], Awaitable[None]]
+"""Cleans up a sandbox of a dead manager from its binding's ``detail``."""
+DEFAULT_BACKEND = "bwrap"
+
+_BACKENDS: dict[str, SandboxFactory] = {}
+_REAPERS: dict[str, OrphanReaper] = {}
+
+
+def register_backend(
+    name: str, factory: SandboxFactory, *, reaper: OrphanReaper | None = None
+) -> None:
+    """Make ``factory(spec) -> Sandbox`` (not yet started) available as ``name``;
+    ``reaper(detail)`` removes what such a sandbox leaves behind when its manager dies."""
+    _BACKENDS[name] = factory
+    if reaper is not None:
+        _REAPERS[name] = reaper
+
+
+def orphan_reaper(backend: str) -> OrphanReaper | None:
+    return _REAPERS.get(backend)
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def create_sandbox(spec: SandboxSpec | None = None, backend: str = DEFAULT_BACKEND) -> Sandbox:
+    """A new, not yet started sandbox from the named backend."""
+    try:
+        factory = _BACKENDS[backend]
+    except KeyError:
+        raise SandboxBackendUnknown(
+            f"no sandbox backend named {backend!r}",
+            hint=f"choose one of {', '.join(backend_names())}",
+        ) from None
+    return factory(spec or SandboxSpec())
+
+
+def _bwrap(spec: SandboxSpec) -> Sandbox:
+    from roost.sandbox.bwrap import BwrapSandbox
+
+    return BwrapSandbox(spec)
+
+
+def _unsafe(spec: SandboxSpec) -> Sandbox:
+    from roost.sandbox.process import UnsafeProcessSandbox
+
+    return UnsafeProcessSandbox(spec)
+
+
+async def _reap_local(detail: dict[str, Any]) -> None:
+    from roost.sandbox.bwrap import reap_orphan
+
+    await reap_orphan(detail)
+
+
+register_backend("bwrap", _bwrap, reaper=_reap_local)
+register_backend("unsafe-process", _unsafe, reaper=_reap_local)

@@ -1,0 +1,569 @@
+"""The ``browser`` sandbox: headless Chromium INSIDE the sandbox isolation, driven with
+Playwright from outside it.
+
+Playwright is told that the browser executable is a generated wrapper script; the
+wrapper enters the sandbox's cgroups, drops to its unprivileged uid and execs bwrap
+around Debian's chromium, so the browser process tree has the sandbox's namespaces (no
+network unless ``network=True``), uid, seccomp filter and limits. Playwright talks to it
+over ``--remote-debugging-pipe`` (inherited fds), which needs no network at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import shutil
+import stat
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from roost.core import ImageBlock, InvalidRequest, SandboxError, SandboxTimeout, SandboxUnavailable
+from roost.sandbox.base import (
+    ExecResult,
+    FileInfo,
+    PythonResult,
+    Sandbox,
+    SandboxInfo,
+    SandboxSpec,
+)
+
+if TYPE_CHECKING:
+    from roost.sandbox.bwrap import BwrapSandbox
+
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "BrowserActionFailed",
+    "BrowserNavigationFailed",
+    "BrowserSandbox",
+    "IsolatedCommand",
+    "find_chromium",
+]
+
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
+    "--password-store=basic",
+    "--use-mock-keychain",
+]
+"""Flags that keep Chromium quiet, offline-friendly and working inside the sandbox
+(``--no-sandbox``: Chromium's own sandbox needs privileges the sandbox has dropped)."""
+
+_MAX_TEXT = 200_000
+_T = TypeVar("_T")
+
+
+class BrowserNavigationFailed(SandboxError):
+    """The page could not be loaded (unreachable host, no network, bad URL)."""
+
+    code = "browser_navigation_failed"
+    status = 502
+
+
+class BrowserActionFailed(SandboxError):
+    """A browser action failed (no element matches the selector, no such tab …)."""
+
+    code = "browser_action_failed"
+    status = 422
+
+
+def find_chromium() -> str:
+    """The Chromium binary to run inside the sandbox (Debian's real binary, not the
+    ``/usr/bin/chromium`` shell wrapper, which reads host config files)."""
+    for candidate in (
+        os.environ.get("ROOST_CHROMIUM"),
+        "/usr/lib/chromium/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise SandboxUnavailable(
+        "Chromium is not installed", hint="apt-get install chromium (or set ROOST_CHROMIUM)"
+    )
+
+
+class IsolatedCommand:
+    """How to start one more process inside an existing sandbox's isolation: the full
+    argv (bwrap … program), its environment, and what the launcher applies before exec
+    (cgroups, rlimits, uid drop, files handed over as fds)."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        procs_files: list[str],
+        rlimits: dict[int, int],
+        uid: int,
+        gid: int,
+        drop: bool,
+        fd_files: dict[str, bytes],
+        workdir_inside: str,
+    ) -> None:
+        self.argv = argv
+        self.env = env
+        self.procs_files = procs_files
+        self.rlimits = rlimits
+        self.uid = uid
+        self.gid = gid
+        self.drop = drop
+        self.fd_files = fd_files
+        """``{placeholder}`` in the argv → bytes the process reads from an inherited fd."""
+        self.workdir_inside = workdir_inside
+
+
+IsolationFactory = Callable[[list[str]], Awaitable[IsolatedCommand]]
+"""Given the program argv, returns how to run it inside the sandbox."""
+
+
+def write_launcher(directory: Path, command: IsolatedCommand) -> Path:
+    """Write the wrapper script + launcher config into a root-only directory; returns the
+    script to hand to Playwright as ``executable_path``."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    fd_files: dict[str, str] = {}
+    for i, (placeholder, data) in enumerate(command.fd_files.items()):
+        path = directory / f"fd{i}"
+        path.write_bytes(data)
+        fd_files[placeholder] = str(path)
+    config = {
+        "argv": command.argv,
+        "env": command.env,
+        "procs_files": command.procs_files,
+        "rlimits": {str(k): v for k, v in command.rlimits.items()},
+        "uid": command.uid,
+        "gid": command.gid,
+        "drop": command.drop,
+        "fd_files": fd_files,
+    }
+    config_path = directory / "launch.json"
+    config_path.write_text(json.dumps(config))
+    launcher = Path(__file__).with_name("_browser_launcher.py")
+    script = directory / "chromium"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'exec {_sh(sys.executable)} -I -S {_sh(str(launcher))} {_sh(str(config_path))} "$@"\n'
+    )
+    os.chmod(script, stat.S_IRWXU)
+    return script
+
+
+_EXTRA_BINDS = ("/etc/fonts", "/usr/share/fonts", "/var/cache/fontconfig")
+"""Read-only paths Chromium needs beyond what a base sandbox binds (fonts)."""
+
+
+def bwrap_isolation(sandbox: BwrapSandbox) -> IsolationFactory:
+    """Run programs in the same isolation as a started bwrap sandbox: its uid, cgroups,
+    rlimits, seccomp filter, workdir and network setting (a second bwrap instance)."""
+
+    async def isolate(program: list[str]) -> IsolatedCommand:
+        from roost.sandbox import _privdrop, _seccomp
+        from roost.sandbox.bwrap import WORKDIR, sandbox_python
+
+        lease = getattr(sandbox, "_lease", None)
+        cgroup = getattr(sandbox, "_cgroup", None)
+        if lease is None or cgroup is None or sandbox.workdir is None:
+            raise SandboxError("the sandbox is not started", hint="call start() first")
+        python, binds = sandbox_python()
+        argv = sandbox._argv(python, binds, -1, -2)
+        tail = [python, "-I", "-c"]
+        if argv[-4:-1] != tail or "--seccomp" not in argv:
+            raise SandboxError("unexpected bwrap command line shape; update browser.py")
+        argv = argv[:-4]
+        argv[argv.index("--seccomp") + 1] = "{seccomp_fd}"
+        argv[argv.index("--ro-bind-data") + 1] = "{passwd_fd}"
+        at = argv.index("--seccomp")
+        for path in _EXTRA_BINDS:
+            argv[at:at] = ["--ro-bind-try", path, path]
+        limits = sandbox.spec.limits
+        rlimits = {
+            resource.RLIMIT_CORE: 0,
+            resource.RLIMIT_FSIZE: limits.max_file_mb << 20,
+            resource.RLIMIT_NOFILE: 4096,
+        }
+        if _privdrop.is_root():
+            rlimits[resource.RLIMIT_NPROC] = limits.pids
+        passwd = (
+            f"root:x:0:0::/:/usr/sbin/nologin\n"
+            f"sandbox:x:{lease.uid}:{lease.gid}::{WORKDIR}:/bin/sh\n"
+        )
+        env = sandbox._env()
+        env.update(
+            {"HOME": WORKDIR, "XDG_CONFIG_HOME": "/tmp/.config", "XDG_CACHE_HOME": "/tmp/.cache"}
+        )
+        return IsolatedCommand(
+            [*argv, *program],
+            env=env,
+            procs_files=list(cgroup.procs_files),
+            rlimits=rlimits,
+            uid=lease.uid,
+            gid=lease.gid,
+            drop=_privdrop.is_root(),
+            fd_files={"{seccomp_fd}": _seccomp.build_filter(), "{passwd_fd}": passwd.encode()},
+            workdir_inside=WORKDIR,
+        )
+
+    return isolate
+
+
+def create_browser_sandbox(
+    spec: SandboxSpec | None = None, *, sandbox_id: str | None = None, timeout: float = 30.0
+) -> BrowserSandbox:
+    """A browser sandbox on the default (bwrap) backend."""
+    from roost.sandbox import _privdrop
+    from roost.sandbox.bwrap import BwrapSandbox
+
+    spec = (spec or SandboxSpec()).model_copy(update={"type": "browser"})
+    inner = BwrapSandbox(spec, sandbox_id=sandbox_id)
+    launcher_dir = _privdrop.runtime_dir() / "browser" / inner.id
+    return BrowserSandbox(inner, bwrap_isolation(inner), launcher_dir=launcher_dir, timeout=timeout)
+
+
+def _sh(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+class BrowserSandbox(Sandbox):
+    """A sandbox with a headless browser: the wrapped sandbox's API plus ``open``,
+    ``click``, ``type``, ``extract_text``, ``extract_links``, ``screenshot``, ``back``,
+    ``forward`` and tabs. Every action is serialised (one page is driven at a time)."""
+
+    def __init__(
+        self,
+        inner: Sandbox,
+        isolate: IsolationFactory,
+        *,
+        launcher_dir: Path,
+        viewport: tuple[int, int] = (1280, 800),
+        timeout: float = 30.0,
+    ) -> None:
+        self.inner = inner
+        self.id = inner.id
+        self.spec = inner.spec
+        self.backend = inner.backend
+        self._isolate = isolate
+        self._launcher_dir = launcher_dir
+        self.viewport = viewport
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._context: Any = None
+        self._pages: list[Any] = []
+        self._active = 0
+        self._workdir_inside = "/"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.inner.start()
+        if self._browser is not None:
+            return
+        try:
+            await self._launch()
+        except BaseException:
+            await self._shutdown_browser()
+            await self.inner.close()
+            raise
+
+    async def _launch(self) -> None:
+        try:
+            from playwright.async_api import async_playwright
+        except ImportError as exc:  # pragma: no cover - playwright is a declared extra
+            raise SandboxUnavailable(
+                "the browser sandbox needs Playwright", hint="pip install 'roost[browser]'"
+            ) from exc
+        command = await self._isolate([find_chromium()])
+        self._workdir_inside = command.workdir_inside
+        script = await asyncio.to_thread(write_launcher, self._launcher_dir, command)
+        self._playwright = await async_playwright().start()
+        try:
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=str(script),
+                args=CHROMIUM_FLAGS,
+                headless=True,
+                timeout=self.timeout * 1000,
+                chromium_sandbox=False,
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+            )
+        except Exception as exc:
+            raise SandboxError(
+                f"Chromium did not start in the sandbox: {_first_line(exc)}",
+                hint="raise limits.memory_mb (Chromium needs ~300 MB) and limits.pids (~64)",
+            ) from exc
+        self._context = await self._browser.new_context(
+            viewport={"width": self.viewport[0], "height": self.viewport[1]},
+            accept_downloads=False,
+            service_workers="block",
+        )
+        self._context.set_default_timeout(self.timeout * 1000)
+        self._pages = [await self._context.new_page()]
+        self._active = 0
+
+    async def _shutdown_browser(self) -> None:
+        browser, playwright = self._browser, self._playwright
+        self._browser = self._playwright = self._context = None
+        self._pages = []
+        for closer in (
+            getattr(browser, "close", None),
+            getattr(playwright, "stop", None),
+        ):
+            if closer is not None:
+                # Already gone with the sandbox: nothing left to release.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(closer(), 10)
+        await asyncio.to_thread(shutil.rmtree, self._launcher_dir, True)
+
+    async def close(self) -> None:
+        await self._shutdown_browser()
+        await self.inner.close()
+
+    def info(self) -> SandboxInfo:
+        info = self.inner.info()
+        detail = {**info.detail, "tabs": len(self._pages), "active_tab": self._active}
+        return info.model_copy(update={"type": "browser", "detail": detail})
+
+    # -- base API, delegated --------------------------------------------------------------
+    async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
+        return await self.inner.run_python(code, timeout=timeout)
+
+    async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
+        return await self.inner.run_shell(command, timeout=timeout)
+
+    async def read_file(self, path: str) -> bytes:
+        return await self.inner.read_file(path)
+
+    async def write_file(self, path: str, data: bytes | str) -> FileInfo:
+        return await self.inner.write_file(path, data)
+
+    async def list_files(self, path: str = ".") -> list[FileInfo]:
+        return await self.inner.list_files(path)
+
+    async def delete_file(self, path: str) -> None:
+        await self.inner.delete_file(path)
+
+    # -- browser --------------------------------------------------------------------------
+    def _page(self) -> Any:
+        if self._browser is None or not self._pages:
+            raise SandboxError("the browser is not running", hint="call start() first")
+        return self._pages[self._active]
+
+    async def _run(self, what: str, action: Callable[[], Awaitable[_T]]) -> _T:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        async with self._lock:
+            try:
+                return await action()
+            except PlaywrightTimeout as exc:
+                raise SandboxTimeout(
+                    f"{what} timed out after {self.timeout}s: {_first_line(exc)}",
+                    hint="check the selector, or that the page finished loading",
+                ) from exc
+            except PlaywrightError as exc:
+                message = _first_line(exc)
+                if "net::" in message or "Navigation" in message or "goto" in message:
+                    hint = (
+                        "this sandbox has no network; create it with network=True"
+                        if not self.spec.network and "net::" in message
+                        else "check the URL"
+                    )
+                    raise BrowserNavigationFailed(f"{what} failed: {message}", hint=hint) from exc
+                raise BrowserActionFailed(f"{what} failed: {message}") from exc
+
+    def _url(self, url: str) -> str:
+        """Absolute URLs pass through; a bare path means a file in the sandbox workdir."""
+        if not url:
+            raise InvalidRequest("url is empty", hint="e.g. https://example.com or index.html")
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme in ("http", "https", "file", "about", "data"):
+            return url
+        if scheme:
+            raise InvalidRequest(
+                f"URL scheme {scheme!r} is not allowed", hint="use http, https, file or a path"
+            )
+        if url.startswith("/") or ".." in url.split("/"):
+            raise InvalidRequest(
+                f"{url!r} is not a workdir path", hint="use a path relative to the workdir"
+            )
+        return "file://" + self._workdir_inside.rstrip("/") + "/" + url
+
+    async def _state(self, page: Any) -> dict[str, Any]:
+        return {"url": page.url, "title": await page.title(), "tab": self._active}
+
+    async def open(self, url: str) -> dict[str, Any]:
+        """Navigate the active tab; returns url, title and HTTP status."""
+        target = self._url(url)
+
+        async def go() -> dict[str, Any]:
+            page = self._page()
+            response = await page.goto(target, wait_until="load")
+            state = await self._state(page)
+            state["status"] = response.status if response is not None else None
+            return state
+
+        return await self._run(f"open {target}", go)
+
+    async def click(self, selector: str) -> dict[str, Any]:
+        """Click the first element matching a CSS/Playwright selector."""
+
+        async def act() -> dict[str, Any]:
+            page = self._page()
+            await page.locator(selector).first.click()
+            with _suppress_timeout():
+                await page.wait_for_load_state("load", timeout=5000)
+            return await self._state(page)
+
+        return await self._run(f"click {selector!r}", act)
+
+    async def type(self, selector: str, text: str, *, submit: bool = False) -> dict[str, Any]:
+        """Fill the first input matching ``selector`` with text (Enter when ``submit``)."""
+
+        async def act() -> dict[str, Any]:
+            page = self._page()
+            field = page.locator(selector).first
+            await field.fill(text)
+            if submit:
+                await field.press("Enter")
+                with _suppress_timeout():
+                    await page.wait_for_load_state("load", timeout=5000)
+            return await self._state(page)
+
+        return await self._run(f"type into {selector!r}", act)
+
+    async def extract_text(self, selector: str | None = None) -> str:
+        """Visible text of the page, or of the first element matching ``selector``."""
+
+        async def act() -> str:
+            page = self._page()
+            text: str = await page.locator(selector or "body").first.inner_text()
+            return text[:_MAX_TEXT]
+
+        return await self._run("extract text", act)
+
+    async def extract_links(self) -> list[dict[str, str]]:
+        """Links of the page: text and absolute href."""
+
+        async def act() -> list[dict[str, str]]:
+            links: list[dict[str, str]] = await self._page().eval_on_selector_all(
+                "a[href]",
+                "els => els.map(a => ({text: (a.innerText || '').trim(), href: a.href}))",
+            )
+            return links[:2000]
+
+        return await self._run("extract links", act)
+
+    async def screenshot(self, *, full_page: bool = False) -> ImageBlock:
+        """The active tab's viewport (or whole page) as a PNG image block."""
+
+        async def act() -> ImageBlock:
+            png = await self._page().screenshot(type="png", full_page=full_page)
+            return ImageBlock.from_bytes(png, "image/png")  # type: ignore[no-any-return]
+
+        return await self._run("screenshot", act)
+
+    async def back(self) -> dict[str, Any]:
+        async def act() -> dict[str, Any]:
+            page = self._page()
+            await page.go_back(wait_until="load")
+            return await self._state(page)
+
+        return await self._run("back", act)
+
+    async def forward(self) -> dict[str, Any]:
+        async def act() -> dict[str, Any]:
+            page = self._page()
+            await page.go_forward(wait_until="load")
+            return await self._state(page)
+
+        return await self._run("forward", act)
+
+    async def new_tab(self, url: str | None = None) -> dict[str, Any]:
+        """Open a tab (and navigate it when ``url`` is given); it becomes the active tab."""
+        if self._context is None:
+            raise SandboxError("the browser is not running", hint="call start() first")
+        context = self._context
+
+        async def act() -> dict[str, Any]:
+            page = await context.new_page()
+            self._pages.append(page)
+            self._active = len(self._pages) - 1
+            return await self._state(page)
+
+        state = await self._run("new tab", act)
+        return await self.open(url) if url else state
+
+    def _check_tab(self, index: int) -> None:
+        if not 0 <= index < len(self._pages):
+            raise BrowserActionFailed(
+                f"no tab {index}; there are {len(self._pages)}",
+                hint="tabs() lists the open tabs",
+            )
+
+    async def switch_tab(self, index: int) -> dict[str, Any]:
+        self._check_tab(index)
+
+        async def act() -> dict[str, Any]:
+            self._active = index
+            page = self._pages[index]
+            await page.bring_to_front()
+            return await self._state(page)
+
+        return await self._run("switch tab", act)
+
+    async def close_tab(self, index: int) -> list[dict[str, Any]]:
+        """Close a tab; the last tab cannot be closed (open another first)."""
+        self._check_tab(index)
+        if len(self._pages) == 1:
+            raise BrowserActionFailed("cannot close the last tab", hint="open a new tab first")
+
+        async def act() -> None:
+            page = self._pages.pop(index)
+            await page.close()
+            if self._active >= len(self._pages) or self._active > index:
+                self._active = max(0, self._active - 1)
+
+        await self._run("close tab", act)
+        return await self.tabs()
+
+    async def tabs(self) -> list[dict[str, Any]]:
+        async def act() -> list[dict[str, Any]]:
+            return [
+                {"index": i, "url": p.url, "title": await p.title(), "active": i == self._active}
+                for i, p in enumerate(self._pages)
+            ]
+
+        return await self._run("tabs", act)
+
+
+class _suppress_timeout:
+    """Ignore Playwright's TimeoutError (waiting for a load that may not come)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        return exc_type is not None and issubclass(exc_type, PlaywrightTimeout)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; each exposes ``routes(app) -> list[BaseRoute]``."""

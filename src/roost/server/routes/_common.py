@@ -1,0 +1,81 @@
+"""Helpers shared by the route modules: access-checked loads and record → body conversion."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from roost.core import NotFound
+from roost.server.auth import Principal
+from roost.server.errors import RunNotFound, SessionNotFound
+from roost.server.schemas import RunError, RunOut, SessionOut
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+
+def _ts(value: Any) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+async def load_session(app: AgentApp, principal: Principal, session_id: str) -> Any:
+    """The session if it exists and the caller may see it; otherwise 404 (never 403,
+    so ids of other users' sessions are not confirmed)."""
+    try:
+        session = await app.store.get_session(session_id)
+    except NotFound:
+        session = None
+    if session is None or not principal.can_access(session.user_id, session.tenant_id):
+        raise SessionNotFound(
+            f"no session {session_id!r}", hint="create one with POST /v1/sessions"
+        )
+    return session
+
+
+async def load_run(app: AgentApp, principal: Principal, run_id: str) -> Any:
+    try:
+        run = await app.store.get_run(run_id)
+    except NotFound:
+        run = None
+    if run is None or not principal.can_access(run.user_id, run.tenant_id):
+        raise RunNotFound(f"no run {run_id!r}")
+    return run
+
+
+def session_out(session: Any) -> SessionOut:
+    return SessionOut(
+        id=session.id,
+        agent=session.agent,
+        user_id=session.user_id,
+        tenant_id=session.tenant_id,
+        metadata=dict(session.metadata or {}),
+        created_at=_ts(session.created_at),
+        updated_at=_ts(session.updated_at),
+    )
+
+
+def run_out(run: Any, output: Any = None) -> RunOut:
+    from roost.core import Usage
+
+    usage = None
+    if run.input_tokens or run.output_tokens or run.cost is not None:
+        usage = Usage(
+            input_tokens=run.input_tokens,
+            output_tokens=run.output_tokens,
+            cost=run.cost,
+            currency=run.currency,
+        )
+    error = None
+    if run.error_code:
+        error = RunError(code=run.error_code, message=run.error_message or run.error_code)
+    return RunOut(
+        id=run.id,
+        session_id=run.session_id,
+        agent=run.agent,
+        status=run.status,
+        error=error,
+        usage=usage,
+        model=run.model,
+        output=output,
+        created_at=_ts(run.created_at),
+        finished_at=_ts(run.finished_at),
+    )

@@ -1,0 +1,49 @@
+"""``/healthz`` (process up), ``/readyz`` (store reachable), ``/metrics``, ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from roost.core import RoostError
+from roost.server._http import error_response, json_response
+from roost.server.auth import Principal
+from roost.server.router import api_route
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+
+def routes(app: AgentApp) -> list[BaseRoute]:
+    async def healthz(request: Request, principal: Principal) -> Response:
+        return json_response({"status": "ok", "app": app.name})
+
+    async def readyz(request: Request, principal: Principal) -> Response:
+        try:
+            await app.store.ping()
+        except RoostError as exc:
+            return error_response(exc)
+        except Exception:
+            from roost.store import StoreUnavailable
+
+            return error_response(StoreUnavailable("the database is not reachable"))
+        return json_response({"status": "ready", "app": app.name})
+
+    async def metrics(request: Request, principal: Principal) -> Response:
+        body, content_type = app.metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    async def openapi(request: Request, principal: Principal) -> Response:
+        from roost.server.openapi import openapi_schema
+
+        return json_response(openapi_schema(app))
+
+    return [
+        api_route("/healthz", healthz, ["GET"]),
+        api_route("/readyz", readyz, ["GET"]),
+        api_route("/metrics", metrics, ["GET"]),
+        api_route("/openapi.json", openapi, ["GET"]),
+    ]

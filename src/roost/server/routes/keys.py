@@ -1,0 +1,59 @@
+"""``/v1/keys``: API keys, admin only (create returns the plaintext once)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from roost.server._http import json_response, parse_body
+from roost.server.auth import Principal
+from roost.server.router import api_route
+from roost.server.schemas import KeyCreate, KeyOut
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+
+def _key_out(record: Any, plaintext: str | None = None) -> dict[str, Any]:
+    out = KeyOut(
+        id=record.id,
+        name=record.name,
+        role=record.role,
+        tenant_id=record.tenant_id,
+        user_id=record.user_id,
+        key=plaintext,
+    ).model_dump(exclude_none=True)
+    out["prefix"] = record.display
+    out["revoked"] = record.revoked_at is not None
+    return out
+
+
+def routes(app: AgentApp) -> list[BaseRoute]:
+    async def create_key(request: Request, principal: Principal) -> Response:
+        principal.require_admin()
+        body = await parse_body(request, KeyCreate)
+        plaintext, record = await app.store.create_api_key(
+            body.name, role=body.role, tenant_id=body.tenant_id, user_id=body.user_id
+        )
+        return json_response(_key_out(record, plaintext), status=201)
+
+    async def list_keys(request: Request, principal: Principal) -> Response:
+        principal.require_admin()
+        records = await app.store.list_api_keys()
+        return json_response({"data": [_key_out(r) for r in records]})
+
+    async def revoke_key(request: Request, principal: Principal) -> Response:
+        principal.require_admin()
+        record = await app.store.revoke_api_key(request.path_params["key_id"])
+        if app.authenticator is not None:
+            app.authenticator.forget()
+        return json_response(_key_out(record))
+
+    return [
+        api_route("/v1/keys", create_key, ["POST"]),
+        api_route("/v1/keys", list_keys, ["GET"]),
+        api_route("/v1/keys/{key_id}", revoke_key, ["DELETE"]),
+    ]

@@ -1,0 +1,149 @@
+"""``/v1/sessions/{id}/runs`` and ``/v1/runs/{id}``: start, stream, join, cancel, approve."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute
+
+from roost.core import InvalidRequest, Msg, RoostError, error_from_dict
+from roost.server._http import field_errors, json_response, parse_body
+from roost.server.auth import Principal
+from roost.server.router import api_route
+from roost.server.routes._common import load_run, load_session, run_out
+from roost.server.schemas import ApprovalDecision, RunCreate
+from roost.server.sse import sse_frame
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg]:
+    """``input`` as messages: text → one user message; objects default to ``role: user``."""
+    if isinstance(raw, str):
+        if not raw.strip():
+            raise InvalidRequest(
+                "input is empty",
+                fields=[{"field": "input", "message": "must not be empty", "type": "empty"}],
+            )
+        return [Msg.user(raw)]
+    items = [raw] if isinstance(raw, dict) else raw
+    if not items:
+        raise InvalidRequest(
+            "input is an empty list",
+            fields=[{"field": "input", "message": "must not be empty", "type": "empty"}],
+        )
+    msgs = []
+    for i, item in enumerate(items):
+        try:
+            msgs.append(Msg.model_validate({"role": "user", **item}))
+        except ValidationError as exc:
+            fields = [
+                {**f, "field": f"input.{i}.{f['field']}" if isinstance(raw, list) else f"input.{f['field']}"}
+                for f in field_errors(exc)
+            ]
+            raise InvalidRequest(f"invalid message in input: {fields[0]['message']}", fields=fields) from None
+    return msgs
+
+
+def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, str]) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        async for batch in app.executor.follow(run_id, after_seq):
+            yield b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
+
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
+    )
+
+
+def last_event_id(request: Request) -> int:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    if not raw.isdigit():
+        raise InvalidRequest(
+            "Last-Event-ID must be the integer id of an event you received",
+            fields=[{"field": "Last-Event-ID", "message": "not an integer", "type": "int_parsing"}],
+        )
+    return int(raw)
+
+
+async def start_run(
+    app: AgentApp, request: Request, principal: Principal, session_id: str
+) -> Response:
+    session = await load_session(app, principal, session_id)
+    body = await parse_body(request, RunCreate)
+    inputs = input_messages(body.input)
+    handle = await app.executor.start(
+        session, principal, inputs, metadata=body.metadata, background=body.background
+    )
+    headers = {"x-run-id": handle.id, "x-session-id": session.id}
+    if body.background:
+        run = await app.store.get_run(handle.id)
+        return json_response(run_out(run), status=202, headers=headers)
+    if body.stream:
+        return sse_response(app, handle.id, 0, headers)
+    await handle.done.wait()
+    run = await app.store.get_run(handle.id)
+    if run.status == "failed":
+        err = error_from_dict({"code": run.error_code or "internal_error",
+                               "message": run.error_message or "the run failed"})
+        err.details["run_id"] = run.id
+        raise err
+    return json_response(run_out(run, handle.final), headers=headers)
+
+
+def routes(app: AgentApp) -> list[BaseRoute]:
+    async def create_run(request: Request, principal: Principal) -> Response:
+        return await start_run(app, request, principal, request.path_params["session_id"])
+
+    async def create_run_by_header(request: Request, principal: Principal) -> Response:
+        session_id = request.headers.get("x-session-id")
+        if not session_id:
+            raise InvalidRequest(
+                "missing X-Session-ID header",
+                hint="use POST /v1/sessions/{id}/runs or send X-Session-ID",
+                fields=[{"field": "X-Session-ID", "message": "required", "type": "missing"}],
+            )
+        return await start_run(app, request, principal, session_id)
+
+    async def get_run(request: Request, principal: Principal) -> Response:
+        run = await load_run(app, principal, request.path_params["run_id"])
+        handle = app.executor.active.get(run.id)
+        output = handle.final if handle is not None else None
+        if output is None and run.status in ("succeeded", "canceled"):
+            output = await app.store.run_output(run.id)
+        return json_response(run_out(run, output))
+
+    async def run_events(request: Request, principal: Principal) -> Response:
+        run = await load_run(app, principal, request.path_params["run_id"])
+        after = last_event_id(request)
+        return sse_response(app, run.id, after, {"x-run-id": run.id, "x-session-id": run.session_id or ""})
+
+    async def cancel_run(request: Request, principal: Principal) -> Response:
+        run = await load_run(app, principal, request.path_params["run_id"])
+        state = await app.executor.cancel(run.id, reason="canceled")
+        return json_response({"id": run.id, "status": state}, status=202)
+
+    async def decide(request: Request, principal: Principal) -> Response:
+        run = await load_run(app, principal, request.path_params["run_id"])
+        body = await parse_body(request, ApprovalDecision)
+        call_id = request.path_params["call_id"]
+        await app.executor.decide(run.id, call_id, body.approve, body.reason)
+        return json_response(
+            {"run_id": run.id, "call_id": call_id, "approved": body.approve}, status=202
+        )
+
+    _ = RoostError
+    return [
+        api_route("/v1/sessions/{session_id}/runs", create_run, ["POST"]),
+        api_route("/v1/runs", create_run_by_header, ["POST"]),
+        api_route("/v1/runs/{run_id}", get_run, ["GET"]),
+        api_route("/v1/runs/{run_id}/events", run_events, ["GET"]),
+        api_route("/v1/runs/{run_id}/cancel", cancel_run, ["POST"]),
+        api_route("/v1/runs/{run_id}/approvals/{call_id}", decide, ["POST"]),
+    ]

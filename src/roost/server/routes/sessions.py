@@ -1,0 +1,102 @@
+"""``/v1/sessions``: create, read, list, page through messages, delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from roost.core import InvalidRequest, SessionBusy
+from roost.server._http import json_response, parse_body
+from roost.server.auth import Principal
+from roost.server.router import api_route
+from roost.server.routes._common import load_session, session_out
+from roost.server.schemas import MessagePageOut, SessionCreate, SessionList
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise InvalidRequest(
+            f"query parameter {name!r} must be an integer from {lo} to {hi}",
+            fields=[{"field": name, "message": f"integer {lo}..{hi}", "type": "int_range"}],
+        )
+    return int(raw)
+
+
+def routes(app: AgentApp) -> list[BaseRoute]:
+    async def create_session(request: Request, principal: Principal) -> Response:
+        body = await parse_body(request, SessionCreate)
+        spec = app.agent_spec(body.agent)
+        session = await app.store.create_session(
+            app=app.name,
+            agent=spec.name,
+            user_id=principal.user_id,
+            tenant_id=principal.tenant_id,
+            metadata=body.metadata,
+        )
+        return json_response(session_out(session), status=201)
+
+    async def list_sessions(request: Request, principal: Principal) -> Response:
+        limit = _int_param(request, "limit", 50, 1, 500)
+        page = await app.store.list_sessions(
+            user_id=principal.user_id,
+            tenant_id=principal.tenant_id,
+            limit=limit,
+            cursor=request.query_params.get("cursor"),
+        )
+        return json_response(
+            {
+                "data": [session_out(s).model_dump(exclude_none=True) for s in page.items],
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+    async def get_session(request: Request, principal: Principal) -> Response:
+        session = await load_session(app, principal, request.path_params["session_id"])
+        return json_response(session_out(session))
+
+    async def list_messages(request: Request, principal: Principal) -> Response:
+        session = await load_session(app, principal, request.path_params["session_id"])
+        limit = _int_param(request, "limit", 50, 1, 500)
+        page = await app.store.list_messages(
+            session.id, limit=limit, cursor=request.query_params.get("cursor")
+        )
+        data = []
+        for record in page.records:
+            item = record.msg.model_dump(mode="json", exclude_none=True)
+            item["run_id"] = record.run_id
+            item["partial"] = record.partial
+            data.append(item)
+        out = MessagePageOut(
+            data=data, has_more=page.next_cursor is not None, next_after=page.next_cursor
+        )
+        return json_response(out)
+
+    async def delete_session(request: Request, principal: Principal) -> Response:
+        session = await load_session(app, principal, request.path_params["session_id"])
+        if session.id in app.executor.by_session or (
+            await app.store.list_runs(session_id=session.id, status=["queued", "running", "waiting_approval"])
+        ).items:
+            raise SessionBusy(
+                f"session {session.id} has a run in progress",
+                hint="cancel the run first (POST /v1/runs/{id}/cancel)",
+            )
+        await app.store.delete_session(session.id)
+        return Response(status_code=204)
+
+    _ = SessionList
+    return [
+        api_route("/v1/sessions", create_session, ["POST"]),
+        api_route("/v1/sessions", list_sessions, ["GET"]),
+        api_route("/v1/sessions/{session_id}", get_session, ["GET"]),
+        api_route("/v1/sessions/{session_id}", delete_session, ["DELETE"]),
+        api_route("/v1/sessions/{session_id}/messages", list_messages, ["GET"]),
+    ]

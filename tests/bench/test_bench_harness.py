@@ -1,0 +1,232 @@
+"""The benchmark harness itself: the fake OpenAI server, the load generator and /proc sampling.
+
+No peer needed: these run the fake model server as a real subprocess on 127.0.0.1 and talk to
+it over real sockets, so a broken harness is caught before it skews a comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import _load  # noqa: E402
+import _procstat  # noqa: E402
+import fake_openai  # noqa: E402
+
+STREAM_REQUEST = _load.HttpRequest(
+    "POST",
+    "/v1/chat/completions",
+    json.dumps({"model": "m", "stream": True, "messages": []}).encode(),
+    {"content-type": "application/json"},
+)
+
+
+@pytest.fixture
+def fake_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    proc = subprocess.Popen(
+        [sys.executable, str(BENCH / "fake_openai.py"), "--port", "0", "--chunks", "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:")
+        yield line.removeprefix("listening on "), proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _content(data: list[bytes]) -> list[str]:
+    pieces = []
+    for payload in data:
+        if payload == b"[DONE]":
+            continue
+        for choice in json.loads(payload)["choices"]:
+            if choice["delta"].get("content"):
+                pieces.append(choice["delta"]["content"])
+    return pieces
+
+
+async def test_fake_server_streams_twenty_chunks_then_usage_and_done(
+    fake_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, _ = fake_server
+    response = await _load.fetch(url, STREAM_REQUEST)
+    assert response.status == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    data = response.sse_data()
+    assert data[-1] == b"[DONE]"
+    assert _content(data) == fake_openai.reply_pieces(20)
+    usage = json.loads(data[-2])["usage"]
+    assert usage == {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
+
+
+async def test_fake_server_answers_non_streamed_and_counts_completions(
+    fake_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, _ = fake_server
+    request = _load.HttpRequest("POST", "/v1/chat/completions", b'{"model":"x"}')
+    body = json.loads((await _load.fetch(url, request)).body)
+    assert body["model"] == "x"
+    assert body["choices"][0]["message"]["content"] == "".join(fake_openai.reply_pieces(20))
+    stats = await _load.fetch(url, _load.HttpRequest("GET", "/stats"))
+    assert json.loads(stats.body) == {"served": 1}
+    missing = await _load.fetch(url, _load.HttpRequest("GET", "/nope"))
+    assert missing.status == 404
+
+
+async def test_roost_openai_model_reads_the_fake_reply(
+    fake_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """The fake speaks the protocol a real OpenAI client expects (Roost's own provider)."""
+    from roost.core import Msg
+    from roost.models.openai import OpenAIChatModel
+
+    url, _ = fake_server
+    model = OpenAIChatModel("fake-model", base_url=url + "/v1", api_key="k", max_retries=0)
+    reply = await model.complete([Msg.user("hi")])
+    assert reply.msg.text == "".join(fake_openai.reply_pieces(20))
+    assert reply.usage.output_tokens == 20
+    assert reply.stop_reason == "end_turn"
+
+
+async def test_load_generator_reports_every_run_and_percentiles(
+    fake_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, _ = fake_server
+    report = await _load.run_load(
+        url,
+        STREAM_REQUEST,
+        total=120,
+        concurrency=8,
+        validate=lambda response: len(_content(response.sse_data())) == 20,
+    )
+    assert (report.ok, report.errors, report.requests) == (120, 0, 120)
+    assert report.events_per_run == 24  # role chunk + 20 content + finish + usage + [DONE]
+    assert 0 < report.p50_ms <= report.p90_ms <= report.p99_ms
+    assert report.throughput_rps > 0
+
+
+async def test_load_generator_counts_failed_validation_as_errors(
+    fake_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, _ = fake_server
+    report = await _load.run_load(
+        url, STREAM_REQUEST, total=10, concurrency=2, validate=lambda response: False
+    )
+    assert report.ok == 0 and report.errors == 10
+    assert report.first_error is not None and report.first_error.startswith("HTTP 200")
+
+
+async def test_load_generator_reads_chunked_keep_alive_responses() -> None:
+    """Servers under test (uvicorn) stream with chunked encoding; two runs share a socket."""
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            for event in (b"data: one\n\n", b"data: two\n\n"):
+                writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        report = await _load.run_load(
+            f"http://127.0.0.1:{port}",
+            _load.HttpRequest("GET", "/"),
+            total=5,
+            concurrency=1,
+            validate=lambda response: response.sse_data() == [b"one", b"two"],
+        )
+    assert report.ok == 5 and report.errors == 0
+    assert connections == 1
+
+
+async def test_load_generator_reports_refused_connections() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    report = await _load.run_load(
+        f"http://127.0.0.1:{port}", _load.HttpRequest("GET", "/"), total=2, concurrency=1
+    )
+    assert report.ok == 0 and report.errors == 2
+    assert report.first_error is not None and "connection" in report.first_error.lower()
+
+
+async def test_scenario_runs_several_requests_per_run_on_one_connection(
+    fake_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """A run may be several requests (create a session, then stream in it); all are timed."""
+    url, _ = fake_server
+    models = _load.HttpRequest("GET", "/v1/models")
+
+    async def two_steps(conn: _load.Connection, index: int) -> _load.HttpResponse:
+        first = await conn.send(models)
+        assert json.loads(first.body)["data"][0]["id"] == "fake-model"
+        return await conn.send(STREAM_REQUEST)
+
+    report = await _load.run_load(
+        url,
+        scenario=two_steps,
+        total=6,
+        concurrency=3,
+        validate=lambda response: response.sse_data()[-1] == b"[DONE]",
+    )
+    assert report.ok == 6
+    stats = await _load.fetch(url, _load.HttpRequest("GET", "/stats"))
+    assert json.loads(stats.body) == {"served": 6}
+    with pytest.raises(ValueError, match="exactly one"):
+        await _load.run_load(url, STREAM_REQUEST, scenario=two_steps, total=1, concurrency=1)
+
+
+def test_percentile_interpolates() -> None:
+    assert _load.percentile([1, 2, 3, 4], 50) == 2.5
+    assert _load.percentile([5], 99) == 5
+    assert _load.percentile(list(range(101)), 99) == 99
+
+
+def test_procstat_charges_cpu_to_the_process_tree() -> None:
+    """A child burning CPU is counted in its parent's tree sample."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'import time\\nt=time.process_time()\\nwhile time.process_time()-t<0.3: pass\\n"
+            "time.sleep(30)'])",
+        ]
+    )
+    try:
+        deadline = 200
+        while deadline and _procstat.sample(parent.pid).cpu_s < 0.3:
+            deadline -= 1
+            subprocess.run(["sleep", "0.05"])
+        tree = _procstat.sample(parent.pid)
+        assert tree.processes == 2
+        assert tree.cpu_s >= 0.3
+        assert tree.rss_bytes > _procstat.sample(parent.pid).rss_bytes // 2 > 0
+    finally:
+        for pid in _procstat.tree(parent.pid)[1:]:
+            subprocess.run(["kill", str(pid)])
+        parent.wait(10)
