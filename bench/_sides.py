@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _load import HttpRequest, Validator
+from _load import Connection, HttpRequest, HttpResponse, Scenario, Validator
 
 RequestFactory = Callable[[int], HttpRequest]
 
@@ -36,7 +36,7 @@ class Side:
     python: str
     argv: list[str]
     health_path: str
-    request: RequestFactory
+    scenario: Scenario
     validate: Validator
     import_module: str
     env: dict[str, str] = field(default_factory=dict)
@@ -56,16 +56,19 @@ def _peer_valid(data: list[bytes]) -> bool:
     return sum(1 for d in data if b'"object":"content"' in d and b'"delta":true' in d) == DELTAS
 
 
-def session_requests(render: Callable[[str], HttpRequest]) -> RequestFactory:
-    """A factory giving every run its own session id, as distinct users would.
+def session_requests(render: Callable[[str], HttpRequest]) -> Scenario:
+    """One request per run, each with its own session id, as distinct conversations would.
 
-    The peer refuses a second concurrent run on one session ("already in RUNNING state") and
-    Roost locks a session per run, so a shared session would measure lock contention instead
-    of serving.
+    The peer refuses a second concurrent run on one session ("already in RUNNING state"), so
+    a shared session would measure rejections instead of serving.
     """
     counter = itertools.count()
     prefix = f"bench-{os.getpid()}-"
-    return lambda _index: render(f"{prefix}{next(counter)}")
+
+    async def run(conn: Connection, _index: int) -> HttpResponse:
+        return await conn.send(render(f"{prefix}{next(counter)}"))
+
+    return run
 
 
 def peer_side() -> Side:
@@ -81,7 +84,7 @@ def peer_side() -> Side:
         python=str(PEER_PYTHON),
         argv=[str(BENCH / "peer" / "peer_app.py")],
         health_path="/health",
-        request=session_requests(render),
+        scenario=session_requests(render),
         validate=_peer_valid,
         import_module="agentscope_runtime.engine",
     )
@@ -104,8 +107,8 @@ def roost_side(*, persist: bool = False, trace: bool = False) -> Side:
         python=sys.executable,
         argv=argv,
         health_path=roost_app.HEALTH_PATH,
-        request=session_requests(lambda session: roost_app.run_request(USER_TEXT, session)),
+        scenario=roost_app.scenario(USER_TEXT),
         validate=roost_app.valid_run,
         import_module="roost.server",
-        env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        env={roost_app.ADMIN_KEY_ENV: roost_app.BENCH_ADMIN_KEY},
     )

@@ -177,14 +177,14 @@ async def _measure(
     runs = 0
 
     warm = await run_load(
-        base, side.request, total=plan.warmup, concurrency=1, validate=side.validate
+        base, scenario=side.scenario, total=plan.warmup, concurrency=1, validate=side.validate
     )
     _check(side, "warm-up", warm)
     runs += warm.ok
 
     cpu0 = _procstat.sample(proc.pid).cpu_s
     seq = await run_load(
-        base, side.request, total=plan.sequential, concurrency=1, validate=side.validate
+        base, scenario=side.scenario, total=plan.sequential, concurrency=1, validate=side.validate
     )
     cpu1 = _procstat.sample(proc.pid).cpu_s
     _check(side, "sequential", seq)
@@ -198,7 +198,7 @@ async def _measure(
     for concurrency, total in plan.per_level.items():
         c0 = _procstat.sample(proc.pid).cpu_s
         rep = await run_load(
-            base, side.request, total=total, concurrency=concurrency, validate=side.validate
+            base, scenario=side.scenario, total=total, concurrency=concurrency, validate=side.validate
         )
         c1 = _procstat.sample(proc.pid).cpu_s
         _check(side, f"concurrency {concurrency}", rep)
@@ -215,7 +215,7 @@ async def _measure(
     if soak and plan.soak > runs:
         rep = await run_load(
             base,
-            side.request,
+            scenario=side.scenario,
             total=plan.soak - runs,
             concurrency=20,
             validate=side.validate,
@@ -448,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         "--soak", type=int, default=None, help="runs before the RSS-after-soak sample"
     )
     parser.add_argument(
+        "--baseline-persist",
+        action="store_true",
+        help="Roost's baseline uses the SQLite file store instead of in-memory SQLite",
+    )
+    parser.add_argument(
         "--skip-extras", action="store_true", help="skip the persistence+tracing table"
     )
     parser.add_argument(
@@ -478,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(message, flush=True)
 
-    peer, roost = peer_side(), roost_side()
+    peer, roost = peer_side(), roost_side(persist=args.baseline_persist)
+    roost.name = "roost"
     with fake_model_server() as model_url:
         progress(f"fake model at {model_url}; server output in {log}")
         pairs = alternate([roost, peer], args.pairs, model_url, plan, log, progress)
@@ -486,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         full_name: str | None = None
         if not args.skip_extras:
             full = roost_side(persist=True, trace=True)
+            full.name = "roost+persist+trace"
             full_name = full.name
             extras = alternate([full, roost], args.pairs, model_url, plan, log, progress)
 

@@ -98,7 +98,7 @@ async def solve(task: str, models: dict[str, Callable[[], ChatModel]]) -> tuple[
     answer = "; ".join(p.text for p in parts)
     rounds = 0
     async with MsgHub([reviewer, writer], announcement=f"Task: {task}\nDraft: {answer}"):
-        for rounds in range(1, 3):
+        for rounds in range(1, 3):  # noqa: B007 - the count is reported after the loop
             review = await reviewer.structured("Review the latest draft.", Review)
             if review.approved:
                 break

@@ -63,7 +63,7 @@ async def _turn(
                 printed = True
         elif isinstance(event, ToolCallFinished):
             args = json.dumps(event.input, ensure_ascii=False)
-            err.print(f"[dim]→ {event.name}({args})[/dim]", highlight=False)
+            err.print(f"→ {event.name}({args})", style="dim", markup=False)
         elif isinstance(event, ToolResultEvent):
             style = "red" if event.result.is_error else "dim"
             err.print(
@@ -79,7 +79,7 @@ async def _turn(
             else:
                 agent.reject(event.call_id, "declined in the terminal")
         elif isinstance(event, ErrorEvent):
-            err.print(f"[red]error [{event.code}]: {event.message}[/red]")
+            err.print(f"error [{event.code}]: {event.message}", style="red", markup=False)
         elif isinstance(event, Interrupted):
             err.print("[yellow](interrupted)[/yellow]")
         elif isinstance(event, ReplyFinished):
@@ -148,7 +148,7 @@ def chat(
     try:
         code = asyncio.run(_chat(model, once, yes, system))
     except RoostError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
+        Console(stderr=True).print(f"error: {exc}", style="red", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         code = 130

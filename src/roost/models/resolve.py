@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from roost.core import ConfigError, get_settings
+from roost.core import ConfigError
+from roost.core.settings import get_settings
 from roost.models.base import ChatModel
 
 SPEC_HELP = (
@@ -95,14 +96,14 @@ def resolve_model(spec: str | None = None, **options: Any) -> ChatModel:
         )
     if kind == "vllm":
         model, _, url = name.partition("@")
-        url = url or os.environ.get("VLLM_BASE_URL", "")
+        url = url or os.environ.get("VLLM_BASE_URL") or ""
         if not model or not url:
             raise ConfigError(
                 f"model spec {spec!r} needs a model and a base URL",
                 hint="e.g. vllm:Qwen/Qwen2.5-7B-Instruct@http://gpu-1:8000/v1 (or set VLLM_BASE_URL)",
             )
-        key = os.environ.get("VLLM_API_KEY") or os.environ.get("ROOST_MODEL_API_KEY")
-        return _openai(model, base_url=url, provider="vllm", api_key=key, options=options)
+        vllm_key = os.environ.get("VLLM_API_KEY") or os.environ.get("ROOST_MODEL_API_KEY")
+        return _openai(model, base_url=url, provider="vllm", api_key=vllm_key, options=options)
     raise ConfigError(f"unknown model provider {kind!r} in spec {spec!r}", hint=SPEC_HELP)
 
 

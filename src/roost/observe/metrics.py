@@ -24,7 +24,6 @@ from roost.core import Usage
 
 RUN_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
-HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 UNKNOWN = "unknown"
 
@@ -42,7 +41,11 @@ class Sample:
 
 
 class RoostMetrics:
-    """All Roost metrics on one ``CollectorRegistry`` (a fresh one unless given)."""
+    """Roost's run, model, tool, sandbox and alert metrics on one ``CollectorRegistry``.
+
+    Pass the server's registry so one ``/metrics`` exposes these next to the HTTP metrics
+    (``roost_http_requests_total``, ``roost_http_request_duration_seconds``) it owns.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -119,19 +122,6 @@ class RoostMetrics:
         )
         self.store_up = Gauge(
             "roost_store_up", "1 when the database answered the last probe, else 0.", registry=r
-        )
-        self.http_requests = Counter(
-            "roost_http_requests",
-            "HTTP requests, by method, route template and status code.",
-            ["method", "route", "status"],
-            registry=r,
-        )
-        self.http_request_duration = Histogram(
-            "roost_http_request_duration_seconds",
-            "HTTP request latency (until the response starts for streams).",
-            ["method", "route"],
-            buckets=HTTP_BUCKETS,
-            registry=r,
         )
         self.spans_exported = Counter(
             "roost_trace_spans_exported",

@@ -1,54 +1,24 @@
-"""What the docker and kubernetes backends share: shell and files through ``exec`` of
-POSIX tools in the container, Python through the kernel process started with ``exec``.
+"""What the docker and kubernetes backends share: the same in-sandbox kernel as the
+local backends (Python, shell and files over one framed stream), started with ``exec``
+in the container and spoken to over the engine's exec stream instead of a pipe.
 
-A backend supplies four primitives (create, destroy, exec to completion, exec with an
-open stdin/stdout stream); everything else (path checks, size limits, timeouts, file
-listing) is written once here so the two backends behave the same.
+A backend supplies four primitives: create the container/pod, destroy it, run an argv
+to completion, and start an argv with stdin/stdout kept open. Timeouts, restarts, error
+codes and path rules then come from :class:`~roost.sandbox._local.KernelSandbox`, so
+every backend answers the same way.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import json
-import math
-import posixpath
-import time
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import IO, Any, cast
 
-from roost.core import SandboxError, new_id
-from roost.sandbox.base import (
-    ExecResult,
-    FileInfo,
-    PythonResult,
-    Sandbox,
-    SandboxInfo,
-    SandboxSpec,
-    SandboxStatus,
-)
-from roost.sandbox.errors import (
-    SandboxClosed,
-    SandboxDead,
-    SandboxFileNotFound,
-    SandboxFileTooLarge,
-    SandboxPathInvalid,
-    SandboxQuotaExceeded,
-)
+from roost.sandbox._local import KernelSandbox, kernel_source
 
 WORKDIR = "/workspace"
-
-_LIST_SCRIPT = """
-import json, os, sys
-p = sys.argv[1]
-if not os.path.exists(p):
-    sys.exit(3)
-out = []
-entries = [os.path.join(p, n) for n in sorted(os.listdir(p))] if os.path.isdir(p) else [p]
-for e in entries:
-    st = os.lstat(e)
-    out.append([os.path.relpath(e, sys.argv[2]), st.st_size, os.path.isdir(e), st.st_mtime])
-print(json.dumps(out))
-"""
 
 
 class ExecOutput:
@@ -63,52 +33,101 @@ class ExecOutput:
 
 
 class StreamChannel:
-    """An exec'd process with an open stdin: bytes out through ``reader``, in through
-    ``write`` (already bound to the backend's transport); ``close`` ends the exec."""
+    """An exec'd process with an open stdin: its stdout arrives in ``reader``, bytes go
+    to its stdin through ``write``; ``close`` ends the exec stream. The backend's pump
+    calls ``finish`` (thread-safe) when the stream ends."""
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        write: Callable[[bytes], Awaitable[None]],
-        close: Callable[[], Awaitable[None]],
+        write: Callable[[bytes], Coroutine[Any, Any, None]],
+        close: Callable[[], Coroutine[Any, Any, None]],
     ) -> None:
-        self.reader = reader
+        self.loop = asyncio.get_running_loop()
+        self.reader = asyncio.StreamReader(limit=2**26)
+        self.done = asyncio.Event()
         self.write = write
         self.close = close
 
+    def feed(self, data: bytes) -> None:
+        """Thread-safe: hand stdout bytes to the reader."""
+        self.loop.call_soon_threadsafe(self.reader.feed_data, data)
 
-def resolve_path(path: str) -> str:
-    """Map a path relative to the workdir (or absolute inside it) to an absolute path;
-    anything that leaves the workdir is refused."""
-    if not path or "\x00" in path:
-        raise SandboxPathInvalid(
-            "file path is empty or contains NUL", hint="pass e.g. 'data/x.csv'"
-        )
-    full = posixpath.normpath(posixpath.join(WORKDIR, path))
-    if full != WORKDIR and not full.startswith(WORKDIR + "/"):
-        raise SandboxPathInvalid(
-            f"path {path!r} is outside the sandbox workdir",
-            hint="use a path relative to the workdir, without '..'",
-        )
-    return full
+    def finish(self) -> None:
+        """Thread-safe: the exec ended."""
+
+        def done() -> None:
+            self.reader.feed_eof()
+            self.done.set()
+
+        self.loop.call_soon_threadsafe(done)
 
 
-class ContainerSandbox(Sandbox):
-    """Base of the container backends: one container (pod) per sandbox, no host paths."""
+class _ChannelWriter:
+    """The part of ``asyncio.StreamWriter`` the kernel channel uses, over an exec
+    stream: writes are queued in order and sent by one task."""
+
+    def __init__(self, channel: StreamChannel) -> None:
+        self._channel = channel
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._task = asyncio.create_task(self._pump())
+        self._error: BaseException | None = None
+
+    async def _pump(self) -> None:
+        while True:
+            data = await self._queue.get()
+            try:
+                if self._error is None:
+                    await self._channel.write(data)
+            except Exception as exc:  # the exec stream is gone: the reader sees EOF too
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise ConnectionResetError(str(self._error))
+        self._queue.put_nowait(bytes(data))
+
+    async def drain(self) -> None:
+        await self._queue.join()
+        if self._error is not None:
+            raise ConnectionResetError(str(self._error))
+
+    def close(self) -> None:
+        self._task.cancel()
+        asyncio.get_running_loop().create_task(self._channel.close())
+
+
+class _ExecProcess:
+    """The part of ``asyncio.subprocess.Process`` the kernel sandbox uses, for a kernel
+    running through an exec stream: ``wait`` returns when the stream ends."""
+
+    def __init__(self, channel: StreamChannel) -> None:
+        self.stdout = channel.reader
+        self.stdin = _ChannelWriter(channel)
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self._channel = channel
+
+    async def wait(self) -> int:
+        await self._channel.done.wait()
+        if self.returncode is None:
+            self.returncode = -9
+        return self.returncode
+
+    def kill(self) -> None:
+        self.returncode = -9
+        asyncio.get_running_loop().create_task(self._channel.close())
+
+
+class ContainerSandbox(KernelSandbox):
+    """Base of the container backends: one container (pod) per sandbox, no host paths;
+    the kernel runs as the container's unprivileged user in ``/workspace``."""
 
     backend = "container"
+    startup_timeout = 60.0
+    python = "python3"
 
-    def __init__(self, spec: SandboxSpec | None = None, *, sandbox_id: str | None = None) -> None:
-        self.id = sandbox_id or new_id("sbx")
-        self.spec = spec or SandboxSpec()
-        self._status = SandboxStatus.STARTING
-        self._created_at = time.time()
-        self._last_used = self._created_at
-        self._detail: dict[str, object] = {}
-        self._kernel_lock = asyncio.Lock()
-        self._kernel: object | None = None
-
-    # -- backend primitives -------------------------------------------------------------
     @abc.abstractmethod
     async def _create(self) -> None:
         """Create the container/pod and wait until it runs."""
@@ -122,144 +141,39 @@ class ContainerSandbox(Sandbox):
         """Run ``argv`` to completion inside the sandbox."""
 
     @abc.abstractmethod
-    async def _open_stream(self, argv: list[str]) -> StreamChannel:
-        """Start ``argv`` inside the sandbox with stdin/stdout kept open."""
+    async def _open_stream(self, argv: list[str], stderr: IO[bytes]) -> StreamChannel:
+        """Start ``argv`` inside the sandbox with stdin/stdout kept open; its stderr is
+        appended to ``stderr``."""
 
-    # -- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._status is not SandboxStatus.STARTING:
-            return
-        try:
-            await self._create()
-        except BaseException:
-            self._status = SandboxStatus.DEAD
-            await asyncio.shield(self._destroy())
-            raise
-        self._status = SandboxStatus.READY
+    # -- KernelSandbox hooks --------------------------------------------------------------
+    async def _prepare(self) -> None:
+        await self._create()
 
-    async def close(self) -> None:
-        if self._status is SandboxStatus.CLOSED:
-            return
-        self._status = SandboxStatus.CLOSED
-        await self._close_kernel()
+    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
+        argv = [
+            "sh",
+            "-c",
+            'cd "$0" && exec "$@"',
+            WORKDIR,
+            self.python,
+            "-I",
+            "-c",
+            kernel_source(),
+        ]
+        channel = await self._open_stream(argv, stderr)
+        # Duck-typed: the kernel sandbox only uses stdin/stdout/wait/kill/returncode.
+        return cast(asyncio.subprocess.Process, _ExecProcess(channel))
+
+    async def _kill_all(self) -> None:
+        # Every process of the sandbox user but the container's init (kill -1 skips it).
+        with contextlib.suppress(Exception):
+            await self._exec(["sh", "-c", "kill -9 -1"], stdin=None, timeout=15)
+
+    async def _teardown(self) -> None:
         await self._destroy()
 
-    def info(self) -> SandboxInfo:
-        return SandboxInfo(
-            id=self.id,
-            type=self.spec.type,
-            backend=self.backend,
-            status=self._status,
-            network=self.spec.network,
-            created_at=self._created_at,
-            last_used_at=self._last_used,
-            detail=dict(self._detail),
-        )
+    def _detail(self) -> dict[str, Any]:
+        return dict(self.container_detail)
 
-    def _check_open(self) -> None:
-        if self._status is SandboxStatus.CLOSED:
-            raise SandboxClosed(f"sandbox {self.id} is closed", hint="acquire a new sandbox")
-        if self._status is SandboxStatus.DEAD:
-            raise SandboxDead(f"sandbox {self.id} died", hint="acquire a new sandbox")
-        if self._status is SandboxStatus.STARTING:
-            raise SandboxError(f"sandbox {self.id} is not started", hint="call start() first")
-        self._last_used = time.time()
-
-    # -- shell ----------------------------------------------------------------------------
-    async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
-        self._check_open()
-        seconds = max(1, math.ceil(timeout))
-        argv = ["timeout", "-s", "KILL", str(seconds), "sh", "-c", command]
-        started = time.perf_counter()
-        out = await self._exec(argv, stdin=None, timeout=timeout + 10)
-        elapsed = time.perf_counter() - started
-        timed_out = out.exit_code == 137 and elapsed >= seconds - 0.5
-        return ExecResult(
-            stdout=out.stdout.decode("utf-8", "replace"),
-            stderr=out.stderr.decode("utf-8", "replace"),
-            exit_code=out.exit_code,
-            timed_out=timed_out,
-            duration_ms=elapsed * 1000,
-        )
-
-    # -- files ----------------------------------------------------------------------------
-    async def read_file(self, path: str) -> bytes:
-        self._check_open()
-        full = resolve_path(path)
-        cap = self.spec.limits.max_file_mb * 1024 * 1024
-        script = 'test -f "$1" || exit 3; head -c "$2" -- "$1"'
-        out = await self._exec(
-            ["sh", "-c", script, "_", full, str(cap + 1)], stdin=None, timeout=60
-        )
-        if out.exit_code == 3:
-            raise SandboxFileNotFound(
-                f"no file {path!r} in the sandbox", hint="list_files() shows what exists"
-            )
-        if out.exit_code != 0:
-            raise SandboxError(f"reading {path!r} failed: {out.stderr.decode(errors='replace')}")
-        if len(out.stdout) > cap:
-            raise SandboxFileTooLarge(
-                f"{path!r} is larger than {self.spec.limits.max_file_mb} MB",
-                hint="raise limits.max_file_mb or read a smaller file",
-            )
-        return out.stdout
-
-    async def write_file(self, path: str, data: bytes | str) -> FileInfo:
-        self._check_open()
-        full = resolve_path(path)
-        raw = data.encode() if isinstance(data, str) else bytes(data)
-        if len(raw) > self.spec.limits.max_file_mb * 1024 * 1024:
-            raise SandboxFileTooLarge(
-                f"{len(raw)} bytes is larger than {self.spec.limits.max_file_mb} MB",
-                hint="raise limits.max_file_mb or write a smaller file",
-            )
-        script = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"'
-        out = await self._exec(["sh", "-c", script, "_", full], stdin=raw, timeout=60)
-        if out.exit_code != 0:
-            message = out.stderr.decode(errors="replace").strip()
-            if "No space left" in message:
-                raise SandboxQuotaExceeded(
-                    f"writing {path!r} failed: the workdir is full",
-                    hint="delete files or raise limits.disk_mb",
-                )
-            raise SandboxError(f"writing {path!r} failed: {message}")
-        return FileInfo(
-            path=posixpath.relpath(full, WORKDIR), size=len(raw), is_dir=False, modified=time.time()
-        )
-
-    async def list_files(self, path: str = ".") -> list[FileInfo]:
-        self._check_open()
-        full = resolve_path(path)
-        out = await self._exec(
-            ["python3", "-c", _LIST_SCRIPT, full, WORKDIR], stdin=None, timeout=60
-        )
-        if out.exit_code == 3:
-            raise SandboxFileNotFound(f"no such path {path!r} in the sandbox")
-        if out.exit_code != 0:
-            raise SandboxError(f"listing {path!r} failed: {out.stderr.decode(errors='replace')}")
-        return [
-            FileInfo(path=p, size=size, is_dir=is_dir, modified=mtime)
-            for p, size, is_dir, mtime in json.loads(out.stdout)
-        ]
-
-    async def delete_file(self, path: str) -> None:
-        self._check_open()
-        full = resolve_path(path)
-        if full == WORKDIR:
-            raise SandboxPathInvalid(
-                "refusing to delete the workdir itself", hint="delete its entries"
-            )
-        script = 'test -e "$1" || test -L "$1" || exit 3; rm -rf -- "$1"'
-        out = await self._exec(["sh", "-c", script, "_", full], stdin=None, timeout=60)
-        if out.exit_code == 3:
-            raise SandboxFileNotFound(f"no such path {path!r} in the sandbox")
-        if out.exit_code != 0:
-            raise SandboxError(f"deleting {path!r} failed: {out.stderr.decode(errors='replace')}")
-
-    # -- python ---------------------------------------------------------------------------
-    async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
-        self._check_open()
-        raise SandboxError("kernel not wired")
-
-    async def _close_kernel(self) -> None:
-        self._kernel = None
+    container_detail: dict[str, Any]
+    """Set by ``_create``: container/pod name and where it runs (kept for orphan reaping)."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roost.core import ConfigError
 from roost.sandbox.base import SandboxSpec
@@ -20,9 +21,11 @@ LABEL_MANAGED = "roost.dev/managed-by"
 LABEL_ID = "roost.dev/sandbox-id"
 
 
-class DockerConfig(BaseModel):
-    """Engine address and container defaults. ``runtime`` may name ``runsc`` (gVisor) or
-    ``kata-runtime`` where the engine has them."""
+class DockerConfig(BaseSettings):
+    """Engine address and container defaults (``ROOST_SANDBOX_DOCKER_*`` variables).
+    ``runtime`` may name ``runsc`` (gVisor) or ``kata-runtime`` where the engine has them."""
+
+    model_config = SettingsConfigDict(env_prefix="ROOST_SANDBOX_DOCKER_", extra="ignore")
 
     base_url: str | None = None
     """``None``: ``DOCKER_HOST`` or the local socket."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roost.core import ConfigError
 from roost.sandbox.base import SandboxSpec
@@ -25,9 +26,12 @@ _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _METADATA_CIDR = "169.254.0.0/16"
 
 
-class KubernetesConfig(BaseModel):
-    """Where and how sandbox pods run. ``runtime_class`` selects gVisor (``gvisor``) or
-    Kata (``kata``); ``None`` uses the cluster default (shared kernel: not for hostile code)."""
+class KubernetesConfig(BaseSettings):
+    """Where and how sandbox pods run (``ROOST_SANDBOX_K8S_*`` variables). ``runtime_class``
+    selects gVisor (``gvisor``) or Kata (``kata``); empty uses the cluster default (a
+    shared kernel: not for hostile code)."""
+
+    model_config = SettingsConfigDict(env_prefix="ROOST_SANDBOX_K8S_", extra="ignore")
 
     namespace: str = "roost-sandboxes"
     image: str = "python:3.12-slim"

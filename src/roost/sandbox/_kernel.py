@@ -52,8 +52,8 @@ class Kernel:
         os.dup2(devnull, 0)
         os.close(devnull)
         # fd-level output of a cell (C extensions, os.system) lands in these files.
-        self.cap_out = tempfile.TemporaryFile()
-        self.cap_err = tempfile.TemporaryFile()
+        self.cap_out = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the kernel
+        self.cap_err = tempfile.TemporaryFile()  # noqa: SIM115
         os.dup2(self.cap_out.fileno(), 1)
         os.dup2(self.cap_err.fileno(), 2)
         self.root = os.path.realpath(os.getcwd())
@@ -116,7 +116,14 @@ class Kernel:
                 self.delete(req["path"])
                 self.send({"id": rid, "ok": True})
             else:
-                self.send({"id": rid, "ok": False, "code": "invalid_request", "message": f"unknown op {op!r}"})
+                self.send(
+                    {
+                        "id": rid,
+                        "ok": False,
+                        "code": "invalid_request",
+                        "message": f"unknown op {op!r}",
+                    }
+                )
         except FsError as exc:
             self.send({"id": rid, "ok": False, "code": exc.code, "message": str(exc)})
         except Exception as exc:
@@ -245,7 +252,10 @@ class Kernel:
                 if stat.S_ISDIR(st.st_mode):
                     raise FsError("sandbox_path_invalid", f"{path!r} is a directory")
                 if st.st_size > max_bytes:
-                    raise FsError("sandbox_file_too_large", f"{path!r} is {st.st_size} bytes, limit {max_bytes}")
+                    raise FsError(
+                        "sandbox_file_too_large",
+                        f"{path!r} is {st.st_size} bytes, limit {max_bytes}",
+                    )
                 data = fh.read(max_bytes + 1)
         except FileNotFoundError:
             raise FsError("sandbox_file_not_found", f"{path!r} does not exist") from None
@@ -273,11 +283,15 @@ class Kernel:
             if exc.errno in (28, 122):  # ENOSPC, EDQUOT
                 with contextlib.suppress(OSError):
                     os.unlink(full)
-                raise FsError("sandbox_quota_exceeded", f"workdir full while writing {path!r}") from None
+                raise FsError(
+                    "sandbox_quota_exceeded", f"workdir full while writing {path!r}"
+                ) from None
             if exc.errno == 27:  # EFBIG
                 with contextlib.suppress(OSError):
                     os.unlink(full)
-                raise FsError("sandbox_file_too_large", f"{path!r} exceeds the file size limit") from None
+                raise FsError(
+                    "sandbox_file_too_large", f"{path!r} exceeds the file size limit"
+                ) from None
             if exc.errno in (20, 21, 40):  # ENOTDIR, EISDIR, ELOOP
                 raise FsError("sandbox_path_invalid", f"{path!r}: {exc.strerror}") from None
             raise

@@ -130,7 +130,7 @@ class KernelSandbox(Sandbox, abc.ABC):
             self._status = SandboxStatus.READY
 
     async def _spawn(self) -> None:
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _stop_kernel
         self._expect_exit = False
         proc = await self._launch(self._stderr)
         self._proc = proc
@@ -246,7 +246,9 @@ class KernelSandbox(Sandbox, abc.ABC):
             return self._status
         chan = self._chan
         if chan is None or chan.closed:
-            return SandboxStatus.DEAD if self._status is not SandboxStatus.STARTING else self._status
+            return (
+                SandboxStatus.DEAD if self._status is not SandboxStatus.STARTING else self._status
+            )
         try:
             await chan.request({"op": "ping"}, timeout=5.0)
         except (KernelGone, TimeoutError, SandboxError):
@@ -292,7 +294,9 @@ class KernelSandbox(Sandbox, abc.ABC):
                 return await self._died_during_call(start, exc)
             finally:
                 if self._status is SandboxStatus.BUSY:
-                    self._status = SandboxStatus.READY if prev is not SandboxStatus.RESTARTED else prev
+                    self._status = (
+                        SandboxStatus.READY if prev is not SandboxStatus.RESTARTED else prev
+                    )
             if self._status is SandboxStatus.BUSY:
                 self._status = SandboxStatus.READY
             return self._python_result(header, timed_out=False, restarted=restarted)
@@ -313,7 +317,9 @@ class KernelSandbox(Sandbox, abc.ABC):
             duration_ms=(time.perf_counter() - start) * 1000,
         )
 
-    def _python_result(self, h: dict[str, Any], *, timed_out: bool, restarted: bool) -> PythonResult:
+    def _python_result(
+        self, h: dict[str, Any], *, timed_out: bool, restarted: bool
+    ) -> PythonResult:
         images = [
             ImageBlock.from_bytes(base64.b64decode(img), "image/png") for img in h.get("images", [])
         ]
@@ -347,9 +353,7 @@ class KernelSandbox(Sandbox, abc.ABC):
             )
         except KernelGone:
             died = await self._died_during_call(start, KernelGone())
-            return ExecResult(
-                stderr=died.error or "", restarted=True, duration_ms=died.duration_ms
-            )
+            return ExecResult(stderr=died.error or "", restarted=True, duration_ms=died.duration_ms)
         self._raise_for(header)
         return ExecResult(
             stdout=header.get("stdout", ""),
@@ -367,7 +371,9 @@ class KernelSandbox(Sandbox, abc.ABC):
         cls = _ERRORS.get(str(header.get("code")), SandboxError)
         raise cls(str(header.get("message", "sandbox file operation failed")))
 
-    async def _fs(self, header: dict[str, Any], payload: bytes = b"") -> tuple[dict[str, Any], bytes]:
+    async def _fs(
+        self, header: dict[str, Any], payload: bytes = b""
+    ) -> tuple[dict[str, Any], bytes]:
         chan, _ = await self._live_channel()
         try:
             resp = await chan.request(header, payload, timeout=60.0)
@@ -383,7 +389,9 @@ class KernelSandbox(Sandbox, abc.ABC):
         return self.spec.limits.max_file_mb << 20
 
     async def read_file(self, path: str) -> bytes:
-        _, data = await self._fs({"op": "read", "path": check_relpath(path), "max_bytes": self._max_file})
+        _, data = await self._fs(
+            {"op": "read", "path": check_relpath(path), "max_bytes": self._max_file}
+        )
         return data
 
     async def write_file(self, path: str, data: bytes | str) -> FileInfo:

@@ -3,6 +3,7 @@ from configuration (part B registers docker, kubernetes and remote here)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,19 +33,35 @@ def orphan_reaper(backend: str) -> OrphanReaper | None:
     return _REAPERS.get(backend)
 
 
+# Backends that live in optional modules register themselves when imported.
+_LAZY_MODULES = {
+    "docker": "roost.sandbox.docker",
+    "kubernetes": "roost.sandbox.kubernetes",
+    "remote": "roost.sandbox.remote",
+}
+
+
 def backend_names() -> list[str]:
-    return sorted(_BACKENDS)
+    return sorted(set(_BACKENDS) | set(_LAZY_MODULES))
+
+
+def _load(name: str) -> SandboxFactory | None:
+    if name not in _BACKENDS and name in _LAZY_MODULES:
+        import importlib
+
+        with contextlib.suppress(ImportError):
+            importlib.import_module(_LAZY_MODULES[name])
+    return _BACKENDS.get(name)
 
 
 def create_sandbox(spec: SandboxSpec | None = None, backend: str = DEFAULT_BACKEND) -> Sandbox:
     """A new, not yet started sandbox from the named backend."""
-    try:
-        factory = _BACKENDS[backend]
-    except KeyError:
+    factory = _load(backend)
+    if factory is None:
         raise SandboxBackendUnknown(
             f"no sandbox backend named {backend!r}",
             hint=f"choose one of {', '.join(backend_names())}",
-        ) from None
+        )
     return factory(spec or SandboxSpec())
 
 

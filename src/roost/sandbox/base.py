@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import abc
 import time
-from pathlib import Path
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -139,20 +139,24 @@ class Sandbox(abc.ABC):
 
     async def upload_file(self, local_path: str | Path, path: str) -> FileInfo:
         """Copy a host file into the sandbox workdir (subject to ``max_file_mb``)."""
+        import asyncio
+
         src = Path(local_path)
         limit = self.spec.limits.max_file_mb << 20
-        if src.stat().st_size > limit:
+        size = (await asyncio.to_thread(src.stat)).st_size
+        if size > limit:
             raise SandboxFileTooLarge(
-                f"{src} is {src.stat().st_size} bytes; the sandbox limit is {limit} bytes",
+                f"{src} is {size} bytes; the sandbox limit is {limit} bytes",
                 hint="raise limits.max_file_mb or upload a smaller file",
             )
-        return await self.write_file(path, src.read_bytes())
+        return await self.write_file(path, await asyncio.to_thread(src.read_bytes))
 
     async def download_file(self, path: str, local_path: str | Path) -> FileInfo:
         """Copy a file out of the sandbox workdir to a host path."""
+        import asyncio
+
         data = await self.read_file(path)
-        dest = Path(local_path)
-        dest.write_bytes(data)
+        await asyncio.to_thread(Path(local_path).write_bytes, data)
         return FileInfo(path=path, size=len(data), is_dir=False, modified=time.time())
 
     async def __aenter__(self) -> Sandbox:

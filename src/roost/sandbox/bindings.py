@@ -64,7 +64,7 @@ class SandboxBindingStore(Protocol):
     async def find(self, session_id: str, type: str) -> SandboxBinding | None:
         """The binding of a session's sandbox of a type, if any."""
 
-    async def list(self, owner: str | None = None) -> list[SandboxBinding]: ...
+    async def list_bindings(self, owner: str | None = None) -> list[SandboxBinding]: ...
 
     async def touch(self, sandbox_id: str, last_used_at: float) -> None: ...
 
@@ -90,7 +90,7 @@ class InMemorySandboxBindingStore:
                 return row.model_copy(deep=True)
         return None
 
-    async def list(self, owner: str | None = None) -> list[SandboxBinding]:
+    async def list_bindings(self, owner: str | None = None) -> list[SandboxBinding]:
         return [
             r.model_copy(deep=True)
             for r in sorted(self._rows.values(), key=lambda r: r.created_at)

@@ -221,6 +221,19 @@ def bwrap_isolation(sandbox: BwrapSandbox) -> IsolationFactory:
     return isolate
 
 
+BROWSER_MIN_LIMITS = {"memory_mb": 1024, "pids": 512}
+"""Chromium runs ~110 threads and ~150 MB for one tab: limits a browser sandbox gets
+unless the caller set them explicitly."""
+
+
+def browser_spec(spec: SandboxSpec | None) -> SandboxSpec:
+    """The spec with type ``browser`` and Chromium-sized limits where none were given."""
+    spec = spec or SandboxSpec()
+    unset = {k: v for k, v in BROWSER_MIN_LIMITS.items() if k not in spec.limits.model_fields_set}
+    limits = spec.limits.model_copy(update=unset)
+    return spec.model_copy(update={"type": "browser", "limits": limits})
+
+
 def create_browser_sandbox(
     spec: SandboxSpec | None = None, *, sandbox_id: str | None = None, timeout: float = 30.0
 ) -> BrowserSandbox:
@@ -228,7 +241,7 @@ def create_browser_sandbox(
     from roost.sandbox import _privdrop
     from roost.sandbox.bwrap import BwrapSandbox
 
-    spec = (spec or SandboxSpec()).model_copy(update={"type": "browser"})
+    spec = browser_spec(spec)
     inner = BwrapSandbox(spec, sandbox_id=sandbox_id)
     launcher_dir = _privdrop.runtime_dir() / "browser" / inner.id
     return BrowserSandbox(inner, bwrap_isolation(inner), launcher_dir=launcher_dir, timeout=timeout)

@@ -1,7 +1,7 @@
 """The ``docker`` backend: one locked-down container per sandbox (docker SDK, lazy).
 
-The container runs a signal-waiting PID 1; shell, files and the Python kernel run in it
-through ``exec``. No network unless asked, no capabilities, default seccomp profile,
+The container runs a signal-waiting PID 1; the sandbox kernel (Python, shell, files)
+runs in it through ``exec``. No network unless asked, no capabilities, default seccomp profile,
 read-only root with a size-limited tmpfs workdir, memory/pids/cpu limits.
 """
 
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from typing import Any
+from typing import IO, Any
 
 from roost.core import SandboxError, SandboxUnavailable
 from roost.sandbox._container import (
@@ -27,7 +27,8 @@ from roost.sandbox._docker_spec import (
     build_create_kwargs,
     container_name,
 )
-from roost.sandbox.base import SandboxSpec
+from roost.sandbox.backends import register_backend
+from roost.sandbox.base import Sandbox, SandboxSpec
 
 __all__ = ["DockerConfig", "DockerSandbox", "build_create_kwargs", "docker_available"]
 
@@ -83,6 +84,8 @@ class DockerSandbox(ContainerSandbox):
     ) -> None:
         super().__init__(spec, sandbox_id=sandbox_id)
         self.config = config or DockerConfig()
+        self.python = self.config.python
+        self.container_detail: dict[str, Any] = {}
         self._docker: Any = None
         self._container: Any = None
 
@@ -99,7 +102,11 @@ class DockerSandbox(ContainerSandbox):
         self._container = await asyncio.to_thread(create)
         if self._container.status != "running":
             raise SandboxError(f"container {self._container.name} is {self._container.status}")
-        self._detail = {"container": self._container.name, "image": kwargs["image"]}
+        self.container_detail = {
+            "container": self._container.name,
+            "image": kwargs["image"],
+            "docker_host": self.config.base_url,
+        }
 
     async def _destroy(self) -> None:
         if self._docker is None:
@@ -152,33 +159,38 @@ class DockerSandbox(ContainerSandbox):
 
         return await asyncio.to_thread(run)
 
-    async def _open_stream(self, argv: list[str]) -> StreamChannel:
+    async def _open_stream(self, argv: list[str], stderr: IO[bytes]) -> StreamChannel:
         from docker.utils.socket import frames_iter
 
-        loop = asyncio.get_running_loop()
         _, raw = await asyncio.to_thread(self._exec_start, argv, True)
-        reader = asyncio.StreamReader(limit=2**26)
-
-        def pump() -> None:
-            try:
-                for stream_id, chunk in frames_iter(raw, tty=False):
-                    if stream_id == 1 and chunk:
-                        loop.call_soon_threadsafe(reader.feed_data, chunk)
-            except OSError:
-                pass
-            finally:
-                loop.call_soon_threadsafe(reader.feed_eof)
-
-        threading.Thread(target=pump, name=f"docker-kernel-{self.id}", daemon=True).start()
 
         async def write(data: bytes) -> None:
             await asyncio.to_thread(raw.sendall, data)
 
         async def close() -> None:
             with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 raw.close()
 
-        return StreamChannel(reader, write, close)
+        channel = StreamChannel(write, close)
+
+        def pump() -> None:
+            try:
+                for stream_id, chunk in frames_iter(raw, tty=False):
+                    if not chunk:
+                        continue
+                    if stream_id == 1:
+                        channel.feed(chunk)
+                    else:
+                        stderr.write(chunk)
+            except (OSError, ValueError):
+                pass
+            finally:
+                channel.finish()
+
+        threading.Thread(target=pump, name=f"docker-kernel-{self.id}", daemon=True).start()
+        return channel
 
     @classmethod
     async def reap_orphans(cls, config: DockerConfig | None = None) -> list[str]:
@@ -197,3 +209,40 @@ class DockerSandbox(ContainerSandbox):
                 client.close()
 
         return await asyncio.to_thread(reap)
+
+
+def _factory(spec: SandboxSpec) -> Sandbox:
+    if spec.type == "browser":
+        raise SandboxUnavailable(
+            "browser sandboxes run on the bwrap backend only",
+            hint="use backend 'bwrap' for type 'browser'",
+        )
+    sandbox = DockerSandbox(spec)
+    if spec.type == "gui":
+        from roost.sandbox.gui import GuiSandbox
+
+        return GuiSandbox(sandbox)
+    return sandbox
+
+
+async def _reap(detail: dict[str, Any]) -> None:
+    """Remove the container of a sandbox whose manager died."""
+    name = detail.get("container")
+    if not name:
+        return
+    client = await asyncio.to_thread(_client, DockerConfig(base_url=detail.get("docker_host")))
+
+    def remove() -> None:
+        import docker.errors
+
+        try:
+            client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        finally:
+            client.close()
+
+    await asyncio.to_thread(remove)
+
+
+register_backend("docker", _factory, reaper=_reap)

@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import threading
 import time
-from typing import Any
+from typing import IO, Any
 
 from roost.core import SandboxError, SandboxTimeout, SandboxUnavailable
 from roost.sandbox._container import ContainerSandbox, ExecOutput, StreamChannel
@@ -24,7 +24,8 @@ from roost.sandbox._k8s_manifests import (
     build_pod_manifest,
     pod_name,
 )
-from roost.sandbox.base import SandboxSpec
+from roost.sandbox.backends import register_backend
+from roost.sandbox.base import Sandbox, SandboxSpec
 
 __all__ = [
     "KubernetesConfig",
@@ -105,8 +106,10 @@ class KubernetesSandbox(ContainerSandbox):
     ) -> None:
         super().__init__(spec, sandbox_id=sandbox_id)
         self.config = config or KubernetesConfig()
+        self.python = self.config.python
         self._api: Any = None
         self._pod = pod_name(self.id)
+        self.container_detail: dict[str, Any] = {}
 
     def _core(self) -> Any:
         return _module("kubernetes.client").CoreV1Api(self._api)
@@ -126,7 +129,7 @@ class KubernetesSandbox(ContainerSandbox):
             self._core().create_namespaced_pod(namespace, pod)
 
         await asyncio.to_thread(create)
-        self._detail = {
+        self.container_detail = {
             "pod": self._pod,
             "namespace": namespace,
             "runtime_class": self.config.runtime_class,
@@ -217,41 +220,35 @@ class KubernetesSandbox(ContainerSandbox):
 
         return await asyncio.to_thread(run)
 
-    async def _open_stream(self, argv: list[str]) -> StreamChannel:
-        loop = asyncio.get_running_loop()
+    async def _open_stream(self, argv: list[str], stderr: IO[bytes]) -> StreamChannel:
         ws = await asyncio.to_thread(self._ws, argv, True)
-        reader = asyncio.StreamReader(limit=2**26)
-        lock = threading.Lock()
-
-        def pump() -> None:
-            try:
-                while ws.is_open():
-                    with lock:
-                        ws.update(timeout=0.05)
-                        data = ws.read_channel(_STDOUT)
-                    if data:
-                        loop.call_soon_threadsafe(reader.feed_data, data)
-                    else:
-                        time.sleep(0.001)
-            except Exception:  # the websocket closed under us: the reader sees EOF
-                pass
-            finally:
-                loop.call_soon_threadsafe(reader.feed_eof)
-
-        threading.Thread(target=pump, name=f"k8s-kernel-{self.id}", daemon=True).start()
 
         async def write(data: bytes) -> None:
-            def send() -> None:
-                with lock:
-                    ws.write_stdin(data)
-
-            await asyncio.to_thread(send)
+            await asyncio.to_thread(ws.write_stdin, data)
 
         async def close() -> None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(ws.close)
 
-        return StreamChannel(reader, write, close)
+        channel = StreamChannel(write, close)
+
+        def pump() -> None:
+            try:
+                while ws.is_open():
+                    ws.update(timeout=1)
+                    data = ws.read_channel(_STDOUT)
+                    if data:
+                        channel.feed(data)
+                    err = ws.read_channel(_STDERR)
+                    if err:
+                        stderr.write(err)
+            except Exception:  # the websocket closed under us: the reader sees EOF
+                pass
+            finally:
+                channel.finish()
+
+        threading.Thread(target=pump, name=f"k8s-kernel-{self.id}", daemon=True).start()
+        return channel
 
     @classmethod
     async def reap_orphans(cls, config: KubernetesConfig | None = None) -> list[str]:
@@ -279,3 +276,50 @@ class KubernetesSandbox(ContainerSandbox):
                 api.close()
 
         return await asyncio.to_thread(reap)
+
+
+def _factory(spec: SandboxSpec) -> Sandbox:
+    if spec.type == "browser":
+        raise SandboxUnavailable(
+            "browser sandboxes run on the bwrap backend only",
+            hint="use backend 'bwrap' for type 'browser'",
+        )
+    sandbox = KubernetesSandbox(spec)
+    if spec.type == "gui":
+        from roost.sandbox.gui import GuiSandbox
+
+        return GuiSandbox(sandbox)
+    return sandbox
+
+
+async def _reap(detail: dict[str, Any]) -> None:
+    """Delete the pod and network policy of a sandbox whose manager died."""
+    pod, namespace = detail.get("pod"), detail.get("namespace")
+    if not pod or not namespace:
+        return
+    api = await asyncio.to_thread(_api_client, KubernetesConfig(namespace=namespace))
+
+    def delete() -> None:
+        k8s_client = _module("kubernetes.client")
+        api_exception = _module("kubernetes.client.exceptions").ApiException
+        try:
+            for call in (
+                lambda: k8s_client.CoreV1Api(api).delete_namespaced_pod(
+                    pod, namespace, grace_period_seconds=0
+                ),
+                lambda: k8s_client.NetworkingV1Api(api).delete_namespaced_network_policy(
+                    pod, namespace
+                ),
+            ):
+                try:
+                    call()
+                except api_exception as exc:
+                    if exc.status != 404:
+                        raise
+        finally:
+            api.close()
+
+    await asyncio.to_thread(delete)
+
+
+register_backend("kubernetes", _factory, reaper=_reap)

@@ -17,8 +17,10 @@ JSON_TYPE = "application/json"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = data.model_dump_json(exclude_none=True) if isinstance(data, BaseModel) else json.dumps(
-        data, separators=(",", ":"), default=str
+    body = (
+        data.model_dump_json(exclude_none=True)
+        if isinstance(data, BaseModel)
+        else json.dumps(data, separators=(",", ":"), default=str)
     )
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 

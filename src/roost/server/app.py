@@ -69,7 +69,8 @@ class AgentApp:
 
     ``busy_policy`` decides what a second run on a busy session does: ``reject`` (409
     ``session_busy``), ``enqueue`` (wait for the first), or ``interrupt`` the first.
-    ``auth=False`` turns authentication off (local development only).
+    ``auth=False`` turns authentication off (local development only). ``observe=False``
+    leaves out tracing, run metrics, cost and alerts (:mod:`roost.observe`).
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class AgentApp:
         flush_interval: float = 0.25,
         store_schema: str | None = None,
         description: str = "",
+        observe: bool = True,
     ) -> None:
         if busy_policy not in ("reject", "enqueue", "interrupt"):
             raise ConfigError(
@@ -138,11 +140,15 @@ class AgentApp:
         self.router: Router
         self.created_admin_key: str | None = None
         """The admin key generated at this start (``None`` when one already existed)."""
+        self.observability: Any = None
+        if observe:
+            # tracing to the store, /metrics run/model/tool metrics, cost and alerts
+            from roost.observe.instrument import instrument_app
+
+            instrument_app(self)
 
     # -- registration ------------------------------------------------------------------
-    def agent(
-        self, fn: Callable[..., Any] | None = None, *, name: str | None = None
-    ) -> Any:
+    def agent(self, fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
         """Register an agent factory ``(ctx) -> Agent`` (sync or async) or an async
         generator ``(msg, ctx)`` yielding text or events. Usable bare or with ``name=``."""
 
@@ -169,7 +175,9 @@ class AgentApp:
             raise ConfigError(f"endpoint path {path!r} must start with '/'")
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
-            self.endpoints.append(EndpointSpec(path, func, tuple(m.upper() for m in methods), public))
+            self.endpoints.append(
+                EndpointSpec(path, func, tuple(m.upper() for m in methods), public)
+            )
             return func
 
         return register
@@ -386,7 +394,8 @@ class AgentApp:
 
 async def ensure_admin_key(store: Any) -> str | None:
     """Create the first admin key if the store has none; return its plaintext (once)."""
-    if await store.has_admin_key():
+    keys = await store.list_api_keys(include_revoked=False)
+    if any(k.role == "admin" for k in keys):
         return None
     plaintext, _record = await store.create_api_key("admin", role="admin")
     return str(plaintext)

@@ -78,7 +78,9 @@ class Authenticator:
             )
         principal = await self._principal_for(token)
         if principal is None:
-            raise Unauthorized("invalid API key", hint="check the key; admins create keys at /v1/keys")
+            raise Unauthorized(
+                "invalid API key", hint="check the key; admins create keys at /v1/keys"
+            )
         if principal.is_admin:
             user = headers.get("x-roost-user")
             tenant = headers.get("x-roost-tenant")

@@ -91,7 +91,9 @@ class ServiceMiddleware:
             await self.app(scope, receive_limited, send_wrapper)
         except Exception as exc:
             if started[0]:
-                log.exception("error after the response started: %s %s", scope["method"], scope["path"])
+                log.exception(
+                    "error after the response started: %s %s", scope["method"], scope["path"]
+                )
                 return
             err = _as_roost_error(exc)
             extra: list[tuple[bytes, bytes]] = []
@@ -100,7 +102,9 @@ class ServiceMiddleware:
             await _send_error(send_wrapper, err, extra)
         finally:
             route = scope.get("roost.route") or _unmatched(status_box[0])
-            service.metrics.observe(route, scope["method"], status_box[0], time.perf_counter() - start)
+            service.metrics.observe(
+                route, scope["method"], status_box[0], time.perf_counter() - start
+            )
 
 
 def _unmatched(status: int) -> str:

@@ -31,10 +31,20 @@ def api_route(path: str, handler: Handler, methods: list[str]) -> Route:
 
 
 def build_router(app: AgentApp) -> Router:
-    from roost.server.routes import custom, health, keys, openai_compat, runs, sessions, tasks
+    from roost.server.routes import (
+        custom,
+        health,
+        keys,
+        openai_compat,
+        runs,
+        sessions,
+        tasks,
+        traces,
+        usage,
+    )
 
     routes: list[BaseRoute] = []
-    for module in (health, sessions, runs, keys, openai_compat, tasks, custom):
+    for module in (health, sessions, runs, traces, usage, keys, openai_compat, tasks, custom):
         routes.extend(module.routes(app))
     routes.extend(app.extra_routes)
     return Router(routes=routes)

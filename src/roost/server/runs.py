@@ -23,6 +23,7 @@ from roost.core import (
     ApprovalNotFound,
     ApprovalRequired,
     ApprovalResolved,
+    ErrorEvent,
     Event,
     Interrupted,
     ModelResponse,
@@ -263,6 +264,8 @@ class RunExecutor:
                 await self._on_event(h, event)
             if interrupted or h.cancel_reason is not None:
                 status = "canceled"
+            elif h.error is not None:
+                status = "failed"
         except asyncio.CancelledError:
             status = "canceled"
             if h.cancel_reason is None:
@@ -297,10 +300,15 @@ class RunExecutor:
             self._partial_for(h, event.msg_id)
         elif isinstance(event, ToolCallFinished):
             part = self._partial_for(h, event.msg_id)
-            part.tool_uses.append(ToolUseBlock(id=event.call_id, name=event.name, input=event.input))
+            part.tool_uses.append(
+                ToolUseBlock(id=event.call_id, name=event.name, input=event.input)
+            )
         elif isinstance(event, UsageEvent):
             h.usage = event.usage if h.usage is None else h.usage + event.usage
             h.model = event.model or h.model
+        elif isinstance(event, ErrorEvent):
+            if not event.recoverable:
+                h.error = (event.code, event.message)  # the agent closed the reply on it
         elif isinstance(event, ModelResponse):
             h.model = event.model or h.model
             return  # the agent's business; the deltas already told the client
@@ -402,7 +410,9 @@ class RunExecutor:
                 )
             except RunFinished:
                 # finished elsewhere meanwhile (e.g. a queued run canceled): keep the log
-                await app.store.flush_run(h.id, events, final, partial=False, session_id=h.session_id)
+                await app.store.flush_run(
+                    h.id, events, final, partial=False, session_id=h.session_id
+                )
         await self._observe("run_finished", h, status, h.usage)
 
     # -- events ------------------------------------------------------------------------
@@ -557,7 +567,9 @@ class RunExecutor:
                 run_id, "canceled", error_code=None, error_message=None
             )
             return "canceled"
-        await self.app.send_control(record.owner, {"op": "cancel", "run_id": run_id, "reason": reason})
+        await self.app.send_control(
+            record.owner, {"op": "cancel", "run_id": run_id, "reason": reason}
+        )
         return "canceling"
 
     async def cancel_session_runs(self, session_id: str, reason: str) -> None:
@@ -578,8 +590,13 @@ class RunExecutor:
                 raise RunNotActive(f"run {run_id} already finished with status {record.status}")
             await self.app.send_control(
                 record.owner,
-                {"op": "approve", "run_id": run_id, "call_id": call_id, "approve": approve,
-                 "reason": reason},
+                {
+                    "op": "approve",
+                    "run_id": run_id,
+                    "call_id": call_id,
+                    "approve": approve,
+                    "reason": reason,
+                },
             )
             return
         if call_id not in h.approvals:

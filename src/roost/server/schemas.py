@@ -8,9 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from roost.core import Msg, Usage
 
-RunStatus = Literal[
-    "queued", "running", "waiting_approval", "completed", "failed", "canceled"
-]
+RunStatus = Literal["queued", "running", "waiting_approval", "completed", "failed", "canceled"]
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
 
 

@@ -116,7 +116,9 @@ class TaskQueue:
     def _execute_run(self, run_id: str) -> None:
         """In a huey worker thread: run it on the server's loop and wait."""
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self.app.executor.resume_queued(run_id), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self.app.executor.resume_queued(run_id), self._loop
+        )
         future.result()
 
     async def requeue_orphaned_runs(self) -> list[str]:

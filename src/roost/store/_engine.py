@@ -30,14 +30,11 @@ def normalize_url(raw: str) -> URL:
             f"cannot parse database URL {raw!r}",
             hint="use sqlite+aiosqlite:///path/to/roost.db or postgresql://user@host/db",
         ) from exc
-    backend = url.get_backend_name()
-    driver = url.get_driver_name()
+    backend = url.drivername.partition("+")[0]
     if backend in ("postgresql", "postgres"):
-        if driver not in ("asyncpg",):
-            url = url.set(drivername="postgresql+asyncpg")
+        url = url.set(drivername="postgresql+asyncpg")
     elif backend == "sqlite":
-        if driver != "aiosqlite":
-            url = url.set(drivername="sqlite+aiosqlite")
+        url = url.set(drivername="sqlite+aiosqlite")
     else:
         raise ConfigError(
             f"unsupported database {backend!r} in ROOST_DATABASE_URL",

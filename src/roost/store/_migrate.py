@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roost.store._engine import WRITE_OPTION, sqlite_path
-from roost.store.errors import MigrationError
+from roost.store.errors import MigrationError, StoreUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -37,6 +37,7 @@ def alembic_config() -> Config:
 
 
 def head_revisions() -> set[str]:
+    """The revisions the packaged migrations lead to."""
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
@@ -76,13 +77,27 @@ async def migrate(
     engine: AsyncEngine, url: URL, *, schema: str | None = None, target: str = "heads"
 ) -> None:
     """Bring the database to ``target`` (all heads by default); a no-op when current."""
-    heads = head_revisions()
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = set(script.get_heads())
     try:
         # Fast path: a read-only check that needs no lock.
         async with engine.connect() as conn:
             exists = schema is None or await _schema_exists(conn, schema)
-            if exists and target == "heads" and await conn.run_sync(_current) == heads:
-                return
+            current = await conn.run_sync(_current) if exists else set()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        raise StoreUnavailable(
+            f"cannot connect to the database: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+            hint="check that the database is running and ROOST_DATABASE_URL is right",
+        ) from exc
+    if target == "heads" and current == heads:
+        return
+    unknown = {rev for rev in current if _lookup(script, rev) is None}
+    if unknown:
+        raise MigrationError(
+            f"the database is at revision {sorted(unknown)}, which this Roost does not know",
+            hint="the database was migrated by a newer Roost; upgrade Roost to use it",
+        )
+    try:
         if engine.dialect.name == "postgresql":
             async with engine.begin() as conn:
                 await conn.execute(
@@ -98,13 +113,18 @@ async def migrate(
             write_engine = engine.execution_options(**{WRITE_OPTION: True})
             async with write_engine.begin() as conn:
                 await conn.run_sync(_upgrade, target)
-    except MigrationError:
-        raise
     except Exception as exc:
         raise MigrationError(
             f"database migration to {target} failed: {exc}",
             hint="check ROOST_DATABASE_URL and that the database user may create tables",
         ) from exc
+
+
+def _lookup(script: ScriptDirectory, rev: str) -> object | None:
+    try:
+        return script.get_revision(rev)
+    except Exception:
+        return None
 
 
 async def _schema_exists(conn: AsyncConnection, schema: str) -> bool:

@@ -1105,10 +1105,7 @@ def _unavailable(exc: BaseException) -> StoreUnavailable:
 async def _migrate_engine(engine: AsyncEngine, url: URL, schema: str | None) -> None:
     from roost.store._migrate import migrate  # Alembic is only needed at start-up
 
-    try:
-        await migrate(engine, url, schema=schema)
-    except sa.exc.OperationalError as exc:  # pragma: no cover - wrapped by migrate()
-        raise _unavailable(exc) from exc
+    await migrate(engine, url, schema=schema)
 
 
 async def _require_session(conn: AsyncConnection, session_id: str) -> None:

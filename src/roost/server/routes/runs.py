@@ -45,10 +45,17 @@ def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg
             msgs.append(Msg.model_validate({"role": "user", **item}))
         except ValidationError as exc:
             fields = [
-                {**f, "field": f"input.{i}.{f['field']}" if isinstance(raw, list) else f"input.{f['field']}"}
+                {
+                    **f,
+                    "field": f"input.{i}.{f['field']}"
+                    if isinstance(raw, list)
+                    else f"input.{f['field']}",
+                }
                 for f in field_errors(exc)
             ]
-            raise InvalidRequest(f"invalid message in input: {fields[0]['message']}", fields=fields) from None
+            raise InvalidRequest(
+                f"invalid message in input: {fields[0]['message']}", fields=fields
+            ) from None
     return msgs
 
 
@@ -90,8 +97,12 @@ async def start_run(
     await handle.done.wait()
     run = await app.store.get_run(handle.id)
     if run.status == "failed":
-        err = error_from_dict({"code": run.error_code or "internal_error",
-                               "message": run.error_message or "the run failed"})
+        err = error_from_dict(
+            {
+                "code": run.error_code or "internal_error",
+                "message": run.error_message or "the run failed",
+            }
+        )
         err.details["run_id"] = run.id
         raise err
     return json_response(run_out(run, handle.final), headers=headers)
@@ -122,7 +133,9 @@ def routes(app: AgentApp) -> list[BaseRoute]:
     async def run_events(request: Request, principal: Principal) -> Response:
         run = await load_run(app, principal, request.path_params["run_id"])
         after = last_event_id(request)
-        return sse_response(app, run.id, after, {"x-run-id": run.id, "x-session-id": run.session_id or ""})
+        return sse_response(
+            app, run.id, after, {"x-run-id": run.id, "x-session-id": run.session_id or ""}
+        )
 
     async def cancel_run(request: Request, principal: Principal) -> Response:
         run = await load_run(app, principal, request.path_params["run_id"])

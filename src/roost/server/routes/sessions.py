@@ -67,7 +67,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         session = await load_session(app, principal, request.path_params["session_id"])
         limit = _int_param(request, "limit", 50, 1, 500)
         page = await app.store.list_messages(
-            session.id, limit=limit, cursor=request.query_params.get("cursor")
+            session.id, limit=limit, after=request.query_params.get("after")
         )
         data = []
         for record in page.records:
@@ -82,9 +82,14 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def delete_session(request: Request, principal: Principal) -> Response:
         session = await load_session(app, principal, request.path_params["session_id"])
-        if session.id in app.executor.by_session or (
-            await app.store.list_runs(session_id=session.id, status=["queued", "running", "waiting_approval"])
-        ).items:
+        if (
+            session.id in app.executor.by_session
+            or (
+                await app.store.list_runs(
+                    session_id=session.id, status=["queued", "running", "waiting_approval"]
+                )
+            ).items
+        ):
             raise SessionBusy(
                 f"session {session.id} has a run in progress",
                 hint="cancel the run first (POST /v1/runs/{id}/cancel)",

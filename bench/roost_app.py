@@ -1,0 +1,118 @@
+"""Roost's side of the workload: an ``AgentApp`` serving a ``ReActAgent`` whose model is the
+fake OpenAI-compatible server (``OpenAIChatModel``, not ``ScriptedModel``, so that Roost pays
+the same model-client cost as the peer).
+
+    python bench/roost_app.py --port 8090 --model-url http://127.0.0.1:PORT/v1 [--persist] [--trace]
+
+Default: the store is in-memory SQLite and tracing is off — the peer persists nothing and
+traces nothing either. ``--persist`` uses the SQLite file under ``ROOST_HOME`` (sessions,
+messages, runs, events survive a restart); ``--trace`` installs the OTel SDK provider feeding
+the local trace store. Auth stays on (the bench client sends the admin key); the rate limit
+is off because the load generator is one client sending thousands of runs.
+
+The module also describes one run for the load generator (:func:`scenario`, :func:`valid_run`):
+create a session, then stream one run in it — the peer's ``/process`` does both in one call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import TYPE_CHECKING
+
+from _load import Connection, HttpRequest, HttpResponse, Scenario
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+HEALTH_PATH = "/healthz"
+ADMIN_KEY_ENV = "ROOST_ADMIN_KEY"
+BENCH_ADMIN_KEY = "rk_bench_admin_0123456789abcdef0123456789"
+SYS_PROMPT = "You are a helpful assistant."
+DELTAS = 20
+
+
+def _headers(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}", "content-type": "application/json"}
+
+
+def scenario(text: str, key: str = BENCH_ADMIN_KEY) -> Scenario:
+    """One run: ``POST /v1/sessions`` then ``POST /v1/sessions/{id}/runs`` (streamed)."""
+    create = HttpRequest("POST", "/v1/sessions", b"{}", _headers(key))
+    run_body = json.dumps({"input": text}).encode()
+    headers = {**_headers(key), "accept": "text/event-stream"}
+
+    async def run(conn: Connection, _index: int) -> HttpResponse:
+        created = await conn.send(create)
+        if created.status != 201:
+            return created
+        session = json.loads(created.body)["id"]
+        return await conn.send(HttpRequest("POST", f"/v1/sessions/{session}/runs", run_body, headers))
+
+    return run
+
+
+def valid_run(response: HttpResponse) -> bool:
+    """The run completed and streamed exactly the 20 text deltas of the fixed reply."""
+    names = response.sse_event_names()
+    return bool(names) and names[-1] == b"run.completed" and names.count(b"text.delta") == DELTAS
+
+
+def build_app(model_url: str, *, persist: bool, trace: bool) -> AgentApp:
+    """The AgentApp: one ReActAgent per run, one shared model client per process."""
+    from roost.agents import ReActAgent
+    from roost.models.openai import OpenAIChatModel
+    from roost.server.app import AgentApp
+    from roost.server.context import AgentContext
+
+    app = AgentApp(
+        "bench",
+        store_url=None if persist else "sqlite+aiosqlite:///:memory:",
+        rate_limit=None,
+        admin_key=os.environ.get(ADMIN_KEY_ENV, BENCH_ADMIN_KEY),
+    )
+    model = OpenAIChatModel("fake-model", base_url=model_url, api_key="bench-key", max_retries=0)
+
+    @app.agent
+    def assistant(ctx: AgentContext) -> ReActAgent:
+        return ReActAgent(name="assistant", model=model, sys_prompt=SYS_PROMPT)
+
+    if trace:
+
+        @app.on_startup
+        def start_tracing() -> None:
+            from roost.observe import setup_tracing
+
+            setup_tracing(store=app.store)
+
+        @app.on_shutdown
+        def stop_tracing() -> None:
+            from roost.observe import shutdown_tracing
+
+            shutdown_tracing()
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Roost benchmark app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model-url", required=True, help="fake server base URL ending in /v1")
+    parser.add_argument("--persist", action="store_true", help="SQLite file store under ROOST_HOME")
+    parser.add_argument("--trace", action="store_true", help="OTel tracing to the local trace store")
+    args = parser.parse_args()
+    import uvicorn
+
+    uvicorn.run(
+        build_app(args.model_url, persist=args.persist, trace=args.trace),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

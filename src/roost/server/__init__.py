@@ -1,0 +1,36 @@
+"""The agent service: ``AgentApp`` (ASGI), the streaming protocol, runs, auth, OpenAI API.
+
+``from roost.server import AgentApp`` is cheap: Starlette, the store and huey are
+imported when the app starts, not here.
+"""
+
+from roost.server.app import AgentApp, AgentSpec, BusyPolicy
+from roost.server.auth import Principal
+from roost.server.context import AgentContext
+from roost.server.errors import (
+    AgentNotFound,
+    MethodNotAllowed,
+    RouteNotFound,
+    RunNotActive,
+    RunNotFound,
+    SessionNotFound,
+    TaskNotFound,
+)
+from roost.server.observer import RunInfo, RunObserver
+
+__all__ = [
+    "AgentApp",
+    "AgentContext",
+    "AgentNotFound",
+    "AgentSpec",
+    "BusyPolicy",
+    "MethodNotAllowed",
+    "Principal",
+    "RouteNotFound",
+    "RunInfo",
+    "RunNotActive",
+    "RunNotFound",
+    "RunObserver",
+    "SessionNotFound",
+    "TaskNotFound",
+]

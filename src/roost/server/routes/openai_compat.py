@@ -1,0 +1,210 @@
+"""OpenAI-compatible ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+``model`` names the agent. The conversation is a Roost session: ``X-Session-ID`` picks
+it, else the ``user`` field maps to a stable session per (key, user, agent), else each
+call gets a new session. When the session already exists only the last user message is
+new input (OpenAI clients resend the history); a new session is seeded with them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute
+
+from roost.core import InvalidRequest, Msg, NotFound, RoostError, error_from_dict
+from roost.server._http import error_body, json_response, parse_body
+from roost.server.auth import Principal
+from roost.server.router import api_route
+from roost.server.routes._common import load_session
+from roost.server.schemas import ChatCompletionCreate, ChatMessageIn
+from roost.server.sse import sse_data
+
+if TYPE_CHECKING:
+    from roost.server.app import AgentApp
+
+_FINISH = {"run.completed": "stop", "run.canceled": "stop", "run.failed": "stop"}
+
+
+def _text(message: ChatMessageIn) -> str:
+    if message.content is None:
+        return ""
+    if isinstance(message.content, str):
+        return message.content
+    return "".join(str(p.get("text", "")) for p in message.content if p.get("type") == "text")
+
+
+def to_msgs(messages: list[ChatMessageIn]) -> list[Msg]:
+    out = []
+    for m in messages:
+        role = {"developer": "system", "function": "tool"}.get(m.role, m.role)
+        if role == "tool":
+            out.append(Msg.user(f"[tool {m.tool_call_id or m.name or ''} result] {_text(m)}"))
+        else:
+            out.append(Msg(role=role, content=_text(m), name=m.name))  # type: ignore[arg-type]
+    return out
+
+
+def _session_id_for(principal: Principal, user: str, agent: str) -> str:
+    digest = hashlib.sha256(f"{principal.key_id}\0{principal.user_id}\0{user}\0{agent}".encode())
+    return "ses_oai" + digest.hexdigest()[:24]
+
+
+def _usage(run: Any) -> dict[str, int]:
+    return {
+        "prompt_tokens": run.input_tokens,
+        "completion_tokens": run.output_tokens,
+        "total_tokens": run.input_tokens + run.output_tokens,
+    }
+
+
+def routes(app: AgentApp) -> list[BaseRoute]:
+    async def resolve_session(
+        request: Request, principal: Principal, body: ChatCompletionCreate, agent: str
+    ) -> tuple[Any, bool]:
+        sid = request.headers.get("x-session-id")
+        if sid is None and body.user:
+            sid = _session_id_for(principal, body.user, agent)
+        if sid is not None:
+            try:
+                return await load_session(app, principal, sid), True
+            except NotFound:
+                pass  # a new conversation under a client-chosen id: created below
+        session = await app.store.create_session(
+            app=app.name,
+            agent=agent,
+            user_id=principal.user_id,
+            tenant_id=principal.tenant_id,
+            session_id=sid,
+            metadata={"source": "openai"},
+        )
+        return session, False
+
+    async def chat_completions(request: Request, principal: Principal) -> Response:
+        body = await parse_body(request, ChatCompletionCreate)
+        spec = app.agent_spec(body.model)
+        msgs = to_msgs(body.messages)
+        session, existed = await resolve_session(request, principal, body, spec.name)
+        if existed:
+            users = [m for m in msgs if m.role == "user"]
+            if not users:
+                raise InvalidRequest(
+                    "messages has no user message",
+                    fields=[
+                        {"field": "messages", "message": "needs a user message", "type": "missing"}
+                    ],
+                )
+            inputs = [users[-1]]
+        else:
+            inputs = msgs
+        handle = await app.executor.start(session, principal, inputs)
+        completion_id = "chatcmpl-" + handle.id
+        created = int(time.time())
+        headers = {"x-session-id": session.id, "x-run-id": handle.id}
+        if body.stream:
+            include_usage = bool((getattr(body, "stream_options", None) or {}).get("include_usage"))
+            return StreamingResponse(
+                _chunks(app, handle.id, completion_id, created, spec.name, include_usage),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", **headers},
+            )
+        await handle.done.wait()
+        run = await app.store.get_run(handle.id)
+        if run.status == "failed":
+            err = error_from_dict(
+                {"code": run.error_code or "internal_error", "message": run.error_message or ""}
+            )
+            raise err
+        text = handle.final.text if handle.final is not None else ""
+        return json_response(
+            {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": spec.name,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": _usage(run),
+            },
+            headers=headers,
+        )
+
+    async def list_models(request: Request, principal: Principal) -> Response:
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": app.name}
+            for name in app.agents
+        ]
+        return json_response({"object": "list", "data": data})
+
+    return [
+        api_route("/v1/chat/completions", chat_completions, ["POST"]),
+        api_route("/v1/models", list_models, ["GET"]),
+    ]
+
+
+async def _chunks(
+    app: AgentApp, run_id: str, cid: str, created: int, model: str, include_usage: bool
+) -> AsyncIterator[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return sse_data(
+            json.dumps(
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                },
+                separators=(",", ":"),
+            )
+        )
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for batch in app.executor.follow(run_id, 0):
+        out = []
+        for _seq, type_, text in batch:
+            if type_ == "text.delta":
+                out.append(chunk({"content": json.loads(text)["delta"]}))
+            elif type_ == "run.failed":
+                env = json.loads(text)
+                err = RoostError(env.get("message", "the run failed"))
+                err.code = env.get("code", "internal_error")  # type: ignore[misc]
+                out.append(sse_data(json.dumps(error_body(err))))
+            elif type_ in _FINISH:
+                out.append(chunk({}, _FINISH[type_]))
+                if include_usage:
+                    usage = json.loads(text).get("usage") or {}
+                    i, o = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+                    out.append(
+                        sse_data(
+                            json.dumps(
+                                {
+                                    "id": cid,
+                                    "object": "chat.completion.chunk",
+                                    "created": created,
+                                    "model": model,
+                                    "choices": [],
+                                    "usage": {
+                                        "prompt_tokens": i,
+                                        "completion_tokens": o,
+                                        "total_tokens": i + o,
+                                    },
+                                }
+                            )
+                        )
+                    )
+        if out:
+            yield b"".join(out)
+    yield b"data: [DONE]\n\n"

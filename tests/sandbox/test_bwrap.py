@@ -1,0 +1,138 @@
+"""The bwrap backend: persistent Python, shell, timeouts, restart and close."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from roost.sandbox import BwrapSandbox, SandboxClosed, SandboxStatus
+
+import pytest
+
+
+async def test_python_state_persists_between_cells(sandbox: BwrapSandbox) -> None:
+    first = await sandbox.run_python("import math\nx = 20")
+    assert first.error is None and first.result is None
+    second = await sandbox.run_python("x * 2 + int(math.sqrt(4))")
+    assert second.result == "42"
+
+
+async def test_stdout_stderr_and_fd_level_output_are_captured(sandbox: BwrapSandbox) -> None:
+    res = await sandbox.run_python(
+        "import sys, os\nprint('out')\nprint('err', file=sys.stderr)\nos.system('echo from-c')"
+    )
+    assert res.stdout == "out\nfrom-c\n"
+    assert res.stderr == "err\n"
+    assert res.result == "0"
+
+
+async def test_exception_returns_traceback_and_kernel_survives(sandbox: BwrapSandbox) -> None:
+    res = await sandbox.run_python("y = 1\n1 / 0")
+    assert res.error is not None and "ZeroDivisionError" in res.error
+    assert "<cell>" in res.error
+    assert (await sandbox.run_python("y")).result == "1"
+
+
+async def test_user_code_cannot_read_the_protocol_stream(sandbox: BwrapSandbox) -> None:
+    res = await sandbox.run_python("import sys\nsys.stdin.read()")
+    assert res.result == "''"
+    res = await sandbox.run_python("import os\nos.close(1); os.close(0)\n'still here'")
+    assert res.result == "'still here'"
+    assert (await sandbox.run_python("1 + 1")).result == "2"
+
+
+async def test_sys_exit_does_not_kill_the_interpreter(sandbox: BwrapSandbox) -> None:
+    res = await sandbox.run_python("z = 5\nimport sys\nsys.exit(3)")
+    assert res.error is not None and "SystemExit" in res.error
+    assert (await sandbox.run_python("z")).result == "5"
+
+
+async def test_timed_out_cell_is_interrupted_and_state_survives(sandbox: BwrapSandbox) -> None:
+    await sandbox.run_python("kept = 'yes'")
+    res = await sandbox.run_python("import time\ntime.sleep(30)", timeout=0.3)
+    assert res.timed_out and not res.restarted
+    assert res.error is not None and "KeyboardInterrupt" in res.error
+    assert (await sandbox.run_python("kept")).result == "'yes'"
+    assert sandbox.info().status is SandboxStatus.READY
+
+
+async def test_cell_ignoring_interrupt_gets_a_fresh_interpreter(sandbox: BwrapSandbox) -> None:
+    await sandbox.write_file("keep.txt", "file survives")
+    await sandbox.run_python("lost = 1")
+    sandbox.interrupt_grace = 0.5
+    res = await sandbox.run_python(
+        "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(60)",
+        timeout=0.3,
+    )
+    assert res.timed_out and res.restarted
+    assert sandbox.info().status is SandboxStatus.RESTARTED
+    assert sandbox.info().detail["restarts"] == 1
+    after = await sandbox.run_python("'lost' in globals()")
+    assert after.result == "False"
+    assert await sandbox.read_file("keep.txt") == b"file survives"
+
+
+async def test_shell_runs_in_the_workdir_as_the_sandbox_user(sandbox: BwrapSandbox) -> None:
+    res = await sandbox.run_shell("pwd; id -u; echo oops >&2; exit 3")
+    lines = res.stdout.splitlines()
+    assert lines[0] == "/workspace"
+    assert int(lines[1]) == sandbox.uid
+    assert res.stderr == "oops\n" and res.exit_code == 3
+
+
+async def test_shell_timeout_kills_the_process_group(sandbox: BwrapSandbox) -> None:
+    res = await sandbox.run_shell("sleep 100 & sleep 100; echo never", timeout=0.5)
+    assert res.timed_out and res.exit_code is None and "never" not in res.stdout
+    ps = await sandbox.run_shell("ps -e -o comm= | grep -c sleep || true")
+    assert ps.stdout.strip() == "0"
+
+
+async def test_shell_answers_while_a_cell_is_busy(sandbox: BwrapSandbox) -> None:
+    cell = asyncio.create_task(sandbox.run_python("import time\ntime.sleep(1.5)\n'done'"))
+    await asyncio.sleep(0.2)
+    shell = await sandbox.run_shell("echo concurrent")
+    assert shell.stdout == "concurrent\n"
+    assert not cell.done()
+    assert (await cell).result == "'done'"
+
+
+async def test_matplotlib_figures_come_back_as_png(sandbox: BwrapSandbox) -> None:
+    probe = await sandbox.run_python("import importlib.util\nimportlib.util.find_spec('matplotlib') is not None")
+    if probe.result != "True":
+        pytest.skip("matplotlib is not installed for the sandbox interpreter")
+    res = await sandbox.run_python("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nNone")
+    assert len(res.images) == 1 and res.images[0].to_bytes().startswith(b"\x89PNG")
+
+
+async def test_close_kills_everything_and_removes_the_workdir(sandbox: BwrapSandbox) -> None:
+    workdir = sandbox.workdir
+    cgroups = sandbox.cgroup_paths
+    assert workdir is not None and workdir.exists() and cgroups
+    await sandbox.run_shell("setsid sleep 300 > /dev/null 2>&1 &")
+    pids = {int(p) for p in Path(cgroups[0], "cgroup.procs").read_text().split()}
+    assert len(pids) >= 3
+    await sandbox.close()
+    assert sandbox.info().status is SandboxStatus.CLOSED
+    assert not workdir.exists()
+    assert not any(Path(c).exists() for c in cgroups)
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie_or_gone(pid)
+    with pytest.raises(SandboxClosed):
+        await sandbox.run_python("1")
+    await sandbox.close()  # idempotent
+
+
+def _is_zombie_or_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+async def test_run_python_round_trip_uses_no_extra_processes(sandbox: BwrapSandbox) -> None:
+    before = set(os.listdir("/proc"))
+    for _ in range(20):
+        assert (await sandbox.run_python("1+1")).result == "2"
+    spawned = {p for p in set(os.listdir("/proc")) - before if p.isdigit()}
+    assert not spawned

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import asyncio
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from roost.core import ConfigError, Msg
+from roost.store import MigrationError, Store, StoreUnavailable
+from roost.store._engine import normalize_url
+
+from .conftest import StoreFactory, drop_schema
+
+CORE_TABLES = {"sessions", "messages", "agent_states", "runs", "run_events", "api_keys"}
+
+
+async def _tables(store: Store) -> set[str]:
+    async with store.engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: sa.inspect(c).get_table_names()))
+
+
+async def test_fresh_database_is_migrated_to_head(store: Store) -> None:
+    assert await _tables(store) >= CORE_TABLES
+    assert "alembic_version" in await _tables(store)
+    assert await store.schema_revision() == Store.head_revisions()
+    assert "0001_core" not in Store.head_revisions() or len(Store.head_revisions()) == 1
+
+
+async def test_reopen_is_idempotent_and_keeps_data(open_store: StoreFactory) -> None:
+    first = await open_store()
+    s = await first.create_session(app="demo")
+    await first.append_messages(s.id, [Msg.user("kept")])
+    await first.close()
+    second = await open_store()
+    assert await second.schema_revision() == Store.head_revisions()
+    assert [m.text for m in (await second.list_messages(s.id)).items] == ["kept"]
+
+
+async def test_sqlite_connection_settings(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'x.db'}")  # driver added for you
+    try:
+        assert store.dialect == "sqlite"
+        async with store.engine.connect() as conn:
+            pragma = {
+                name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+        assert pragma == {
+            "journal_mode": "wal",
+            "synchronous": 1,
+            "foreign_keys": 1,
+            "busy_timeout": 10_000,
+        }
+    finally:
+        await store.close()
+
+
+async def test_default_url_is_sqlite_under_roost_home(roost_home: Path) -> None:
+    async with await Store.open() as store:
+        assert store.url.endswith("roost.db") and str(roost_home) in store.url
+        await store.ping()
+    assert (roost_home / "roost.db").exists()
+
+
+def test_urls_are_normalised_to_async_drivers() -> None:
+    assert normalize_url("postgresql://u:p@h/db").drivername == "postgresql+asyncpg"
+    assert normalize_url("postgres://u@h/db").drivername == "postgresql+asyncpg"
+    assert normalize_url("sqlite:////tmp/x.db").drivername == "sqlite+aiosqlite"
+    with pytest.raises(ConfigError) as info:
+        normalize_url("mysql://u@h/db")
+    assert info.value.code == "config_invalid"
+    with pytest.raises(ConfigError):
+        normalize_url("::not a url::")
+
+
+async def test_unreachable_postgres_is_store_unavailable() -> None:
+    with pytest.raises(StoreUnavailable) as info:
+        await Store.open("postgresql://postgres@127.0.0.1:1/none")
+    assert info.value.code == "store_unavailable" and info.value.retryable
+
+
+async def test_database_from_a_newer_roost_is_refused(open_store: StoreFactory) -> None:
+    store = await open_store()
+    async with store.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    await store.close()
+    with pytest.raises(MigrationError) as info:
+        await open_store()
+    assert "newer Roost" in (info.value.hint or "")
+
+
+_OPEN_SCRIPT = """
+import asyncio, sys
+from roost.store import Store
+async def main():
+    store = await Store.open(sys.argv[1], schema=sys.argv[2] or None)
+    await store.create_session(app="race")
+    await store.close()
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
+async def test_processes_starting_at_once_migrate_safely(
+    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    schema = ""
+    if backend_name == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        schema = f"t_{secrets.token_hex(6)}"
+    try:
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _OPEN_SCRIPT, url, schema, stderr=subprocess.PIPE
+            )
+            for _ in range(3)
+        ]
+        results = [await p.communicate() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], [r[1].decode()[-2000:] for r in results]
+        store = await Store.open(url, schema=schema or None)
+        try:
+            assert await store.schema_revision() == Store.head_revisions()
+            assert len((await store.list_sessions(app="race")).items) == 3
+        finally:
+            await store.close()
+    finally:
+        if schema:
+            await drop_schema(url, schema)
