@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-
 @dataclass(frozen=True)
 class HttpRequest:
     """One request to replay: the same bytes are sent for every run."""

@@ -40,13 +40,16 @@ class Side:
     validate: Validator
     import_module: str
     env: dict[str, str] = field(default_factory=dict)
+    home_parent: str | None = None
+    """Where the fresh ROOST_HOME of each start is created (None: the default temp dir)."""
 
     def command(self, port: int, model_url: str) -> list[str]:
         return [self.python, *self.argv, "--port", str(port), "--model-url", model_url]
 
 
-def _peer_valid(data: list[bytes]) -> bool:
+def _peer_valid(response: HttpResponse) -> bool:
     """Completed response at the end and exactly the 20 content deltas of the fixed reply."""
+    data = response.sse_data()
     if (
         not data
         or b'"status":"completed"' not in data[-1]
@@ -90,20 +93,21 @@ def peer_side() -> Side:
     )
 
 
-def roost_side(*, persist: bool = False, trace: bool = False) -> Side:
-    """Roost's AgentApp (bench/roost_app.py), optionally with persistence and tracing on."""
+STORES = ("memory", "tmpfs", "disk")
+"""Where Roost's SQLite store lives: in memory, a file on tmpfs (/dev/shm), a file on disk."""
+
+
+def roost_side(*, store: str = "memory", trace: bool = False) -> Side:
+    """Roost's AgentApp (bench/roost_app.py) with the given store and observability switch."""
     import roost_app  # the workload definition lives next to the app it describes
 
-    argv = [str(BENCH / "roost_app.py")]
-    name = "roost"
-    if persist:
-        argv.append("--persist")
-        name += "+persist"
+    if store not in STORES:
+        raise ValueError(f"store must be one of {STORES}, got {store!r}")
+    argv = [str(BENCH / "roost_app.py"), "--store", "memory" if store == "memory" else "file"]
     if trace:
         argv.append("--trace")
-        name += "+trace"
     return Side(
-        name=name,
+        name=f"roost[{store}{',observe' if trace else ''}]",
         python=sys.executable,
         argv=argv,
         health_path=roost_app.HEALTH_PATH,
@@ -111,4 +115,5 @@ def roost_side(*, persist: bool = False, trace: bool = False) -> Side:
         validate=roost_app.valid_run,
         import_module="roost.server",
         env={roost_app.ADMIN_KEY_ENV: roost_app.BENCH_ADMIN_KEY},
+        home_parent="/dev/shm" if store == "tmpfs" else None,
     )

@@ -34,7 +34,17 @@ from typing import Any
 
 import _procstat
 from _load import HttpRequest, LoadReport, fetch, run_load
-from _sides import BENCH, PEER_PYTHON, PEER_VENV, REPO, ROOST_CORE_VENV, Side, peer_side, roost_side
+from _sides import (
+    BENCH,
+    PEER_PYTHON,
+    PEER_VENV,
+    REPO,
+    ROOST_CORE_VENV,
+    STORES,
+    Side,
+    peer_side,
+    roost_side,
+)
 
 RESULTS = BENCH / "results"
 DOC = REPO / "docs" / "benchmarks.d" / "compare.md"
@@ -130,10 +140,10 @@ class Plan:
 
     def __init__(self, quick: bool, soak: int | None) -> None:
         self.quick = quick
-        self.warmup = 20 if quick else 50
-        self.sequential = 150 if quick else 500
-        self.per_level = {1: 150, 20: 400, 200: 600} if quick else {1: 300, 20: 2000, 200: 3000}
-        self.soak = soak if soak is not None else (1_000 if quick else 10_000)
+        self.warmup = 20 if quick else 30
+        self.sequential = 150 if quick else 300
+        self.per_level = {1: 150, 20: 400, 200: 600} if quick else {1: 200, 20: 1000, 200: 1000}
+        self.soak = soak if soak is not None else (2_000 if quick else 10_000)
 
 
 def measure_server(
@@ -142,7 +152,10 @@ def measure_server(
     """Start ``side`` (fresh ROOST_HOME, free port), measure every per-server metric, stop it."""
     port = free_port()
     env = {**os.environ, **side.env, "PYTHONUNBUFFERED": "1"}
-    with open(log, "ab") as out, tempfile.TemporaryDirectory(prefix="roost-bench-home-") as home:
+    with (
+        open(log, "wb") as out,
+        tempfile.TemporaryDirectory(prefix="roost-bench-home-", dir=side.home_parent) as home,
+    ):
         env["ROOST_HOME"] = home
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -153,11 +166,15 @@ def measure_server(
             cwd=str(REPO),
         )
         try:
-            return asyncio.run(
+            result = asyncio.run(
                 _measure(side, proc, f"http://127.0.0.1:{port}", started, model_url, plan, soak)
             )
         finally:
             stop(proc)
+    # A server that logs tracebacks while still answering 200 is not healthy: say so.
+    text = log.read_text(errors="replace")
+    result["server_tracebacks"] = text.count("Traceback (most recent call last)")
+    return result
 
 
 async def _measure(
@@ -198,7 +215,11 @@ async def _measure(
     for concurrency, total in plan.per_level.items():
         c0 = _procstat.sample(proc.pid).cpu_s
         rep = await run_load(
-            base, scenario=side.scenario, total=total, concurrency=concurrency, validate=side.validate
+            base,
+            scenario=side.scenario,
+            total=total,
+            concurrency=concurrency,
+            validate=side.validate,
         )
         c1 = _procstat.sample(proc.pid).cpu_s
         _check(side, f"concurrency {concurrency}", rep)
@@ -212,11 +233,11 @@ async def _measure(
     result["p50_c200_ms"] = levels["200"]["p50_ms"]
     result["cpu_ms_per_run_c20"] = levels["20"]["cpu_ms_per_run"]
 
-    if soak and plan.soak > runs:
+    if soak:
         rep = await run_load(
             base,
             scenario=side.scenario,
-            total=plan.soak - runs,
+            total=max(plan.soak - runs, 1),
             concurrency=20,
             validate=side.validate,
         )
@@ -291,6 +312,52 @@ def measure_install(venv: Path) -> dict[str, Any]:
         ).stdout.split()[0]
     )
     return {"install_mb": round(size / MB, 1), "install_packages": len(counted), "venv": str(venv)}
+
+
+SANDBOX_SNIPPET = """
+import asyncio, json, statistics, time
+from roost.sandbox import create_sandbox
+
+async def main(n):
+    create, first, warm = [], [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        box = create_sandbox()
+        await box.start()
+        t1 = time.perf_counter()
+        try:
+            r = await box.run_python("print(6 * 7)")
+            t2 = time.perf_counter()
+            assert r.stdout.strip() == "42", r
+            for _ in range(5):
+                t3 = time.perf_counter()
+                await box.run_python("x = sum(range(1000)); print(x)")
+                warm.append(time.perf_counter() - t3)
+        finally:
+            await box.close()
+        create.append(t1 - t0)
+        first.append(t2 - t1)
+    med = lambda xs: round(statistics.median(xs) * 1000, 2)
+    print(json.dumps({"backend": box.info().backend if hasattr(box.info(), "backend") else "default",
+                      "create_ms": med(create), "first_exec_ms": med(first), "exec_ms": med(warm), "n": n}))
+
+asyncio.run(main(%d))
+"""
+
+
+def measure_roost_sandbox(n: int) -> dict[str, Any]:
+    """Roost's default sandbox (bubblewrap): create + first cell, then warm cells."""
+    done = subprocess.run(
+        [sys.executable, "-c", SANDBOX_SNIPPET % n],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tempfile.gettempdir(),
+    )
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:300]}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def sandbox_status() -> dict[str, Any]:
@@ -420,16 +487,19 @@ def alternate(
     pairs: int,
     model_url: str,
     plan: Plan,
-    log: Path,
+    log_dir: Path,
+    tag: str,
     progress: Callable[[str], None],
 ) -> list[dict[str, dict[str, Any]]]:
-    """Run A B A B …; the soak (RSS after N runs) happens in the first pair only."""
+    """Run A B A B …; the soak (RSS after N runs) happens in the main table's first pair."""
     out: list[dict[str, dict[str, Any]]] = []
     for i in range(pairs):
         pair: dict[str, dict[str, Any]] = {}
         for side in sides:
             progress(f"pair {i + 1}/{pairs}: {side.name} …")
-            pair[side.name] = measure_server(side, model_url, plan, soak=(i == 0), log=log)
+            log = log_dir / f"{tag}-pair{i + 1}-{side.name}.log"
+            soak = i == 0 and tag == "main"
+            pair[side.name] = measure_server(side, model_url, plan, soak=soak, log=log)
             r = pair[side.name]
             progress(
                 f"  {side.name}: start {r['start_s']} s, CPU {r['cpu_ms_per_run']} ms/run, p50 {r['seq_p50_ms']} ms, c20 {r['rps_c20']} runs/s, idle RSS {r['idle_rss_mb']} MB"
@@ -448,9 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         "--soak", type=int, default=None, help="runs before the RSS-after-soak sample"
     )
     parser.add_argument(
-        "--baseline-persist",
-        action="store_true",
-        help="Roost's baseline uses the SQLite file store instead of in-memory SQLite",
+        "--baseline-store",
+        choices=STORES,
+        default="memory",
+        help="Roost's store in the main table: in-memory SQLite (default), a SQLite file on "
+        "tmpfs, or on disk (observability off in all three)",
     )
     parser.add_argument(
         "--skip-extras", action="store_true", help="skip the persistence+tracing table"
@@ -477,24 +549,26 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         "plan": vars(plan),
     }
-    log = Path(tempfile.gettempdir()) / f"roost-bench-compare-{os.getpid()}.log"
-    info["server_log"] = str(log)
+    log_dir = Path(tempfile.mkdtemp(prefix="roost-bench-compare-logs-"))
+    info["server_logs"] = str(log_dir)
 
     def progress(message: str) -> None:
         print(message, flush=True)
 
-    peer, roost = peer_side(), roost_side(persist=args.baseline_persist)
+    peer, roost = peer_side(), roost_side(store=args.baseline_store)
+    info["roost_baseline"] = roost.name
     roost.name = "roost"
     with fake_model_server() as model_url:
-        progress(f"fake model at {model_url}; server output in {log}")
-        pairs = alternate([roost, peer], args.pairs, model_url, plan, log, progress)
+        progress(f"fake model at {model_url}; server output in {log_dir}")
+        pairs = alternate([roost, peer], args.pairs, model_url, plan, log_dir, "main", progress)
         extras: list[dict[str, dict[str, Any]]] = []
         full_name: str | None = None
         if not args.skip_extras:
-            full = roost_side(persist=True, trace=True)
-            full.name = "roost+persist+trace"
+            full = roost_side(store="disk", trace=True)
             full_name = full.name
-            extras = alternate([full, roost], args.pairs, model_url, plan, log, progress)
+            extras = alternate(
+                [full, roost], args.pairs, model_url, plan, log_dir, "extras", progress
+            )
 
     progress("import time and RSS (alternating) …")
     static_pairs: list[dict[str, dict[str, Any]]] = []
@@ -515,6 +589,8 @@ def main(argv: list[str] | None = None) -> int:
             pair[name].update({k: v for k, v in install[name].items() if k != "venv"})
     info["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
     info["sandbox"] = sandbox_status()
+    progress("Roost sandbox create + execution …")
+    info["sandbox"]["roost"] = measure_roost_sandbox(5 if args.quick else 20)
 
     rows = summarise(pairs, "roost", "peer", METRICS) + summarise(
         static_pairs, "roost", "peer", STATIC_METRICS
@@ -550,6 +626,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _sandbox_text(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"failed ({r['error']})"
+    return (
+        f"{r['backend']} backend, create + start {r['create_ms']} ms, first cell {r['first_exec_ms']} ms, "
+        f"warm cell {r['exec_ms']} ms (medians of {r['n']} sandboxes)"
+    )
+
+
 def render(
     info: dict[str, Any],
     rows: list[dict[str, Any]],
@@ -567,7 +652,9 @@ def render(
         f"load average at start {' '.join(m['loadavg_start'])}, at end {' '.join(info['loadavg_end'])} — "
         "**shared machine, loaded by other work: compare the ratios (measured side by side), not absolute times**",
         f"- peer: agentscope {v['agentscope']} `Agent` + agentscope-runtime {v['agentscope-runtime']} `AgentApp` (text adapter); "
-        f"Roost {v['roost']} `AgentApp` + `ReActAgent` + `OpenAIChatModel`; both call the same fake OpenAI server "
+        f"Roost {v['roost']} `AgentApp` + `ReActAgent` + `OpenAIChatModel` as {info['roost_baseline']} "
+        "(auth on, rate limit off; one run = `POST /v1/sessions` + streamed `POST /v1/sessions/{id}/runs`, "
+        "the peer's one `POST /process` does both); both call the same fake OpenAI server "
         "(bench/fake_openai.py, separate process, 20-chunk reply) once per run",
         f"- {scale}per server start: {plan['warmup']} warm-up runs, {plan['sequential']} sequential runs (CPU/run and p50/p99), "
         f"then {', '.join(f'{n} runs at concurrency {c}' for c, n in plan['per_level'].items())}; "
@@ -575,13 +662,15 @@ def render(
         "- raw JSON: `{json}`\n",
         table(rows, "roost", "peer", ratio_label="Roost ÷ peer"),
         "",
-        f"Sandbox create + code execution: {info['sandbox']['peer']} "
-        f"(docker CLI {'present' if info['sandbox']['docker_cli'] else 'absent'}, engine {'running' if info['sandbox']['docker_engine'] else 'absent'}).",
+        f"Sandbox create + code execution — peer: {info['sandbox']['peer']} "
+        f"(docker CLI {'present' if info['sandbox']['docker_cli'] else 'absent'}, engine {'running' if info['sandbox']['docker_engine'] else 'absent'}); "
+        f"Roost: {_sandbox_text(info['sandbox']['roost'])} (no ratio without the peer's figure).",
     ]
     if full_name:
         out += [
             "",
-            f"### Roost with persistence and tracing on ({full_name}) vs off (roost)\n",
+            f"### Roost's default configuration ({full_name}: SQLite file on disk, tracing to the "
+            f"local trace store, run metrics, alerts) vs the baseline above ({info['roost_baseline']})\n",
             table(extra_rows, full_name, "roost", ratio_label="on ÷ off"),
         ]
     return "\n".join(out) + "\n"

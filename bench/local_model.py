@@ -247,6 +247,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     server = await local.start()
     ready = time.perf_counter() - t0
 
+    # Raw speed first: one unconstrained generation (decision steps add grammar cost).
+    plain = CallStats()
+    plain_model = MeasuredModel(local, {}, plain)
+    await plain_model.complete(
+        [Msg.user("Write a short paragraph about the sea.")],
+        temperature=0,
+        max_tokens=128,
+        ignore_eos=True,
+    )
+
     toolkit = Toolkit()
     toolkit.register(calculator)
     toolkit.register(lookup_employee)
@@ -283,7 +293,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "tool_calls": sum(r.tool_calls for r in results),
         "tool_errors": sum(r.tool_errors for r in results),
         "mean_model_calls_per_task": stats.calls / len(results),
-        "generation_tok_s": stats.gen_tokens / stats.gen_seconds if stats.gen_seconds else 0.0,
+        "plain_generation_tok_s": plain.gen_tokens / plain.gen_seconds
+        if plain.gen_seconds
+        else 0.0,
+        "plain_ttft_s": plain.ttft[0] if plain.ttft else None,
+        "decision_generation_tok_s": (
+            stats.gen_tokens / stats.gen_seconds if stats.gen_seconds else 0.0
+        ),
         "ttft_median_s": statistics.median(stats.ttft) if stats.ttft else None,
         "ttft_p90_s": statistics.quantiles(stats.ttft, n=10)[-1] if len(stats.ttft) > 2 else None,
         "ready_s": ready,

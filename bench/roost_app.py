@@ -2,12 +2,15 @@
 fake OpenAI-compatible server (``OpenAIChatModel``, not ``ScriptedModel``, so that Roost pays
 the same model-client cost as the peer).
 
-    python bench/roost_app.py --port 8090 --model-url http://127.0.0.1:PORT/v1 [--persist] [--trace]
+    python bench/roost_app.py --port 8090 --model-url http://127.0.0.1:PORT/v1 \
+        [--store memory|file] [--trace]
 
-Default: the store is in-memory SQLite and tracing is off — the peer persists nothing and
-traces nothing either. ``--persist`` uses the SQLite file under ``ROOST_HOME`` (sessions,
-messages, runs, events survive a restart); ``--trace`` installs the OTel SDK provider feeding
-the local trace store. Auth stays on (the bench client sends the admin key); the rate limit
+Default: the store is in-memory SQLite and observability is off (``observe=False``) — the
+peer persists nothing and exports no traces either. ``--store file`` uses the SQLite file
+under ``ROOST_HOME`` (sessions, messages, runs, events survive a restart); ``--trace`` turns
+``roost.observe`` on as ``AgentApp`` does by default (OTel spans into the local trace store,
+Prometheus run metrics, cost, alert evaluation). ``--store file --trace`` is Roost's default
+configuration. Auth stays on (the bench client sends the admin key); the rate limit
 is off because the load generator is one client sending thousands of runs.
 
 The module also describes one run for the load generator (:func:`scenario`, :func:`valid_run`):
@@ -48,7 +51,9 @@ def scenario(text: str, key: str = BENCH_ADMIN_KEY) -> Scenario:
         if created.status != 201:
             return created
         session = json.loads(created.body)["id"]
-        return await conn.send(HttpRequest("POST", f"/v1/sessions/{session}/runs", run_body, headers))
+        return await conn.send(
+            HttpRequest("POST", f"/v1/sessions/{session}/runs", run_body, headers)
+        )
 
     return run
 
@@ -59,7 +64,7 @@ def valid_run(response: HttpResponse) -> bool:
     return bool(names) and names[-1] == b"run.completed" and names.count(b"text.delta") == DELTAS
 
 
-def build_app(model_url: str, *, persist: bool, trace: bool) -> AgentApp:
+def build_app(model_url: str, *, store: str, trace: bool) -> AgentApp:
     """The AgentApp: one ReActAgent per run, one shared model client per process."""
     from roost.agents import ReActAgent
     from roost.models.openai import OpenAIChatModel
@@ -68,29 +73,16 @@ def build_app(model_url: str, *, persist: bool, trace: bool) -> AgentApp:
 
     app = AgentApp(
         "bench",
-        store_url=None if persist else "sqlite+aiosqlite:///:memory:",
+        store_url=None if store == "file" else "sqlite+aiosqlite:///:memory:",
         rate_limit=None,
         admin_key=os.environ.get(ADMIN_KEY_ENV, BENCH_ADMIN_KEY),
+        observe=trace,
     )
     model = OpenAIChatModel("fake-model", base_url=model_url, api_key="bench-key", max_retries=0)
 
     @app.agent
     def assistant(ctx: AgentContext) -> ReActAgent:
         return ReActAgent(name="assistant", model=model, sys_prompt=SYS_PROMPT)
-
-    if trace:
-
-        @app.on_startup
-        def start_tracing() -> None:
-            from roost.observe import setup_tracing
-
-            setup_tracing(store=app.store)
-
-        @app.on_shutdown
-        def stop_tracing() -> None:
-            from roost.observe import shutdown_tracing
-
-            shutdown_tracing()
 
     return app
 
@@ -100,13 +92,20 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model-url", required=True, help="fake server base URL ending in /v1")
-    parser.add_argument("--persist", action="store_true", help="SQLite file store under ROOST_HOME")
-    parser.add_argument("--trace", action="store_true", help="OTel tracing to the local trace store")
+    parser.add_argument(
+        "--store",
+        choices=("memory", "file"),
+        default="memory",
+        help="in-memory SQLite (default) or the SQLite file under ROOST_HOME",
+    )
+    parser.add_argument(
+        "--trace", action="store_true", help="roost.observe on: tracing to the local store, metrics"
+    )
     args = parser.parse_args()
     import uvicorn
 
     uvicorn.run(
-        build_app(args.model_url, persist=args.persist, trace=args.trace),
+        build_app(args.model_url, store=args.store, trace=args.trace),
         host=args.host,
         port=args.port,
         log_level="warning",

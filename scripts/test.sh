@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages for the browser and desktop sandboxes (needs root; skipped otherwise).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
-  for pkg in chromium xvfb xdotool x11-utils; do
+  for pkg in chromium xvfb xdotool x11-utils python3-matplotlib python3-numpy; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from roost.cli.model import app
-from roost.core import get_settings
+from roost.core.settings import get_settings
 
 runner = CliRunner()
 

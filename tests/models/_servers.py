@@ -86,7 +86,14 @@ class StreamError:
     text_before: str = ""
 
 
-Scripted = Reply | Fail | Malformed | Drop | Stall | StreamError
+@dataclass
+class Whole:
+    """Answer with one JSON completion even though a stream was asked for (some servers do)."""
+
+    reply: Reply
+
+
+Scripted = Reply | Fail | Malformed | Drop | Stall | StreamError | Whole
 
 
 @dataclass
@@ -185,11 +192,17 @@ class _FakeServer(abc.ABC):
             if item.retry_after is not None:
                 headers["retry-after"] = str(item.retry_after)
             return JSONResponse(self.error_body(item), status_code=item.status, headers=headers)
+        if isinstance(item, Whole):
+            return JSONResponse(self.whole_body(item.reply))
         return StreamingResponse(self.events(item), media_type="text/event-stream")
 
     @abc.abstractmethod
     def error_body(self, item: Fail) -> dict[str, Any]:
         """The provider's JSON error body for an injected HTTP failure."""
+
+    def whole_body(self, reply: Reply) -> dict[str, Any]:
+        """A non-streamed answer (only the OpenAI protocol has one in these tests)."""
+        return {"error": {"message": "non-streamed answers are not scripted for this server"}}
 
     @abc.abstractmethod
     def events(self, item: Scripted) -> AsyncIterator[str]:
@@ -207,6 +220,30 @@ class FakeOpenAIServer(_FakeServer):
 
     def error_body(self, item: Fail) -> dict[str, Any]:
         return {"error": {"message": item.message, "type": "server_error", "code": item.status}}
+
+    def whole_body(self, reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        if reply.thinking:
+            message["reasoning_content"] = reply.thinking
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+                for cid, name, args in reply.tool_calls
+            ]
+        body: dict[str, Any] = {
+            "id": "chatcmpl-whole",
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                }
+            ],
+        }
+        if reply.usage is not None:
+            body["usage"] = {"prompt_tokens": reply.usage[0], "completion_tokens": reply.usage[1]}
+        return body
 
     @staticmethod
     def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:

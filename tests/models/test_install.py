@@ -239,7 +239,7 @@ def test_unknown_model_lists_the_catalogue() -> None:
 def test_roost_local_model_env_selects_any_gguf(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from roost.core import get_settings
+    from roost.core.settings import get_settings
 
     gguf = tmp_path / "mine.gguf"
     gguf.write_bytes(b"GGUF\x03\x00\x00\x00")

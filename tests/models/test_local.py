@@ -107,6 +107,23 @@ async def test_instances_share_one_server_and_it_is_protected(model_path: Path) 
     assert other.server is not first.server
 
 
+async def test_concurrent_first_use_starts_one_server_serving_both(model_path: Path) -> None:
+    import asyncio
+
+    # Own parameters, so this server is fresh: both calls race to start it.
+    first = LocalModel(path=model_path, n_ctx=2048, n_parallel=2)
+    second = LocalModel(path=model_path, n_ctx=2048, n_parallel=2)
+    assert not first.server.running()
+    answers = await asyncio.gather(
+        first.complete([Msg.user(QUESTION)], temperature=0, max_tokens=16),
+        second.complete([Msg.user("What is the capital of Italy? One word.")], max_tokens=16),
+    )
+    assert first.server is second.server and first.server.generation == 1
+    assert "paris" in answers[0].msg.text.lower()
+    assert "rome" in answers[1].msg.text.lower()
+    first.server.stop()
+
+
 async def test_json_schema_output_is_obeyed(model_path: Path) -> None:
     model = LocalModel(path=model_path)
     schema = {

@@ -8,7 +8,16 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from models._servers import Drop, Fail, FakeOpenAIServer, Malformed, Reply, Stall, StreamError
+from models._servers import (
+    Drop,
+    Fail,
+    FakeOpenAIServer,
+    Malformed,
+    Reply,
+    Stall,
+    StreamError,
+    Whole,
+)
 from roost.core import (
     ConfigError,
     DataBlock,
@@ -365,3 +374,52 @@ async def test_model_reused_across_event_loops(openai_server: FakeOpenAIServer) 
     thread.join()
     assert out == ["echo: two"]
     await model.aclose()
+
+
+async def test_server_answering_without_streaming_is_understood(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.script(
+        Whole(
+            Reply(
+                text="Calling.",
+                thinking="hmm",
+                tool_calls=[("call_9", "get_weather", '{"city": "Oslo"}')],
+                usage=(30, 5),
+            )
+        )
+    )
+    events = [e async for e in make(openai_server).stream([Msg.user("x")], tools=[WEATHER])]
+    final = events[-1]
+    assert isinstance(final, ModelResponse)
+    assert final.msg.text == "Calling." and final.msg.thinking == "hmm"
+    assert final.msg.tool_uses == [
+        ToolUseBlock(id="call_9", name="get_weather", input={"city": "Oslo"})
+    ]
+    assert final.stop_reason == "tool_use" and final.usage.input_tokens == 30
+    assert any(isinstance(e, ToolCallFinished) for e in events)
+
+
+async def test_invalid_tool_arguments_are_kept_raw(openai_server: FakeOpenAIServer) -> None:
+    openai_server.script(Reply(tool_calls=[("c1", "get_weather", '{"city": "Par')]))
+    reply = await make(openai_server).complete([Msg.user("x")], tools=[WEATHER])
+    (call,) = reply.msg.tool_uses
+    assert call.input == {} and call.raw_input == '{"city": "Par'
+    # sent back verbatim so the model sees what it produced
+    await make(openai_server).complete([Msg.user("x"), reply.msg])
+    sent = openai_server.requests[1].body["messages"][1]
+    assert sent["tool_calls"][0]["function"]["arguments"] == '{"city": "Par'
+
+
+async def test_consumer_stopping_early_closes_the_stream_cleanly(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.script(Reply(text="a long answer " * 20, delay=0.02))
+    model = make(openai_server)
+    stream = model.stream([Msg.user("hi")])
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    # the model (and its connection pool) keeps working after an abandoned stream
+    assert (await model.complete([Msg.user("again")])).msg.text == "echo: again"

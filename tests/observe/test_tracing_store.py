@@ -11,7 +11,14 @@ from opentelemetry import trace
 from roost.agents import ReActAgent
 from roost.core import Usage
 from roost.models import ScriptedModel, ScriptedReply
-from roost.observe import TraceNotFound, add_redactor, run_context, setup_tracing, trace_tree
+from roost.observe import (
+    TraceNotFound,
+    add_redactor,
+    run_context,
+    setup_tracing,
+    shutdown_tracing,
+    trace_tree,
+)
 from roost.observe.cost import CostCalculator
 from roost.store import Store
 from roost.store.traces import list_traces, spans_for_run
@@ -154,3 +161,24 @@ async def test_setup_tracing_can_be_reconfigured(store: Store, tmp_path) -> None
         assert [s.name for s in await spans_for_run(other.engine, "run_2")] == ["two"]
     finally:
         await other.close()
+
+
+async def test_postgres_trace_store_in_its_own_schema(postgres_url: str) -> None:
+    import uuid
+
+    schema = f"h7_traces_{uuid.uuid4().hex[:8]}"
+    store = await Store.open(postgres_url, schema=schema)
+    try:
+        provider = setup_tracing(store=store)
+        await _run_agent("run_pg")
+        provider.force_flush()
+        tree = await trace_tree(store, "run_pg")
+        assert tree["span_count"] == 4 and tree["currency"] == "CNY"
+        assert tree["spans"][0]["children"][1]["name"] == "execute_tool lookup_order"
+    finally:
+        shutdown_tracing()
+        from sqlalchemy import text
+
+        async with store.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await store.close()

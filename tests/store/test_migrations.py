@@ -119,14 +119,14 @@ async def test_processes_starting_at_once_migrate_safely(
             await asyncio.create_subprocess_exec(
                 sys.executable, "-c", _OPEN_SCRIPT, url, schema, stderr=subprocess.PIPE
             )
-            for _ in range(3)
+            for _ in range(2)
         ]
         results = [await p.communicate() for p in procs]
-        assert [p.returncode for p in procs] == [0, 0, 0], [r[1].decode()[-2000:] for r in results]
+        assert [p.returncode for p in procs] == [0, 0], [r[1].decode()[-2000:] for r in results]
         store = await Store.open(url, schema=schema or None)
         try:
             assert await store.schema_revision() == Store.head_revisions()
-            assert len((await store.list_sessions(app="race")).items) == 3
+            assert len((await store.list_sessions(app="race")).items) == 2
         finally:
             await store.close()
     finally:

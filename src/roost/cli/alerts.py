@@ -4,15 +4,21 @@ as a PrometheusRule manifest for clusters."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from roost.core import RoostError
 
-app = typer.Typer(help="Alert rules: templates, validation, PrometheusRule export.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from roost.observe.alerts import AlertRule
+
+app = typer.Typer(
+    help="Alert rules: templates, validation, PrometheusRule export.", no_args_is_help=True
+)
 
 RulesOpt = Annotated[
     list[Path] | None,
@@ -20,7 +26,7 @@ RulesOpt = Annotated[
 ]
 
 
-def _rules(files: list[Path] | None, builtin: bool) -> list:  # type: ignore[type-arg]
+def _rules(files: list[Path] | None, builtin: bool) -> list[AlertRule]:
     from roost.observe.alerts import builtin_rules, load_rules
 
     rules = builtin_rules() if builtin or not files else []
@@ -39,7 +45,7 @@ def _rules(files: list[Path] | None, builtin: bool) -> list:  # type: ignore[typ
 
 
 def _fail(err: RoostError) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error[/red] {err}")
+    Console(stderr=True).print(f"[red]error[/red] {escape(str(err))}")
     return typer.Exit(code=1)
 
 
@@ -88,11 +94,18 @@ def check(
 @app.command("export")
 def export(
     rules: RulesOpt = None,
-    builtin: Annotated[bool, typer.Option("--builtin/--no-builtin", help="Include the built-in templates.")] = True,
+    builtin: Annotated[
+        bool, typer.Option("--builtin/--no-builtin", help="Include the built-in templates.")
+    ] = True,
     name: Annotated[str, typer.Option(help="metadata.name of the manifest.")] = "roost-alerts",
     namespace: Annotated[str | None, typer.Option(help="metadata.namespace.")] = None,
-    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="Extra metadata label k=v (e.g. release=prometheus).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", "-l", help="Extra metadata label k=v (e.g. release=prometheus)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")
+    ] = None,
 ) -> None:
     """Print the rules as a monitoring.coreos.com/v1 PrometheusRule manifest."""
     from roost.observe.alerts import prometheus_rule_yaml
@@ -104,7 +117,9 @@ def export(
             raise _fail(RoostError(f"--label {item!r} must be key=value"))
         labels[key] = value
     try:
-        text = prometheus_rule_yaml(_rules(rules, builtin), name=name, namespace=namespace, labels=labels)
+        text = prometheus_rule_yaml(
+            _rules(rules, builtin), name=name, namespace=namespace, labels=labels
+        )
     except RoostError as err:
         raise _fail(err) from None
     if output is not None:

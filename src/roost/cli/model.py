@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from roost.core import RoostError, get_settings
+from roost.core import RoostError
+from roost.core.settings import get_settings
 
 app = typer.Typer(
     help="Manage the embedded local models (offline, no API key needed).",

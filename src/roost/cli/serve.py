@@ -50,17 +50,27 @@ async def _first_admin_key(service: Any) -> str | None:
 
 @app.command()
 def serve(
-    target: str = typer.Argument(None, metavar="[MODULE:APP]", help="Your AgentApp; default: the built-in assistant."),
+    target: str = typer.Argument(
+        None, metavar="[MODULE:APP]", help="Your AgentApp; default: the built-in assistant."
+    ),
     host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 to expose it)."),
     port: int = typer.Option(8000, help="Port (0 = any free port)."),
-    workers: int = typer.Option(1, min=1, help="Worker processes (more than 1 needs ROOST_REDIS_URL)."),
-    model: str = typer.Option(None, help="Model spec for the built-in assistant (default: ROOST_MODEL or local)."),
+    workers: int = typer.Option(
+        1, min=1, help="Worker processes (more than 1 needs ROOST_REDIS_URL)."
+    ),
+    model: str = typer.Option(
+        None, help="Model spec for the built-in assistant (default: ROOST_MODEL or local)."
+    ),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Download the default local model on first start without asking."
+    ),
 ) -> None:
     """Serve an agent app over HTTP: sessions, streaming runs, OpenAI-compatible API."""
     import uvicorn
 
-    from roost.core import ConfigError, RoostError, get_settings
+    from roost.core import ConfigError, RoostError
+    from roost.core.settings import get_settings
 
     try:
         settings = get_settings()
@@ -71,6 +81,12 @@ def serve(
                 "set ROOST_REDIS_URL or use one worker",
             )
         if target is None:
+            spec = model or settings.model
+            if (spec is None or spec.startswith("local")) and not settings.local_model:
+                from roost.models.install import ensure_model
+
+                name = spec.split(":", 1)[1] if spec and ":" in spec else None
+                ensure_model(name, assume_yes=yes)
             if model:
                 os.environ["ROOST_SERVE_MODEL"] = model
             target = _BUILTIN
@@ -78,7 +94,9 @@ def serve(
         if callable(service) and not hasattr(service, "agents"):
             service = service()  # an app factory
         admin_key = None
-        if getattr(service, "auth_enabled", False) and not (service.admin_key or settings.admin_key):
+        if getattr(service, "auth_enabled", False) and not (
+            service.admin_key or settings.admin_key
+        ):
             admin_key = asyncio.run(_first_admin_key(service))
     except RoostError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -88,15 +106,24 @@ def serve(
         url = f"http://{host}:{bound_port}"
         typer.echo(f"Roost is serving {service.name!r} at {url}  (API docs: {url}/openapi.json)")
         if admin_key:
-            typer.echo(f"Admin key (shown once, store it now): {admin_key}")
+            typer.echo("Admin key (shown once, store it now):")
+            typer.echo(f"  export ROOST_ADMIN_KEY={admin_key}")
         elif getattr(service, "auth_enabled", False):
-            typer.echo("Auth: use your admin key (ROOST_ADMIN_KEY or the one printed at first start)")
+            typer.echo(
+                "Auth: use your admin key (ROOST_ADMIN_KEY or the one printed at first start)"
+            )
         sys.stdout.flush()
 
     if workers > 1:
         announce(port)
-        uvicorn.run(target, host=host, port=port, workers=workers, log_level=log_level,
-                    factory=target == _BUILTIN)
+        uvicorn.run(
+            target,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            factory=target == _BUILTIN,
+        )
         return
 
     class _Server(uvicorn.Server):
@@ -183,7 +210,7 @@ def test_agent_streams_a_reply(tmp_path, monkeypatch):
         thread.join()
 '''
 
-_README = '''# {name}
+_README = """# {name}
 
 A [Roost](https://github.com/roost) agent service.
 
@@ -203,7 +230,7 @@ curl -N localhost:8000/v1/sessions/$SID/runs -H "Authorization: Bearer $KEY" \\
 ```
 
 The model comes from `{env}` (or `ROOST_MODEL`; default: the local model).
-'''
+"""
 
 
 @app.command()
@@ -225,4 +252,6 @@ def init(name: str = typer.Argument(..., help="Project (and directory) name.")) 
     files = {"app.py": _APP_PY, "test_app.py": _TEST_PY, "README.md": _README}
     for filename, template in files.items():
         (target / filename).write_text(template.format(name=name, env=env))
-    typer.echo(f"Created {target}/ with {', '.join(files)}. Next: cd {name} && pytest -q && roost serve app:app")
+    typer.echo(
+        f"Created {target}/ with {', '.join(files)}. Next: cd {name} && pytest -q && roost serve app:app"
+    )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -18,12 +19,14 @@ app = typer.Typer(help="Inspect traces in the local trace store.", no_args_is_he
 
 DatabaseOpt = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="ROOST_DATABASE_URL", help="Store URL (default: ROOST_HOME)."),
+    typer.Option(
+        "--database-url", envvar="ROOST_DATABASE_URL", help="Store URL (default: ROOST_HOME)."
+    ),
 ]
 
 
 def _fail(console: Console, err: RoostError) -> typer.Exit:
-    console.print(f"[red]error[/red] {err}")
+    console.print(f"[red]error[/red] {escape(str(err))}")
     return typer.Exit(code=1)
 
 
@@ -35,7 +38,11 @@ def _cost(cost: float | None, currency: str | None) -> str:
 
 def _label(node: dict[str, Any]) -> str:
     colour = {"error": "red", "ok": "green"}.get(node["status"], "cyan")
-    parts = [f"[bold {colour}]{node['name']}[/]", f"[dim]+{node['offset_ms']:.1f}ms[/]", f"{node['duration_ms']:.1f}ms"]
+    parts = [
+        f"[bold {colour}]{node['name']}[/]",
+        f"[dim]+{node['offset_ms']:.1f}ms[/]",
+        f"{node['duration_ms']:.1f}ms",
+    ]
     tin, tout = node["total_input_tokens"], node["total_output_tokens"]
     if tin or tout:
         parts.append(f"tokens {tin}→{tout}")
@@ -116,7 +123,9 @@ def show(
 
 @app.command("list")
 def list_(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="How many runs.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=1000, help="How many runs.")
+    ] = 20,
     session: Annotated[str | None, typer.Option("--session", help="Only this session.")] = None,
     user: Annotated[str | None, typer.Option("--user", help="Only this user.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -131,7 +140,17 @@ def list_(
         typer.echo(json.dumps([r.__dict__ for r in rows], indent=2, default=str))
         return
     table = Table(title="Traced runs")
-    for col in ("run", "started", "duration", "spans", "errors", "tokens in→out", "cost", "session", "root"):
+    for col in (
+        "run",
+        "started",
+        "duration",
+        "spans",
+        "errors",
+        "tokens in→out",
+        "cost",
+        "session",
+        "root",
+    ):
         table.add_column(col)
     for r in rows:
         started = datetime.fromtimestamp(r.start_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,6 +1,7 @@
 """Child-process entry point that runs llama.cpp's HTTP server through ``xllamacpp``.
 
-Run as ``python -m roost.models._local_server``. The parent writes one JSON line of
+Run as a script (``python -P .../_local_server.py``; it imports nothing from Roost, so it
+starts fast). The parent writes one JSON line of
 settings to stdin (so the API key never appears in ``ps``), the child answers one JSON
 line (``{"address": ...}`` or ``{"error": ...}``) on stdout, then serves until its stdin
 closes: when the parent exits, even by ``kill -9``, the pipe closes and the server stops.

@@ -31,8 +31,8 @@ from roost.core import (
     ConfigError,
     ModelInstallError,
     ModelNotInstalled,
-    get_settings,
 )
+from roost.core.settings import get_settings
 from roost.models.catalogue import CATALOGUE, CatalogueEntry, get_entry
 
 _CHUNK = 4 * 1024 * 1024

@@ -58,7 +58,9 @@ class OpenAIChatModel(HttpChatModel):
     """Chat completions with streaming, native tool calls, JSON-schema output and images.
 
     ``default_options`` (``temperature``, ``max_tokens``, ``seed`` …) go into every request
-    body; per-call ``**options`` override them.
+    body; per-call ``**options`` override them. ``timeout`` bounds the connect and each
+    wait for the next chunk (not the whole reply, which may legitimately stream for long).
+    ``api_key`` defaults to ``OPENAI_API_KEY`` only for api.openai.com.
     """
 
     def __init__(
@@ -191,17 +193,13 @@ class OpenAIChatModel(HttpChatModel):
                         parsed = _StreamState()
                         async for event in _parse_stream(response, acc, parsed, self.provider):
                             yield event
+            tail = [*parsed.events, *parsed.finish_calls(acc)]
         except ModelError as err:
             self.attach_partial(err, acc)
             raise
-        if isinstance(parsed, _StreamState):
-            for event in parsed.finish_calls(acc):
-                yield event
-            usage, stop = parsed.usage, parsed.finish_reason
-        else:
-            for event in parsed.events:
-                yield event
-            usage, stop = parsed.usage, parsed.finish_reason
+        for event in tail:
+            yield event
+        usage, stop = parsed.usage, parsed.finish_reason
         estimated = usage is None
         if usage is None:
             built = acc.build()

@@ -89,7 +89,9 @@ def _group(labels: Labels, by: tuple[str, ...]) -> Labels:
     return tuple((k, d.get(k, "")) for k in by)
 
 
-def _sum_by(snap: _Snapshot, name: str, match: dict[str, str], by: tuple[str, ...]) -> dict[Labels, float]:
+def _sum_by(
+    snap: _Snapshot, name: str, match: dict[str, str], by: tuple[str, ...]
+) -> dict[Labels, float]:
     out: dict[Labels, float] = {}
     for (n, labels), value in snap.items():
         if n == name and _matches(labels, match):
@@ -150,7 +152,9 @@ class AlertEvaluator:
         self.rules = list(rules)
         self.metrics = metrics
         self.usage = usage
-        self.notifiers: list[Notifier] = list(notifiers) if notifiers is not None else [LogNotifier()]
+        self.notifiers: list[Notifier] = (
+            list(notifiers) if notifiers is not None else [LogNotifier()]
+        )
         self.interval = interval
         self.states: dict[tuple[str, Labels], AlertState] = {}
         self._history = _History()
@@ -162,7 +166,9 @@ class AlertEvaluator:
         samples: list[Sample] = self.metrics.samples()
         return {(s.name, s.labels): s.value for s in samples}
 
-    def _metric_values(self, e: MetricExpr, window: float, now: float, snap: _Snapshot) -> dict[Labels, float]:
+    def _metric_values(
+        self, e: MetricExpr, window: float, now: float, snap: _Snapshot
+    ) -> dict[Labels, float]:
         if e.fn == "value":
             groups: dict[Labels, list[float]] = {}
             for (n, labels), v in snap.items():
@@ -246,10 +252,14 @@ class AlertEvaluator:
                 if key[0] != rule.name or key[1] in active:
                     continue
                 if st.state == "firing":
-                    transitions.append(Transition(rule.name, st.labels, "firing", "resolved", st.value))
+                    transitions.append(
+                        Transition(rule.name, st.labels, "firing", "resolved", st.value)
+                    )
                     to_notify.append(self._alert(rule, st, "resolved", now))
                 elif st.state == "pending":
-                    transitions.append(Transition(rule.name, st.labels, "pending", "inactive", st.value))
+                    transitions.append(
+                        Transition(rule.name, st.labels, "pending", "inactive", st.value)
+                    )
                 del self.states[key]
             firing = any(s.state == "firing" for k, s in self.states.items() if k[0] == rule.name)
             self.metrics.alerts_firing.labels(rule.name, rule.severity).set(1 if firing else 0)
@@ -258,7 +268,9 @@ class AlertEvaluator:
             await self._notify(to_notify)
         return transitions
 
-    def _alert(self, rule: AlertRule, st: AlertState, status: Literal["firing", "resolved"], now: float) -> Alert:
+    def _alert(
+        self, rule: AlertRule, st: AlertState, status: Literal["firing", "resolved"], now: float
+    ) -> Alert:
         labels = {**rule.labels, **st.labels}
         return Alert(
             name=rule.name,
@@ -274,7 +286,9 @@ class AlertEvaluator:
         )
 
     async def _notify(self, alerts: list[Alert]) -> None:
-        results = await asyncio.gather(*(n.notify(alerts) for n in self.notifiers), return_exceptions=True)
+        results = await asyncio.gather(
+            *(n.notify(alerts) for n in self.notifiers), return_exceptions=True
+        )
         for n, r in zip(self.notifiers, results, strict=True):
             if isinstance(r, BaseException):
                 log.warning("alert notifier %s failed: %s", type(n).__name__, r)

@@ -93,7 +93,9 @@ class MetricExpr(_Strict):
         if self.fn == "quantile" and (self.q is None or not 0 < self.q < 1):
             raise ValueError("fn 'quantile' needs 'q' between 0 and 1 (e.g. 0.95)")
         if self.fn in ("rate", "increase", "ratio") and not self.metric.endswith("_total"):
-            raise ValueError(f"fn {self.fn!r} applies to counters; {self.metric!r} must end in _total")
+            raise ValueError(
+                f"fn {self.fn!r} applies to counters; {self.metric!r} must end in _total"
+            )
         return self
 
 
@@ -132,7 +134,9 @@ class AlertRule(_Strict):
     @classmethod
     def _valid_name(cls, v: str) -> str:
         if not _NAME_RE.match(v):
-            raise ValueError(f"rule name {v!r} must be letters, digits and _ (e.g. ToolErrorRateHigh)")
+            raise ValueError(
+                f"rule name {v!r} must be letters, digits and _ (e.g. ToolErrorRateHigh)"
+            )
         return v
 
     @field_validator("window", "for_")
@@ -144,7 +148,9 @@ class AlertRule(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> AlertRule:
         if (self.expr is None) == (self.usage is None):
-            raise ValueError("a rule needs exactly one of 'expr' (a metric) or 'usage' (an aggregate)")
+            raise ValueError(
+                "a rule needs exactly one of 'expr' (a metric) or 'usage' (an aggregate)"
+            )
         if self.window_seconds <= 0:
             raise ValueError("window must be > 0")
         _check_template(self.message)
@@ -186,7 +192,9 @@ def _check_template(message: str) -> None:
     try:
         list(string.Formatter().parse(message))
     except ValueError as exc:
-        raise ValueError(f"message template is invalid ({exc}); use {{value}}, {{tool}} …") from None
+        raise ValueError(
+            f"message template is invalid ({exc}); use {{value}}, {{tool}} …"
+        ) from None
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -223,7 +231,9 @@ def parse_rules(data: Any, *, source: str = "rules") -> list[AlertRule]:
         except ValueError as exc:
             raise AlertRuleInvalid(f"{source}: rule {label}: {exc}", rule=str(label)) from None
         if rule.name in seen:
-            raise AlertRuleInvalid(f"{source}: rule name {rule.name!r} is used twice", rule=rule.name)
+            raise AlertRuleInvalid(
+                f"{source}: rule name {rule.name!r} is used twice", rule=rule.name
+            )
         seen.add(rule.name)
         rules.append(rule)
     return rules
@@ -298,22 +308,29 @@ def promql(rule: AlertRule) -> str:
             bucket = _selector(f"{e.metric}_bucket", e.match)
             group = ", ".join(("le", *e.by))
             expr = f"histogram_quantile({e.q}, sum by ({group}) (rate({bucket}[{w}])))"
-    op = rule.op if rule.op != "==" else "=="
-    return f"{expr} {op} {_threshold(rule.threshold)}"
+    return f"{expr} {rule.op} {_threshold(rule.threshold)}"
 
 
 def _prom_template(rule: AlertRule) -> str:
     out = []
-    for literal, field, spec, _conv in string.Formatter().parse(rule.message):
+    for literal, field, _spec, _conv in string.Formatter().parse(rule.message):
         out.append(literal.replace("{{", "{").replace("}}", "}"))
         if field is None:
             continue
         if field == "value":
-            out.append("{{ $value | humanize }}" if not spec else "{{ $value }}")
+            out.append("{{ $value | humanize }}")
         elif field in ("threshold", "op", "window", "severity", "name"):
-            out.append(str({"threshold": _threshold(rule.threshold), "op": rule.op,
-                            "window": rule.window, "severity": rule.severity,
-                            "name": rule.name}[field]))
+            out.append(
+                str(
+                    {
+                        "threshold": _threshold(rule.threshold),
+                        "op": rule.op,
+                        "window": rule.window,
+                        "severity": rule.severity,
+                        "name": rule.name,
+                    }[field]
+                )
+            )
         else:
             out.append("{{ $labels." + field + " }}")
     return "".join(out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from roost.core import Usage
-from roost.models.pricing import PriceTable, default_price_table
+from roost.models.pricing import Price, PriceTable, default_price_table
 
 
 class CostCalculator:
@@ -19,6 +19,7 @@ class CostCalculator:
 
     def __init__(self, table: PriceTable | None = None) -> None:
         self.table = table if table is not None else default_price_table()
+        self._prices: dict[str, Price | None] = {}
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> CostCalculator:
@@ -33,9 +34,15 @@ class CostCalculator:
             return usage
         return self.table.cost(model, usage)
 
-    def cost_fn(self, model: str, input_tokens: int, output_tokens: int) -> tuple[float, str] | None:
+    def cost_fn(
+        self, model: str, input_tokens: int, output_tokens: int
+    ) -> tuple[float, str] | None:
         """The trace-store exporter's hook: ``(cost, currency)`` or None if unpriced."""
-        priced = self.table.cost(model, Usage(input_tokens=input_tokens, output_tokens=output_tokens))
-        if priced.cost is None:
+        try:
+            price = self._prices[model]
+        except KeyError:  # the lookup scans prefixes: cache it, spans repeat few models
+            price = self._prices[model] = self.table.lookup(model)
+        if price is None:
             return None
-        return priced.cost, priced.currency or "USD"
+        cost = (input_tokens * price.input_per_1k + output_tokens * price.output_per_1k) / 1000
+        return cost, price.currency

@@ -11,6 +11,7 @@ adds webhook receivers, ``ROOST_ALERT_INTERVAL`` sets the evaluation period (sec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -106,7 +107,9 @@ class Observability:
             notifiers=self.notifiers,
             interval=self.alert_interval,
         )
-        self._probe_task = asyncio.get_running_loop().create_task(self._loop(), name="roost-observe")
+        self._probe_task = asyncio.get_running_loop().create_task(
+            self._loop(), name="roost-observe"
+        )
 
     async def run_probes(self) -> None:
         for probe in self.probes:
@@ -149,10 +152,8 @@ class Observability:
         self.probes = []
         if self._probe_task is not None:
             self._probe_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._probe_task
-            except asyncio.CancelledError:
-                pass
             self._probe_task = None
         if self.provider is not None:
             await asyncio.to_thread(self.provider.force_flush)

@@ -112,7 +112,9 @@ def configure_logging(
     if isinstance(level, str):
         resolved = logging.getLevelName(level.upper())
         if not isinstance(resolved, int):
-            raise ConfigError(f"unknown log level {level!r}", hint="use DEBUG, INFO, WARNING or ERROR")
+            raise ConfigError(
+                f"unknown log level {level!r}", hint="use DEBUG, INFO, WARNING or ERROR"
+            )
         level = resolved
     target = logging.getLogger(logger)
     for old in [h for h in target.handlers if isinstance(h, _RoostHandler)]:

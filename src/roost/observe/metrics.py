@@ -145,9 +145,7 @@ class RoostMetrics:
         self._lock = threading.Lock()
 
     # -- recording helpers (what the run observer and the sandbox pool call) ------------
-    def record_usage(
-        self, model: str | None, tenant: str | None, usage: Usage
-    ) -> None:
+    def record_usage(self, model: str | None, tenant: str | None, usage: Usage) -> None:
         model_l, tenant_l = model or UNKNOWN, tenant or "default"
         if usage.input_tokens:
             self.model_tokens.labels(model_l, tenant_l, "input").inc(usage.input_tokens)

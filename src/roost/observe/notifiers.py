@@ -39,7 +39,12 @@ class Alert:
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def all_labels(self) -> dict[str, str]:
-        return {"alertname": self.name, "severity": self.severity, "level": self.level, **self.labels}
+        return {
+            "alertname": self.name,
+            "severity": self.severity,
+            "level": self.level,
+            **self.labels,
+        }
 
     def to_alertmanager(self) -> dict[str, Any]:
         annotations = {"summary": self.summary, "value": f"{self.value:g}", **self.annotations}
@@ -155,7 +160,11 @@ class WebhookNotifier:
                         self.delivered += 1
                         return
                     if resp.status_code != 429 and resp.status_code < 500:
-                        log.warning("alert webhook %s rejected the alerts: HTTP %s", self.url, resp.status_code)
+                        log.warning(
+                            "alert webhook %s rejected the alerts: HTTP %s",
+                            self.url,
+                            resp.status_code,
+                        )
                         self.failed += 1
                         return
                     reason = f"HTTP {resp.status_code}"
@@ -164,4 +173,6 @@ class WebhookNotifier:
                 if attempt < self.retries:
                     await asyncio.sleep(self.backoff * 2**attempt)
             self.failed += 1
-            log.warning("alert webhook %s failed after %d attempts: %s", self.url, self.retries + 1, reason)
+            log.warning(
+                "alert webhook %s failed after %d attempts: %s", self.url, self.retries + 1, reason
+            )

@@ -87,7 +87,9 @@ def redact_value(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: redact_value(v) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        return type(value)(redact_value(v) for v in value) if isinstance(value, tuple) else [
-            redact_value(v) for v in value
-        ]
+        return (
+            type(value)(redact_value(v) for v in value)
+            if isinstance(value, tuple)
+            else [redact_value(v) for v in value]
+        )
     return value

@@ -39,7 +39,9 @@ class RunSpanObserver:
         attrs: dict[str, Any] = {k: v for k, v in ids.items() if v is not None}
         attrs["gen_ai.agent.name"] = run.agent
         attrs["gen_ai.conversation.id"] = run.session_id
-        span = _tracer.start_span(f"run {run.agent}", context=ctx, kind=SpanKind.SERVER, attributes=attrs)
+        span = _tracer.start_span(
+            f"run {run.agent}", context=ctx, kind=SpanKind.SERVER, attributes=attrs
+        )
         self._spans[run.id] = span
         context.attach(trace.set_span_in_context(span, ctx))
 
@@ -50,7 +52,10 @@ class RunSpanObserver:
         if span is not None:
             span.add_event(
                 "roost.error",
-                {"code": str(envelope.get("code", "")), "recoverable": bool(envelope.get("recoverable"))},
+                {
+                    "code": str(envelope.get("code", "")),
+                    "recoverable": bool(envelope.get("recoverable")),
+                },
             )
 
     async def run_finished(self, run: RunLike, status: str, usage: Usage | None) -> None:

@@ -43,6 +43,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _plain(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as JSON-able values (sequences arrive as tuples)."""
+    return {k: _jsonable(v) if isinstance(v, tuple | bytes) else v for k, v in attrs.items()}
+
+
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -58,7 +63,7 @@ def span_to_record(span: ReadableSpan, cost_fn: CostFn | None = None) -> SpanRec
     """Flatten an SDK span into a row; run/session/user/tenant, tokens and cost get columns."""
     ctx = span.context
     assert ctx is not None
-    attrs: Mapping[str, Any] = span.attributes or {}
+    attrs = _plain(span.attributes or {})  # one copy; lookups below hit a plain dict
     operation = _str_or_none(attrs.get("gen_ai.operation.name"))
     model = _str_or_none(attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model"))
     input_tokens = output_tokens = None
@@ -88,7 +93,9 @@ def span_to_record(span: ReadableSpan, cost_fn: CostFn | None = None) -> SpanRec
         status_message=span.status.description,
         operation=operation,
         run_id=_str_or_none(attrs.get("roost.run_id")),
-        session_id=_str_or_none(attrs.get("roost.session_id") or attrs.get("gen_ai.conversation.id")),
+        session_id=_str_or_none(
+            attrs.get("roost.session_id") or attrs.get("gen_ai.conversation.id")
+        ),
         user_id=_str_or_none(attrs.get("roost.user_id")),
         tenant_id=_str_or_none(attrs.get("roost.tenant_id")),
         model=model,
@@ -96,12 +103,12 @@ def span_to_record(span: ReadableSpan, cost_fn: CostFn | None = None) -> SpanRec
         output_tokens=output_tokens,
         cost=cost,
         currency=currency,
-        attributes={k: _jsonable(v) for k, v in attrs.items()},
+        attributes=attrs,
         events=[
             {
                 "name": e.name,
                 "time_ns": e.timestamp,
-                "attributes": {k: _jsonable(v) for k, v in (e.attributes or {}).items()},
+                "attributes": _plain(e.attributes or {}),
             }
             for e in span.events
         ],
@@ -136,7 +143,8 @@ class LocalStoreSpanExporter(SpanExporter):
         export_timeout: float = 30.0,
     ) -> None:
         self.database_url = database_url_of(store)
-        schema = getattr(store, "schema", None)
+        # PostgreSQL schema of the store (public ``schema`` if the Store grows one)
+        schema = getattr(store, "schema", None) or getattr(store, "_schema", None)
         self.schema = schema if isinstance(schema, str) else None
         self.cost_fn = cost_fn
         self.export_timeout = export_timeout

@@ -192,11 +192,7 @@ class _SwitchableTracer(trace.Tracer):
         cached = self._cache
         if cached is not None and cached[0] is provider:
             return cached[1]
-        tracer = (
-            provider.get_tracer(*self._args)
-            if provider is not None
-            else trace.NoOpTracer()
-        )
+        tracer = provider.get_tracer(*self._args) if provider is not None else trace.NoOpTracer()
         self._cache = (provider, tracer)
         return tracer
 
@@ -287,9 +283,7 @@ def otlp_exporter(endpoint: str, protocol: OtlpProtocol = "http/protobuf") -> Sp
             f"OTLP export needs the exporter package ({exc.name})",
             hint="pip install 'roost[otlp]'",
         ) from exc
-    raise ConfigError(
-        f"unknown OTLP protocol {protocol!r}", hint="use 'http/protobuf' or 'grpc'"
-    )
+    raise ConfigError(f"unknown OTLP protocol {protocol!r}", hint="use 'http/protobuf' or 'grpc'")
 
 
 def _otlp_from_env() -> tuple[str | None, str | None]:
@@ -322,7 +316,9 @@ def setup_tracing(
     ``otlp_endpoint`` (or ``ROOST_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_*``) adds OTLP.
     ``capture_content=None`` means: on for the store, off for OTLP unless
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``; ``ROOST_TRACE_CONTENT=0``
-    turns it off everywhere. Extra ``exporters`` are treated like OTLP ones.
+    turns it off everywhere. Extra ``exporters`` are treated like OTLP ones. Model spans
+    without a ``roost.cost`` attribute are priced with ``cost_fn`` (default: the price
+    table of :mod:`roost.models.pricing`).
     """
     env_endpoint, env_protocol = _otlp_from_env()
     endpoint = otlp_endpoint or env_endpoint
@@ -341,6 +337,10 @@ def setup_tracing(
         else bool(_truthy(os.environ.get(OTLP_CONTENT_ENV)))
     )
 
+    if cost_fn is None:
+        from roost.observe.cost import CostCalculator
+
+        cost_fn = CostCalculator().cost_fn
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(RunContextSpanProcessor())
     wants_content = False

@@ -43,7 +43,11 @@ class StoreUsageSource:
         rows = await self.store.usage_summary(per, since=since, until=until)
         out: dict[str, float] = {}
         for row in rows:
-            if measure == "cost" and currency and (row.get("currency") or "").upper() != currency.upper():
+            if (
+                measure == "cost"
+                and currency
+                and (row.get("currency") or "").upper() != currency.upper()
+            ):
                 continue
             key = row.get(per)
             if key is None:

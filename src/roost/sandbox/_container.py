@@ -127,6 +127,7 @@ class ContainerSandbox(KernelSandbox):
     backend = "container"
     startup_timeout = 60.0
     python = "python3"
+    workdir = WORKDIR
 
     @abc.abstractmethod
     async def _create(self) -> None:
@@ -154,7 +155,7 @@ class ContainerSandbox(KernelSandbox):
             "sh",
             "-c",
             'cd "$0" && exec "$@"',
-            WORKDIR,
+            self.workdir,
             self.python,
             "-I",
             "-c",

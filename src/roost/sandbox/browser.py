@@ -22,7 +22,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from roost.core import ImageBlock, InvalidRequest, SandboxError, SandboxTimeout, SandboxUnavailable
+from roost.core import (
+    ImageBlock,
+    InvalidRequest,
+    SandboxError,
+    SandboxTimeout,
+    SandboxUnavailable,
+    TextBlock,
+)
+from roost.sandbox.backends import orphan_reaper, register_backend
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
@@ -30,7 +38,10 @@ from roost.sandbox.base import (
     Sandbox,
     SandboxInfo,
     SandboxSpec,
+    SandboxStatus,
 )
+from roost.sandbox.tools import SandboxProvider, base_tools, register_toolset
+from roost.tools import Tool
 
 if TYPE_CHECKING:
     from roost.sandbox.bwrap import BwrapSandbox
@@ -251,6 +262,51 @@ def _sh(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+class _SharedDriver:
+    """One Playwright driver (a node process) per event loop, shared by every browser
+    sandbox of the process: starting it costs ~0.5 s, a browser launch through it does
+    not. Stopped when the last browser sandbox closes."""
+
+    def __init__(self) -> None:
+        self._playwright: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._users = 0
+        self._lock: asyncio.Lock | None = None
+
+    async def acquire(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # A new event loop (tests, a restarted server): the old driver is unusable.
+            self._playwright, self._loop, self._users = None, loop, 0
+            self._lock = asyncio.Lock()
+        assert self._lock is not None
+        async with self._lock:
+            if self._playwright is None:
+                try:
+                    from playwright.async_api import async_playwright
+                except ImportError as exc:  # pragma: no cover - playwright is an extra
+                    raise SandboxUnavailable(
+                        "the browser sandbox needs Playwright",
+                        hint="pip install 'roost[browser]'",
+                    ) from exc
+                self._playwright = await async_playwright().start()
+            self._users += 1
+            return self._playwright
+
+    async def release(self) -> None:
+        if self._loop is not asyncio.get_running_loop() or self._lock is None:
+            return
+        async with self._lock:
+            self._users -= 1
+            if self._users <= 0 and self._playwright is not None:
+                playwright, self._playwright, self._users = self._playwright, None, 0
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(playwright.stop(), 10)
+
+
+_DRIVER = _SharedDriver()
+
+
 class BrowserSandbox(Sandbox):
     """A sandbox with a headless browser: the wrapped sandbox's API plus ``open``,
     ``click``, ``type``, ``extract_text``, ``extract_links``, ``screenshot``, ``back``,
@@ -280,6 +336,8 @@ class BrowserSandbox(Sandbox):
         self._pages: list[Any] = []
         self._active = 0
         self._workdir_inside = "/"
+        self._restarts_seen = 0
+        self._started = False
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -294,16 +352,12 @@ class BrowserSandbox(Sandbox):
             raise
 
     async def _launch(self) -> None:
-        try:
-            from playwright.async_api import async_playwright
-        except ImportError as exc:  # pragma: no cover - playwright is a declared extra
-            raise SandboxUnavailable(
-                "the browser sandbox needs Playwright", hint="pip install 'roost[browser]'"
-            ) from exc
+        self._restarts_seen = self._restarts()
+        self._started = True
         command = await self._isolate([find_chromium()])
         self._workdir_inside = command.workdir_inside
         script = await asyncio.to_thread(write_launcher, self._launcher_dir, command)
-        self._playwright = await async_playwright().start()
+        self._playwright = await _DRIVER.acquire()
         try:
             self._browser = await self._playwright.chromium.launch(
                 executable_path=str(script),
@@ -333,14 +387,12 @@ class BrowserSandbox(Sandbox):
         browser, playwright = self._browser, self._playwright
         self._browser = self._playwright = self._context = None
         self._pages = []
-        for closer in (
-            getattr(browser, "close", None),
-            getattr(playwright, "stop", None),
-        ):
-            if closer is not None:
-                # Already gone with the sandbox: nothing left to release.
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(closer(), 10)
+        if browser is not None:
+            # Already gone with the sandbox: nothing left to release.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(browser.close(), 10)
+        if playwright is not None:
+            await _DRIVER.release()
         await asyncio.to_thread(shutil.rmtree, self._launcher_dir, True)
 
     async def close(self) -> None:
@@ -351,6 +403,32 @@ class BrowserSandbox(Sandbox):
         info = self.inner.info()
         detail = {**info.detail, "tabs": len(self._pages), "active_tab": self._active}
         return info.model_copy(update={"type": "browser", "detail": detail})
+
+    # -- what the manager tracks lives on the wrapped sandbox ---------------------------
+    @property
+    def session_id(self) -> str | None:
+        value = getattr(self.inner, "session_id", None)
+        return value if isinstance(value, str) else None
+
+    @session_id.setter
+    def session_id(self, value: str | None) -> None:
+        self.inner.session_id = value  # type: ignore[attr-defined]
+
+    @property
+    def last_used_at(self) -> float:
+        return float(getattr(self.inner, "last_used_at", 0.0))
+
+    @last_used_at.setter
+    def last_used_at(self, value: float) -> None:
+        self.inner.last_used_at = value  # type: ignore[attr-defined]
+
+    async def health(self) -> SandboxStatus:
+        """The wrapped sandbox's health; a crashed browser counts as dead."""
+        check = getattr(self.inner, "health", None)
+        status: SandboxStatus = await check() if check is not None else self.inner.info().status
+        if status in (SandboxStatus.READY, SandboxStatus.RESTARTED) and not self._alive():
+            return SandboxStatus.DEAD
+        return status
 
     # -- base API, delegated --------------------------------------------------------------
     async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
@@ -372,6 +450,26 @@ class BrowserSandbox(Sandbox):
         await self.inner.delete_file(path)
 
     # -- browser --------------------------------------------------------------------------
+    def _restarts(self) -> int:
+        return int(self.inner.info().detail.get("restarts", 0))
+
+    def _alive(self) -> bool:
+        return (
+            self._browser is not None
+            and bool(self._browser.is_connected())
+            and self._restarts() == self._restarts_seen
+        )
+
+    async def _ensure_browser(self) -> None:
+        """Relaunch Chromium when it died or the sandbox was restarted (a restart kills
+        every process in it): tabs are gone, workdir files stay."""
+        if self._browser is None and self._playwright is None and not self._started:
+            raise SandboxError("the browser is not running", hint="call start() first")
+        if self._alive():
+            return
+        await self._shutdown_browser()
+        await self._launch()
+
     def _page(self) -> Any:
         if self._browser is None or not self._pages:
             raise SandboxError("the browser is not running", hint="call start() first")
@@ -382,6 +480,7 @@ class BrowserSandbox(Sandbox):
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         async with self._lock:
+            await self._ensure_browser()
             try:
                 return await action()
             except PlaywrightTimeout as exc:
@@ -392,10 +491,11 @@ class BrowserSandbox(Sandbox):
             except PlaywrightError as exc:
                 message = _first_line(exc)
                 if "net::" in message or "Navigation" in message or "goto" in message:
+                    offline = "net::" in message and "file://" not in message
                     hint = (
                         "this sandbox has no network; create it with network=True"
-                        if not self.spec.network and "net::" in message
-                        else "check the URL"
+                        if offline and not self.spec.network
+                        else "check the URL (file:// URLs see only the sandbox's files)"
                     )
                     raise BrowserNavigationFailed(f"{what} failed: {message}", hint=hint) from exc
                 raise BrowserActionFailed(f"{what} failed: {message}") from exc
@@ -433,25 +533,35 @@ class BrowserSandbox(Sandbox):
 
         return await self._run(f"open {target}", go)
 
-    async def click(self, selector: str) -> dict[str, Any]:
-        """Click the first element matching a CSS/Playwright selector."""
+    def _ms(self, timeout: float | None) -> float:
+        if timeout is not None and not 0 < timeout <= 600:
+            raise InvalidRequest("timeout must be between 0 and 600 seconds")
+        return (timeout if timeout is not None else self.timeout) * 1000
+
+    async def click(self, selector: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Click the first element matching a CSS/Playwright selector (waiting up to
+        ``timeout`` seconds for it to appear)."""
+        ms = self._ms(timeout)
 
         async def act() -> dict[str, Any]:
             page = self._page()
-            await page.locator(selector).first.click()
+            await page.locator(selector).first.click(timeout=ms)
             with _suppress_timeout():
                 await page.wait_for_load_state("load", timeout=5000)
             return await self._state(page)
 
         return await self._run(f"click {selector!r}", act)
 
-    async def type(self, selector: str, text: str, *, submit: bool = False) -> dict[str, Any]:
+    async def type(
+        self, selector: str, text: str, *, submit: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Fill the first input matching ``selector`` with text (Enter when ``submit``)."""
+        ms = self._ms(timeout)
 
         async def act() -> dict[str, Any]:
             page = self._page()
             field = page.locator(selector).first
-            await field.fill(text)
+            await field.fill(text, timeout=ms)
             if submit:
                 await field.press("Enter")
                 with _suppress_timeout():
@@ -460,12 +570,15 @@ class BrowserSandbox(Sandbox):
 
         return await self._run(f"type into {selector!r}", act)
 
-    async def extract_text(self, selector: str | None = None) -> str:
+    async def extract_text(
+        self, selector: str | None = None, *, timeout: float | None = None
+    ) -> str:
         """Visible text of the page, or of the first element matching ``selector``."""
+        ms = self._ms(timeout)
 
         async def act() -> str:
             page = self._page()
-            text: str = await page.locator(selector or "body").first.inner_text()
+            text: str = await page.locator(selector or "body").first.inner_text(timeout=ms)
             return text[:_MAX_TEXT]
 
         return await self._run("extract text", act)
@@ -509,12 +622,9 @@ class BrowserSandbox(Sandbox):
 
     async def new_tab(self, url: str | None = None) -> dict[str, Any]:
         """Open a tab (and navigate it when ``url`` is given); it becomes the active tab."""
-        if self._context is None:
-            raise SandboxError("the browser is not running", hint="call start() first")
-        context = self._context
 
         async def act() -> dict[str, Any]:
-            page = await context.new_page()
+            page = await self._context.new_page()
             self._pages.append(page)
             self._active = len(self._pages) - 1
             return await self._state(page)
@@ -580,3 +690,158 @@ class _suppress_timeout:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+# -- agent tools and backend registration -------------------------------------------------
+def _as_browser(sandbox: Sandbox) -> Any:
+    if not all(hasattr(sandbox, m) for m in ("open", "extract_links", "tabs")):
+        raise SandboxError(
+            "the session's sandbox is not a browser sandbox",
+            hint="acquire a sandbox of type 'browser' for the browser_* tools",
+        )
+    return sandbox
+
+
+def _page_text(state: dict[str, Any]) -> str:
+    status = f", HTTP {state['status']}" if state.get("status") is not None else ""
+    return (
+        f"tab {state.get('tab', 0)}: {state.get('title') or '(no title)'} <{state['url']}>{status}"
+    )
+
+
+def browser_tools(provider: SandboxProvider) -> list[Tool]:
+    """The ``browser_*`` agent tools, acting on the session's browser sandbox."""
+
+    async def browser() -> Any:
+        return _as_browser(await provider())
+
+    async def browser_open(url: str) -> str:
+        """Open a URL (http, https, file) or a file of the sandbox workdir in the active tab.
+
+        Args:
+            url: Absolute URL, or a path relative to the sandbox workdir.
+        """
+        return _page_text(await (await browser()).open(url))
+
+    async def browser_click(selector: str) -> str:
+        """Click the first element matching a CSS selector (or text=..., role=...).
+
+        Args:
+            selector: e.g. 'a#next', 'text=Sign in', 'button[type=submit]'.
+        """
+        return _page_text(await (await browser()).click(selector))
+
+    async def browser_type(selector: str, text: str, submit: bool = False) -> str:
+        """Fill an input field with text, optionally pressing Enter afterwards.
+
+        Args:
+            selector: CSS selector of the input.
+            text: The text to put in the field.
+            submit: Press Enter after typing.
+        """
+        return _page_text(await (await browser()).type(selector, text, submit=submit))
+
+    async def browser_extract_text(selector: str | None = None) -> str:
+        """The visible text of the page, or of the first element matching selector.
+
+        Args:
+            selector: Optional CSS selector; the whole page when omitted.
+        """
+        text: str = await (await browser()).extract_text(selector)
+        return text[:20_000] or "(no text)"
+
+    async def browser_extract_links() -> str:
+        """The links of the page as 'text -> href' lines."""
+        links = await (await browser()).extract_links()
+        return (
+            "\n".join(f"{link['text'] or '(no text)'} -> {link['href']}" for link in links)
+            or "(no links)"
+        )
+
+    async def browser_screenshot() -> list[TextBlock | ImageBlock]:
+        """A PNG screenshot of the active tab's viewport."""
+        sandbox = await browser()
+        image = await sandbox.screenshot()
+        return [TextBlock(text="screenshot of the active tab"), image]
+
+    async def browser_back() -> str:
+        """Go back in the active tab's history."""
+        return _page_text(await (await browser()).back())
+
+    async def browser_forward() -> str:
+        """Go forward in the active tab's history."""
+        return _page_text(await (await browser()).forward())
+
+    async def browser_new_tab(url: str | None = None) -> str:
+        """Open a new tab (optionally at a URL); it becomes the active tab.
+
+        Args:
+            url: Optional URL or workdir path to open in the new tab.
+        """
+        return _page_text(await (await browser()).new_tab(url))
+
+    async def browser_switch_tab(index: int) -> str:
+        """Make another tab the active one.
+
+        Args:
+            index: Tab index as listed by browser_tabs.
+        """
+        return _page_text(await (await browser()).switch_tab(index))
+
+    async def browser_close_tab(index: int) -> str:
+        """Close a tab (not the last one).
+
+        Args:
+            index: Tab index as listed by browser_tabs.
+        """
+        tabs = await (await browser()).close_tab(index)
+        return _tabs_text(tabs)
+
+    async def browser_tabs() -> str:
+        """List the open tabs; the active one is marked with '*'."""
+        return _tabs_text(await (await browser()).tabs())
+
+    funcs: list[Callable[..., Any]] = [
+        browser_open,
+        browser_click,
+        browser_type,
+        browser_extract_text,
+        browser_extract_links,
+        browser_screenshot,
+        browser_back,
+        browser_forward,
+        browser_new_tab,
+        browser_switch_tab,
+        browser_close_tab,
+        browser_tabs,
+    ]
+    return [Tool.from_function(f) for f in funcs]
+
+
+def _tabs_text(tabs: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{'*' if t['active'] else ' '} {t['index']}: {t['title'] or '(no title)'} <{t['url']}>"
+        for t in tabs
+    )
+
+
+def _bwrap_browser(spec: SandboxSpec) -> Sandbox:
+    return create_browser_sandbox(spec)
+
+
+async def _reap_browser(detail: dict[str, Any]) -> None:
+    """A dead manager's browser sandbox: the bwrap reaper kills its cgroup (Chromium
+    included); the launcher directory goes too."""
+    reap = orphan_reaper("bwrap")
+    if reap is not None:
+        await reap(detail)
+    workdir = detail.get("workdir")
+    if workdir:
+        from roost.sandbox import _privdrop
+
+        launcher_dir = _privdrop.runtime_dir() / "browser" / Path(workdir).name
+        await asyncio.to_thread(shutil.rmtree, launcher_dir, True)
+
+
+register_backend("bwrap-browser", _bwrap_browser, reaper=_reap_browser)
+register_toolset("browser", lambda provider: [*base_tools(provider), *browser_tools(provider)])

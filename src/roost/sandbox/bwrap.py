@@ -29,6 +29,7 @@ _ETC_FILES = (
     "/etc/ssl",
     "/etc/ca-certificates",
     "/etc/mime.types",
+    "/etc/matplotlibrc",  # Debian's matplotlib reads its rc file from /etc
 )
 _NETWORK_ETC = ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/gai.conf")
 

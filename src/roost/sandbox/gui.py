@@ -12,16 +12,23 @@ import asyncio
 import re
 import shlex
 import time
+from collections.abc import Callable
+from typing import Any
 
-from roost.core import ImageBlock, InvalidRequest, SandboxError, SandboxUnavailable
+from roost.core import ImageBlock, InvalidRequest, SandboxError, SandboxUnavailable, TextBlock
 from roost.sandbox._xwd import xwd_to_png
+from roost.sandbox.backends import create_sandbox, orphan_reaper, register_backend
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
     PythonResult,
     Sandbox,
     SandboxInfo,
+    SandboxSpec,
+    SandboxStatus,
 )
+from roost.sandbox.tools import SandboxProvider, base_tools, register_toolset
+from roost.tools import Tool
 
 __all__ = ["GuiSandbox"]
 
@@ -61,6 +68,7 @@ class GuiSandbox(Sandbox):
         self.start_timeout = start_timeout
         self.display: str | None = None
         self._xvfb_pid: int | None = None
+        self._restarts_seen = 0
         self._lock = asyncio.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -97,6 +105,7 @@ while [ $i -lt {polls} ]; do
 done
 cat {GUI_DIR}/xvfb.log >&2; exit 42
 """
+        self._restarts_seen = self._restarts()
         res = await self.inner.run_shell(script, timeout=self.start_timeout + 5)
         if res.exit_code in (40, 41):
             raise SandboxUnavailable(res.stderr.strip(), hint="apt-get install xvfb xdotool")
@@ -122,6 +131,32 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         detail = {**info.detail, "display": self.display, "screen": [self.width, self.height]}
         return info.model_copy(update={"type": "gui", "detail": detail})
 
+    # -- what the manager tracks lives on the wrapped sandbox ---------------------------
+    @property
+    def session_id(self) -> str | None:
+        value = getattr(self.inner, "session_id", None)
+        return value if isinstance(value, str) else None
+
+    @session_id.setter
+    def session_id(self, value: str | None) -> None:
+        self.inner.session_id = value  # type: ignore[attr-defined]
+
+    @property
+    def last_used_at(self) -> float:
+        return float(getattr(self.inner, "last_used_at", 0.0))
+
+    @last_used_at.setter
+    def last_used_at(self, value: float) -> None:
+        self.inner.last_used_at = value  # type: ignore[attr-defined]
+
+    async def health(self) -> SandboxStatus:
+        """The wrapped sandbox's health; a crashed desktop counts as dead."""
+        check = getattr(self.inner, "health", None)
+        status: SandboxStatus = await check() if check is not None else self.inner.info().status
+        if status in (SandboxStatus.READY, SandboxStatus.RESTARTED) and not self._alive():
+            return SandboxStatus.DEAD
+        return status
+
     # -- base API, delegated --------------------------------------------------------------
     async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
         return await self.inner.run_python(code, timeout=timeout)
@@ -142,13 +177,28 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         await self.inner.delete_file(path)
 
     # -- desktop --------------------------------------------------------------------------
+    def _restarts(self) -> int:
+        return int(self.inner.info().detail.get("restarts", 0))
+
+    def _alive(self) -> bool:
+        return self.display is not None and self._restarts() == self._restarts_seen
+
     def _require_display(self) -> str:
         if self.display is None:
             raise SandboxError("the desktop is not running", hint="call start() first")
         return self.display
 
+    async def _desktop(self) -> str:
+        """The display, restarting Xvfb when the sandbox was restarted since (a restart
+        kills every process in it; launched programs are gone, workdir files stay)."""
+        self._require_display()
+        async with self._lock:
+            if self._restarts() != self._restarts_seen:
+                await self._start_xvfb()
+        return self._require_display()
+
     async def _xdotool(self, args: list[str], *, timeout: float = 10.0) -> str:
-        display = self._require_display()
+        display = await self._desktop()
         command = _display_env(display) + "xdotool " + " ".join(shlex.quote(a) for a in args)
         res = await self.inner.run_shell(command, timeout=timeout)
         if res.exit_code != 0:
@@ -166,7 +216,7 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
 
     async def screenshot(self) -> ImageBlock:
         """The whole screen as a PNG image block."""
-        self._require_display()
+        await self._desktop()
         raw = await self.inner.read_file(f"{GUI_DIR}/Xvfb_screen0")
         png = await asyncio.to_thread(xwd_to_png, raw)
         return ImageBlock.from_bytes(png, "image/png")  # type: ignore[no-any-return]
@@ -215,7 +265,7 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         """Start a program on the desktop (in the background); returns its pid."""
         if not program or "\x00" in program:
             raise InvalidRequest("program name is empty", hint="e.g. 'xterm'")
-        display = self._require_display()
+        display = await self._desktop()
         argv = " ".join(shlex.quote(a) for a in [program, *(args or [])])
         log = f"{GUI_DIR}/launch-{time.time_ns()}.log"
         command = (
@@ -231,7 +281,7 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
 
     async def windows(self, name: str = ".") -> list[dict[str, object]]:
         """Visible windows whose title matches the regex ``name``: id, title, geometry."""
-        display = self._require_display()
+        display = await self._desktop()
         script = (
             f"export {_display_env(display).strip()}\n"
             f"for w in $(xdotool search --onlyvisible --name {shlex.quote(name)} 2>/dev/null); do\n"
@@ -266,3 +316,123 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
             if time.monotonic() > deadline:
                 raise SandboxError(f"no window matching {name!r} after {timeout}s")
             await asyncio.sleep(0.05)
+
+
+# -- agent tools and backend registration -------------------------------------------------
+def _as_gui(sandbox: Sandbox) -> Any:
+    if not all(hasattr(sandbox, m) for m in ("screenshot", "launch", "key")):
+        raise SandboxError(
+            "the session's sandbox is not a gui sandbox",
+            hint="acquire a sandbox of type 'gui' for the gui_* tools",
+        )
+    return sandbox
+
+
+def gui_tools(provider: SandboxProvider) -> list[Tool]:
+    """The ``gui_*`` agent tools, acting on the session's desktop sandbox."""
+
+    async def gui() -> Any:
+        return _as_gui(await provider())
+
+    async def gui_screenshot() -> list[TextBlock | ImageBlock]:
+        """A PNG screenshot of the whole desktop."""
+        image = await (await gui()).screenshot()
+        return [TextBlock(text="screenshot of the desktop"), image]
+
+    async def gui_move(x: int, y: int) -> str:
+        """Move the mouse pointer.
+
+        Args:
+            x: Pixels from the left edge.
+            y: Pixels from the top edge.
+        """
+        await (await gui()).move(x, y)
+        return f"pointer at ({x}, {y})"
+
+    async def gui_click(
+        x: int | None = None, y: int | None = None, button: str = "left", double: bool = False
+    ) -> str:
+        """Click a mouse button at (x, y), or where the pointer is.
+
+        Args:
+            x: Pixels from the left edge (with y).
+            y: Pixels from the top edge (with x).
+            button: left, middle or right.
+            double: Double-click.
+        """
+        await (await gui()).click(x, y, button=button, double=double)
+        return f"{'double-' if double else ''}clicked {button}" + (
+            f" at ({x}, {y})" if x is not None else ""
+        )
+
+    async def gui_type(text: str) -> str:
+        """Type text into the focused window.
+
+        Args:
+            text: The text to type.
+        """
+        await (await gui()).type(text)
+        return f"typed {len(text)} characters"
+
+    async def gui_key(combo: str) -> str:
+        """Press a key or key combo, e.g. 'Return', 'ctrl+s', 'alt+F4'.
+
+        Args:
+            combo: X keysym names joined by '+'; several combos separated by spaces.
+        """
+        await (await gui()).key(combo)
+        return f"pressed {combo}"
+
+    async def gui_launch(program: str, args: list[str] | None = None) -> str:
+        """Start a program on the desktop (in the background).
+
+        Args:
+            program: Program name or path inside the sandbox, e.g. 'xterm'.
+            args: Its arguments.
+        """
+        pid = await (await gui()).launch(program, args or [])
+        return f"started {program} (pid {pid})"
+
+    async def gui_windows() -> str:
+        """List the visible windows with their position and size."""
+        found = await (await gui()).windows()
+        return (
+            "\n".join(
+                f"{w['id']}: {w['title'] or '(no title)'} at ({w['x']}, {w['y']}) "
+                f"{w['width']}x{w['height']}"
+                for w in found
+            )
+            or "(no windows)"
+        )
+
+    funcs: list[Callable[..., Any]] = [
+        gui_screenshot,
+        gui_move,
+        gui_click,
+        gui_type,
+        gui_key,
+        gui_launch,
+        gui_windows,
+    ]
+    return [Tool.from_function(f) for f in funcs]
+
+
+def create_gui_sandbox(
+    spec: SandboxSpec | None = None, *, backend: str = "bwrap", sandbox_id: str | None = None
+) -> GuiSandbox:
+    """A desktop sandbox on a base backend (default bwrap)."""
+    spec = (spec or SandboxSpec()).model_copy(update={"type": "gui"})
+    if backend == "bwrap":
+        from roost.sandbox.bwrap import BwrapSandbox
+
+        return GuiSandbox(BwrapSandbox(spec, sandbox_id=sandbox_id))
+    inner = create_sandbox(spec, backend)
+    return inner if isinstance(inner, GuiSandbox) else GuiSandbox(inner)
+
+
+def _bwrap_gui(spec: SandboxSpec) -> Sandbox:
+    return create_gui_sandbox(spec)
+
+
+register_backend("bwrap-gui", _bwrap_gui, reaper=orphan_reaper("bwrap"))
+register_toolset("gui", lambda provider: [*base_tools(provider), *gui_tools(provider)])

@@ -83,6 +83,23 @@ def _api_client(config: KubernetesConfig) -> Any:
     return api
 
 
+def _delete_pod_and_policy(api: Any, name: str, namespace: str) -> None:
+    """Delete a sandbox's pod and network policy; already gone is fine."""
+    k8s_client = _module("kubernetes.client")
+    api_exception = _module("kubernetes.client.exceptions").ApiException
+    core = k8s_client.CoreV1Api(api)
+    net = k8s_client.NetworkingV1Api(api)
+    for kind in ("pod", "policy"):
+        try:
+            if kind == "pod":
+                core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+            else:
+                net.delete_namespaced_network_policy(name, namespace)
+        except api_exception as exc:
+            if exc.status != 404:
+                raise
+
+
 def kubernetes_available(config: KubernetesConfig | None = None) -> str | None:
     """``None`` when a cluster answers, else the reason it does not."""
     try:
@@ -161,22 +178,8 @@ class KubernetesSandbox(ContainerSandbox):
         api, self._api = self._api, None
 
         def delete() -> None:
-            k8s_client = _module("kubernetes.client")
-            api_exception = _module("kubernetes.client.exceptions").ApiException
-
-            namespace = self.config.namespace
             try:
-                core = k8s_client.CoreV1Api(api)
-                net = k8s_client.NetworkingV1Api(api)
-                for kind in ("pod", "policy"):
-                    try:
-                        if kind == "pod":
-                            core.delete_namespaced_pod(self._pod, namespace, grace_period_seconds=0)
-                        else:
-                            net.delete_namespaced_network_policy(self._pod, namespace)
-                    except api_exception as exc:
-                        if exc.status != 404:
-                            raise
+                _delete_pod_and_policy(api, self._pod, self.config.namespace)
             finally:
                 api.close()
 
@@ -300,22 +303,8 @@ async def _reap(detail: dict[str, Any]) -> None:
     api = await asyncio.to_thread(_api_client, KubernetesConfig(namespace=namespace))
 
     def delete() -> None:
-        k8s_client = _module("kubernetes.client")
-        api_exception = _module("kubernetes.client.exceptions").ApiException
         try:
-            for call in (
-                lambda: k8s_client.CoreV1Api(api).delete_namespaced_pod(
-                    pod, namespace, grace_period_seconds=0
-                ),
-                lambda: k8s_client.NetworkingV1Api(api).delete_namespaced_network_policy(
-                    pod, namespace
-                ),
-            ):
-                try:
-                    call()
-                except api_exception as exc:
-                    if exc.status != 404:
-                        raise
+            _delete_pod_and_policy(api, pod, namespace)
         finally:
             api.close()
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from roost.core import Settings
+from roost.core.settings import Settings
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp

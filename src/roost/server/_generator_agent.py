@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from roost.core import (
@@ -21,7 +21,7 @@ from roost.core import (
 )
 from roost.server.context import AgentContext
 
-GeneratorFn = Callable[[Msg, AgentContext], AsyncIterator[Any]]
+GeneratorFn = Callable[[Msg, AgentContext], AsyncGenerator[Any, None]]
 
 
 class GeneratorAgent:

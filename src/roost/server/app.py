@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from roost.core import ConfigError, get_settings, new_id
+from roost.core import ConfigError, new_id
+from roost.core.settings import get_settings
 from roost.server._generator_agent import GeneratorAgent
 from roost.server.context import AgentContext
 from roost.server.errors import AgentNotFound

@@ -13,7 +13,9 @@ SYSTEM_PROMPT = (
 )
 
 
-def create_app(model: str | None = None, *, name: str = "assistant", **app_options: Any) -> AgentApp:
+def create_app(
+    model: str | None = None, *, name: str = "assistant", **app_options: Any
+) -> AgentApp:
     """An :class:`AgentApp` serving one ``ReActAgent`` on ``model`` (a model spec; default
     ``ROOST_MODEL`` or the local model) with the built-in tools."""
     from roost.agents import ReActAgent
@@ -24,7 +26,6 @@ def create_app(model: str | None = None, *, name: str = "assistant", **app_optio
     app = AgentApp(name, description="Roost built-in assistant", **app_options)
     chat_model = resolve_model(model)
 
-    @app.agent(name=name)
     def assistant(ctx: AgentContext) -> ReActAgent:
         return ReActAgent(
             name,
@@ -32,6 +33,8 @@ def create_app(model: str | None = None, *, name: str = "assistant", **app_optio
             toolkit=Toolkit(builtin_tools()),
             sys_prompt=SYSTEM_PROMPT,
         )
+
+    app.agent(assistant, name=name)
 
     @app.on_shutdown
     async def _close_model() -> None:

@@ -201,29 +201,47 @@ class RunExecutor:
         return handle
 
     async def resume_queued(self, run_id: str) -> None:
-        """Execute a durable (background) run: called by the queue worker, also after a crash."""
+        """Execute a durable (background) run: called by the queue worker, also after a crash.
+
+        Idempotent: a run already executing here, or already finished, is skipped, so a
+        message delivered twice (re-queued after a restart) never runs the agent twice.
+        """
         app = self.app
+        if run_id in self.active:
+            return
         record = await app.store.get_run(run_id)
         if record.status in FINAL:
             return
-        session = await app.store.get_session(record.session_id)
-        inputs = [Msg.model_validate(m) for m in record.metadata.get("input", [])]
-        spec = app.agent_spec(record.agent or session.agent)
-        info = RunInfo(
-            id=record.id,
-            session_id=record.session_id,
-            agent=spec.name,
-            user_id=record.user_id,
-            tenant_id=record.tenant_id,
-            started_at=time.time(),
-            metadata=dict(record.metadata),
-        )
-        handle = RunHandle(info=info, spec=spec, inputs=inputs, background=True, status="queued")
-        # a run that was running when its process died starts over; numbering continues
-        handle.seq = max(0, await app.store.last_event_seq(run_id))
+        lock = await app.locks.acquire(record.session_id, wait=True)
+        try:
+            record = await app.store.get_run(run_id)
+            if record.status in FINAL or run_id in self.active:
+                await lock.release()
+                return
+            session = await app.store.get_session(record.session_id)
+            spec = app.agent_spec(record.agent or session.agent)
+            inputs = [Msg.model_validate(m) for m in record.metadata.get("input", [])]
+            info = RunInfo(
+                id=record.id,
+                session_id=record.session_id,
+                agent=spec.name,
+                user_id=record.user_id,
+                tenant_id=record.tenant_id,
+                started_at=time.time(),
+                metadata=dict(record.metadata),
+            )
+            handle = RunHandle(info=info, spec=spec, inputs=inputs, background=True)
+            handle.lock = lock
+            # a run that was running when its process died starts over; numbering continues
+            handle.seq = max(0, await app.store.last_event_seq(run_id))
+            await app.store.set_run_status(run_id, "running", owner=app.instance_id)
+        except BaseException:
+            await lock.release()
+            raise
         self._register(handle)
+        self.by_session[handle.session_id] = handle
         handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{run_id}")
-        await handle.task
+        await asyncio.shield(handle.task)
 
     def _register(self, handle: RunHandle) -> None:
         self.active[handle.id] = handle

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from roost.core import RoostError, Settings, new_id
+from roost.core import RoostError, new_id
+from roost.core.settings import Settings
 from roost.server.errors import TaskNotFound
 
 if TYPE_CHECKING:
@@ -127,6 +128,12 @@ class TaskQueue:
         store = self.app.store
         page = await store.list_runs(status=["running", "waiting_approval"], limit=500)
         ids = []
+        if not self.redis_url:
+            # single node: a queued run's huey message may have been taken by a worker that
+            # was waiting for the session lock when the process died; queue it again (a
+            # duplicate delivery is skipped by resume_queued)
+            queued = await store.list_runs(status="queued", limit=500)
+            ids += [r.id for r in reversed(queued.items) if r.metadata.get("background")]
         for run in page.items:
             if not run.metadata.get("background"):
                 continue

@@ -85,7 +85,9 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # Every use ends its own transaction (engine.begin()), so skip the pool's extra
+    # ROLLBACK on check-in: with aiosqlite it is one more thread round trip per call.
+    kwargs: dict[str, Any] = {"echo": echo, "pool_reset_on_return": None}
     if memory:
         # One shared connection, or every pooled connection would see its own empty DB.
         kwargs["poolclass"] = StaticPool

@@ -115,14 +115,34 @@ async def create_spans_table(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: spans_table.create(sync, checkfirst=True))
 
 
+_INSERT_SQL: dict[str, tuple[str, list[str]]] = {}
+
+
+def _insert_sql(engine: AsyncEngine) -> tuple[str, list[str]]:
+    """The INSERT in the driver's own paramstyle, compiled once per dialect."""
+    name = engine.dialect.name
+    cached = _INSERT_SQL.get(name)
+    if cached is None:
+        compiled = insert(spans_table).compile(dialect=engine.dialect)
+        order = list(compiled.positiontup or [c.name for c in spans_table.columns])
+        cached = _INSERT_SQL[name] = (str(compiled), order)
+    return cached
+
+
 async def insert_spans(engine: AsyncEngine, spans: list[SpanRecord]) -> int:
-    """Insert a batch in one write transaction (``executemany``); returns the row count."""
+    """Insert a batch in one write transaction; returns the row count.
+
+    The statement goes to the driver's ``executemany`` directly (compiled once, rows as
+    tuples): SQLAlchemy's per-row parameter processing would cost more than the write.
+    """
     if not spans:
         return 0
+    sql, order = _insert_sql(engine)
+    rows = [tuple(row[c] for c in order) for row in (s.to_row() for s in spans)]
     async with engine.connect() as conn:
         conn = await conn.execution_options(**{WRITE_OPTION: True})
         async with conn.begin():
-            await conn.execute(insert(spans_table), [s.to_row() for s in spans])
+            await conn.exec_driver_sql(sql, rows)
     return len(spans)
 
 

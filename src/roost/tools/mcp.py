@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import tempfile
@@ -215,7 +214,7 @@ def result_to_block(result: Any, name: str) -> ToolResultBlock:
     parts: list[TextBlock | ImageBlock | AudioBlock | DataBlock] = []
     structured = getattr(result, "structured_content", None)
     if structured is not None:
-        parts.append(DataBlock(data=structured))
+        parts.append(_structured_block(structured))
     for item in result.content or []:
         kind = getattr(item, "type", None)
         if kind == "text":
@@ -243,6 +242,14 @@ def result_to_block(result: Any, name: str) -> ToolResultBlock:
             code="tool_failed",
         )
     return ToolResultBlock(tool_use_id="", name=name, content=parts)
+
+
+def _structured_block(value: Any) -> TextBlock | DataBlock:
+    # SDK servers wrap a non-object return value as {"result": value}: unwrap it.
+    if isinstance(value, dict) and list(value) == ["result"]:
+        inner = value["result"]
+        return TextBlock(text=inner) if isinstance(inner, str) else DataBlock(data=inner)
+    return DataBlock(data=value)
 
 
 def _resource_block(resource: Any) -> TextBlock | ImageBlock | DataBlock:
@@ -310,7 +317,10 @@ async def connect_mcp(
 
     else:
         assert command is not None
-        conn._errlog = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+        # The server's stderr, kept to explain a failed start; closed by aclose().
+        conn._errlog = tempfile.TemporaryFile(  # noqa: SIM115
+            mode="w+", encoding="utf-8", errors="replace"
+        )
         errlog = conn._errlog
 
         async def open_transport(stack: AsyncExitStack) -> Any:
@@ -327,4 +337,3 @@ async def connect_mcp(
 
 
 __all__ = ["McpConnection", "McpUnavailable", "connect_mcp", "result_to_block"]
-_ = json  # json is used by callers that render DataBlocks; keep the import explicit

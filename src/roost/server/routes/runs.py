@@ -108,6 +108,15 @@ async def start_run(
     return json_response(run_out(run, handle.final), headers=headers)
 
 
+async def _stored_output(app: AgentApp, run_id: str) -> Msg | None:
+    """The final message, from the run's terminal event (the last one stored)."""
+    last = await app.store.last_event_seq(run_id)
+    events = await app.store.list_events(run_id, after_seq=last - 1) if last > 0 else []
+    if events and "output" in events[-1].payload:
+        return Msg.model_validate(events[-1].payload["output"])
+    return None
+
+
 def routes(app: AgentApp) -> list[BaseRoute]:
     async def create_run(request: Request, principal: Principal) -> Response:
         return await start_run(app, request, principal, request.path_params["session_id"])
@@ -127,7 +136,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         handle = app.executor.active.get(run.id)
         output = handle.final if handle is not None else None
         if output is None and run.status in ("succeeded", "canceled"):
-            output = await app.store.run_output(run.id)
+            output = await _stored_output(app, run.id)
         return json_response(run_out(run, output))
 
     async def run_events(request: Request, principal: Principal) -> Response:

@@ -43,7 +43,9 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         if group_by not in GROUPS:
             raise InvalidRequest(
                 f"group_by must be one of {', '.join(GROUPS)}",
-                fields=[{"field": "group_by", "message": f"one of {', '.join(GROUPS)}", "type": "enum"}],
+                fields=[
+                    {"field": "group_by", "message": f"one of {', '.join(GROUPS)}", "type": "enum"}
+                ],
             )
         since, until = _time_param(request, "since"), _time_param(request, "until")
         if since and until and since >= until:

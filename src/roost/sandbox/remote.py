@@ -1,0 +1,388 @@
+"""Clients of the sandbox service (``roost sandbox serve``): :class:`RemoteSandboxManager`
+(acquire/release/list, like :class:`~roost.sandbox.SandboxManager`) and
+:class:`RemoteSandbox`, the same :class:`~roost.sandbox.Sandbox` API over HTTP.
+
+Registered as backend ``remote``: ``create_sandbox(spec, backend="remote")`` talks to
+``ROOST_SANDBOX_URL`` with ``ROOST_SANDBOX_TOKEN``. Errors come back as the same typed
+errors (same ``code``) the service raised. Limits are the service's policy per type; a
+client cannot raise them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from roost.core import ConfigError, ImageBlock, SandboxUnavailable, error_from_dict, new_id
+from roost.sandbox.backends import register_backend
+from roost.sandbox.base import (
+    ExecResult,
+    FileInfo,
+    PythonResult,
+    Sandbox,
+    SandboxInfo,
+    SandboxSpec,
+    SandboxStatus,
+    SandboxType,
+)
+from roost.sandbox.errors import SandboxClosed
+
+__all__ = [
+    "RemoteBrowserSandbox",
+    "RemoteGuiSandbox",
+    "RemoteSandbox",
+    "RemoteSandboxManager",
+]
+
+_MARGIN = 30.0
+"""Seconds the HTTP call may take beyond the sandbox call's own timeout."""
+
+
+class RemoteSandboxManager:
+    """Talks to one sandbox service. ``url``/``token`` default to ``ROOST_SANDBOX_URL``
+    and ``ROOST_SANDBOX_TOKEN``."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        url = url or os.environ.get("ROOST_SANDBOX_URL")
+        token = token or os.environ.get("ROOST_SANDBOX_TOKEN")
+        if not url:
+            raise ConfigError("no sandbox service URL", hint="pass url= or set ROOST_SANDBOX_URL")
+        if not token:
+            raise ConfigError(
+                "no sandbox service token", hint="pass token= or set ROOST_SANDBOX_TOKEN"
+            )
+        self.url = url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> RemoteSandboxManager:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """One call to the service; a non-2xx answer raises the typed error it carries."""
+        try:
+            response = await self._client.request(
+                method,
+                path,
+                json=json,
+                content=content,
+                params=params,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TimeoutException as exc:
+            raise SandboxUnavailable(
+                f"the sandbox service at {self.url} did not answer in time ({exc!r})",
+                hint="raise the client timeout or check the service",
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise SandboxUnavailable(
+                f"the sandbox service at {self.url} is unreachable: {exc!r}",
+                hint="start it with `roost sandbox serve` or fix ROOST_SANDBOX_URL",
+            ) from exc
+        if response.is_success:
+            return response
+        try:
+            body = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            body = {
+                "code": "sandbox_error",
+                "message": f"HTTP {response.status_code}: {response.text[:300]}",
+            }
+        raise error_from_dict(body)
+
+    async def health(self) -> dict[str, Any]:
+        data: dict[str, Any] = (await self.request("GET", "/v1/health")).json()
+        return data
+
+    async def list_sandboxes(self) -> list[SandboxInfo]:
+        data = (await self.request("GET", "/v1/sandboxes")).json()
+        return [SandboxInfo.model_validate(item) for item in data["sandboxes"]]
+
+    async def acquire(self, session_id: str, type: SandboxType = "base") -> RemoteSandbox:
+        """The session's sandbox of ``type`` on the service (the same one every call)."""
+        data = (
+            await self.request(
+                "POST", "/v1/sandboxes", json={"session_id": session_id, "type": type}
+            )
+        ).json()
+        info = SandboxInfo.model_validate(data)
+        cls = {"browser": RemoteBrowserSandbox, "gui": RemoteGuiSandbox}.get(
+            info.type, RemoteSandbox
+        )
+        return cls(self, info)
+
+    async def release(self, session_id: str, type: SandboxType | None = None) -> int:
+        data = (
+            await self.request("POST", f"/v1/sessions/{session_id}/release", json={"type": type})
+        ).json()
+        return int(data["released"])
+
+
+class RemoteSandbox(Sandbox):
+    """A sandbox living in a sandbox service. Obtain one from
+    :meth:`RemoteSandboxManager.acquire`, or build one with :meth:`from_env` /
+    ``create_sandbox(spec, backend="remote")`` and ``start()`` it."""
+
+    backend = "remote"
+
+    def __init__(
+        self,
+        manager: RemoteSandboxManager,
+        info: SandboxInfo | None = None,
+        *,
+        spec: SandboxSpec | None = None,
+        owns_manager: bool = False,
+    ) -> None:
+        self._manager = manager
+        self._owns_manager = owns_manager
+        self._info = info
+        self.spec = spec or SandboxSpec(type=info.type if info else "base")
+        self.id = info.id if info else ""
+        self._session = info.session_id if info else None
+
+    @classmethod
+    def from_env(cls, spec: SandboxSpec | None = None) -> RemoteSandbox:
+        spec = spec or SandboxSpec()
+        sandbox_cls = {"browser": RemoteBrowserSandbox, "gui": RemoteGuiSandbox}.get(
+            spec.type, RemoteSandbox
+        )
+        return sandbox_cls(RemoteSandboxManager(), spec=spec, owns_manager=True)
+
+    @property
+    def _path(self) -> str:
+        if self._info is None:
+            raise SandboxClosed("the remote sandbox is not started", hint="call start() first")
+        if self._info.status is SandboxStatus.CLOSED:
+            raise SandboxClosed(f"sandbox {self.id} is closed", hint="acquire a new sandbox")
+        return f"/v1/sandboxes/{self.id}"
+
+    async def start(self) -> None:
+        if self._info is not None:
+            return
+        self._session = new_id("rsess")
+        data = (
+            await self._manager.request(
+                "POST", "/v1/sandboxes", json={"session_id": self._session, "type": self.spec.type}
+            )
+        ).json()
+        self._info = SandboxInfo.model_validate(data)
+        self.id = self._info.id
+
+    async def close(self) -> None:
+        if self._info is not None and self._info.status is not SandboxStatus.CLOSED:
+            try:
+                await self._manager.request("DELETE", f"/v1/sandboxes/{self.id}")
+            except SandboxClosed:
+                pass
+            except Exception as exc:
+                if getattr(exc, "code", None) != "not_found":
+                    raise
+            self._info = self._info.model_copy(update={"status": SandboxStatus.CLOSED})
+        if self._owns_manager:
+            await self._manager.aclose()
+
+    def info(self) -> SandboxInfo:
+        if self._info is None:
+            return SandboxInfo(
+                id=self.id, type=self.spec.type, backend="remote", status=SandboxStatus.STARTING
+            )
+        detail = {
+            **self._info.detail,
+            "id": self.id,
+            "service": self._manager.url,
+            "remote_backend": self._info.backend,
+        }
+        return self._info.model_copy(update={"backend": "remote", "detail": detail})
+
+    async def refresh(self) -> SandboxInfo:
+        """Fetch the sandbox's current status from the service."""
+        data = (await self._manager.request("GET", self._path)).json()
+        self._info = SandboxInfo.model_validate(data)
+        return self.info()
+
+    async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
+        response = await self._manager.request(
+            "POST",
+            f"{self._path}/python",
+            json={"code": code, "timeout": timeout},
+            timeout=timeout + _MARGIN,
+        )
+        return PythonResult.model_validate(response.json())
+
+    async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
+        response = await self._manager.request(
+            "POST",
+            f"{self._path}/shell",
+            json={"command": command, "timeout": timeout},
+            timeout=timeout + _MARGIN,
+        )
+        return ExecResult.model_validate(response.json())
+
+    async def read_file(self, path: str) -> bytes:
+        response = await self._manager.request("GET", f"{self._path}/file", params={"path": path})
+        return response.content
+
+    async def write_file(self, path: str, data: bytes | str) -> FileInfo:
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        response = await self._manager.request(
+            "PUT", f"{self._path}/file", params={"path": path}, content=raw
+        )
+        return FileInfo.model_validate(response.json())
+
+    async def list_files(self, path: str = ".") -> list[FileInfo]:
+        response = await self._manager.request("GET", f"{self._path}/files", params={"path": path})
+        return [FileInfo.model_validate(f) for f in response.json()["files"]]
+
+    async def delete_file(self, path: str) -> None:
+        await self._manager.request("DELETE", f"{self._path}/file", params={"path": path})
+
+    async def _action(self, kind: str, action: str, **kwargs: Any) -> Any:
+        response = await self._manager.request(
+            "POST", f"{self._path}/{kind}/{action}", json=kwargs, timeout=120.0
+        )
+        return response.json()["result"]
+
+
+class RemoteBrowserSandbox(RemoteSandbox):
+    """A browser sandbox in the service: the methods of
+    :class:`~roost.sandbox.browser.BrowserSandbox`, over HTTP."""
+
+    async def open(self, url: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._action("browser", "open", url=url)
+        return result
+
+    async def click(self, selector: str, *, timeout: float | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._action(
+            "browser", "click", selector=selector, timeout=timeout
+        )
+        return result
+
+    async def type(
+        self, selector: str, text: str, *, submit: bool = False, timeout: float | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._action(
+            "browser", "type", selector=selector, text=text, submit=submit, timeout=timeout
+        )
+        return result
+
+    async def extract_text(
+        self, selector: str | None = None, *, timeout: float | None = None
+    ) -> str:
+        return str(
+            await self._action("browser", "extract_text", selector=selector, timeout=timeout)
+        )
+
+    async def extract_links(self) -> list[dict[str, str]]:
+        result: list[dict[str, str]] = await self._action("browser", "extract_links")
+        return result
+
+    async def screenshot(self, *, full_page: bool = False) -> ImageBlock:
+        return ImageBlock.model_validate(
+            await self._action("browser", "screenshot", full_page=full_page)
+        )
+
+    async def back(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._action("browser", "back")
+        return result
+
+    async def forward(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._action("browser", "forward")
+        return result
+
+    async def new_tab(self, url: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._action("browser", "new_tab", url=url)
+        return result
+
+    async def switch_tab(self, index: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._action("browser", "switch_tab", index=index)
+        return result
+
+    async def close_tab(self, index: int) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._action("browser", "close_tab", index=index)
+        return result
+
+    async def tabs(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._action("browser", "tabs")
+        return result
+
+
+class RemoteGuiSandbox(RemoteSandbox):
+    """A desktop sandbox in the service: the methods of
+    :class:`~roost.sandbox.gui.GuiSandbox`, over HTTP."""
+
+    async def screenshot(self) -> ImageBlock:
+        return ImageBlock.model_validate(await self._action("gui", "screenshot"))
+
+    async def move(self, x: int, y: int) -> None:
+        await self._action("gui", "move", x=x, y=y)
+
+    async def click(
+        self,
+        x: int | None = None,
+        y: int | None = None,
+        *,
+        button: str = "left",
+        double: bool = False,
+    ) -> None:
+        await self._action("gui", "click", x=x, y=y, button=button, double=double)
+
+    async def type(self, text: str, *, delay_ms: int = 2) -> None:
+        await self._action("gui", "type", text=text, delay_ms=delay_ms)
+
+    async def key(self, combo: str) -> None:
+        await self._action("gui", "key", combo=combo)
+
+    async def launch(self, program: str, args: list[str] | None = None) -> int:
+        return int(await self._action("gui", "launch", program=program, args=args))
+
+    async def windows(self, name: str = ".") -> list[dict[str, object]]:
+        result: list[dict[str, object]] = await self._action("gui", "windows", name=name)
+        return result
+
+
+def _factory(spec: SandboxSpec) -> Sandbox:
+    return RemoteSandbox.from_env(spec)
+
+
+async def _reap(detail: dict[str, Any]) -> None:
+    """A dead local manager's remote sandbox: release it on the service."""
+    url, sandbox_id = detail.get("service"), detail.get("id")
+    if not url or not sandbox_id:
+        return
+    async with RemoteSandboxManager(url) as manager:
+        try:
+            await manager.request("DELETE", f"/v1/sandboxes/{sandbox_id}")
+        except Exception as exc:
+            if getattr(exc, "code", None) != "not_found":
+                raise
+
+
+register_backend("remote", _factory, reaper=_reap)

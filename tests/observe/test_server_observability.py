@@ -1,0 +1,131 @@
+"""The observability pieces wired into a real AgentApp served on loopback: run spans in
+the store, ``GET /v1/runs/{id}/trace``, the metric set on ``/metrics``, ``GET /v1/usage``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+
+from server_support import ADMIN_KEY, new_session, read_sse, served
+
+from roost.agents import ReActAgent
+from roost.core import Usage
+from roost.models import ScriptedModel, ScriptedReply
+from roost.server import AgentApp, AgentContext
+from roost.tools import Toolkit
+
+__all__ = ["served"]
+
+
+def multiply(a: int, b: int) -> int:
+    """Multiply two integers."""
+    return a * b
+
+
+def fail_tool(x: int) -> int:
+    """Always fails."""
+    raise RuntimeError("boom")
+
+
+def _app(tmp_path: Path) -> AgentApp:
+    app = AgentApp(
+        "calc", admin_key=ADMIN_KEY, store_url=f"sqlite+aiosqlite:///{tmp_path / 'srv.db'}"
+    )
+
+    @app.agent
+    def agent(ctx: AgentContext) -> ReActAgent:
+        model = ScriptedModel(
+            [
+                ScriptedModel.tool_calls(("multiply", {"a": 6, "b": 7}), ("fail_tool", {"x": 1})),
+                ScriptedReply(text="42", usage=Usage(input_tokens=2000, output_tokens=500)),
+            ],
+            model_name="deepseek-chat",
+        )
+        return ReActAgent("calc", model, toolkit=Toolkit([multiply, fail_tool]))
+
+    return app
+
+
+def _run(c: httpx.Client, sid: str, text: str) -> str:
+    with c.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": text}) as r:
+        assert r.status_code == 200
+        run_id = r.headers["x-run-id"]
+        sse = read_sse(r)
+    assert sse.types[-1] == "run.completed"
+    return run_id
+
+
+def test_run_trace_metrics_and_usage_over_http(served: Any, tmp_path: Path) -> None:
+    s = served(_app(tmp_path))
+    with s.client() as admin:
+        r = admin.post("/v1/keys", json={"name": "carol", "user_id": "carol", "tenant_id": "acme"})
+        assert r.status_code == 201, r.text
+        user_key = r.json()["key"]
+    with s.client(user_key) as c:
+        sid = new_session(c)
+        run_id = _run(c, sid, "6 times 7?")
+
+        r = c.get(f"/v1/runs/{run_id}/trace")
+        assert r.status_code == 200, r.text
+        tree = r.json()
+        assert tree["run_id"] == run_id and tree["session_id"] == sid
+        [root] = tree["spans"]
+        assert root["name"] == "run calc"
+        assert root["attributes"]["roost.run.status"] == "succeeded"
+        assert root["status"] == "ok"
+        [agent_span] = root["children"]
+        assert agent_span["name"] == "invoke_agent calc"
+        assert agent_span["attributes"]["roost.run_id"] == run_id
+        names = sorted(ch["name"] for ch in agent_span["children"])
+        assert names == [
+            "chat deepseek-chat",
+            "chat deepseek-chat",
+            "execute_tool fail_tool",
+            "execute_tool multiply",
+        ]
+        assert tree["currency"] == "CNY" and tree["cost"] > 0
+        assert tree["input_tokens"] >= 2000
+
+        assert c.get("/v1/runs/run_nope/trace").status_code == 404
+
+        # a user key sees only its own usage
+        mine = c.get("/v1/usage", params={"group_by": "tenant"}).json()
+        assert mine["group_by"] == "user" and [r["user"] for r in mine["data"]] == ["carol"]
+    with s.client() as c:
+        body = c.get("/metrics").text
+        assert 'roost_runs_started_total{agent="calc"} 1.0' in body
+        assert 'roost_runs_finished_total{agent="calc",status="succeeded"} 1.0' in body
+        assert 'roost_tool_calls_total{status="success",tool="multiply"} 1.0' in body
+        assert 'roost_tool_errors_total{code="tool_failed",tool="fail_tool"}' in body or (
+            "roost_tool_errors_total{code=" in body and 'tool="fail_tool"' in body
+        )
+        assert (
+            'roost_model_tokens_total{direction="output",model="deepseek-chat",tenant="acme"}'
+            in body
+        )
+        assert 'roost_model_cost_total{currency="CNY",model="deepseek-chat",tenant="acme"}' in body
+        assert "roost_run_duration_seconds_bucket" in body
+        assert "roost_time_to_first_token_seconds_count" in body
+        assert "roost_http_requests_total" in body  # the server's own metrics, same endpoint
+        assert "roost_store_up 1.0" in body
+
+        u = c.get("/v1/usage", params={"group_by": "user"})
+        assert u.status_code == 200, u.text
+        [row] = u.json()["data"]
+        assert row["user"] == "carol" and row["runs"] == 1 and row["input_tokens"] >= 2000
+        bad = c.get("/v1/usage", params={"group_by": "planet"})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+        bad = c.get("/v1/usage", params={"since": "yesterday"})
+        assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("observe", [False])
+def test_observe_false_leaves_the_app_uninstrumented(observe: bool, tmp_path: Path) -> None:
+    app = AgentApp("plain", admin_key=ADMIN_KEY, observe=observe)
+    assert app.observability is None and app.observers == []
