@@ -63,6 +63,8 @@ METRICS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("idle_rss_mb", "idle RSS (after start, before any run)", "MB", ("<=", 0.4)),
     ("soak_rss_mb", "RSS after the soak runs", "MB", None),
     ("start_s", "start → healthy", "s", ("<=", 0.2)),
+    ("failed_runs", "failed runs (non-200 or wrong stream; all phases)", "", None),
+    ("server_tracebacks", "tracebacks in the server log", "", None),
 ]
 STATIC_METRICS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("import_s", "import time (roost.server vs agentscope_runtime.engine)", "s", None),
@@ -192,11 +194,12 @@ async def _measure(
     result["idle_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
     calls_before = await model_calls(model_url)
     runs = 0
+    failures: dict[str, Any] = {}
 
     warm = await run_load(
         base, scenario=side.scenario, total=plan.warmup, concurrency=1, validate=side.validate
     )
-    _check(side, "warm-up", warm)
+    _check(side, "warm-up", warm, failures)
     runs += warm.ok
 
     cpu0 = _procstat.sample(proc.pid).cpu_s
@@ -204,7 +207,7 @@ async def _measure(
         base, scenario=side.scenario, total=plan.sequential, concurrency=1, validate=side.validate
     )
     cpu1 = _procstat.sample(proc.pid).cpu_s
-    _check(side, "sequential", seq)
+    _check(side, "sequential", seq, failures)
     runs += seq.ok
     result["cpu_ms_per_run"] = round((cpu1 - cpu0) * 1000 / seq.ok, 3)
     result["seq_p50_ms"] = seq.p50_ms
@@ -222,7 +225,7 @@ async def _measure(
             validate=side.validate,
         )
         c1 = _procstat.sample(proc.pid).cpu_s
-        _check(side, f"concurrency {concurrency}", rep)
+        _check(side, f"concurrency {concurrency}", rep, failures)
         runs += rep.ok
         levels[str(concurrency)] = {
             **rep.to_dict(),
@@ -241,20 +244,26 @@ async def _measure(
             concurrency=20,
             validate=side.validate,
         )
-        _check(side, "soak", rep)
+        _check(side, "soak", rep, failures)
         runs += rep.ok
         result["soak"] = rep.to_dict()
         await asyncio.sleep(0.5)
         result["soak_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
         result["soak_runs"] = runs
     result["runs"] = runs
+    result["failures"] = failures
+    result["failed_runs"] = sum(f["failed"] for f in failures.values())
     result["model_calls_per_run"] = round((await model_calls(model_url) - calls_before) / runs, 3)
     result["processes"] = _procstat.sample(proc.pid).processes
     return result
 
 
-def _check(side: Side, phase: str, report: LoadReport) -> None:
-    if report.errors:
+def _check(side: Side, phase: str, report: LoadReport, failures: dict[str, Any]) -> None:
+    """Record failed runs; abort when a phase is mostly failures (its figures mean nothing)."""
+    if not report.errors:
+        return
+    failures[phase] = {"failed": report.errors, "of": report.requests, "first": report.first_error}
+    if report.errors * 2 > report.requests or report.ok == 0:
         raise RuntimeError(
             f"{side.name}: {report.errors}/{report.requests} runs failed in the {phase} phase; "
             f"first error: {report.first_error}"
@@ -595,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(pairs, "roost", "peer", METRICS) + summarise(
         static_pairs, "roost", "peer", STATIC_METRICS
     )
-    extra_rows = summarise(extras, full_name, "roost", METRICS[:-1]) if full_name else []
+    extra_rows = summarise(extras, full_name, "roost", METRICS) if full_name else []
     for row in extra_rows:
         row["goal"], row["met"] = None, None
     result = {

@@ -52,7 +52,7 @@ def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression with + - * / and parentheses.
 
     Args:
-        expression: the expression, e.g. "12 * (3 + 4)".
+        expression: the arithmetic expression to evaluate.
     """
 
     def ev(node: ast.AST) -> float:
@@ -72,7 +72,7 @@ def lookup_employee(name: str) -> str:
     """Look up an employee of ACME Corp in the company directory.
 
     Args:
-        name: the employee's full name, e.g. "Jane Doe".
+        name: the employee's full name.
     """
     record = EMPLOYEES.get(name.strip().lower())
     if record is None:
@@ -131,6 +131,14 @@ TASKS: list[Task] = [
     Task("two-step", "What is Amira Haddad's extension minus 349?", ("3000",)),
     Task("two-step", "Add 29 to Rafael Souza's extension.", ("2800",)),
 ]
+
+
+# Example values in tool descriptions get copied by small models ("Jane Doe"), so the
+# tools above describe their arguments plainly.
+SYS_PROMPT = (
+    "You are a concise assistant. Answer general-knowledge questions directly. Use the "
+    "calculator for arithmetic and the directory for questions about ACME employees."
+)
 
 
 # --- instrumentation --------------------------------------------------------------------
@@ -220,8 +228,7 @@ async def run_task(
         "bench",
         model,  # type: ignore[arg-type]
         toolkit,
-        sys_prompt="You are a concise assistant. Use the tools for arithmetic and for "
-        "questions about ACME employees.",
+        sys_prompt=SYS_PROMPT,
         max_iters=max_iters,
         model_options={"temperature": 0, "max_tokens": 160},
     )

@@ -2,7 +2,7 @@
 
 Measures what the server does per streamed run: ``flush_run`` (a batch of events plus
 the partial reply upsert in one transaction), single-message appends, event reads for
-SSE resume, and SQLite ``synchronous=NORMAL`` against ``FULL`` side by side.
+SSE resume, and SQLite ``synchronous=NORMAL`` against ``FULL`` in alternating rounds.
 
     python bench/store.py                       # SQLite only
     ROOST_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -29,10 +30,15 @@ from roost.core import Msg, TextBlock
 from roost.store import Store
 from roost.store._engine import normalize_url
 
+_cpu: list[float] = []
+
 
 async def _timed(fn: Callable[[], Awaitable[Any]]) -> float:
+    """Wall time of ``fn``; its process CPU time (all threads) goes to ``_cpu``."""
+    cpu = time.process_time()
     start = time.perf_counter()
     await fn()
+    _cpu.append(time.process_time() - cpu)
     return time.perf_counter() - start
 
 
@@ -60,6 +66,7 @@ async def _scenario(store: Store, *, runs: int, batches: int, batch: int) -> dic
     n_flush = runs * batches
     out["flush_run/s"] = n_flush / elapsed
     out["events/s (via flush_run)"] = n_flush * batch / elapsed
+    out["CPU µs per flush_run"] = _cpu[-1] / n_flush * 1e6
 
     n_msgs = runs * batches
 
@@ -68,6 +75,7 @@ async def _scenario(store: Store, *, runs: int, batches: int, batch: int) -> dic
             await store.append_messages(session.id, [Msg.user(f"message {i}")])
 
     out["append_messages(1)/s"] = n_msgs / await _timed(appends)
+    out["CPU µs per append"] = _cpu[-1] / n_msgs * 1e6
 
     page = await store.list_runs(session_id=session.id, limit=runs)
     run_ids = [r.id for r in page.items]
@@ -94,25 +102,48 @@ def _force_full_sync(store: Store) -> None:
         cur.close()
 
 
+async def _sync_compare(tmp: str, rounds: int, per_round: int) -> dict[str, float]:
+    """Alternate NORMAL and FULL rounds of one-message appends, so that the machine's
+    load hits both alike; report the median commits/s of each."""
+    stores: dict[str, Store] = {}
+    sessions: dict[str, str] = {}
+    for label, full in (("NORMAL", False), ("FULL", True)):
+        store = await Store.open(f"sqlite+aiosqlite:///{Path(tmp) / f'sync_{label}.db'}")
+        if full:
+            await store.engine.dispose()
+            _force_full_sync(store)
+        stores[label] = store
+        sessions[label] = (await store.create_session(app="bench")).id
+    rates: dict[str, list[float]] = {label: [] for label in stores}
+    for _ in range(rounds):
+        for label, store in stores.items():
+
+            async def appends(store: Store = store, sid: str = sessions[label]) -> None:
+                for i in range(per_round):
+                    await store.append_messages(sid, [Msg.user(f"m{i}")])
+
+            rates[label].append(per_round / await _timed(appends))
+    for store in stores.values():
+        await store.close()
+    return {label: statistics.median(r) for label, r in rates.items()}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", action="store_true", help="also bench PostgreSQL")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--batches", type=int, default=20, help="flushes per run")
     parser.add_argument("--batch", type=int, default=25, help="events per flush")
+    parser.add_argument("--sync-rounds", type=int, default=7, help="NORMAL/FULL rounds")
     args = parser.parse_args()
     kw = {"runs": args.runs, "batches": args.batches, "batch": args.batch}
     results: dict[str, dict[str, float]] = {}
 
     with tempfile.TemporaryDirectory() as tmp:
-        for label, full in (("sqlite NORMAL", False), ("sqlite FULL", True)):
-            path = Path(tmp) / f"{label.replace(' ', '_')}.db"
-            store = await Store.open(f"sqlite+aiosqlite:///{path}")
-            if full:
-                await store.engine.dispose()
-                _force_full_sync(store)
-            results[label] = await _scenario(store, **kw)
-            await store.close()
+        store = await Store.open(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
+        results["sqlite"] = await _scenario(store, **kw)
+        await store.close()
+        sync = await _sync_compare(tmp, args.sync_rounds, 100)
 
     if args.postgres:
         url = os.environ.get("ROOST_TEST_POSTGRES_URL")
@@ -135,6 +166,11 @@ async def main() -> None:
     for metric in metrics:
         print(f"{metric:32}" + "".join(f"{results[lb][metric]:>16,.0f}" for lb in labels))
     print(f"(runs={args.runs} batches={args.batches} batch={args.batch})")
+    print(
+        "sqlite commits/s (one-message appends, median of alternating rounds): "
+        + ", ".join(f"synchronous={k}: {v:,.0f}" for k, v in sync.items())
+        + f"; FULL/NORMAL = {sync['FULL'] / sync['NORMAL']:.2f}"
+    )
 
 
 if __name__ == "__main__":

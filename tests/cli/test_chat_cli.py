@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from models._servers import FakeOpenAIServer, Reply
+from fake_providers import FakeOpenAIServer, Reply
 
 
 @pytest.fixture

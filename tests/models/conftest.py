@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from models._servers import FakeAnthropicServer, FakeOpenAIServer
+from fake_providers import FakeAnthropicServer, FakeOpenAIServer
 
 
 @pytest.fixture

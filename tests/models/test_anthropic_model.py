@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from models._servers import Fail, FakeAnthropicServer, Malformed, Reply, StreamError
+from fake_providers import Fail, FakeAnthropicServer, Malformed, Reply, StreamError
 from roost.core import (
     ConfigError,
     ImageBlock,
@@ -212,3 +212,67 @@ def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         AnthropicChatModel("claude", api_key="k", thinking_budget=8000, max_tokens=4096)
     model = AnthropicChatModel("claude", api_key="sk-ant-secret")
     assert "sk-ant-secret" not in repr(model)
+
+
+def test_structured_output_with_thinking_asks_for_the_tool_instead_of_forcing_it() -> None:
+    class Answer(BaseModel):
+        value: int
+
+    model = AnthropicChatModel("claude-sonnet-4", api_key="k", thinking_budget=2048)
+    body, tool_name = model.build_body(
+        [Msg.system("Be exact."), Msg.user("7?")],
+        tools=None,
+        tool_choice=None,
+        response_format=Answer,
+        options={},
+    )
+    assert tool_name == "Answer"
+    assert body["tool_choice"] == {"type": "auto"}
+    assert body["system"].startswith("Be exact.") and "'Answer'" in body["system"]
+    with pytest.raises(ConfigError):
+        model.build_body(
+            [Msg.user("x")],
+            tools=None,
+            tool_choice=None,
+            response_format={"type": "json_schema", "json_schema": {"schema": {"type": "array"}}},
+            options={},
+        )
+
+
+async def test_prompt_cache_breakpoints(anthropic_server: FakeAnthropicServer) -> None:
+    model = make(anthropic_server, cache_prompt=True)
+    await model.complete([Msg.system("Long instructions."), Msg.user("hi")], tools=[SEARCH])
+    body = anthropic_server.requests[0].body
+    ephemeral = {"type": "ephemeral"}
+    assert body["system"] == [
+        {"type": "text", "text": "Long instructions.", "cache_control": ephemeral}
+    ]
+    assert body["tools"][-1]["cache_control"] == ephemeral
+    assert body["messages"][-1]["content"][-1]["cache_control"] == ephemeral
+
+
+def test_message_conversion_merges_turns_and_drops_unsigned_thinking() -> None:
+    from roost.core import DataBlock
+    from roost.models.anthropic import to_anthropic_messages
+
+    system, turns = to_anthropic_messages(
+        [
+            Msg.system("A"),
+            Msg.user([ImageBlock(url="https://x/cat.png"), DataBlock(data={"k": 1})]),
+            Msg.user("second"),
+            Msg.assistant([ThinkingBlock(thinking="from another provider"), TextBlock(text="ok")]),
+            Msg.system("B"),
+        ]
+    )
+    assert system == "A\n\nB"
+    assert turns == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "source": {"type": "url", "url": "https://x/cat.png"}},
+                {"type": "text", "text": '{"k": 1}'},
+                {"type": "text", "text": "second"},
+            ],
+        },
+        {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models._servers import Fail, FakeOpenAIServer, Reply
+from fake_providers import Fail, FakeOpenAIServer, Reply
 from roost.core import ConfigError, ModelRequestRejected, ModelUnavailable, Msg, TextDelta
 from roost.models import FallbackModel, OpenAIChatModel, RetryPolicy, ScriptedModel
 from roost.models.scripted import ScriptedReply

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from models._servers import FakeOpenAIServer
-from roost.core import ConfigError, ModelNotInstalled, Msg
+from fake_providers import FakeOpenAIServer
+from roost.core import ConfigError, Msg
 from roost.core.settings import get_settings
 from roost.models import AnthropicChatModel, OpenAIChatModel, resolve_model
 
@@ -93,8 +93,8 @@ async def test_base_url_spec_and_roost_model_setting(
 def test_local_specs_build_the_local_model_lazily(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ModelNotInstalled):  # nothing installed in this ROOST_HOME
-        resolve_model("local:qwen2.5-coder-0.5b")
+    named = resolve_model("local:qwen2.5-coder-0.5b")  # checked for installation on first use
+    assert (named.provider, named.model_name) == ("local", "qwen2.5-coder-0.5b")
     with pytest.raises(ConfigError):
         resolve_model("local:no-such-model")
     gguf = tmp_path / "tiny.gguf"
@@ -103,3 +103,28 @@ def test_local_specs_build_the_local_model_lazily(
     get_settings.cache_clear()
     model = resolve_model(None)  # ROOST_MODEL unset → the local model, not started yet
     assert (model.provider, model.model_name) == ("local", "tiny")
+
+
+async def test_comma_separated_specs_form_a_fallback_chain(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    from roost.models import FallbackModel
+
+    chain = resolve_model(f"http://127.0.0.1:9/v1#dead, {openai_server.url}#alive", max_retries=0)
+    assert isinstance(chain, FallbackModel)
+    assert [m.model_name for m in chain.models] == ["dead", "alive"]
+    reply = await chain.complete([Msg.user("hi")])
+    assert reply.msg.text == "echo: hi"
+    assert reply.msg.metadata["answered_by"] == "openai-compatible:alive"
+    with pytest.raises(ConfigError):
+        resolve_model("openai:gpt-4o,,local")
+
+
+async def test_local_model_not_installed_falls_back_to_the_next_spec(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    # ROOST_HOME is a fresh directory (autouse fixture): no local model is installed
+    chain = resolve_model(f"local,{openai_server.url}#backup")
+    reply = await chain.complete([Msg.user("offline?")])
+    assert reply.msg.text == "echo: offline?"
+    assert reply.msg.metadata["fallback_errors"][0]["code"] == "model_not_installed"

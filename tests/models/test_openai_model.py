@@ -8,7 +8,8 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from models._servers import (
+from fake_providers import (
+    AppServer,
     Drop,
     Fail,
     FakeOpenAIServer,
@@ -423,3 +424,49 @@ async def test_consumer_stopping_early_closes_the_stream_cleanly(
     await stream.aclose()  # type: ignore[attr-defined]
     # the model (and its connection pool) keeps working after an abandoned stream
     assert (await model.complete([Msg.user("again")])).msg.text == "echo: again"
+
+
+async def test_server_hanging_mid_stream_is_a_timeout_with_partial_text(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    openai_server.script(
+        Reply(text="abcdefghij", chunk_size=2, stall_after_chunks=2, stall_seconds=5.0)
+    )
+    model = make(openai_server, timeout=1.5)  # generous: the machine running tests is loaded
+    with pytest.raises(ModelTimeout) as info:
+        await model.complete([Msg.user("hi")])
+    assert info.value.details["partial_text"] == "abcd"
+    assert len(openai_server.requests) == 1
+
+
+def test_audio_input_becomes_an_input_audio_part() -> None:
+    from roost.core import AudioBlock
+    from roost.models.openai import to_openai_messages
+
+    sent = to_openai_messages(
+        [
+            Msg.user(
+                [TextBlock(text="transcribe"), AudioBlock(data="UklGRg==", media_type="audio/wav")]
+            )
+        ]
+    )
+    assert sent[0]["content"][1] == {
+        "type": "input_audio",
+        "input_audio": {"data": "UklGRg==", "format": "wav"},
+    }
+
+
+async def test_base_url_pointing_at_a_web_page_is_a_clear_bad_response() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    async def page(request: object) -> HTMLResponse:
+        return HTMLResponse("<html>console</html>")
+
+    app = Starlette(routes=[Route("/{path:path}", page, methods=["GET", "POST"])])
+    with AppServer(app) as server:
+        model = OpenAIChatModel("m", base_url=server.base, retry=FAST)
+        with pytest.raises(ModelBadResponse) as info:
+            await model.complete([Msg.user("hi")])
+        assert "text/html" in info.value.message and "/v1" in (info.value.hint or "")

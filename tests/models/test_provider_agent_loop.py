@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models._servers import FakeAnthropicServer, FakeOpenAIServer, Reply
+from fake_providers import FakeAnthropicServer, FakeOpenAIServer, Reply
 from roost.agents import ReActAgent
 from roost.core import Msg
 from roost.models import AnthropicChatModel, OpenAIChatModel

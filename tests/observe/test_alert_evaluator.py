@@ -264,7 +264,7 @@ async def test_evaluator_background_task_runs_and_stops(metrics: RoostMetrics) -
         ]
     )
     ev = AlertEvaluator(rule, metrics=metrics, notifiers=[], interval=0.01)
-    metrics.local_model_up.set(0)
+    metrics.local_model_up.labels("qwen2.5-coder-0.5b").set(0)
     ev.start()
     for _ in range(200):
         if ev.firing():

@@ -79,7 +79,7 @@ async def test_observer_counts_runs_tokens_cost_and_tools(metrics: RoostMetrics)
 def test_exposition_parses_and_names_follow_conventions(metrics: RoostMetrics) -> None:
     metrics.sandbox_pool_size.labels("bwrap").set(3)
     metrics.sandbox_acquires.labels("bwrap", "warm").inc()
-    metrics.local_model_up.set(1)
+    metrics.local_model_up.labels("qwen2.5-coder-0.5b").set(1)
     body, content_type = metrics.exposition()
     assert content_type.startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}

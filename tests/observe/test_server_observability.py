@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
+sys.path.insert(0, str(Path(__file__).parent))
 
 from server_support import ADMIN_KEY, new_session, read_sse, served
 
@@ -114,6 +115,7 @@ def test_run_trace_metrics_and_usage_over_http(served: Any, tmp_path: Path) -> N
         assert "roost_time_to_first_token_seconds_count" in body
         assert "roost_http_requests_total" in body  # the server's own metrics, same endpoint
         assert "roost_store_up 1.0" in body
+        assert 'roost_trace_spans_exported_total{exporter="store",result="ok"}' in body
 
         u = c.get("/v1/usage", params={"group_by": "user"})
         assert u.status_code == 200, u.text
@@ -129,3 +131,47 @@ def test_run_trace_metrics_and_usage_over_http(served: Any, tmp_path: Path) -> N
 def test_observe_false_leaves_the_app_uninstrumented(observe: bool, tmp_path: Path) -> None:
     app = AgentApp("plain", admin_key=ADMIN_KEY, observe=observe)
     assert app.observability is None and app.observers == []
+
+
+def test_app_alerts_reach_a_webhook_from_the_environment(
+    served: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local model that is not serving fires LocalModelDown through the app's evaluator."""
+    from test_alert_evaluator import WebhookReceiver
+
+    from roost.models.local import LocalModel
+
+    receiver = WebhookReceiver()
+    rules = tmp_path / "rules.yaml"  # replaces the built-in (for: 1m) so the test is quick
+    rules.write_text(
+        "rules:\n  - name: LocalModelDown\n    level: infrastructure\n"
+        "    expr: {fn: value, metric: roost_local_model_up, agg: max}\n"
+        "    op: '<'\n    threshold: 1\n    severity: critical\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ROOST_ALERT_RULES", str(rules))
+    monkeypatch.setenv("ROOST_ALERT_WEBHOOKS", receiver.url)
+    monkeypatch.setenv("ROOST_ALERT_INTERVAL", "0.1")
+    try:
+        app = _app(tmp_path)
+
+        @app.on_startup
+        def watch() -> None:
+            app.observability.watch_local_model(LocalModel(), name="qwen-local")
+
+        s = served(app)
+        import time
+
+        deadline = time.monotonic() + 20
+        while not receiver.bodies and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [alert] = receiver.bodies[0]["alerts"]
+        assert alert["labels"]["alertname"] == "LocalModelDown"
+        assert alert["labels"]["severity"] == "critical"
+        with s.client() as c:
+            body = c.get("/metrics").text
+        assert 'roost_local_model_up{model="qwen-local"} 0.0' in body
+        assert 'roost_alerts_firing{alertname="LocalModelDown",severity="critical"} 1.0' in body
+        assert 'roost_alerts_firing{alertname="StoreUnreachable",severity="critical"} 0.0' in body
+    finally:
+        receiver.close()

@@ -89,6 +89,29 @@ async def test_shell_timeout_kills_the_process_group(sandbox: BwrapSandbox) -> N
     assert ps.stdout.strip() == "0"
 
 
+async def test_shell_returns_when_the_shell_exits_despite_background_jobs(
+    sandbox: BwrapSandbox,
+) -> None:
+    # The background sleep inherits the output pipes and keeps them open; the answer
+    # must come when /bin/sh exits, not at the timeout.
+    res = await sandbox.run_shell("sleep 100 & echo started; exit 7", timeout=15)
+    assert not res.timed_out
+    assert res.exit_code == 7 and res.stdout == "started\n"
+    # The background job keeps running (like a server started with '&').
+    ps = await sandbox.run_shell("ps -e -o args= | grep -c '^sleep 100$' || true")
+    assert ps.stdout.strip() == "1"
+    # A shell that closes its own output early is still waited for until it exits.
+    closed = await sandbox.run_shell("echo before; exec >&- 2>&-; sleep 0.3; exit 4", timeout=15)
+    assert closed.stdout == "before\n" and closed.exit_code == 4 and not closed.timed_out
+
+
+async def test_shell_output_is_capped(sandbox: BwrapSandbox) -> None:
+    res = await sandbox.run_shell("head -c 3000000 /dev/zero | tr '\\0' a", timeout=30)
+    assert res.exit_code == 0
+    assert res.stdout.startswith("a" * 1000) and "truncated" in res.stdout
+    assert len(res.stdout) < 1_100_000
+
+
 async def test_shell_answers_while_a_cell_is_busy(sandbox: BwrapSandbox) -> None:
     cell = asyncio.create_task(sandbox.run_python("import time\ntime.sleep(1.5)\n'done'"))
     await asyncio.sleep(0.2)

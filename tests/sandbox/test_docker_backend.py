@@ -127,6 +127,14 @@ class _LocalExecSandbox(ContainerSandbox):
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)
+
+
+def _exists(path: str) -> bool:
+    return Path(path).exists()
+
+
 async def test_kernel_over_an_exec_stream_keeps_state_and_serves_files() -> None:
     sandbox = _LocalExecSandbox(SandboxSpec())
     sandbox.python = "python3"
@@ -137,7 +145,7 @@ async def test_kernel_over_an_exec_stream_keeps_state_and_serves_files() -> None
         assert second.stdout == "40\n"
         shell = await sandbox.run_shell("echo hi && pwd")
         assert shell.exit_code == 0
-        assert shell.stdout.splitlines() == ["hi", os.path.realpath(sandbox.workdir)]
+        assert shell.stdout.splitlines() == ["hi", _realpath(sandbox.workdir)]
         big = os.urandom(300_000)
         info = await sandbox.write_file("d/blob.bin", big)
         assert info.size == len(big)
@@ -150,7 +158,7 @@ async def test_kernel_over_an_exec_stream_keeps_state_and_serves_files() -> None
             await sandbox.read_file("../etc/passwd")
         assert sandbox.info().detail["workdir"] == sandbox.workdir
     assert sandbox.info().status is SandboxStatus.CLOSED
-    assert not Path(sandbox.workdir).exists()
+    assert not _exists(sandbox.workdir)
 
 
 async def test_kernel_over_an_exec_stream_is_replaced_when_it_dies() -> None:

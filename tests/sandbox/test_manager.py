@@ -62,6 +62,34 @@ async def test_warm_pool_hands_out_started_sandboxes_and_refills() -> None:
     assert pool.warm == 0
 
 
+async def test_pool_replaces_a_dead_warm_sandbox_without_an_acquire() -> None:
+    pool = SandboxPool(SandboxSpec(), size=1, health_interval=0.1)
+    await pool.start()
+    try:
+        victim = pool._warm[0]
+        pids = _cgroup_pids(victim.info().detail["cgroups"])
+        assert pids
+        for pid in pids:
+            os.kill(pid, 9)  # the kernel and bwrap die behind the pool's back
+        for _ in range(300):
+            if pool.replaced == 1 and pool.warm == 1 and pool._warm[0] is not victim:
+                break
+            await asyncio.sleep(0.05)
+        assert pool.replaced == 1
+        assert victim.info().status is SandboxStatus.CLOSED
+        fresh = pool._warm[0]
+        assert fresh is not victim and fresh.info().status is SandboxStatus.READY
+        assert (await fresh.run_python("6 * 7")).result == "42"
+        assert await pool.check_health() == 0  # a healthy pool is left alone
+    finally:
+        await pool.aclose()
+
+
+def test_pool_rejects_a_bad_health_interval() -> None:
+    with pytest.raises(ValueError, match="health_interval"):
+        SandboxPool(SandboxSpec(), health_interval=0)
+
+
 async def test_release_closes_the_sandbox_and_forgets_the_binding() -> None:
     async with SandboxManager(pool_size=0) as manager:
         sandbox = await manager.acquire("s1")

@@ -71,7 +71,11 @@ def test_service_refuses_to_start_without_a_token() -> None:
 
 @pytest.mark.parametrize("path", ["/v1/health", "/v1/sandboxes", "/mcp", "/nope"])
 def test_every_route_needs_the_token(service: _Service, path: str) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}, {"Authorization": TOKEN}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-wrong-token"},
+        {"Authorization": TOKEN},
+    ):
         response = httpx.get(service.url + path, headers=headers)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"

@@ -134,7 +134,16 @@ def start_process(target: str | None, env: dict[str, str], *extra: str) -> Serve
         **env,
         "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
-    args = [sys.executable, "-m", "roost.cli.main", "serve", *([target] if target else []), "--port", "0", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "roost.cli.main",
+        "serve",
+        *([target] if target else []),
+        "--port",
+        "0",
+        *extra,
+    ]
     proc = subprocess.Popen(
         args, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=HERE
     )
@@ -192,19 +201,34 @@ def fake_openai_app() -> Any:
         usage = {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}
         base = {"id": "chatcmpl-fake", "created": 0, "model": body.get("model", "fake")}
         if not body.get("stream"):
-            return JSONResponse({
-                **base, "object": "chat.completion", "usage": usage,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "".join(FAKE_REPLY)}}],
-            })
+            return JSONResponse(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": "".join(FAKE_REPLY)},
+                        }
+                    ],
+                }
+            )
 
         async def chunks() -> Any:
             for piece in FAKE_REPLY:
-                chunk = {**base, "object": "chat.completion.chunk",
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                chunk = {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n"
-            done = {**base, "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            done = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            }
             yield f"data: {json.dumps(done)}\n\n"
             yield f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n"
             yield "data: [DONE]\n\n"

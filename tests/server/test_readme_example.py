@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from server_support import FAKE_REPLY, start_process
 
 pytestmark = pytest.mark.slow
@@ -19,7 +18,9 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def curl_block() -> str:
     match = re.search(
-        r"<!-- readme-curl -->\s*```bash\n(.*?)```\s*<!-- /readme-curl -->", README.read_text(), re.S
+        r"<!-- readme-curl -->\s*```bash\n(.*?)```\s*<!-- /readme-curl -->",
+        README.read_text(),
+        re.S,
     )
     assert match, "README.md must hold the curl example between <!-- readme-curl --> markers"
     return match.group(1)

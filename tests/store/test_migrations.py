@@ -62,8 +62,9 @@ async def test_sqlite_connection_settings(tmp_path: Path) -> None:
 async def test_default_url_is_sqlite_under_roost_home(roost_home: Path) -> None:
     async with await Store.open() as store:
         assert store.url.endswith("roost.db") and str(roost_home) in store.url
-        await store.ping()
-    assert (roost_home / "roost.db").exists()
+        await store.create_session(app="demo")
+        for name in ("roost.db", "roost.db-wal"):  # prompts are private to the owner
+            assert (roost_home / name).stat().st_mode & 0o777 == 0o600
 
 
 def test_urls_are_normalised_to_async_drivers() -> None:

@@ -152,3 +152,22 @@ async def test_flush_run_writes_events_message_and_status_in_one_transaction(
     assert [m.text for m in page.items] == ["Hello!"] and not page.records[0].partial
     assert page.records[0].run_id == run.id
     assert [e.seq for e in await store.list_events(run.id)] == [0, 1, 2]
+
+
+async def test_prune_run_events_keeps_active_and_recent_runs(store: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    s = await store.create_session(app="demo")
+    old = await store.create_run(session_id=s.id, status="running")
+    active = await store.create_run(session_id=s.id, status="running")
+    for run in (old, active):
+        await store.append_events(run.id, [(i, "text.delta", {}) for i in range(3)])
+    await store.set_run_status(old.id, "succeeded")
+
+    assert await store.prune_run_events(finished_before=datetime.now(UTC) - timedelta(hours=1)) == 0
+    assert (
+        await store.prune_run_events(finished_before=datetime.now(UTC) + timedelta(seconds=1)) == 3
+    )
+    assert await store.list_events(old.id) == []
+    assert (await store.get_run(old.id)).status == "succeeded"  # the run itself stays
+    assert len(await store.list_events(active.id)) == 3

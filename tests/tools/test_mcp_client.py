@@ -115,6 +115,19 @@ async def test_close_stops_the_server_process_and_later_calls_fail_cleanly() -> 
     await conn.aclose()  # idempotent
 
 
+async def test_a_server_dying_mid_call_gives_mcp_unavailable_results() -> None:
+    toolkit = Toolkit()
+    await toolkit.add_mcp_server("fragile", **STDIO)  # type: ignore[arg-type]
+    try:
+        crashed = await toolkit.call("crash")
+        assert crashed.is_error and crashed.code == "mcp_unavailable"
+        after = await toolkit.call("add", a=1, b=1)
+        assert after.is_error and after.code == "mcp_unavailable"
+        assert "fragile" in after.text
+    finally:
+        await toolkit.aclose()
+
+
 async def test_a_server_that_dies_at_start_is_reported_with_its_stderr() -> None:
     with pytest.raises(McpUnavailable) as info:
         await connect_mcp(

@@ -118,13 +118,19 @@ class HttpChatModel(BaseChatModel):
                     response.headers,
                     provider=self.provider,
                 )
+            ctype = response.headers.get("content-type", "")
+            if ctype and "event-stream" not in ctype and "json" not in ctype:
+                raise ModelBadResponse(
+                    f"{self.provider} at {url} answered {ctype!r} instead of an event stream",
+                    hint="the base URL points at something else than the model API (it usually ends in /v1)",
+                )
             yield response
         finally:
             await response.aclose()
 
     @contextmanager
     def translate_errors(self) -> Iterator[None]:
-        """httpx transport failures → ``ModelTimeout`` / ``ModelUnavailable``."""
+        """httpx failures → ``ModelTimeout`` / ``ModelUnavailable`` / ``ModelBadResponse``."""
         try:
             yield
         except httpx.TimeoutException as exc:
@@ -137,6 +143,12 @@ class HttpChatModel(BaseChatModel):
             raise ModelUnavailable(
                 f"{self.provider} at {self.base_url} failed: {self.redact(str(exc)) or type(exc).__name__}",
                 hint="check that the server is running and the base URL is right",
+            ) from None
+        except httpx.RequestError as exc:  # undecodable body, redirect loop
+            raise ModelBadResponse(
+                f"{self.provider} at {self.base_url} sent an unusable response: "
+                f"{self.redact(str(exc)) or type(exc).__name__}",
+                hint="check the base URL: it should point at the API root (…/v1)",
             ) from None
 
     # -- results --------------------------------------------------------------------------
@@ -166,9 +178,9 @@ def bad_chunk(provider: str, data: str, reason: str) -> ModelBadResponse:
     )
 
 
-def estimate_tokens(text: str) -> int:
+def estimate_tokens(chars: int) -> int:
     """Rough token count (4 characters per token) for servers that report no usage."""
-    return max(1, len(text) // 4) if text else 0
+    return max(1, chars // 4) if chars else 0
 
 
 def _error_text(raw: bytes) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from typing import Any
 
 
@@ -50,8 +51,11 @@ def main() -> int:
     # Serve until the parent closes our stdin (clean stop) or dies (pipe closed).
     while sys.stdin.read(4096):
         pass
+    # The server's destructor can hang when a request is being cancelled mid-flight, and
+    # an orphan would keep gigabytes of RAM: give it a moment, then exit regardless.
+    threading.Timer(3.0, os._exit, args=(0,)).start()
     del server
-    return 0
+    os._exit(0)
 
 
 if __name__ == "__main__":

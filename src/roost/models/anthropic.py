@@ -50,7 +50,11 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 
 class AnthropicChatModel(HttpChatModel):
-    """Claude models through the Messages API (``POST /v1/messages`` with ``stream: true``)."""
+    """Claude models through the Messages API (``POST /v1/messages`` with ``stream: true``).
+
+    ``thinking_budget`` turns on extended thinking; ``cache_prompt`` marks prompt-cache
+    breakpoints (tools, system, last turn) so long agent loops pay the cached-input price.
+    """
 
     def __init__(
         self,
@@ -67,6 +71,7 @@ class AnthropicChatModel(HttpChatModel):
         client: httpx.AsyncClient | None = None,
         provider: str = "anthropic",
         retry: RetryPolicy | None = None,
+        cache_prompt: bool = False,
         **default_options: Any,
     ) -> None:
         if not model:
@@ -100,6 +105,7 @@ class AnthropicChatModel(HttpChatModel):
         )
         self.max_tokens = max_tokens
         self.thinking_budget = thinking_budget
+        self.cache_prompt = cache_prompt
         self.default_options = default_options
 
     @property
@@ -164,6 +170,8 @@ class AnthropicChatModel(HttpChatModel):
             body["tool_choice"] = _tool_choice(tool_choice)
         if specs:
             body["tools"] = specs
+        if self.cache_prompt:
+            _mark_cache_breakpoints(body)
         return body, output_tool
 
     # -- streaming ------------------------------------------------------------------------
@@ -345,6 +353,21 @@ class _StreamState:
                 return [acc.call_delta(call_id, partial)]
             raise ModelBadResponse(f"input_json_delta for block {index}, which is not a tool call")
         return []
+
+
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def _mark_cache_breakpoints(body: dict[str, Any]) -> None:
+    """Prompt caching: breakpoints after the tools, the system prompt and the last turn,
+    so each agent iteration re-reads the growing conversation from the cache."""
+    if body.get("tools"):
+        body["tools"][-1] = {**body["tools"][-1], "cache_control": _EPHEMERAL}
+    if body.get("system"):
+        body["system"] = [{"type": "text", "text": body["system"], "cache_control": _EPHEMERAL}]
+    if body["messages"] and body["messages"][-1]["content"]:
+        last = body["messages"][-1]["content"]
+        last[-1] = {**last[-1], "cache_control": _EPHEMERAL}
 
 
 def _stream_error(error: Mapping[str, Any], provider: str) -> ModelError:

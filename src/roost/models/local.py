@@ -38,11 +38,12 @@ from roost.core import (
 )
 from roost.core.settings import get_settings
 from roost.models.base import BaseChatModel, ResponseFormat, ToolChoice
-from roost.models.catalogue import CATALOGUE
+from roost.models.catalogue import CATALOGUE, get_entry
 from roost.models.install import check_gguf, resolve_model_path
 from roost.models.openai import OpenAIChatModel
 
 _LOG_TAIL = 800
+_LOG_ROTATE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,9 @@ class LocalServer:
         log_dir = settings.home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._log_path = log_dir / "local-model.log"
+        with contextlib.suppress(OSError):
+            if self._log_path.stat().st_size > _LOG_ROTATE_BYTES:
+                os.replace(self._log_path, self._log_path.with_name("local-model.log.1"))
         api_key = secrets.token_urlsafe(24)
         env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
         started = time.monotonic()
@@ -327,24 +331,41 @@ class LocalModel(BaseChatModel):
     ) -> None:
         if name is not None and path is not None:
             raise ConfigError("give LocalModel a catalogue name or a path, not both")
-        if path is not None:
-            model_path = check_gguf(Path(path).expanduser())
-        else:
-            model_path = resolve_model_path(name)
         threads = default_threads() if n_threads is None else n_threads
         for label, value in (("n_threads", threads), ("n_ctx", n_ctx), ("n_parallel", n_parallel)):
             if value < 1:
                 raise ConfigError(f"LocalModel {label} must be at least 1, got {value}")
-        self.model_path = model_path.resolve()
-        self.model_name = name or _catalogue_name(self.model_path) or self.model_path.stem
-        self.config = ServerConfig(str(self.model_path), n_ctx, threads, n_parallel)
+        settings = get_settings()
+        self._name = name
+        self._path: Path | None = None
+        if path is not None:
+            self._path = check_gguf(Path(path).expanduser()).resolve()
+            self.model_name = _catalogue_name(self._path) or self._path.stem
+        elif name is None and settings.local_model:
+            self.model_name = Path(settings.local_model).stem
+        else:
+            # Validate the name now; whether it is installed is checked on first use, so a
+            # LocalModel can sit in a fallback chain (or be built before `ensure_model`).
+            self.model_name = get_entry(name or settings.local_model_name).name
+        self.n_ctx, self.n_threads, self.n_parallel = n_ctx, threads, n_parallel
         self.startup_timeout = startup_timeout
         self.request_timeout = request_timeout
         self._delegate: OpenAIChatModel | None = None
         self._delegate_generation = -1
 
     def __repr__(self) -> str:
-        return f"LocalModel(model={self.model_name!r}, path={str(self.model_path)!r})"
+        return f"LocalModel(model={self.model_name!r})"
+
+    @property
+    def model_path(self) -> Path:
+        """The GGUF file; raises ``ModelNotInstalled`` (with the fix) if it is missing."""
+        if self._path is None:
+            self._path = resolve_model_path(self._name).resolve()
+        return self._path
+
+    @property
+    def config(self) -> ServerConfig:
+        return ServerConfig(str(self.model_path), self.n_ctx, self.n_threads, self.n_parallel)
 
     @property
     def server(self) -> LocalServer:

@@ -170,15 +170,14 @@ class OpenAIChatModel(HttpChatModel):
             response_format=response_format,
             options=options,
         )
-        prompt_chars = len(json.dumps(body["messages"], ensure_ascii=False))
         async for event in stream_with_retries(
-            lambda: self._attempt(body, prompt_chars),
+            lambda: self._attempt(body),
             self.retry,
             label=f"{self.provider}:{self.model_name}",
         ):
             yield event
 
-    async def _attempt(self, body: dict[str, Any], prompt_chars: int) -> AsyncIterator[Event]:
+    async def _attempt(self, body: dict[str, Any]) -> AsyncIterator[Event]:
         acc = StreamAccumulator()
         try:
             async with self.post_stream(
@@ -208,9 +207,10 @@ class OpenAIChatModel(HttpChatModel):
                 + len(built.thinking)
                 + sum(len(json.dumps(c.input)) for c in built.tool_uses)
             )
+            prompt_chars = len(json.dumps(body["messages"], ensure_ascii=False))
             usage = Usage(
-                input_tokens=estimate_tokens("x" * prompt_chars),
-                output_tokens=estimate_tokens("x" * out_chars),
+                input_tokens=estimate_tokens(prompt_chars),
+                output_tokens=estimate_tokens(out_chars),
             )
         yield acc.add_usage(self.priced(usage), self.model_name)
         self.finish_metadata(acc.msg, estimated=estimated)

@@ -4,6 +4,7 @@ into a :class:`ChatModel`.
 Specs: ``openai:<name>``, ``anthropic:<name>``, ``deepseek:<name>``, ``dashscope:<name>``,
 ``moonshot:<name>``, ``ollama:<name>``, ``vllm:<name>@<base_url>``, a bare base URL
 ``http(s)://host:port/v1`` (optionally ``#<model>``), ``local`` or ``local:<catalogue-name>``.
+Several specs separated by commas form a fallback chain (``openai:gpt-4o-mini,local``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ def resolve_model(spec: str | None = None, **options: Any) -> ChatModel:
     spec = spec.strip()
     if not spec:
         raise ConfigError("the model spec is empty", hint=SPEC_HELP)
+    if "," in spec:
+        from roost.models.fallback import FallbackModel
+
+        parts = [p.strip() for p in spec.split(",")]
+        if not all(parts):
+            raise ConfigError(f"model spec {spec!r} has an empty entry", hint=SPEC_HELP)
+        primary, *fallbacks = (resolve_model(p, **options) for p in parts)
+        return FallbackModel(primary, *fallbacks)
 
     if spec.startswith(("http://", "https://")):
         url, _, name = spec.partition("#")

@@ -20,6 +20,7 @@ from roost.observe.metrics import RoostMetrics, get_metrics
 from roost.observe.notifiers import Alert, LogNotifier, Notifier, WebhookNotifier, webhook_payload
 from roost.observe.observer import MetricsObserver
 from roost.observe.redaction import add_redactor, default_redactor, redact, remove_redactor
+from roost.observe.sandbox_metrics import instrument_sandbox_manager
 from roost.observe.store_exporter import LocalStoreSpanExporter
 from roost.observe.trace_tree import trace_tree
 from roost.observe.tracing import (
@@ -55,6 +56,7 @@ __all__ = [
     "content_capture_enabled",
     "default_redactor",
     "get_metrics",
+    "instrument_sandbox_manager",
     "load_rules",
     "parse_rules",
     "prometheus_rule",

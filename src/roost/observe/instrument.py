@@ -92,6 +92,7 @@ class Observability:
                 capture_content=self.capture_content,
                 service_name=getattr(app, "name", "roost"),
                 cost_fn=self.costs.cost_fn,
+                on_export=self._count_export,
             )
             span_observer = RunSpanObserver()
             self._observers.append(span_observer)
@@ -110,6 +111,46 @@ class Observability:
         self._probe_task = asyncio.get_running_loop().create_task(
             self._loop(), name="roost-observe"
         )
+
+    def watch_sandbox_manager(self, manager: Any) -> None:
+        """Meter a ``SandboxManager``: acquisitions by result, warm pool size per type."""
+        from roost.observe.sandbox_metrics import instrument_sandbox_manager, record_pool_sizes
+
+        if self.metrics is None:
+            raise ConfigError(
+                "watch_sandbox_manager() needs a started app",
+                hint="call it from an on_startup hook",
+            )
+        metrics = self.metrics
+        instrument_sandbox_manager(manager, metrics)
+
+        async def probe() -> None:
+            record_pool_sizes(manager, metrics)
+
+        self.probes.append(probe)
+
+    def watch_local_model(self, model: Any, name: str | None = None) -> None:
+        """Export ``roost_local_model_up{model}`` for a ``LocalModel`` (its server process)."""
+        if self.metrics is None:
+            raise ConfigError(
+                "watch_local_model() needs a started app", hint="call it from an on_startup hook"
+            )
+        gauge = self.metrics.local_model_up.labels(
+            name or str(getattr(model, "model_name", "local"))
+        )
+
+        async def probe() -> None:
+            try:
+                up = bool(model.server.running())
+            except Exception:  # not installed, bad path: the model is not serving
+                up = False
+            gauge.set(1 if up else 0)
+
+        self.probes.append(probe)
+
+    def _count_export(self, exporter: str, spans: int, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.spans_exported.labels(exporter, "ok" if ok else "failed").inc(spans)
 
     async def run_probes(self) -> None:
         for probe in self.probes:

@@ -117,7 +117,9 @@ class RoostMetrics:
         )
         self.local_model_up = Gauge(
             "roost_local_model_up",
-            "1 when the embedded local model answers its health check, else 0.",
+            "1 while the watched local model server process runs, else 0 (no series when "
+            "no local model is watched, so LocalModelDown stays quiet).",
+            ["model"],
             registry=r,
         )
         self.store_up = Gauge(

@@ -153,6 +153,8 @@ class LocalStoreSpanExporter(SpanExporter):
         self._loop = asyncio.new_event_loop()
         self._engine: AsyncEngine | None = None
         self._shutdown = False
+        self._inflight: Future[int] | None = None
+        self._inflight_size = 0
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="roost-trace-store", daemon=True
         )
@@ -163,26 +165,46 @@ class LocalStoreSpanExporter(SpanExporter):
             self._engine = trace_engine(self.database_url, schema=self.schema)
         return await insert_spans(self._engine, records)
 
+    def _settle(self, timeout: float) -> bool:
+        """Wait for the batch in flight; False (and counted) if it failed."""
+        fut, self._inflight = self._inflight, None
+        if fut is None:
+            return True
+        try:
+            self.exported += fut.result(timeout=timeout)
+            return True
+        except Exception as exc:
+            self.failed += self._inflight_size
+            log.warning("trace store export failed: %s", exc.__class__.__name__, exc_info=exc)
+            return False
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Convert this batch while the previous one is written, then hand it over.
+
+        One batch is in flight at a time, so conversion (Python) overlaps the SQL write
+        (driver, GIL released); a failure surfaces on the next call or on flush.
+        """
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
             records = [span_to_record(s, self.cost_fn) for s in spans]
-            fut: Future[int] = asyncio.run_coroutine_threadsafe(self._write(records), self._loop)
-            self.exported += fut.result(timeout=self.export_timeout)
-            return SpanExportResult.SUCCESS
         except Exception as exc:  # an exporter must not raise into the SDK
             self.failed += len(spans)
             log.warning("trace store export failed: %s", exc.__class__.__name__, exc_info=exc)
             return SpanExportResult.FAILURE
+        ok = self._settle(self.export_timeout)
+        self._inflight = asyncio.run_coroutine_threadsafe(self._write(records), self._loop)
+        self._inflight_size = len(records)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        return self._settle(timeout_millis / 1000)
 
     def shutdown(self) -> None:
         if self._shutdown:
             return
         self._shutdown = True
+        self._settle(self.export_timeout)
 
         async def _dispose() -> None:
             if self._engine is not None:

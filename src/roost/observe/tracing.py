@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -54,6 +54,8 @@ CONTENT_ATTRIBUTES = frozenset(
 CONTENT_EVENT_PREFIXES = ("gen_ai.",)
 
 OtlpProtocol = Literal["http/protobuf", "grpc"]
+ExportHook = Callable[[str, int, bool], None]
+"""``(exporter name, span count, ok)`` after each export (feeds a metric)."""
 
 
 def _truthy(value: str | None) -> bool | None:
@@ -73,9 +75,18 @@ class ContentFilterExporter(SpanExporter):
     that carry content; the others pass through untouched (cheap on the hot path).
     """
 
-    def __init__(self, inner: SpanExporter, *, capture_content: bool) -> None:
+    def __init__(
+        self,
+        inner: SpanExporter,
+        *,
+        capture_content: bool,
+        on_export: ExportHook | None = None,
+        name: str | None = None,
+    ) -> None:
         self.inner = inner
         self.capture_content = capture_content
+        self.on_export = on_export
+        self.name = name or type(inner).__name__
 
     def _rewrite(self, span: ReadableSpan) -> ReadableSpan:
         attrs = span.attributes or {}
@@ -123,13 +134,33 @@ class ContentFilterExporter(SpanExporter):
         )
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return self.inner.export([self._rewrite(s) for s in spans])
+        result = self.inner.export([self._rewrite(s) for s in spans])
+        if self.on_export is not None:
+            self.on_export(self.name, len(spans), result is SpanExportResult.SUCCESS)
+        return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.inner.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
         self.inner.shutdown()
+
+
+class FlushingBatchSpanProcessor(BatchSpanProcessor):
+    """A ``BatchSpanProcessor`` whose ``force_flush`` also flushes its exporter.
+
+    The SDK's flush only hands the queue to ``export``; exporters that write
+    asynchronously (the trace store keeps one batch in flight) need their own flush for
+    "flushed" to mean "stored".
+    """
+
+    def __init__(self, exporter: SpanExporter, **kwargs: Any) -> None:
+        super().__init__(exporter, **kwargs)
+        self._exporter_ref = exporter
+
+    def force_flush(self, timeout_millis: int | None = None) -> bool:
+        done = super().force_flush(timeout_millis)
+        return self._exporter_ref.force_flush(timeout_millis or 30000) and done
 
 
 class RunContextSpanProcessor(SpanProcessor):
@@ -140,14 +171,17 @@ class RunContextSpanProcessor(SpanProcessor):
     """
 
     def on_start(self, span: Span, parent_context: context.Context | None = None) -> None:
-        parent = trace.get_current_span(parent_context)
-        parent_attrs: Mapping[str, Any] = getattr(parent, "attributes", None) or {}
+        bag = baggage.get_all(parent_context)
+        parent_attrs: Mapping[str, Any] | None = None
         existing = span.attributes or {}
         for key in RUN_CONTEXT_KEYS:
-            if key in existing:
-                continue
-            value = baggage.get_baggage(key, parent_context) or parent_attrs.get(key)
-            if value is not None:
+            value = bag.get(key)
+            if value is None:
+                if parent_attrs is None:
+                    parent = trace.get_current_span(parent_context)
+                    parent_attrs = getattr(parent, "attributes", None) or {}
+                value = parent_attrs.get(key)
+            if value is not None and key not in existing:
                 span.set_attribute(key, str(value))
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -309,6 +343,7 @@ def setup_tracing(
     exporters: Sequence[SpanExporter] = (),
     schedule_delay_millis: int = 500,
     max_export_batch_size: int = 512,
+    on_export: ExportHook | None = None,
 ) -> TracerProvider:
     """Configure where Roost spans go and install the provider globally.
 
@@ -318,7 +353,7 @@ def setup_tracing(
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``; ``ROOST_TRACE_CONTENT=0``
     turns it off everywhere. Extra ``exporters`` are treated like OTLP ones. Model spans
     without a ``roost.cost`` attribute are priced with ``cost_fn`` (default: the price
-    table of :mod:`roost.models.pricing`).
+    table of :mod:`roost.models.pricing`). ``on_export`` hears every export's outcome.
     """
     env_endpoint, env_protocol = _otlp_from_env()
     endpoint = otlp_endpoint or env_endpoint
@@ -346,13 +381,16 @@ def setup_tracing(
     wants_content = False
     if store is not None:
         provider.add_span_processor(
-            BatchSpanProcessor(
+            FlushingBatchSpanProcessor(
                 ContentFilterExporter(
-                    LocalStoreSpanExporter(store, cost_fn=cost_fn), capture_content=store_content
+                    LocalStoreSpanExporter(store, cost_fn=cost_fn),
+                    capture_content=store_content,
+                    on_export=on_export,
+                    name="store",
                 ),
                 schedule_delay_millis=schedule_delay_millis,
                 max_export_batch_size=max_export_batch_size,
-                max_queue_size=max(2048, max_export_batch_size * 8),
+                max_queue_size=max(16384, max_export_batch_size * 8),
             )
         )
         wants_content = wants_content or store_content
@@ -362,7 +400,9 @@ def setup_tracing(
     for exporter in remote:
         provider.add_span_processor(
             BatchSpanProcessor(
-                ContentFilterExporter(exporter, capture_content=remote_content),
+                ContentFilterExporter(
+                    exporter, capture_content=remote_content, on_export=on_export
+                ),
                 schedule_delay_millis=schedule_delay_millis,
                 max_export_batch_size=max_export_batch_size,
             )

@@ -151,6 +151,16 @@ class SandboxCgroup:
         """Files a child writes "0" to (in preexec) to enter every hierarchy before exec."""
         return [str(p / "cgroup.procs") for p in self.paths]
 
+    @property
+    def entry_files(self) -> list[str]:
+        """Like ``procs_files`` but faster, for a single-threaded child (a forked child
+        before exec): v1 ``tasks`` moves only the writing thread, which spares the
+        kernel's global threadgroup lock and its RCU grace period (~5-10 ms per spawn
+        here). The v2 hierarchy only takes whole processes (``cgroup.procs``)."""
+        return [
+            str(p / ("tasks" if (p / "tasks").exists() else "cgroup.procs")) for p in self.paths
+        ]
+
     def pids(self) -> set[int]:
         out: set[int] = set()
         for p in self.paths:

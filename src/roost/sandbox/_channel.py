@@ -1,11 +1,16 @@
-"""Host side of the kernel protocol: length-prefixed JSON frames over the kernel's pipes,
-requests multiplexed by id so shell and file calls run while a cell is busy."""
+"""Host side of the kernel protocol: length-prefixed frames over the kernel's pipes,
+requests multiplexed by id so shell and file calls run while a cell is busy.
+
+Requests are ``marshal``-encoded (the kernel then needs no ``json``/``re`` import at
+start-up); answers from the sandbox are JSON, because the host never unmarshals bytes
+that untrusted code could have written (decision 0034)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import marshal
 import struct
 from typing import Any
 
@@ -13,6 +18,9 @@ from roost.sandbox.errors import SandboxProtocolError
 
 _HDR = struct.Struct("!II")
 _MAX_FRAME = 256 << 20
+_MARSHAL_VERSION = 4
+"""Plain dicts/str/int/float only: stable across Python 3.x, so the sandbox interpreter
+may be another 3.x than the server's."""
 
 
 class KernelGone(Exception):
@@ -40,7 +48,7 @@ class KernelChannel:
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         if self.closed:
             raise KernelGone
-        raw = json.dumps(header).encode()
+        raw = marshal.dumps(header, _MARSHAL_VERSION)
         self._writer.write(_HDR.pack(len(raw), len(payload)) + raw + payload)
 
     def expect(self, rid: int) -> asyncio.Future[tuple[dict[str, Any], bytes]]:

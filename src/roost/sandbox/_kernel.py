@@ -1,36 +1,75 @@
-"""The interpreter loop that runs INSIDE a sandbox (stdlib only; started as ``python -c``).
+"""The interpreter loop that runs INSIDE a sandbox (stdlib only).
 
-Protocol: frames of ``struct "!II"`` (header length, payload length) + a JSON header +
-raw payload bytes, on the fds that were stdin/stdout at start. Python cells run on the
+Started as ``python -I -S <compiled kernel>`` (or ``-c`` source): it imports only
+builtin/C modules before it answers the ready frame, then finishes the interpreter's
+``site`` set-up and warms ``subprocess`` on a background thread; the first cell waits
+for ``site`` (decision 0034). Heavier modules (traceback, shutil) load when first needed.
+
+Protocol: frames of ``struct "!II"`` (header length, payload length) + header + raw
+payload bytes, on the fds that were stdin/stdout at start. Host->kernel headers are
+``marshal`` (the host is trusted; no ``json``/``re`` import needed here), kernel->host
+headers are JSON (the host never unmarshals untrusted bytes). Python cells run on the
 main thread (so SIGINT interrupts them); shell commands and file operations run on
 worker threads so they answer while a cell is busy. fds 0/1/2 are re-pointed so user
 code can neither read nor corrupt the protocol stream.
 """
 
+# ruff: noqa: SIM105 - contextlib is not imported here: it costs milliseconds at start-up
+
 from __future__ import annotations
 
-import ast
-import base64
-import contextlib
+import _ast
+import _signal  # type: ignore[import-not-found]  # signal.py would import enum
+import _thread
+import binascii
 import io
-import json
+import marshal
 import os
-import queue
-import shutil
-import signal
+import select
 import stat
-import struct
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-import traceback
-from typing import Any
+from _json import encode_basestring_ascii as _json_str
+from _queue import SimpleQueue
+from _struct import Struct
 
-_HDR = struct.Struct("!II")
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing would import re, functools, collections... at start-up
+    from typing import Any
+
+_HDR = Struct("!II")
 _MAX_OUTPUT = 1 << 20
 _MAX_FRAME = 256 << 20
+_SHELL_DRAIN = 0.1
+"""Seconds to keep reading after the shell itself exited (background jobs may hold the
+pipes open forever; their later output is not waited for)."""
+_KERNEL_FILE = "<roost-kernel>"
+
+
+def _dumps(obj: Any) -> str:
+    """Compact JSON for the frame headers the kernel sends (str/int/float/bool/None,
+    lists and dicts; anything else as its ``str``), like ``json.dumps(default=str)``."""
+    if isinstance(obj, str):
+        return _json_str(obj)  # type: ignore[no-any-return]
+    if obj is None:
+        return "null"
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if isinstance(obj, int):
+        return int.__repr__(obj)
+    if isinstance(obj, float):
+        if obj != obj:
+            return "NaN"
+        if obj in (float("inf"), float("-inf")):
+            return "Infinity" if obj > 0 else "-Infinity"
+        return float.__repr__(obj)
+    if isinstance(obj, dict):
+        return "{" + ",".join(_json_str(str(k)) + ":" + _dumps(v) for k, v in obj.items()) + "}"
+    if isinstance(obj, (list, tuple)):
+        return "[" + ",".join(_dumps(v) for v in obj) + "]"
+    return _json_str(str(obj))  # type: ignore[no-any-return]
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -52,22 +91,26 @@ class Kernel:
         os.dup2(devnull, 0)
         os.close(devnull)
         # fd-level output of a cell (C extensions, os.system) lands in these files.
-        self.cap_out = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the kernel
-        self.cap_err = tempfile.TemporaryFile()  # noqa: SIM115
-        os.dup2(self.cap_out.fileno(), 1)
-        os.dup2(self.cap_err.fileno(), 2)
+        self.cap_out = os.memfd_create("stdout")
+        self.cap_err = os.memfd_create("stderr")
+        os.dup2(self.cap_out, 1)
+        os.dup2(self.cap_err, 2)
         self.root = os.path.realpath(os.getcwd())
-        self.write_lock = threading.Lock()
-        self.cells: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.write_lock = _thread.allocate_lock()
+        self.cells: SimpleQueue[dict[str, Any]] = SimpleQueue()
         self.current_cell: int | None = None
-        self.main_ident = threading.get_ident()
+        self.main_ident = _thread.get_ident()
         self.ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
-        with contextlib.suppress(AttributeError, ValueError):
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        self.site_ready = _thread.allocate_lock()
+        self.site_ready.acquire()
+        try:
+            _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
+        except (AttributeError, ValueError):
+            pass
 
     # -- transport ---------------------------------------------------------------------
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        raw = json.dumps(header, default=str).encode()
+        raw = _dumps(header).encode()
         data = _HDR.pack(len(raw), len(payload)) + raw + payload
         with self.write_lock:
             view = memoryview(data)
@@ -81,10 +124,12 @@ class Kernel:
                 hlen, plen = _HDR.unpack(_read_exact(self.proto_in, _HDR.size))
                 if hlen > _MAX_FRAME or plen > _MAX_FRAME:
                     raise EOFError
-                header = json.loads(_read_exact(self.proto_in, hlen))
+                header = marshal.loads(_read_exact(self.proto_in, hlen))
+                if not isinstance(header, dict):
+                    raise EOFError
                 payload = _read_exact(self.proto_in, plen) if plen else b""
                 self.dispatch(header, payload)
-        except (EOFError, OSError, ValueError):
+        except (EOFError, OSError, ValueError, TypeError):
             os._exit(0)
 
     def dispatch(self, req: dict[str, Any], payload: bytes) -> None:
@@ -93,11 +138,11 @@ class Kernel:
             self.cells.put(req)
         elif op == "interrupt":
             if self.current_cell is not None and self.current_cell == req.get("target"):
-                signal.pthread_kill(self.main_ident, signal.SIGINT)
+                _signal.pthread_kill(self.main_ident, _signal.SIGINT)
         elif op == "ping":
             self.send({"id": req["id"], "ok": True, "pid": os.getpid(), "root": self.root})
         else:
-            threading.Thread(target=self.worker, args=(req, payload), daemon=True).start()
+            _thread.start_new_thread(self.worker, (req, payload))
 
     def worker(self, req: dict[str, Any], payload: bytes) -> None:
         rid = req.get("id")
@@ -129,8 +174,27 @@ class Kernel:
         except Exception as exc:
             self.send({"id": rid, "ok": False, "code": "sandbox_error", "message": repr(exc)})
 
+    def warm_up(self) -> None:
+        """Finish what ``-S`` skipped (site-packages, .pth files) and preload the shell's
+        module, after the ready frame went out."""
+        try:
+            if sys.flags.no_site:
+                import site
+
+                site.main()
+        except Exception:
+            pass
+        finally:
+            self.site_ready.release()
+        try:
+            import subprocess  # noqa: F401 - warms the import for the first shell call
+        except Exception:
+            pass
+
     # -- python cells ------------------------------------------------------------------
     def main_loop(self) -> None:
+        with self.site_ready:
+            pass
         while True:
             req = self.cells.get()
             self.send({"id": req["id"], "ok": True, **self.run_cell(req["id"], req["code"])})
@@ -142,16 +206,18 @@ class Kernel:
         interrupted = False
         start = time.perf_counter()
         self.current_cell = rid
+        saved = sys.stdout, sys.stderr
         try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            sys.stdout, sys.stderr = out, err
+            try:
                 try:
-                    tree = ast.parse(code, "<cell>", "exec")
-                    last: ast.expr | None = None
-                    if tree.body and isinstance(tree.body[-1], ast.Expr):
-                        last = tree.body.pop().value  # type: ignore[attr-defined]
+                    tree: Any = compile(code, "<cell>", "exec", _ast.PyCF_ONLY_AST)
+                    last: Any = None
+                    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+                        last = tree.body.pop().value
                     exec(compile(tree, "<cell>", "exec"), self.ns)
                     if last is not None:
-                        value = eval(compile(ast.Expression(last), "<cell>", "eval"), self.ns)
+                        value = eval(compile(_ast.Expression(last), "<cell>", "eval"), self.ns)
                         if value is not None:
                             self.ns["_"] = value
                             result = repr(value)
@@ -163,13 +229,19 @@ class Kernel:
                         error = f"SystemExit: {exc.code!r} (the interpreter keeps running)"
                     else:
                         error = _format_exc(exc)
+            finally:
+                sys.stdout, sys.stderr = saved
         except KeyboardInterrupt:
             interrupted = True
             error = "KeyboardInterrupt: the cell was interrupted (timeout)"
         finally:
             self.current_cell = None
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except Exception:
+                pass
         stdout = out.getvalue() + _drain(self.cap_out)
         stderr = err.getvalue() + _drain(self.cap_err)
         return {
@@ -191,7 +263,7 @@ class Kernel:
             for num in plt.get_fignums():
                 buf = io.BytesIO()
                 plt.figure(num).savefig(buf, format="png")
-                images.append(base64.b64encode(buf.getvalue()).decode("ascii"))
+                images.append(binascii.b2a_base64(buf.getvalue(), newline=False).decode("ascii"))
             plt.close("all")
         except Exception:
             return images
@@ -199,7 +271,13 @@ class Kernel:
 
     # -- shell -------------------------------------------------------------------------
     def shell(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Run ``/bin/sh -c`` in its own session. Output is read until the shell itself
+        exits plus a short drain (background jobs that keep the pipes open do not hold
+        the answer); on timeout the whole process group is killed."""
+        import subprocess
+
         start = time.perf_counter()
+        deadline = time.monotonic() + float(req["timeout"])
         proc = subprocess.Popen(
             ["/bin/sh", "-c", req["command"]],
             cwd=self.root,
@@ -208,21 +286,60 @@ class Kernel:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        assert proc.stdout is not None and proc.stderr is not None
+        out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+        bufs = {out_fd: bytearray(), err_fd: bytearray()}
+        pidfd = _pidfd(proc.pid)
+        poller = select.poll()
+        for fd in bufs:
+            poller.register(fd, select.POLLIN)
+        if pidfd is not None:
+            poller.register(pidfd, select.POLLIN)
+        open_fds = set(bufs)
         timed_out = False
+        stop_at: float | None = None  # end of the drain once the shell exited / was killed
         try:
-            out, err = proc.communicate(timeout=float(req["timeout"]))
+            while True:
+                now = time.monotonic()
+                if stop_at is None and proc.poll() is not None:
+                    if not open_fds:
+                        break
+                    stop_at = now + _SHELL_DRAIN
+                if stop_at is None and now >= deadline:
+                    timed_out = True
+                    try:
+                        os.killpg(proc.pid, _signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                    stop_at = now + 2.0
+                if stop_at is not None and (now >= stop_at or not open_fds):
+                    break
+                wait = (stop_at if stop_at is not None else deadline) - now
+                if pidfd is None and stop_at is None:
+                    wait = min(wait, 0.05)  # no pidfd: poll the child's exit
+                for fd, _ev in poller.poll(max(0.0, wait) * 1000):
+                    if fd == pidfd:
+                        poller.unregister(pidfd)
+                        continue
+                    chunk = os.read(fd, 1 << 16)
+                    if not chunk:
+                        poller.unregister(fd)
+                        open_fds.discard(fd)
+                    elif len(bufs[fd]) <= _MAX_OUTPUT * 4:
+                        bufs[fd] += chunk
+        finally:
+            proc.stdout.close()
+            proc.stderr.close()
+            if pidfd is not None:
+                os.close(pidfd)
+        try:
+            proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            try:
-                out, err = proc.communicate(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = b"", b""
+            pass
+        stdout_b, stderr_b = bufs[out_fd], bufs[err_fd]
         return {
-            "stdout": _cap(out.decode(errors="replace")),
-            "stderr": _cap(err.decode(errors="replace")),
+            "stdout": _cap(bytes(stdout_b).decode(errors="replace")),
+            "stderr": _cap(bytes(stderr_b).decode(errors="replace")),
             "exit_code": None if timed_out else proc.returncode,
             "timed_out": timed_out,
             "duration_ms": (time.perf_counter() - start) * 1000,
@@ -281,14 +398,12 @@ class Kernel:
                 os.close(fd)
         except OSError as exc:
             if exc.errno in (28, 122):  # ENOSPC, EDQUOT
-                with contextlib.suppress(OSError):
-                    os.unlink(full)
+                _unlink_quietly(full)
                 raise FsError(
                     "sandbox_quota_exceeded", f"workdir full while writing {path!r}"
                 ) from None
             if exc.errno == 27:  # EFBIG
-                with contextlib.suppress(OSError):
-                    os.unlink(full)
+                _unlink_quietly(full)
                 raise FsError(
                     "sandbox_file_too_large", f"{path!r} exceeds the file size limit"
                 ) from None
@@ -316,8 +431,10 @@ class Kernel:
             return [self.info(full)]
         out = []
         for name in names:
-            with contextlib.suppress(OSError):
+            try:
                 out.append(self.info(os.path.join(full, name)))
+            except OSError:
+                pass
         return out
 
     def delete(self, path: str) -> None:
@@ -326,6 +443,8 @@ class Kernel:
             raise FsError("sandbox_path_invalid", "cannot delete the workdir itself")
         try:
             if os.path.isdir(full) and not os.path.islink(full):
+                import shutil
+
                 shutil.rmtree(full)
             else:
                 os.unlink(full)
@@ -339,9 +458,22 @@ class FsError(Exception):
         self.code = code
 
 
-def _drain(fh: Any) -> str:
-    fh.flush()
-    fd = fh.fileno()
+def _pidfd(pid: int) -> int | None:
+    """A pidfd that becomes readable when ``pid`` exits (None on old kernels)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _drain(fd: int) -> str:
     size = os.fstat(fd).st_size
     if not size:
         return ""
@@ -359,15 +491,19 @@ def _cap(text: str) -> str:
 
 
 def _format_exc(exc: BaseException) -> str:
+    import traceback
+
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the kernel's own frame so the traceback starts at the user's cell.
-    return "".join(line for line in lines if "_kernel" not in line and "<string>" not in line)
+    # Drop the kernel's own frames so the traceback starts at the user's cell.
+    own = (f'"{_KERNEL_FILE}"', '"<string>"', "_kernel.py")
+    return "".join(line for line in lines if not any(mark in line for mark in own))
 
 
 def main() -> None:
     kernel = Kernel()
-    threading.Thread(target=kernel.reader, daemon=True).start()
+    _thread.start_new_thread(kernel.reader, ())
     kernel.send({"id": 0, "ok": True, "ready": True, "pid": os.getpid()})
+    _thread.start_new_thread(kernel.warm_up, ())
     while True:
         try:
             kernel.main_loop()

@@ -7,7 +7,11 @@ import abc
 import asyncio
 import base64
 import contextlib
+import functools
+import hashlib
 import logging
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,8 +49,64 @@ _ERRORS: dict[str, type[SandboxError]] = {
 _SHELL_GRACE = 5.0
 
 
+KERNEL_FILENAME = "<roost-kernel>"
+"""``co_filename`` of the compiled kernel (the kernel drops these frames from tracebacks)."""
+_COMPILE = (
+    "import py_compile, sys; "
+    "py_compile.compile(sys.argv[1], cfile=sys.argv[2], dfile=sys.argv[3], doraise=True)"
+)
+_PYC: dict[tuple[str, str], Path] = {}
+_PYC_FAILED: set[tuple[str, str]] = set()
+
+
+_KERNEL_PATH = Path(__file__).with_name("_kernel.py")
+
+
+@functools.cache
 def kernel_source() -> str:
-    return (Path(__file__).with_name("_kernel.py")).read_text()
+    return _KERNEL_PATH.read_text()
+
+
+def compiled_kernel(python: str, directory: Path) -> Path | None:
+    """The kernel as a ``.pyc`` compiled by ``python`` itself (so the bytecode matches
+    the sandbox's interpreter), cached in ``directory`` across processes. Starting from
+    it instead of ``-c`` source saves the compile on every sandbox start. None when it
+    cannot be built (the caller then passes the source with ``-c``). Blocking: call it
+    from a thread."""
+    cached = cached_kernel(python, directory)
+    if cached is not None or (python, str(directory)) in _PYC_FAILED:
+        return cached
+    try:
+        st = os.stat(python)
+        digest = hashlib.sha256(
+            f"{kernel_source()}\0{python}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+        ).hexdigest()[:24]
+        directory.mkdir(mode=0o755, exist_ok=True)
+        os.chmod(directory, 0o755)
+        target = directory / f"kernel-{digest}.pyc"
+        if not target.exists():
+            tmp = directory / f".kernel-{digest}.{os.getpid()}.pyc"
+            subprocess.run(
+                [python, "-I", "-S", "-c", _COMPILE, str(_KERNEL_PATH), str(tmp), KERNEL_FILENAME],
+                check=True,
+                capture_output=True,
+                timeout=60,
+                cwd="/",
+            )
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("cannot precompile the sandbox kernel with %s: %s", python, exc)
+        _PYC_FAILED.add((python, str(directory)))
+        return None
+    _PYC[(python, str(directory))] = target
+    return target
+
+
+def cached_kernel(python: str, directory: Path) -> Path | None:
+    """The kernel ``.pyc`` when this process already built or found it (no blocking)."""
+    cached = _PYC.get((python, str(directory)))
+    return cached if cached is not None and cached.exists() else None
 
 
 def check_relpath(path: str) -> str:

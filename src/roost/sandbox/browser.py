@@ -232,9 +232,9 @@ def bwrap_isolation(sandbox: BwrapSandbox) -> IsolationFactory:
     return isolate
 
 
-BROWSER_MIN_LIMITS = {"memory_mb": 1024, "pids": 512}
-"""Chromium runs ~110 threads and ~150 MB for one tab: limits a browser sandbox gets
-unless the caller set them explicitly."""
+BROWSER_MIN_LIMITS: dict[str, float] = {"memory_mb": 1024, "pids": 512, "cpu": 2.0}
+"""Chromium runs ~110 threads and ~150 MB for one tab and starts several processes at
+once: limits a browser sandbox gets unless the caller set them explicitly."""
 
 
 def browser_spec(spec: SandboxSpec | None) -> SandboxSpec:

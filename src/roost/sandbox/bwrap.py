@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import resource
 import sys
@@ -14,7 +15,7 @@ from typing import IO, Any
 
 from roost.sandbox import _privdrop, _seccomp
 from roost.sandbox._cgroups import SandboxCgroup
-from roost.sandbox._local import KernelSandbox, kernel_source
+from roost.sandbox._local import KernelSandbox, cached_kernel, compiled_kernel, kernel_source
 from roost.sandbox._workdir import Workdir
 from roost.sandbox.base import SandboxSpec
 from roost.sandbox.errors import SandboxQuotaExceeded, SandboxUnavailable
@@ -74,6 +75,40 @@ def sandbox_python() -> tuple[str, list[str]]:
     )
 
 
+_KERNEL_INSIDE = "/.roost-kernel.pyc"
+
+
+@functools.cache
+def _static_args(network: bool) -> tuple[str, ...]:
+    """The part of the bwrap argv that depends only on the host and ``network``
+    (namespaces, /usr and /etc binds): built once per process."""
+    argv = [
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "sandbox",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    if network:
+        argv.append("--share-net")
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            argv += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            argv += ["--ro-bind", str(host), f"/{name}"]
+    for path in _ETC_FILES + (_NETWORK_ETC if network else ()):
+        argv += ["--ro-bind-try", path, path]
+    return tuple(argv)
+
+
 class BwrapSandbox(KernelSandbox):
     """A bubblewrap sandbox; see the module docstring and decisions 0030-0033."""
 
@@ -109,35 +144,14 @@ class BwrapSandbox(KernelSandbox):
         if _privdrop.is_root() and not self._workdir.quota_enforced:
             os.chown(self._workdir.path, self._lease.uid, self._lease.gid)
 
-    def _argv(self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int) -> list[str]:
+    def _isolation_argv(self, binds: list[str], passwd_fd: int, seccomp_fd: int) -> list[str]:
+        """bwrap and every option up to (not including) the program to run in it."""
         assert self._workdir is not None
         limits = self.spec.limits
-        drop = _privdrop.is_root()
         argv = [
-            _privdrop.bwrap_binary(drop),
-            "--unshare-all",
-            "--unshare-user",
-            "--disable-userns",
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
-            "--hostname",
-            "sandbox",
-            "--ro-bind",
-            "/usr",
-            "/usr",
+            _privdrop.bwrap_binary(_privdrop.is_root()),
+            *_static_args(self.spec.network),
         ]
-        if self.spec.network:
-            argv.append("--share-net")
-        for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-            host = Path("/") / name
-            if host.is_symlink():
-                argv += ["--symlink", os.readlink(host), f"/{name}"]
-            elif host.is_dir():
-                argv += ["--ro-bind", str(host), f"/{name}"]
-        for path in _ETC_FILES + (_NETWORK_ETC if self.spec.network else ()):
-            argv += ["--ro-bind-try", path, path]
         for path in binds:
             argv += ["--ro-bind", path, path]
         argv += [
@@ -161,12 +175,29 @@ class BwrapSandbox(KernelSandbox):
             WORKDIR,
             "--seccomp",
             str(seccomp_fd),
+        ]
+        return argv
+
+    def _argv(self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int) -> list[str]:
+        """The isolation argv + ``python -I -c <kernel source>`` (kept in this shape for
+        callers that reuse the prefix; the kernel itself starts with ``_kernel_argv``)."""
+        return [
+            *self._isolation_argv(binds, passwd_fd, seccomp_fd),
             python,
             "-I",
             "-c",
             kernel_source(),
         ]
-        return argv
+
+    def _kernel_argv(
+        self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int, pyc: Path | None
+    ) -> list[str]:
+        """What ``_launch`` runs: ``-S`` (site is completed by the kernel after its ready
+        frame) and the precompiled kernel bound read-only, else its source with ``-c``."""
+        argv = self._isolation_argv(binds, passwd_fd, seccomp_fd)
+        if pyc is None:
+            return [*argv, python, "-I", "-S", "-c", kernel_source()]
+        return [*argv, "--ro-bind", str(pyc), _KERNEL_INSIDE, python, "-I", "-S", _KERNEL_INSIDE]
 
     def _env(self) -> dict[str, str]:
         env = {
@@ -193,6 +224,10 @@ class BwrapSandbox(KernelSandbox):
         if _privdrop.is_root():
             # NPROC counts per real uid: with one uid per sandbox it is per sandbox.
             rlimits[resource.RLIMIT_NPROC] = limits.pids
+        kernel_dir = _privdrop.runtime_dir() / "kernel"
+        pyc = cached_kernel(python, kernel_dir) or await asyncio.to_thread(
+            compiled_kernel, python, kernel_dir
+        )
         uid = self._lease.uid
         passwd = f"root:x:0:0::/:/usr/sbin/nologin\nsandbox:x:{uid}:{uid}::{WORKDIR}:/bin/sh\n"
         passwd_fd = os.memfd_create("roost-passwd")
@@ -202,14 +237,14 @@ class BwrapSandbox(KernelSandbox):
         self._oom_before = self._cgroup.oom_kills()
         try:
             return await asyncio.create_subprocess_exec(
-                *self._argv(python, binds, passwd_fd, seccomp_fd),
+                *self._kernel_argv(python, binds, passwd_fd, seccomp_fd, pyc),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
                 env=self._env(),
                 cwd="/",
                 pass_fds=(passwd_fd, seccomp_fd),
-                preexec_fn=_privdrop.make_preexec(self._lease, self._cgroup.procs_files, rlimits),
+                preexec_fn=_privdrop.make_preexec(self._lease, self._cgroup.entry_files, rlimits),
             )
         finally:
             os.close(passwd_fd)

@@ -15,7 +15,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from roost.core import ImageBlock, InvalidRequest, SandboxError, SandboxUnavailable, TextBlock
+from roost.core import (
+    ImageBlock,
+    InvalidRequest,
+    SandboxError,
+    SandboxTimeout,
+    SandboxUnavailable,
+    TextBlock,
+)
 from roost.sandbox._xwd import xwd_to_png
 from roost.sandbox.backends import create_sandbox, orphan_reaper, register_backend
 from roost.sandbox.base import (
@@ -162,6 +169,9 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         return await self.inner.run_python(code, timeout=timeout)
 
     async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
+        """Shell commands see the desktop (``DISPLAY`` is set)."""
+        if self.display is not None:
+            command = f"export {_display_env(self.display).strip()}\n{command}"
         return await self.inner.run_shell(command, timeout=timeout)
 
     async def read_file(self, path: str) -> bytes:
@@ -201,9 +211,12 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         display = await self._desktop()
         command = _display_env(display) + "xdotool " + " ".join(shlex.quote(a) for a in args)
         res = await self.inner.run_shell(command, timeout=timeout)
+        if res.timed_out:
+            raise SandboxTimeout(f"xdotool {args[0]} did not finish in {timeout:g} s")
         if res.exit_code != 0:
             raise SandboxError(
-                f"xdotool {args[0]} failed: {(res.stderr or res.stdout).strip()[-300:]}"
+                f"xdotool {args[0]} failed (exit {res.exit_code}): "
+                f"{(res.stderr or res.stdout).strip()[-300:]}"
             )
         return res.stdout
 
@@ -223,7 +236,7 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
 
     async def move(self, x: int, y: int) -> None:
         self._check_point(x, y)
-        await self._xdotool(["mousemove", "--sync", str(x), str(y)])
+        await self._xdotool(["mousemove", str(x), str(y)])
 
     async def click(
         self,
@@ -241,8 +254,10 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
             if x is None or y is None:
                 raise InvalidRequest("give both x and y, or neither")
             self._check_point(x, y)
-            args = ["mousemove", "--sync", str(x), str(y)]
-        args += ["click"] + (["--repeat", "2"] if double else []) + [str(_BUTTONS[button])]
+            args = ["mousemove", str(x), str(y)]
+        # mousedown/mouseup, not `click`: xdotool's click sleeps ~200 ms per call.
+        press = ["mousedown", str(_BUTTONS[button]), "mouseup", str(_BUTTONS[button])]
+        args += press * (2 if double else 1)
         await self._xdotool(args)
 
     async def type(self, text: str, *, delay_ms: int = 2) -> None:
@@ -259,7 +274,7 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
             raise InvalidRequest(
                 f"invalid key combo {combo!r}", hint="use X keysym names joined by '+', e.g. ctrl+s"
             )
-        await self._xdotool(["key", "--", *keys])
+        await self._xdotool(["key", "--delay", "10", "--", *keys])
 
     async def launch(self, program: str, args: list[str] | None = None) -> int:
         """Start a program on the desktop (in the background); returns its pid."""

@@ -3,8 +3,9 @@ can run code, files, a browser and a desktop in Roost sandboxes.
 
 The tools are exactly the agent tools of :mod:`roost.sandbox.tools` (same names,
 schemas and result text). Each MCP session gets its own sandboxes from the manager —
-one per type, acquired on first use — keyed by the ``mcp-session-id`` header; clients
-without a session share the ``default`` one.
+one per type, acquired on first use — keyed by the ``X-Roost-Session`` header, else
+the ``mcp-session-id`` of a stateful MCP session; clients sending neither (stateless
+protocol versions) share the ``default`` sandboxes.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ from roost.sandbox.manager import SandboxManager
 from roost.sandbox.tools import SandboxProvider, base_tools, manager_provider
 from roost.tools import Toolkit
 
-__all__ = ["MCP_SESSION_PREFIX", "build_mcp_server", "mcp_session_manager", "sandbox_mcp_toolkit"]
+__all__ = [
+    "MCP_SESSION_PREFIX",
+    "SESSION_HEADER",
+    "build_mcp_server",
+    "mcp_session_manager",
+    "sandbox_mcp_toolkit",
+]
 
 MCP_SESSION_PREFIX = "mcp:"
+SESSION_HEADER = "x-roost-session"
+"""Header naming the sandbox session; else the MCP session id (stateful transport)."""
 _MAX_CACHED_SESSIONS = 256
 
 
@@ -75,8 +84,10 @@ def build_mcp_server(manager: SandboxManager, *, name: str = "roost-sandbox") ->
     def toolkit_for(ctx: Any) -> Toolkit:
         request = getattr(ctx, "request", None)
         headers = getattr(request, "headers", None)
-        mcp_session = headers.get("mcp-session-id") if headers is not None else None
-        session = MCP_SESSION_PREFIX + (mcp_session or "default")
+        key = None
+        if headers is not None:
+            key = headers.get(SESSION_HEADER) or headers.get("mcp-session-id")
+        session = MCP_SESSION_PREFIX + (key or "default")
         toolkit = toolkits.get(session)
         if toolkit is None:
             toolkit = sandbox_mcp_toolkit(manager, session)

@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -139,6 +140,8 @@ class AgentApp:
         self.rate_limiter: RateLimiter | None = None
         self.metrics: HttpMetrics
         self.router: Router
+        self._session_cache: dict[str, tuple[Any, float]] = {}
+        self._fresh_sessions: set[str] = set()
         self.created_admin_key: str | None = None
         """The admin key generated at this start (``None`` when one already existed)."""
         self.observability: Any = None
@@ -314,6 +317,37 @@ class AgentApp:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
+
+    # -- sessions (a small cache: a session is created, then run in, many times) -------
+    async def get_session(self, session_id: str) -> Any:
+        """The session record, cached for a few seconds (sessions are immutable but for
+        deletion, which this process applies at once and other replicas within 5 s)."""
+        now = time.monotonic()
+        hit = self._session_cache.get(session_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        record = await self.store.get_session(session_id)
+        self.remember_session(record, fresh=False)
+        return record
+
+    def remember_session(self, record: Any, *, fresh: bool) -> None:
+        if len(self._session_cache) > 10_000:
+            self._session_cache.clear()
+            self._fresh_sessions.clear()
+        self._session_cache[record.id] = (record, time.monotonic() + 5.0)
+        if fresh:
+            self._fresh_sessions.add(record.id)
+
+    def forget_session(self, session_id: str) -> None:
+        self._session_cache.pop(session_id, None)
+        self._fresh_sessions.discard(session_id)
+
+    def take_fresh(self, session_id: str) -> bool:
+        """True once for a session created by this process: it has no saved state yet."""
+        if session_id in self._fresh_sessions:
+            self._fresh_sessions.discard(session_id)
+            return True
+        return False
 
     # -- fan-out across processes ------------------------------------------------------
     def publish_event(self, run_id: str, text: str) -> None:

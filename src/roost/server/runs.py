@@ -88,6 +88,8 @@ class RunHandle:
     error: tuple[str, str] | None = None
     cancel_reason: str | None = None
     approvals: set[str] = field(default_factory=set)
+    unobserved: list[dict[str, Any]] = field(default_factory=list)
+    """Envelopes not yet passed to the observers (drained in order by the run task)."""
 
     @property
     def id(self) -> str:
@@ -262,7 +264,8 @@ class RunExecutor:
                 raise asyncio.CancelledError
             await self._observe("run_started", h)
             self._emit(h, "run.started", {"agent": h.spec.name, "status": "running"})
-            state = await app.store.load_state(h.session_id, h.spec.name)
+            fresh = app.take_fresh(h.session_id)
+            state = None if fresh else await app.store.load_state(h.session_id, h.spec.name)
             ctx = AgentContext(
                 session_id=h.session_id,
                 agent=h.spec.name,
@@ -280,6 +283,8 @@ class RunExecutor:
                 if isinstance(event, Interrupted):
                     interrupted = True
                 await self._on_event(h, event)
+                if h.unobserved:
+                    await self._drain_observers(h)
             if interrupted or h.cancel_reason is not None:
                 status = "canceled"
             elif h.error is not None:
@@ -412,7 +417,7 @@ class RunExecutor:
         self._emit(h, TERMINAL_EVENTS[status], data)
         code, message = h.error if (status == "failed" and h.error) else (None, None)
         async with h.flush_lock:
-            events, h.pending = h.pending, []
+            events, h.pending = coalesce(h.pending), []
             try:
                 await app.store.flush_run(
                     h.id,
@@ -431,6 +436,7 @@ class RunExecutor:
                 await app.store.flush_run(
                     h.id, events, final, partial=False, session_id=h.session_id
                 )
+        await self._drain_observers(h)
         await self._observe("run_finished", h, status, h.usage)
 
     # -- events ------------------------------------------------------------------------
@@ -447,7 +453,13 @@ class RunExecutor:
         if self.app.bus_remote:
             self.app.publish_event(h.id, text)
         if self.app.observers:
-            self.app.spawn(self._observe("event", h, env))
+            h.unobserved.append(env)
+
+    async def _drain_observers(self, h: RunHandle) -> None:
+        while h.unobserved:
+            batch, h.unobserved = h.unobserved, []
+            for env in batch:
+                await self._observe("event", h, env)
 
     async def _observe(self, hook: str, h: RunHandle, *args: Any) -> None:
         for observer in self.app.observers:
@@ -458,7 +470,7 @@ class RunExecutor:
 
     async def _flush(self, h: RunHandle) -> None:
         async with h.flush_lock:
-            events, h.pending = h.pending, []
+            events, h.pending = coalesce(h.pending), []
             part = h.partial if (h.partial is not None and h.partial.dirty) else None
             completed, h.completed = h.completed, []
             if not events and part is None and not completed:
@@ -475,7 +487,7 @@ class RunExecutor:
                 if events:
                     await self.app.store.append_events(h.id, events)
             except Exception:
-                h.pending[:0] = events  # retried on the next flush
+                h.pending[:0] = expand_stored(events, 0)  # retried on the next flush
                 raise
 
     async def _flush_loop(self) -> None:
@@ -529,15 +541,16 @@ class RunExecutor:
             while True:
                 stored = await app.store.list_events(run_id, after_seq=last)
                 if stored:
+                    batch = _wire(stored, last)
                     last = stored[-1].seq
-                    yield [(e.seq, e.type, _DUMPS(e.payload)) for e in stored]
+                    yield batch
                     if stored[-1].type in _TERMINAL_TYPES:
                         return
                 record = await app.store.get_run(run_id)
                 if record.status in FINAL:
                     stored = await app.store.list_events(run_id, after_seq=last)
                     if stored:
-                        yield [(e.seq, e.type, _DUMPS(e.payload)) for e in stored]
+                        yield _wire(stored, last)
                     return
                 if sub is None:
                     await asyncio.sleep(app.flush_interval)  # no bus: poll the store
@@ -648,3 +661,74 @@ class RunExecutor:
 
 
 _TERMINAL_TYPES = frozenset(TERMINAL_EVENTS.values())
+
+
+def coalesce(
+    events: list[tuple[int, str, dict[str, Any]]],
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """Merge runs of consecutive text deltas of one message into one stored row.
+
+    The row keeps the last ``seq`` (so ``after_seq`` queries still find it) and, under
+    ``coalesced``, the first seq and each piece's length, so a replay can give back the
+    exact original events — from any ``Last-Event-ID``, even one inside the run.
+    """
+    out: list[tuple[int, str, dict[str, Any]]] = []
+    group: list[tuple[int, str, dict[str, Any]]] = []
+
+    def close() -> None:
+        if len(group) == 1:
+            out.append(group[0])
+        elif group:
+            first, last = group[0][2], group[-1][2]
+            merged = dict(last)
+            merged["delta"] = "".join(g[2]["delta"] for g in group)
+            merged["coalesced"] = {
+                "from": first["seq"],
+                "parts": [len(g[2]["delta"]) for g in group],
+            }
+            out.append((last["seq"], "text.delta", merged))
+        group.clear()
+
+    for item in events:
+        env = item[2]
+        if item[1] == "text.delta" and "coalesced" not in env:
+            if group and (
+                group[-1][2].get("msg_id") != env.get("msg_id")
+                or group[-1][2]["seq"] + 1 != env["seq"]
+            ):
+                close()
+            group.append(item)
+        else:
+            close()
+            out.append(item)
+    close()
+    return out
+
+
+def expand_stored(
+    rows: list[tuple[int, str, dict[str, Any]]], after_seq: int
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The original events of coalesced rows, those with ``seq > after_seq`` only."""
+    out: list[tuple[int, str, dict[str, Any]]] = []
+    for seq, type_, payload in rows:
+        info = payload.get("coalesced")
+        if not info:
+            if seq > after_seq:
+                out.append((seq, type_, payload))
+            continue
+        pos = 0
+        text = payload["delta"]
+        base = {k: v for k, v in payload.items() if k != "coalesced"}
+        for i, size in enumerate(info["parts"]):
+            piece_seq = int(info["from"]) + i
+            if piece_seq > after_seq:
+                out.append(
+                    (piece_seq, type_, {**base, "seq": piece_seq, "delta": text[pos : pos + size]})
+                )
+            pos += size
+    return out
+
+
+def _wire(stored: list[Any], after_seq: int) -> list[Envelope]:
+    rows = [(e.seq, e.type, e.payload) for e in stored]
+    return [(seq, t, _DUMPS(p)) for seq, t, p in expand_stored(rows, after_seq)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,14 @@ def create_engine(url: URL, *, schema: str | None = None, echo: bool = False) ->
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["server_settings"] = {"search_path": check_schema_name(schema)}
+    # No pre-ping (a round trip per transaction): after a database restart the first
+    # failing call invalidates the whole pool, so one request gets StoreUnavailable
+    # (503, retryable) and the next ones reconnect. See docs/decisions/0053.
     return create_async_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
         pool_size=10,
         max_overflow=20,
         pool_recycle=1800,
@@ -84,9 +89,13 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     memory = is_memory_sqlite(url)
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    # Every use ends its own transaction (engine.begin()), so skip the pool's extra
-    # ROLLBACK on check-in: with aiosqlite it is one more thread round trip per call.
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The database holds prompts and replies: owner-only from the start (SQLite
+        # gives its -wal/-shm files the same mode). An empty file is a valid new DB.
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    # Every use ends its own transaction (engine.begin(), or Connection.close() rolls
+    # back), so skip the pool's extra ROLLBACK on check-in: with aiosqlite it is one
+    # more thread round trip per call.
     kwargs: dict[str, Any] = {"echo": echo, "pool_reset_on_return": None}
     if memory:
         # One shared connection, or every pooled connection would see its own empty DB.

@@ -38,6 +38,18 @@ class RunNotFound(NotFound):
     code = "run_not_found"
 
 
+class MessageNotFound(NotFound):
+    """No message with that id."""
+
+    code = "message_not_found"
+
+
+class RunExists(Conflict):
+    """A run with that id already exists."""
+
+    code = "run_exists"
+
+
 class ApiKeyNotFound(NotFound):
     """No API key with that id."""
 

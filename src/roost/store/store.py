@@ -39,6 +39,8 @@ from roost.store.errors import (
     EventSeqConflict,
     InvalidStoreArgument,
     MessageIdConflict,
+    MessageNotFound,
+    RunExists,
     RunFinished,
     RunNotFound,
     SessionExists,
@@ -108,6 +110,21 @@ def _check_id(value: str, what: str) -> str:
             hint="ids are 1-64 characters from A-Z a-z 0-9 _ . : -",
         )
     return value
+
+
+def _check_len(value: str | None, limit: int, what: str) -> None:
+    """Same limits on every dialect (SQLite would accept anything, PostgreSQL refuse)."""
+    if value is not None and len(value) > limit:
+        raise InvalidStoreArgument(
+            f"{what} is {len(value)} characters long; the limit is {limit}",
+            hint=f"shorten the {what}",
+        )
+
+
+def _check_msgs(msgs: Sequence[Msg]) -> None:
+    for m in msgs:
+        _check_len(m.id, 64, "message id")
+        _check_len(m.name, 128, "message name")
 
 
 def _check_limit(limit: int | None, *, allow_none: bool = False) -> int | None:
@@ -300,7 +317,12 @@ class Store:
         try:
             async with self._engine.begin() as conn:
                 yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        except sa.exc.StatementError as exc:
+            err = _translate(exc)
+            if err is exc:
+                raise
+            raise err from exc
+        except OSError as exc:
             raise _unavailable(exc) from exc
 
     @asynccontextmanager
@@ -308,7 +330,12 @@ class Store:
         try:
             async with self._write_engine.begin() as conn:
                 yield conn
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        except sa.exc.StatementError as exc:
+            err = _translate(exc)
+            if err is exc:
+                raise
+            raise err from exc
+        except OSError as exc:
             raise _unavailable(exc) from exc
 
     # -- sessions ----------------------------------------------------------------------
@@ -328,6 +355,9 @@ class Store:
 
         if not app:
             raise InvalidStoreArgument("app is required to create a session")
+        for value, what in ((app, "app"), (agent, "agent"), (user_id, "user id")):
+            _check_len(value, 128, what)
+        _check_len(tenant_id, 128, "tenant id")
         sid = _check_id(session_id, "session id") if session_id else new_id("ses")
         now = _now()
         values = {
@@ -441,6 +471,7 @@ class Store:
         """Append complete messages at the end of the session, in the given order."""
         if not msgs:
             return []
+        _check_msgs(msgs)
         try:
             async with self._write() as conn:
                 return await _append_messages(conn, session_id, msgs, run_id)
@@ -464,6 +495,7 @@ class Store:
         an interrupted or crashed run still leaves the text produced so far), then once
         with ``partial=False``.
         """
+        _check_msgs([msg])
         try:
             async with self._write() as conn:
                 return await _save_message(conn, session_id, msg, run_id, partial)
@@ -480,9 +512,7 @@ class Store:
                 .first()
             )
         if row is None:
-            from roost.core.errors import NotFound
-
-            raise NotFound(f"message {message_id!r} does not exist")
+            raise MessageNotFound(f"message {message_id!r} does not exist")
         return _message(row)
 
     async def list_messages(
@@ -560,6 +590,7 @@ class Store:
         With ``expected_version`` the write only happens if the stored version still
         matches (0 = "no state yet"), else ``StateVersionConflict``.
         """
+        _check_len(agent_name, 128, "agent name")
         now = _now()
         state = dict(state)
         async with self._write() as conn:
@@ -637,6 +668,10 @@ class Store:
         if status in FINAL_RUN_STATUSES:
             raise InvalidStoreArgument(f"a new run cannot start as {status!r}")
         rid = _check_id(run_id, "run id") if run_id else new_id("run")
+        for value, what in ((agent, "agent"), (user_id, "user id"), (tenant_id, "tenant id")):
+            _check_len(value, 128, what)
+        _check_len(model, 256, "model")
+        _check_len(owner, 128, "owner")
         now = _now()
         running = status in ("running", "waiting_approval")
         values: dict[str, Any] = {
@@ -678,7 +713,7 @@ class Store:
                     values["tenant_id"] = tenant_id if tenant_id is not None else srow.tenant_id
                 await conn.execute(runs.insert().values(**values))
         except sa.exc.IntegrityError as exc:
-            raise InvalidStoreArgument(f"run {rid!r} already exists") from exc
+            raise RunExists(f"run {rid!r} already exists") from exc
         return RunRecord(**values)
 
     async def get_run(self, run_id: str) -> RunRecord:
@@ -885,6 +920,23 @@ class Store:
             ).scalar()
         return int(value) if value is not None else -1
 
+    async def prune_run_events(self, *, finished_before: datetime) -> int:
+        """Delete the stream events of runs that finished before ``finished_before``.
+
+        Events are the replay log of a stream (one per token delta): worth keeping while
+        clients may resume, not forever. Messages, runs and usage are kept. Returns how
+        many events were deleted.
+        """
+        finished = sa.select(runs.c.id).where(
+            runs.c.status.in_(sorted(FINAL_RUN_STATUSES)),
+            runs.c.finished_at < finished_before,
+        )
+        async with self._write() as conn:
+            result = await conn.execute(
+                run_events.delete().where(run_events.c.run_id.in_(finished))
+            )
+        return int(result.rowcount)
+
     async def flush_run(
         self,
         run_id: str,
@@ -906,6 +958,7 @@ class Store:
                 if events:
                     await _insert_events(conn, run_id, events)
                 if msg is not None:
+                    _check_msgs([msg])
                     sid = session_id
                     if sid is None:
                         sid = (
@@ -1102,6 +1155,31 @@ def _unavailable(exc: BaseException) -> StoreUnavailable:
     )
 
 
+def _translate(exc: BaseException) -> BaseException:
+    """Map driver errors to typed errors; IntegrityError is left to the caller."""
+    if isinstance(exc, sa.exc.IntegrityError):
+        return exc
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)):
+        return _unavailable(exc)
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:  # e.g. the server restarted under a pooled conn
+            return _unavailable(exc)
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", ""))
+        if sqlstate.startswith("22"):  # PostgreSQL "data exception": too long, NUL byte …
+            text = str(exc.orig).splitlines()[0][:200]
+            return InvalidStoreArgument(
+                f"a value cannot be stored: {text}",
+                hint="ids and names are at most 64-128 characters and must not contain NUL",
+            )
+        return exc
+    if isinstance(exc, sa.exc.StatementError) and isinstance(exc.orig, (TypeError, ValueError)):
+        return InvalidStoreArgument(
+            f"a value cannot be stored: {exc.orig}",
+            hint="payloads, metadata and state must be JSON-serializable",
+        )
+    return exc
+
+
 async def _migrate_engine(engine: AsyncEngine, url: URL, schema: str | None) -> None:
     from roost.store._migrate import migrate  # Alembic is only needed at start-up
 
@@ -1224,6 +1302,8 @@ async def _save_message(
 async def _insert_events(
     conn: AsyncConnection, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
 ) -> None:
+    for _, type_, _ in events:
+        _check_len(type_, 64, "event type")
     now = _now()
     rows = [
         {"run_id": run_id, "seq": seq, "type": type_, "payload": dict(payload), "created_at": now}
@@ -1243,6 +1323,10 @@ async def _set_run_status(
     owner: str | None,
 ) -> RunRecord:
     status = _check_status(status)
+    _check_len(error_code, 64, "error code")
+    _check_len(model, 256, "model")
+    if usage is not None:
+        _check_len(usage.currency, 8, "currency")
     now = _now()
     values: dict[str, Any] = {"status": status}
     if status in ("running", "waiting_approval"):

@@ -34,6 +34,7 @@ logger = logging.getLogger("roost.tools.mcp")
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
 _INVALID_PARAMS = -32602
+_CONNECTION_CLOSED = -32000
 _CLOSE_GRACE = 10.0
 
 
@@ -180,6 +181,13 @@ class McpConnection:
                 raise ToolArgumentsInvalid(
                     message, hint="fix the arguments to match the schema"
                 ) from None
+            if code == _CONNECTION_CLOSED:
+                self._client = None  # the session is gone: fail fast from now on
+                self._failure = McpUnavailable(
+                    f"MCP server '{self.name}' closed the connection" + self._stderr_tail(),
+                    hint="the server process exited or dropped the session; reconnect it",
+                )
+                raise self._failure from None
             raise ToolError(message) from None
         except (OSError, EOFError) as exc:
             raise McpUnavailable(f"MCP server '{self.name}' went away: {_describe(exc)}") from None

@@ -60,6 +60,12 @@ async def sleep(seconds: float) -> str:
     return f"slept {seconds}"
 
 
+@server.tool()
+def crash() -> str:
+    """Kill the server process (to test a server that dies mid-call)."""
+    os._exit(7)
+
+
 def serve_http() -> None:
     import uvicorn
     from starlette.middleware.base import BaseHTTPMiddleware

@@ -21,7 +21,7 @@ async def load_session(app: AgentApp, principal: Principal, session_id: str) -> 
     """The session if it exists and the caller may see it; otherwise 404 (never 403,
     so ids of other users' sessions are not confirmed)."""
     try:
-        session = await app.store.get_session(session_id)
+        session = await app.get_session(session_id)
     except NotFound:
         session = None
     if session is None or not principal.can_access(session.user_id, session.tenant_id):

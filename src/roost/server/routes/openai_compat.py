@@ -84,6 +84,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             session_id=sid,
             metadata={"source": "openai"},
         )
+        app.remember_session(session, fresh=True)
         return session, False
 
     async def chat_completions(request: Request, principal: Principal) -> Response:

@@ -42,6 +42,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             tenant_id=principal.tenant_id,
             metadata=body.metadata,
         )
+        app.remember_session(session, fresh=True)
         return json_response(session_out(session), status=201)
 
     async def list_sessions(request: Request, principal: Principal) -> Response:
@@ -94,6 +95,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
                 f"session {session.id} has a run in progress",
                 hint="cancel the run first (POST /v1/runs/{id}/cancel)",
             )
+        app.forget_session(session.id)
         await app.store.delete_session(session.id)
         return Response(status_code=204)
 

@@ -6,18 +6,11 @@ Revises: 0002_sandbox_bindings
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_traces"
-# Chains after the sandbox bindings revision; until that file exists in the tree (it is
-# written in parallel), chain after 0001 so migrations keep working. Once 0002 has landed
-# this must become the plain constant "0002_sandbox_bindings".
-down_revision = (
-    "0002_sandbox_bindings" if any(Path(__file__).parent.glob("0002_*.py")) else "0001_core"
-)
+down_revision = "0002_sandbox_bindings"
 branch_labels = None
 depends_on = None
 

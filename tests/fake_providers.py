@@ -1,7 +1,7 @@
 """Real HTTP servers on 127.0.0.1 that speak the OpenAI chat-completions and the Anthropic
 Messages protocols (streaming, tool calls split across chunks, usage, injected failures).
 
-Reusable from any test: ``from models._servers import FakeOpenAIServer, Reply`` (``tests/``
+Reusable from any test: ``from fake_providers import FakeOpenAIServer, Reply`` (``tests/``
 is on ``sys.path`` through its conftest).
 
     with FakeOpenAIServer() as server:
@@ -43,6 +43,9 @@ class Reply:
     delay: float = 0.0
     """Seconds between chunks."""
     finish: str | None = None
+    stall_after_chunks: int | None = None
+    """Go silent for ``stall_seconds`` after this many text chunks (a hung server)."""
+    stall_seconds: float = 3.0
 
 
 @dataclass
@@ -104,6 +107,47 @@ class Recorded:
     at: float
 
 
+class AppServer:
+    """Serve any ASGI app on a free 127.0.0.1 port from a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self.port = 0
+
+    def start(self) -> AppServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 def _pieces(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] if text else []
 
@@ -118,39 +162,25 @@ class _FakeServer(abc.ABC):
         self._script: list[Scripted] = []
         self._responder = responder
         self._lock = threading.Lock()
-        app = Starlette(routes=[Route(self.path, self._handle, methods=["POST"])])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self.port = 0
+        self._app = AppServer(Starlette(routes=[Route(self.path, self._handle, methods=["POST"])]))
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> _FakeServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake server did not start")
-            time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._app.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=5)
+        self._app.stop()
 
     def __enter__(self) -> _FakeServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._app.port
 
     @property
     def base(self) -> str:
@@ -268,7 +298,9 @@ class FakeOpenAIServer(_FakeServer):
         for piece in _pieces(item.thinking, item.chunk_size):
             await asyncio.sleep(item.delay)
             yield self._chunk({"reasoning_content": piece})
-        for piece in _pieces(item.text, item.chunk_size):
+        for n, piece in enumerate(_pieces(item.text, item.chunk_size)):
+            if n == item.stall_after_chunks:
+                await asyncio.sleep(item.stall_seconds)
             await asyncio.sleep(item.delay)
             yield self._chunk({"content": piece})
         for index, (call_id, name, args) in enumerate(item.tool_calls):

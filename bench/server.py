@@ -1,0 +1,192 @@
+"""Server benchmark: Roost's AgentApp (persisted runs) against a bare Starlette floor.
+
+    python bench/server.py                 # default sizes (a few minutes on a loaded box)
+    python bench/server.py --quick         # smoke run
+    python bench/server.py --serve roost --port 8090   # just run the bench app
+
+Both servers run as separate processes and are measured side by side in one invocation:
+CPU time of the server process tree per streamed run (from /proc), idle RSS, start →
+healthy, 1,000 concurrent streaming sessions, RSS drift over many runs. The Roost side
+serves a ``ReActAgent`` on ``ScriptedModel`` streaming a fixed 20-chunk reply, with the
+SQLite file store under a temporary ``ROOST_HOME`` (every run persisted: session, user
+message, events, reply, agent state, run status); ``--observe`` adds roost.observe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _load import Connection, HttpRequest, HttpResponse, run_load
+from _procstat import sample
+from compare import free_port, stop, wait_healthy
+
+BENCH = Path(__file__).parent
+ADMIN_KEY = "rk_" + "b" * 43
+CHUNKS = 20
+
+
+def build_roost_app(observe: bool) -> Any:
+    from roost.agents import ReActAgent
+    from roost.models import ScriptedModel
+    from roost.server import AgentApp, AgentContext
+
+    app = AgentApp("bench", admin_key=ADMIN_KEY, rate_limit=None, observe=observe)
+    reply = "".join(f"w{i:02d} " for i in range(CHUNKS))  # 20 equal chunks
+
+    @app.agent
+    def agent(ctx: AgentContext) -> ReActAgent:
+        model = ScriptedModel([reply], chunks=CHUNKS)
+        return ReActAgent("bench", model, sys_prompt="You are a helpful assistant.")
+
+    return app
+
+
+def scenario(key: str) -> Any:
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    create = HttpRequest("POST", "/v1/sessions", b"{}", headers)
+    body = json.dumps({"input": "hello"}).encode()
+
+    async def run(conn: Connection, _index: int) -> HttpResponse:
+        created = await conn.send(create)
+        if created.status != 201:
+            return created
+        sid = json.loads(created.body)["id"]
+        return await conn.send(HttpRequest("POST", f"/v1/sessions/{sid}/runs", body, headers))
+
+    return run
+
+
+def valid(response: HttpResponse) -> bool:
+    names = response.sse_event_names()
+    return bool(names) and names[-1] == b"run.completed" and names.count(b"text.delta") == CHUNKS
+
+
+def start(side: str, port: int, home: str, observe: bool) -> subprocess.Popen[Any]:
+    if side == "floor":
+        cmd = [sys.executable, str(BENCH / "_floor_app.py"), "--port", str(port)]
+    else:
+        cmd = [sys.executable, str(Path(__file__)), "--serve", "roost", "--port", str(port)]
+        if observe:
+            cmd.append("--observe")
+    env = {**os.environ, "ROOST_HOME": home}
+    env.pop("ROOST_DATABASE_URL", None)
+    env.pop("ROOST_REDIS_URL", None)
+    return subprocess.Popen(cmd, env=env)
+
+
+async def measure(side: str, args: argparse.Namespace) -> dict[str, Any]:
+    home = tempfile.mkdtemp(prefix=f"roost-bench-{side}-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = start(side, port, home, args.observe)
+    try:
+        healthy = await wait_healthy(base, "/healthz", proc, 30)
+        out: dict[str, Any] = {"side": side, "start_to_healthy_s": round(healthy - t0, 3)}
+        await asyncio.sleep(1.0)
+        out["idle_rss_mb"] = round(sample(proc.pid).rss_bytes / 1e6, 1)
+        run = scenario(ADMIN_KEY)
+        await run_load(base, scenario=run, total=args.warmup, concurrency=4, validate=valid)
+        before = sample(proc.pid)
+        report = await run_load(
+            base, scenario=run, total=args.runs, concurrency=args.concurrency, validate=valid
+        )
+        after = sample(proc.pid)
+        out["runs"] = report.requests
+        out["errors"] = report.errors
+        out["first_error"] = report.first_error
+        out["cpu_ms_per_run"] = round((after.cpu_s - before.cpu_s) * 1000 / report.requests, 2)
+        out["p50_ms"] = round(report.p50_ms, 1)
+        out["throughput_rps"] = round(report.throughput_rps, 1)
+        if args.concurrent:
+            wide = await run_load(
+                base,
+                scenario=run,
+                total=args.concurrent,
+                concurrency=args.concurrent,
+                validate=valid,
+            )
+            out["concurrent_sessions"] = args.concurrent
+            out["concurrent_errors"] = wide.errors
+            out["concurrent_first_error"] = wide.first_error
+        if args.drift:
+            rss0 = sample(proc.pid).rss_bytes
+            await run_load(
+                base, scenario=run, total=args.drift, concurrency=args.concurrency, validate=valid
+            )
+            rss1 = sample(proc.pid).rss_bytes
+            out["drift_runs"] = args.drift
+            out["rss_before_mb"] = round(rss0 / 1e6, 1)
+            out["rss_after_mb"] = round(rss1 / 1e6, 1)
+            out["rss_drift_pct"] = round((rss1 - rss0) * 100 / rss0, 1)
+        return out
+    finally:
+        stop(proc)
+
+
+async def main(args: argparse.Namespace) -> None:
+    rows = []
+    for side in ("floor", "roost"):
+        rows.append(await measure(side, args))
+        print(json.dumps(rows[-1]), flush=True)
+    floor, roost = rows
+    ratio = roost["cpu_ms_per_run"] / floor["cpu_ms_per_run"]
+    summary = {
+        "date": dt.date.today().isoformat(),
+        "cpu_ratio_roost_over_floor": round(ratio, 2),
+        "observe": args.observe,
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg(),
+    }
+    print(json.dumps(summary), flush=True)
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--serve", choices=["roost"], help="run the bench app instead of the benchmark")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--observe", action="store_true", help="Roost side with roost.observe on")
+    p.add_argument("--runs", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument(
+        "--concurrent", type=int, default=1000, help="sessions streamed at once (0: skip)"
+    )
+    p.add_argument(
+        "--drift", type=int, default=10000, help="runs for the RSS drift check (0: skip)"
+    )
+    p.add_argument("--quick", action="store_true", help="200 runs, 100 concurrent, 1000 drift")
+    args = p.parse_args()
+    if args.quick:
+        args.runs, args.warmup, args.concurrent, args.drift = 200, 30, 100, 1000
+    return args
+
+
+if __name__ == "__main__":
+    ns = parse()
+    if ns.serve:
+        import uvicorn
+
+        uvicorn.run(
+            build_roost_app(ns.observe),
+            host="127.0.0.1",
+            port=ns.port,
+            log_level="warning",
+            access_log=False,
+        )
+    else:
+        asyncio.run(main(ns))

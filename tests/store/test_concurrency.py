@@ -1,0 +1,81 @@
+"""Concurrent writers and broken connections behave like the docs say."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+import sqlalchemy as sa
+
+from roost.core import Msg
+from roost.store import Store, StoreUnavailable
+
+from .conftest import drop_schema
+
+
+async def test_concurrent_appends_get_unique_contiguous_seq(store: Store) -> None:
+    s = await store.create_session(app="demo")
+
+    async def writer(w: int) -> None:
+        for i in range(5):
+            await store.append_messages(s.id, [Msg.user(f"w{w}-{i}a"), Msg.user(f"w{w}-{i}b")])
+
+    await asyncio.gather(*(writer(w) for w in range(6)))
+    page = await store.list_messages(s.id, limit=None)
+    assert [r.seq for r in page.records] == list(range(1, 61))
+    texts = [m.text for m in page.items]
+    for w in range(6):  # each batch stays together and in order
+        for i in range(5):
+            a = texts.index(f"w{w}-{i}a")
+            assert texts[a + 1] == f"w{w}-{i}b"
+
+
+async def test_concurrent_partial_flushes_of_many_runs(store: Store) -> None:
+    s = await store.create_session(app="demo")
+    runs = [await store.create_run(session_id=s.id, status="running") for _ in range(4)]
+
+    async def stream(run_id: str) -> None:
+        reply = Msg.assistant("")
+        for seq in range(10):
+            reply = Msg(id=reply.id, role="assistant", content="x" * (seq + 1))
+            await store.flush_run(run_id, [(seq, "text.delta", {"d": "x"})], reply, session_id=s.id)
+        await store.flush_run(run_id, [], reply, partial=False, status="succeeded")
+
+    await asyncio.gather(*(stream(r.id) for r in runs))
+    page = await store.list_messages(s.id)
+    assert sorted(m.text for m in page.items) == ["x" * 10] * 4
+    assert not any(r.partial for r in page.records)
+    for r in runs:
+        assert [e.seq for e in await store.list_events(r.id)] == list(range(10))
+        assert (await store.get_run(r.id)).status == "succeeded"
+
+
+async def test_in_memory_sqlite_store_works() -> None:
+    async with await Store.open("sqlite+aiosqlite://") as store:
+        s = await store.create_session(app="demo")
+        await store.append_messages(s.id, [Msg.user("hi")])
+        assert [m.text for m in (await store.list_messages(s.id)).items] == ["hi"]
+
+
+async def test_killed_postgres_connection_is_unavailable_once_then_recovers(
+    postgres_url: str,
+) -> None:
+    schema = f"t_{secrets.token_hex(6)}"
+    store = await Store.open(postgres_url, schema=schema)
+    admin = await Store.open(postgres_url, migrate=False)
+    try:
+        await store.create_session(app="demo")  # a pooled connection now exists
+        async with store.engine.connect() as conn:
+            pid = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar()
+        async with admin.engine.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        with pytest.raises(StoreUnavailable) as info:
+            await store.create_session(app="demo")
+        assert info.value.retryable
+        recovered = await store.create_session(app="demo")
+        assert (await store.get_session(recovered.id)).app == "demo"
+    finally:
+        await store.close()
+        await admin.close()
+        await drop_schema(postgres_url, schema)
