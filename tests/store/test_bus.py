@@ -98,3 +98,29 @@ async def test_factory_picks_backend_from_settings(
     bus = bus_from_settings()
     assert isinstance(bus, RedisEventBus)
     await bus.aclose()
+
+
+async def test_redis_connection_loss_makes_subscribers_resync(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    name = f"roost-test-{secrets.token_hex(4)}"
+    client = Redis.from_url(redis_url, client_name=name)
+    admin = Redis.from_url(redis_url)
+    bus = RedisEventBus(client=client, prefix=f"{name}:")
+    try:
+        async with bus.subscribe("run:1") as sub:
+            await bus.publish("run:1", "before")
+            assert await sub.get(timeout=5) == b"before"
+            clients = await admin.client_list(_type="pubsub")
+            ids = [c["id"] for c in clients if c.get("name") == name]
+            assert len(ids) == 1  # one pub/sub connection for the whole bus
+            await admin.execute_command("CLIENT", "KILL", "ID", ids[0])
+            with pytest.raises(BusOverflow):  # messages may have been missed meanwhile
+                await sub.get(timeout=10)
+        async with bus.subscribe("run:1") as again:  # the bus reconnects
+            await bus.publish("run:1", "after")
+            assert await again.get(timeout=5) == b"after"
+    finally:
+        await bus.aclose()
+        await client.aclose()
+        await admin.aclose()

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from roost.core import ConfigError, Msg
-from roost.store import MigrationError, Store, StoreUnavailable
+from roost.store import InvalidStoreArgument, MigrationError, Store, StoreUnavailable
 from roost.store._engine import normalize_url
 
 from .conftest import StoreFactory, drop_schema
@@ -96,17 +96,23 @@ async def test_database_from_a_newer_roost_is_refused(open_store: StoreFactory) 
 
 _OPEN_SCRIPT = """
 import asyncio, sys
-from roost.store import Store
+from roost.core import Msg
+from roost.store import SessionExists, Store
 async def main():
     store = await Store.open(sys.argv[1], schema=sys.argv[2] or None)
-    await store.create_session(app="race")
+    try:
+        await store.create_session(app="race", session_id="ses_shared")
+    except SessionExists:
+        pass
+    for i in range(20):  # both processes write to the same session at once
+        await store.append_messages("ses_shared", [Msg.user(f"{sys.argv[3]}-{i}")])
     await store.close()
 asyncio.run(main())
 """
 
 
 @pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
-async def test_processes_starting_at_once_migrate_safely(
+async def test_processes_starting_at_once_migrate_and_write_safely(
     backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     schema = ""
@@ -118,18 +124,48 @@ async def test_processes_starting_at_once_migrate_safely(
     try:
         procs = [
             await asyncio.create_subprocess_exec(
-                sys.executable, "-c", _OPEN_SCRIPT, url, schema, stderr=subprocess.PIPE
+                sys.executable, "-c", _OPEN_SCRIPT, url, schema, f"p{n}", stderr=subprocess.PIPE
             )
-            for _ in range(2)
+            for n in range(2)
         ]
         results = [await p.communicate() for p in procs]
         assert [p.returncode for p in procs] == [0, 0], [r[1].decode()[-2000:] for r in results]
         store = await Store.open(url, schema=schema or None)
         try:
             assert await store.schema_revision() == Store.head_revisions()
-            assert len((await store.list_sessions(app="race")).items) == 2
+            page = await store.list_messages("ses_shared", limit=None)
+            assert [r.seq for r in page.records] == list(range(1, 41))
+            for p in ("p0", "p1"):  # each writer's messages in its own order
+                mine = [m.text for m in page.items if m.text.startswith(p)]
+                assert mine == [f"{p}-{i}" for i in range(20)]
         finally:
             await store.close()
     finally:
         if schema:
             await drop_schema(url, schema)
+
+
+async def test_schema_can_be_given_in_the_url(postgres_url: str) -> None:
+    schema = f"t_{secrets.token_hex(6)}"
+    sep = "&" if "?" in postgres_url else "?"
+    try:
+        async with await Store.open(f"{postgres_url}{sep}schema={schema}") as store:
+            await store.create_session(app="in-schema")
+            assert "schema" not in store.url
+            async with store.engine.connect() as conn:
+                found = (
+                    await conn.execute(
+                        sa.text(
+                            "SELECT count(*) FROM information_schema.tables"
+                            " WHERE table_schema = :s AND table_name = 'sessions'"
+                        ),
+                        {"s": schema},
+                    )
+                ).scalar()
+            assert found == 1
+        with pytest.raises(InvalidStoreArgument):
+            await Store.open(f"sqlite:///x.db?schema={schema}")
+        with pytest.raises(ConfigError):
+            await Store.open(postgres_url, schema="Bad-Name")
+    finally:
+        await drop_schema(postgres_url, schema)

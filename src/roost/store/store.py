@@ -238,8 +238,9 @@ class Store:
         """Connect to ``url`` (default: ``ROOST_DATABASE_URL`` or the SQLite file under
         ``ROOST_HOME``) and bring the schema to the latest revision.
 
-        ``schema`` (PostgreSQL only) keeps Roost's tables in their own schema, created
-        on first use: several Roost installs (or test runs) can share one database.
+        ``schema`` (PostgreSQL only; also ``?schema=name`` in the URL) keeps Roost's
+        tables in their own schema, created on first use: several Roost installs (or
+        test runs) can share one database.
         """
         settings = get_settings()
         if url is None:
@@ -247,6 +248,11 @@ class Store:
                 settings.ensure_home()
             url = settings.resolved_database_url
         parsed = normalize_url(url)
+        if "schema" in parsed.query:  # ...?schema=roost: one env var is enough to deploy
+            url_schema = parsed.query["schema"]
+            parsed = parsed.difference_update_query(["schema"])
+            if schema is None:
+                schema = url_schema if isinstance(url_schema, str) else url_schema[0]
         if schema is not None and parsed.get_backend_name() != "postgresql":
             raise InvalidStoreArgument(
                 "schema= is only supported on PostgreSQL",
