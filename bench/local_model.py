@@ -18,6 +18,7 @@ import ast
 import asyncio
 import json
 import operator
+import re
 import statistics
 import sys
 import time
@@ -244,7 +245,7 @@ async def run_task(
     except Exception as exc:  # a benchmark reports failures, it does not stop on them
         answer = f"<error {type(exc).__name__}: {exc}>"
     normalized = answer.lower().replace(",", "")
-    ok = any(e in normalized for e in task.expect)
+    ok = any(re.search(rf"(?<![\w.]){re.escape(e)}(?![\w]|\.\d)", normalized) for e in task.expect)
     return TaskResult(task, ok, answer, calls, errors, time.perf_counter() - start)
 
 

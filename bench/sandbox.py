@@ -1,19 +1,23 @@
-"""Sandbox benchmarks: cold create, warm acquire, ``run_python("1+1")`` round trip,
-and N concurrent base sandboxes all answering a cell.
+"""Sandbox benchmarks: cold create (with its phases, and with the first cell), warm
+acquire, ``run_python("1+1")`` round trip, and N concurrent base sandboxes all
+answering a cell.
 
-Run: ``python bench/sandbox.py [--backend bwrap] [--concurrent 50] [--json]``.
+Run: ``python bench/sandbox.py [--backend bwrap] [--concurrent 50] [-n 20]
+[--only cold_create,cold_phases] [--json]``.
 Each benchmark is a plain async function so other sandbox types can add theirs.
 """
 
-# ruff: noqa: ASYNC110 - host-side checks in tests/benchmarks block on purpose
+# ruff: noqa: ASYNC110, ASYNC220 - host-side checks in tests/benchmarks block on purpose
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from roost.sandbox import SandboxManager, SandboxPool, SandboxSpec, create_sandbox
@@ -42,6 +46,98 @@ async def bench_cold_create(backend: str = "bwrap", n: int = 20) -> dict[str, fl
         samples.append((time.perf_counter() - t0) * 1000)
         await sandbox.close()
     return _summary(samples)
+
+
+async def bench_cold_first_cell(backend: str = "bwrap", n: int = 20) -> dict[str, float]:
+    """Cold create plus the first ``run_python("1+1")``: the kernel finishes the
+    interpreter's ``site`` set-up after its ready frame, so the first cell may wait
+    for it (decision 0034). This is what a session without a warm pool sees."""
+    warm = create_sandbox(SandboxSpec(), backend)
+    await warm.start()
+    await warm.close()
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sandbox = create_sandbox(SandboxSpec(), backend)
+        await sandbox.start()
+        res = await sandbox.run_python("1+1")
+        samples.append((time.perf_counter() - t0) * 1000)
+        assert res.result == "2", res
+        await sandbox.close()
+    return _summary(samples)
+
+
+async def bench_cold_phases(backend: str = "bwrap", n: int = 20) -> dict[str, float]:
+    """Median ms of each phase of a cold start, from ``KernelSandbox.startup_ms``:
+    uid lease, cgroup create, workdir tmpfs, seccomp fd, spawn (fork + preexec + exec of
+    bwrap), launch -> kernel main (namespaces + interpreter start), kernel init,
+    ready frame -> host."""
+    warm = create_sandbox(SandboxSpec(), backend)
+    await warm.start()
+    await warm.close()
+    phases: dict[str, list[float]] = {}
+    for _ in range(n):
+        t0 = time.perf_counter()
+        sandbox = create_sandbox(SandboxSpec(), backend)
+        await sandbox.start()
+        phases.setdefault("total", []).append((time.perf_counter() - t0) * 1000)
+        for name, ms in getattr(sandbox, "startup_ms", {}).items():
+            phases.setdefault(name, []).append(ms)
+        await sandbox.close()
+    return {name: round(statistics.median(v), 3) for name, v in phases.items()}
+
+
+async def bench_start_modes(n: int = 20) -> dict[str, dict[str, float]]:
+    """Interpreter start inside one prepared bwrap sandbox, the modes interleaved sample
+    by sample (so load swings hit them alike): time from spawn to the kernel's ready
+    frame. ``-I -c source`` is how the kernel started before decision 0034."""
+    import subprocess
+
+    from roost.sandbox import BwrapSandbox, _privdrop, _seccomp
+    from roost.sandbox._local import compiled_kernel, kernel_source
+    from roost.sandbox.bwrap import sandbox_python
+
+    sandbox = BwrapSandbox(SandboxSpec())
+    await sandbox._prepare()
+    assert sandbox._lease is not None and sandbox._cgroup is not None
+    python, binds = sandbox_python()
+    pyc = compiled_kernel(python, _privdrop.runtime_dir() / "kernel")
+    modes = {
+        "bwrap + /bin/true (exit)": (["/bin/true"], None),
+        "-I -c kernel source": ([python, "-I", "-c", kernel_source()], None),
+        "-I -S -c kernel source": ([python, "-I", "-S", "-c", kernel_source()], None),
+        "-I -S kernel .pyc (default)": ([], pyc),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in modes}
+    preexec = _privdrop.make_preexec(sandbox._lease, sandbox._cgroup.entry_files, {})
+    try:
+        for _ in range(n):
+            for name, (program, compiled) in modes.items():
+                passwd_fd = os.memfd_create("passwd")
+                os.write(passwd_fd, b"sandbox:x:1000:1000::/workspace:/bin/sh\n")
+                os.lseek(passwd_fd, 0, os.SEEK_SET)
+                seccomp_fd = _seccomp.filter_fd()
+                argv = sandbox._kernel_argv(python, binds, passwd_fd, seccomp_fd, compiled)
+                if program:
+                    argv = sandbox._isolation_argv(binds, passwd_fd, seccomp_fd) + program
+                t0 = time.perf_counter()
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    pass_fds=(passwd_fd, seccomp_fd),
+                    preexec_fn=preexec,
+                )
+                assert proc.stdout is not None and proc.stdin is not None
+                await asyncio.to_thread(proc.stdout.read, 8)  # ready frame header (or EOF)
+                samples[name].append((time.perf_counter() - t0) * 1000)
+                proc.stdin.close()
+                await asyncio.to_thread(proc.wait)
+                os.close(passwd_fd)
+                os.close(seccomp_fd)
+    finally:
+        await sandbox._teardown()
+    return {name: _summary(v) for name, v in samples.items()}
 
 
 async def bench_warm_acquire(backend: str = "bwrap", n: int = 20) -> dict[str, float]:
@@ -128,14 +224,29 @@ async def main() -> None:
     parser.add_argument("--backend", default="bwrap")
     parser.add_argument("--concurrent", type=int, default=50)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("-n", type=int, default=20, help="samples per cold/warm benchmark")
+    parser.add_argument(
+        "--only", default="", help="comma-separated subset, e.g. cold_create,cold_phases"
+    )
     args = parser.parse_args()
-    report = {
-        "cold_create": await bench_cold_create(args.backend),
-        "warm_acquire": await bench_warm_acquire(args.backend),
-        "pool_pop": await bench_pool_pop(args.backend),
-        "run_python_1+1": await bench_run_python(args.backend),
-        "concurrent": await bench_concurrent(args.backend, args.concurrent),
+    benches: dict[str, Callable[[], Awaitable[Any]]] = {
+        "cold_create": lambda: bench_cold_create(args.backend, args.n),
+        "cold_first_cell": lambda: bench_cold_first_cell(args.backend, args.n),
+        "cold_phases": lambda: bench_cold_phases(args.backend, args.n),
+        "start_modes": lambda: bench_start_modes(args.n),
+        "warm_acquire": lambda: bench_warm_acquire(args.backend, args.n),
+        "pool_pop": lambda: bench_pool_pop(args.backend, args.n),
+        "run_python_1+1": lambda: bench_run_python(args.backend),
+        "concurrent": lambda: bench_concurrent(args.backend, args.concurrent),
     }
+    only = [name for name in args.only.split(",") if name]
+    unknown = set(only) - set(benches)
+    if unknown:
+        parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(benches)}")
+    report: dict[str, Any] = {"load_average": [round(x, 2) for x in os.getloadavg()]}
+    for name, run in benches.items():
+        if not only or name in only:
+            report[name] = await run()
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -7,6 +7,7 @@ SSE resume, and SQLite ``synchronous=NORMAL`` against ``FULL`` in alternating ro
     python bench/store.py                       # SQLite only
     ROOST_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
         python bench/store.py --postgres
+    ROOST_TEST_REDIS_URL=redis://127.0.0.1:6379/0 python bench/store.py --redis
 """
 
 from __future__ import annotations
@@ -128,6 +129,54 @@ async def _sync_compare(tmp: str, rounds: int, per_round: int) -> dict[str, floa
     return {label: statistics.median(r) for label, r in rates.items()}
 
 
+async def _coordination(redis_url: str | None, n: int) -> dict[str, dict[str, float]]:
+    """Lock acquire+release and bus publish->receive rates, in-process vs Redis."""
+    from roost.store import (
+        EventBus,
+        LocalEventBus,
+        LocalSessionLocks,
+        RedisEventBus,
+        RedisSessionLocks,
+        SessionLocks,
+    )
+
+    backends: list[tuple[str, SessionLocks, EventBus]] = [
+        ("in-process", LocalSessionLocks(), LocalEventBus(max_pending=n + 1))
+    ]
+    if redis_url:
+        prefix = f"bench-{secrets.token_hex(4)}:"
+        backends.append(
+            (
+                "redis",
+                RedisSessionLocks(redis_url, prefix=prefix),
+                RedisEventBus(redis_url, prefix=prefix, max_pending=n + 1),
+            )
+        )
+    out: dict[str, dict[str, float]] = {}
+    for label, locks, bus in backends:
+        row: dict[str, float] = {}
+
+        async def lock_cycle(locks: SessionLocks = locks) -> None:
+            for i in range(n):
+                lock = await locks.acquire(f"ses_{i % 10}", wait=False)
+                await lock.release()
+
+        row["lock acquire+release/s"] = n / await _timed(lock_cycle)
+
+        async def pubsub(bus: EventBus = bus) -> None:
+            async with bus.subscribe("run:bench") as sub:
+                for i in range(n):
+                    await bus.publish("run:bench", f'{{"seq": {i}}}')
+                for _ in range(n):
+                    await sub.get(timeout=30)
+
+        row["bus publish->receive msgs/s"] = n / await _timed(pubsub)
+        out[label] = row
+        await locks.aclose()
+        await bus.aclose()
+    return out
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", action="store_true", help="also bench PostgreSQL")
@@ -135,6 +184,7 @@ async def main() -> None:
     parser.add_argument("--batches", type=int, default=20, help="flushes per run")
     parser.add_argument("--batch", type=int, default=25, help="events per flush")
     parser.add_argument("--sync-rounds", type=int, default=7, help="NORMAL/FULL rounds")
+    parser.add_argument("--redis", action="store_true", help="also bench Redis locks/bus")
     args = parser.parse_args()
     kw = {"runs": args.runs, "batches": args.batches, "batch": args.batch}
     results: dict[str, dict[str, float]] = {}
@@ -160,6 +210,11 @@ async def main() -> None:
                 await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             await engine.dispose()
 
+    redis_url = os.environ.get("ROOST_TEST_REDIS_URL") if args.redis else None
+    if args.redis and not redis_url:
+        raise SystemExit("set ROOST_TEST_REDIS_URL for --redis")
+    coordination = await _coordination(redis_url, 2000)
+
     labels = list(results)
     metrics = list(next(iter(results.values())))
     print(f"{'metric':32}" + "".join(f"{label:>16}" for label in labels))
@@ -171,6 +226,11 @@ async def main() -> None:
         + ", ".join(f"synchronous={k}: {v:,.0f}" for k, v in sync.items())
         + f"; FULL/NORMAL = {sync['FULL'] / sync['NORMAL']:.2f}"
     )
+    print()
+    clabels = list(coordination)
+    print(f"{'coordination':32}" + "".join(f"{label:>16}" for label in clabels))
+    for metric in next(iter(coordination.values())):
+        print(f"{metric:32}" + "".join(f"{coordination[lb][metric]:>16,.0f}" for lb in clabels))
 
 
 if __name__ == "__main__":

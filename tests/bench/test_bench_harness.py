@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -198,6 +199,56 @@ async def test_scenario_runs_several_requests_per_run_on_one_connection(
     assert json.loads(stats.body) == {"served": 6}
     with pytest.raises(ValueError, match="exactly one"):
         await _load.run_load(url, STREAM_REQUEST, scenario=two_steps, total=1, concurrency=1)
+
+
+TEST_KEY = "rk_test_key_0123456789abcdef"
+
+
+@pytest.fixture
+def roost_bench_server(
+    fake_server: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """bench/roost_app.py as a real server process: (its URL, the fake model URL, process)."""
+    import compare
+    import roost_app
+
+    url, _ = fake_server
+    port = compare.free_port()
+    env = {**os.environ, "ROOST_HOME": str(tmp_path), roost_app.ADMIN_KEY_ENV: TEST_KEY}
+    command = [sys.executable, str(BENCH / "roost_app.py"), "--port", str(port)]
+    command += ["--model-url", url + "/v1", "--store", "file"]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", url + "/v1", server
+    finally:
+        compare.stop(server)
+
+
+async def test_roost_bench_app_streams_complete_runs_and_keeps_auth_on(
+    roost_bench_server: tuple[str, str, subprocess.Popen[bytes]],
+) -> None:
+    """Roost's side of the comparison works end to end against the fake model."""
+    import compare
+    import roost_app
+
+    base, model_url, server = roost_bench_server
+    await compare.wait_healthy(base, roost_app.HEALTH_PATH, server, limit=60)
+    report = await _load.run_load(
+        base,
+        scenario=roost_app.scenario("hi", key=TEST_KEY),
+        total=3,
+        concurrency=1,
+        validate=roost_app.valid_run,
+    )
+    assert (report.ok, report.errors) == (3, 0)
+    assert await compare.model_calls(model_url) == 3
+    refused = await _load.run_load(
+        base, scenario=roost_app.scenario("hi", key="wrong"), total=1, concurrency=1
+    )
+    assert refused.errors == 1
+    assert refused.first_error is not None and refused.first_error.startswith("HTTP 401")
 
 
 def test_percentile_interpolates() -> None:

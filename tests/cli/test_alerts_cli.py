@@ -84,6 +84,8 @@ def test_export_prints_a_prometheus_rule_manifest(tmp_path: Path) -> None:
     assert [r["alert"] for g in only["spec"]["groups"] for r in g["rules"]] == ["SupportBotSlow"]
 
 
-def test_export_rejects_bad_labels() -> None:
+def test_export_rejects_bad_labels_and_nothing_to_export() -> None:
     result = runner.invoke(app, ["export", "-l", "novalue"])
     assert result.exit_code == 1 and "key=value" in result.output
+    result = runner.invoke(app, ["export", "--no-builtin"])
+    assert result.exit_code == 1 and "no rules to export" in result.output

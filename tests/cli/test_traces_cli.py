@@ -74,6 +74,11 @@ def test_show_json_and_list() -> None:
     assert result.exit_code == 0 and "run_cli2" in result.output and "invoke_agent" in result.output
 
 
+def test_list_on_an_empty_store_says_so() -> None:
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "no traced runs yet" in result.output
+
+
 def test_show_unknown_run_fails_with_the_error_code() -> None:
     asyncio.run(_record_run("run_cli3"))
     result = runner.invoke(app, ["show", "run_unknown"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.server
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +108,23 @@ async def test_browser_actions_on_workdir_pages_and_isolation() -> None:
         with pytest.raises(BrowserNavigationFailed) as hidden:
             await sandbox.open("file:///etc/shadow")
         assert "ERR_FILE_NOT_FOUND" in hidden.value.message
+
+        # A crashed Chromium is started again by the next action; the kernel is untouched.
+        await sandbox.run_python("kept = 1")
+        main = [
+            pid
+            for pid, (_, cmd) in processes.items()
+            if cmd.startswith("/usr/lib/chromium/chromium") and "--type=" not in cmd
+        ]
+        assert len(main) == 1
+        os.kill(main[0], signal.SIGKILL)
+        for _ in range(100):
+            if not sandbox._browser.is_connected():  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(0.05)
+        assert (await sandbox.open("a.html"))["title"] == "Page A"
+        assert (await sandbox.run_python("kept")).result == "1"
+        processes = _sandbox_processes(sandbox)
     assert not [pid for pid in processes if _running(pid)], "closing kills every process"
 
 
@@ -130,13 +149,6 @@ def host_http_server(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
-async def test_browser_without_network_cannot_reach_the_host(host_http_server: str) -> None:
-    async with create_browser_sandbox(SandboxSpec(network=False)) as sandbox:
-        with pytest.raises(BrowserNavigationFailed) as err:
-            await sandbox.open(host_http_server)
-    assert "network=True" in (err.value.hint or "")
-
-
 async def test_browser_with_network_loads_an_http_page(host_http_server: str) -> None:
     async with create_browser_sandbox(SandboxSpec(network=True)) as sandbox:
         state = await sandbox.open(host_http_server)
@@ -151,9 +163,13 @@ def test_browser_spec_gets_chromium_sized_limits_unless_set() -> None:
     assert (explicit.type, explicit.limits.memory_mb, explicit.limits.pids) == ("browser", 700, 512)
 
 
-async def test_browser_agent_tools() -> None:
-    sandbox = create_browser_sandbox()
+async def test_browser_agent_tools_without_network(host_http_server: str) -> None:
+    sandbox = create_browser_sandbox(SandboxSpec(network=False))
     async with sandbox:
+        # No network: the host's loopback server (another net namespace) is unreachable.
+        with pytest.raises(BrowserNavigationFailed) as err:
+            await sandbox.open(host_http_server)
+        assert "network=True" in (err.value.hint or "")
 
         async def provide() -> BrowserSandbox:
             return sandbox
@@ -171,3 +187,5 @@ async def test_browser_agent_tools() -> None:
         assert shot.content[-1].type == "image"
         bad = await toolkit.call("browser_open", url="ftp://x")
         assert bad.is_error and bad.code == "invalid_request"
+        offline = await toolkit.call("browser_open", url=host_http_server)
+        assert offline.is_error and offline.code == "browser_navigation_failed"

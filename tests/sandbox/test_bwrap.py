@@ -94,11 +94,14 @@ async def test_shell_returns_when_the_shell_exits_despite_background_jobs(
 ) -> None:
     # The background sleep inherits the output pipes and keeps them open; the answer
     # must come when /bin/sh exits, not at the timeout.
-    res = await sandbox.run_shell("sleep 100 & echo started; exit 7", timeout=15)
+    res = await sandbox.run_shell(
+        "(sleep 0.3; echo late; exec sleep 100) & echo started; exit 7", timeout=15
+    )
     assert not res.timed_out
     assert res.exit_code == 7 and res.stdout == "started\n"
-    # The background job keeps running (like a server started with '&').
-    ps = await sandbox.run_shell("ps -e -o args= | grep -c '^sleep 100$' || true")
+    # The background job keeps running (like a server started with '&') and does not
+    # die of SIGPIPE when it writes after the answer: its late output is drained.
+    ps = await sandbox.run_shell("sleep 1; ps -e -o args= | grep -c '^sleep 100$' || true")
     assert ps.stdout.strip() == "1"
     # A shell that closes its own output early is still waited for until it exits.
     closed = await sandbox.run_shell("echo before; exec >&- 2>&-; sleep 0.3; exit 4", timeout=15)

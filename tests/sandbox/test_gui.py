@@ -113,6 +113,15 @@ async def test_desktop_comes_back_after_the_sandbox_restarts() -> None:
         assert (await sandbox.screenshot()).to_bytes().startswith(b"\x89PNG")
 
 
+async def test_desktop_comes_back_after_xvfb_is_killed_inside() -> None:
+    async with create_gui_sandbox() as sandbox:
+        killed = await sandbox.run_shell("kill -9 $(pidof Xvfb) && echo killed")
+        assert killed.stdout.strip() == "killed"
+        await sandbox.move(10, 10)
+        await sandbox.launch("xmessage", ["back again"])
+        assert await sandbox.wait_for_window("xmessage")
+
+
 async def test_gui_backend_and_agent_tools() -> None:
     sandbox = create_sandbox(SandboxSpec(type="gui"), backend="bwrap-gui")
     assert isinstance(sandbox, GuiSandbox)

@@ -13,8 +13,14 @@ import httpx
 import pytest
 import uvicorn
 
-from roost.core import ConfigError, NotFound, SandboxError
-from roost.sandbox import SandboxSpec, SandboxStatus, create_sandbox
+from roost.core import ConfigError, InvalidRequest, NotFound, PayloadTooLarge, SandboxError
+from roost.sandbox import (
+    SandboxLimits,
+    SandboxManager,
+    SandboxSpec,
+    SandboxStatus,
+    create_sandbox,
+)
 from roost.sandbox.errors import SandboxFileNotFound, SandboxPathInvalid
 from roost.sandbox.remote import (
     RemoteBrowserSandbox,
@@ -31,7 +37,9 @@ class _Service:
     """The sandbox service on a free loopback port, in a thread with its own loop."""
 
     def __init__(self, tmp: Path) -> None:
-        self.app = create_app(token=TOKEN, pool_size=0)
+        small_files = SandboxSpec(limits=SandboxLimits(max_file_mb=1))
+        manager = SandboxManager(pool_size=0, specs={"base": small_files})
+        self.app = create_app(manager, token=TOKEN)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
@@ -124,12 +132,30 @@ async def test_remote_sandbox_has_the_sandbox_api(service: _Service) -> None:
         with pytest.raises(SandboxPathInvalid):
             await sandbox.read_file("../../etc/shadow")
 
+        assert await sandbox.health() is SandboxStatus.READY
+        with pytest.raises(InvalidRequest) as not_a_browser:
+            await manager.request(
+                "POST", f"/v1/sandboxes/{sandbox.id}/browser/open", json={"url": "a"}
+            )
+        assert "acquire a sandbox of type 'browser'" in (not_a_browser.value.hint or "")
+        with pytest.raises(NotFound):
+            await manager.request("POST", f"/v1/sandboxes/{sandbox.id}/browser/rm", json={})
+        with pytest.raises(InvalidRequest):
+            await manager.request(
+                "POST", f"/v1/sandboxes/{sandbox.id}/python", json={"code": "1", "timeout": -1}
+            )
+
+        with pytest.raises(PayloadTooLarge):
+            await sandbox.write_file("big.bin", b"x" * (2 << 20))
+        assert [f.path for f in await sandbox.list_files()] == ["data"]
+
         ids = {i.id for i in await manager.list_sandboxes()}
         assert {sandbox.id, other.id} <= ids
         assert await manager.release("session-a") == 1
         assert sandbox.id not in {i.id for i in await manager.list_sandboxes()}
         with pytest.raises(NotFound):
             await sandbox.run_python("1")
+        assert await sandbox.health() is SandboxStatus.CLOSED
         await other.close()
         assert other.info().status is SandboxStatus.CLOSED
 
@@ -173,6 +199,14 @@ async def test_remote_browser_sandbox(service: _Service) -> None:
         assert (await browser.back())["title"] == "Index"
         shot = await browser.screenshot()
         assert shot.to_bytes().startswith(b"\x89PNG")
+        with pytest.raises(InvalidRequest):
+            await manager.request(
+                "POST", f"/v1/sandboxes/{browser.id}/browser/switch_tab", json={"index": "two"}
+            )
+        with pytest.raises(InvalidRequest):
+            await manager.request(
+                "POST", f"/v1/sandboxes/{browser.id}/browser/open", json={"url": "a", "x": 1}
+            )
         with pytest.raises(SandboxError) as err:
             await browser.click("#does-not-exist", timeout=0.5)
         assert err.value.code == "sandbox_timeout"

@@ -325,3 +325,21 @@ def test_coalesce_round_trips():
     assert [r[0] for r in rows] == [1, 4, 5]
     assert expand_stored(rows, 0) == events
     assert expand_stored(rows, 3) == events[3:]
+
+
+def test_idle_streams_get_keepalive_comments(served):
+    app = AgentApp("idle", admin_key=ADMIN_KEY, keepalive_interval=0.25)
+
+    @app.agent
+    async def pause(msg: Msg, ctx: AgentContext) -> Any:
+        yield "a"
+        await asyncio.sleep(1.2)
+        yield "b"
+
+    s = served(app)
+    with s.client() as c:
+        sid = new_session(c)
+        with c.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "x"}) as r:
+            raw = "".join(r.iter_text())
+    assert raw.count(": keepalive") >= 2
+    assert raw.rstrip().endswith('"type":"run.completed"}')

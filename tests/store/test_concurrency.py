@@ -79,3 +79,31 @@ async def test_killed_postgres_connection_is_unavailable_once_then_recovers(
         await store.close()
         await admin.close()
         await drop_schema(postgres_url, schema)
+
+
+async def test_cancelled_writes_are_all_or_nothing_and_leave_the_pool_usable(
+    store: Store,
+) -> None:
+    """The server cancels run tasks (interrupts, disconnects) in the middle of flushes."""
+    s = await store.create_session(app="demo")
+    run = await store.create_run(session_id=s.id, status="running")
+    batch = 5
+    for round_ in range(12):
+        base = round_ * batch
+        events = [(base + i, "text.delta", {"i": base + i}) for i in range(batch)]
+        task = asyncio.create_task(
+            store.flush_run(run.id, events, Msg.user(f"r{round_}"), session_id=s.id)
+        )
+        await asyncio.sleep(0.004 * round_)  # from "before it starts" to "after commit"
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    seqs = [e.seq for e in await store.list_events(run.id)]
+    # Every flush either landed completely (all its events and its message) or not at all.
+    committed = sorted({seq // batch for seq in seqs})
+    assert seqs == [r * batch + i for r in committed for i in range(batch)]
+    texts = {m.text for m in (await store.list_messages(s.id, limit=None)).items}
+    assert texts == {f"r{r}" for r in committed}
+    # The pool still works for ordinary calls.
+    for _ in range(5):
+        await store.append_messages(s.id, [Msg.user("after")])
+    assert (await store.get_session(s.id)).id == s.id

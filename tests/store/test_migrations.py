@@ -169,3 +169,22 @@ async def test_schema_can_be_given_in_the_url(postgres_url: str) -> None:
             await Store.open(postgres_url, schema="Bad-Name")
     finally:
         await drop_schema(postgres_url, schema)
+
+
+def test_offline_sql_script_for_dbas() -> None:
+    """``alembic upgrade head --sql`` works on the packaged environment (for DBAs who
+    apply DDL themselves) and covers every core table."""
+    import io
+
+    from alembic import command
+
+    from roost.store._migrate import alembic_config
+
+    cfg = alembic_config()
+    cfg.set_main_option("sqlalchemy.url", "postgresql+asyncpg://user@db.invalid/roost")
+    cfg.output_buffer = io.StringIO()
+    command.upgrade(cfg, "head", sql=True)
+    script = cfg.output_buffer.getvalue()
+    for table in CORE_TABLES:
+        assert f"CREATE TABLE {table} (" in script
+    assert "ck_runs_status" in script

@@ -102,3 +102,17 @@ async def test_agent_state_is_versioned_and_checked(store: Store) -> None:
     assert await store.save_state(s.id, "helper", {"v": 3}, expected_version=2) == 3
     with pytest.raises(SessionNotFound):
         await store.save_state("ses_missing", "helper", {})
+
+
+async def test_list_sessions_by_last_activity(store: Store) -> None:
+    first = await store.create_session(app="demo", user_id="u-act")
+    second = await store.create_session(app="demo", user_id="u-act")
+    by_created = await store.list_sessions(user_id="u-act")
+    assert [s.id for s in by_created.items] == [second.id, first.id]
+    await store.append_messages(first.id, [Msg.user("bump")])
+    page = await store.list_sessions(user_id="u-act", order="updated", limit=1)
+    assert [s.id for s in page.items] == [first.id]
+    rest = await store.list_sessions(
+        user_id="u-act", order="updated", limit=1, cursor=page.next_cursor
+    )
+    assert [s.id for s in rest.items] == [second.id] and rest.next_cursor is None

@@ -29,9 +29,13 @@ RulesOpt = Annotated[
 def _rules(files: list[Path] | None, builtin: bool) -> list[AlertRule]:
     from roost.observe.alerts import builtin_rules, load_rules
 
-    rules = builtin_rules() if builtin or not files else []
+    rules = builtin_rules() if builtin else []
     for f in files or []:
         rules.extend(load_rules(f))
+    if not rules:
+        from roost.observe.errors import AlertRuleInvalid
+
+        raise AlertRuleInvalid("no rules to export", hint="pass --rules FILE or drop --no-builtin")
     names = [r.name for r in rules]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -59,7 +63,7 @@ def list_(
     from roost.observe.alerts import promql, rules_yaml
 
     try:
-        loaded = [r for r in _rules(rules, False) if level is None or r.level == level]
+        loaded = [r for r in _rules(rules, not rules) if level is None or r.level == level]
     except RoostError as err:
         raise _fail(err) from None
     if as_yaml:

@@ -139,6 +139,11 @@ def list_(
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in rows], indent=2, default=str))
         return
+    if not rows:
+        typer.echo(
+            "no traced runs yet (tracing to the local store is on by default in `roost serve`)"
+        )
+        return
     table = Table(title="Traced runs")
     for col in (
         "run",

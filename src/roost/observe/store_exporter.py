@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roost.store.traces import SpanRecord, insert_spans, trace_engine
@@ -140,7 +141,8 @@ class LocalStoreSpanExporter(SpanExporter):
         store: Any,
         *,
         cost_fn: CostFn | None = None,
-        export_timeout: float = 30.0,
+        export_timeout: float = 60.0,
+        retries: int = 3,
     ) -> None:
         self.database_url = database_url_of(store)
         # PostgreSQL schema of the store (public ``schema`` if the Store grows one)
@@ -148,6 +150,7 @@ class LocalStoreSpanExporter(SpanExporter):
         self.schema = schema if isinstance(schema, str) else None
         self.cost_fn = cost_fn
         self.export_timeout = export_timeout
+        self.retries = retries
         self.exported = 0
         self.failed = 0
         self._loop = asyncio.new_event_loop()
@@ -163,7 +166,17 @@ class LocalStoreSpanExporter(SpanExporter):
     async def _write(self, records: list[SpanRecord]) -> int:
         if self._engine is None:
             self._engine = trace_engine(self.database_url, schema=self.schema)
-        return await insert_spans(self._engine, records)
+        for attempt in range(self.retries + 1):
+            try:
+                return await insert_spans(self._engine, records)
+            except OperationalError as exc:
+                # SQLite busy beyond its timeout, a PostgreSQL restart: wait and retry,
+                # the batch is only lost when the database stays away
+                if attempt == self.retries:
+                    raise
+                log.info("trace store busy (%s), retrying", exc.__class__.__name__)
+                await asyncio.sleep(0.5 * 2**attempt)
+        return 0
 
     def _settle(self, timeout: float) -> bool:
         """Wait for the batch in flight; False (and counted) if it failed."""

@@ -29,8 +29,15 @@ import select
 import stat
 import sys
 import time
-from _json import encode_basestring_ascii as _json_str
-from _queue import SimpleQueue
+
+try:  # the C accelerators; pure-Python fallbacks for unusual builds
+    from _json import encode_basestring_ascii as _json_str
+except ImportError:  # pragma: no cover
+    from json.encoder import py_encode_basestring_ascii as _json_str
+try:
+    from _queue import SimpleQueue
+except ImportError:  # pragma: no cover
+    from queue import SimpleQueue  # type: ignore[assignment]
 from _struct import Struct
 
 TYPE_CHECKING = False
@@ -41,8 +48,8 @@ _HDR = Struct("!II")
 _MAX_OUTPUT = 1 << 20
 _MAX_FRAME = 256 << 20
 _SHELL_DRAIN = 0.1
-"""Seconds to keep reading after the shell itself exited (background jobs may hold the
-pipes open forever; their later output is not waited for)."""
+"""Seconds to keep reading after the shell itself exited. Background jobs may hold the
+pipes open forever: their later output is read and dropped, not waited for."""
 _KERNEL_FILE = "<roost-kernel>"
 
 
@@ -91,8 +98,8 @@ class Kernel:
         os.dup2(devnull, 0)
         os.close(devnull)
         # fd-level output of a cell (C extensions, os.system) lands in these files.
-        self.cap_out = os.memfd_create("stdout")
-        self.cap_err = os.memfd_create("stderr")
+        self.cap_out = _scratch_fd("stdout")
+        self.cap_err = _scratch_fd("stderr")
         os.dup2(self.cap_out, 1)
         os.dup2(self.cap_err, 2)
         self.root = os.path.realpath(os.getcwd())
@@ -328,10 +335,16 @@ class Kernel:
                     elif len(bufs[fd]) <= _MAX_OUTPUT * 4:
                         bufs[fd] += chunk
         finally:
-            proc.stdout.close()
-            proc.stderr.close()
             if pidfd is not None:
                 os.close(pidfd)
+            lingering = [f for f in (proc.stdout, proc.stderr) if f.fileno() in open_fds]
+            for f in (proc.stdout, proc.stderr):
+                if f not in lingering:
+                    f.close()
+            if lingering:
+                # Background jobs still hold the pipes: keep reading (and dropping) so
+                # they do not die of SIGPIPE when they write later, e.g. a server's log.
+                _thread.start_new_thread(_discard_until_eof, (lingering,))
         try:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -458,12 +471,40 @@ class FsError(Exception):
         self.code = code
 
 
+def _scratch_fd(name: str) -> int:
+    """An anonymous read/write file (memfd; a deleted temp file where there is none)."""
+    try:
+        return os.memfd_create(name)
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux or old libc
+        import tempfile
+
+        with tempfile.TemporaryFile() as fh:
+            return os.dup(fh.fileno())
+
+
 def _pidfd(pid: int) -> int | None:
     """A pidfd that becomes readable when ``pid`` exits (None on old kernels)."""
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
         return None
+
+
+def _discard_until_eof(files: list[Any]) -> None:
+    poller = select.poll()
+    by_fd = {f.fileno(): f for f in files}
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    try:
+        while by_fd:
+            for fd, _ev in poller.poll():
+                if not os.read(fd, 1 << 16):
+                    poller.unregister(fd)
+                    by_fd.pop(fd).close()
+    except OSError:
+        pass
+    for f in by_fd.values():
+        f.close()
 
 
 def _unlink_quietly(path: str) -> None:
@@ -500,9 +541,19 @@ def _format_exc(exc: BaseException) -> str:
 
 
 def main() -> None:
+    t_main = time.monotonic()
     kernel = Kernel()
     _thread.start_new_thread(kernel.reader, ())
-    kernel.send({"id": 0, "ok": True, "ready": True, "pid": os.getpid()})
+    kernel.send(
+        {
+            "id": 0,
+            "ok": True,
+            "ready": True,
+            "pid": os.getpid(),
+            "t_main": t_main,
+            "t_ready": time.monotonic(),
+        }
+    )
     _thread.start_new_thread(kernel.warm_up, ())
     while True:
         try:

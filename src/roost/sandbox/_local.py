@@ -146,6 +146,9 @@ class KernelSandbox(Sandbox, abc.ABC):
         self._life_lock = asyncio.Lock()
         self._expect_exit = False
         self.kernel_pid: int | None = None
+        self.startup_ms: dict[str, float] = {}
+        """Phases of the last start in ms (backend ``_prepare`` steps, spawn, namespace
+        set-up + interpreter start, kernel init, ready handshake); see bench/sandbox.py."""
 
     # -- backend hooks -----------------------------------------------------------------
     @abc.abstractmethod
@@ -192,7 +195,9 @@ class KernelSandbox(Sandbox, abc.ABC):
     async def _spawn(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _stop_kernel
         self._expect_exit = False
+        t_launch = time.monotonic()
         proc = await self._launch(self._stderr)
+        t_spawned = time.monotonic()
         self._proc = proc
         assert proc.stdout is not None and proc.stdin is not None
         chan = KernelChannel(proc.stdout, proc.stdin)
@@ -207,9 +212,25 @@ class KernelSandbox(Sandbox, abc.ABC):
             raise SandboxUnavailable(
                 f"the {self.backend} sandbox failed to start: {self._stderr_text() or exc!r}"
             ) from None
+        t_answered = time.monotonic()
         self.kernel_pid = int(ready.get("pid", 0)) or None
+        self._record_startup(ready, t_launch, t_spawned, t_answered)
         self._chan = chan
         self._monitor = asyncio.create_task(self._watch(proc))
+
+    def _record_startup(
+        self, ready: dict[str, Any], t_launch: float, t_spawned: float, t_answered: float
+    ) -> None:
+        """Where the last kernel start spent its time, in ms (``startup_ms``). The kernel
+        reports CLOCK_MONOTONIC, which the sandbox shares with the host."""
+        phases = {"spawn": t_spawned - t_launch, "launch_to_ready": t_answered - t_launch}
+        t_main, t_ready = ready.get("t_main"), ready.get("t_ready")
+        if isinstance(t_main, float) and isinstance(t_ready, float):
+            # spawn + namespace set-up + interpreter start, then the kernel's own init.
+            phases["launch_to_kernel_main"] = t_main - t_launch
+            phases["kernel_init"] = t_ready - t_main
+            phases["ready_to_host"] = t_answered - t_ready
+        self.startup_ms.update({k: round(v * 1000, 3) for k, v in phases.items()})
 
     def _stderr_text(self) -> str:
         if self._stderr is None:

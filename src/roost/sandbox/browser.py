@@ -423,12 +423,9 @@ class BrowserSandbox(Sandbox):
         self.inner.last_used_at = value  # type: ignore[attr-defined]
 
     async def health(self) -> SandboxStatus:
-        """The wrapped sandbox's health; a crashed browser counts as dead."""
-        check = getattr(self.inner, "health", None)
-        status: SandboxStatus = await check() if check is not None else self.inner.info().status
-        if status in (SandboxStatus.READY, SandboxStatus.RESTARTED) and not self._alive():
-            return SandboxStatus.DEAD
-        return status
+        """The wrapped sandbox's health: a crashed browser is not a dead sandbox, it is
+        started again on the next action."""
+        return await self.inner.health()
 
     # -- base API, delegated --------------------------------------------------------------
     async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
@@ -525,8 +522,20 @@ class BrowserSandbox(Sandbox):
         target = self._url(url)
 
         async def go() -> dict[str, Any]:
+            from playwright.async_api import Error as PlaywrightError
+
             page = self._page()
-            response = await page.goto(target, wait_until="load")
+            for attempt in (1, 2):
+                try:
+                    response = await page.goto(target, wait_until="load")
+                    break
+                except PlaywrightError as exc:
+                    # A failed navigation loads Chromium's error page; let it settle so
+                    # the next goto is not "interrupted by another navigation".
+                    with _suppress_timeout():
+                        await page.wait_for_load_state("load", timeout=2000)
+                    if attempt == 2 or "interrupted by another navigation" not in str(exc):
+                        raise
             state = await self._state(page)
             state["status"] = response.status if response is not None else None
             return state

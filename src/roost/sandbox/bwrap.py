@@ -10,6 +10,7 @@ import functools
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -138,11 +139,22 @@ class BwrapSandbox(KernelSandbox):
         if reason:
             raise SandboxUnavailable(reason, hint="enable user namespaces or use docker/kubernetes")
         limits = self.spec.limits
+        t0 = time.monotonic()
         self._lease = _privdrop.lease_uid()
+        t1 = time.monotonic()
         self._cgroup = SandboxCgroup.create(self.id, limits)
+        t2 = time.monotonic()
         self._workdir = Workdir.create(self.id, self._lease.uid, self._lease.gid, limits.disk_mb)
         if _privdrop.is_root() and not self._workdir.quota_enforced:
             os.chown(self._workdir.path, self._lease.uid, self._lease.gid)
+        t3 = time.monotonic()
+        self.startup_ms.update(
+            {
+                "uid_lease": round((t1 - t0) * 1000, 3),
+                "cgroup_create": round((t2 - t1) * 1000, 3),
+                "workdir_tmpfs": round((t3 - t2) * 1000, 3),
+            }
+        )
 
     def _isolation_argv(self, binds: list[str], passwd_fd: int, seccomp_fd: int) -> list[str]:
         """bwrap and every option up to (not including) the program to run in it."""
@@ -233,7 +245,9 @@ class BwrapSandbox(KernelSandbox):
         passwd_fd = os.memfd_create("roost-passwd")
         os.write(passwd_fd, passwd.encode())
         os.lseek(passwd_fd, 0, os.SEEK_SET)
+        t0 = time.monotonic()
         seccomp_fd = _seccomp.filter_fd()
+        self.startup_ms["seccomp_fd"] = round((time.monotonic() - t0) * 1000, 3)
         self._oom_before = self._cgroup.oom_kills()
         try:
             return await asyncio.create_subprocess_exec(

@@ -157,12 +157,9 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         self.inner.last_used_at = value  # type: ignore[attr-defined]
 
     async def health(self) -> SandboxStatus:
-        """The wrapped sandbox's health; a crashed desktop counts as dead."""
-        check = getattr(self.inner, "health", None)
-        status: SandboxStatus = await check() if check is not None else self.inner.info().status
-        if status in (SandboxStatus.READY, SandboxStatus.RESTARTED) and not self._alive():
-            return SandboxStatus.DEAD
-        return status
+        """The wrapped sandbox's health: a crashed desktop is not a dead sandbox, it is
+        started again on the next action."""
+        return await self.inner.health()
 
     # -- base API, delegated --------------------------------------------------------------
     async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
@@ -190,9 +187,6 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
     def _restarts(self) -> int:
         return int(self.inner.info().detail.get("restarts", 0))
 
-    def _alive(self) -> bool:
-        return self.display is not None and self._restarts() == self._restarts_seen
-
     def _require_display(self) -> str:
         if self.display is None:
             raise SandboxError("the desktop is not running", hint="call start() first")
@@ -208,9 +202,19 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         return self._require_display()
 
     async def _xdotool(self, args: list[str], *, timeout: float = 10.0) -> str:
+        quoted = " ".join(shlex.quote(a) for a in args)
         display = await self._desktop()
-        command = _display_env(display) + "xdotool " + " ".join(shlex.quote(a) for a in args)
-        res = await self.inner.run_shell(command, timeout=timeout)
+        res = await self.inner.run_shell(
+            f"{_display_env(display)}xdotool {quoted}", timeout=timeout
+        )
+        if res.exit_code != 0 and "open display" in res.stderr:
+            # Xvfb died on its own (crash, killed from inside): start it again, retry once.
+            async with self._lock:
+                await self._start_xvfb()
+            display = self._require_display()
+            res = await self.inner.run_shell(
+                f"{_display_env(display)}xdotool {quoted}", timeout=timeout
+            )
         if res.timed_out:
             raise SandboxTimeout(f"xdotool {args[0]} did not finish in {timeout:g} s")
         if res.exit_code != 0:

@@ -15,7 +15,14 @@ from typing import Any
 
 import httpx
 
-from roost.core import ConfigError, ImageBlock, SandboxUnavailable, error_from_dict, new_id
+from roost.core import (
+    ConfigError,
+    ImageBlock,
+    NotFound,
+    SandboxUnavailable,
+    error_from_dict,
+    new_id,
+)
 from roost.sandbox.backends import register_backend
 from roost.sandbox.base import (
     ExecResult,
@@ -227,6 +234,19 @@ class RemoteSandbox(Sandbox):
         data = (await self._manager.request("GET", self._path)).json()
         self._info = SandboxInfo.model_validate(data)
         return self.info()
+
+    async def health(self) -> SandboxStatus:
+        """The status the service reports; ``closed`` once the service no longer has it,
+        ``dead`` while the service is unreachable."""
+        if self._info is None or self._info.status is SandboxStatus.CLOSED:
+            return self.info().status
+        try:
+            return (await self.refresh()).status
+        except NotFound:
+            self._info = self._info.model_copy(update={"status": SandboxStatus.CLOSED})
+        except SandboxUnavailable:
+            return SandboxStatus.DEAD
+        return self.info().status
 
     async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
         response = await self._manager.request(

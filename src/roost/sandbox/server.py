@@ -161,10 +161,22 @@ class _Shell(BaseModel):
     timeout: float = Field(30.0, gt=0, le=3600)
 
 
+async def _read_capped(request: Request, limit: int, what: str) -> bytes:
+    """The request body, refusing (413) as soon as it grows past ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"{what} is larger than {limit} bytes", hint="send a smaller request body"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _json(request: Request, model: type[BaseModel] | None = None) -> Any:
-    body = await request.body()
-    if len(body) > _MAX_JSON:
-        raise PayloadTooLarge(f"JSON body over {_MAX_JSON} bytes")
+    body = await _read_capped(request, _MAX_JSON, "the JSON body")
     try:
         data = json.loads(body) if body else {}
     except ValueError as exc:
@@ -330,17 +342,8 @@ def create_app(
         sandbox = find(request.path_params["sandbox_id"])
         path = path_param(request)
         limit = min(_MAX_UPLOAD, sandbox.spec.limits.max_file_mb << 20)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(
-                    f"upload is larger than {limit} bytes",
-                    hint="raise limits.max_file_mb or upload a smaller file",
-                )
-            chunks.append(chunk)
-        return await sandbox.write_file(path, b"".join(chunks))
+        data = await _read_capped(request, limit, "the upload")
+        return await sandbox.write_file(path, data)
 
     async def delete_file(request: Request) -> Any:
         sandbox = find(request.path_params["sandbox_id"])

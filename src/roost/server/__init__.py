@@ -13,6 +13,7 @@ from roost.server.errors import (
     RouteNotFound,
     RunNotActive,
     RunNotFound,
+    ServerShuttingDown,
     SessionNotFound,
     TaskNotFound,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "RunNotActive",
     "RunNotFound",
     "RunObserver",
+    "ServerShuttingDown",
     "SessionNotFound",
     "TaskNotFound",
 ]

@@ -89,6 +89,7 @@ class AgentApp:
         admin_key: str | None = None,
         metrics_public: bool = False,
         flush_interval: float = 0.25,
+        keepalive_interval: float = 15.0,
         store_schema: str | None = None,
         description: str = "",
         observe: bool = True,
@@ -102,8 +103,10 @@ class AgentApp:
                 "cors_origins may not contain '*'",
                 hint="list the exact origins allowed to call the API with credentials",
             )
-        if max_body_bytes <= 0 or flush_interval <= 0:
-            raise ConfigError("max_body_bytes and flush_interval must be positive")
+        if max_body_bytes <= 0 or flush_interval <= 0 or keepalive_interval <= 0:
+            raise ConfigError(
+                "max_body_bytes, flush_interval and keepalive_interval must be positive"
+            )
         self.name = name
         self.description = description
         self.store_url = store_url
@@ -117,6 +120,8 @@ class AgentApp:
         self.admin_key = admin_key
         self.metrics_public = metrics_public
         self.flush_interval = flush_interval
+        self.keepalive_interval = keepalive_interval
+        """Seconds between SSE comments on idle streams (so proxies keep them open)."""
         self.instance_id = new_id("inst")
         self.observers: list[RunObserver] = []
         self.agents: dict[str, AgentSpec] = {}
@@ -335,7 +340,7 @@ class AgentApp:
             self._session_cache.clear()
             self._fresh_sessions.clear()
         self._session_cache[record.id] = (record, time.monotonic() + 5.0)
-        if fresh:
+        if fresh and not self.bus_remote:  # with replicas, a run may happen elsewhere first
             self._fresh_sessions.add(record.id)
 
     def forget_session(self, session_id: str) -> None:

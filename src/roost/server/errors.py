@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roost.core import Conflict, NotFound
+from roost.core import Conflict, NotFound, RoostError
 
 
 class SessionNotFound(NotFound):
@@ -46,3 +46,11 @@ class MethodNotAllowed(Conflict):
 
     code = "method_not_allowed"
     status = 405
+
+
+class ServerShuttingDown(RoostError):
+    """The server is stopping and takes no new runs; retry on another replica."""
+
+    code = "server_shutting_down"
+    status = 503
+    retryable = True

@@ -42,7 +42,7 @@ from roost.core import (
 from roost.core.blocks import ToolUseBlock
 from roost.server._partial import PartialReply
 from roost.server.context import AgentContext
-from roost.server.errors import RunNotActive, RunNotFound
+from roost.server.errors import RunNotActive, RunNotFound, ServerShuttingDown
 from roost.server.observer import RunInfo
 from roost.store import RunFinished
 
@@ -147,6 +147,8 @@ class RunExecutor:
         run itself continues in a task (or in the durable queue when ``background``).
         """
         app = self.app
+        if self._closing:
+            raise ServerShuttingDown("the server is shutting down", hint="retry in a moment")
         spec = app.agent_spec(session.agent)
         lock = await app.locks.try_acquire(session.id)
         if lock is None:
@@ -185,8 +187,8 @@ class RunExecutor:
             id=record.id,
             session_id=session.id,
             agent=spec.name,
-            user_id=principal.user_id,
-            tenant_id=principal.tenant_id,
+            user_id=record.user_id,
+            tenant_id=record.tenant_id,
             started_at=time.time(),
             metadata=dict(metadata or {}),
         )
@@ -492,8 +494,14 @@ class RunExecutor:
 
     async def _flush_loop(self) -> None:
         interval = self.app.flush_interval
+        ticks_per_keepalive = max(1, round(self.app.keepalive_interval / interval))
+        tick = 0
         while True:
             await asyncio.sleep(interval)
+            tick += 1
+            if tick % ticks_per_keepalive == 0:
+                for h in list(self.active.values()):
+                    h.notify()  # followers send an SSE comment so proxies keep the stream
             for h in list(self.active.values()):
                 if h.pending or (h.partial is not None and h.partial.dirty):
                     try:
@@ -524,6 +532,8 @@ class RunExecutor:
             if h.done.is_set():
                 return
             await changed.wait()
+            if index >= len(h.events) and not h.done.is_set():
+                yield []  # a keepalive tick
 
     async def _follow_stored(self, run_id: str, after_seq: int) -> AsyncIterator[list[Envelope]]:
         """Replay from the store, then follow the bus (Redis) or poll the store (no Redis).

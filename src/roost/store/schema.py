@@ -67,6 +67,7 @@ sessions = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_sessions_user", "tenant_id", "user_id", "created_at"),
     sa.Index("ix_sessions_created", "created_at", "id"),
+    sa.Index("ix_sessions_updated", "updated_at", "id"),
 )
 
 messages = sa.Table(

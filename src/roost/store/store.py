@@ -2,18 +2,28 @@
 
 Every public method is one database transaction and returns frozen records from
 :mod:`roost.store.records`, never ORM objects. SQLite (the default, a file under
-``ROOST_HOME``) and PostgreSQL behave the same; see ``tests/store``.
+``ROOST_HOME``) and PostgreSQL behave the same; ``tests/store`` runs on both.
 
 Typical use by the server::
 
-    store = await Store.open()                       # runs migrations
+    store = await Store.open()                       # runs migrations (idempotent)
     s = await store.create_session(app="demo", user_id="u1")
     run = await store.create_run(session_id=s.id, status="running", owner="srv-1")
     await store.append_messages(s.id, [user_msg], run_id=run.id)
-    await store.flush_run(run.id, [(0, "reply.started", {...})], partial_reply)  # while streaming
-    await store.flush_run(run.id, events, final_reply, partial=False,
-                          status="succeeded", usage=usage)                     # at the end
-    page = await store.list_messages(s.id, limit=50)
+    # while streaming: a batch of events + the partial reply, one transaction
+    await store.flush_run(run.id, [(0, "reply.started", {...})], partial_reply,
+                          session_id=s.id)
+    # at the end: last events + final reply + status + usage, one transaction
+    await store.flush_run(run.id, events, final_reply, partial=False, session_id=s.id,
+                          status="succeeded", usage=usage)
+    page = await store.list_messages(s.id, limit=50)          # oldest first
+    await store.fail_orphaned_runs(owner="srv-1")              # at start-up
+
+Errors (all ``RoostError`` with stable codes): ``session_not_found``, ``run_not_found``,
+``message_not_found``, ``api_key_not_found`` (404); ``session_exists``, ``run_exists``,
+``message_id_conflict``, ``run_finished``, ``event_seq_conflict``,
+``state_version_conflict`` (409); ``invalid_store_argument``, ``invalid_cursor`` (422);
+``store_unavailable`` (503, retryable); ``store_migration_failed`` (500).
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Literal, Self, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, RowMapping
@@ -445,9 +455,15 @@ class Store:
         app: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        order: Literal["created", "updated"] = "created",
     ) -> Page[SessionRecord]:
-        """Sessions, newest first."""
+        """Sessions, newest first by creation, or by last activity with
+        ``order="updated"`` (a session that gets a message moves to the front, so that
+        order can shift between pages)."""
         n = cast(int, _check_limit(limit))
+        if order not in ("created", "updated"):
+            raise InvalidStoreArgument(f"unknown order {order!r}", hint="use created or updated")
+        stamp = sessions.c.created_at if order == "created" else sessions.c.updated_at
         q = sa.select(sessions)
         if user_id is not None:
             q = q.where(sessions.c.user_id == user_id)
@@ -457,17 +473,17 @@ class Store:
             q = q.where(sessions.c.app == app)
         if cursor:
             at, cid = _cursor.decode(cursor)
-            q = q.where(
-                sa.or_(
-                    sessions.c.created_at < at,
-                    sa.and_(sessions.c.created_at == at, sessions.c.id < cid),
-                )
-            )
-        q = q.order_by(sessions.c.created_at.desc(), sessions.c.id.desc()).limit(n + 1)
+            q = q.where(sa.or_(stamp < at, sa.and_(stamp == at, sessions.c.id < cid)))
+        q = q.order_by(stamp.desc(), sessions.c.id.desc()).limit(n + 1)
         async with self._read() as conn:
             rows = (await conn.execute(q)).mappings().all()
         items = [_session(r) for r in rows[:n]]
-        nxt = _cursor.encode(items[-1].created_at, items[-1].id) if len(rows) > n else None
+        nxt: str | None = None
+        if len(rows) > n:
+            last = items[-1]
+            nxt = _cursor.encode(
+                last.created_at if order == "created" else last.updated_at, last.id
+            )
         return Page(items=items, next_cursor=nxt)
 
     # -- messages ----------------------------------------------------------------------
@@ -599,45 +615,51 @@ class Store:
         _check_len(agent_name, 128, "agent name")
         now = _now()
         state = dict(state)
-        async with self._write() as conn:
-            upd = (
-                agent_states.update()
-                .where(
-                    agent_states.c.session_id == session_id,
-                    agent_states.c.agent_name == agent_name,
-                )
-                .values(version=agent_states.c.version + 1, state=state, updated_at=now)
-                .returning(agent_states.c.version)
-            )
-            if expected_version is not None:
-                upd = upd.where(agent_states.c.version == expected_version)
-            version = (await conn.execute(upd)).scalar()
-            if version is not None:
-                return int(version)
-            current = (
-                await conn.execute(
-                    sa.select(agent_states.c.version).where(
+        try:
+            async with self._write() as conn:
+                upd = (
+                    agent_states.update()
+                    .where(
                         agent_states.c.session_id == session_id,
                         agent_states.c.agent_name == agent_name,
                     )
+                    .values(version=agent_states.c.version + 1, state=state, updated_at=now)
+                    .returning(agent_states.c.version)
                 )
-            ).scalar()
-            if current is not None or expected_version not in (None, 0):
-                raise StateVersionConflict(
-                    f"state of {agent_name!r} is at version {current or 0}, not {expected_version}",
-                    hint="reload the state and apply the change again",
+                if expected_version is not None:
+                    upd = upd.where(agent_states.c.version == expected_version)
+                version = (await conn.execute(upd)).scalar()
+                if version is not None:
+                    return int(version)
+                current = (
+                    await conn.execute(
+                        sa.select(agent_states.c.version).where(
+                            agent_states.c.session_id == session_id,
+                            agent_states.c.agent_name == agent_name,
+                        )
+                    )
+                ).scalar()
+                if current is not None or expected_version not in (None, 0):
+                    raise StateVersionConflict(
+                        f"state of {agent_name!r} is at version {current or 0}, not {expected_version}",
+                        hint="reload the state and apply the change again",
+                    )
+                await _require_session(conn, session_id)
+                await conn.execute(
+                    agent_states.insert().values(
+                        session_id=session_id,
+                        agent_name=agent_name,
+                        version=1,
+                        state=state,
+                        updated_at=now,
+                    )
                 )
-            await _require_session(conn, session_id)
-            await conn.execute(
-                agent_states.insert().values(
-                    session_id=session_id,
-                    agent_name=agent_name,
-                    version=1,
-                    state=state,
-                    updated_at=now,
-                )
-            )
-            return 1
+                return 1
+        except sa.exc.IntegrityError as exc:  # another writer created it meanwhile
+            raise StateVersionConflict(
+                f"state of {agent_name!r} was saved concurrently",
+                hint="reload the state and apply the change again",
+            ) from exc
 
     async def load_state(self, session_id: str, agent_name: str) -> dict[str, Any] | None:
         """The last saved ``state_dict()`` of the agent in the session, or ``None``."""

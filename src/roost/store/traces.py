@@ -129,8 +129,13 @@ def _insert_sql(engine: AsyncEngine) -> tuple[str, list[str]]:
     return cached
 
 
+SQLITE_ROWS_PER_TRANSACTION = 256
+"""SQLite has one writer per file: short transactions keep the store's own writes waiting
+only briefly behind a batch of spans."""
+
+
 async def insert_spans(engine: AsyncEngine, spans: list[SpanRecord]) -> int:
-    """Insert a batch in one write transaction; returns the row count.
+    """Insert a batch (one transaction; on SQLite one per 256 rows); returns the row count.
 
     The statement goes to the driver's ``executemany`` directly (compiled once, rows as
     tuples): SQLAlchemy's per-row parameter processing would cost more than the write.
@@ -139,10 +144,12 @@ async def insert_spans(engine: AsyncEngine, spans: list[SpanRecord]) -> int:
         return 0
     sql, order = _insert_sql(engine)
     rows = [tuple(row[c] for c in order) for row in (s.to_row() for s in spans)]
+    step = SQLITE_ROWS_PER_TRANSACTION if engine.dialect.name == "sqlite" else len(rows)
     async with engine.connect() as conn:
         conn = await conn.execution_options(**{WRITE_OPTION: True})
-        async with conn.begin():
-            await conn.exec_driver_sql(sql, rows)
+        for i in range(0, len(rows), step):
+            async with conn.begin():
+                await conn.exec_driver_sql(sql, rows[i : i + step])
     return len(spans)
 
 

@@ -16,7 +16,7 @@ from roost.server.auth import Principal
 from roost.server.router import api_route
 from roost.server.routes._common import load_run, load_session, run_out
 from roost.server.schemas import ApprovalDecision, RunCreate
-from roost.server.sse import sse_frame
+from roost.server.sse import KEEPALIVE, sse_frame
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -62,6 +62,9 @@ def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg
 def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, str]) -> Response:
     async def body() -> AsyncIterator[bytes]:
         async for batch in app.executor.follow(run_id, after_seq):
+            if not batch:
+                yield KEEPALIVE
+                continue
             yield b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
 
     return StreamingResponse(

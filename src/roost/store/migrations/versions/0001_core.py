@@ -10,7 +10,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from roost.store.schema import API_KEY_ROLE_CHECK, RUN_STATUS_CHECK, UTCDateTime
+from roost.store.schema import UTCDateTime
+
+# Frozen copies: a later revision that adds a status must not rewrite this one.
+RUN_STATUS_CHECK = (
+    "status IN ('queued', 'running', 'waiting_approval', 'succeeded', 'failed', 'canceled')"
+)
+API_KEY_ROLE_CHECK = "role IN ('admin', 'user')"
 
 revision = "0001_core"
 down_revision = None
@@ -34,6 +40,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_sessions_user", "sessions", ["tenant_id", "user_id", "created_at"])
     op.create_index("ix_sessions_created", "sessions", ["created_at", "id"])
+    op.create_index("ix_sessions_updated", "sessions", ["updated_at", "id"])
 
     op.create_table(
         "messages",
