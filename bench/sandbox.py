@@ -7,7 +7,7 @@ Run: ``python bench/sandbox.py [--backend bwrap] [--concurrent 50] [-n 20]
 Each benchmark is a plain async function so other sandbox types can add theirs.
 """
 
-# ruff: noqa: ASYNC110, ASYNC220 - host-side checks in tests/benchmarks block on purpose
+# ruff: noqa: ASYNC110, ASYNC220, ASYNC221, ASYNC240 - benchmarks block on purpose
 
 from __future__ import annotations
 
@@ -140,6 +140,56 @@ async def bench_start_modes(n: int = 20) -> dict[str, dict[str, float]]:
     return {name: _summary(v) for name, v in samples.items()}
 
 
+async def bench_vs_h3(n: int = 20, commit: str = "55e7f2d") -> dict[str, dict[str, float]]:
+    """End-to-end cold create, interleaved sample by sample: today's launch against
+    H3's (the kernel of ``commit`` started with ``python -I -c <source>``, cgroups
+    entered through ``cgroup.procs``). The host-side code is today's for both."""
+    import subprocess
+    from pathlib import Path
+
+    from roost.sandbox import BwrapSandbox
+    from roost.sandbox._cgroups import SandboxCgroup
+
+    repo = Path(__file__).resolve().parent.parent
+    old_source = subprocess.run(
+        ["git", "show", f"{commit}:src/roost/sandbox/_kernel.py"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+    class H3Launch(BwrapSandbox):
+        def _kernel_argv(
+            self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int, pyc: Any
+        ) -> list[str]:
+            argv = self._isolation_argv(binds, passwd_fd, seccomp_fd)
+            return [*argv, python, "-I", "-c", old_source]
+
+        async def _launch(self, stderr: Any) -> Any:
+            entry = SandboxCgroup.entry_files
+            SandboxCgroup.entry_files = SandboxCgroup.procs_files  # type: ignore[method-assign]
+            try:
+                return await super()._launch(stderr)
+            finally:
+                SandboxCgroup.entry_files = entry  # type: ignore[method-assign]
+
+    for cls in (H3Launch, BwrapSandbox):
+        warm = cls(SandboxSpec())
+        await warm.start()
+        await warm.close()
+    samples: dict[str, list[float]] = {"h3 launch": [], "current launch": []}
+    for i in range(n):
+        order = [("h3 launch", H3Launch), ("current launch", BwrapSandbox)]
+        for name, cls in order if i % 2 == 0 else reversed(order):
+            t0 = time.perf_counter()
+            sandbox = cls(SandboxSpec())
+            await sandbox.start()
+            samples[name].append((time.perf_counter() - t0) * 1000)
+            await sandbox.close()
+    return {name: _summary(v) for name, v in samples.items()}
+
+
 async def bench_warm_acquire(backend: str = "bwrap", n: int = 20) -> dict[str, float]:
     """``SandboxManager.acquire`` for a new session while the warm pool has a sandbox."""
     samples = []
@@ -234,6 +284,7 @@ async def main() -> None:
         "cold_first_cell": lambda: bench_cold_first_cell(args.backend, args.n),
         "cold_phases": lambda: bench_cold_phases(args.backend, args.n),
         "start_modes": lambda: bench_start_modes(args.n),
+        "vs_h3": lambda: bench_vs_h3(args.n),
         "warm_acquire": lambda: bench_warm_acquire(args.backend, args.n),
         "pool_pop": lambda: bench_pool_pop(args.backend, args.n),
         "run_python_1+1": lambda: bench_run_python(args.backend),

@@ -106,3 +106,44 @@ def test_list_shows_the_sandboxes_of_a_running_service(monkeypatch: pytest.Monke
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+def test_serve_starts_the_service_behind_the_token() -> None:
+    import httpx
+
+    token = "cli-serve-token-0123456789"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "roost.cli.main",
+            "sandbox",
+            "serve",
+            "--port",
+            str(port),
+            "--pool-size",
+            "0",
+        ],
+        env={**os.environ, "ROOST_SANDBOX_TOKEN": token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/v1/health"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                ok = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "service did not start"
+                time.sleep(0.1)
+        assert ok.status_code == 200 and ok.json()["status"] == "ok"
+        assert httpx.get(url).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(30)

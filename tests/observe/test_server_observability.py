@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "server"))
-sys.path.insert(0, str(Path(__file__).parent))
 
 from server_support import ADMIN_KEY, new_session, read_sse, served
 
@@ -20,6 +19,8 @@ from roost.core import Usage
 from roost.models import ScriptedModel, ScriptedReply
 from roost.server import AgentApp, AgentContext
 from roost.tools import Toolkit
+
+from ._webhook_receiver import WebhookReceiver
 
 __all__ = ["served"]
 
@@ -137,8 +138,6 @@ def test_app_alerts_reach_a_webhook_from_the_environment(
     served: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A local model that is not serving fires LocalModelDown through the app's evaluator."""
-    from test_alert_evaluator import WebhookReceiver
-
     from roost.models.local import LocalModel
 
     receiver = WebhookReceiver()

@@ -19,6 +19,22 @@ async def test_python_state_persists_between_cells(sandbox: BwrapSandbox) -> Non
     assert second.result == "42"
 
 
+async def test_kernel_starts_from_the_compiled_kernel_and_completes_site(
+    sandbox: BwrapSandbox,
+) -> None:
+    res = await sandbox.run_python(
+        "import sys, site\n"
+        "(sys.flags.no_site, sys.argv[0], callable(exit), "
+        "any(p.endswith(('site-packages', 'dist-packages')) for p in sys.path))"
+    )
+    # Started with -S from the bound .pyc; site was completed before the first cell.
+    assert res.result == "(1, '/.roost-kernel.pyc', True, True)", res
+    phases = sandbox.startup_ms
+    for name in ("uid_lease", "cgroup_create", "workdir_tmpfs", "spawn", "kernel_init"):
+        assert phases[name] >= 0, phases
+    assert phases["launch_to_kernel_main"] <= phases["launch_to_ready"]
+
+
 async def test_stdout_stderr_and_fd_level_output_are_captured(sandbox: BwrapSandbox) -> None:
     res = await sandbox.run_python(
         "import sys, os\nprint('out')\nprint('err', file=sys.stderr)\nos.system('echo from-c')"

@@ -15,6 +15,7 @@ from roost.observe.alerts import (
 )
 from roost.observe.cost import CostCalculator
 from roost.observe.errors import AlertRuleInvalid, TraceNotFound
+from roost.observe.instrument import Observability, instrument_app
 from roost.observe.logging import configure_logging
 from roost.observe.metrics import RoostMetrics, get_metrics
 from roost.observe.notifiers import Alert, LogNotifier, Notifier, WebhookNotifier, webhook_payload
@@ -43,6 +44,7 @@ __all__ = [
     "MetricExpr",
     "MetricsObserver",
     "Notifier",
+    "Observability",
     "RoostMetrics",
     "StoreUsageSource",
     "TraceNotFound",
@@ -56,6 +58,7 @@ __all__ = [
     "content_capture_enabled",
     "default_redactor",
     "get_metrics",
+    "instrument_app",
     "instrument_sandbox_manager",
     "load_rules",
     "parse_rules",

@@ -225,7 +225,11 @@ class KernelSandbox(Sandbox, abc.ABC):
         reports CLOCK_MONOTONIC, which the sandbox shares with the host."""
         phases = {"spawn": t_spawned - t_launch, "launch_to_ready": t_answered - t_launch}
         t_main, t_ready = ready.get("t_main"), ready.get("t_ready")
-        if isinstance(t_main, float) and isinstance(t_ready, float):
+        if (
+            isinstance(t_main, float)
+            and isinstance(t_ready, float)
+            and t_launch <= t_main <= t_ready <= t_answered  # same clock (not a remote pod)
+        ):
             # spawn + namespace set-up + interpreter start, then the kernel's own init.
             phases["launch_to_kernel_main"] = t_main - t_launch
             phases["kernel_init"] = t_ready - t_main
@@ -255,10 +259,16 @@ class KernelSandbox(Sandbox, abc.ABC):
             self._chan = None
         await self._kill_all()
         if self._proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._proc.wait(), 5)
+            # Let the child watcher reap what _kill_all killed before signalling it
+            # ourselves: Popen.kill() polls first and would steal the exit status from the
+            # watcher ("Unknown child process pid", returncode 255).
+            try:
+                await asyncio.wait_for(asyncio.shield(self._proc.wait()), 1.0)
+            except Exception:  # TimeoutError included
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.kill()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._proc.wait(), 5)
             self._proc = None
         if self._stderr is not None:
             self._stderr.close()

@@ -47,11 +47,16 @@ if TYPE_CHECKING:
     from roost.sandbox.bwrap import BwrapSandbox
 
 __all__ = [
+    "BROWSER_MIN_LIMITS",
     "CHROMIUM_FLAGS",
     "BrowserActionFailed",
     "BrowserNavigationFailed",
     "BrowserSandbox",
     "IsolatedCommand",
+    "browser_spec",
+    "browser_tools",
+    "bwrap_isolation",
+    "create_browser_sandbox",
     "find_chromium",
 ]
 
@@ -525,7 +530,7 @@ class BrowserSandbox(Sandbox):
             from playwright.async_api import Error as PlaywrightError
 
             page = self._page()
-            for attempt in (1, 2):
+            for attempt in (1, 2, 3):
                 try:
                     response = await page.goto(target, wait_until="load")
                     break
@@ -533,8 +538,8 @@ class BrowserSandbox(Sandbox):
                     # A failed navigation loads Chromium's error page; let it settle so
                     # the next goto is not "interrupted by another navigation".
                     with _suppress_timeout():
-                        await page.wait_for_load_state("load", timeout=2000)
-                    if attempt == 2 or "interrupted by another navigation" not in str(exc):
+                        await page.wait_for_load_state("load", timeout=5000)
+                    if attempt == 3 or "interrupted by another navigation" not in str(exc):
                         raise
             state = await self._state(page)
             state["status"] = response.status if response is not None else None

@@ -94,9 +94,22 @@ class DockerSandbox(ContainerSandbox):
         kwargs = build_create_kwargs(self.id, self.spec, self.config)
 
         def create() -> Any:
-            container = self._docker.containers.create(**kwargs)
-            container.start()
-            container.reload()
+            import docker.errors
+
+            try:
+                container = self._docker.containers.create(**kwargs)
+                container.start()
+                container.reload()
+            except docker.errors.ImageNotFound as exc:
+                raise SandboxUnavailable(
+                    f"sandbox image {kwargs['image']!r} is not available: {exc.explanation}",
+                    hint=f"docker pull {kwargs['image']} (or set ROOST_SANDBOX_DOCKER_IMAGE)",
+                ) from exc
+            except docker.errors.APIError as exc:
+                raise SandboxUnavailable(
+                    f"the Docker engine refused the sandbox container: {exc.explanation}",
+                    hint="check the engine supports the requested runtime and limits",
+                ) from exc
             return container
 
         self._container = await asyncio.to_thread(create)

@@ -37,7 +37,7 @@ from roost.sandbox.base import (
 from roost.sandbox.tools import SandboxProvider, base_tools, register_toolset
 from roost.tools import Tool
 
-__all__ = ["GuiSandbox"]
+__all__ = ["GUI_DIR", "GuiSandbox", "create_gui_sandbox", "gui_tools"]
 
 GUI_DIR = ".gui"
 """Hidden directory in the workdir holding the framebuffer file and program logs."""

@@ -36,6 +36,14 @@ __all__ = [
 ]
 
 _STDIN, _STDOUT, _STDERR = 0, 1, 2
+_FATAL_WAITING = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
 
 
 def _module(name: str) -> Any:
@@ -139,18 +147,28 @@ class KubernetesSandbox(ContainerSandbox):
         namespace = self.config.namespace
 
         def create() -> None:
-            # The policy first: the pod must never run a moment without it.
-            k8s_client.NetworkingV1Api(self._api).create_namespaced_network_policy(
-                namespace, policy
-            )
-            self._core().create_namespaced_pod(namespace, pod)
+            api_exception = _module("kubernetes.client.exceptions").ApiException
+            try:
+                # The policy first: the pod must never run a moment without it.
+                k8s_client.NetworkingV1Api(self._api).create_namespaced_network_policy(
+                    namespace, policy
+                )
+                self._core().create_namespaced_pod(namespace, pod)
+            except api_exception as exc:
+                raise SandboxUnavailable(
+                    f"the cluster refused the sandbox ({exc.status} {exc.reason}): "
+                    f"{str(exc.body)[:500]}",
+                    hint="check the namespace exists, RBAC (pods, pods/exec, networkpolicies) "
+                    "and that the runtime class is installed",
+                ) from exc
 
-        await asyncio.to_thread(create)
+        # Recorded before creation so a failed start still deletes what was created.
         self.container_detail = {
             "pod": self._pod,
             "namespace": namespace,
             "runtime_class": self.config.runtime_class,
         }
+        await asyncio.to_thread(create)
         await self._wait_running()
 
     async def _wait_running(self) -> None:
@@ -162,6 +180,14 @@ class KubernetesSandbox(ContainerSandbox):
             phase = pod.status.phase if pod.status else None
             if phase == "Running":
                 return
+            for status in (pod.status.container_statuses or []) if pod.status else []:
+                waiting = status.state.waiting if status.state else None
+                if waiting is not None and waiting.reason in _FATAL_WAITING:
+                    raise SandboxUnavailable(
+                        f"sandbox pod {self._pod} cannot start: {waiting.reason}: "
+                        f"{waiting.message or ''}".strip(),
+                        hint="check the image name and that the nodes can pull it",
+                    )
             if phase in ("Failed", "Succeeded"):
                 raise SandboxError(f"sandbox pod {self._pod} ended ({phase}) before it was ready")
             if time.monotonic() > deadline:

@@ -349,9 +349,9 @@ class RunExecutor:
         elif isinstance(event, ApprovalRequired):
             h.approvals.add(event.call_id)
             h.status = "waiting_approval"
+            await self.app.store.set_run_status(h.id, "waiting_approval")  # before it is seen
             self._emit_event(h, event)
             await self._flush(h)
-            await self.app.store.set_run_status(h.id, "waiting_approval")
             return
         elif isinstance(event, ApprovalResolved):
             h.approvals.discard(event.call_id)
@@ -403,7 +403,8 @@ class RunExecutor:
         h.final = final
         if h.agent is not None and status != "failed":
             try:
-                await app.store.save_state(h.session_id, h.spec.name, h.agent.state_dict())
+                state = h.agent.state_dict()
+                await _retrying(lambda: app.store.save_state(h.session_id, h.spec.name, state))
             except Exception:
                 log.exception("run %s: could not save the agent state", h.id)
         data: dict[str, Any] = {"status": status}
@@ -421,17 +422,19 @@ class RunExecutor:
         async with h.flush_lock:
             events, h.pending = coalesce(h.pending), []
             try:
-                await app.store.flush_run(
-                    h.id,
-                    events,
-                    final,
-                    partial=False,
-                    session_id=h.session_id,
-                    status=status,  # type: ignore[arg-type]
-                    error_code=code,
-                    error_message=message,
-                    usage=h.usage,
-                    model=h.model,
+                await _retrying(
+                    lambda: app.store.flush_run(
+                        h.id,
+                        events,
+                        final,
+                        partial=False,
+                        session_id=h.session_id,
+                        status=status,  # type: ignore[arg-type]
+                        error_code=code,
+                        error_message=message,
+                        usage=h.usage,
+                        model=h.model,
+                    )
                 )
             except RunFinished:
                 # finished elsewhere meanwhile (e.g. a queued run canceled): keep the log
@@ -671,6 +674,19 @@ class RunExecutor:
 
 
 _TERMINAL_TYPES = frozenset(TERMINAL_EVENTS.values())
+
+
+async def _retrying(call: Any, attempts: int = 4) -> Any:
+    """Retry a store call that failed transiently (e.g. SQLite busy under a write burst):
+    the end of a run is worth a short wait, not a lost state or status."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except RoostError as exc:
+            if not exc.retryable or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    return None
 
 
 def coalesce(

@@ -28,12 +28,22 @@ Errors (all ``RoostError`` with stable codes): ``session_not_found``, ``run_not_
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, ParamSpec, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, RowMapping
@@ -107,6 +117,36 @@ _USAGE_GROUPS: dict[str, sa.Column[Any]] = {
     "model": runs.c.model,
     "agent": runs.c.agent,
 }
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _uncancellable(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Run the call's transaction to its end even if the caller is cancelled.
+
+    The server cancels run tasks (interrupts, client disconnects) at any await. A
+    database call interrupted half-way leaves its connection mid-transaction — with
+    aiosqlite the worker thread keeps the SQLite write lock and every other writer gets
+    "database is locked". So the call runs in its own task; a cancelled caller waits for
+    it to commit or roll back, then gets its ``CancelledError`` (the work may or may not
+    have been committed, as with any cancelled call).
+    """
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        task = asyncio.ensure_future(fn(*args, **kwargs))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                await asyncio.wait([task])
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: the caller only sees the cancellation
+            raise
+
+    return call
 
 
 def _now() -> datetime:
@@ -309,11 +349,13 @@ class Store:
         """The database URL with the password hidden (safe to log)."""
         return self._url.render_as_string(hide_password=True)
 
+    @_uncancellable
     async def ping(self) -> None:
         """Round-trip to the database; raises ``StoreUnavailable`` when it is down."""
         async with self._read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
+    @_uncancellable
     async def schema_revision(self) -> set[str]:
         """The Alembic revisions the database is at (compare with ``head_revisions()``)."""
         from roost.store._migrate import _current
@@ -355,6 +397,7 @@ class Store:
             raise _unavailable(exc) from exc
 
     # -- sessions ----------------------------------------------------------------------
+    @_uncancellable
     async def create_session(
         self,
         *,
@@ -396,6 +439,7 @@ class Store:
         values.pop("msg_seq")
         return SessionRecord(**values)  # type: ignore[arg-type]
 
+    @_uncancellable
     async def get_session(self, session_id: str) -> SessionRecord:
         async with self._read() as conn:
             row = (
@@ -407,6 +451,7 @@ class Store:
             raise SessionNotFound(f"session {session_id!r} does not exist")
         return _session(row)
 
+    @_uncancellable
     async def update_session(
         self,
         session_id: str,
@@ -440,6 +485,7 @@ class Store:
             raise SessionNotFound(f"session {session_id!r} does not exist")
         return _session(row)
 
+    @_uncancellable
     async def delete_session(self, session_id: str) -> None:
         """Hard-delete a session with its messages, states, runs and run events."""
         async with self._write() as conn:
@@ -447,6 +493,7 @@ class Store:
         if result.rowcount == 0:
             raise SessionNotFound(f"session {session_id!r} does not exist")
 
+    @_uncancellable
     async def list_sessions(
         self,
         *,
@@ -487,6 +534,7 @@ class Store:
         return Page(items=items, next_cursor=nxt)
 
     # -- messages ----------------------------------------------------------------------
+    @_uncancellable
     async def append_messages(
         self, session_id: str, msgs: Sequence[Msg], *, run_id: str | None = None
     ) -> list[MessageRecord]:
@@ -503,6 +551,7 @@ class Store:
                 hint="give every Msg a fresh id (the default), or use save_message to update",
             ) from exc
 
+    @_uncancellable
     async def save_message(
         self,
         session_id: str,
@@ -526,6 +575,7 @@ class Store:
                 f"message {msg.id!r} already belongs to another session"
             ) from exc
 
+    @_uncancellable
     async def get_message(self, message_id: str) -> MessageRecord:
         async with self._read() as conn:
             row = (
@@ -537,6 +587,7 @@ class Store:
             raise MessageNotFound(f"message {message_id!r} does not exist")
         return _message(row)
 
+    @_uncancellable
     async def list_messages(
         self,
         session_id: str,
@@ -559,6 +610,7 @@ class Store:
         backwards = hi is not None and lo is None
         return await self._message_page(session_id, n, lo, hi, backwards, include_partial)
 
+    @_uncancellable
     async def latest_messages(
         self, session_id: str, *, limit: int = 50, include_partial: bool = True
     ) -> MessagePage:
@@ -599,6 +651,7 @@ class Store:
         return MessagePage(items=[r.msg for r in records], next_cursor=nxt, records=records)
 
     # -- agent state -------------------------------------------------------------------
+    @_uncancellable
     async def save_state(
         self,
         session_id: str,
@@ -661,6 +714,7 @@ class Store:
                 hint="reload the state and apply the change again",
             ) from exc
 
+    @_uncancellable
     async def load_state(self, session_id: str, agent_name: str) -> dict[str, Any] | None:
         """The last saved ``state_dict()`` of the agent in the session, or ``None``."""
         async with self._read() as conn:
@@ -675,6 +729,7 @@ class Store:
         return dict(value) if value is not None else None
 
     # -- runs --------------------------------------------------------------------------
+    @_uncancellable
     async def create_run(
         self,
         *,
@@ -744,6 +799,7 @@ class Store:
             raise RunExists(f"run {rid!r} already exists") from exc
         return RunRecord(**values)
 
+    @_uncancellable
     async def get_run(self, run_id: str) -> RunRecord:
         async with self._read() as conn:
             row = (
@@ -753,6 +809,7 @@ class Store:
             raise RunNotFound(f"run {run_id!r} does not exist")
         return _run(row)
 
+    @_uncancellable
     async def update_run(self, run_id: str, **fields: Any) -> RunRecord:
         """Set plain fields of a run (not ``status``: use :meth:`set_run_status`)."""
         unknown = set(fields) - _RUN_UPDATABLE
@@ -778,6 +835,7 @@ class Store:
             raise RunNotFound(f"run {run_id!r} does not exist")
         return _run(row)
 
+    @_uncancellable
     async def set_run_status(
         self,
         run_id: str,
@@ -799,6 +857,7 @@ class Store:
                 conn, run_id, status, error_code, error_message, usage, model, owner
             )
 
+    @_uncancellable
     async def list_runs(
         self,
         *,
@@ -836,6 +895,7 @@ class Store:
         nxt = _cursor.encode(items[-1].created_at, items[-1].id) if len(rows) > n else None
         return Page(items=items, next_cursor=nxt)
 
+    @_uncancellable
     async def heartbeat(self, owner: str) -> int:
         """Mark every active run of ``owner`` as alive; returns how many."""
         async with self._write() as conn:
@@ -846,6 +906,7 @@ class Store:
             )
         return int(result.rowcount)
 
+    @_uncancellable
     async def fail_orphaned_runs(
         self,
         *,
@@ -886,6 +947,7 @@ class Store:
         return sorted(ids)
 
     # -- run events --------------------------------------------------------------------
+    @_uncancellable
     async def append_events(
         self, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
     ) -> None:
@@ -911,6 +973,7 @@ class Store:
             hint="resume numbering after last_event_seq()",
         )
 
+    @_uncancellable
     async def list_events(
         self, run_id: str, *, after_seq: int = -1, limit: int | None = None
     ) -> list[EventRecord]:
@@ -938,6 +1001,7 @@ class Store:
             for r in rows
         ]
 
+    @_uncancellable
     async def last_event_seq(self, run_id: str) -> int:
         """The highest stored event ``seq`` of the run, ``-1`` when it has none."""
         async with self._read() as conn:
@@ -948,6 +1012,7 @@ class Store:
             ).scalar()
         return int(value) if value is not None else -1
 
+    @_uncancellable
     async def prune_run_events(self, *, finished_before: datetime) -> int:
         """Delete the stream events of runs that finished before ``finished_before``.
 
@@ -965,6 +1030,7 @@ class Store:
             )
         return int(result.rowcount)
 
+    @_uncancellable
     async def flush_run(
         self,
         run_id: str,
@@ -1009,6 +1075,7 @@ class Store:
             raise await self._event_error(run_id, events) from exc
 
     # -- API keys ----------------------------------------------------------------------
+    @_uncancellable
     async def create_api_key(
         self,
         name: str,
@@ -1051,6 +1118,7 @@ class Store:
             )
         return plaintext, record
 
+    @_uncancellable
     async def verify_api_key(self, plaintext: str) -> ApiKeyRecord | None:
         """The active key matching ``plaintext``, or ``None`` (unknown, revoked, garbage)."""
         if not isinstance(plaintext, str) or not _api_keys.well_formed(plaintext):
@@ -1076,6 +1144,7 @@ class Store:
             record = ApiKeyRecord(**{**_asdict(record), "last_used_at": now})
         return record
 
+    @_uncancellable
     async def get_api_key(self, key_id: str) -> ApiKeyRecord:
         async with self._read() as conn:
             row = (
@@ -1087,6 +1156,7 @@ class Store:
             raise ApiKeyNotFound(f"API key {key_id!r} does not exist")
         return _api_key(row)
 
+    @_uncancellable
     async def list_api_keys(
         self, *, tenant_id: str | None = None, include_revoked: bool = True
     ) -> list[ApiKeyRecord]:
@@ -1099,6 +1169,7 @@ class Store:
             rows = (await conn.execute(q)).mappings().all()
         return [_api_key(r) for r in rows]
 
+    @_uncancellable
     async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
         """Revoke a key (idempotent: the first revocation time is kept)."""
         async with self._write() as conn:
@@ -1117,6 +1188,7 @@ class Store:
         return _api_key(row)
 
     # -- usage -------------------------------------------------------------------------
+    @_uncancellable
     async def usage_summary(
         self,
         group_by: UsageGroup,
