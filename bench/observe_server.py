@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _sides import roost_side  # noqa: E402
-from compare import Plan, fake_model_server, measure_server  # noqa: E402
+from _sides import roost_side
+from compare import Plan, fake_model_server, measure_server
 
 
 def main() -> None:
@@ -36,7 +36,9 @@ def main() -> None:
     with fake_model_server() as model_url:
         for i in range(args.pairs):
             for side in sides:
-                r = measure_server(side, model_url, plan, soak=False, log=logs / f"{i}-{side.name}.log")
+                r = measure_server(
+                    side, model_url, plan, soak=False, log=logs / f"{i}-{side.name}.log"
+                )
                 cpu[side.name].append(r["cpu_ms_per_run"])
                 c20[side.name].append(r["cpu_ms_per_run_c20"])
                 print(

@@ -182,3 +182,21 @@ async def test_postgres_trace_store_in_its_own_schema(postgres_url: str) -> None
         async with store.engine.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await store.close()
+
+
+async def test_exception_events_are_redacted_even_without_content(store: Store) -> None:
+    provider = setup_tracing(store=store, capture_content=False)
+    tracer = trace.get_tracer("test")
+    with (
+        pytest.raises(ValueError),
+        run_context(run_id="run_x"),
+        tracer.start_as_current_span("execute_tool leaky"),
+    ):
+        raise ValueError("upstream said: invalid api_key=sk-abcdefghijklmnopqrstu")
+    provider.force_flush()
+    [record] = await spans_for_run(store.engine, "run_x")
+    [event] = record.events
+    assert event["name"] == "exception"
+    assert "sk-abcdefghijklmnopqrstu" not in json.dumps(event)
+    assert "[REDACTED]" in event["attributes"]["exception.message"]
+    assert record.status == "error" and "sk-abc" not in (record.status_message or "")

@@ -180,7 +180,7 @@ async def test_browser_agent_tools_without_network(host_http_server: str) -> Non
         )
         await toolkit.call("write_file", path="p.html", content=PAGE_A)
         opened = await toolkit.call("browser_open", url="p.html")
-        assert not opened.is_error and "Page A" in opened.text
+        assert not opened.is_error and "Page A" in opened.text, opened.text
         links = await toolkit.call("browser_extract_links")
         assert "to page B -> file:///workspace/b.html" in links.text
         shot = await toolkit.call("browser_screenshot")

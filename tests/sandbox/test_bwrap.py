@@ -173,3 +173,27 @@ def _is_zombie_or_gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_compiled_kernel_is_built_by_the_sandbox_interpreter(tmp_path: Path) -> None:
+    import json
+    import struct
+    import subprocess
+
+    from roost.sandbox._local import compiled_kernel
+
+    pyc = compiled_kernel("/usr/bin/python3", tmp_path / "kernel")
+    assert pyc is not None and pyc.parent == tmp_path / "kernel"
+    assert compiled_kernel("/usr/bin/python3", tmp_path / "kernel") == pyc  # cached
+    # The .pyc runs on that interpreter with -S and answers the ready frame.
+    proc = subprocess.Popen(
+        ["/usr/bin/python3", "-I", "-S", str(pyc)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    hlen, plen = struct.unpack("!II", proc.stdout.read(8))
+    ready = json.loads(proc.stdout.read(hlen))
+    proc.stdin.close()  # EOF on the protocol stream ends the kernel
+    assert proc.wait(timeout=30) == 0
+    assert ready["ready"] is True and ready["id"] == 0 and plen == 0
+    # An interpreter that cannot compile it gives None (the caller falls back to -c).
+    assert compiled_kernel("/bin/false", tmp_path / "other") is None

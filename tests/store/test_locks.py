@@ -157,3 +157,19 @@ async def test_factory_picks_backend_from_settings(
     redis_locks = locks_from_settings()
     assert isinstance(redis_locks, RedisSessionLocks)
     await redis_locks.aclose()
+
+
+async def test_cancelled_acquire_and_release_never_leave_a_session_locked(
+    locks: SessionLocks,
+) -> None:
+    for i in range(10):
+        task = asyncio.create_task(locks.acquire("ses_c", wait=False))
+        await asyncio.sleep(0.001 * i)
+        task.cancel()
+        done = await asyncio.gather(task, return_exceptions=True)
+        if not isinstance(done[0], BaseException):
+            release = asyncio.create_task(done[0].release())
+            await asyncio.sleep(0)
+            release.cancel()
+            await asyncio.gather(release, return_exceptions=True)
+        assert not await locks.is_locked("ses_c")

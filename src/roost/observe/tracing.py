@@ -71,6 +71,8 @@ def _is_content_event(event: Event) -> bool:
 class ContentFilterExporter(SpanExporter):
     """Wraps an exporter: drops content (``capture_content=False``) or redacts it.
 
+    Exception events and status messages are always redacted, whatever the setting.
+
     Ended spans are immutable, so the wrapper rebuilds a ``ReadableSpan`` only for spans
     that carry content; the others pass through untouched (cheap on the hot path).
     """
@@ -93,7 +95,8 @@ class ContentFilterExporter(SpanExporter):
         content_keys = [k for k in attrs if k in CONTENT_ATTRIBUTES]
         content_events = [e for e in span.events if _is_content_event(e)]
         needs_status = bool(span.status.description)
-        if not content_keys and not content_events and not needs_status:
+        has_exception = any(e.name == "exception" for e in span.events)
+        if not content_keys and not content_events and not needs_status and not has_exception:
             return span
         new_attrs: dict[str, Any] = dict(attrs)
         events: list[Event] = []
@@ -115,6 +118,15 @@ class ContentFilterExporter(SpanExporter):
             for k in content_keys:
                 del new_attrs[k]
             events = [e for e in span.events if not _is_content_event(e)]
+        # exception messages and stack traces are kept everywhere, but never unredacted
+        events = [
+            Event(
+                e.name, {k: redact_value(v) for k, v in (e.attributes or {}).items()}, e.timestamp
+            )
+            if e.name == "exception"
+            else e
+            for e in events
+        ]
         status = span.status
         if status.description:
             status = Status(status.status_code, redact(status.description))

@@ -149,7 +149,18 @@ class Kernel:
         elif op == "ping":
             self.send({"id": req["id"], "ok": True, "pid": os.getpid(), "root": self.root})
         else:
-            _thread.start_new_thread(self.worker, (req, payload))
+            try:
+                _thread.start_new_thread(self.worker, (req, payload))
+            except RuntimeError:  # the pids limit is exhausted (e.g. a fork bomb)
+                self.send(
+                    {
+                        "id": req.get("id"),
+                        "ok": False,
+                        "code": "sandbox_error",
+                        "message": "cannot start a thread: the sandbox's process limit is "
+                        "reached; kill processes or restart the sandbox",
+                    }
+                )
 
     def worker(self, req: dict[str, Any], payload: bytes) -> None:
         rid = req.get("id")
@@ -344,7 +355,11 @@ class Kernel:
             if lingering:
                 # Background jobs still hold the pipes: keep reading (and dropping) so
                 # they do not die of SIGPIPE when they write later, e.g. a server's log.
-                _thread.start_new_thread(_discard_until_eof, (lingering,))
+                try:
+                    _thread.start_new_thread(_discard_until_eof, (lingering,))
+                except RuntimeError:  # no thread left (pids limit): they get EPIPE
+                    for f in lingering:
+                        f.close()
         try:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -543,7 +558,6 @@ def _format_exc(exc: BaseException) -> str:
 def main() -> None:
     t_main = time.monotonic()
     kernel = Kernel()
-    _thread.start_new_thread(kernel.reader, ())
     kernel.send(
         {
             "id": 0,
@@ -554,6 +568,7 @@ def main() -> None:
             "t_ready": time.monotonic(),
         }
     )
+    _thread.start_new_thread(kernel.reader, ())  # after ready: EOF exits the process
     _thread.start_new_thread(kernel.warm_up, ())
     while True:
         try:

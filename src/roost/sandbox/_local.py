@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -57,6 +58,7 @@ _COMPILE = (
 )
 _PYC: dict[tuple[str, str], Path] = {}
 _PYC_FAILED: set[tuple[str, str]] = set()
+_PYC_LOCK = threading.Lock()
 
 
 _KERNEL_PATH = Path(__file__).with_name("_kernel.py")
@@ -73,6 +75,11 @@ def compiled_kernel(python: str, directory: Path) -> Path | None:
     it instead of ``-c`` source saves the compile on every sandbox start. None when it
     cannot be built (the caller then passes the source with ``-c``). Blocking: call it
     from a thread."""
+    with _PYC_LOCK:  # a burst of first starts compiles once, the others wait for it
+        return _compile_kernel(python, directory)
+
+
+def _compile_kernel(python: str, directory: Path) -> Path | None:
     cached = cached_kernel(python, directory)
     if cached is not None or (python, str(directory)) in _PYC_FAILED:
         return cached

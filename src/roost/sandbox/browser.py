@@ -80,6 +80,8 @@ CHROMIUM_FLAGS = [
 (``--no-sandbox``: Chromium's own sandbox needs privileges the sandbox has dropped)."""
 
 _MAX_TEXT = 200_000
+_SUPERSEDED = ("interrupted by another navigation", "net::ERR_ABORTED")
+"""A goto that lost a race with Chromium's own error page: worth one more try."""
 _T = TypeVar("_T")
 
 
@@ -539,7 +541,8 @@ class BrowserSandbox(Sandbox):
                     # the next goto is not "interrupted by another navigation".
                     with _suppress_timeout():
                         await page.wait_for_load_state("load", timeout=5000)
-                    if attempt == 3 or "interrupted by another navigation" not in str(exc):
+                    superseded = any(m in str(exc) for m in _SUPERSEDED)
+                    if attempt == 3 or not superseded:
                         raise
             state = await self._state(page)
             state["status"] = response.status if response is not None else None

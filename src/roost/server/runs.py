@@ -41,6 +41,7 @@ from roost.core import (
 )
 from roost.core.blocks import ToolUseBlock
 from roost.server._partial import PartialReply
+from roost.server._retry import retry_transient
 from roost.server.context import AgentContext
 from roost.server.errors import RunNotActive, RunNotFound, ServerShuttingDown
 from roost.server.observer import RunInfo
@@ -166,19 +167,23 @@ class RunExecutor:
             run_meta["background"] = True
             run_meta["input"] = [m.model_dump(mode="json", exclude_none=True) for m in inputs]
         try:
-            record = await app.store.create_run(
-                session_id=session.id,
-                agent=spec.name,
-                user_id=principal.user_id if principal.user_id is not None else session.user_id,
-                tenant_id=principal.tenant_id
-                if principal.tenant_id is not None
-                else session.tenant_id,
-                status=status,
-                input_message_id=inputs[-1].id,
-                metadata=run_meta,
-                owner=app.instance_id,
+            record = await retry_transient(
+                lambda: app.store.create_run(
+                    session_id=session.id,
+                    agent=spec.name,
+                    user_id=principal.user_id if principal.user_id is not None else session.user_id,
+                    tenant_id=principal.tenant_id
+                    if principal.tenant_id is not None
+                    else session.tenant_id,
+                    status=status,
+                    input_message_id=inputs[-1].id,
+                    metadata=run_meta,
+                    owner=app.instance_id,
+                )
             )
-            await app.store.append_messages(session.id, inputs, run_id=record.id)
+            await retry_transient(
+                lambda: app.store.append_messages(session.id, inputs, run_id=record.id)
+            )
         except BaseException:
             if lock is not None:
                 await lock.release()
@@ -404,7 +409,9 @@ class RunExecutor:
         if h.agent is not None and status != "failed":
             try:
                 state = h.agent.state_dict()
-                await _retrying(lambda: app.store.save_state(h.session_id, h.spec.name, state))
+                await retry_transient(
+                    lambda: app.store.save_state(h.session_id, h.spec.name, state)
+                )
             except Exception:
                 log.exception("run %s: could not save the agent state", h.id)
         data: dict[str, Any] = {"status": status}
@@ -422,7 +429,7 @@ class RunExecutor:
         async with h.flush_lock:
             events, h.pending = coalesce(h.pending), []
             try:
-                await _retrying(
+                await retry_transient(
                     lambda: app.store.flush_run(
                         h.id,
                         events,
@@ -674,19 +681,6 @@ class RunExecutor:
 
 
 _TERMINAL_TYPES = frozenset(TERMINAL_EVENTS.values())
-
-
-async def _retrying(call: Any, attempts: int = 4) -> Any:
-    """Retry a store call that failed transiently (e.g. SQLite busy under a write burst):
-    the end of a run is worth a short wait, not a lost state or status."""
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except RoostError as exc:
-            if not exc.retryable or attempt == attempts - 1:
-                raise
-            await asyncio.sleep(0.2 * (attempt + 1))
-    return None
 
 
 def coalesce(

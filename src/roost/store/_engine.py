@@ -96,7 +96,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     # Every use ends its own transaction (engine.begin(), or Connection.close() rolls
     # back), so skip the pool's extra ROLLBACK on check-in: with aiosqlite it is one
     # more thread round trip per call.
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "pool_reset_on_return": None}
     if memory:
         # One shared connection, or every pooled connection would see its own empty DB.
         kwargs["poolclass"] = StaticPool

@@ -221,7 +221,8 @@ class _RedisLock(SessionLock):
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-        await self._owner._release(self._key, self.token)
+        # Shielded: a cancelled caller must not leave the session locked until the TTL.
+        await asyncio.shield(self._owner._release(self._key, self.token))
 
 
 class RedisSessionLocks(SessionLocks):
@@ -265,8 +266,18 @@ class RedisSessionLocks(SessionLocks):
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = self.poll_interval
         while True:
+            attempt = asyncio.ensure_future(
+                self._redis.set(key, token, nx=True, px=int(self.ttl * 1000))
+            )
             try:
-                ok = await self._redis.set(key, token, nx=True, px=int(self.ttl * 1000))
+                ok = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                # Cancelled while SET was in flight: if it took the lock, give it back
+                # now instead of leaving the session busy until the TTL runs out.
+                await asyncio.wait([attempt])
+                if not attempt.cancelled() and attempt.exception() is None and attempt.result():
+                    await asyncio.shield(self._release(key, token))
+                raise
             except Exception as exc:
                 raise _redis_down(exc) from exc
             if ok:

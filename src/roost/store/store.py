@@ -29,6 +29,7 @@ Errors (all ``RoostError`` with stable codes): ``session_not_found``, ``run_not_
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import re
 from collections.abc import (
@@ -49,6 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from roost.core.ids import new_id
 from roost.core.msg import Msg
 from roost.core.settings import get_settings
 from roost.core.usage import Usage
@@ -345,6 +347,11 @@ class Store:
         return self._engine.dialect.name
 
     @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema holding Roost's tables (``None``: the default path)."""
+        return self._schema
+
+    @property
     def url(self) -> str:
         """The database URL with the password hidden (safe to log)."""
         return self._url.render_as_string(hide_password=True)
@@ -410,8 +417,6 @@ class Store:
         title: str | None = None,
     ) -> SessionRecord:
         """Create a session; ``session_id`` lets clients choose their own id."""
-        from roost.core.ids import new_id
-
         if not app:
             raise InvalidStoreArgument("app is required to create a session")
         for value, what in ((app, "app"), (agent, "agent"), (user_id, "user id")):
@@ -745,8 +750,6 @@ class Store:
         run_id: str | None = None,
     ) -> RunRecord:
         """Record a new run; ``agent``/``user_id``/``tenant_id`` default to the session's."""
-        from roost.core.ids import new_id
-
         status = _check_status(status)
         if status in FINAL_RUN_STATUSES:
             raise InvalidStoreArgument(f"a new run cannot start as {status!r}")
@@ -1085,8 +1088,6 @@ class Store:
         user_id: str | None = None,
     ) -> tuple[str, ApiKeyRecord]:
         """Create a key; the plaintext is returned once and only its SHA-256 is stored."""
-        from roost.core.ids import new_id
-
         if role not in ("admin", "user"):
             raise InvalidStoreArgument(f"unknown API key role {role!r}", hint="use admin or user")
         if not name or len(name) > 128:
@@ -1141,7 +1142,7 @@ class Store:
                 await conn.execute(
                     api_keys.update().where(api_keys.c.id == record.id).values(last_used_at=now)
                 )
-            record = ApiKeyRecord(**{**_asdict(record), "last_used_at": now})
+            record = dataclasses.replace(record, last_used_at=now)
         return record
 
     @_uncancellable
@@ -1243,10 +1244,6 @@ class Store:
 
 
 # -- helpers shared by several public methods (each runs inside the caller's transaction)
-def _asdict(record: ApiKeyRecord) -> dict[str, Any]:
-    return {name: getattr(record, name) for name in record.__slots__}
-
-
 def _unavailable(exc: BaseException) -> StoreUnavailable:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return StoreUnavailable(

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, SessionBusy
 from roost.server._http import json_response, parse_body
+from roost.server._retry import retry_transient
 from roost.server.auth import Principal
 from roost.server.router import api_route
 from roost.server.routes._common import load_session, session_out
@@ -35,12 +36,14 @@ def routes(app: AgentApp) -> list[BaseRoute]:
     async def create_session(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, SessionCreate)
         spec = app.agent_spec(body.agent)
-        session = await app.store.create_session(
-            app=app.name,
-            agent=spec.name,
-            user_id=principal.user_id,
-            tenant_id=principal.tenant_id,
-            metadata=body.metadata,
+        session = await retry_transient(
+            lambda: app.store.create_session(
+                app=app.name,
+                agent=spec.name,
+                user_id=principal.user_id,
+                tenant_id=principal.tenant_id,
+                metadata=body.metadata,
+            )
         )
         app.remember_session(session, fresh=True)
         return json_response(session_out(session), status=201)

@@ -1,0 +1,39 @@
+"""Transient store errors are retried; permanent ones are not."""
+
+from __future__ import annotations
+
+import pytest
+
+from roost.core import InvalidRequest
+from roost.server._retry import retry_transient
+from roost.store import StoreUnavailable
+
+
+async def test_retryable_errors_are_retried_until_success():
+    calls = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise StoreUnavailable("database is locked")
+        return "ok"
+
+    assert await retry_transient(flaky) == "ok"
+    assert len(calls) == 3
+
+
+async def test_permanent_errors_and_exhausted_retries_raise():
+    async def bad() -> None:
+        raise InvalidRequest("no")
+
+    with pytest.raises(InvalidRequest):
+        await retry_transient(bad)
+    attempts = []
+
+    async def down() -> None:
+        attempts.append(1)
+        raise StoreUnavailable("down")
+
+    with pytest.raises(StoreUnavailable):
+        await retry_transient(down, attempts=2)
+    assert len(attempts) == 2
