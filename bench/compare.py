@@ -510,6 +510,9 @@ def alternate(
             soak = i == 0 and tag == "main"
             pair[side.name] = measure_server(side, model_url, plan, soak=soak, log=log)
             r = pair[side.name]
+            # Keep what was measured so far: a long run cut short still leaves its data.
+            partial = log_dir / f"{tag}-partial.json"
+            partial.write_text(json.dumps([*out, pair], indent=1, default=str))
             progress(
                 f"  {side.name}: start {r['start_s']} s, CPU {r['cpu_ms_per_run']} ms/run, p50 {r['seq_p50_ms']} ms, c20 {r['rps_c20']} runs/s, idle RSS {r['idle_rss_mb']} MB"
             )

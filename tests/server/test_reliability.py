@@ -144,3 +144,26 @@ def test_queued_background_run_completes_after_restart(processes, roost_home):
             60,
         )
         assert status == "succeeded"
+
+
+def test_graceful_stop_requeues_a_running_background_run(processes, roost_home):
+    server = start_process(TARGET, _env(roost_home))
+    processes.append(server)
+    c = httpx.Client(base_url=server.url, headers=AUTH, timeout=30)
+    sid = c.post("/v1/sessions", json={"agent": "ticker"}).json()["id"]
+    run_id = c.post(f"/v1/sessions/{sid}/runs", json={"input": "go", "background": True}).json()[
+        "id"
+    ]
+    _wait(lambda: c.get(f"/v1/runs/{run_id}").json()["status"] == "running")
+    server.stop()  # SIGTERM: a deploy, not a crash
+    restarted = start_process(TARGET, _env(roost_home))
+    processes.append(restarted)
+    c = httpx.Client(base_url=restarted.url, headers=AUTH, timeout=30)
+    final = _wait(
+        lambda: (
+            (r := c.get(f"/v1/runs/{run_id}").json())["status"] not in ("queued", "running") and r
+        ),
+        60,
+    )
+    assert final["status"] == "succeeded"
+    assert final["output"]["content"][0]["text"] == "".join(f"t{i} " for i in range(30))

@@ -89,6 +89,7 @@ class SandboxManager:
                 self.spec_for(type),
                 backend=self.backend_for(type),
                 size=self.pool_sizes.get(type, 0),
+                health_interval=self.health_interval,
             )
             self._pools[type] = pool
         return pool
@@ -265,6 +266,9 @@ class SandboxManager:
                 else:
                     continue
             affected.append(sid)
+        if check_health:
+            for pool in list(self._pools.values()):
+                await pool.check_health()
         return affected
 
     async def _reap_loop(self) -> None:

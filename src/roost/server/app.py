@@ -147,6 +147,8 @@ class AgentApp:
         self.router: Router
         self._session_cache: dict[str, tuple[Any, float]] = {}
         self._fresh_sessions: set[str] = set()
+        self.print_admin_key = True
+        """Print a generated admin key to stderr (``roost serve`` prints it itself)."""
         self.created_admin_key: str | None = None
         """The admin key generated at this start (``None`` when one already existed)."""
         self.observability: Any = None
@@ -260,7 +262,7 @@ class AgentApp:
             self.authenticator = Authenticator(self.store, admin)
             if admin is None:
                 self.created_admin_key = await ensure_admin_key(self.store)
-                if self.created_admin_key:
+                if self.created_admin_key and self.print_admin_key:
                     print(
                         f"roost: admin key (shown once, store it now): {self.created_admin_key}",
                         file=sys.stderr,

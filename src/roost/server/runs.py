@@ -89,6 +89,8 @@ class RunHandle:
     error: tuple[str, str] | None = None
     cancel_reason: str | None = None
     approvals: set[str] = field(default_factory=set)
+    abandon: bool = False
+    """Set at shutdown for background runs: stop without a final status (resumed later)."""
     unobserved: list[dict[str, Any]] = field(default_factory=list)
     """Envelopes not yet passed to the observers (drained in order by the run task)."""
 
@@ -123,7 +125,13 @@ class RunExecutor:
         """Stop accepting runs; interrupt the running ones and persist what they have."""
         self._closing = True
         for handle in list(self.active.values()):
-            self._interrupt_local(handle, "server_shutdown")
+            if handle.background and handle.task is not None:
+                # durable work is not canceled by a deploy: it stays active and is queued
+                # again at the next start (or by a replica's sweeper)
+                handle.abandon = True
+                handle.task.cancel()
+            else:
+                self._interrupt_local(handle, "server_shutdown")
         pending = [h.task for h in self.active.values() if h.task is not None]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
@@ -308,7 +316,10 @@ class RunExecutor:
             h.error = ("agent_error", f"the agent raised {type(exc).__name__}")
             log.exception("run %s: agent failed", h.id)
         try:
-            await asyncio.shield(self._finish(h, status))
+            if h.abandon:
+                await asyncio.shield(self._flush(h))
+            else:
+                await asyncio.shield(self._finish(h, status))
         except Exception:
             log.exception("run %s: could not persist the end of the run", h.id)
         finally:
