@@ -277,3 +277,49 @@ def test_catalogue_entries_are_consistent() -> None:
         assert all("==" in req for req in entry.requirements)
     with pytest.raises(ConfigError):
         CatalogueEntry("bad", "", ("a==1",), ("a/x",), sha256="xyz", size=1)
+
+
+_ASK = """
+from roost.core import RoostError
+from roost.models.install import ensure_model
+try:
+    ensure_model()
+except RoostError as exc:
+    print("RESULT", exc.code)
+"""
+
+
+def test_ensure_model_asks_on_a_terminal_and_respects_no(roost_home: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "ROOST_LOCAL_MODEL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ASK], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    output = b""
+    try:
+        while b"Download it now?" not in output.replace(b"\r\n", b" ").replace(b"\n", b" "):
+            chunk = os.read(master, 4096)
+            assert chunk, output
+            output += chunk
+        os.write(master, b"n\n")
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        proc.wait(timeout=60)
+        os.close(master)
+    text = output.decode(errors="replace")
+    assert "qwen2.5-coder-0.5b" in text
+    assert "RESULT model_install_declined" in text
+    assert not (roost_home / "models" / "qwen2.5-coder-0.5b.gguf").exists()

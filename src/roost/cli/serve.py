@@ -94,15 +94,20 @@ def serve(
         if callable(service) and not hasattr(service, "agents"):
             service = service()  # an app factory
         admin_key = None
-        if getattr(service, "auth_enabled", False) and not (
+        needs_key = getattr(service, "auth_enabled", False) and not (
             service.admin_key or settings.admin_key
-        ):
+        )
+        if needs_key and workers > 1:
+            # create it once here, before the workers race to create one each
             admin_key = asyncio.run(_first_admin_key(service))
+        service.print_admin_key = False  # printed below, on stdout, once
     except RoostError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
     def announce(bound_port: int) -> None:
+        nonlocal admin_key
+        admin_key = admin_key or getattr(service, "created_admin_key", None)
         url = f"http://{host}:{bound_port}"
         typer.echo(f"Roost is serving {service.name!r} at {url}  (API docs: {url}/openapi.json)")
         if admin_key:

@@ -76,3 +76,29 @@ __all__ = [
     "create_sandbox",
     "register_backend",
 ]
+
+
+_LAZY = {
+    "BrowserSandbox": "roost.sandbox.browser",
+    "create_browser_sandbox": "roost.sandbox.browser",
+    "GuiSandbox": "roost.sandbox.gui",
+    "create_gui_sandbox": "roost.sandbox.gui",
+    "DockerSandbox": "roost.sandbox.docker",
+    "KubernetesSandbox": "roost.sandbox.kubernetes",
+    "RemoteSandbox": "roost.sandbox.remote",
+    "RemoteSandboxManager": "roost.sandbox.remote",
+    "create_app": "roost.sandbox.server",
+    "sandbox_toolkit": "roost.sandbox.tools",
+    "register_sandbox_tools": "roost.sandbox.tools",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str) -> object:
+    # backends with heavy or optional dependencies load on first use
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'roost.sandbox' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -66,6 +66,15 @@ def create_sandbox(spec: SandboxSpec | None = None, backend: str = DEFAULT_BACKE
 
 
 def _bwrap(spec: SandboxSpec) -> Sandbox:
+    """The default backend serves every sandbox type: browser and gui wrap a bwrap sandbox."""
+    if spec.type == "browser":
+        from roost.sandbox.browser import create_browser_sandbox
+
+        return create_browser_sandbox(spec)
+    if spec.type == "gui":
+        from roost.sandbox.gui import create_gui_sandbox
+
+        return create_gui_sandbox(spec)
     from roost.sandbox.bwrap import BwrapSandbox
 
     return BwrapSandbox(spec)

@@ -9,6 +9,8 @@ gui_*), and :func:`register_sandbox_tools` installs every requested type's tools
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Awaitable, Callable, Iterable
 
 from roost.core import ImageBlock, TextBlock
@@ -21,6 +23,8 @@ ToolsetFactory = Callable[[SandboxProvider], list[Tool]]
 
 _MAX_TEXT = 20_000
 _TOOLSETS: dict[str, ToolsetFactory] = {}
+_LAZY_TOOLSETS = {"browser": "roost.sandbox.browser", "gui": "roost.sandbox.gui"}
+"""Toolsets whose modules (Playwright, X helpers) load only when asked for."""
 
 
 def register_toolset(type: str, factory: ToolsetFactory) -> None:
@@ -158,6 +162,9 @@ def register_sandbox_tools(
     seen: set[str] = set()
     for type in types:
         factory = _TOOLSETS.get(type)
+        if factory is None and type in _LAZY_TOOLSETS:
+            importlib.import_module(_LAZY_TOOLSETS[type])  # registers its toolset
+            factory = _TOOLSETS.get(type)
         if factory is None:
             raise SandboxError(
                 f"no agent tools are registered for sandbox type {type!r}",
