@@ -274,6 +274,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     results: list[TaskResult] = []
     tasks = TASKS[: args.limit] if args.limit else TASKS
+    if args.kinds:
+        kinds = set(args.kinds.split(","))
+        tasks = [t for t in tasks if t.kind in kinds]
     for task in tasks:
         result = await run_task(model, toolkit, task, args.max_iters)
         results.append(result)
@@ -322,6 +325,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--limit", type=int, default=0, help="run only the first N tasks")
+    parser.add_argument(
+        "--kinds", default="", help="comma-separated task kinds to run (direct,arithmetic,...)"
+    )
     parser.add_argument("--max-iters", type=int, default=4)
     parser.add_argument("--json", default=None, help="also write the report here")
     return parser.parse_args()

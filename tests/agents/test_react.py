@@ -267,7 +267,9 @@ async def test_decision_mode_makes_well_formed_calls_and_guards_loops() -> None:
     schema = model.calls[2].response_format["json_schema"]["schema"]
     assert schema["required"] == ["answer"]
     first = model.calls[0].response_format["json_schema"]["schema"]["anyOf"]
-    assert first[0]["properties"]["tool"] == {"const": "weather"}
+    assert first[0]["properties"]["answer"]["maxLength"] == 2000
+    assert first[1]["properties"]["tool"] == {"const": "weather"}
+    assert first[1]["properties"]["arguments"]["properties"]["city"]["maxLength"] == 400
     text = "".join(e.delta for e in events if isinstance(e, TextDelta))
     assert text == "It is sunny in Paris." == events[-1].msg.text
     assert not any("{" in e.delta for e in events if isinstance(e, TextDelta))
@@ -281,3 +283,20 @@ async def test_memory_trimming_keeps_calls_with_results() -> None:
     await agent("go")
     assert [m.role for m in memory.get()] in (["assistant"], ["tool", "assistant"][-1:])
     assert not memory.get()[0].tool_results
+
+
+async def test_decision_cut_off_by_max_tokens_is_retried_with_a_note() -> None:
+    model = ScriptedModel(
+        [
+            ScriptedReply(
+                text='{"tool": "weather", "arguments": {"city": "Paris Paris Paris',
+                stop_reason="length",
+            ),
+            '{"answer": "Sunny."}',
+        ]
+    )
+    agent = ReActAgent("bob", model, Toolkit([weather]), tool_mode="decision")
+    final = await agent("weather?")
+    assert final.text == "Sunny."
+    assert "cut off" in model.calls[1].messages[-1].text
+    assert [m.role for m in agent.memory.get()] == ["user", "assistant"]

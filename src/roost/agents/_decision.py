@@ -14,15 +14,26 @@ from typing import Any
 
 from roost.core import Msg, TextBlock, ToolSpec
 
-_PROMPT = """You can call tools. Reply with exactly one JSON object, either
-{{"tool": "<tool name>", "arguments": {{...}}}} to call a tool, or
-{{"answer": "<your final answer to the user>"}} when you can answer.
-Call a tool only when you need information or a computation you cannot do yourself.
-After a tool result, use it: answer as soon as you have what you need; never repeat a
-call that already returned a result.
+_PROMPT = """Reply with exactly one JSON object, in one of two forms:
+{{"answer": "<your final answer>"}}
+{{"tool": "<tool name>", "arguments": {{...}}}}
+
+Answer directly when you already know the answer: general knowledge (geography,
+science, language, history, definitions) and simple facts need no tool.
+Use a tool only for what you cannot know or do reliably yourself: exact arithmetic
+with large numbers, or data that only a tool has.
+Some questions need several tools in turn, e.g. look a value up, then calculate with
+it. After each tool result, decide again: call the next tool if the question still
+needs it, otherwise answer using the results. Never repeat a call that already
+returned a result.
 
 Tools:
 {tools}"""
+
+ANSWER_MAX_CHARS = 2000
+ARGUMENT_MAX_CHARS = 400
+"""String caps compiled into the grammar: a small model that starts a runaway number or
+repetition inside a string is cut off cleanly instead of hitting ``max_tokens``."""
 
 
 def decision_prompt(specs: list[ToolSpec]) -> str:
@@ -42,15 +53,15 @@ def decision_schema(specs: list[ToolSpec], *, allow_tools: bool = True) -> dict[
     """The response_format for one step; ``allow_tools=False`` forces an answer."""
     answer = {
         "type": "object",
-        "properties": {"answer": {"type": "string"}},
+        "properties": {"answer": {"type": "string", "maxLength": ANSWER_MAX_CHARS}},
         "required": ["answer"],
         "additionalProperties": False,
     }
-    branches: list[dict[str, Any]] = []
+    branches: list[dict[str, Any]] = [answer]
     if allow_tools:
         for spec in specs:
             params = spec.parameters if _simple(spec.parameters) else {"type": "object"}
-            params = {k: v for k, v in params.items() if k != "additionalProperties"}
+            params = _cap_strings({k: v for k, v in params.items() if k != "additionalProperties"})
             branches.append(
                 {
                     "type": "object",
@@ -59,12 +70,30 @@ def decision_schema(specs: list[ToolSpec], *, allow_tools: bool = True) -> dict[
                     "additionalProperties": False,
                 }
             )
-    branches.append(answer)
     schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
     return {
         "type": "json_schema",
         "json_schema": {"name": "decision", "strict": True, "schema": schema},
     }
+
+
+def _cap_strings(schema: dict[str, Any]) -> dict[str, Any]:
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return schema
+    capped = {
+        name: {**prop, "maxLength": ARGUMENT_MAX_CHARS}
+        if isinstance(prop, dict) and prop.get("type") == "string" and "maxLength" not in prop
+        else prop
+        for name, prop in props.items()
+    }
+    return {**schema, "properties": capped}
+
+
+TRUNCATED_NOTE = (
+    "Your previous reply was cut off before the JSON object was complete. "
+    "Reply again with one short, complete JSON object."
+)
 
 
 def parse_decision(text: str) -> dict[str, Any] | None:

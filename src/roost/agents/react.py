@@ -362,7 +362,16 @@ class ReActAgent:
                     kwargs["tool_choice"] = choice
         response = await self._call_model(st, emit, msgs, kwargs)
         if self.tool_mode == "decision":
-            assistant = self._decision_message(st, emit, response)
+            decided = self._decision_message(st, emit, response)
+            retries = 0
+            while decided is None:  # cut off mid-JSON: steer to a short, complete reply
+                retries += 1
+                st.iterations += 1
+                note = [Msg.assistant(response.msg.text), Msg.user(decision.TRUNCATED_NOTE)]
+                st.partial_text = []
+                response = await self._call_model(st, emit, [*msgs, *note], kwargs)
+                decided = self._decision_message(st, emit, response, last_try=retries >= 2)
+            assistant = decided
         else:
             assistant = response.msg
             assistant.name = self.name
@@ -436,10 +445,19 @@ class ReActAgent:
         return response
 
     def _decision_message(
-        self, st: _ReplyState, emit: Callable[[Any], None], response: ModelResponse
-    ) -> Msg:
+        self,
+        st: _ReplyState,
+        emit: Callable[[Any], None],
+        response: ModelResponse,
+        *,
+        last_try: bool = False,
+    ) -> Msg | None:
+        """The decision as a message; ``None`` when the model was cut off mid-JSON and
+        the step should be retried."""
         raw = response.msg.text
         parsed = decision.parse_decision(raw)
+        if parsed is None and not last_try and response.stop_reason in ("length", "max_tokens"):
+            return None
         msg_id = response.msg.id
         if parsed is not None and "tool" in parsed:
             call = ToolUseBlock(id=new_id("call"), name=parsed["tool"], input=parsed["arguments"])

@@ -38,6 +38,8 @@ class ScriptedReply:
     error_after_chunks: int | None = None
     """Raise ``error`` after this many text chunks instead of before the first."""
     usage: Usage | None = None
+    stop_reason: str | None = None
+    """Override the stop reason (e.g. ``"length"`` to script a reply cut off by max_tokens)."""
 
 
 @dataclass
@@ -189,5 +191,5 @@ class ScriptedModel(BaseChatModel):
             + 8 * len(reply.tool_calls),
         )
         yield acc.add_usage(usage, self.model_name)
-        stop = "tool_use" if reply.tool_calls else "end_turn"
+        stop = reply.stop_reason or ("tool_use" if reply.tool_calls else "end_turn")
         yield acc.response(stop, self.model_name)
