@@ -18,10 +18,10 @@ _PROMPT = """Reply with exactly one JSON object, in one of two forms:
 {{"answer": "<your final answer>"}}
 {{"tool": "<tool name>", "arguments": {{...}}}}
 
-Answer directly when you already know the answer: general knowledge (geography,
-science, language, history, definitions) and simple facts need no tool.
-Use a tool only for what you cannot know or do reliably yourself: exact arithmetic
-with large numbers, or data that only a tool has.
+Answer directly only for general knowledge that no tool below provides (geography,
+science, language, history, definitions).
+When the question is about something a tool provides (a person, a record, a file,
+exact arithmetic), call that tool: never guess values a tool can give you.
 Some questions need several tools in turn, e.g. look a value up, then calculate with
 it. After each tool result, decide again: call the next tool if the question still
 needs it, otherwise answer using the results. Never repeat a call that already

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 from roost.server.app import AgentApp
@@ -9,30 +11,64 @@ from roost.server.context import AgentContext
 
 SYSTEM_PROMPT = (
     "You are Roost's built-in assistant. Answer concisely. Use the tools when a "
-    "calculation or the current time is needed."
+    "calculation or the current time is needed, and the sandbox tools (execute_python, "
+    "execute_shell, files) to run code."
 )
+
+log = logging.getLogger("roost.server")
 
 
 def create_app(
-    model: str | None = None, *, name: str = "assistant", **app_options: Any
+    model: str | None = None,
+    *,
+    name: str = "assistant",
+    sandbox: bool | None = None,
+    **app_options: Any,
 ) -> AgentApp:
     """An :class:`AgentApp` serving one ``ReActAgent`` on ``model`` (a model spec; default
-    ``ROOST_MODEL`` or the local model) with the built-in tools."""
+    ``ROOST_MODEL`` or the local model) with the built-in tools and, unless ``sandbox`` is
+    false (or ``ROOST_SANDBOX=0``), a bubblewrap sandbox per session."""
     from roost.agents import ReActAgent
     from roost.models.resolve import resolve_model
     from roost.tools import Toolkit
     from roost.tools.builtin import builtin_tools
 
+    if sandbox is None:
+        sandbox = os.environ.get("ROOST_SANDBOX", "1") not in ("0", "false", "no")
     app = AgentApp(name, description="Roost built-in assistant", **app_options)
     chat_model = resolve_model(model)
+    sandboxes: dict[str, Any] = {}
+
+    if sandbox:
+
+        @app.on_startup
+        async def _start_sandboxes() -> None:
+            from roost.sandbox import SandboxManager, SandboxUnavailable
+            from roost.store.sandbox_bindings import SqlSandboxBindingStore
+
+            manager = SandboxManager(pool_size=1, bindings=SqlSandboxBindingStore(app.store.engine))
+            try:
+                await manager.start(wait_warm=False)
+            except SandboxUnavailable as exc:
+                # fail closed: no sandbox tools rather than unisolated code execution
+                log.warning("sandbox tools disabled: %s", exc)
+                return
+            sandboxes["manager"] = manager
+
+        @app.on_shutdown
+        async def _stop_sandboxes() -> None:
+            manager = sandboxes.pop("manager", None)
+            if manager is not None:
+                await manager.aclose()
 
     def assistant(ctx: AgentContext) -> ReActAgent:
-        return ReActAgent(
-            name,
-            chat_model,
-            toolkit=Toolkit(builtin_tools()),
-            sys_prompt=SYSTEM_PROMPT,
-        )
+        toolkit = Toolkit(builtin_tools())
+        manager = sandboxes.get("manager")
+        if manager is not None:
+            from roost.sandbox.tools import manager_provider, register_sandbox_tools
+
+            register_sandbox_tools(toolkit, manager_provider(manager, ctx.session_id))
+        return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
 
     app.agent(assistant, name=name)
 

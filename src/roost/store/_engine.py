@@ -103,7 +103,27 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
         kwargs["connect_args"] = {"check_same_thread": False}
     engine = create_async_engine(url, **kwargs)
 
-    @event.listens_for(engine.sync_engine, "connect")
+    _install_sqlite_hooks(engine.sync_engine, memory=memory)
+    return engine
+
+
+def create_sqlite_sync_engine(url: URL, *, echo: bool = False) -> sa.Engine:
+    """A synchronous pysqlite engine on the same file, for whole transactions run in one
+    worker thread (docs/decisions/0090). Same pragmas and ``BEGIN IMMEDIATE`` for writes."""
+    engine = sa.create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        echo=echo,
+        pool_reset_on_return=None,
+        pool_size=8,
+        max_overflow=8,
+        connect_args={"check_same_thread": False},
+    )
+    _install_sqlite_hooks(engine, memory=False)
+    return engine
+
+
+def _install_sqlite_hooks(engine: sa.Engine, *, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's implicit BEGIN
         # would start deferred transactions that fail with SQLITE_BUSY on upgrade).
@@ -116,9 +136,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine

@@ -1,0 +1,44 @@
+"""`roost serve`'s built-in assistant runs code in the session's own bubblewrap sandbox."""
+
+from __future__ import annotations
+
+import json
+
+from fake_providers import FakeOpenAIServer, Reply
+from server_support import ADMIN_KEY, new_session
+
+from roost.server.builtin import create_app
+
+
+def python_call(call_id: str, code: str) -> Reply:
+    return Reply(tool_calls=[(call_id, "execute_python", json.dumps({"code": code}))])
+
+
+def test_builtin_assistant_keeps_a_sandbox_per_session(served, roost_home) -> None:
+    with FakeOpenAIServer() as model:
+        model.script(
+            python_call("c1", "x = 21 * 2\nx"),
+            Reply(text="x is 42"),
+            python_call("c2", "x + 1"),
+            Reply(text="x + 1 is 43"),
+            python_call("c3", "x"),
+            Reply(text="no x here"),
+        )
+        server = served(create_app(f"{model.url}#fake", admin_key=ADMIN_KEY))
+        with server.client() as client:
+            first = new_session(client)
+            for text in ("set x", "add one"):
+                r = client.post(f"/v1/sessions/{first}/runs", json={"input": text, "stream": False})
+                assert r.status_code == 200, r.text
+            other = new_session(client)
+            r = client.post(f"/v1/sessions/{other}/runs", json={"input": "x?", "stream": False})
+            assert r.status_code == 200, r.text
+        tool_results = [
+            m["content"]
+            for req in model.requests
+            for m in req.body["messages"][-1:]
+            if m["role"] == "tool"
+        ]
+    assert "42" in tool_results[0]
+    assert "43" in tool_results[1]  # same session, same interpreter: x survived
+    assert "NameError" in tool_results[2]  # another session has its own sandbox
