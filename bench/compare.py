@@ -66,6 +66,7 @@ METRICS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("failed_runs", "failed runs (non-200 or wrong stream; all phases)", "", None),
     ("server_tracebacks", "tracebacks in the server log", "", None),
 ]
+COUNTED = frozenset({"failed_runs", "server_tracebacks"})
 STATIC_METRICS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("import_s", "import time (roost.server vs agentscope_runtime.engine)", "s", None),
     ("import_rss_mb", "RSS after that import", "MB", None),
@@ -401,6 +402,21 @@ def summarise(
     for key, label, unit, goal in metrics:
         av = [p[a][key] for p in pairs if key in p.get(a, {})]
         bv = [p[b][key] for p in pairs if key in p.get(b, {})]
+        if key in COUNTED:  # failures are summed over pairs: a median would hide them
+            rows.append(
+                {
+                    "metric": key,
+                    "label": label + " — total over pairs",
+                    "unit": unit,
+                    a: sum(av),
+                    b: sum(bv),
+                    "ratios": [],
+                    "ratio": None,
+                    "goal": None,
+                    "met": None,
+                }
+            )
+            continue
         ratios = [
             round(p[a][key] / p[b][key], 3)
             for p in pairs

@@ -73,7 +73,9 @@ def valid(response: HttpResponse) -> bool:
     return bool(names) and names[-1] == b"run.completed" and names.count(b"text.delta") == CHUNKS
 
 
-def start(side: str, port: int, home: str, observe: bool) -> subprocess.Popen[Any]:
+def start(
+    side: str, port: int, home: str, observe: bool, baseline: str | None = None
+) -> subprocess.Popen[Any]:
     if side == "floor":
         cmd = [sys.executable, str(BENCH / "_floor_app.py"), "--port", str(port)]
     else:
@@ -81,6 +83,12 @@ def start(side: str, port: int, home: str, observe: bool) -> subprocess.Popen[An
         if observe:
             cmd.append("--observe")
     env = {**os.environ, "ROOST_HOME": home}
+    if side == "baseline" and baseline:
+        # another Roost tree (e.g. `git archive HEAD src/roost | tar -x -C /tmp/base`),
+        # first on the path so it shadows the editable install: before/after side by side
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (baseline, os.environ.get("PYTHONPATH")) if p
+        )
     env.pop("ROOST_DATABASE_URL", None)
     env.pop("ROOST_REDIS_URL", None)
     return subprocess.Popen(cmd, env=env)
@@ -91,7 +99,7 @@ async def measure(side: str, args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
-    proc = start(side, port, home, args.observe)
+    proc = start(side, port, home, args.observe, args.baseline)
     try:
         healthy = await wait_healthy(base, "/healthz", proc, 30)
         out: dict[str, Any] = {"side": side, "start_to_healthy_s": round(healthy - t0, 3)}
@@ -131,21 +139,42 @@ async def measure(side: str, args: argparse.Namespace) -> dict[str, Any]:
             out["rss_before_mb"] = round(rss0 / 1e6, 1)
             out["rss_after_mb"] = round(rss1 / 1e6, 1)
             out["rss_drift_pct"] = round((rss1 - rss0) * 100 / rss0, 1)
-        return out
     finally:
         stop(proc)
+    # Restart on the same (now migrated, non-empty) database: the usual production start.
+    port = free_port()
+    t0 = time.perf_counter()
+    proc = start(side, port, home, args.observe, args.baseline)
+    try:
+        healthy = await wait_healthy(f"http://127.0.0.1:{port}", "/healthz", proc, 30)
+        out["restart_to_healthy_s"] = round(healthy - t0, 3)
+        await asyncio.sleep(1.0)
+        out["restart_idle_rss_mb"] = round(sample(proc.pid).rss_bytes / 1e6, 1)
+    finally:
+        stop(proc)
+    return out
 
 
 async def main(args: argparse.Namespace) -> None:
     rows = []
-    for side in ("floor", "roost"):
+    sides = ("floor", "baseline", "roost") if args.baseline else ("floor", "roost")
+    for side in sides:
         rows.append(await measure(side, args))
         print(json.dumps(rows[-1]), flush=True)
-    floor, roost = rows
+    floor, roost = rows[0], rows[-1]
     ratio = roost["cpu_ms_per_run"] / floor["cpu_ms_per_run"]
     summary = {
         "date": dt.date.today().isoformat(),
         "cpu_ratio_roost_over_floor": round(ratio, 2),
+        **(
+            {
+                "cpu_ratio_baseline_over_floor": round(
+                    rows[1]["cpu_ms_per_run"] / floor["cpu_ms_per_run"], 2
+                )
+            }
+            if args.baseline
+            else {}
+        ),
         "observe": args.observe,
         "cpus": os.cpu_count(),
         "loadavg": os.getloadavg(),
@@ -168,6 +197,11 @@ def parse() -> argparse.Namespace:
     )
     p.add_argument(
         "--drift", type=int, default=10000, help="runs for the RSS drift check (0: skip)"
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="SRC_DIR",
+        help="also measure the Roost found in SRC_DIR (a src/ folder of another tree)",
     )
     p.add_argument("--quick", action="store_true", help="200 runs, 100 concurrent, 1000 drift")
     args = p.parse_args()

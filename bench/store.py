@@ -96,7 +96,11 @@ async def _scenario(store: Store, *, runs: int, batches: int, batch: int) -> dic
 
 
 def _force_full_sync(store: Store) -> None:
-    @event.listens_for(store.engine.sync_engine, "connect")
+    # SQLite files are written through the store's sync engine (decision 0090)
+    engine = store._sync if store._sync is not None else store.engine.sync_engine
+    engine.dispose()
+
+    @event.listens_for(engine, "connect")
     def _full(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA synchronous=FULL")

@@ -265,11 +265,12 @@ async def test_decision_mode_makes_well_formed_calls_and_guards_loops() -> None:
     assert results[0].text == "sunny in Paris" and results[1].code == "repeated_tool_call"
     # after the guard fired, the schema only allowed an answer
     schema = model.calls[2].response_format["json_schema"]["schema"]
-    assert schema["required"] == ["answer"]
+    assert schema["required"] == ["thought", "answer"]
     first = model.calls[0].response_format["json_schema"]["schema"]["anyOf"]
-    assert first[0]["properties"]["answer"]["maxLength"] == 2000
-    assert first[1]["properties"]["tool"] == {"const": "weather"}
-    assert first[1]["properties"]["arguments"]["properties"]["city"]["maxLength"] == 400
+    assert first[0]["properties"]["tool"] == {"const": "weather"}
+    assert first[0]["properties"]["arguments"]["properties"]["city"]["maxLength"] == 400
+    assert first[0]["required"] == ["thought", "tool", "arguments"]
+    assert first[-1]["properties"]["answer"]["maxLength"] == 2000
     text = "".join(e.delta for e in events if isinstance(e, TextDelta))
     assert text == "It is sunny in Paris." == events[-1].msg.text
     assert not any("{" in e.delta for e in events if isinstance(e, TextDelta))

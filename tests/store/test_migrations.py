@@ -188,3 +188,36 @@ def test_offline_sql_script_for_dbas() -> None:
     for table in CORE_TABLES:
         assert f"CREATE TABLE {table} (" in script
     assert "ck_runs_status" in script
+
+
+def test_head_revision_constant_matches_the_versions_folder() -> None:
+    from roost.store.store import HEAD_REVISION
+
+    assert Store.head_revisions() == {HEAD_REVISION}, "update HEAD_REVISION in store.py"
+
+
+_REOPEN_SCRIPT = """
+import asyncio, sys
+from roost.store import Store
+async def main():
+    store = await Store.open(sys.argv[1])
+    await store.close()
+    print("alembic" in sys.modules)
+asyncio.run(main())
+"""
+
+
+def test_reopening_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+
+    def alembic_imported() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", _REOPEN_SCRIPT, url],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout.strip()
+
+    assert alembic_imported() == "True"  # fresh file: migrated
+    assert alembic_imported() == "False"  # at head: one SELECT, no Alembic

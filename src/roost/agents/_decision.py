@@ -15,21 +15,23 @@ from typing import Any
 from roost.core import Msg, TextBlock, ToolSpec
 
 _PROMPT = """Reply with exactly one JSON object, in one of two forms:
-{{"answer": "<your final answer>"}}
-{{"tool": "<tool name>", "arguments": {{...}}}}
+{{"thought": "<one short sentence>", "tool": "<tool name>", "arguments": {{...}}}}
+{{"thought": "<one short sentence>", "answer": "<your final answer>"}}
 
-Answer directly only for general knowledge that no tool below provides (geography,
-science, language, history, definitions).
-When the question is about something a tool provides (a person, a record, a file,
-exact arithmetic), call that tool: never guess values a tool can give you.
-Some questions need several tools in turn, e.g. look a value up, then calculate with
-it. After each tool result, decide again: call the next tool if the question still
-needs it, otherwise answer using the results. Never repeat a call that already
-returned a result.
+In "thought", first say what the question needs. Then:
+- If a tool below provides it (a person, a record, a file, exact arithmetic), call the
+  tool; never guess values a tool can give you.
+- If it is general knowledge that no tool provides (geography, science, language,
+  history), answer directly.
+- Some questions need several tools in turn, e.g. look a value up, then calculate with
+  it. After each tool result, decide again: call the next tool if the question still
+  needs it, otherwise answer using the results.
+Never repeat a call that already returned a result.
 
 Tools:
 {tools}"""
 
+THOUGHT_MAX_CHARS = 160
 ANSWER_MAX_CHARS = 2000
 ARGUMENT_MAX_CHARS = 400
 """String caps compiled into the grammar: a small model that starts a runaway number or
@@ -53,11 +55,14 @@ def decision_schema(specs: list[ToolSpec], *, allow_tools: bool = True) -> dict[
     """The response_format for one step; ``allow_tools=False`` forces an answer."""
     answer = {
         "type": "object",
-        "properties": {"answer": {"type": "string", "maxLength": ANSWER_MAX_CHARS}},
-        "required": ["answer"],
+        "properties": {
+            "thought": {"type": "string", "maxLength": THOUGHT_MAX_CHARS},
+            "answer": {"type": "string", "maxLength": ANSWER_MAX_CHARS},
+        },
+        "required": ["thought", "answer"],
         "additionalProperties": False,
     }
-    branches: list[dict[str, Any]] = [answer]
+    branches: list[dict[str, Any]] = []
     if allow_tools:
         for spec in specs:
             params = spec.parameters if _simple(spec.parameters) else {"type": "object"}
@@ -65,11 +70,16 @@ def decision_schema(specs: list[ToolSpec], *, allow_tools: bool = True) -> dict[
             branches.append(
                 {
                     "type": "object",
-                    "properties": {"tool": {"const": spec.name}, "arguments": params},
-                    "required": ["tool", "arguments"],
+                    "properties": {
+                        "thought": {"type": "string", "maxLength": THOUGHT_MAX_CHARS},
+                        "tool": {"const": spec.name},
+                        "arguments": params,
+                    },
+                    "required": ["thought", "tool", "arguments"],
                     "additionalProperties": False,
                 }
             )
+    branches.append(answer)
     schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
     return {
         "type": "json_schema",
@@ -141,7 +151,7 @@ class AnswerStreamer:
     """Extracts the ``answer`` string from a streaming ``{"answer": "..."}`` so the user
     sees text as it is generated, not after the whole JSON arrived."""
 
-    _OPEN = re.compile(r'^\s*\{\s*"answer"\s*:\s*"')
+    _OPEN = re.compile(r'(?<!\\)"answer"\s*:\s*"')
 
     def __init__(self) -> None:
         self.buffer = ""
@@ -154,7 +164,7 @@ class AnswerStreamer:
         if self._closed:
             return ""
         if self._start is None:
-            match = self._OPEN.match(self.buffer)
+            match = self._OPEN.search(self.buffer)
             if not match:
                 return ""
             self._start = match.end()

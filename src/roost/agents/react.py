@@ -401,12 +401,7 @@ class ReActAgent:
         with tracer.start_as_current_span(f"chat {model_name}", attributes=attrs) as span:
             if capture_content():
                 span.add_event(
-                    "gen_ai.input.messages",
-                    {
-                        "gen_ai.input.messages": json.dumps(
-                            [m.model_dump(mode="json") for m in msgs]
-                        )
-                    },
+                    "gen_ai.input.messages", {"gen_ai.input.messages": _new_input_json(msgs)}
                 )
             async for event in self.model.stream(msgs, **kwargs, **self.model_options):
                 if isinstance(event, ModelResponse):
@@ -697,6 +692,25 @@ class ReActAgent:
         )
         emit(ErrorEvent(code=exc.code, message=exc.message, recoverable=False, agent=self.name))
         return final
+
+
+_CONTENT_CAP = 16_000
+
+
+def _new_input_json(msgs: list[Msg]) -> str:
+    """What the model sees for the first time in this call: the system prompt on the
+    first call, then only the messages after its last answer (earlier turns are on
+    earlier spans). Capped so a long conversation does not bloat every span."""
+    start = 0
+    for i in range(len(msgs) - 1, -1, -1):
+        if msgs[i].role == "assistant":
+            start = i + 1
+            break
+    new = msgs[start:] if start else msgs
+    text = json.dumps(
+        [m.model_dump(mode="json", exclude_none=True) for m in new], ensure_ascii=False
+    )
+    return text if len(text) <= _CONTENT_CAP else text[:_CONTENT_CAP] + "…[truncated]"
 
 
 def _tool_span_status(span: Span, result: ToolResultBlock) -> None:

@@ -74,6 +74,11 @@ def serve(
 
     try:
         settings = get_settings()
+        from roost.observe.logging import configure_logging
+
+        configure_logging(
+            settings.log_level, "console" if settings.log_format == "console" else "json"
+        )
         if workers > 1 and not settings.redis_url:
             raise ConfigError(
                 "--workers > 1 needs ROOST_REDIS_URL",

@@ -54,6 +54,8 @@ def create_app(
                 log.warning("sandbox tools disabled: %s", exc)
                 return
             sandboxes["manager"] = manager
+            if app.observability is not None:
+                app.observability.watch_sandbox_manager(manager)
 
         @app.on_shutdown
         async def _stop_sandboxes() -> None:
@@ -71,6 +73,13 @@ def create_app(
         return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
 
     app.agent(assistant, name=name)
+
+    if getattr(chat_model, "provider", None) == "local":
+
+        @app.on_startup
+        def _watch_local_model() -> None:
+            if app.observability is not None:
+                app.observability.watch_local_model(chat_model)
 
     @app.on_shutdown
     async def _close_model() -> None:

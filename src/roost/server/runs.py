@@ -45,7 +45,7 @@ from roost.server._retry import retry_transient
 from roost.server.context import AgentContext
 from roost.server.errors import RunNotActive, RunNotFound, ServerShuttingDown
 from roost.server.observer import RunInfo
-from roost.store import RunFinished
+from roost.store import InvalidStoreArgument, RunFinished
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp, AgentSpec
@@ -187,10 +187,8 @@ class RunExecutor:
                     input_message_id=inputs[-1].id,
                     metadata=run_meta,
                     owner=app.instance_id,
+                    inputs=inputs,  # the run and its input: one transaction
                 )
-            )
-            await retry_transient(
-                lambda: app.store.append_messages(session.id, inputs, run_id=record.id)
             )
         except BaseException:
             if lock is not None:
@@ -412,17 +410,13 @@ class RunExecutor:
             final = part.build()
         h.partial = None
         completed, h.completed = h.completed, []
-        for msg in completed:
-            await app.store.save_message(h.session_id, msg, run_id=h.id, partial=False)
         if final is not None and not (final.content or status == "succeeded"):
             final = None
         h.final = final
+        state: tuple[str, dict[str, Any]] | None = None
         if h.agent is not None and status != "failed":
             try:
-                state = h.agent.state_dict()
-                await retry_transient(
-                    lambda: app.store.save_state(h.session_id, h.spec.name, state)
-                )
+                state = (h.spec.name, h.agent.state_dict())
             except Exception:
                 log.exception("run %s: could not save the agent state", h.id)
         data: dict[str, Any] = {"status": status}
@@ -439,25 +433,56 @@ class RunExecutor:
         code, message = h.error if (status == "failed" and h.error) else (None, None)
         async with h.flush_lock:
             events, h.pending = coalesce(h.pending), []
+            # Completed turns, events, final reply, agent state and status: one commit.
             try:
-                await retry_transient(
-                    lambda: app.store.flush_run(
-                        h.id,
-                        events,
-                        final,
-                        partial=False,
-                        session_id=h.session_id,
-                        status=status,  # type: ignore[arg-type]
-                        error_code=code,
-                        error_message=message,
-                        usage=h.usage,
-                        model=h.model,
+                try:
+                    await retry_transient(
+                        lambda: app.store.flush_run(
+                            h.id,
+                            events,
+                            final,
+                            partial=False,
+                            session_id=h.session_id,
+                            status=status,  # type: ignore[arg-type]
+                            error_code=code,
+                            error_message=message,
+                            usage=h.usage,
+                            model=h.model,
+                            messages=completed,
+                            state=state,
+                        )
                     )
-                )
+                except InvalidStoreArgument:
+                    if state is None:
+                        raise
+                    # e.g. a state that is not JSON: the run's result matters more
+                    log.exception("run %s: could not save the agent state", h.id)
+                    state = None
+                    await retry_transient(
+                        lambda: app.store.flush_run(
+                            h.id,
+                            events,
+                            final,
+                            partial=False,
+                            session_id=h.session_id,
+                            status=status,  # type: ignore[arg-type]
+                            error_code=code,
+                            error_message=message,
+                            usage=h.usage,
+                            model=h.model,
+                            messages=completed,
+                        )
+                    )
             except RunFinished:
                 # finished elsewhere meanwhile (e.g. a queued run canceled): keep the log
                 await app.store.flush_run(
-                    h.id, events, final, partial=False, session_id=h.session_id
+                    h.id,
+                    events,
+                    final,
+                    partial=False,
+                    session_id=h.session_id,
+                    messages=completed,
+                    state=state,
                 )
         await self._drain_observers(h)
         await self._observe("run_finished", h, status, h.usage)
@@ -499,18 +524,27 @@ class RunExecutor:
             if not events and part is None and not completed:
                 return
             try:
-                for msg in completed:
-                    await self.app.store.save_message(h.session_id, msg, run_id=h.id)
+                reply = None
                 if part is not None and not part.empty:
                     part.dirty = False
-                    await self.app.store.save_message(
-                        h.session_id, part.build(), run_id=h.id, partial=True
-                    )
+                    reply = part.build()
+                # completed turns, the partial reply and the events: one transaction
+                await self.app.store.flush_run(
+                    h.id,
+                    events,
+                    reply,
+                    partial=True,
+                    session_id=h.session_id,
+                    messages=completed,
+                )
+                if part is not None and reply is not None:
                     part.saved = True
-                if events:
-                    await self.app.store.append_events(h.id, events)
             except Exception:
-                h.pending[:0] = expand_stored(events, 0)  # retried on the next flush
+                # nothing was committed: all of it is retried on the next flush
+                h.pending[:0] = expand_stored(events, 0)
+                h.completed[:0] = completed
+                if part is not None and reply is not None:
+                    part.dirty = True
                 raise
 
     async def _flush_loop(self) -> None:

@@ -33,7 +33,6 @@ import dataclasses
 import functools
 import re
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
@@ -41,21 +40,27 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roost.core.ids import new_id
 from roost.core.msg import Msg
 from roost.core.settings import get_settings
 from roost.core.usage import Usage
 from roost.store import _api_keys, _cursor
-from roost.store._engine import WRITE_OPTION, create_engine, normalize_url
+from roost.store._engine import (
+    WRITE_OPTION,
+    create_engine,
+    create_sqlite_sync_engine,
+    normalize_url,
+    sqlite_path,
+)
 from roost.store.errors import (
     ApiKeyNotFound,
     EventSeqConflict,
@@ -267,6 +272,72 @@ def _api_key(row: RowMapping) -> ApiKeyRecord:
 
 _API_KEY_COLUMNS = [c for c in api_keys.c if c.name != "key_hash"]
 
+HEAD_REVISION = "0003_traces"
+"""The newest packaged migration; tests/store/test_migrations.py keeps it in sync."""
+_REVISION_SQL = "SELECT version_num FROM alembic_version"
+
+# Hot-path statements built once (their compiled form is cached by SQLAlchemy).
+_INSERT_SESSION = sessions.insert()
+_INSERT_RUN = runs.insert()
+_INSERT_STATE = agent_states.insert()
+_GET_SESSION = sa.select(sessions).where(sessions.c.id == sa.bindparam("id"))
+_GET_RUN = sa.select(runs).where(runs.c.id == sa.bindparam("id"))
+_RUN_SESSION = sa.select(runs.c.session_id).where(runs.c.id == sa.bindparam("id"))
+_SESSION_OWNER = sa.select(sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id).where(
+    sessions.c.id == sa.bindparam("id")
+)
+_LAST_EVENT_SEQ = sa.select(sa.func.max(run_events.c.seq)).where(
+    run_events.c.run_id == sa.bindparam("run_id")
+)
+_STATE_KEY = (
+    agent_states.c.session_id == sa.bindparam("session_id"),
+    agent_states.c.agent_name == sa.bindparam("agent_name"),
+)
+_LOAD_STATE = sa.select(agent_states.c.state).where(*_STATE_KEY)
+_UPDATE_STATE = (
+    agent_states.update()
+    .where(
+        agent_states.c.session_id == sa.bindparam("b_session_id"),
+        agent_states.c.agent_name == sa.bindparam("b_agent_name"),
+    )
+    .values(
+        version=agent_states.c.version + 1,
+        state=sa.bindparam("b_state", type_=agent_states.c.state.type),
+        updated_at=sa.bindparam("b_now", type_=agent_states.c.updated_at.type),
+    )
+    .returning(agent_states.c.version)
+)
+_UPDATE_STATE_IF = _UPDATE_STATE.where(agent_states.c.version == sa.bindparam("b_version"))
+_INSERT_MESSAGE = messages.insert()
+_INSERT_EVENTS = run_events.insert()
+_RESERVE_SEQ = (
+    sessions.update()
+    .where(sessions.c.id == sa.bindparam("b_id"))
+    .values(
+        msg_seq=sessions.c.msg_seq + sa.bindparam("b_n", type_=sa.Integer()),
+        updated_at=sa.bindparam("b_now", type_=sessions.c.updated_at.type),
+    )
+    .returning(sessions.c.msg_seq)
+)
+_UPDATE_MESSAGE = (
+    messages.update()
+    .where(
+        messages.c.id == sa.bindparam("b_id"),
+        messages.c.session_id == sa.bindparam("b_session_id"),
+    )
+    .values(
+        role=sa.bindparam("b_role", type_=messages.c.role.type),
+        name=sa.bindparam("b_name", type_=messages.c.name.type),
+        content=sa.bindparam("b_content", type_=messages.c.content.type),
+        partial=sa.bindparam("b_partial", type_=messages.c.partial.type),
+        run_id=sa.func.coalesce(
+            sa.bindparam("b_run_id", type_=messages.c.run_id.type), messages.c.run_id
+        ),
+    )
+    .returning(messages.c.seq, messages.c.run_id, messages.c.created_at)
+)
+_LOAD_VERSION = sa.select(agent_states.c.version).where(*_STATE_KEY)
+
 
 class Store:
     """Async persistence facade over one SQLAlchemy engine (SQLite or PostgreSQL)."""
@@ -276,6 +347,20 @@ class Store:
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._url = url
         self._schema = schema
+        # SQLite file: every transaction runs whole in a worker thread on a sync pysqlite
+        # connection — one thread hop per call instead of several per statement — and
+        # all writes go through ONE thread, so this process never waits in SQLite's busy
+        # handler (docs/decisions/0090). PostgreSQL and in-memory SQLite keep the async
+        # engine (the same sync transaction bodies run through ``run_sync``).
+        self._sync: sa.Engine | None = None
+        self._sync_write: sa.Engine | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        if sqlite_path(url) is not None:
+            self._sync = create_sqlite_sync_engine(url)
+            self._sync_write = self._sync.execution_options(**{WRITE_OPTION: True})
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="roost-store-writer")
+            self._readers = ThreadPoolExecutor(2, thread_name_prefix="roost-store-reader")
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -313,17 +398,22 @@ class Store:
         engine = create_engine(parsed, schema=schema, echo=echo)
         store = cls(engine, parsed, schema=schema)
         try:
-            if migrate:
+            if migrate and not await store._at_head():
                 await _migrate_engine(engine, parsed, schema)
             else:
                 await store.ping()
         except BaseException:
-            await engine.dispose()
+            await store.close()
             raise
         return store
 
     async def close(self) -> None:
         """Close every pooled connection; the store cannot be used afterwards."""
+        for pool in (self._writer, self._readers):
+            if pool is not None:
+                await asyncio.to_thread(pool.shutdown, wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Self:
@@ -359,16 +449,26 @@ class Store:
     @_uncancellable
     async def ping(self) -> None:
         """Round-trip to the database; raises ``StoreUnavailable`` when it is down."""
-        async with self._read() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await self._tx(lambda conn: conn.exec_driver_sql("SELECT 1").all())
+
+    async def _at_head(self) -> bool:
+        """One plain query: is the schema already at the packaged head revision?
+
+        Lets a restart skip importing Alembic (≈1 s and +15 MB); anything unexpected
+        (no table, older revision, several heads) takes the full migration path.
+        """
+        try:
+            rows = await self._tx(lambda conn: conn.exec_driver_sql(_REVISION_SQL).all())
+        except Exception:
+            return False
+        return [r[0] for r in rows] == [HEAD_REVISION]
 
     @_uncancellable
     async def schema_revision(self) -> set[str]:
         """The Alembic revisions the database is at (compare with ``head_revisions()``)."""
         from roost.store._migrate import _current
 
-        async with self._read() as conn:
-            return await conn.run_sync(_current)
+        return await self._tx(_current)
 
     @staticmethod
     def head_revisions() -> set[str]:
@@ -377,24 +477,19 @@ class Store:
 
         return head_revisions()
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engine.begin() as conn:
-                yield conn
-        except sa.exc.StatementError as exc:
-            err = _translate(exc)
-            if err is exc:
-                raise
-            raise err from exc
-        except OSError as exc:
-            raise _unavailable(exc) from exc
+    async def _tx(self, body: Callable[[sa.Connection], R], *, write: bool = False) -> R:
+        """Run ``body`` as one transaction (commit on return, roll back on error).
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        SQLite file: the whole body runs in a worker thread (writes in the single writer
+        thread). Elsewhere: ``AsyncConnection.run_sync`` on the async engine.
+        """
         try:
-            async with self._write_engine.begin() as conn:
-                yield conn
+            if self._sync is not None:
+                engine = self._sync_write if write else self._sync
+                pool = self._writer if write else self._readers
+                return await asyncio.get_running_loop().run_in_executor(pool, _run_tx, engine, body)
+            async with (self._write_engine if write else self._engine).begin() as conn:
+                return await conn.run_sync(body)
         except sa.exc.StatementError as exc:
             err = _translate(exc)
             if err is exc:
@@ -437,8 +532,7 @@ class Store:
             "updated_at": now,
         }
         try:
-            async with self._write() as conn:
-                await conn.execute(sessions.insert().values(**values))
+            await self._tx(lambda conn: conn.execute(_INSERT_SESSION, values), write=True)
         except sa.exc.IntegrityError as exc:
             raise SessionExists(f"session {sid!r} already exists") from exc
         values.pop("msg_seq")
@@ -446,12 +540,9 @@ class Store:
 
     @_uncancellable
     async def get_session(self, session_id: str) -> SessionRecord:
-        async with self._read() as conn:
-            row = (
-                (await conn.execute(sa.select(sessions).where(sessions.c.id == session_id)))
-                .mappings()
-                .first()
-            )
+        row = await self._tx(
+            lambda conn: conn.execute(_GET_SESSION, {"id": session_id}).mappings().first()
+        )
         if row is None:
             raise SessionNotFound(f"session {session_id!r} does not exist")
         return _session(row)
@@ -473,19 +564,13 @@ class Store:
             values["metadata"] = dict(metadata)
         if agent is not None:
             values["agent"] = agent
-        async with self._write() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        sessions.update()
-                        .where(sessions.c.id == session_id)
-                        .values(**values)
-                        .returning(*sessions.c)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+        stmt = (
+            sessions.update()
+            .where(sessions.c.id == session_id)
+            .values(**values)
+            .returning(*sessions.c)
+        )
+        row = await self._tx(lambda conn: conn.execute(stmt).mappings().first(), write=True)
         if row is None:
             raise SessionNotFound(f"session {session_id!r} does not exist")
         return _session(row)
@@ -493,9 +578,9 @@ class Store:
     @_uncancellable
     async def delete_session(self, session_id: str) -> None:
         """Hard-delete a session with its messages, states, runs and run events."""
-        async with self._write() as conn:
-            result = await conn.execute(sessions.delete().where(sessions.c.id == session_id))
-        if result.rowcount == 0:
+        stmt = sessions.delete().where(sessions.c.id == session_id)
+        deleted = await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True)
+        if deleted == 0:
             raise SessionNotFound(f"session {session_id!r} does not exist")
 
     @_uncancellable
@@ -527,8 +612,7 @@ class Store:
             at, cid = _cursor.decode(cursor)
             q = q.where(sa.or_(stamp < at, sa.and_(stamp == at, sessions.c.id < cid)))
         q = q.order_by(stamp.desc(), sessions.c.id.desc()).limit(n + 1)
-        async with self._read() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+        rows = await self._tx(lambda conn: conn.execute(q).mappings().all())
         items = [_session(r) for r in rows[:n]]
         nxt: str | None = None
         if len(rows) > n:
@@ -548,8 +632,9 @@ class Store:
             return []
         _check_msgs(msgs)
         try:
-            async with self._write() as conn:
-                return await _append_messages(conn, session_id, msgs, run_id)
+            return await self._tx(
+                lambda conn: _append_messages(conn, session_id, msgs, run_id), write=True
+            )
         except sa.exc.IntegrityError as exc:
             raise MessageIdConflict(
                 "a message with one of these ids is already stored",
@@ -573,8 +658,9 @@ class Store:
         """
         _check_msgs([msg])
         try:
-            async with self._write() as conn:
-                return await _save_message(conn, session_id, msg, run_id, partial)
+            return await self._tx(
+                lambda conn: _save_message(conn, session_id, msg, run_id, partial), write=True
+            )
         except sa.exc.IntegrityError as exc:
             raise MessageIdConflict(
                 f"message {msg.id!r} already belongs to another session"
@@ -582,12 +668,8 @@ class Store:
 
     @_uncancellable
     async def get_message(self, message_id: str) -> MessageRecord:
-        async with self._read() as conn:
-            row = (
-                (await conn.execute(sa.select(messages).where(messages.c.id == message_id)))
-                .mappings()
-                .first()
-            )
+        stmt = sa.select(messages).where(messages.c.id == message_id)
+        row = await self._tx(lambda conn: conn.execute(stmt).mappings().first())
         if row is None:
             raise MessageNotFound(f"message {message_id!r} does not exist")
         return _message(row)
@@ -642,10 +724,14 @@ class Store:
         q = q.order_by(messages.c.seq.desc() if backwards else messages.c.seq)
         if n is not None:
             q = q.limit(n + 1)
-        async with self._read() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+
+        def body(conn: sa.Connection) -> Sequence[RowMapping]:
+            rows = conn.execute(q).mappings().all()
             if not rows:
-                await _require_session(conn, session_id)
+                _require_session(conn, session_id)
+            return rows
+
+        rows = await self._tx(body)
         more = n is not None and len(rows) > n
         records = [_message(r) for r in (rows[:n] if n is not None else rows)]
         if backwards:
@@ -671,48 +757,12 @@ class Store:
         matches (0 = "no state yet"), else ``StateVersionConflict``.
         """
         _check_len(agent_name, 128, "agent name")
-        now = _now()
         state = dict(state)
         try:
-            async with self._write() as conn:
-                upd = (
-                    agent_states.update()
-                    .where(
-                        agent_states.c.session_id == session_id,
-                        agent_states.c.agent_name == agent_name,
-                    )
-                    .values(version=agent_states.c.version + 1, state=state, updated_at=now)
-                    .returning(agent_states.c.version)
-                )
-                if expected_version is not None:
-                    upd = upd.where(agent_states.c.version == expected_version)
-                version = (await conn.execute(upd)).scalar()
-                if version is not None:
-                    return int(version)
-                current = (
-                    await conn.execute(
-                        sa.select(agent_states.c.version).where(
-                            agent_states.c.session_id == session_id,
-                            agent_states.c.agent_name == agent_name,
-                        )
-                    )
-                ).scalar()
-                if current is not None or expected_version not in (None, 0):
-                    raise StateVersionConflict(
-                        f"state of {agent_name!r} is at version {current or 0}, not {expected_version}",
-                        hint="reload the state and apply the change again",
-                    )
-                await _require_session(conn, session_id)
-                await conn.execute(
-                    agent_states.insert().values(
-                        session_id=session_id,
-                        agent_name=agent_name,
-                        version=1,
-                        state=state,
-                        updated_at=now,
-                    )
-                )
-                return 1
+            return await self._tx(
+                lambda conn: _save_state(conn, session_id, agent_name, state, expected_version),
+                write=True,
+            )
         except sa.exc.IntegrityError as exc:  # another writer created it meanwhile
             raise StateVersionConflict(
                 f"state of {agent_name!r} was saved concurrently",
@@ -722,15 +772,11 @@ class Store:
     @_uncancellable
     async def load_state(self, session_id: str, agent_name: str) -> dict[str, Any] | None:
         """The last saved ``state_dict()`` of the agent in the session, or ``None``."""
-        async with self._read() as conn:
-            value = (
-                await conn.execute(
-                    sa.select(agent_states.c.state).where(
-                        agent_states.c.session_id == session_id,
-                        agent_states.c.agent_name == agent_name,
-                    )
-                )
+        value = await self._tx(
+            lambda conn: conn.execute(
+                _LOAD_STATE, {"session_id": session_id, "agent_name": agent_name}
             ).scalar()
+        )
         return dict(value) if value is not None else None
 
     # -- runs --------------------------------------------------------------------------
@@ -748,9 +794,18 @@ class Store:
         owner: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         run_id: str | None = None,
+        inputs: Sequence[Msg] = (),
     ) -> RunRecord:
-        """Record a new run; ``agent``/``user_id``/``tenant_id`` default to the session's."""
+        """Record a new run; ``agent``/``user_id``/``tenant_id`` default to the session's.
+
+        ``inputs`` are appended to the session (as :meth:`append_messages` with this
+        run's id) in the same transaction: a run and its user message are stored — and
+        acknowledged — together, in one commit.
+        """
         status = _check_status(status)
+        if inputs and session_id is None:
+            raise InvalidStoreArgument("inputs need a session_id to be stored in")
+        _check_msgs(inputs)
         if status in FINAL_RUN_STATUSES:
             raise InvalidStoreArgument(f"a new run cannot start as {status!r}")
         rid = _check_id(run_id, "run id") if run_id else new_id("run")
@@ -782,32 +837,34 @@ class Store:
             "owner": owner,
             "heartbeat_at": now if running else None,
         }
+
+        def body(conn: sa.Connection) -> None:
+            if session_id is not None:
+                srow = conn.execute(_SESSION_OWNER, {"id": session_id}).first()
+                if srow is None:
+                    raise SessionNotFound(f"session {session_id!r} does not exist")
+                values["agent"] = agent if agent is not None else srow.agent
+                values["user_id"] = user_id if user_id is not None else srow.user_id
+                values["tenant_id"] = tenant_id if tenant_id is not None else srow.tenant_id
+            try:
+                conn.execute(_INSERT_RUN, values)
+            except sa.exc.IntegrityError as exc:
+                raise RunExists(f"run {rid!r} already exists") from exc
+            if inputs and session_id is not None:
+                _append_messages(conn, session_id, inputs, rid)
+
         try:
-            async with self._write() as conn:
-                if session_id is not None:
-                    srow = (
-                        await conn.execute(
-                            sa.select(
-                                sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id
-                            ).where(sessions.c.id == session_id)
-                        )
-                    ).first()
-                    if srow is None:
-                        raise SessionNotFound(f"session {session_id!r} does not exist")
-                    values["agent"] = agent if agent is not None else srow.agent
-                    values["user_id"] = user_id if user_id is not None else srow.user_id
-                    values["tenant_id"] = tenant_id if tenant_id is not None else srow.tenant_id
-                await conn.execute(runs.insert().values(**values))
+            await self._tx(body, write=True)
         except sa.exc.IntegrityError as exc:
-            raise RunExists(f"run {rid!r} already exists") from exc
+            raise MessageIdConflict(
+                "a message with one of these ids is already stored",
+                hint="give every Msg a fresh id (the default)",
+            ) from exc
         return RunRecord(**values)
 
     @_uncancellable
     async def get_run(self, run_id: str) -> RunRecord:
-        async with self._read() as conn:
-            row = (
-                (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).mappings().first()
-            )
+        row = await self._tx(lambda conn: conn.execute(_GET_RUN, {"id": run_id}).mappings().first())
         if row is None:
             raise RunNotFound(f"run {run_id!r} does not exist")
         return _run(row)
@@ -824,16 +881,8 @@ class Store:
             )
         if not fields:
             return await self.get_run(run_id)
-        async with self._write() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        runs.update().where(runs.c.id == run_id).values(**fields).returning(*runs.c)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+        stmt = runs.update().where(runs.c.id == run_id).values(**fields).returning(*runs.c)
+        row = await self._tx(lambda conn: conn.execute(stmt).mappings().first(), write=True)
         if row is None:
             raise RunNotFound(f"run {run_id!r} does not exist")
         return _run(row)
@@ -855,10 +904,12 @@ class Store:
         ``usage`` is the run's total (it replaces the stored counters). A run that is
         already final raises ``RunFinished``: a late cancel never overwrites a success.
         """
-        async with self._write() as conn:
-            return await _set_run_status(
+        return await self._tx(
+            lambda conn: _set_run_status(
                 conn, run_id, status, error_code, error_message, usage, model, owner
-            )
+            ),
+            write=True,
+        )
 
     @_uncancellable
     async def list_runs(
@@ -892,8 +943,7 @@ class Store:
                 sa.or_(runs.c.created_at < at, sa.and_(runs.c.created_at == at, runs.c.id < cid))
             )
         q = q.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(n + 1)
-        async with self._read() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+        rows = await self._tx(lambda conn: conn.execute(q).mappings().all())
         items = [_run(r) for r in rows[:n]]
         nxt = _cursor.encode(items[-1].created_at, items[-1].id) if len(rows) > n else None
         return Page(items=items, next_cursor=nxt)
@@ -901,13 +951,12 @@ class Store:
     @_uncancellable
     async def heartbeat(self, owner: str) -> int:
         """Mark every active run of ``owner`` as alive; returns how many."""
-        async with self._write() as conn:
-            result = await conn.execute(
-                runs.update()
-                .where(runs.c.owner == owner, runs.c.status.in_(("running", "waiting_approval")))
-                .values(heartbeat_at=_now())
-            )
-        return int(result.rowcount)
+        stmt = (
+            runs.update()
+            .where(runs.c.owner == owner, runs.c.status.in_(("running", "waiting_approval")))
+            .values(heartbeat_at=_now())
+        )
+        return int(await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True))
 
     @_uncancellable
     async def fail_orphaned_runs(
@@ -934,19 +983,13 @@ class Store:
             cond.append(
                 sa.func.coalesce(runs.c.heartbeat_at, runs.c.started_at, runs.c.created_at) < cutoff
             )
-        async with self._write() as conn:
-            result = await conn.execute(
-                runs.update()
-                .where(*cond)
-                .values(
-                    status="failed",
-                    error_code=code,
-                    error_message=message,
-                    finished_at=now,
-                )
-                .returning(runs.c.id)
-            )
-            ids = [r[0] for r in result.all()]
+        stmt = (
+            runs.update()
+            .where(*cond)
+            .values(status="failed", error_code=code, error_message=message, finished_at=now)
+            .returning(runs.c.id)
+        )
+        ids = await self._tx(lambda conn: [r[0] for r in conn.execute(stmt).all()], write=True)
         return sorted(ids)
 
     # -- run events --------------------------------------------------------------------
@@ -958,8 +1001,7 @@ class Store:
         if not events:
             return
         try:
-            async with self._write() as conn:
-                await _insert_events(conn, run_id, events)
+            await self._tx(lambda conn: _insert_events(conn, run_id, events), write=True)
         except sa.exc.IntegrityError as exc:
             raise await self._event_error(run_id, events) from exc
 
@@ -989,10 +1031,14 @@ class Store:
         )
         if n is not None:
             q = q.limit(n)
-        async with self._read() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+
+        def body(conn: sa.Connection) -> Sequence[RowMapping]:
+            rows = conn.execute(q).mappings().all()
             if not rows:
-                await _require_run(conn, run_id)
+                _require_run(conn, run_id)
+            return rows
+
+        rows = await self._tx(body)
         return [
             EventRecord(
                 run_id=r["run_id"],
@@ -1007,12 +1053,9 @@ class Store:
     @_uncancellable
     async def last_event_seq(self, run_id: str) -> int:
         """The highest stored event ``seq`` of the run, ``-1`` when it has none."""
-        async with self._read() as conn:
-            value = (
-                await conn.execute(
-                    sa.select(sa.func.max(run_events.c.seq)).where(run_events.c.run_id == run_id)
-                )
-            ).scalar()
+        value = await self._tx(
+            lambda conn: conn.execute(_LAST_EVENT_SEQ, {"run_id": run_id}).scalar()
+        )
         return int(value) if value is not None else -1
 
     @_uncancellable
@@ -1027,11 +1070,8 @@ class Store:
             runs.c.status.in_(sorted(FINAL_RUN_STATUSES)),
             runs.c.finished_at < finished_before,
         )
-        async with self._write() as conn:
-            result = await conn.execute(
-                run_events.delete().where(run_events.c.run_id.in_(finished))
-            )
-        return int(result.rowcount)
+        stmt = run_events.delete().where(run_events.c.run_id.in_(finished))
+        return int(await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True))
 
     @_uncancellable
     async def flush_run(
@@ -1047,33 +1087,47 @@ class Store:
         error_message: str | None = None,
         usage: Usage | None = None,
         model: str | None = None,
+        messages: Sequence[Msg] = (),
+        state: tuple[str, Mapping[str, Any]] | None = None,
     ) -> RunRecord | None:
-        """One transaction for a streaming run: a batch of events, the (partial) reply
-        and, at the end, the final status. Returns the run when ``status`` is given."""
-        try:
-            async with self._write() as conn:
-                if events:
-                    await _insert_events(conn, run_id, events)
-                if msg is not None:
-                    _check_msgs([msg])
-                    sid = session_id
-                    if sid is None:
-                        sid = (
-                            await conn.execute(
-                                sa.select(runs.c.session_id).where(runs.c.id == run_id)
-                            )
-                        ).scalar()
-                        if sid is None:
-                            await _require_run(conn, run_id)
-                            raise InvalidStoreArgument(
-                                f"run {run_id!r} has no session to save the message in"
-                            )
-                    await _save_message(conn, sid, msg, run_id, partial)
-                if status is not None:
-                    return await _set_run_status(
-                        conn, run_id, status, error_code, error_message, usage, model, None
+        """One transaction for a streaming run: a batch of events, completed
+        ``messages``, the (partial) reply ``msg``, the agent ``state`` (``(agent_name,
+        state_dict)``) and, at the end, the final status. Returns the run when ``status``
+        is given. Everything commits together or nothing does."""
+        if msg is not None:
+            _check_msgs([msg])
+        _check_msgs(messages)
+        st: tuple[str, dict[str, Any]] | None = None
+        if state is not None:
+            _check_len(state[0], 128, "agent name")
+            st = (state[0], dict(state[1]))
+
+        def body(conn: sa.Connection) -> RunRecord | None:
+            if events:
+                _insert_events(conn, run_id, events)
+            sid = session_id
+            if sid is None and (msg is not None or messages or st is not None):
+                sid = conn.execute(_RUN_SESSION, {"id": run_id}).scalar()
+                if sid is None:
+                    _require_run(conn, run_id)
+                    raise InvalidStoreArgument(
+                        f"run {run_id!r} has no session to save the message in"
                     )
-                return None
+            if sid is not None:
+                for done in messages:
+                    _save_message(conn, sid, done, run_id, False)
+                if msg is not None:
+                    _save_message(conn, sid, msg, run_id, partial)
+                if st is not None:
+                    _save_state(conn, sid, st[0], st[1], None)
+            if status is not None:
+                return _set_run_status(
+                    conn, run_id, status, error_code, error_message, usage, model, None
+                )
+            return None
+
+        try:
+            return await self._tx(body, write=True)
         except sa.exc.IntegrityError as exc:
             raise await self._event_error(run_id, events) from exc
 
@@ -1104,19 +1158,17 @@ class Store:
             revoked_at=None,
             last_used_at=None,
         )
-        async with self._write() as conn:
-            await conn.execute(
-                api_keys.insert().values(
-                    id=record.id,
-                    name=name,
-                    prefix=prefix,
-                    key_hash=digest,
-                    role=role,
-                    tenant_id=tenant_id,
-                    user_id=user_id,
-                    created_at=record.created_at,
-                )
-            )
+        stmt = api_keys.insert().values(
+            id=record.id,
+            name=name,
+            prefix=prefix,
+            key_hash=digest,
+            role=role,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            created_at=record.created_at,
+        )
+        await self._tx(lambda conn: conn.execute(stmt), write=True)
         return plaintext, record
 
     @_uncancellable
@@ -1125,12 +1177,8 @@ class Store:
         if not isinstance(plaintext, str) or not _api_keys.well_formed(plaintext):
             return None
         digest = _api_keys.hash_key(plaintext)
-        async with self._read() as conn:
-            row = (
-                (await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == digest)))
-                .mappings()
-                .first()
-            )
+        stmt = sa.select(api_keys).where(api_keys.c.key_hash == digest)
+        row = await self._tx(lambda conn: conn.execute(stmt).mappings().first())
         if row is None or not _api_keys.same_hash(row["key_hash"], digest):
             return None
         record = _api_key(row)
@@ -1138,21 +1186,15 @@ class Store:
             return None
         now = _now()
         if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
-            async with self._write() as conn:
-                await conn.execute(
-                    api_keys.update().where(api_keys.c.id == record.id).values(last_used_at=now)
-                )
+            touch = api_keys.update().where(api_keys.c.id == record.id).values(last_used_at=now)
+            await self._tx(lambda conn: conn.execute(touch), write=True)
             record = dataclasses.replace(record, last_used_at=now)
         return record
 
     @_uncancellable
     async def get_api_key(self, key_id: str) -> ApiKeyRecord:
-        async with self._read() as conn:
-            row = (
-                (await conn.execute(sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)))
-                .mappings()
-                .first()
-            )
+        stmt = sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)
+        row = await self._tx(lambda conn: conn.execute(stmt).mappings().first())
         if row is None:
             raise ApiKeyNotFound(f"API key {key_id!r} does not exist")
         return _api_key(row)
@@ -1166,24 +1208,24 @@ class Store:
             q = q.where(api_keys.c.tenant_id == tenant_id)
         if not include_revoked:
             q = q.where(api_keys.c.revoked_at.is_(None))
-        async with self._read() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+        rows = await self._tx(lambda conn: conn.execute(q).mappings().all())
         return [_api_key(r) for r in rows]
 
     @_uncancellable
     async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
         """Revoke a key (idempotent: the first revocation time is kept)."""
-        async with self._write() as conn:
-            await conn.execute(
-                api_keys.update()
-                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=_now())
-            )
-            row = (
-                (await conn.execute(sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)))
-                .mappings()
-                .first()
-            )
+        revoke = (
+            api_keys.update()
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=_now())
+        )
+        select = sa.select(*_API_KEY_COLUMNS).where(api_keys.c.id == key_id)
+
+        def body(conn: sa.Connection) -> RowMapping | None:
+            conn.execute(revoke)
+            return conn.execute(select).mappings().first()
+
+        row = await self._tx(body, write=True)
         if row is None:
             raise ApiKeyNotFound(f"API key {key_id!r} does not exist")
         return _api_key(row)
@@ -1227,8 +1269,7 @@ class Store:
         if tenant_id is not None:
             q = q.where(runs.c.tenant_id == tenant_id)
         q = q.order_by(tokens.desc(), col)
-        async with self._read() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+        rows = await self._tx(lambda conn: conn.execute(q).mappings().all())
         return [
             {
                 group_by: r["key"],
@@ -1241,6 +1282,12 @@ class Store:
             }
             for r in rows
         ]
+
+
+def _run_tx(engine: sa.Engine | None, body: Callable[[sa.Connection], R]) -> R:
+    assert engine is not None
+    with engine.begin() as conn:
+        return body(conn)
 
 
 # -- helpers shared by several public methods (each runs inside the caller's transaction)
@@ -1283,40 +1330,73 @@ async def _migrate_engine(engine: AsyncEngine, url: URL, schema: str | None) -> 
     await migrate(engine, url, schema=schema)
 
 
-async def _require_session(conn: AsyncConnection, session_id: str) -> None:
-    found = (
-        await conn.execute(sa.select(sessions.c.id).where(sessions.c.id == session_id))
-    ).first()
+def _save_state(
+    conn: sa.Connection,
+    session_id: str,
+    agent_name: str,
+    state: dict[str, Any],
+    expected_version: int | None,
+) -> int:
+    now = _now()
+    params = {
+        "b_session_id": session_id,
+        "b_agent_name": agent_name,
+        "b_state": state,
+        "b_now": now,
+    }
+    if expected_version is None:
+        version = conn.execute(_UPDATE_STATE, params).scalar()
+    else:
+        version = conn.execute(_UPDATE_STATE_IF, {**params, "b_version": expected_version}).scalar()
+    if version is not None:
+        return int(version)
+    current = conn.execute(
+        _LOAD_VERSION, {"session_id": session_id, "agent_name": agent_name}
+    ).scalar()
+    if current is not None or expected_version not in (None, 0):
+        raise StateVersionConflict(
+            f"state of {agent_name!r} is at version {current or 0}, not {expected_version}",
+            hint="reload the state and apply the change again",
+        )
+    _require_session(conn, session_id)
+    conn.execute(
+        _INSERT_STATE,
+        {
+            "session_id": session_id,
+            "agent_name": agent_name,
+            "version": 1,
+            "state": state,
+            "updated_at": now,
+        },
+    )
+    return 1
+
+
+def _require_session(conn: sa.Connection, session_id: str) -> None:
+    found = (conn.execute(sa.select(sessions.c.id).where(sessions.c.id == session_id))).first()
     if found is None:
         raise SessionNotFound(f"session {session_id!r} does not exist")
 
 
-async def _require_run(conn: AsyncConnection, run_id: str) -> None:
-    found = (await conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id))).first()
+def _require_run(conn: sa.Connection, run_id: str) -> None:
+    found = (conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id))).first()
     if found is None:
         raise RunNotFound(f"run {run_id!r} does not exist")
 
 
-async def _reserve_seq(conn: AsyncConnection, session_id: str, count: int) -> int:
+def _reserve_seq(conn: sa.Connection, session_id: str, count: int) -> int:
     """Atomically reserve ``count`` message slots; returns the last one. Also locks the
     session row on PostgreSQL, so concurrent appenders are serialised."""
-    last = (
-        await conn.execute(
-            sessions.update()
-            .where(sessions.c.id == session_id)
-            .values(msg_seq=sessions.c.msg_seq + count, updated_at=_now())
-            .returning(sessions.c.msg_seq)
-        )
-    ).scalar()
+    last = conn.execute(_RESERVE_SEQ, {"b_id": session_id, "b_n": count, "b_now": _now()}).scalar()
     if last is None:
         raise SessionNotFound(f"session {session_id!r} does not exist")
     return int(last)
 
 
-async def _append_messages(
-    conn: AsyncConnection, session_id: str, msgs: Sequence[Msg], run_id: str | None
+def _append_messages(
+    conn: sa.Connection, session_id: str, msgs: Sequence[Msg], run_id: str | None
 ) -> list[MessageRecord]:
-    last = await _reserve_seq(conn, session_id, len(msgs))
+    last = _reserve_seq(conn, session_id, len(msgs))
     first = last - len(msgs) + 1
     now = _now()
     rows = [
@@ -1333,7 +1413,7 @@ async def _append_messages(
         }
         for i, m in enumerate(msgs)
     ]
-    await conn.execute(messages.insert(), rows)
+    conn.execute(_INSERT_MESSAGE, rows)
     return [
         MessageRecord(
             msg=m,
@@ -1347,25 +1427,21 @@ async def _append_messages(
     ]
 
 
-async def _save_message(
-    conn: AsyncConnection, session_id: str, msg: Msg, run_id: str | None, partial: bool
+def _save_message(
+    conn: sa.Connection, session_id: str, msg: Msg, run_id: str | None, partial: bool
 ) -> MessageRecord:
     content = _msg_json(msg)
-    values: dict[str, Any] = {
-        "role": msg.role,
-        "name": msg.name,
-        "content": content,
-        "partial": partial,
-    }
-    if run_id is not None:
-        values["run_id"] = run_id
-    row = (
-        await conn.execute(
-            messages.update()
-            .where(messages.c.id == msg.id, messages.c.session_id == session_id)
-            .values(**values)
-            .returning(messages.c.seq, messages.c.run_id, messages.c.created_at)
-        )
+    row = conn.execute(
+        _UPDATE_MESSAGE,
+        {
+            "b_id": msg.id,
+            "b_session_id": session_id,
+            "b_role": msg.role,
+            "b_name": msg.name,
+            "b_content": content,
+            "b_partial": partial,
+            "b_run_id": run_id,
+        },
     ).first()
     if row is not None:
         return MessageRecord(
@@ -1376,28 +1452,29 @@ async def _save_message(
             partial=partial,
             created_at=row.created_at,
         )
-    seq = await _reserve_seq(conn, session_id, 1)
+    seq = _reserve_seq(conn, session_id, 1)
     now = _now()
-    await conn.execute(
-        messages.insert().values(
-            id=msg.id,
-            session_id=session_id,
-            run_id=run_id,
-            seq=seq,
-            role=msg.role,
-            name=msg.name,
-            content=content,
-            partial=partial,
-            created_at=now,
-        )
+    conn.execute(
+        _INSERT_MESSAGE,
+        {
+            "id": msg.id,
+            "session_id": session_id,
+            "run_id": run_id,
+            "seq": seq,
+            "role": msg.role,
+            "name": msg.name,
+            "content": content,
+            "partial": partial,
+            "created_at": now,
+        },
     )
     return MessageRecord(
         msg=msg, session_id=session_id, seq=seq, run_id=run_id, partial=partial, created_at=now
     )
 
 
-async def _insert_events(
-    conn: AsyncConnection, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
+def _insert_events(
+    conn: sa.Connection, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
 ) -> None:
     for _, type_, _ in events:
         _check_len(type_, 64, "event type")
@@ -1406,11 +1483,11 @@ async def _insert_events(
         {"run_id": run_id, "seq": seq, "type": type_, "payload": dict(payload), "created_at": now}
         for seq, type_, payload in events
     ]
-    await conn.execute(run_events.insert(), rows)
+    conn.execute(_INSERT_EVENTS, rows)
 
 
-async def _set_run_status(
-    conn: AsyncConnection,
+def _set_run_status(
+    conn: sa.Connection,
     run_id: str,
     status: str,
     error_code: str | None,
@@ -1448,7 +1525,7 @@ async def _set_run_status(
         values["owner"] = owner
     row = (
         (
-            await conn.execute(
+            conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id, runs.c.status.in_(sorted(ACTIVE_RUN_STATUSES)))
                 .values(**values)
@@ -1460,7 +1537,7 @@ async def _set_run_status(
     )
     if row is not None:
         return _run(row)
-    current = (await conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))).scalar()
+    current = (conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))).scalar()
     if current is None:
         raise RunNotFound(f"run {run_id!r} does not exist")
     raise RunFinished(

@@ -1,0 +1,124 @@
+"""A persisted run in few transactions: run + inputs together, and a final flush carrying
+completed turns, reply, agent state and status (docs/decisions/0091)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from roost.core import Msg
+from roost.store import (
+    EventSeqConflict,
+    InvalidStoreArgument,
+    MessageIdConflict,
+    SessionNotFound,
+    Store,
+)
+
+
+async def test_create_run_stores_its_inputs_in_the_same_transaction(store: Store) -> None:
+    s = await store.create_session(app="demo", user_id="u1")
+    ask = Msg.user("hello")
+    run = await store.create_run(
+        session_id=s.id, status="running", input_message_id=ask.id, inputs=[ask]
+    )
+    page = await store.list_messages(s.id)
+    assert [m.text for m in page.items] == ["hello"]
+    assert page.records[0].run_id == run.id and page.records[0].seq == 1
+    assert run.user_id == "u1"
+
+    # A conflicting input id leaves no run behind: all or nothing.
+    with pytest.raises(MessageIdConflict):
+        await store.create_run(session_id=s.id, run_id="run_dup_input", inputs=[ask])
+    assert [r.id for r in (await store.list_runs(session_id=s.id)).items] == [run.id]
+
+    with pytest.raises(SessionNotFound):
+        await store.create_run(session_id="ses_missing", inputs=[Msg.user("x")])
+    with pytest.raises(InvalidStoreArgument):
+        await store.create_run(inputs=[Msg.user("no session")])
+
+
+async def test_final_flush_carries_turns_reply_state_and_status(store: Store) -> None:
+    s = await store.create_session(app="demo")
+    ask = Msg.user("2+2?")
+    run = await store.create_run(session_id=s.id, status="running", inputs=[ask])
+    turn = Msg.assistant("calling calc")
+    reply = Msg.assistant("4")
+    done = await store.flush_run(
+        run.id,
+        [(0, "run.started", {}), (1, "run.completed", {})],
+        reply,
+        partial=False,
+        session_id=s.id,
+        status="succeeded",
+        messages=[turn],
+        state=("calc", {"memory": [1, 2]}),
+    )
+    assert done is not None and done.status == "succeeded"
+    assert [m.text for m in (await store.list_messages(s.id)).items] == [
+        "2+2?",
+        "calling calc",
+        "4",
+    ]
+    assert await store.load_state(s.id, "calc") == {"memory": [1, 2]}
+
+    # The state is versioned as with save_state; the session is found from the run.
+    await store.flush_run(run.id, state=("calc", {"memory": [3]}))
+    assert await store.load_state(s.id, "calc") == {"memory": [3]}
+    assert await store.save_state(s.id, "calc", {"memory": []}) == 3
+
+
+async def test_a_failing_flush_stores_nothing(store: Store) -> None:
+    s = await store.create_session(app="demo")
+    run = await store.create_run(session_id=s.id, status="running")
+    await store.flush_run(run.id, [(0, "run.started", {})])
+    with pytest.raises(EventSeqConflict):
+        await store.flush_run(
+            run.id,
+            [(0, "again", {})],
+            Msg.assistant("x"),
+            session_id=s.id,
+            messages=[Msg.assistant("turn")],
+            state=("a", {"k": 1}),
+        )
+    assert (await store.list_messages(s.id)).items == []
+    assert await store.load_state(s.id, "a") is None
+
+    with pytest.raises(InvalidStoreArgument):  # not JSON: typed error, nothing stored
+        await store.flush_run(run.id, [(1, "e", {})], state=("a", {"k": object()}))
+    assert [e.seq for e in await store.list_events(run.id)] == [0]
+
+
+async def test_many_concurrent_writers_in_one_process_never_hit_the_file_lock(
+    tmp_path: Path,
+) -> None:
+    """Writes are serialized in-process (one writer thread), so hundreds of concurrent
+    runs never wait in SQLite's busy handler or fail with "database is locked"."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'busy.db'}")
+    try:
+        sessions = [await store.create_session(app="load") for _ in range(20)]
+
+        async def one_run(i: int) -> None:
+            s = sessions[i % len(sessions)]
+            run = await store.create_run(
+                session_id=s.id, status="running", inputs=[Msg.user(f"{i}")]
+            )
+            await store.flush_run(
+                run.id,
+                [(0, "run.completed", {"i": i})],
+                Msg.assistant(f"r{i}"),
+                partial=False,
+                session_id=s.id,
+                status="succeeded",
+                state=("agent", {"i": i}),
+            )
+
+        await asyncio.gather(*(one_run(i) for i in range(300)))
+        counts = [len((await store.list_messages(s.id, limit=None)).items) for s in sessions]
+        assert sum(counts) == 600
+        runs = await store.list_runs(status="succeeded", limit=1000)
+        assert len(runs.items) == 300
+    finally:
+        await store.close()
