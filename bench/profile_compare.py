@@ -158,11 +158,11 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            asyncio.run(
-                _drive(side, f"http://127.0.0.1:{port}", proc, args.runs, args.concurrency, out)
-            )
+            base = f"http://127.0.0.1:{port}"
+            result = asyncio.run(_drive(side, base, proc, args.runs, args.concurrency, out))
         finally:
             stop(proc)
+    report(side, args.runs, args.concurrency, result, out)
 
 
 if __name__ == "__main__":

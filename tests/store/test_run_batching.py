@@ -13,6 +13,7 @@ from roost.store import (
     EventSeqConflict,
     InvalidStoreArgument,
     MessageIdConflict,
+    SessionExists,
     SessionNotFound,
     Store,
 )
@@ -122,3 +123,28 @@ async def test_many_concurrent_writers_in_one_process_never_hit_the_file_lock(
         assert len(runs.items) == 300
     finally:
         await store.close()
+
+
+async def test_group_commit_fails_only_the_failing_write(tmp_path: Path) -> None:
+    """Concurrent writes are committed together, each in its own savepoint: one that
+    fails (a duplicate id) is rolled back alone and the others are stored."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'group.db'}")
+    try:
+        await store.create_session(app="g", session_id="ses_taken")
+        ids = [f"ses_{i}" for i in range(40)]
+        ids[17] = "ses_taken"
+        results = await asyncio.gather(
+            *(store.create_session(app="g", session_id=sid) for sid in ids),
+            return_exceptions=True,
+        )
+        failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+        assert failed == [17] and isinstance(results[17], SessionExists)
+        page = await store.list_sessions(app="g", limit=100)
+        assert len(page.items) == 40  # 39 new + the one that was taken
+    finally:
+        await store.close()
+    reopened = await Store.open(f"sqlite:///{tmp_path / 'group.db'}")
+    try:
+        assert len((await reopened.list_sessions(app="g", limit=100)).items) == 40
+    finally:
+        await reopened.close()

@@ -118,11 +118,11 @@ def create_sqlite_sync_engine(url: URL, *, echo: bool = False) -> sa.Engine:
         max_overflow=8,
         connect_args={"check_same_thread": False},
     )
-    _install_sqlite_hooks(engine, memory=False)
+    _install_sqlite_hooks(engine, memory=False, raw_begin=True)
     return engine
 
 
-def _install_sqlite_hooks(engine: sa.Engine, *, memory: bool) -> None:
+def _install_sqlite_hooks(engine: sa.Engine, *, memory: bool, raw_begin: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's implicit BEGIN
@@ -139,4 +139,9 @@ def _install_sqlite_hooks(engine: sa.Engine, *, memory: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if raw_begin:  # pysqlite: straight to the driver, skipping SQLAlchemy's execute
+            conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
+                "BEGIN IMMEDIATE" if write else "BEGIN"
+            )
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

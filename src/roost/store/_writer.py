@@ -12,6 +12,7 @@ See docs/decisions/0090.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -105,10 +106,9 @@ class SerialWriter:
         for (_, _, loop), outcome in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append(outcome)
         for loop, items in by_loop.items():
-            try:
+            # RuntimeError: the loop was closed meanwhile, so nobody is waiting
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, items)
-            except RuntimeError:  # the loop was closed meanwhile: nobody is waiting
-                pass
 
 
 def _resolve(items: list[_Outcome]) -> None:

@@ -8,14 +8,14 @@ Typical use by the server::
 
     store = await Store.open()                       # runs migrations (idempotent)
     s = await store.create_session(app="demo", user_id="u1")
-    run = await store.create_run(session_id=s.id, status="running", owner="srv-1")
-    await store.append_messages(s.id, [user_msg], run_id=run.id)
+    run = await store.create_run(session_id=s.id, status="running", owner="srv-1",
+                                 inputs=[user_msg])   # run + its input: one commit
     # while streaming: a batch of events + the partial reply, one transaction
     await store.flush_run(run.id, [(0, "reply.started", {...})], partial_reply,
                           session_id=s.id)
     # at the end: last events + final reply + status + usage, one transaction
     await store.flush_run(run.id, events, final_reply, partial=False, session_id=s.id,
-                          status="succeeded", usage=usage)
+                          status="succeeded", usage=usage, state=(agent, state_dict))
     page = await store.list_messages(s.id, limit=50)          # oldest first
     await store.fail_orphaned_runs(owner="srv-1")              # at start-up
 
@@ -61,6 +61,7 @@ from roost.store._engine import (
     normalize_url,
     sqlite_path,
 )
+from roost.store._writer import SerialWriter
 from roost.store.errors import (
     ApiKeyNotFound,
     EventSeqConflict,
@@ -354,12 +355,12 @@ class Store:
         # engine (the same sync transaction bodies run through ``run_sync``).
         self._sync: sa.Engine | None = None
         self._sync_write: sa.Engine | None = None
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: SerialWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
         if sqlite_path(url) is not None:
             self._sync = create_sqlite_sync_engine(url)
             self._sync_write = self._sync.execution_options(**{WRITE_OPTION: True})
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="roost-store-writer")
+            self._writer = SerialWriter(self._sync_write)
             self._readers = ThreadPoolExecutor(2, thread_name_prefix="roost-store-reader")
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -409,9 +410,10 @@ class Store:
 
     async def close(self) -> None:
         """Close every pooled connection; the store cannot be used afterwards."""
-        for pool in (self._writer, self._readers):
-            if pool is not None:
-                await asyncio.to_thread(pool.shutdown, wait=True)
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.close)
+        if self._readers is not None:
+            await asyncio.to_thread(self._readers.shutdown, wait=True)
         if self._sync is not None:
             self._sync.dispose()
         await self._engine.dispose()
@@ -480,14 +482,16 @@ class Store:
     async def _tx(self, body: Callable[[sa.Connection], R], *, write: bool = False) -> R:
         """Run ``body`` as one transaction (commit on return, roll back on error).
 
-        SQLite file: the whole body runs in a worker thread (writes in the single writer
-        thread). Elsewhere: ``AsyncConnection.run_sync`` on the async engine.
+        SQLite file: the whole body runs in a worker thread — writes in the single writer
+        thread, which commits what is queued together (group commit). Elsewhere: ``AsyncConnection.run_sync`` on the async engine.
         """
         try:
+            if self._writer is not None and write:
+                return cast(R, await self._writer.submit(body))
             if self._sync is not None:
-                engine = self._sync_write if write else self._sync
-                pool = self._writer if write else self._readers
-                return await asyncio.get_running_loop().run_in_executor(pool, _run_tx, engine, body)
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._readers, _run_tx, self._sync, body
+                )
             async with (self._write_engine if write else self._engine).begin() as conn:
                 return await conn.run_sync(body)
         except sa.exc.StatementError as exc:
@@ -1350,9 +1354,14 @@ def _save_state(
         version = conn.execute(_UPDATE_STATE_IF, {**params, "b_version": expected_version}).scalar()
     if version is not None:
         return int(version)
-    current = conn.execute(
-        _LOAD_VERSION, {"session_id": session_id, "agent_name": agent_name}
-    ).scalar()
+    # unconditional update matched nothing: there is no row, no need to read it
+    current = (
+        None
+        if expected_version is None
+        else conn.execute(
+            _LOAD_VERSION, {"session_id": session_id, "agent_name": agent_name}
+        ).scalar()
+    )
     if current is not None or expected_version not in (None, 0):
         raise StateVersionConflict(
             f"state of {agent_name!r} is at version {current or 0}, not {expected_version}",
@@ -1486,6 +1495,35 @@ def _insert_events(
     conn.execute(_INSERT_EVENTS, rows)
 
 
+_KEEP_STARTED = "started_at_if_unset"
+_RUN_STATUS_STMTS: dict[tuple[str, ...], sa.Update] = {}
+
+
+def _run_status_stmt(keys: tuple[str, ...]) -> sa.Update:
+    """The run-status UPDATE for this set of changed columns, built once per shape (a
+    handful exist) so the hot path skips statement construction and cache-key work."""
+    stmt = _RUN_STATUS_STMTS.get(keys)
+    if stmt is None:
+        values: dict[str, Any] = {}
+        for key in keys:
+            if key == _KEEP_STARTED:
+                now = sa.bindparam(f"b_{key}", type_=runs.c.started_at.type)
+                values["started_at"] = sa.func.coalesce(runs.c.started_at, now)
+            else:
+                values[key] = sa.bindparam(f"b_{key}", type_=runs.c[key].type)
+        stmt = (
+            runs.update()
+            .where(
+                runs.c.id == sa.bindparam("b_id"),
+                runs.c.status.in_(sorted(ACTIVE_RUN_STATUSES)),
+            )
+            .values(**values)
+            .returning(*runs.c)
+        )
+        _RUN_STATUS_STMTS[keys] = stmt
+    return stmt
+
+
 def _set_run_status(
     conn: sa.Connection,
     run_id: str,
@@ -1504,7 +1542,7 @@ def _set_run_status(
     now = _now()
     values: dict[str, Any] = {"status": status}
     if status in ("running", "waiting_approval"):
-        values["started_at"] = sa.func.coalesce(runs.c.started_at, now)
+        values[_KEEP_STARTED] = now
         values["heartbeat_at"] = now
     if status in FINAL_RUN_STATUSES:
         values["finished_at"] = now
@@ -1523,18 +1561,10 @@ def _set_run_status(
         values["model"] = model
     if owner is not None:
         values["owner"] = owner
-    row = (
-        (
-            conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id, runs.c.status.in_(sorted(ACTIVE_RUN_STATUSES)))
-                .values(**values)
-                .returning(*runs.c)
-            )
-        )
-        .mappings()
-        .first()
-    )
+    stmt = _run_status_stmt(tuple(values))
+    params = {f"b_{k}": v for k, v in values.items()}
+    params["b_id"] = run_id
+    row = conn.execute(stmt, params).mappings().first()
     if row is not None:
         return _run(row)
     current = (conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))).scalar()

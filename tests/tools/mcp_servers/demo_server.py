@@ -81,6 +81,7 @@ def serve_http() -> None:
     app.add_middleware(BaseHTTPMiddleware, dispatch=require_token)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # accept connections (queued) before announcing the port
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from roost.server.app import AgentApp
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+TERMINAL_TYPES = frozenset({"run.completed", "run.failed", "run.canceled"})
 
 
 def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg]:
@@ -66,6 +67,8 @@ def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, 
                 yield KEEPALIVE
                 continue
             yield b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
+            if batch[-1][1] in TERMINAL_TYPES:
+                return  # nothing follows a terminal event, not even a keepalive
 
     return StreamingResponse(
         body(), media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
