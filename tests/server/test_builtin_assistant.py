@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from fake_providers import FakeOpenAIServer, Reply
 from server_support import ADMIN_KEY, new_session
 
+from fake_providers import FakeOpenAIServer, Reply
 from roost.server.builtin import create_app
 
 

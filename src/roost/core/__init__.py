@@ -1,5 +1,7 @@
 """Messages, content blocks, stream events, ids, errors and settings."""
 
+from typing import TYPE_CHECKING
+
 from roost.core.blocks import (
     AudioBlock,
     ContentBlock,
@@ -68,6 +70,9 @@ from roost.core.ids import new_id
 from roost.core.msg import Msg, Role
 from roost.core.tool_spec import ToolSpec
 from roost.core.usage import Usage
+
+if TYPE_CHECKING:
+    from roost.core.settings import Settings, get_settings
 
 
 def __getattr__(name: str) -> object:
