@@ -97,7 +97,8 @@ async def _scenario(store: Store, *, runs: int, batches: int, batch: int) -> dic
 
 def _force_full_sync(store: Store) -> None:
     # SQLite files are written through the store's sync engine (decision 0090)
-    engine = store._sync if store._sync is not None else store.engine.sync_engine
+    # (getattr: the bench also runs against an older Roost via PYTHONPATH)
+    engine = getattr(store, "_sync", None) or store.engine.sync_engine
     engine.dispose()
 
     @event.listens_for(engine, "connect")

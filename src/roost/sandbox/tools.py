@@ -10,7 +10,6 @@ gui_*), and :func:`register_sandbox_tools` installs every requested type's tools
 from __future__ import annotations
 
 import importlib
-
 from collections.abc import Awaitable, Callable, Iterable
 
 from roost.core import ImageBlock, TextBlock

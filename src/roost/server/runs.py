@@ -93,6 +93,8 @@ class RunHandle:
     """Set at shutdown for background runs: stop without a final status (resumed later)."""
     unobserved: list[dict[str, Any]] = field(default_factory=list)
     """Envelopes not yet passed to the observers (drained in order by the run task)."""
+    held: list[tuple[Envelope, dict[str, Any]]] = field(default_factory=list)
+    """The terminal event, stored but not shown until the end of the run is committed."""
 
     @property
     def id(self) -> str:
@@ -160,7 +162,9 @@ class RunExecutor:
             raise ServerShuttingDown("the server is shutting down", hint="retry in a moment")
         spec = app.agent_spec(session.agent)
         lock = await app.locks.try_acquire(session.id)
-        if lock is None:
+        if lock is None and not background:
+            # A background run always waits its turn in the durable queue: rejecting it
+            # only when an earlier one was already picked up would depend on timing.
             if app.busy_policy == "reject":
                 raise SessionBusy(
                     f"session {session.id} already has a run in progress",
@@ -401,7 +405,6 @@ class RunExecutor:
             await self.app.store.save_message(h.session_id, msg, run_id=h.id, partial=False)
 
     async def _finish(self, h: RunHandle, status: str) -> None:
-        app = self.app
         final = h.final
         part = h.partial
         if final is not None and part is not None and part.saved and final.id != part.msg_id:
@@ -429,7 +432,32 @@ class RunExecutor:
         if status == "canceled":
             data["reason"] = h.cancel_reason or "interrupted"
         h.status = status
-        self._emit(h, TERMINAL_EVENTS[status], data)
+        # Clients see the terminal event only once the run's end is committed and the
+        # session is free again: a client reacting to it (GET the run, POST the next
+        # message) never finds the run still running or the session still busy.
+        self._emit(h, TERMINAL_EVENTS[status], data, hold=True)
+        try:
+            await self._store_end(h, status, final, completed, state)
+        finally:
+            if h.lock is not None:
+                with contextlib.suppress(Exception):
+                    await h.lock.release()
+                h.lock = None
+                if self.by_session.get(h.session_id) is h:
+                    del self.by_session[h.session_id]
+            self._show_held(h)
+        await self._drain_observers(h)
+        await self._observe("run_finished", h, status, h.usage)
+
+    async def _store_end(
+        self,
+        h: RunHandle,
+        status: str,
+        final: Msg | None,
+        completed: list[Msg],
+        state: tuple[str, dict[str, Any]] | None,
+    ) -> None:
+        app = self.app
         code, message = h.error if (status == "failed" and h.error) else (None, None)
         async with h.flush_lock:
             events, h.pending = coalesce(h.pending), []
@@ -484,24 +512,33 @@ class RunExecutor:
                     messages=completed,
                     state=state,
                 )
-        await self._drain_observers(h)
-        await self._observe("run_finished", h, status, h.usage)
 
     # -- events ------------------------------------------------------------------------
     def _emit_event(self, h: RunHandle, event: Event) -> None:
         self._emit(h, event.type, event.model_dump(mode="json", exclude_none=True))
 
-    def _emit(self, h: RunHandle, type_: str, data: dict[str, Any]) -> None:
+    def _emit(self, h: RunHandle, type_: str, data: dict[str, Any], *, hold: bool = False) -> None:
         h.seq += 1
         env = {"seq": h.seq, "run_id": h.id, "session_id": h.session_id, **data, "type": type_}
         text = _DUMPS(env)
-        h.events.append((h.seq, type_, text))
         h.pending.append((h.seq, type_, env))
+        if hold:
+            h.held.append(((h.seq, type_, text), env))
+            return
+        self._show(h, (h.seq, type_, text), env)
+
+    def _show(self, h: RunHandle, envelope: Envelope, env: dict[str, Any]) -> None:
+        h.events.append(envelope)
         h.notify()
         if self.app.bus_remote:
-            self.app.publish_event(h.id, text)
+            self.app.publish_event(h.id, envelope[2])
         if self.app.observers:
             h.unobserved.append(env)
+
+    def _show_held(self, h: RunHandle) -> None:
+        held, h.held = h.held, []
+        for envelope, env in held:
+            self._show(h, envelope, env)
 
     async def _drain_observers(self, h: RunHandle) -> None:
         while h.unobserved:

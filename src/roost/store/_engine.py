@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from roost.core.errors import ConfigError
+
+if TYPE_CHECKING:  # imported lazily: a SQLite-file store may never need the async engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -65,6 +67,8 @@ def check_schema_name(schema: str) -> str:
 
 def create_engine(url: URL, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
     """An engine with Roost's connection settings for the URL's dialect."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
     connect_args: dict[str, Any] = {}
@@ -85,14 +89,20 @@ def create_engine(url: URL, *, schema: str | None = None, echo: bool = False) ->
     )
 
 
+def _create_private_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # The database holds prompts and replies: owner-only from the start (SQLite
+    # gives its -wal/-shm files the same mode). An empty file is a valid new DB.
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+
+
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     memory = is_memory_sqlite(url)
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # The database holds prompts and replies: owner-only from the start (SQLite
-        # gives its -wal/-shm files the same mode). An empty file is a valid new DB.
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        _create_private_file(path)
     # Every use ends its own transaction (engine.begin(), or Connection.close() rolls
     # back), so skip the pool's extra ROLLBACK on check-in: with aiosqlite it is one
     # more thread round trip per call.
@@ -110,6 +120,9 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
 def create_sqlite_sync_engine(url: URL, *, echo: bool = False) -> sa.Engine:
     """A synchronous pysqlite engine on the same file, for whole transactions run in one
     worker thread (docs/decisions/0090). Same pragmas and ``BEGIN IMMEDIATE`` for writes."""
+    path = sqlite_path(url)
+    if path is not None:
+        _create_private_file(path)
     engine = sa.create_engine(
         url.set(drivername="sqlite+pysqlite"),
         echo=echo,

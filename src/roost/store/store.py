@@ -43,11 +43,10 @@ from collections.abc import (
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Self, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roost.core.ids import new_id
 from roost.core.msg import Msg
@@ -92,6 +91,9 @@ from roost.store.records import (
     UsageGroup,
 )
 from roost.store.schema import agent_states, api_keys, messages, run_events, runs, sessions
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 MAX_PAGE = 10_000
@@ -343,11 +345,21 @@ _LOAD_VERSION = sa.select(agent_states.c.version).where(*_STATE_KEY)
 class Store:
     """Async persistence facade over one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: AsyncEngine, url: URL, *, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine | None,
+        url: URL,
+        *,
+        schema: str | None = None,
+        echo: bool = False,
+    ) -> None:
+        # ``engine`` may be None for a SQLite file: the async engine (and the import of
+        # sqlalchemy.ext.asyncio + aiosqlite, ~10 MB) is then only created when
+        # migrations or another layer (``.engine``) need it.
         self._engine = engine
-        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._url = url
         self._schema = schema
+        self._echo = echo
         # SQLite file: every transaction runs whole in a worker thread on a sync pysqlite
         # connection — one thread hop per call instead of several per statement — and
         # all writes go through ONE thread, so this process never waits in SQLite's busy
@@ -358,7 +370,7 @@ class Store:
         self._writer: SerialWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
         if sqlite_path(url) is not None:
-            self._sync = create_sqlite_sync_engine(url)
+            self._sync = create_sqlite_sync_engine(url, echo=echo)
             self._sync_write = self._sync.execution_options(**{WRITE_OPTION: True})
             self._writer = SerialWriter(self._sync_write)
             self._readers = ThreadPoolExecutor(2, thread_name_prefix="roost-store-reader")
@@ -396,11 +408,12 @@ class Store:
                 "schema= is only supported on PostgreSQL",
                 hint="SQLite keeps one database per file; use another file instead",
             )
-        engine = create_engine(parsed, schema=schema, echo=echo)
-        store = cls(engine, parsed, schema=schema)
+        lazy = sqlite_path(parsed) is not None
+        engine = None if lazy else create_engine(parsed, schema=schema, echo=echo)
+        store = cls(engine, parsed, schema=schema, echo=echo)
         try:
             if migrate and not await store._at_head():
-                await _migrate_engine(engine, parsed, schema)
+                await _migrate_engine(store.engine, parsed, schema)
             else:
                 await store.ping()
         except BaseException:
@@ -416,7 +429,8 @@ class Store:
             await asyncio.to_thread(self._readers.shutdown, wait=True)
         if self._sync is not None:
             self._sync.dispose()
-        await self._engine.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -431,12 +445,15 @@ class Store:
 
     @property
     def engine(self) -> AsyncEngine:
+        """The async SQLAlchemy engine (for migrations and other layers' own tables)."""
+        if self._engine is None:
+            self._engine = create_engine(self._url, schema=self._schema, echo=self._echo)
         return self._engine
 
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
-        return self._engine.dialect.name
+        return self._url.get_backend_name()
 
     @property
     def schema(self) -> str | None:
@@ -492,7 +509,10 @@ class Store:
                 return await asyncio.get_running_loop().run_in_executor(
                     self._readers, _run_tx, self._sync, body
                 )
-            async with (self._write_engine if write else self._engine).begin() as conn:
+            engine = self.engine
+            if write:
+                engine = engine.execution_options(**{WRITE_OPTION: True})
+            async with engine.begin() as conn:
                 return await conn.run_sync(body)
         except sa.exc.StatementError as exc:
             err = _translate(exc)
