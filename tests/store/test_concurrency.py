@@ -58,6 +58,22 @@ async def test_in_memory_sqlite_store_works() -> None:
         assert [m.text for m in (await store.list_messages(s.id)).items] == ["hi"]
 
 
+async def test_in_memory_sqlite_store_survives_concurrent_runs() -> None:
+    """One shared connection: transactions are serialized instead of interleaving."""
+    async with await Store.open("sqlite+aiosqlite://") as store:
+
+        async def one_run(i: int) -> None:
+            s = await store.create_session(app="demo")
+            run = await store.create_run(session_id=s.id, status="running")
+            reply = Msg.assistant(f"reply {i}")
+            await store.flush_run(run.id, [(0, "text.delta", {"d": "r"})], reply, session_id=s.id)
+            await store.flush_run(run.id, [], reply, partial=False, status="succeeded")
+
+        await asyncio.gather(*(one_run(i) for i in range(40)))
+        page = await store.list_runs(status="succeeded", limit=100)
+        assert len(page.items) == 40
+
+
 async def test_killed_postgres_connection_is_unavailable_once_then_recovers(
     postgres_url: str,
 ) -> None:

@@ -57,6 +57,7 @@ from roost.store._engine import (
     WRITE_OPTION,
     create_engine,
     create_sqlite_sync_engine,
+    is_memory_sqlite,
     normalize_url,
     sqlite_path,
 )
@@ -374,6 +375,10 @@ class Store:
             self._sync_write = self._sync.execution_options(**{WRITE_OPTION: True})
             self._writer = SerialWriter(self._sync_write)
             self._readers = ThreadPoolExecutor(2, thread_name_prefix="roost-store-reader")
+        # In-memory SQLite is ONE shared connection: transactions must not interleave on it.
+        self._one_connection: asyncio.Lock | None = (
+            asyncio.Lock() if is_memory_sqlite(url) else None
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     @classmethod
@@ -512,6 +517,9 @@ class Store:
             engine = self.engine
             if write:
                 engine = engine.execution_options(**{WRITE_OPTION: True})
+            if self._one_connection is not None:
+                async with self._one_connection, engine.begin() as conn:
+                    return await conn.run_sync(body)
             async with engine.begin() as conn:
                 return await conn.run_sync(body)
         except sa.exc.StatementError as exc:
