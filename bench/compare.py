@@ -8,7 +8,7 @@ Both servers are started in turn on the same workload — one streamed agent tur
 the fake OpenAI server (bench/fake_openai.py, its own process so its CPU is charged to
 neither) — alternating A B A B over ``--pairs`` pairs. Each metric is reported as the median per
 side and the ratio Roost ÷ peer per pair. Results: raw JSON in bench/results/compare-<date>.json
-and a Markdown table appended to docs/benchmarks.d/compare.md.
+and a Markdown table appended to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from _sides import (
 )
 
 RESULTS = BENCH / "results"
-DOC = REPO / "docs" / "benchmarks.d" / "compare.md"
+DOC = REPO / "docs" / "benchmarks.md"
 MB = 1024 * 1024
 
 # (metric key, label, unit, goal as (op, value) on the ratio Roost ÷ peer, or None)

@@ -7,7 +7,7 @@
 Starts the server, warms it up, then runs ``--runs`` runs at ``--concurrency`` while
 ``py-spy record --gil --threads`` samples it. Prints CPU per run split by thread (from
 /proc, exact) and the main thread's samples grouped by component (py-spy, statistical), so
-the closing note of docs/benchmarks.d/compare.md can say where the time goes.
+the closing note of docs/benchmarks.md can say where the time goes.
 """
 
 from __future__ import annotations
