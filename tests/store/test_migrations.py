@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import subprocess
 import sys
@@ -207,18 +208,24 @@ asyncio.run(main())
 """
 
 
-def test_reopening_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
-    """At head, a restart is one SELECT: no Alembic, and (SQLite file) no async engine."""
+@pytest.mark.parametrize("sync_writer", [False, True])
+def test_reopening_a_current_database_does_not_import_alembic(
+    tmp_path: Path, sync_writer: bool
+) -> None:
+    """At head, a restart is one SELECT: no Alembic; with the opt-in sync writer (SQLite
+    file) not even the async engine."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
+    env = {**os.environ, "ROOST_SQLITE_SYNC_WRITER": "1" if sync_writer else "0"}
 
-    def alembic_imported() -> str:
+    def imported() -> str:
         return subprocess.run(
             [sys.executable, "-c", _REOPEN_SCRIPT, url],
             capture_output=True,
             text=True,
             check=True,
             timeout=120,
+            env=env,
         ).stdout.strip()
 
-    assert alembic_imported() == "True True"  # fresh file: migrated
-    assert alembic_imported() == "False False"  # at head: one SELECT
+    assert imported().split()[0] == "True"  # fresh file: migrated with Alembic
+    assert imported() == ("False False" if sync_writer else "False True")  # at head

@@ -461,46 +461,35 @@ class RunExecutor:
         code, message = h.error if (status == "failed" and h.error) else (None, None)
         async with h.flush_lock:
             events, h.pending = coalesce(h.pending), []
+
             # Completed turns, events, final reply, agent state and status: one commit.
+            def final_flush(state: Any) -> Any:
+                return retry_transient(
+                    lambda: app.store.flush_run(
+                        h.id,
+                        events,
+                        final,
+                        partial=False,
+                        session_id=h.session_id,
+                        status=status,  # type: ignore[arg-type]
+                        error_code=code,
+                        error_message=message,
+                        usage=h.usage,
+                        model=h.model,
+                        messages=completed,
+                        state=state,
+                    )
+                )
+
             try:
                 try:
-                    await retry_transient(
-                        lambda: app.store.flush_run(
-                            h.id,
-                            events,
-                            final,
-                            partial=False,
-                            session_id=h.session_id,
-                            status=status,  # type: ignore[arg-type]
-                            error_code=code,
-                            error_message=message,
-                            usage=h.usage,
-                            model=h.model,
-                            messages=completed,
-                            state=state,
-                        )
-                    )
+                    await final_flush(state)
                 except InvalidStoreArgument:
                     if state is None:
                         raise
                     # e.g. a state that is not JSON: the run's result matters more
                     log.exception("run %s: could not save the agent state", h.id)
-                    state = None
-                    await retry_transient(
-                        lambda: app.store.flush_run(
-                            h.id,
-                            events,
-                            final,
-                            partial=False,
-                            session_id=h.session_id,
-                            status=status,  # type: ignore[arg-type]
-                            error_code=code,
-                            error_message=message,
-                            usage=h.usage,
-                            model=h.model,
-                            messages=completed,
-                        )
-                    )
+                    await final_flush(None)
             except RunFinished:
                 # finished elsewhere meanwhile (e.g. a queued run canceled): keep the log
                 await app.store.flush_run(

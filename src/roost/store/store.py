@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 import re
 from collections.abc import (
     Awaitable,
@@ -370,7 +371,10 @@ class Store:
         self._sync_write: sa.Engine | None = None
         self._writer: SerialWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
-        if sqlite_path(url) is not None:
+        # The sync writer is opt-in: with two processes on one SQLite file it lost
+        # acknowledged writes in a stress test (tests/store/test_migrations.py, race test),
+        # so the default stays on the async engine until that is understood.
+        if sqlite_path(url) is not None and os.environ.get("ROOST_SQLITE_SYNC_WRITER") == "1":
             self._sync = create_sqlite_sync_engine(url, echo=echo)
             self._sync_write = self._sync.execution_options(**{WRITE_OPTION: True})
             self._writer = SerialWriter(self._sync_write)
@@ -378,6 +382,11 @@ class Store:
         # In-memory SQLite is ONE shared connection: transactions must not interleave on it.
         self._one_connection: asyncio.Lock | None = (
             asyncio.Lock() if is_memory_sqlite(url) else None
+        )
+        # A SQLite file on the async engine: this process's writers take turns instead of
+        # waiting on each other in SQLite's busy handler.
+        self._write_turn: asyncio.Lock | None = (
+            asyncio.Lock() if sqlite_path(url) is not None and self._writer is None else None
         )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -519,6 +528,9 @@ class Store:
                 engine = engine.execution_options(**{WRITE_OPTION: True})
             if self._one_connection is not None:
                 async with self._one_connection, engine.begin() as conn:
+                    return await conn.run_sync(body)
+            if write and self._write_turn is not None:
+                async with self._write_turn, engine.begin() as conn:
                     return await conn.run_sync(body)
             async with engine.begin() as conn:
                 return await conn.run_sync(body)
