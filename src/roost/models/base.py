@@ -7,6 +7,7 @@ whole assistant :class:`Msg`. ``complete()`` is the non-streaming helper.
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -68,12 +69,14 @@ class ChatModel(Protocol):
     ) -> ModelResponse: ...
 
 
-class BaseChatModel:
-    """Shared plumbing: ``complete()`` aggregates ``stream()``."""
+class BaseChatModel(abc.ABC):
+    """Shared plumbing: ``complete()`` aggregates ``stream()``; providers implement
+    ``stream()``."""
 
     model_name: str = "unknown"
     provider: str = "unknown"
 
+    @abc.abstractmethod
     def stream(
         self,
         messages: Sequence[Msg],
@@ -83,7 +86,7 @@ class BaseChatModel:
         response_format: ResponseFormat | None = None,
         **options: Any,
     ) -> AsyncIterator[Event]:
-        raise NotImplementedError  # abstract: every provider overrides stream()
+        """Stream the model's reply as events, ending with one ``ModelResponse``."""
 
     async def complete(
         self,
@@ -108,7 +111,7 @@ class BaseChatModel:
             raise ModelBadResponse(f"{self.provider} stream ended without a response")
         return final
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections; a no-op for models that hold none."""
 
 
