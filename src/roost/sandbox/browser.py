@@ -541,6 +541,9 @@ class BrowserSandbox(Sandbox):
                     # the next goto is not "interrupted by another navigation".
                     with _suppress_timeout():
                         await page.wait_for_load_state("load", timeout=5000)
+                    if "interrupted by another navigation" in str(exc) and page.url == target:
+                        response = None  # superseded by a navigation to the same page
+                        break
                     superseded = any(m in str(exc) for m in _SUPERSEDED)
                     if attempt == 3 or not superseded:
                         raise
