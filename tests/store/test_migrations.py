@@ -107,6 +107,8 @@ async def main():
         pass
     for i in range(20):  # both processes write to the same session at once
         await store.append_messages("ses_shared", [Msg.user(f"{sys.argv[3]}-{i}")])
+        if i == 10:  # another layer builds the async engine while writes go on (0095)
+            assert store.engine is not None
     await store.close()
 asyncio.run(main())
 """
@@ -212,8 +214,8 @@ asyncio.run(main())
 def test_reopening_a_current_database_does_not_import_alembic(
     tmp_path: Path, sync_writer: bool
 ) -> None:
-    """At head, a restart is one SELECT: no Alembic; with the opt-in sync writer (SQLite
-    file) not even the async engine."""
+    """At head, a restart is one SELECT: no Alembic; with the sync writer (the default
+    for a SQLite file) not even the async engine."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
     env = {**os.environ, "ROOST_SQLITE_SYNC_WRITER": "1" if sync_writer else "0"}
 

@@ -90,10 +90,21 @@ def create_engine(url: URL, *, schema: str | None = None, echo: bool = False) ->
 
 
 def _create_private_file(path: Path) -> None:
+    """Create a missing database file owner-only; never open an existing one.
+
+    The database holds prompts and replies, so it is ``0600`` from the start (SQLite gives
+    its -wal/-shm files the same mode; an empty file is a valid new database). An existing
+    file must not be opened here: closing *any* descriptor of a file drops every POSIX
+    lock this process holds on it, including the locks of SQLite connections already open
+    on it, and another process could then write at the same time and lose commits
+    (docs/decisions/0095).
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # The database holds prompts and replies: owner-only from the start (SQLite
-    # gives its -wal/-shm files the same mode). An empty file is a valid new DB.
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:

@@ -371,10 +371,9 @@ class Store:
         self._sync_write: sa.Engine | None = None
         self._writer: SerialWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
-        # The sync writer is opt-in: with two processes on one SQLite file it lost
-        # acknowledged writes in a stress test (tests/store/test_migrations.py, race test),
-        # so the default stays on the async engine until that is understood.
-        if sqlite_path(url) is not None and os.environ.get("ROOST_SQLITE_SYNC_WRITER") == "1":
+        # ``ROOST_SQLITE_SYNC_WRITER=0`` keeps a SQLite file on the async engine (an
+        # escape hatch; decisions 0094 and 0095 tell why it exists).
+        if sqlite_path(url) is not None and os.environ.get("ROOST_SQLITE_SYNC_WRITER") != "0":
             self._sync = create_sqlite_sync_engine(url, echo=echo)
             self._sync_write = self._sync.execution_options(**{WRITE_OPTION: True})
             self._writer = SerialWriter(self._sync_write)
