@@ -126,8 +126,9 @@ async def test_many_concurrent_writers_in_one_process_never_hit_the_file_lock(
 
 
 async def test_group_commit_fails_only_the_failing_write(tmp_path: Path) -> None:
-    """Concurrent writes are committed together, each in its own savepoint: one that
-    fails (a duplicate id) is rolled back alone and the others are stored."""
+    """Concurrent writes are committed together; when one fails (a duplicate id) the
+    batch is replayed one transaction each, so only that one fails and the others are
+    stored."""
     store = await Store.open(f"sqlite:///{tmp_path / 'group.db'}")
     try:
         await store.create_session(app="g", session_id="ses_taken")

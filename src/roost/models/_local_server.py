@@ -33,6 +33,9 @@ def _serve(config: dict[str, Any]) -> Any:
     params.port = 0
     params.api_keys = [config["api_key"]]
     params.warmup = True
+    # llama.cpp's "fit" pass loads the model a first time to size the context to free
+    # memory: ~1 s of a 2-3 s start. The context is set explicitly, so skip it.
+    params.fit_params = False
     return xllamacpp.Server(params)
 
 

@@ -1,12 +1,15 @@
 """The single writer thread of a SQLite file store, with group commit.
 
 Every write transaction of the process is a sync ``body(conn)`` queued here. The thread
-takes what is queued (up to ``max_batch``) and runs it in ONE transaction, each body in
-its own SAVEPOINT: a body that raises is rolled back alone and gets its exception, the
-others commit together. Callers are woken once per batch, after the commit — so an
-acknowledged write is durable exactly as before, but N concurrent runs cost one
-``BEGIN IMMEDIATE``/``COMMIT`` (one WAL append) and one event-loop wake-up instead of N.
-See docs/decisions/0090.
+takes what is queued (up to ``max_batch``) and runs it in ONE transaction. Callers are
+woken once per batch, after the commit — so an acknowledged write is durable exactly as
+before, but N concurrent runs cost one ``BEGIN IMMEDIATE``/``COMMIT`` (one WAL append) and
+one event-loop wake-up instead of N. See docs/decisions/0090.
+
+A body that raises (bad input: unknown session, duplicate id) must not take the others
+down: the batch is rolled back and replayed with each body in its own transaction. Bodies
+only capture their arguments, so running one again after a rollback is safe. This costs
+less than a SAVEPOINT around every body, since failures are rare (decision 0098).
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ class SerialWriter:
         self._engine = engine
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._closed = False
+        self._conn: sa.Connection | None = None
         self._thread = threading.Thread(target=self._main, name="roost-store-writer", daemon=True)
         self._thread.start()
-        self._closed = False
 
     def submit(self, body: Body) -> asyncio.Future[Any]:
         """Queue ``body``; the future resolves after its transaction committed (or failed)."""
@@ -58,7 +62,7 @@ class SerialWriter:
         while not stop:
             first = self._queue.get()
             if first is None:
-                return
+                break
             batch = [first]
             while len(batch) < self._max_batch:
                 try:
@@ -71,34 +75,45 @@ class SerialWriter:
                 batch.append(nxt)
             outcomes = self._run_one(batch[0]) if len(batch) == 1 else self._run_group(batch)
             self._wake(batch, outcomes)
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+
+    def _connection(self) -> sa.Connection:
+        """The writer's one connection, kept open (no pool check-out per transaction)."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+            self._conn = self._engine.connect()
+        return self._conn
 
     def _run_one(self, item: _Item) -> list[_Outcome]:
         body, fut, _ = item
         try:
-            with self._engine.begin() as conn:
+            conn = self._connection()
+            with conn.begin():
                 return [(fut, True, body(conn))]
         except BaseException as exc:  # handed to the caller, who re-raises it
             return [(fut, False, exc)]
 
     def _run_group(self, batch: list[_Item]) -> list[_Outcome]:
-        outcomes: list[_Outcome] = []
+        results: list[Any] = []
+        body_failed = False
         try:
-            with self._engine.begin() as conn:
-                for body, fut, _ in batch:
-                    savepoint = conn.begin_nested()
-                    try:
-                        result = body(conn)
-                    except BaseException as exc:
-                        savepoint.rollback()
-                        outcomes.append((fut, False, exc))
-                    else:
-                        savepoint.commit()
-                        outcomes.append((fut, True, result))
-        except BaseException as exc:  # BEGIN or COMMIT failed: nothing was stored
-            done = len(outcomes)
-            outcomes = [(f, False, exc if ok else value) for f, ok, value in outcomes]
-            outcomes += [(fut, False, exc) for _, fut, _ in batch[done:]]
-        return outcomes
+            conn = self._connection()
+            with conn.begin():
+                for body, _, _ in batch:
+                    body_failed = True
+                    results.append(body(conn))
+                    body_failed = False
+        except BaseException as exc:
+            if not body_failed:  # BEGIN or COMMIT failed: nothing stored, all callers told
+                return [(fut, False, exc) for _, fut, _ in batch]
+            # Rolled back: give each body its own transaction, so only the one at fault
+            # fails.
+            return [outcome for item in batch for outcome in self._run_one(item)]
+        return [(fut, True, result) for (_, fut, _), result in zip(batch, results, strict=True)]
 
     @staticmethod
     def _wake(batch: list[_Item], outcomes: list[_Outcome]) -> None:
