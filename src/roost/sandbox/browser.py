@@ -30,15 +30,12 @@ from roost.core import (
     SandboxUnavailable,
     TextBlock,
 )
+from roost.sandbox._wrapped import WrappedSandbox
 from roost.sandbox.backends import orphan_reaper, register_backend
 from roost.sandbox.base import (
-    ExecResult,
-    FileInfo,
-    PythonResult,
     Sandbox,
     SandboxInfo,
     SandboxSpec,
-    SandboxStatus,
 )
 from roost.sandbox.tools import SandboxProvider, base_tools, register_toolset
 from roost.tools import Tool
@@ -314,7 +311,7 @@ class _SharedDriver:
 _DRIVER = _SharedDriver()
 
 
-class BrowserSandbox(Sandbox):
+class BrowserSandbox(WrappedSandbox):
     """A sandbox with a headless browser: the wrapped sandbox's API plus ``open``,
     ``click``, ``type``, ``extract_text``, ``extract_links``, ``screenshot``, ``back``,
     ``forward`` and tabs. Every action is serialised (one page is driven at a time)."""
@@ -328,10 +325,7 @@ class BrowserSandbox(Sandbox):
         viewport: tuple[int, int] = (1280, 800),
         timeout: float = 30.0,
     ) -> None:
-        self.inner = inner
-        self.id = inner.id
-        self.spec = inner.spec
-        self.backend = inner.backend
+        super().__init__(inner)
         self._isolate = isolate
         self._launcher_dir = launcher_dir
         self.viewport = viewport
@@ -411,52 +405,7 @@ class BrowserSandbox(Sandbox):
         detail = {**info.detail, "tabs": len(self._pages), "active_tab": self._active}
         return info.model_copy(update={"type": "browser", "detail": detail})
 
-    # -- what the manager tracks lives on the wrapped sandbox ---------------------------
-    @property
-    def session_id(self) -> str | None:
-        value = getattr(self.inner, "session_id", None)
-        return value if isinstance(value, str) else None
-
-    @session_id.setter
-    def session_id(self, value: str | None) -> None:
-        self.inner.session_id = value  # type: ignore[attr-defined]
-
-    @property
-    def last_used_at(self) -> float:
-        return float(getattr(self.inner, "last_used_at", 0.0))
-
-    @last_used_at.setter
-    def last_used_at(self, value: float) -> None:
-        self.inner.last_used_at = value  # type: ignore[attr-defined]
-
-    async def health(self) -> SandboxStatus:
-        """The wrapped sandbox's health: a crashed browser is not a dead sandbox, it is
-        started again on the next action."""
-        return await self.inner.health()
-
-    # -- base API, delegated --------------------------------------------------------------
-    async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
-        return await self.inner.run_python(code, timeout=timeout)
-
-    async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
-        return await self.inner.run_shell(command, timeout=timeout)
-
-    async def read_file(self, path: str) -> bytes:
-        return await self.inner.read_file(path)
-
-    async def write_file(self, path: str, data: bytes | str) -> FileInfo:
-        return await self.inner.write_file(path, data)
-
-    async def list_files(self, path: str = ".") -> list[FileInfo]:
-        return await self.inner.list_files(path)
-
-    async def delete_file(self, path: str) -> None:
-        await self.inner.delete_file(path)
-
     # -- browser --------------------------------------------------------------------------
-    def _restarts(self) -> int:
-        return int(self.inner.info().detail.get("restarts", 0))
-
     def _alive(self) -> bool:
         return (
             self._browser is not None

@@ -23,16 +23,14 @@ from roost.core import (
     SandboxUnavailable,
     TextBlock,
 )
+from roost.sandbox._wrapped import WrappedSandbox
 from roost.sandbox._xwd import xwd_to_png
 from roost.sandbox.backends import create_sandbox, orphan_reaper, register_backend
 from roost.sandbox.base import (
     ExecResult,
-    FileInfo,
-    PythonResult,
     Sandbox,
     SandboxInfo,
     SandboxSpec,
-    SandboxStatus,
 )
 from roost.sandbox.tools import SandboxProvider, base_tools, register_toolset
 from roost.tools import Tool
@@ -50,7 +48,7 @@ def _display_env(display: str) -> str:
     return f"DISPLAY={shlex.quote(display)} "
 
 
-class GuiSandbox(Sandbox):
+class GuiSandbox(WrappedSandbox):
     """A desktop sandbox: the wrapped sandbox's API plus screenshot, move, click, type,
     key combos, launching programs and listing windows."""
 
@@ -66,10 +64,7 @@ class GuiSandbox(Sandbox):
             raise InvalidRequest(
                 f"screen size {width}x{height} is out of range", hint="use 64x64 … 7680x4320"
             )
-        self.inner = inner
-        self.id = inner.id
-        self.spec = inner.spec
-        self.backend = inner.backend
+        super().__init__(inner)
         self.width = width
         self.height = height
         self.start_timeout = start_timeout
@@ -138,55 +133,14 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         detail = {**info.detail, "display": self.display, "screen": [self.width, self.height]}
         return info.model_copy(update={"type": "gui", "detail": detail})
 
-    # -- what the manager tracks lives on the wrapped sandbox ---------------------------
-    @property
-    def session_id(self) -> str | None:
-        value = getattr(self.inner, "session_id", None)
-        return value if isinstance(value, str) else None
-
-    @session_id.setter
-    def session_id(self, value: str | None) -> None:
-        self.inner.session_id = value  # type: ignore[attr-defined]
-
-    @property
-    def last_used_at(self) -> float:
-        return float(getattr(self.inner, "last_used_at", 0.0))
-
-    @last_used_at.setter
-    def last_used_at(self, value: float) -> None:
-        self.inner.last_used_at = value  # type: ignore[attr-defined]
-
-    async def health(self) -> SandboxStatus:
-        """The wrapped sandbox's health: a crashed desktop is not a dead sandbox, it is
-        started again on the next action."""
-        return await self.inner.health()
-
-    # -- base API, delegated --------------------------------------------------------------
-    async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
-        return await self.inner.run_python(code, timeout=timeout)
-
+    # -- base API: shell commands see the desktop -----------------------------------
     async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
         """Shell commands see the desktop (``DISPLAY`` is set)."""
         if self.display is not None:
             command = f"export {_display_env(self.display).strip()}\n{command}"
         return await self.inner.run_shell(command, timeout=timeout)
 
-    async def read_file(self, path: str) -> bytes:
-        return await self.inner.read_file(path)
-
-    async def write_file(self, path: str, data: bytes | str) -> FileInfo:
-        return await self.inner.write_file(path, data)
-
-    async def list_files(self, path: str = ".") -> list[FileInfo]:
-        return await self.inner.list_files(path)
-
-    async def delete_file(self, path: str) -> None:
-        await self.inner.delete_file(path)
-
     # -- desktop --------------------------------------------------------------------------
-    def _restarts(self) -> int:
-        return int(self.inner.info().detail.get("restarts", 0))
-
     def _require_display(self) -> str:
         if self.display is None:
             raise SandboxError("the desktop is not running", hint="call start() first")
