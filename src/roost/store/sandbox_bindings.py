@@ -11,22 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roost.sandbox.bindings import SandboxBinding
 from roost.store._engine import WRITE_OPTION
-from roost.store.schema import metadata
+from roost.store.schema import sandbox_bindings
 
-sandbox_bindings_table = sa.Table(
-    "sandbox_bindings",
-    metadata,
-    sa.Column("sandbox_id", sa.String(64), primary_key=True),
-    sa.Column("session_id", sa.String(128), nullable=True),
-    sa.Column("type", sa.String(32), nullable=False),
-    sa.Column("backend", sa.String(32), nullable=False),
-    sa.Column("owner", sa.String(255), nullable=False),
-    sa.Column("created_at", sa.Float, nullable=False),
-    sa.Column("last_used_at", sa.Float, nullable=False),
-    sa.Column("detail", sa.JSON, nullable=False),
-    sa.Index("ix_sandbox_bindings_session", "session_id", "type"),
-    sa.Index("ix_sandbox_bindings_owner", "owner"),
-)
+sandbox_bindings_table = sandbox_bindings
 _T = sandbox_bindings_table
 
 

@@ -2,7 +2,9 @@
 
 Other layers that keep data in the same database (sandbox bindings, traces) add their
 tables to :data:`metadata` from their own module and ship their own Alembic revision.
-The migrations are the source of truth for the DDL; these tables describe it for queries.
+The migrations are the source of truth for the DDL; these tables describe it for queries
+and, through :data:`HEAD_TABLES`, create a fresh database without Alembic (decision 0096;
+tests/store/test_fresh_schema.py proves both ways give the same schema).
 """
 
 from __future__ import annotations
@@ -165,3 +167,66 @@ api_keys = sa.Table(
     sa.Column("last_used_at", UTCDateTime),
     sa.CheckConstraint(API_KEY_ROLE_CHECK, name="ck_api_keys_role"),
 )
+
+
+# -- tables whose queries live in other modules ------------------------------------------
+# roost.store.sandbox_bindings and roost.store.traces query these; they are defined here so
+# a fresh database can be created without importing those modules (they pull in
+# roost.sandbox and the async engine, which a fresh start should not pay for).
+sandbox_bindings = sa.Table(
+    "sandbox_bindings",
+    metadata,
+    sa.Column("sandbox_id", sa.String(64), primary_key=True),
+    sa.Column("session_id", sa.String(128), nullable=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("backend", sa.String(32), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float, nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index("ix_sandbox_bindings_session", "session_id", "type"),
+    sa.Index("ix_sandbox_bindings_owner", "owner"),
+)
+
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column("trace_id", sa.String(32), primary_key=True),
+    sa.Column("span_id", sa.String(16), primary_key=True),
+    sa.Column("parent_span_id", sa.String(16), nullable=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, default="internal"),
+    sa.Column("start_ns", sa.BigInteger, nullable=False),
+    sa.Column("end_ns", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False, default="unset"),
+    sa.Column("status_message", sa.Text, nullable=True),
+    sa.Column("operation", sa.String(64), nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("session_id", sa.String(64), nullable=True),
+    sa.Column("user_id", sa.String(128), nullable=True),
+    sa.Column("tenant_id", sa.String(128), nullable=True),
+    sa.Column("model", sa.String(128), nullable=True),
+    sa.Column("input_tokens", sa.Integer, nullable=True),
+    sa.Column("output_tokens", sa.Integer, nullable=True),
+    sa.Column("cost", sa.Float, nullable=True),
+    sa.Column("currency", sa.String(8), nullable=True),
+    sa.Column("attributes", sa.Text, nullable=False, default="{}"),
+    sa.Column("events", sa.Text, nullable=False, default="[]"),
+    sa.Column("service", sa.String(128), nullable=True),
+    sa.Index("ix_spans_run_id", "run_id"),
+    sa.Index("ix_spans_session_id", "session_id"),
+    sa.Index("ix_spans_start_ns", "start_ns"),
+)
+
+HEAD_TABLES: tuple[sa.Table, ...] = (
+    sessions,
+    messages,
+    agent_states,
+    runs,
+    run_events,
+    api_keys,
+    sandbox_bindings,
+    spans,
+)
+"""Every table the packaged migrations create, referenced tables first: what a fresh
+database gets in one transaction (``_migrate.create_if_empty``)."""

@@ -426,7 +426,8 @@ class Store:
         store = cls(engine, parsed, schema=schema, echo=echo)
         try:
             if migrate and not await store._at_head():
-                await _migrate_engine(store.engine, parsed, schema)
+                if not await _create_if_empty(store, parsed, schema):
+                    await _migrate_engine(store.engine, parsed, schema)
             else:
                 await store.ping()
         except BaseException:
@@ -486,8 +487,9 @@ class Store:
     async def _at_head(self) -> bool:
         """One plain query: is the schema already at the packaged head revision?
 
-        Lets a restart skip importing Alembic (≈1 s and +15 MB); anything unexpected
-        (no table, older revision, several heads) takes the full migration path.
+        Lets a restart skip importing Alembic (≈1 s and +15 MB). Otherwise an empty
+        database is created without Alembic too (``_create_if_empty``); anything else
+        (older revision, several heads) takes the full migration path.
         """
         try:
             rows = await self._tx(lambda conn: conn.exec_driver_sql(_REVISION_SQL).all())
@@ -1365,6 +1367,16 @@ def _translate(exc: BaseException) -> BaseException:
             hint="payloads, metadata and state must be JSON-serializable",
         )
     return exc
+
+
+async def _create_if_empty(store: Store, url: URL, schema: str | None) -> bool:
+    """An empty database gets the head schema straight from the table definitions:
+    no Alembic import, no migration replay (decision 0096). False: Alembic's turn."""
+    from roost.store._migrate import create_if_empty
+
+    return await create_if_empty(
+        lambda body: store._tx(body, write=True), url, HEAD_REVISION, schema=schema
+    )
 
 
 async def _migrate_engine(engine: AsyncEngine, url: URL, schema: str | None) -> None:

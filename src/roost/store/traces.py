@@ -12,14 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Index,
     Integer,
-    String,
-    Table,
-    Text,
     func,
     insert,
     select,
@@ -27,37 +20,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roost.store._engine import WRITE_OPTION, create_engine, normalize_url
-from roost.store.schema import metadata
+from roost.store.schema import spans
 
-spans_table = Table(
-    "spans",
-    metadata,
-    Column("trace_id", String(32), primary_key=True),
-    Column("span_id", String(16), primary_key=True),
-    Column("parent_span_id", String(16), nullable=True),
-    Column("name", String(255), nullable=False),
-    Column("kind", String(16), nullable=False, default="internal"),
-    Column("start_ns", BigInteger, nullable=False),
-    Column("end_ns", BigInteger, nullable=False),
-    Column("status", String(8), nullable=False, default="unset"),
-    Column("status_message", Text, nullable=True),
-    Column("operation", String(64), nullable=True),
-    Column("run_id", String(64), nullable=True),
-    Column("session_id", String(64), nullable=True),
-    Column("user_id", String(128), nullable=True),
-    Column("tenant_id", String(128), nullable=True),
-    Column("model", String(128), nullable=True),
-    Column("input_tokens", Integer, nullable=True),
-    Column("output_tokens", Integer, nullable=True),
-    Column("cost", Float, nullable=True),
-    Column("currency", String(8), nullable=True),
-    Column("attributes", Text, nullable=False, default="{}"),
-    Column("events", Text, nullable=False, default="[]"),
-    Column("service", String(128), nullable=True),
-    Index("ix_spans_run_id", "run_id"),
-    Index("ix_spans_session_id", "session_id"),
-    Index("ix_spans_start_ns", "start_ns"),
-)
+spans_table = spans
 
 
 @dataclass
