@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from roost.core.settings import Settings, get_settings
+from roost.store._redis import redis_client, redis_down
 from roost.store.errors import BusOverflow, InvalidStoreArgument, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -196,16 +197,7 @@ class RedisEventBus(EventBus):
         max_pending: int = 1000,
     ) -> None:
         super().__init__(max_pending=max_pending)
-        if client is None:
-            if url is None:
-                raise InvalidStoreArgument("RedisEventBus needs a url or a client")
-            from redis.asyncio import Redis
-
-            client = Redis.from_url(url)
-            self._owns_client = True
-        else:
-            self._owns_client = False
-        self._redis = client
+        self._redis, self._owns_client = redis_client(url, client, "RedisEventBus")
         self.prefix = prefix
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -217,9 +209,7 @@ class RedisEventBus(EventBus):
         try:
             return int(await self._redis.publish(self.prefix + channel, _as_bytes(data)))
         except Exception as exc:
-            raise StoreUnavailable(
-                f"Redis unavailable: {exc}", hint="check that Redis is running and ROOST_REDIS_URL"
-            ) from exc
+            raise redis_down(exc) from exc
 
     async def _attach(self, sub: Subscription) -> None:
         async with self._ops:

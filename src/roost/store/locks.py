@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 from roost.core.errors import SessionBusy
 from roost.core.settings import Settings, get_settings
-from roost.store.errors import InvalidStoreArgument, LockLost, StoreUnavailable
+from roost.store._redis import redis_client, redis_down
+from roost.store.errors import InvalidStoreArgument, LockLost
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -239,16 +240,8 @@ class RedisSessionLocks(SessionLocks):
     ) -> None:
         if ttl <= 0.03:
             raise InvalidStoreArgument(f"lock ttl must be > 0.03 s, got {ttl}")
-        if client is None:
-            if url is None:
-                raise InvalidStoreArgument("RedisSessionLocks needs a url or a client")
-            from redis.asyncio import Redis
-
-            client = Redis.from_url(url)
-            self._owns_client = True
-        else:
-            self._owns_client = False
-        self._redis = client
+        self._redis, self._owns_client = redis_client(url, client, "RedisSessionLocks")
+        client = self._redis
         self.ttl = ttl
         self.prefix = prefix
         self.poll_interval = poll_interval
@@ -279,7 +272,7 @@ class RedisSessionLocks(SessionLocks):
                     await asyncio.shield(self._release(key, token))
                 raise
             except Exception as exc:
-                raise _redis_down(exc) from exc
+                raise redis_down(exc) from exc
             if ok:
                 lock = _RedisLock(self, session_id, key, token)
                 lock._start_renewal()
@@ -307,17 +300,11 @@ class RedisSessionLocks(SessionLocks):
         try:
             return bool(await self._redis.exists(self._key(session_id)))
         except Exception as exc:
-            raise _redis_down(exc) from exc
+            raise redis_down(exc) from exc
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self._redis.aclose()
-
-
-def _redis_down(exc: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(
-        f"Redis unavailable: {exc}", hint="check that Redis is running and ROOST_REDIS_URL"
-    )
 
 
 def locks_from_settings(settings: Settings | None = None) -> SessionLocks:
