@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from server_support import ADMIN_KEY, new_session
 
@@ -42,3 +43,36 @@ def test_builtin_assistant_keeps_a_sandbox_per_session(served, roost_home) -> No
     assert "42" in tool_results[0]
     assert "43" in tool_results[1]  # same session, same interpreter: x survived
     assert "NameError" in tool_results[2]  # another session has its own sandbox
+
+
+def test_builtin_assistant_loads_the_local_model_before_the_first_question(
+    served, roost_home, shared_model_home, monkeypatch
+) -> None:
+    """`roost serve` on the local model starts llama.cpp while it comes up, so the first
+    question does not wait for the model to load."""
+    from roost.core.settings import get_settings
+    from roost.models.install import install_model
+    from roost.models.local import LocalModel, _stop_all
+
+    path = install_model("qwen2.5-coder-0.5b", home=shared_model_home, show_progress=False)
+    monkeypatch.setenv("ROOST_LOCAL_MODEL", str(path))
+    monkeypatch.delenv("ROOST_MODEL", raising=False)
+    get_settings.cache_clear()
+    try:
+        server = served(create_app(admin_key=ADMIN_KEY, sandbox=False))
+        local = LocalModel(path=path)
+        deadline = time.monotonic() + 120
+        while not local.server.running() and time.monotonic() < deadline:
+            time.sleep(0.1)  # no request has been sent: only the startup hook starts it
+        assert local.server.running(), local.server.log_tail()
+        with server.client() as client:
+            session = new_session(client)
+            r = client.post(
+                f"/v1/sessions/{session}/runs",
+                json={"input": "What is the capital of France? One word.", "stream": False},
+                timeout=300,  # a small CPU model on a shared machine
+            )
+            assert r.status_code == 200, r.text
+        assert local.server.generation == 1  # the request used the server started early
+    finally:
+        _stop_all()

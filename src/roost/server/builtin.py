@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -81,6 +82,15 @@ def create_app(
             if app.observability is not None:
                 app.observability.watch_local_model(chat_model)
 
+        @app.on_startup
+        def _prestart_local_model() -> None:
+            # Load the model while the server comes up, not on the first question (~2 s).
+            # Not awaited: the API is healthy meanwhile, and a first request simply waits
+            # for the same start. A failure is logged; that request reports it, typed.
+            task = asyncio.get_running_loop().create_task(chat_model.start())  # type: ignore[attr-defined]
+            _background.add(task)
+            task.add_done_callback(_prestart_done)
+
     @app.on_shutdown
     async def _close_model() -> None:
         closer = getattr(chat_model, "aclose", None)
@@ -88,6 +98,15 @@ def create_app(
             await closer()
 
     return app
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _prestart_done(task: asyncio.Task[Any]) -> None:
+    _background.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("the local model did not start ahead of use: %s", task.exception())
 
 
 def app_from_env() -> AgentApp:
