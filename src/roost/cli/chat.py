@@ -102,6 +102,13 @@ async def _chat(model: str | None, once: str | None, assume_yes: bool, system: s
             out.print(final.text, markup=False, highlight=False)
             return 0
         err.print("[bold]Roost chat[/bold] — Ctrl-C stops a reply, Ctrl-D or /exit quits.")
+        # The local model loads while the user types the first question; a failure is
+        # reported, typed, by that first turn.
+        from roost.models.local import LocalModel
+
+        if isinstance(agent.model, LocalModel):
+            warmup = asyncio.create_task(agent.model.start())
+            warmup.add_done_callback(lambda t: t.cancelled() or t.exception())
         while True:
             try:
                 text = await asyncio.to_thread(input, "you> ")
