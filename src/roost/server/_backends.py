@@ -1,4 +1,5 @@
-"""Opens the store, session locks and event bus an app runs on, and publishes in order."""
+"""Opens the store, session locks, event bus and rate limiter an app runs on, and
+publishes in order."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from roost.core.settings import Settings
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
+    from roost.server.ratelimit import RateLimiter
 
 log = logging.getLogger("roost.server")
 
@@ -28,8 +30,23 @@ async def open_backends(app: AgentApp, settings: Settings) -> tuple[Any, Any, An
     return store, LocalSessionLocks(), LocalEventBus()
 
 
+def open_rate_limiter(app: AgentApp, settings: Settings) -> RateLimiter | None:
+    """Per key and shared by all replicas through Redis when configured, else per process."""
+    if not app.rate_limit_spec:
+        return None
+    from roost.server.ratelimit import LocalRateLimiter, RedisRateLimiter
+
+    redis_url = app.redis_url or settings.redis_url
+    if redis_url:
+        return RedisRateLimiter(app.rate_limit_spec, redis_url, namespace=app.name)
+    return LocalRateLimiter(app.rate_limit_spec)
+
+
 async def close_backends(app: AgentApp) -> None:
-    for closer in (app.bus.aclose, app.locks.aclose, app.store.close):
+    closers = [app.bus.aclose, app.locks.aclose, app.store.close]
+    if app.rate_limiter is not None:
+        closers.insert(0, app.rate_limiter.aclose)
+    for closer in closers:
         try:
             await closer()
         except Exception:

@@ -80,7 +80,7 @@ class ServiceMiddleware:
                 scope["roost.principal"] = principal
                 limiter = service.rate_limiter
                 if limiter is not None:
-                    wait = limiter.check(principal.key_id)
+                    wait = await limiter.check(principal.key_id)
                     if wait:
                         raise RateLimited(
                             f"rate limit of {service.rate_limit_spec} per key exceeded",

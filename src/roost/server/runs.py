@@ -219,24 +219,28 @@ class RunExecutor:
         handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{record.id}")
         return handle
 
-    async def resume_queued(self, run_id: str) -> None:
+    async def resume_queued(self, run_id: str) -> bool:
         """Execute a durable (background) run: called by the queue worker, also after a crash.
 
         Idempotent: a run already executing here, or already finished, is skipped, so a
         message delivered twice (re-queued after a restart) never runs the agent twice.
+        Returns False when the run was abandoned unfinished (shutdown, lost queue lease):
+        its message must be queued again.
         """
         app = self.app
+        if self._closing:
+            raise ServerShuttingDown("the server is shutting down", hint="resumed elsewhere")
         if run_id in self.active:
-            return
+            return True
         record = await app.store.get_run(run_id)
         if record.status in FINAL:
-            return
+            return True
         lock = await app.locks.acquire(record.session_id, wait=True)
         try:
             record = await app.store.get_run(run_id)
             if record.status in FINAL or run_id in self.active:
                 await lock.release()
-                return
+                return True
             session = await app.store.get_session(record.session_id)
             spec = app.agent_spec(record.agent or session.agent)
             inputs = [Msg.model_validate(m) for m in record.metadata.get("input", [])]
@@ -261,6 +265,15 @@ class RunExecutor:
         self.by_session[handle.session_id] = handle
         handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{run_id}")
         await asyncio.shield(handle.task)
+        return not handle.abandon
+
+    def abandon_background(self) -> None:
+        """Stop this process's background runs without a final status, to be resumed
+        by another replica: this process is about to lose its claim on them."""
+        for handle in list(self.active.values()):
+            if handle.background and handle.task is not None and not handle.done.is_set():
+                handle.abandon = True
+                handle.task.cancel()
 
     def _register(self, handle: RunHandle) -> None:
         self.active[handle.id] = handle

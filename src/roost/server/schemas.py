@@ -12,7 +12,13 @@ RunStatus = Literal["queued", "running", "waiting_approval", "completed", "faile
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
 
 
-class _Body(BaseModel):
+class _Out(BaseModel):
+    # defer_build: validators and serializers are built on first use, not at import, so
+    # an idle server does not hold those of routes nobody called (docs/decisions/0097).
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Body(_Out):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -23,7 +29,7 @@ class SessionCreate(_Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class SessionOut(BaseModel):
+class SessionOut(_Out):
     id: str
     agent: str | None = None
     user_id: str | None = None
@@ -33,11 +39,11 @@ class SessionOut(BaseModel):
     updated_at: float | None = None
 
 
-class SessionList(BaseModel):
+class SessionList(_Out):
     data: list[SessionOut]
 
 
-class MessagePageOut(BaseModel):
+class MessagePageOut(_Out):
     data: list[dict[str, Any]]
     has_more: bool = False
     next_after: str | None = None
@@ -56,12 +62,12 @@ class RunCreate(_Body):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class RunError(BaseModel):
+class RunError(_Out):
     code: str
     message: str
 
 
-class RunOut(BaseModel):
+class RunOut(_Out):
     id: str
     session_id: str
     agent: str | None = None
@@ -90,7 +96,7 @@ class KeyCreate(_Body):
     user_id: str | None = None
 
 
-class KeyOut(BaseModel):
+class KeyOut(_Out):
     id: str
     name: str
     role: str
@@ -99,7 +105,7 @@ class KeyOut(BaseModel):
     key: str | None = Field(None, description="The plaintext key; returned once, at creation.")
 
 
-class TaskOut(BaseModel):
+class TaskOut(_Out):
     id: str
     name: str
     status: Literal["queued", "running", "completed", "failed"]
@@ -107,7 +113,7 @@ class TaskOut(BaseModel):
     error: RunError | None = None
 
 
-class ChatMessageIn(BaseModel):
+class ChatMessageIn(_Out):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
@@ -115,11 +121,76 @@ class ChatMessageIn(BaseModel):
     tool_call_id: str | None = None
 
 
-class ChatCompletionCreate(BaseModel):
-    """OpenAI ``POST /v1/chat/completions``; sampling options are accepted and ignored."""
+_OWN_TOOLS = "the agent behind this endpoint calls its own server-side tools"
+
+
+class ChatCompletionCreate(_Out):
+    """OpenAI ``POST /v1/chat/completions``.
+
+    Options that only tune generation (``temperature``, ``max_tokens``, ``seed`` …) are
+    accepted and ignored: the agent owns its model settings. Options whose effect the
+    client relies on (client-side ``tools``, ``n`` > 1, JSON ``response_format`` …) are
+    declared here so :meth:`unsupported` can refuse them rather than silently ignore them.
+    """
 
     model_config = ConfigDict(extra="allow")
     model: str
     messages: list[ChatMessageIn] = Field(..., min_length=1)
     stream: bool = False
     user: str | None = None
+    stream_options: dict[str, Any] | None = None
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+    tool_choice: Any = None
+    function_call: Any = None
+    n: int | None = None
+    response_format: dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    modalities: list[str] | None = None
+    audio: Any = None
+    web_search_options: Any = None
+
+    def unsupported(self) -> tuple[str, str] | None:
+        """The first option this endpoint cannot honour, as ``(field, why)``, else ``None``."""
+        if self.tools:
+            return "tools", (
+                f"client-side tools are not supported: {_OWN_TOOLS} and never returns "
+                "tool calls to the client; remove 'tools'"
+            )
+        if self.functions:
+            return "functions", (
+                f"client-side functions are not supported: {_OWN_TOOLS} and never "
+                "returns function calls to the client; remove 'functions'"
+            )
+        for name in ("tool_choice", "function_call"):
+            choice = getattr(self, name)
+            if choice is not None and choice not in ("none", "auto"):
+                shown = choice if isinstance(choice, str) else "a named function"
+                return name, (
+                    f"{name}={shown!r} is not supported: {_OWN_TOOLS}; only 'none' and "
+                    "'auto' are accepted"
+                )
+        if self.n is not None and self.n != 1:
+            return "n", (
+                f"n={self.n} is not supported: an agent run gives one answer; send n=1 "
+                "(or leave it out) and make several requests for several answers"
+            )
+        kind = (self.response_format or {}).get("type", "text")
+        if kind != "text":
+            return "response_format", (
+                f"response_format of type {kind!r} is not supported: the agent decides "
+                "the format of its reply; ask for it in the prompt"
+            )
+        if self.logprobs or self.top_logprobs:
+            field = "logprobs" if self.logprobs else "top_logprobs"
+            return field, (
+                f"{field} is not supported: an agent's answer may come from several "
+                "model calls, so there are no per-token log probabilities"
+            )
+        if self.audio is not None or any(m != "text" for m in self.modalities or ()):
+            field = "audio" if self.audio is not None else "modalities"
+            return field, f"{field} is not supported: the agent answers in text only"
+        if self.web_search_options is not None:
+            return "web_search_options", f"web_search_options is not supported: {_OWN_TOOLS}"
+        return None

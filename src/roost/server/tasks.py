@@ -4,30 +4,42 @@ huey runs in its embedded single-node mode (``SqliteHuey``, a file under ``ROOST
 or on Redis (``RedisHuey``) when ``ROOST_REDIS_URL`` is set; its consumer runs as
 threads inside the server process and hands coroutines to the server's event loop.
 
-huey removes a message from the queue when a worker takes it, so a task *running* when
-the process is killed would be lost. Roost therefore keeps a journal: background runs
-are journaled by the ``runs`` table itself, ``@app.task`` calls by a record in huey's
-key-value storage (status, owner, heartbeat). At start-up — and, with Redis, every 30 s
-for replicas that stopped heart-beating — unfinished work is queued again (decision 0060).
+Single node: huey removes a message from the queue when a worker takes it, so work
+*running* when the process is killed would be lost. Roost therefore keeps a journal:
+background runs are journaled by the ``runs`` table itself, ``@app.task`` calls by a
+record in huey's key-value storage (status, owner, heartbeat), and at start-up
+unfinished work is queued again (decision 0060).
+
+Redis (several replicas): a taken message stays in the replica's in-flight list until
+its work is settled, under a lease the replica renews (:mod:`roost.server._queue_storage`).
+When a replica dies, a live one moves its in-flight messages back to the queue within
+``lease_ttl`` (+ one sweep) and marks their runs ``queued``; any replica then resumes
+them. A run is never executed twice at once: it runs only under its session's Redis
+lock, and a replica that cannot renew its lease for 2/3 of ``lease_ttl`` abandons its
+background runs itself, before any replica may reclaim them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
+import itertools
 import json
 import logging
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from roost.core import RoostError, new_id
+from roost.core import ConfigError, RoostError, new_id
 from roost.core.settings import Settings
-from roost.server.errors import TaskNotFound
+from roost.server.errors import ServerShuttingDown, TaskNotFound
 
 if TYPE_CHECKING:
+    from roost.server._queue_storage import LeasedRedisStorage
     from roost.server.app import AgentApp
     from roost.server.auth import Principal
 
@@ -36,10 +48,22 @@ log = logging.getLogger("roost.server.tasks")
 _JOURNAL = "roost:task:"
 _STALE_AFTER = 45.0
 _HEARTBEAT = 10.0
+_BACKSTOP_EVERY = 30.0
+_RETRY_DELAY = 1.0
+
+Settle = Literal["ack", "keep", "requeue", "retry"]
+"""What a worker does with its message: done; leave it in flight (moved back at stop);
+put it back next in line (abandoned, not stopping); put it back last (transient error)."""
 
 
 class TaskQueue:
-    """The app's huey instance, its in-process consumer, and the task journal."""
+    """The app's huey instance, its in-process consumer, and the task journal.
+
+    ``lease_ttl`` (Redis only): seconds after which a replica that stopped renewing its
+    lease is taken for dead and its in-flight work is resumed by a live replica.
+    """
+
+    lease_ttl: float = 15.0
 
     def __init__(self, app: AgentApp, settings: Settings, workers: int = 4) -> None:
         self.app = app
@@ -47,6 +71,8 @@ class TaskQueue:
         self.workers = workers
         self.redis_url = app.redis_url or settings.redis_url
         self.path = Path(settings.home) / f"queue-{app.name}.db"
+        if self.lease_ttl < 3.0:
+            raise ConfigError(f"TaskQueue.lease_ttl must be >= 3 s, got {self.lease_ttl}")
         self.huey: Any = None
         self._consumer: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -54,6 +80,16 @@ class TaskQueue:
         self._call_task: Any = None
         self._start_lock = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = threading.Event()
+        self._lease_stop = threading.Event()
+        self._leaser: threading.Thread | None = None
+        self._waiting: set[concurrent.futures.Future[Any]] = set()
+        """Run resumptions handed to the loop by worker threads (canceled at stop)."""
+
+    @property
+    def storage(self) -> LeasedRedisStorage | None:
+        """The reliable Redis storage, or ``None`` on the single-node SQLite queue."""
+        return self.huey.storage if self.redis_url and self.huey is not None else None
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self, force: bool = False) -> None:
@@ -61,9 +97,10 @@ class TaskQueue:
         self._loop = asyncio.get_running_loop()
         if force or self.app.tasks or self.redis_url or self.path.exists():
             await self._ensure_started()
-            await self._recover_tasks()
             if self.redis_url:
                 self._sweeper = asyncio.create_task(self._sweep_loop())
+            else:
+                await self._recover_tasks()
 
     async def _ensure_started(self) -> None:
         async with self._start_lock:
@@ -77,7 +114,24 @@ class TaskQueue:
 
         name = f"roost-{self.app.name}"
         if self.redis_url:
-            self.huey = RedisHuey(name, url=self.redis_url, results=False)
+            from roost.server._queue_storage import LeasedRedisStorage
+
+            self.huey = RedisHuey(
+                name,
+                url=self.redis_url,
+                results=False,
+                storage_class=LeasedRedisStorage,
+                consumer_id=self.app.instance_id,
+                lease_ttl=self.lease_ttl,
+            )
+            try:
+                self.huey.storage.renew()
+            except Exception as exc:  # the lease thread keeps trying; nothing is taken meanwhile
+                log.warning("queue lease: Redis unreachable at start (%s)", exc)
+            self._leaser = threading.Thread(
+                target=self._lease_loop, name="roost-queue-lease", daemon=True
+            )
+            self._leaser.start()
         else:
             self.settings.ensure_home()
             self.huey = SqliteHuey(name, filename=str(self.path), results=False)
@@ -101,11 +155,26 @@ class TaskQueue:
         self._consumer = consumer
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._sweeper is not None:
             self._sweeper.cancel()
+        for future in list(self._waiting):
+            future.cancel()  # runs still waiting for their session's lock: resumed later
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await asyncio.to_thread(consumer.stop, True)
+            await asyncio.to_thread(consumer.stop, True)  # the lease is renewed meanwhile
+            self._lease_stop.set()
+            if self._leaser is not None:
+                await asyncio.to_thread(self._leaser.join, 10)
+            storage = self.storage
+            if storage is not None:
+                # work taken but not finished goes back to the queue for another replica
+                # (or this one, restarted) at once, instead of after the lease expires
+                try:
+                    moved = await asyncio.to_thread(storage.release_own)
+                    await self._mark_requeued(moved, self.app.instance_id)
+                except Exception as exc:
+                    log.warning("queue: could not hand back in-flight work (%s)", exc)
             with contextlib.suppress(Exception):
                 self.huey.storage.close()
 
@@ -115,12 +184,78 @@ class TaskQueue:
         await asyncio.to_thread(self._run_task, run_id)
 
     def _execute_run(self, run_id: str) -> None:
-        """In a huey worker thread: run it on the server's loop and wait."""
+        """In a huey worker thread: run it on the server's loop, wait, settle the message."""
+        outcome: Settle = "keep"
+        try:
+            finished = self._on_loop(self._resume(run_id))
+            outcome = "ack" if finished else "keep" if self._stopping.is_set() else "requeue"
+        except (concurrent.futures.CancelledError, ServerShuttingDown):
+            outcome = "keep"  # stop() hands it back
+        except Exception as exc:  # transient (store or Redis unreachable)
+            log.warning("background run %s: %s; trying again", run_id, exc)
+            outcome = "retry"
+        finally:
+            self._settle(outcome, "roost.run", run_id)
+
+    async def _resume(self, run_id: str) -> bool:
+        """Resume the run; True when nothing is left to do for it. An error that retrying
+        cannot fix (the agent is gone …) fails the run with its code instead."""
+        storage = self.storage
+        if storage is not None and storage.lease_age() > self.lease_ttl / 2:
+            return False  # our lease may lapse: leave the run to a replica that has one
+        try:
+            return await self.app.executor.resume_queued(run_id)
+        except RoostError as exc:
+            if exc.retryable or isinstance(exc, ServerShuttingDown):
+                raise  # the store or Redis is unreachable: try again later
+            log.error("background run %s cannot run: %s", run_id, exc)
+            code, message = exc.code, exc.message
+        except Exception as exc:
+            log.exception("background run %s could not be resumed", run_id)
+            code, message = "internal_error", f"resuming the run raised {type(exc).__name__}"
+        with contextlib.suppress(RoostError):
+            await self.app.store.set_run_status(
+                run_id, "failed", error_code=code, error_message=message
+            )
+        return True
+
+    def _on_loop(self, coro: Coroutine[Any, Any, Any]) -> Any:
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(
-            self.app.executor.resume_queued(run_id), self._loop
-        )
-        future.result()
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        self._waiting.add(future)
+        try:
+            if self._stopping.is_set():
+                future.cancel()
+            return future.result()
+        finally:
+            self._waiting.discard(future)
+
+    def _settle(self, outcome: Settle, task: str, arg: str) -> None:
+        """Ack, keep or put back the message this worker thread took (see ``Settle``)."""
+        storage = self.storage
+        if storage is None:  # SQLite: the message is gone already; queue a new one
+            if outcome == "retry" and not self._stopping.wait(_RETRY_DELAY):
+                task_fn = self._run_task if task == "roost.run" else self._call_task
+                task_fn(arg)
+            return
+        data = storage.current()
+        storage.settled()
+        if data is None or outcome == "keep":
+            return
+        if outcome == "retry":
+            self._stopping.wait(_RETRY_DELAY)
+        for attempt in itertools.count():
+            try:
+                if outcome == "ack":
+                    storage.ack(data)
+                else:
+                    storage.put_back(data, head=outcome == "requeue")
+                return
+            except Exception as exc:  # Redis unreachable: the message stays in flight
+                if attempt == 0:
+                    log.warning("queue: cannot settle %s %s yet (%s)", task, arg, exc)
+                if self._stopping.wait(_RETRY_DELAY):
+                    return  # stop() or a replica's reclaim hands it back
 
     async def requeue_orphaned_runs(self) -> list[str]:
         """Mark background runs a dead process had taken as ``queued`` again; the caller
@@ -175,6 +310,17 @@ class TaskQueue:
         return record
 
     def _execute_call(self, task_id: str) -> None:
+        outcome: Settle = "keep"
+        try:
+            self._call_once(task_id)
+            outcome = "ack"
+        except Exception as exc:  # the journal could not be read or written (Redis)
+            log.warning("task %s: %s; trying again", task_id, exc)
+            outcome = "retry"
+        finally:
+            self._settle(outcome, "roost.call", task_id)
+
+    def _call_once(self, task_id: str) -> None:
         record = self._get(task_id)
         if record is None or record["status"] in ("completed", "failed"):
             return
@@ -182,7 +328,8 @@ class TaskQueue:
         record.update(status="running", owner=self.app.instance_id, heartbeat=time.time())
         self._put(record)
         done = threading.Event()
-        beat = threading.Thread(target=self._beat, args=(task_id, done), daemon=True)
+        writing = threading.Lock()
+        beat = threading.Thread(target=self._beat, args=(task_id, done, writing), daemon=True)
         beat.start()
         try:
             if spec is None:
@@ -198,7 +345,8 @@ class TaskQueue:
                 error={"code": "task_failed", "message": f"the task raised {type(exc).__name__}"},
             )
         finally:
-            done.set()
+            with writing:  # a heartbeat in flight must not write "running" over the end
+                done.set()
         self._put(record)
 
     def _call(self, fn: Any, payload: Any) -> Any:
@@ -211,35 +359,87 @@ class TaskQueue:
             return asyncio.run_coroutine_threadsafe(_await(value), self._loop).result()
         return value
 
-    def _beat(self, task_id: str, done: threading.Event) -> None:
+    def _beat(self, task_id: str, done: threading.Event, writing: threading.Lock) -> None:
         while not done.wait(_HEARTBEAT):
-            record = self._get(task_id)
-            if record is None or record["status"] != "running":
-                return
-            record["heartbeat"] = time.time()
-            self._put(record)
+            with writing:
+                if done.is_set():
+                    return
+                record = self._get(task_id)
+                if record is None or record["status"] != "running":
+                    return
+                record["heartbeat"] = time.time()
+                self._put(record)
 
     async def _recover_tasks(self) -> None:
+        """Single node, at start-up: calls the dead process was running are queued again
+        (on Redis their messages are still in flight and are reclaimed instead)."""
         records = await asyncio.to_thread(self._journal)
         for record in records:
             if record["status"] != "running":
                 continue
-            if self.redis_url and not _stale(record["heartbeat"], _STALE_AFTER):
-                continue  # its replica is alive
             record.update(status="queued", owner=None)
             await asyncio.to_thread(self._put, record)
             await asyncio.to_thread(self._call_task, record["id"])
             log.info("task %s queued again after its server stopped", record["id"])
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(30)
+    # -- Redis: the lease and reclaiming the work of dead replicas -----------------------
+    def _lease_loop(self) -> None:
+        """Renew this replica's lease; stop our background runs if it may have lapsed."""
+        storage = self.storage
+        assert storage is not None and self._loop is not None
+        fenced = False
+        while not self._lease_stop.wait(self.lease_ttl / 3):
             try:
-                await self._recover_tasks()
-                for run_id in await self.requeue_orphaned_runs():
-                    await self.enqueue_run(run_id)
-            except Exception:
-                log.exception("queue sweep failed")
+                storage.renew()
+                fenced = False
+            except Exception as exc:
+                log.warning("queue lease: renewal failed (%s)", exc)
+            if not fenced and storage.lease_age() > self.lease_ttl * 2 / 3:
+                # a replica may reclaim our in-flight runs once the lease expires: stop
+                # them first, so that no run ever executes in two places at once
+                fenced = True
+                log.error("queue lease lapsing: abandoning this replica's background runs")
+                self._loop.call_soon_threadsafe(self.app.executor.abandon_background)
+
+    async def _sweep_loop(self) -> None:
+        storage = self.storage
+        assert storage is not None
+        backstop_at = time.monotonic() + _BACKSTOP_EVERY
+        while True:
+            try:
+                for dead, messages in (await asyncio.to_thread(storage.reclaim_dead)).items():
+                    log.warning(
+                        "queue: replica %s stopped renewing its lease; %d message(s) "
+                        "it had taken are queued again",
+                        dead,
+                        len(messages),
+                    )
+                    await self._mark_requeued(messages, dead)
+                if time.monotonic() >= backstop_at:
+                    # runs whose message was lost some other way (Redis lost its data)
+                    backstop_at = time.monotonic() + _BACKSTOP_EVERY
+                    for run_id in await self.requeue_orphaned_runs():
+                        await self.enqueue_run(run_id)
+            except Exception as exc:
+                log.warning("queue sweep failed: %s", exc)
+            await asyncio.sleep(self.lease_ttl / 3)
+
+    async def _mark_requeued(self, messages: list[bytes], owner: str) -> None:
+        """Runs ``owner`` was executing are ``queued`` again (not ``running``, so no
+        sweeper fails them as orphans while they wait for a worker). The run cannot have
+        restarted meanwhile: ``owner`` still holds its session lock until the lock's TTL.
+        (A task call's journal keeps saying ``running`` until a worker takes it again.)"""
+        for data in messages:
+            try:
+                task = self.huey.deserialize_task(data)
+                if task.name != "roost.run":
+                    continue
+                run_id = str(task.args[0])
+                run = await self.app.store.get_run(run_id)
+                if run.status in ("running", "waiting_approval") and run.owner == owner:
+                    await self.app.store.set_run_status(run_id, "queued")
+            except Exception as exc:
+                log.warning("queue: could not mark a reclaimed run as queued (%s)", exc)
 
     # -- journal -----------------------------------------------------------------------
     def _put(self, record: dict[str, Any]) -> None:

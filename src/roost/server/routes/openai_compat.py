@@ -4,6 +4,8 @@
 it, else the ``user`` field maps to a stable session per (key, user, agent), else each
 call gets a new session. When the session already exists only the last user message is
 new input (OpenAI clients resend the history); a new session is seeded with them all.
+Options the agent cannot honour (client-side ``tools``, ``n`` > 1 …) are refused with 400
+``unsupported_parameter`` instead of being ignored (see ``ChatCompletionCreate``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,22 @@ if TYPE_CHECKING:
     from roost.server.app import AgentApp
 
 _FINISH = {"run.completed": "stop", "run.canceled": "stop", "run.failed": "stop"}
+
+
+class UnsupportedParameter(RoostError):
+    """A request option this endpoint does not provide, which the client would rely on."""
+
+    code = "unsupported_parameter"
+    status = 400
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message, hint=f"remove {param!r} from the request")
+        self.param = param
+
+    def to_dict(self) -> dict[str, Any]:
+        # ``param`` and ``type`` as OpenAI sends them: SDKs expose them on the exception
+        # (``openai.BadRequestError.param``)
+        return {**super().to_dict(), "param": self.param, "type": "invalid_request_error"}
 
 
 def _text(message: ChatMessageIn) -> str:
@@ -89,6 +107,9 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def chat_completions(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, ChatCompletionCreate)
+        problem = body.unsupported()
+        if problem is not None:
+            raise UnsupportedParameter(*problem)
         spec = app.agent_spec(body.model)
         msgs = to_msgs(body.messages)
         session, existed = await resolve_session(request, principal, body, spec.name)
@@ -109,7 +130,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         created = int(time.time())
         headers = {"x-session-id": session.id, "x-run-id": handle.id}
         if body.stream:
-            include_usage = bool((getattr(body, "stream_options", None) or {}).get("include_usage"))
+            include_usage = bool((body.stream_options or {}).get("include_usage"))
             return StreamingResponse(
                 _chunks(app, handle.id, completion_id, created, spec.name, include_usage),
                 media_type="text/event-stream",
