@@ -1,17 +1,34 @@
 """OpenTelemetry spans with the GenAI semantic conventions, through the OTel *API* only.
 
 The agents layer never configures exporters (that is ``roost.observe``); without a
-configured provider these spans are no-ops and cost next to nothing.
+configured provider these spans are no-ops and cost next to nothing. The OTel API is
+imported at the first reply, not with ``roost.agents`` (idle server memory, decision 0097).
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import baggage, trace
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
 
-tracer = trace.get_tracer("roost")
+
+@functools.cache
+def tracer() -> Tracer:
+    """The ``roost`` tracer (a proxy until ``roost.observe`` installs a provider)."""
+    from opentelemetry import trace
+
+    return trace.get_tracer("roost")
+
+
+def set_error(span: Span, description: str) -> None:
+    """Mark ``span`` failed with a stable error code as its description."""
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_status(Status(StatusCode.ERROR, description))
+
 
 _BAGGAGE_KEYS = {
     "roost.run_id": "roost.run_id",
@@ -23,6 +40,8 @@ _BAGGAGE_KEYS = {
 
 def context_attributes() -> dict[str, Any]:
     """Ids the caller put in OTel baggage (run, session, user, tenant)."""
+    from opentelemetry import baggage
+
     attrs: dict[str, Any] = {}
     for key, attr in _BAGGAGE_KEYS.items():
         value = baggage.get_baggage(key)

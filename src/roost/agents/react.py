@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import BaseModel, ValidationError
 
 from roost.agents import _decision as decision
-from roost.agents._tracing import capture_content, context_attributes, tracer
+from roost.agents._tracing import capture_content, context_attributes, set_error, tracer
 from roost.agents.memory import InMemoryMemory, Memory
 from roost.core import (
     ApprovalNotFound,
@@ -55,6 +54,8 @@ from roost.tools import Toolkit
 from roost.tools import _results as results
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from roost.agents.hub import MsgHub
 
 ToolMode = Literal["native", "decision"]
@@ -265,7 +266,7 @@ class ReActAgent:
             **st.ctx_attrs,
         }
         finished_ok = False
-        with tracer.start_as_current_span(f"invoke_agent {self.name}", attributes=attrs) as span:
+        with tracer().start_as_current_span(f"invoke_agent {self.name}", attributes=attrs) as span:
             emit(ReplyStarted(msg_id=st.reply_id, agent=self.name))
             try:
                 self.memory.add(incoming)
@@ -276,12 +277,12 @@ class ReActAgent:
                 span.set_attribute("roost.interrupted", True)
             except RoostError as exc:
                 final = self._close_failed(st, emit, exc)
-                span.set_status(Status(StatusCode.ERROR, exc.code))
+                set_error(span, exc.code)
             except Exception as exc:  # a bug must not kill the stream without an answer
                 err = RoostError(f"{type(exc).__name__}: {exc}")
                 final = self._close_failed(st, emit, err)
                 span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, "internal_error"))
+                set_error(span, "internal_error")
             final.usage = st.usage
             final.metadata.setdefault("reply_id", st.reply_id)
             final.metadata["iterations"] = st.iterations
@@ -398,7 +399,7 @@ class ReActAgent:
         decision_mode = self.tool_mode == "decision"
         streamer = decision.AnswerStreamer() if decision_mode else None
         response: ModelResponse | None = None
-        with tracer.start_as_current_span(f"chat {model_name}", attributes=attrs) as span:
+        with tracer().start_as_current_span(f"chat {model_name}", attributes=attrs) as span:
             if capture_content():
                 span.add_event(
                     "gen_ai.input.messages", {"gen_ai.input.messages": _new_input_json(msgs)}
@@ -502,7 +503,7 @@ class ReActAgent:
                 "gen_ai.agent.name": self.name,
                 **st.ctx_attrs,
             }
-            with tracer.start_as_current_span(
+            with tracer().start_as_current_span(
                 f"execute_tool {call.name}", attributes=attrs
             ) as span:
                 result = None
@@ -715,7 +716,7 @@ def _new_input_json(msgs: list[Msg]) -> str:
 
 def _tool_span_status(span: Span, result: ToolResultBlock) -> None:
     if result.is_error:
-        span.set_status(Status(StatusCode.ERROR, result.code or "tool_error"))
+        set_error(span, result.code or "tool_error")
         span.set_attribute("error.type", result.code or "tool_error")
 
 

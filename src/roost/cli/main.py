@@ -1,12 +1,15 @@
 """Entry point of the ``roost`` command: one Typer app, one sub-module per command group.
 
 Sub-modules are imported when the command line is parsed, not when ``roost`` is
-imported, so library users never pay for the CLI.
+imported, so library users never pay for the CLI; and ``roost <command>`` imports only
+the module of that command (``roost serve`` does not load rich and the chat UI for the
+server's whole life, docs/decisions/0097). Help and unknown commands load them all.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
 
@@ -28,8 +31,31 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
 ]
 
 
-def _register() -> None:
+# The first word of the command line → the module that defines it (a test checks this
+# against what the modules register).
+_ENTRY: dict[str, str] = {
+    "chat": "roost.cli.chat",
+    "serve": "roost.cli.serve",
+    "init": "roost.cli.serve",
+    "model": "roost.cli.model",
+    "sandbox": "roost.cli.sandbox",
+    "traces": "roost.cli.traces",
+    "alerts": "roost.cli.alerts",
+}
+
+
+@app.callback()
+def _group() -> None:
+    # Keeps ``roost`` a command group when only one command is registered (Typer would
+    # otherwise run a lone command without its name).
+    pass
+
+
+def _register(only: str | None = None) -> None:
+    """Add the commands of every module, or of the module ``only``."""
     for module_name, attr, group in _COMMANDS:
+        if only is not None and module_name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -45,7 +71,8 @@ def _register() -> None:
 
 
 def main() -> None:
-    _register()
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    _register(_ENTRY.get(first) if first is not None else None)
     app()
 
 

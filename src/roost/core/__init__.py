@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> object:
-    # pydantic-settings costs ~60 ms to import: load it only when settings are used.
+    # Loaded when settings are first used (most library users never read them).
     if name in ("Settings", "get_settings"):
         from roost.core import settings
 

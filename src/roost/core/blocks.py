@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Block(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: validators are built on first use, not at import (idle server memory,
+    # docs/decisions/0097); a process only pays for the models it uses.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class TextBlock(_Block):

@@ -8,6 +8,7 @@ through JSON; the server wraps them in an envelope with ``seq``, ``run_id`` and
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -18,7 +19,7 @@ from roost.core.usage import Usage
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (0097)
     agent: str | None = None
     """Name of the agent that produced the event (set by agents, not by models)."""
 
@@ -150,11 +151,15 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+@functools.cache
+def _adapter() -> TypeAdapter[Event]:
+    # built on first parse, not at import: the union's validator is large (decision 0097)
+    return TypeAdapter(Event)
 
 
 def parse_event(data: dict[str, Any] | str | bytes) -> Event:
     """Parse an event from a dict or its JSON text."""
     if isinstance(data, str | bytes):
-        return _ADAPTER.validate_json(data)
-    return _ADAPTER.validate_python(data)
+        return _adapter().validate_json(data)
+    return _adapter().validate_python(data)

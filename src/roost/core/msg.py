@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from roost.core.blocks import (
     ContentBlock,
@@ -23,6 +23,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 class Msg(BaseModel):
     """A message. ``content`` accepts a plain string as a shortcut for one text block."""
 
+    model_config = ConfigDict(defer_build=True)  # validator built on first use (0097)
     id: str = Field(default_factory=lambda: new_id("msg"))
     role: Role
     name: str | None = None

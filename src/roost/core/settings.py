@@ -1,31 +1,68 @@
-"""Process-wide settings from ``ROOST_*`` environment variables (pydantic-settings)."""
+"""Process-wide settings from ``ROOST_*`` environment variables.
+
+A plain class rather than a pydantic-settings model: every process reads these at start,
+and pydantic-settings plus the schema building it triggers cost a server ~2 MB of idle
+memory for ten strings (docs/decisions/0097). Same rules as before: names are matched
+case-insensitively, an empty value is kept as given, unknown ``ROOST_*`` names are ignored.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import SecretStr
+
+_PREFIX = "roost_"
 
 
-class Settings(BaseSettings):
+class Settings:
     """Embedded defaults: everything under ``ROOST_HOME`` (``~/.roost``)."""
 
-    model_config = SettingsConfigDict(env_prefix="ROOST_", extra="ignore")
-
-    home: Path = Field(default_factory=lambda: Path.home() / ".roost")
-    database_url: str | None = None
+    home: Path
+    database_url: str | None
     """SQLAlchemy URL; default ``sqlite+aiosqlite:///$ROOST_HOME/roost.db``."""
-    redis_url: str | None = None
-    admin_key: SecretStr | None = None
-    model: str | None = None
+    redis_url: str | None
+    admin_key: SecretStr | None
+    model: str | None
     """Default model spec, e.g. ``openai:gpt-4o-mini``, ``anthropic:claude-…``, a base URL."""
-    local_model: str | None = None
+    local_model: str | None
     """Path to any GGUF file to use instead of the catalogue model."""
-    local_model_name: str = "qwen2.5-coder-0.5b"
-    log_level: str = "INFO"
-    log_format: str = "json"
+    local_model_name: str
+    log_level: str
+    log_format: str
+
+    def __init__(self, **overrides: Any) -> None:
+        """Read the environment; keyword arguments (field names) take precedence."""
+        env = {k.lower(): v for k, v in os.environ.items() if k.lower().startswith(_PREFIX)}
+        unknown = set(overrides) - set(_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        for name, default in _FIELDS.items():
+            if name in overrides:
+                value = overrides[name]
+            elif _PREFIX + name in env:
+                value = env[_PREFIX + name]
+            else:
+                value = default() if callable(default) else default
+            if value is not None and name == "home":
+                value = Path(value)
+            elif value is not None and name == "admin_key" and not isinstance(value, SecretStr):
+                value = SecretStr(str(value))
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Settings({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the pydantic model was
 
     @property
     def resolved_database_url(self) -> str:
@@ -36,6 +73,23 @@ class Settings(BaseSettings):
     def ensure_home(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self.home
+
+
+def _default_home() -> Path:
+    return Path.home() / ".roost"
+
+
+_FIELDS: dict[str, Any] = {
+    "home": _default_home,
+    "database_url": None,
+    "redis_url": None,
+    "admin_key": None,
+    "model": None,
+    "local_model": None,
+    "local_model_name": "qwen2.5-coder-0.5b",
+    "log_level": "INFO",
+    "log_format": "json",
+}
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class Usage(BaseModel):
     """Tokens of one or more model calls; ``cost`` is filled from a price table."""
 
+    model_config = ConfigDict(defer_build=True)  # validator built on first use (0097)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0

@@ -13,8 +13,6 @@ import sys
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
-from opentelemetry import baggage, trace
-
 from roost.core import ConfigError
 from roost.observe.redaction import redact
 
@@ -34,6 +32,9 @@ class ContextFilter(logging.Filter):
     """Adds ``trace_id``, ``span_id`` and the run ids to every record (never drops one)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # The OTel API loads with the first record, not at ``roost serve`` start (0097).
+        from opentelemetry import baggage, trace
+
         ctx = trace.get_current_span().get_span_context()
         if ctx.is_valid:
             record.trace_id = format(ctx.trace_id, "032x")

@@ -244,10 +244,9 @@ class AgentApp:
         """Open the store, locks, bus and queue; create the admin key on first start."""
         if self._started:
             return
-        from roost.server._backends import open_backends
+        from roost.server._backends import open_backends, open_rate_limiter
         from roost.server.auth import Authenticator
         from roost.server.metrics import HttpMetrics
-        from roost.server.ratelimit import RateLimiter
         from roost.server.router import build_router
         from roost.server.runs import RunExecutor
         from roost.server.tasks import TaskQueue
@@ -268,7 +267,7 @@ class AgentApp:
                         file=sys.stderr,
                         flush=True,
                     )
-        self.rate_limiter = RateLimiter(self.rate_limit_spec) if self.rate_limit_spec else None
+        self.rate_limiter = open_rate_limiter(self, settings)
         self.metrics = HttpMetrics()
         self.executor = RunExecutor(self)
         self.queue = TaskQueue(self, settings)
@@ -294,6 +293,9 @@ class AgentApp:
             if inspect.isawaitable(result):
                 await result
         self._started = True
+        from roost.server._memory import trim_heap
+
+        trim_heap()  # start-up temporaries back to the OS: idle RSS (decision 0097)
 
     async def shutdown(self) -> None:
         if not self._started:
