@@ -59,13 +59,16 @@ def test_builtin_assistant_loads_the_local_model_before_the_first_question(
     monkeypatch.delenv("ROOST_MODEL", raising=False)
     get_settings.cache_clear()
     try:
+        local = LocalModel(path=path)  # the same process-wide server as the app's model
+        _stop_all()
+        before = local.server.generation
         server = served(create_app(admin_key=ADMIN_KEY, sandbox=False))
-        local = LocalModel(path=path)
         deadline = time.monotonic() + 120
-        while not local.server.running() and time.monotonic() < deadline:
+        while local.server.generation == before and time.monotonic() < deadline:
             time.sleep(0.1)  # no request has been sent: only the startup hook starts it
         assert local.server.running(), local.server.log_tail()
         started = local.server.generation
+        assert started == before + 1
         with server.client() as client:
             session = new_session(client)
             r = client.post(

@@ -23,7 +23,7 @@ import secrets
 import time
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from roost.core.errors import SessionBusy
 from roost.core.settings import Settings, get_settings
@@ -229,15 +229,19 @@ class _RedisLock(SessionLock):
 class RedisSessionLocks(SessionLocks):
     """Locks shared by every server replica that talks to the same Redis."""
 
+    default_ttl: ClassVar[float] = 30.0
+    """How long a dead holder's lock outlives it (a live holder renews it)."""
+
     def __init__(
         self,
         url: str | None = None,
         *,
         client: Redis | None = None,
-        ttl: float = 30.0,
+        ttl: float | None = None,
         prefix: str = "roost:lock:session:",
         poll_interval: float = 0.05,
     ) -> None:
+        ttl = self.default_ttl if ttl is None else ttl
         if ttl <= 0.03:
             raise InvalidStoreArgument(f"lock ttl must be > 0.03 s, got {ttl}")
         self._redis, self._owns_client = redis_client(url, client, "RedisSessionLocks")

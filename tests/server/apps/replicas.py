@@ -13,10 +13,12 @@ from typing import Any
 from roost.core import Msg
 from roost.server import AgentApp, AgentContext
 from roost.server.tasks import TaskQueue
+from roost.store.locks import RedisSessionLocks
 
 ADMIN_KEY = "rk_" + "A" * 43
 
 TaskQueue.lease_ttl = 3.0  # a dead replica's work is taken over within seconds
+RedisSessionLocks.default_ttl = 3.0  # and its session locks expire as fast
 
 app = AgentApp(
     os.environ.get("ROOST_TEST_APP", "replicas"),
