@@ -5,6 +5,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from server_support import fake_openai, processes, served
+from server_support import fake_openai, processes, redis_name, served
 
-__all__ = ["fake_openai", "processes", "served"]
+__all__ = ["fake_openai", "processes", "redis_name", "served"]

@@ -39,6 +39,33 @@ class Served:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kw)
 
 
+def wait_until(predicate: Any, timeout: float = 60.0, step: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned), or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def redis_name(redis_url: str) -> Iterator[str]:
+    """A fresh name to put in Redis keys; every key containing it is deleted afterwards."""
+    import uuid
+
+    import redis
+
+    name = "rq" + uuid.uuid4().hex[:10]
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    keys = client.keys(f"*{name}*")
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 def serve(app: AgentApp) -> Served:
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -6,24 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from roost.server._queue_storage import LeasedRedisStorage
-
-
-@pytest.fixture
-def queue_name(redis_url: str) -> Iterator[str]:
-    name = "rq" + uuid.uuid4().hex[:10]
-    yield name
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    keys = client.keys(f"*{name}*")
-    if keys:
-        client.delete(*keys)
 
 
 def storage(redis_url: str, name: str, consumer: str, ttl: float = 0.5) -> LeasedRedisStorage:
@@ -39,8 +23,8 @@ def _wait_expired(s: LeasedRedisStorage, consumer: str) -> None:
         time.sleep(0.05)
 
 
-def test_a_taken_message_stays_in_flight_until_acked(redis_url, queue_name):
-    a = storage(redis_url, queue_name, "a")
+def test_a_taken_message_stays_in_flight_until_acked(redis_url, redis_name):
+    a = storage(redis_url, redis_name, "a")
     a.enqueue(b"m1")
     assert a.dequeue() == b"m1"
     assert a.queue_size() == 0
@@ -50,14 +34,14 @@ def test_a_taken_message_stays_in_flight_until_acked(redis_url, queue_name):
     assert a.conn.llen(a.inflight_key) == 0
 
 
-def test_messages_of_a_dead_replica_go_back_to_the_head_of_the_queue_once(redis_url, queue_name):
-    dead = storage(redis_url, queue_name, "dead")
+def test_messages_of_a_dead_replica_go_back_to_the_head_of_the_queue_once(redis_url, redis_name):
+    dead = storage(redis_url, redis_name, "dead")
     for m in (b"first", b"second", b"later"):
         dead.enqueue(m)
     for expected in (b"first", b"second"):  # two workers, each executing one
         assert dead.dequeue() == expected
         dead.settled()  # (still executing: a worker's next dequeue would ack it)
-    live = [storage(redis_url, queue_name, f"live{i}", ttl=30) for i in range(4)]
+    live = [storage(redis_url, redis_name, f"live{i}", ttl=30) for i in range(4)]
     assert live[0].reclaim_dead() == {}  # its lease is still alive: nothing to take
     _wait_expired(live[0], "dead")  # the process died: nobody renews the lease
 
@@ -76,20 +60,20 @@ def test_messages_of_a_dead_replica_go_back_to_the_head_of_the_queue_once(redis_
     assert dead.put_back(b"first", head=True) is False
 
 
-def test_graceful_stop_hands_back_in_flight_messages(redis_url, queue_name):
-    a = storage(redis_url, queue_name, "a", ttl=30)
+def test_graceful_stop_hands_back_in_flight_messages(redis_url, redis_name):
+    a = storage(redis_url, redis_name, "a", ttl=30)
     a.enqueue(b"m1")
     a.enqueue(b"m2")
     assert a.dequeue() == b"m1"
     a.settled()  # kept: the run was abandoned by the stopping server
     assert a.release_own() == [b"m1"]
     assert not a.conn.exists(a.lease_key)
-    b = storage(redis_url, queue_name, "b", ttl=30)
+    b = storage(redis_url, redis_name, "b", ttl=30)
     assert [b.dequeue(), b.dequeue()] == [b"m1", b"m2"]
 
 
-def test_put_back_moves_a_message_to_the_head_or_the_tail(redis_url, queue_name):
-    a = storage(redis_url, queue_name, "a", ttl=30)
+def test_put_back_moves_a_message_to_the_head_or_the_tail(redis_url, redis_name):
+    a = storage(redis_url, redis_name, "a", ttl=30)
     for m in (b"m1", b"m2", b"m3"):
         a.enqueue(m)
     assert a.dequeue() == b"m1"
@@ -99,8 +83,8 @@ def test_put_back_moves_a_message_to_the_head_or_the_tail(redis_url, queue_name)
     assert [a.dequeue() for _ in range(3)] == [b"m2", b"m3", b"m1"]
 
 
-def test_a_replica_whose_lease_lapses_takes_nothing(redis_url, queue_name):
-    a = storage(redis_url, queue_name, "a", ttl=0.5)
+def test_a_replica_whose_lease_lapses_takes_nothing(redis_url, redis_name):
+    a = storage(redis_url, redis_name, "a", ttl=0.5)
     a.enqueue(b"m1")
     time.sleep(0.3)  # more than half the lease without a renewal
     assert a.dequeue() is None

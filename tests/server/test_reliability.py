@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_support import AUTH, start_process
+from server_support import AUTH, start_process, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -18,16 +18,6 @@ TARGET = "apps.agents:slow"
 
 def _env(home: Path) -> dict[str, str]:
     return {"ROOST_HOME": str(home)}
-
-
-def _wait(predicate, timeout: float = 30.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
 
 
 def test_kill9_mid_stream_keeps_what_the_client_saw(processes, roost_home):
@@ -94,8 +84,8 @@ def test_background_run_and_task_survive_kill9(processes, roost_home, tmp_path):
     assert task.status_code == 202
     task_id = task.json()["id"]
     # both are running when the server dies
-    _wait(lambda: Path(str(target) + ".started").exists())
-    _wait(lambda: c.get(f"/v1/runs/{run_id}").json()["status"] == "running")
+    wait_until(lambda: Path(str(target) + ".started").exists())
+    wait_until(lambda: c.get(f"/v1/runs/{run_id}").json()["status"] == "running")
     first_pid = Path(str(target) + ".started").read_text()
     server.kill9()
     assert not target.exists()
@@ -103,11 +93,11 @@ def test_background_run_and_task_survive_kill9(processes, roost_home, tmp_path):
     restarted = start_process(TARGET, _env(roost_home))
     processes.append(restarted)
     c = httpx.Client(base_url=restarted.url, headers=AUTH, timeout=30)
-    done = _wait(lambda: c.get(f"/v1/tasks/{task_id}").json()["status"] == "completed", 60)
+    done = wait_until(lambda: c.get(f"/v1/tasks/{task_id}").json()["status"] == "completed", 60)
     assert done
     assert target.read_text() == "hello"
     assert Path(str(target) + ".started").read_text() != first_pid  # ran again after restart
-    final = _wait(
+    final = wait_until(
         lambda: (
             (r := c.get(f"/v1/runs/{run_id}").json())["status"] in ("succeeded", "failed") and r
         ),
@@ -127,7 +117,7 @@ def test_queued_background_run_completes_after_restart(processes, roost_home):
         for i in range(2)
     ]
     # one runs, the other waits for the session lock: kill while one is queued
-    _wait(
+    wait_until(
         lambda: (
             sorted(c.get(f"/v1/runs/{i}").json()["status"] for i in ids) == ["queued", "running"]
         )
@@ -137,7 +127,7 @@ def test_queued_background_run_completes_after_restart(processes, roost_home):
     processes.append(restarted)
     c = httpx.Client(base_url=restarted.url, headers=AUTH, timeout=30)
     for run_id in ids:
-        status = _wait(
+        status = wait_until(
             lambda rid=run_id: (
                 (s := c.get(f"/v1/runs/{rid}").json()["status"]) not in ("queued", "running") and s
             ),
@@ -154,12 +144,12 @@ def test_graceful_stop_requeues_a_running_background_run(processes, roost_home):
     run_id = c.post(f"/v1/sessions/{sid}/runs", json={"input": "go", "background": True}).json()[
         "id"
     ]
-    _wait(lambda: c.get(f"/v1/runs/{run_id}").json()["status"] == "running")
+    wait_until(lambda: c.get(f"/v1/runs/{run_id}").json()["status"] == "running")
     server.stop()  # SIGTERM: a deploy, not a crash
     restarted = start_process(TARGET, _env(roost_home))
     processes.append(restarted)
     c = httpx.Client(base_url=restarted.url, headers=AUTH, timeout=30)
-    final = _wait(
+    final = wait_until(
         lambda: (
             (r := c.get(f"/v1/runs/{run_id}").json())["status"] not in ("queued", "running") and r
         ),

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
-from server_support import AUTH, start_process
+from server_support import AUTH, start_process, wait_until
 from tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -21,14 +20,20 @@ pytestmark = pytest.mark.slow
 TARGET = "apps.replicas:app"
 
 
-def _wait(predicate, timeout: float = 60.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not reached in time")
+def _env(
+    home: Path, postgres_url: str, redis_url: str | None, app: str, ticks: Path
+) -> dict[str, str]:
+    """A replica's environment: one database schema and one queue name per test."""
+    env = {
+        "ROOST_HOME": str(home),
+        "ROOST_DATABASE_URL": postgres_url,
+        "ROOST_TEST_SCHEMA": "srv_" + uuid.uuid4().hex[:10],
+        "ROOST_TEST_APP": app,
+        "ROOST_TEST_TICKS": str(ticks),
+    }
+    if redis_url is not None:
+        env["ROOST_REDIS_URL"] = redis_url
+    return env
 
 
 def _ticks(path: Path) -> list[tuple[int, str, int, float]]:
@@ -42,7 +47,7 @@ def _ticks(path: Path) -> list[tuple[int, str, int, float]]:
 
 
 def _final(c: httpx.Client, run_id: str) -> dict[str, Any]:
-    return _wait(  # type: ignore[no-any-return]
+    return wait_until(  # type: ignore[no-any-return]
         lambda: (
             (r := c.get(f"/v1/runs/{run_id}").json())["status"]
             not in ("queued", "running", "waiting_approval")
@@ -52,31 +57,14 @@ def _final(c: httpx.Client, run_id: str) -> dict[str, Any]:
     )
 
 
-@pytest.fixture
-def app_name(redis_url: str) -> Iterator[str]:
-    name = "rq" + uuid.uuid4().hex[:10]
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    keys = client.keys(f"*{name}*")
-    if keys:
-        client.delete(*keys)
-
-
 @pytest.mark.parametrize("takeover", ["surviving replica", "restarted replica"])
 def test_background_work_of_a_killed_replica_is_finished_by_another(
-    processes, postgres_url, redis_url, roost_home, tmp_path, app_name, takeover
+    processes, postgres_url, redis_url, roost_home, tmp_path, redis_name, takeover
 ):
     ticks = tmp_path / "ticks.log"
-    env = {
-        "ROOST_HOME": str(roost_home),
-        "ROOST_DATABASE_URL": postgres_url,
-        "ROOST_REDIS_URL": redis_url,
-        "ROOST_TEST_SCHEMA": "srv_" + uuid.uuid4().hex[:10],
-        "ROOST_TEST_APP": app_name,
-        "ROOST_TEST_TICKS": str(ticks),
-    }
+    env = _env(roost_home, postgres_url, redis_url, redis_name, ticks)
     queue = redis.Redis.from_url(redis_url)
-    queue_key = f"huey.redis.roost{app_name}"
+    queue_key = f"huey.redis.roost{redis_name}"
     a = start_process(TARGET, env)
     processes.append(a)
     ca = httpx.Client(base_url=a.url, headers=AUTH, timeout=30)
@@ -88,12 +76,12 @@ def test_background_work_of_a_killed_replica_is_finished_by_another(
 
     # R1 runs; R2, on the same session, is taken by a worker of A that waits for the lock
     ids = [submit("80")]
-    _wait(lambda: ca.get(f"/v1/runs/{ids[0]}").json()["status"] == "running")
+    wait_until(lambda: ca.get(f"/v1/runs/{ids[0]}").json()["status"] == "running")
     ids.append(submit("20"))
     target = tmp_path / "out.txt"
     task_id = ca.post("/v1/jobs/write", json={"path": str(target), "seconds": 12}).json()["id"]
-    _wait(lambda: Path(str(target) + ".started").exists())
-    _wait(lambda: queue.llen(queue_key) == 0)  # A took all three messages
+    wait_until(lambda: Path(str(target) + ".started").exists())
+    wait_until(lambda: queue.llen(queue_key) == 0)  # A took all three messages
     assert ca.get(f"/v1/runs/{ids[1]}").json()["status"] == "queued"
 
     if takeover == "surviving replica":
@@ -110,7 +98,7 @@ def test_background_work_of_a_killed_replica_is_finished_by_another(
     assert first["status"] == second["status"] == "succeeded"
     assert first["output"]["content"][0]["text"] == "".join(f"t{i} " for i in range(80))
     assert second["output"]["content"][0]["text"] == "".join(f"t{i} " for i in range(20))
-    done = _wait(
+    done = wait_until(
         lambda: (r := cb.get(f"/v1/tasks/{task_id}").json())["status"] == "completed" and r
     )
     assert done["result"] == {"written": str(target)}
@@ -131,21 +119,15 @@ def test_background_work_of_a_killed_replica_is_finished_by_another(
         seqs = [int(x[4:]) for x in r.iter_lines() if x.startswith("id: ")]
     assert seqs == list(range(1, len(seqs) + 1))
     # nothing of A is left in flight
-    assert not [k for k in queue.keys(f"roost.queue.roost{app_name}.inflight.*") if queue.llen(k)]
+    assert not [k for k in queue.keys(f"roost.queue.roost{redis_name}.inflight.*") if queue.llen(k)]
 
 
 def test_replica_cut_off_from_redis_stops_its_run_before_another_resumes_it(
-    processes, postgres_url, redis_url, roost_home, tmp_path, app_name
+    processes, postgres_url, redis_url, roost_home, tmp_path, redis_name
 ):
     proxy = TcpProxy(redis_url)
     ticks = tmp_path / "ticks.log"
-    env = {
-        "ROOST_HOME": str(roost_home),
-        "ROOST_DATABASE_URL": postgres_url,
-        "ROOST_TEST_SCHEMA": "srv_" + uuid.uuid4().hex[:10],
-        "ROOST_TEST_APP": app_name,
-        "ROOST_TEST_TICKS": str(ticks),
-    }
+    env = _env(roost_home, postgres_url, None, redis_name, ticks)
     try:
         a = start_process(TARGET, {**env, "ROOST_REDIS_URL": proxy.url})
         processes.append(a)
@@ -154,11 +136,11 @@ def test_replica_cut_off_from_redis_stops_its_run_before_another_resumes_it(
         run_id = ca.post(
             f"/v1/sessions/{sid}/runs", json={"input": "100", "background": True}
         ).json()["id"]
-        _wait(lambda: ca.get(f"/v1/runs/{run_id}").json()["status"] == "running")
+        wait_until(lambda: ca.get(f"/v1/runs/{run_id}").json()["status"] == "running")
         b = start_process(TARGET, {**env, "ROOST_REDIS_URL": redis_url})
         processes.append(b)
         cb = httpx.Client(base_url=b.url, headers=AUTH, timeout=30)
-        _wait(lambda: len(_ticks(ticks)) >= 5)
+        wait_until(lambda: len(_ticks(ticks)) >= 5)
         proxy.cut()  # A is alive but cannot reach Redis: its lease lapses
         final = _final(cb, run_id)
         assert final["status"] == "succeeded"
@@ -175,17 +157,10 @@ def test_replica_cut_off_from_redis_stops_its_run_before_another_resumes_it(
 
 
 def test_graceful_stop_hands_a_running_background_run_to_another_replica(
-    processes, postgres_url, redis_url, roost_home, tmp_path, app_name
+    processes, postgres_url, redis_url, roost_home, tmp_path, redis_name
 ):
     ticks = tmp_path / "ticks.log"
-    env = {
-        "ROOST_HOME": str(roost_home),
-        "ROOST_DATABASE_URL": postgres_url,
-        "ROOST_REDIS_URL": redis_url,
-        "ROOST_TEST_SCHEMA": "srv_" + uuid.uuid4().hex[:10],
-        "ROOST_TEST_APP": app_name,
-        "ROOST_TEST_TICKS": str(ticks),
-    }
+    env = _env(roost_home, postgres_url, redis_url, redis_name, ticks)
     a = start_process(TARGET, env)
     processes.append(a)
     ca = httpx.Client(base_url=a.url, headers=AUTH, timeout=30)
@@ -193,7 +168,7 @@ def test_graceful_stop_hands_a_running_background_run_to_another_replica(
     run_id = ca.post(f"/v1/sessions/{sid}/runs", json={"input": "60", "background": True}).json()[
         "id"
     ]
-    _wait(lambda: len(_ticks(ticks)) >= 5)
+    wait_until(lambda: len(_ticks(ticks)) >= 5)
     b = start_process(TARGET, env)
     processes.append(b)
     cb = httpx.Client(base_url=b.url, headers=AUTH, timeout=30)
