@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # imported where used: Alembic costs ~0.3 s and 15 MB at star
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_HINT = "check ROOST_DATABASE_URL and that the database user may create tables"
 
 
 def alembic_config() -> Config:
@@ -123,26 +124,19 @@ async def create_if_empty(
     :func:`migrate` must upgrade. The same lock as :func:`migrate` is held, and emptiness
     is checked again under it.
     """
-    path = sqlite_path(url)
-    lock = _file_lock(path) if path is not None else contextlib.nullcontext()
     try:
-        async with lock:
+        async with _sqlite_lock(url):
             return await run_write(lambda conn: _create_if_empty(conn, head, schema))
     except RoostError:
         raise
     except Exception as exc:
-        raise MigrationError(
-            f"creating the database schema failed: {exc}",
-            hint="check ROOST_DATABASE_URL and that the database user may create tables",
-        ) from exc
+        raise MigrationError(f"creating the database schema failed: {exc}", hint=_HINT) from exc
 
 
 def _create_if_empty(conn: sa.Connection, head: str, schema: str | None) -> bool:
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema)})
-        if schema is not None:
-            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        _postgres_lock(conn, schema)
     found_sql = sa.text(_FOUND_SQL[dialect]).bindparams(sa.bindparam("names", expanding=True))
     found = set(conn.execute(found_sql, {"names": _ROOST_TABLES}).scalars())
     if found:
@@ -157,10 +151,22 @@ def _create_if_empty(conn: sa.Connection, head: str, schema: str | None) -> bool
         # Raised here, not as a driver error: Store._tx would call a SQLite
         # OperationalError (read-only file, ...) "unavailable" and retryable.
         raise MigrationError(
-            f"creating the database schema failed: {str(exc.orig).strip()}",
-            hint="check ROOST_DATABASE_URL and that the database user may create tables",
+            f"creating the database schema failed: {str(exc.orig).strip()}", hint=_HINT
         ) from exc
     return True
+
+
+def _postgres_lock(conn: sa.Connection, schema: str | None) -> None:
+    """Serialise schema changes across processes (released at commit); create ``schema``."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema)})
+    if schema is not None:
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+def _sqlite_lock(url: URL) -> contextlib.AbstractAsyncContextManager[None]:
+    """The cross-process ``flock`` of a SQLite file (nothing for in-memory SQLite)."""
+    path = sqlite_path(url)
+    return _file_lock(path) if path is not None else contextlib.nullcontext()
 
 
 async def migrate(
@@ -192,24 +198,15 @@ async def migrate(
     try:
         if engine.dialect.name == "postgresql":
             async with engine.begin() as conn:
-                await conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(schema)}
-                )
-                if schema is not None:
-                    await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                await conn.run_sync(_postgres_lock, schema)
                 await conn.run_sync(_upgrade, target)
             return
-        path = sqlite_path(url)
-        lock = _file_lock(path) if path is not None else contextlib.nullcontext()
-        async with lock:
+        async with _sqlite_lock(url):
             write_engine = engine.execution_options(**{WRITE_OPTION: True})
             async with write_engine.begin() as conn:
                 await conn.run_sync(_upgrade, target)
     except Exception as exc:
-        raise MigrationError(
-            f"database migration to {target} failed: {exc}",
-            hint="check ROOST_DATABASE_URL and that the database user may create tables",
-        ) from exc
+        raise MigrationError(f"database migration to {target} failed: {exc}", hint=_HINT) from exc
 
 
 def _lookup(script: ScriptDirectory, rev: str) -> object | None:
