@@ -186,6 +186,7 @@ class _RedisLock(SessionLock):
         self._key = key
         self._lost = False
         self._renewer: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     @property
     def lost(self) -> bool:
@@ -197,7 +198,12 @@ class _RedisLock(SessionLock):
     async def _renew_loop(self) -> None:
         interval = self._owner.ttl / 3
         while True:
-            await asyncio.sleep(interval)
+            # An event, not only cancellation, ends the loop: redis-py can swallow a
+            # CancelledError that lands inside a command, and release() must not hang.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
+            if self._stop.is_set():
+                return
             try:
                 ok = await self._owner._renew(self._key, self.token)
             except Exception as exc:  # Redis briefly down: try again until the TTL runs out
@@ -218,12 +224,16 @@ class _RedisLock(SessionLock):
         if self._released:
             return
         self._released = True
+        self._stop.set()
         if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
+            self._renewer.cancel()  # also interrupts a renewal in flight
         # Shielded: a cancelled caller must not leave the session locked until the TTL.
-        await asyncio.shield(self._owner._release(self._key, self.token))
+        await asyncio.shield(self._release_after_renewer())
+
+    async def _release_after_renewer(self) -> None:
+        if self._renewer is not None:
+            await asyncio.wait({self._renewer}, timeout=self._owner.ttl)
+        await self._owner._release(self._key, self.token)
 
 
 class RedisSessionLocks(SessionLocks):
