@@ -62,6 +62,7 @@ from roost.store._engine import (
     normalize_url,
     sqlite_path,
 )
+from roost.store._fast import Statement
 from roost.store._writer import SerialWriter
 from roost.store.errors import (
     ApiKeyNotFound,
@@ -211,7 +212,7 @@ def _msg_json(msg: Msg) -> dict[str, Any]:
     return msg.model_dump(mode="json", exclude_none=True)
 
 
-def _session(row: RowMapping) -> SessionRecord:
+def _session(row: Mapping[Any, Any]) -> SessionRecord:
     return SessionRecord(
         id=row["id"],
         app=row["app"],
@@ -225,7 +226,7 @@ def _session(row: RowMapping) -> SessionRecord:
     )
 
 
-def _message(row: RowMapping) -> MessageRecord:
+def _message(row: Mapping[Any, Any]) -> MessageRecord:
     return MessageRecord(
         msg=Msg.model_validate(row["content"]),
         session_id=row["session_id"],
@@ -236,7 +237,7 @@ def _message(row: RowMapping) -> MessageRecord:
     )
 
 
-def _run(row: RowMapping) -> RunRecord:
+def _run(row: Mapping[Any, Any]) -> RunRecord:
     return RunRecord(
         id=row["id"],
         session_id=row["session_id"],
@@ -281,16 +282,21 @@ HEAD_REVISION = "0003_traces"
 """The newest packaged migration; tests/store/test_migrations.py keeps it in sync."""
 _REVISION_SQL = "SELECT version_num FROM alembic_version"
 
-# Hot-path statements built once (their compiled form is cached by SQLAlchemy).
-_INSERT_SESSION = sessions.insert()
-_INSERT_RUN = runs.insert()
+# Hot-path statements built once. The ``Statement``-wrapped ones are what a streamed run
+# writes: on the SQLite writer they run on the raw driver (decision 0100).
+_INSERT_SESSION = Statement(sessions.insert())
+_INSERT_RUN = Statement(runs.insert())
 _INSERT_STATE = agent_states.insert()
 _GET_SESSION = sa.select(sessions).where(sessions.c.id == sa.bindparam("id"))
 _GET_RUN = sa.select(runs).where(runs.c.id == sa.bindparam("id"))
-_RUN_SESSION = sa.select(runs.c.session_id).where(runs.c.id == sa.bindparam("id"))
-_SESSION_OWNER = sa.select(sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id).where(
-    sessions.c.id == sa.bindparam("id")
+_RUN_SESSION = Statement(sa.select(runs.c.session_id).where(runs.c.id == sa.bindparam("id")))
+_SESSION_OWNER = Statement(
+    sa.select(sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id).where(
+        sessions.c.id == sa.bindparam("id")
+    )
 )
+_SESSION_EXISTS = Statement(sa.select(sessions.c.id).where(sessions.c.id == sa.bindparam("id")))
+_RUN_EXISTS = Statement(sa.select(runs.c.id).where(runs.c.id == sa.bindparam("id")))
 _LAST_EVENT_SEQ = sa.select(sa.func.max(run_events.c.seq)).where(
     run_events.c.run_id == sa.bindparam("run_id")
 )
@@ -313,9 +319,9 @@ _UPDATE_STATE = (
     .returning(agent_states.c.version)
 )
 _UPDATE_STATE_IF = _UPDATE_STATE.where(agent_states.c.version == sa.bindparam("b_version"))
-_INSERT_MESSAGE = messages.insert()
-_INSERT_EVENTS = run_events.insert()
-_RESERVE_SEQ = (
+_INSERT_MESSAGE = Statement(messages.insert())
+_INSERT_EVENTS = Statement(run_events.insert())
+_RESERVE_SEQ = Statement(
     sessions.update()
     .where(sessions.c.id == sa.bindparam("b_id"))
     .values(
@@ -324,7 +330,7 @@ _RESERVE_SEQ = (
     )
     .returning(sessions.c.msg_seq)
 )
-_UPDATE_MESSAGE = (
+_UPDATE_MESSAGE = Statement(
     messages.update()
     .where(
         messages.c.id == sa.bindparam("b_id"),
@@ -577,7 +583,7 @@ class Store:
             "updated_at": now,
         }
         try:
-            await self._tx(lambda conn: conn.execute(_INSERT_SESSION, values), write=True)
+            await self._tx(lambda conn: _INSERT_SESSION(conn, values), write=True)
         except sa.exc.IntegrityError as exc:
             raise SessionExists(f"session {sid!r} already exists") from exc
         values.pop("msg_seq")
@@ -885,14 +891,17 @@ class Store:
 
         def body(conn: sa.Connection) -> None:
             if session_id is not None:
-                srow = conn.execute(_SESSION_OWNER, {"id": session_id}).first()
+                srow = _SESSION_OWNER(conn, {"id": session_id}).first()
                 if srow is None:
                     raise SessionNotFound(f"session {session_id!r} does not exist")
-                values["agent"] = agent if agent is not None else srow.agent
-                values["user_id"] = user_id if user_id is not None else srow.user_id
-                values["tenant_id"] = tenant_id if tenant_id is not None else srow.tenant_id
+                for key, given in (
+                    ("agent", agent),
+                    ("user_id", user_id),
+                    ("tenant_id", tenant_id),
+                ):
+                    values[key] = given if given is not None else srow[key]
             try:
-                conn.execute(_INSERT_RUN, values)
+                _INSERT_RUN(conn, values)
             except sa.exc.IntegrityError as exc:
                 raise RunExists(f"run {rid!r} already exists") from exc
             if inputs and session_id is not None:
@@ -1152,7 +1161,7 @@ class Store:
                 _insert_events(conn, run_id, events)
             sid = session_id
             if sid is None and (msg is not None or messages or st is not None):
-                sid = conn.execute(_RUN_SESSION, {"id": run_id}).scalar()
+                sid = _RUN_SESSION(conn, {"id": run_id}).scalar()
                 if sid is None:
                     _require_run(conn, run_id)
                     raise InvalidStoreArgument(
@@ -1399,21 +1408,18 @@ def _save_state(
         "b_state": state,
         "b_now": now,
     }
-    if expected_version is None:
-        version = conn.execute(_UPDATE_STATE, params).scalar()
-    else:
-        version = conn.execute(_UPDATE_STATE_IF, {**params, "b_version": expected_version}).scalar()
+    if expected_version is None:  # one upsert, the first save of a session included
+        try:
+            return int(_state_upsert(conn.dialect.name)(conn, params).scalar())
+        except sa.exc.IntegrityError as exc:  # the one constraint left: the session's key
+            raise SessionNotFound(f"session {session_id!r} does not exist") from exc
+    version = conn.execute(_UPDATE_STATE_IF, {**params, "b_version": expected_version}).scalar()
     if version is not None:
         return int(version)
-    # unconditional update matched nothing: there is no row, no need to read it
-    current = (
-        None
-        if expected_version is None
-        else conn.execute(
-            _LOAD_VERSION, {"session_id": session_id, "agent_name": agent_name}
-        ).scalar()
-    )
-    if current is not None or expected_version not in (None, 0):
+    current = conn.execute(
+        _LOAD_VERSION, {"session_id": session_id, "agent_name": agent_name}
+    ).scalar()
+    if current is not None or expected_version != 0:
         raise StateVersionConflict(
             f"state of {agent_name!r} is at version {current or 0}, not {expected_version}",
             hint="reload the state and apply the change again",
@@ -1433,21 +1439,19 @@ def _save_state(
 
 
 def _require_session(conn: sa.Connection, session_id: str) -> None:
-    found = (conn.execute(sa.select(sessions.c.id).where(sessions.c.id == session_id))).first()
-    if found is None:
+    if _SESSION_EXISTS(conn, {"id": session_id}).first() is None:
         raise SessionNotFound(f"session {session_id!r} does not exist")
 
 
 def _require_run(conn: sa.Connection, run_id: str) -> None:
-    found = (conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id))).first()
-    if found is None:
+    if _RUN_EXISTS(conn, {"id": run_id}).first() is None:
         raise RunNotFound(f"run {run_id!r} does not exist")
 
 
 def _reserve_seq(conn: sa.Connection, session_id: str, count: int) -> int:
     """Atomically reserve ``count`` message slots; returns the last one. Also locks the
     session row on PostgreSQL, so concurrent appenders are serialised."""
-    last = conn.execute(_RESERVE_SEQ, {"b_id": session_id, "b_n": count, "b_now": _now()}).scalar()
+    last = _RESERVE_SEQ(conn, {"b_id": session_id, "b_n": count, "b_now": _now()}).scalar()
     if last is None:
         raise SessionNotFound(f"session {session_id!r} does not exist")
     return int(last)
@@ -1473,7 +1477,7 @@ def _append_messages(
         }
         for i, m in enumerate(msgs)
     ]
-    conn.execute(_INSERT_MESSAGE, rows)
+    _INSERT_MESSAGE(conn, rows)
     return [
         MessageRecord(
             msg=m,
@@ -1491,8 +1495,8 @@ def _save_message(
     conn: sa.Connection, session_id: str, msg: Msg, run_id: str | None, partial: bool
 ) -> MessageRecord:
     content = _msg_json(msg)
-    row = conn.execute(
-        _UPDATE_MESSAGE,
+    row = _UPDATE_MESSAGE(
+        conn,
         {
             "b_id": msg.id,
             "b_session_id": session_id,
@@ -1507,15 +1511,15 @@ def _save_message(
         return MessageRecord(
             msg=msg,
             session_id=session_id,
-            seq=int(row.seq),
-            run_id=row.run_id,
+            seq=int(row["seq"]),
+            run_id=row["run_id"],
             partial=partial,
-            created_at=row.created_at,
+            created_at=row["created_at"],
         )
     seq = _reserve_seq(conn, session_id, 1)
     now = _now()
-    conn.execute(
-        _INSERT_MESSAGE,
+    _INSERT_MESSAGE(
+        conn,
         {
             "id": msg.id,
             "session_id": session_id,
@@ -1543,14 +1547,48 @@ def _insert_events(
         {"run_id": run_id, "seq": seq, "type": type_, "payload": dict(payload), "created_at": now}
         for seq, type_, payload in events
     ]
-    conn.execute(_INSERT_EVENTS, rows)
+    _INSERT_EVENTS(conn, rows)
 
 
 _KEEP_STARTED = "started_at_if_unset"
-_RUN_STATUS_STMTS: dict[tuple[str, ...], sa.Update] = {}
+_RUN_STATUS_STMTS: dict[tuple[str, ...], Statement] = {}
+_STATE_UPSERTS: dict[str, Statement] = {}
 
 
-def _run_status_stmt(keys: tuple[str, ...]) -> sa.Update:
+def _state_upsert(dialect: str) -> Statement:
+    """``INSERT … ON CONFLICT DO UPDATE`` of an agent state, version 1 or +1: one
+    statement where update-else-insert took three on a session's first save."""
+    stmt = _STATE_UPSERTS.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            ins: Any = pg_insert(agent_states)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            ins = sqlite_insert(agent_states)
+        ins = ins.values(
+            session_id=sa.bindparam("b_session_id"),
+            agent_name=sa.bindparam("b_agent_name"),
+            version=1,
+            state=sa.bindparam("b_state", type_=agent_states.c.state.type),
+            updated_at=sa.bindparam("b_now", type_=agent_states.c.updated_at.type),
+        )
+        stmt = _STATE_UPSERTS[dialect] = Statement(
+            ins.on_conflict_do_update(
+                index_elements=[agent_states.c.session_id, agent_states.c.agent_name],
+                set_={
+                    "version": agent_states.c.version + 1,
+                    "state": ins.excluded.state,
+                    "updated_at": ins.excluded.updated_at,
+                },
+            ).returning(agent_states.c.version)
+        )
+    return stmt
+
+
+def _run_status_stmt(keys: tuple[str, ...]) -> Statement:
     """The run-status UPDATE for this set of changed columns, built once per shape (a
     handful exist) so the hot path skips statement construction and cache-key work."""
     stmt = _RUN_STATUS_STMTS.get(keys)
@@ -1562,16 +1600,15 @@ def _run_status_stmt(keys: tuple[str, ...]) -> sa.Update:
                 values["started_at"] = sa.func.coalesce(runs.c.started_at, now)
             else:
                 values[key] = sa.bindparam(f"b_{key}", type_=runs.c[key].type)
-        stmt = (
+        # OR of equalities, not IN: an IN list is an "expanding" parameter, which a
+        # precompiled Statement cannot take
+        active = sa.or_(*(runs.c.status == s for s in sorted(ACTIVE_RUN_STATUSES)))
+        stmt = _RUN_STATUS_STMTS[keys] = Statement(
             runs.update()
-            .where(
-                runs.c.id == sa.bindparam("b_id"),
-                runs.c.status.in_(sorted(ACTIVE_RUN_STATUSES)),
-            )
+            .where(runs.c.id == sa.bindparam("b_id"), active)
             .values(**values)
             .returning(*runs.c)
         )
-        _RUN_STATUS_STMTS[keys] = stmt
     return stmt
 
 
@@ -1615,7 +1652,7 @@ def _set_run_status(
     stmt = _run_status_stmt(tuple(values))
     params = {f"b_{k}": v for k, v in values.items()}
     params["b_id"] = run_id
-    row = conn.execute(stmt, params).mappings().first()
+    row = stmt(conn, params).first()
     if row is not None:
         return _run(row)
     current = (conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))).scalar()

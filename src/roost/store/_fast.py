@@ -1,0 +1,141 @@
+"""Hot-path statements that run on the raw pysqlite cursor inside SQLAlchemy's transaction.
+
+A persisted streamed run writes ~15 statements. Through ``Connection.execute`` each costs
+~45 µs of SQLAlchemy bookkeeping (execution context, cache key, result metadata) around
+~7 µs of SQLite work, and that bookkeeping was most of the writer thread's CPU
+(docs/decisions/0100). A :class:`Statement` compiles its Core statement once per set of
+parameter keys with SQLAlchemy's own compiler, and keeps SQLAlchemy's own bind and
+result processors — so values are encoded exactly as ``Connection.execute`` would
+(JSON text, naive-UTC timestamps, 0/1 booleans) — then on a pysqlite connection calls
+the driver directly. Every other connection (PostgreSQL, aiosqlite) takes the normal
+``Connection.execute`` path, so the same transaction bodies serve both backends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
+_MISSING: Any = object()
+
+
+class Rows:
+    """The rows a statement returned, as plain dicts (or its row count)."""
+
+    __slots__ = ("_keys", "_rows", "rowcount")
+
+    def __init__(self, keys: Sequence[str], rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self._keys = keys
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def first(self) -> dict[str, Any] | None:
+        return dict(zip(self._keys, self._rows[0], strict=True)) if self._rows else None
+
+    def all(self) -> list[dict[str, Any]]:
+        return [dict(zip(self._keys, r, strict=True)) for r in self._rows]
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+
+class _Plan:
+    """One compiled form: SQL text, positional binds with their processors, result
+    columns with theirs."""
+
+    __slots__ = ("binds", "keys", "results", "sql")
+
+    def __init__(self, compiled: SQLCompiler, dialect: Dialect) -> None:
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError("expanding (IN list) parameters cannot be precompiled")
+        self.sql = compiled.string
+        processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
+        fixed = compiled.construct_params(_check=False)
+        self.binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] = tuple(
+            (
+                name,
+                processors.get(name),
+                _MISSING if compiled.binds[name].required else fixed.get(name),
+            )
+            for name in compiled.positiontup or ()
+        )
+        self.keys = tuple(col.keyname for col in compiled._result_columns)
+        self.results: tuple[Callable[[Any], Any] | None, ...] = tuple(
+            col.type._cached_result_processor(dialect, None) for col in compiled._result_columns
+        )
+
+    def row(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for name, proc, fixed in self.binds:
+            value = params.get(name, fixed)
+            if value is _MISSING:
+                raise sa.exc.InvalidRequestError(f"a value is required for bind parameter {name!r}")
+            out.append(proc(value) if proc is not None else value)  # as SQLAlchemy: None too
+        return tuple(out)
+
+
+class Statement:
+    """A Core statement built once at import; call it with a connection and parameters."""
+
+    __slots__ = ("_plans", "sa")
+
+    def __init__(self, stmt: sa.Insert | sa.Update | sa.Delete | sa.Select[Any]) -> None:
+        self.sa = stmt
+        self._plans: dict[tuple[str, ...], _Plan] = {}
+
+    def __call__(self, conn: sa.Connection, params: Params = None) -> Rows:
+        raw: Any = conn.connection.dbapi_connection
+        if type(raw) is not sqlite3.Connection:
+            return _through_sqlalchemy(conn, self.sa, params)
+        many: Sequence[Mapping[str, Any]] | None = None
+        one: Mapping[str, Any] = {}
+        if isinstance(params, Mapping):
+            one = params
+        elif params:
+            many = params
+            one = params[0]
+        plan = self._plans.get(tuple(one))
+        if plan is None:
+            compiled = self.sa.compile(dialect=conn.dialect, column_keys=list(one))
+            plan = self._plans[tuple(one)] = _Plan(compiled, conn.dialect)
+        try:
+            args = [plan.row(p) for p in many] if many is not None else plan.row(one)
+        except (TypeError, ValueError, sa.exc.InvalidRequestError) as exc:  # as SQLAlchemy
+            raise sa.exc.StatementError(str(exc), plan.sql, None, exc) from exc
+        cursor = raw.cursor()
+        try:
+            if many is not None:
+                cursor.executemany(plan.sql, args)
+                return Rows((), [], cursor.rowcount)
+            cursor.execute(plan.sql, args)
+            rows = cursor.fetchall() if plan.keys else []
+            if rows and any(plan.results):
+                rows = [
+                    tuple(
+                        proc(v) if proc is not None else v
+                        for proc, v in zip(plan.results, row, strict=True)
+                    )
+                    for row in rows
+                ]
+            return Rows(plan.keys, rows, cursor.rowcount)
+        except sqlite3.Error as exc:
+            # The error SQLAlchemy would raise (IntegrityError, OperationalError, …), so
+            # callers and Store._tx translate it the same way on both paths.
+            raise sa.exc.DBAPIError.instance(
+                plan.sql, None, exc, sqlite3.Error, dialect=conn.dialect
+            ) from exc
+        finally:
+            cursor.close()
+
+
+def _through_sqlalchemy(conn: sa.Connection, stmt: sa.Executable, params: Params) -> Rows:
+    result = conn.execute(stmt, params)  # type: ignore[arg-type]
+    if not result.returns_rows:
+        return Rows((), [], result.rowcount)
+    return Rows(tuple(result.keys()), [tuple(r) for r in result.all()], result.rowcount)
