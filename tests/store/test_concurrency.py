@@ -124,3 +124,17 @@ async def test_cancelled_writes_are_all_or_nothing_and_leave_the_pool_usable(
     for _ in range(5):
         await store.append_messages(s.id, [Msg.user("after")])
     assert (await store.get_session(s.id)).id == s.id
+
+
+async def test_a_cancelled_caller_returns_only_after_its_write_ended(store: Store) -> None:
+    """Once a write started, the caller's CancelledError comes after its commit: what the
+    cancelled code path does next (mark the run canceled, read it back) sees it."""
+    for i in range(10):
+        task = asyncio.create_task(store.create_session(app="demo", session_id=f"ses_c{i}"))
+        for _ in range(i % 3):
+            await asyncio.sleep(0)  # before it starts, while it is queued, or later
+        task.cancel()
+        result = await asyncio.gather(task, return_exceptions=True)
+        if isinstance(result[0], asyncio.CancelledError) and i % 3 == 0:
+            continue  # cancelled before it began: nothing to wait for
+        assert (await store.get_session(f"ses_c{i}")).app == "demo"

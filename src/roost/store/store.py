@@ -145,10 +145,15 @@ def _uncancellable(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, 
     "database is locked". So the call runs in its own task; a cancelled caller waits for
     it to commit or roll back, then gets its ``CancelledError`` (the work may or may not
     have been committed, as with any cancelled call).
+
+    A SQLite-file store needs no task: its transactions run whole in threads that a
+    cancelled caller cannot interrupt, and ``Store._tx`` waits for a write's commit.
     """
 
     @functools.wraps(fn)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if cast("Store", args[0])._sync is not None:
+            return await fn(*args, **kwargs)
         task = asyncio.ensure_future(fn(*args, **kwargs))
         try:
             return await asyncio.shield(task)
@@ -525,7 +530,14 @@ class Store:
         """
         try:
             if self._writer is not None and write:
-                return cast(R, await self._writer.submit(body))
+                done = self._writer.submit(body)
+                try:
+                    return cast(R, await asyncio.shield(done))
+                except asyncio.CancelledError:  # the caller waits for the commit anyway
+                    await asyncio.wait([done])
+                    if not done.cancelled():
+                        done.exception()  # retrieved: the caller only sees the cancellation
+                    raise
             if self._sync is not None:
                 return await asyncio.get_running_loop().run_in_executor(
                     self._readers, _run_tx, self._sync, body
