@@ -63,7 +63,7 @@ from roost.store._engine import (
     sqlite_path,
 )
 from roost.store._fast import Statement
-from roost.store._writer import SerialWriter
+from roost.store._writer import LoopWriter, SerialWriter
 from roost.store.errors import (
     ApiKeyNotFound,
     EventSeqConflict,
@@ -373,22 +373,26 @@ class Store:
         self._url = url
         self._schema = schema
         self._echo = echo
-        # SQLite file: every transaction runs whole in a worker thread on a sync pysqlite
-        # connection — one thread hop per call instead of several per statement — and
-        # all writes go through ONE thread, so this process never waits in SQLite's busy
-        # handler (docs/decisions/0090). PostgreSQL and in-memory SQLite keep the async
-        # engine (the same sync transaction bodies run through ``run_sync``).
+        # SQLite file: every transaction runs whole on a sync pysqlite connection — reads
+        # in a worker thread, writes batched on the event loop while SQLite's write lock
+        # is free, else in ONE writer thread — so this process never waits in SQLite's
+        # busy handler on the loop (decisions 0090, 0101). PostgreSQL and in-memory
+        # SQLite keep the async engine (the same sync bodies run through ``run_sync``).
         self._sync: sa.Engine | None = None
         self._sync_write: sa.Engine | None = None
-        self._writer: SerialWriter | None = None
+        self._writer: LoopWriter | SerialWriter | None = None
+        self._writer_thread: SerialWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
-        # ``ROOST_SQLITE_SYNC_WRITER=0`` keeps a SQLite file on the async engine (an
-        # escape hatch; decisions 0094 and 0095 tell why it exists).
+        # ``ROOST_SQLITE_SYNC_WRITER=0`` keeps a SQLite file on the async engine and
+        # ``ROOST_SQLITE_LOOP_WRITER=0`` all writes in the thread (escape hatches;
+        # decisions 0094, 0095 and 0101 tell why they exist).
         if sqlite_path(url) is not None and os.environ.get("ROOST_SQLITE_SYNC_WRITER") != "0":
             self._sync = create_sqlite_sync_engine(url, echo=echo)
             self._sync_write = self._sync.execution_options(**{WRITE_OPTION: True})
-            self._writer = SerialWriter(self._sync_write)
+            self._writer = self._writer_thread = SerialWriter(self._sync_write)
             self._readers = ThreadPoolExecutor(2, thread_name_prefix="roost-store-reader")
+            if os.environ.get("ROOST_SQLITE_LOOP_WRITER") != "0":
+                self._writer = LoopWriter(self._sync_write, self._writer_thread)
         # In-memory SQLite is ONE shared connection: transactions must not interleave on it.
         self._one_connection: asyncio.Lock | None = (
             asyncio.Lock() if is_memory_sqlite(url) else None
@@ -448,8 +452,10 @@ class Store:
 
     async def close(self) -> None:
         """Close every pooled connection; the store cannot be used afterwards."""
-        if self._writer is not None:
-            await asyncio.to_thread(self._writer.close)
+        if isinstance(self._writer, LoopWriter):
+            self._writer.close()
+        if self._writer_thread is not None:
+            await asyncio.to_thread(self._writer_thread.close)
         if self._readers is not None:
             await asyncio.to_thread(self._readers.shutdown, wait=True)
         if self._sync is not None:
@@ -522,7 +528,9 @@ class Store:
 
         return head_revisions()
 
-    async def _tx(self, body: Callable[[sa.Connection], R], *, write: bool = False) -> R:
+    async def _tx(
+        self, body: Callable[[sa.Connection], R], *, write: bool = False, long: bool = False
+    ) -> R:
         """Run ``body`` as one transaction (commit on return, roll back on error).
 
         SQLite file: the whole body runs in a worker thread — writes in the single writer
@@ -530,7 +538,7 @@ class Store:
         """
         try:
             if self._writer is not None and write:
-                done = self._writer.submit(body)
+                done = self._writer.submit(body, long=long)
                 try:
                     return cast(R, await asyncio.shield(done))
                 except asyncio.CancelledError:  # the caller waits for the commit anyway
@@ -642,7 +650,7 @@ class Store:
     async def delete_session(self, session_id: str) -> None:
         """Hard-delete a session with its messages, states, runs and run events."""
         stmt = sessions.delete().where(sessions.c.id == session_id)
-        deleted = await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True)
+        deleted = await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True, long=True)
         if deleted == 0:
             raise SessionNotFound(f"session {session_id!r} does not exist")
 
@@ -1137,7 +1145,7 @@ class Store:
             runs.c.finished_at < finished_before,
         )
         stmt = run_events.delete().where(run_events.c.run_id.in_(finished))
-        return int(await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True))
+        return int(await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True, long=True))
 
     @_uncancellable
     async def flush_run(
