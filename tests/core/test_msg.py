@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -79,3 +80,17 @@ def test_errors_have_stable_codes_and_round_trip() -> None:
     assert isinstance(back, SessionBusy)
     unknown = error_from_dict({"code": "something_new", "message": "x"})
     assert isinstance(unknown, RoostError) and unknown.code == "something_new"
+
+
+def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
+    new_id("run")  # the parent now holds read-ahead random suffixes
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_id("run").encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    assert child[-16:] != new_id("run")[-16:]

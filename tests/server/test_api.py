@@ -343,3 +343,39 @@ def test_idle_streams_get_keepalive_comments(served):
             raw = "".join(r.iter_text())
     assert raw.count(": keepalive") >= 2
     assert raw.rstrip().endswith('"type":"run.completed"}')
+
+
+def test_flat_events_are_sent_as_their_json_dump():
+    """The direct read of flat events (every text delta) equals pydantic's JSON dump."""
+    from roost.core import (
+        ApprovalResolved,
+        ErrorEvent,
+        Interrupted,
+        ReplyStarted,
+        TextDelta,
+        ThinkingDelta,
+        ToolCallDelta,
+        ToolCallStarted,
+        ToolProgress,
+    )
+    from roost.server.runs import _DUMPS, _FLAT_EVENTS, event_data
+
+    events: list[Any] = [
+        ReplyStarted(msg_id="r1", agent="a"),
+        TextDelta(msg_id="m1", delta='é\n"', agent="a"),
+        TextDelta(delta="no msg id, no agent"),
+        ThinkingDelta(msg_id="m1", delta="hmm"),
+        ToolCallStarted(msg_id="m1", call_id="c1", name="add", agent="a"),
+        ToolCallDelta(call_id="c1", delta='{"a": 1'),
+        ToolProgress(call_id="c1", name="add", delta="50%", agent="a"),
+        ErrorEvent(code="max_iterations", message="m", recoverable=True, agent="a"),
+        Interrupted(msg_id="r1", reason="canceled", agent="a"),
+        ApprovalResolved(call_id="c1", approved=False, agent="a"),
+        ApprovalResolved(call_id="c1", approved=True, reason=None),
+    ]
+    assert {type(e) for e in events} == _FLAT_EVENTS
+    for event in events:
+        expected = event.model_dump(mode="json", exclude_none=True)
+        assert list(event_data(event).items()) == list(expected.items())
+        env = {"seq": 3, "run_id": "run_1", **event_data(event), "type": event.type}
+        assert _DUMPS(env) == json.dumps(env, separators=(",", ":"), ensure_ascii=False)

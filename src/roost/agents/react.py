@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from roost.agents import _decision as decision
-from roost.agents._tracing import capture_content, context_attributes, set_error, tracer
+from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
 from roost.agents.memory import InMemoryMemory, Memory
 from roost.core import (
     ApprovalNotFound,
@@ -266,7 +266,7 @@ class ReActAgent:
             **st.ctx_attrs,
         }
         finished_ok = False
-        with tracer().start_as_current_span(f"invoke_agent {self.name}", attributes=attrs) as span:
+        with start_span(f"invoke_agent {self.name}", attrs) as span:
             emit(ReplyStarted(msg_id=st.reply_id, agent=self.name))
             try:
                 self.memory.add(incoming)
@@ -399,8 +399,9 @@ class ReActAgent:
         decision_mode = self.tool_mode == "decision"
         streamer = decision.AnswerStreamer() if decision_mode else None
         response: ModelResponse | None = None
-        with tracer().start_as_current_span(f"chat {model_name}", attributes=attrs) as span:
-            if capture_content():
+        with start_span(f"chat {model_name}", attrs) as span:
+            recording = span.is_recording()  # content is only worth rendering for a real span
+            if recording and capture_content():
                 span.add_event(
                     "gen_ai.input.messages", {"gen_ai.input.messages": _new_input_json(msgs)}
                 )
@@ -433,7 +434,7 @@ class ReActAgent:
                 span.set_attribute("gen_ai.response.model", response.model)
             if response.stop_reason:
                 span.set_attribute("gen_ai.response.finish_reasons", [response.stop_reason])
-            if capture_content():
+            if recording and capture_content():
                 span.add_event(
                     "gen_ai.output.messages",
                     {"gen_ai.output.messages": response.msg.model_dump_json()},
@@ -503,9 +504,7 @@ class ReActAgent:
                 "gen_ai.agent.name": self.name,
                 **st.ctx_attrs,
             }
-            with tracer().start_as_current_span(
-                f"execute_tool {call.name}", attributes=attrs
-            ) as span:
+            with start_span(f"execute_tool {call.name}", attrs) as span:
                 result = None
                 if self.loop_guard and key in executed:
                     guard_fired = True

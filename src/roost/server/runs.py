@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,10 @@ from roost.core import (
     SessionBusy,
     TextDelta,
     ThinkingDelta,
+    ToolCallDelta,
     ToolCallFinished,
+    ToolCallStarted,
+    ToolProgress,
     ToolResultEvent,
     Usage,
     UsageEvent,
@@ -59,7 +62,51 @@ Envelope = tuple[int, str, str]
 ACTIVE = frozenset({"queued", "running", "waiting_approval"})
 FINAL = frozenset({"succeeded", "failed", "canceled"})
 TERMINAL_EVENTS = {"succeeded": "run.completed", "failed": "run.failed", "canceled": "run.canceled"}
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _compact_json() -> Callable[[Any], str]:
+    """Compact JSON (``ensure_ascii=False``) with CPython's C encoder built once.
+
+    ``JSONEncoder.encode`` builds a new C encoder on every call, which was most of the
+    cost of encoding an event (one per text delta). No cycle check: envelopes are plain
+    JSON data (event dumps, ids, numbers). Other Pythons get the plain encoder.
+    """
+    plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return plain.encode
+    encode = make(
+        None, plain.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return lambda obj: "".join(encode(obj, 0))
+
+
+_DUMPS = _compact_json()
+_FLAT_EVENTS: frozenset[type[Any]] = frozenset(
+    {
+        ReplyStarted,
+        TextDelta,
+        ThinkingDelta,
+        ToolCallStarted,
+        ToolCallDelta,
+        ToolProgress,
+        ErrorEvent,
+        Interrupted,
+        ApprovalResolved,
+    }
+)
+"""Event types whose fields are all ``str``/``bool`` (or None): their JSON is their fields."""
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """``event.model_dump(mode="json", exclude_none=True)``.
+
+    For the flat events (every text delta) the fields are read directly, in declaration
+    order: pydantic's serializer cost more than the rest of a delta's way to the client.
+    """
+    if type(event) in _FLAT_EVENTS:
+        return {k: v for k, v in event.__dict__.items() if v is not None}
+    return event.model_dump(mode="json", exclude_none=True)
 
 
 @dataclass(eq=False)
@@ -75,6 +122,8 @@ class RunHandle:
     events: list[Envelope] = field(default_factory=list)
     pending: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    followers_waiting: int = 0
+    """Followers blocked on ``changed``; the others re-read ``events`` before they wait."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     agent: Any = None
@@ -105,6 +154,8 @@ class RunHandle:
         return self.info.session_id
 
     def notify(self) -> None:
+        if not self.followers_waiting:
+            return  # no one to wake: skip a new asyncio.Event per event of the run
         event, self.changed = self.changed, asyncio.Event()
         event.set()
 
@@ -517,7 +568,7 @@ class RunExecutor:
 
     # -- events ------------------------------------------------------------------------
     def _emit_event(self, h: RunHandle, event: Event) -> None:
-        self._emit(h, event.type, event.model_dump(mode="json", exclude_none=True))
+        self._emit(h, event.type, event_data(event))
 
     def _emit(self, h: RunHandle, type_: str, data: dict[str, Any], *, hold: bool = False) -> None:
         h.seq += 1
@@ -625,7 +676,11 @@ class RunExecutor:
                 continue
             if h.done.is_set():
                 return
-            await changed.wait()
+            h.followers_waiting += 1
+            try:
+                await changed.wait()
+            finally:
+                h.followers_waiting -= 1
             if index >= len(h.events) and not h.done.is_set():
                 yield []  # a keepalive tick
 
