@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import secrets
@@ -139,6 +140,7 @@ class LocalSessionLocks(SessionLocks):
     def __init__(self) -> None:
         self._holders: dict[str, str] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._tokens = itertools.count(1)
 
     async def _acquire(
         self, session_id: str, *, wait: bool, timeout: float | None
@@ -160,7 +162,8 @@ class LocalSessionLocks(SessionLocks):
                     waiters.remove(fut)
                 if not waiters:
                     self._waiters.pop(session_id, None)
-        token = secrets.token_hex(16)
+        # unique within this process is all a local token needs (no getrandom per run)
+        token = f"local-{next(self._tokens)}"
         self._holders[session_id] = token
         return _LocalLock(self, session_id, token)
 
