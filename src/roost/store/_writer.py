@@ -2,8 +2,9 @@
 write lock is free (``LoopWriter``), else in one writer thread (``SerialWriter``); both
 commit what is queued together (group commit).
 
-Every write transaction of the process is a sync ``body(conn)`` queued here. The thread
-takes what is queued (up to ``max_batch``) and runs it in ONE transaction. Callers are
+Every write transaction of the process is a sync ``body(conn)`` queued here. The writer
+(the loop's turn, or the thread) takes what is queued (the thread: up to ``max_batch``)
+and runs it in ONE transaction. Callers are
 woken once per batch, after the commit — so an acknowledged write is durable exactly as
 before, but N concurrent runs cost one ``BEGIN IMMEDIATE``/``COMMIT`` (one WAL append) and
 one event-loop wake-up instead of N. See docs/decisions/0090.
@@ -165,8 +166,8 @@ class LoopWriter:
       handed to it, later writes follow it, so writes commit in the order they were made;
     - automatic WAL checkpoints (a copy and an fsync) are off on this connection; one runs
       in the thread every ``checkpoint_every`` commits instead (see :func:`checkpoint`);
-    - a batch in which a body raises is rolled back and replayed by the thread, each body
-      in its own transaction (as ``SerialWriter`` does, decision 0098).
+    - a batch in which a body raises is rolled back and handed to the thread, which runs
+      it again and, if it fails there too, gives each body its own transaction (0098).
 
     Callers are resolved after the commit, exactly as with the thread.
     """
