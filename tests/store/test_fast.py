@@ -4,7 +4,7 @@ stores, and fails with the same exception types (decision 0100)."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +112,37 @@ def test_errors_are_sqlalchemys(engine: sa.Engine) -> None:
             retitle(conn, {"b_id": "dup"})
         with pytest.raises(sa.exc.StatementError, match="b_title"):
             conn.execute(retitle.sa, {"b_id": "dup"})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _AT,
+        datetime(2026, 1, 2, 3, 4, 5),  # naive: taken as UTC
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-7))),
+        datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+    ],
+)
+def test_timestamps_are_written_and_read_as_sqlalchemy_does(
+    engine: sa.Engine, value: datetime
+) -> None:
+    stamp = Statement(
+        sessions.update()
+        .where(sessions.c.id == sa.bindparam("b_id"))
+        .values(updated_at=sa.bindparam("b_at", type_=sessions.c.updated_at.type))
+        .returning(sessions.c.updated_at)
+    )
+    with engine.begin() as conn:
+        conn.execute(sessions.insert(), _session("fast"))
+        conn.execute(sessions.insert(), _session("core"))
+        read_back = stamp(conn, {"b_id": "fast", "b_at": value}).scalar()
+        conn.execute(stamp.sa, {"b_id": "core", "b_at": value})
+        core_read = conn.execute(
+            sa.select(sessions.c.updated_at).where(sessions.c.id == "core")
+        ).scalar()
+    (fast_text,), (core_text,) = _raw_rows(
+        engine, "SELECT updated_at FROM sessions WHERE id IN ('fast', 'core') ORDER BY id DESC"
+    )
+    assert fast_text == core_text
+    assert read_back == core_read
+    assert read_back.tzinfo is not None

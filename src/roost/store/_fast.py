@@ -15,14 +15,35 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from roost.store.schema import UTCDateTime
+
 Params = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 _MISSING: Any = object()
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """``UTCDateTime`` on SQLite, as SQLAlchemy writes it (naive UTC,
+    ``YYYY-MM-DD HH:MM:SS.ffffff``) without its chain of processors."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def _sqlite_utc_datetime(value: str | None) -> datetime | None:
+    """The aware UTC datetime SQLAlchemy would read back from that text."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 class Rows:
@@ -55,7 +76,11 @@ class _Plan:
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError("expanding (IN list) parameters cannot be precompiled")
         self.sql = compiled.string
-        processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
+        processors = dict(cast(dict[str, Callable[[Any], Any]], compiled._bind_processors))
+        if dialect.name == "sqlite":  # timestamps: the same text, a quarter of the calls
+            for name, bind in compiled.binds.items():
+                if isinstance(bind.type, UTCDateTime) and name in processors:
+                    processors[name] = _sqlite_utc_text
         fixed = compiled.construct_params(_check=False)
         self.binds: tuple[tuple[str, Callable[[Any], Any] | None, Any], ...] = tuple(
             (
@@ -67,7 +92,10 @@ class _Plan:
         )
         self.keys = tuple(col.keyname for col in compiled._result_columns)
         self.results: tuple[Callable[[Any], Any] | None, ...] = tuple(
-            col.type._cached_result_processor(dialect, None) for col in compiled._result_columns
+            _sqlite_utc_datetime
+            if dialect.name == "sqlite" and isinstance(col.type, UTCDateTime)
+            else col.type._cached_result_processor(dialect, None)
+            for col in compiled._result_columns
         )
 
     def row(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
