@@ -94,11 +94,7 @@ class SerialWriter:
 
     def _connection(self) -> sa.Connection:
         """The writer's one connection, kept open (no pool check-out per transaction)."""
-        if self._conn is None or self._conn.closed or self._conn.invalidated:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-            self._conn = self._engine.connect()
+        self._conn, _ = _kept(self._conn, self._engine)
         return self._conn
 
     def _run_one(self, item: _Item) -> list[_Outcome]:
@@ -139,6 +135,16 @@ class SerialWriter:
             # RuntimeError: the loop was closed meanwhile, so nobody is waiting
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, items)
+
+
+def _kept(conn: sa.Connection | None, engine: sa.Engine) -> tuple[sa.Connection, bool]:
+    """``conn`` while it is usable, else a new connection (and True)."""
+    if conn is not None and not conn.closed and not conn.invalidated:
+        return conn, False
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
+    return engine.connect(), True
 
 
 def _resolve(items: list[_Outcome]) -> None:
@@ -241,11 +247,8 @@ class LoopWriter:
             fut.set_result(inner.result())
 
     def _connection(self) -> sa.Connection:
-        if self._conn is None or self._conn.closed or self._conn.invalidated:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-            self._conn = self._engine.connect()
+        self._conn, new = _kept(self._conn, self._engine)
+        if new:
             raw = self._conn.connection.dbapi_connection
             assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")  # never wait for the lock on the loop
