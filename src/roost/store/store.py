@@ -146,8 +146,9 @@ def _uncancellable(fn: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, 
     it to commit or roll back, then gets its ``CancelledError`` (the work may or may not
     have been committed, as with any cancelled call).
 
-    A SQLite-file store needs no task: its transactions run whole in threads that a
-    cancelled caller cannot interrupt, and ``Store._tx`` waits for a write's commit.
+    A SQLite-file store needs no task: its transactions run whole in a thread or in one
+    synchronous step on the loop, which a cancelled caller cannot interrupt, and
+    ``Store._tx`` waits for a write's commit.
     """
 
     @functools.wraps(fn)
