@@ -95,3 +95,22 @@ async def test_checkpoints_keep_the_wal_small(store: Store, tmp_path: Path) -> N
     # one checkpoint every 32 commits: the WAL starts over, ~1.2 MB at most
     assert (tmp_path / "roost.db-wal").stat().st_size < 3_000_000
     assert len((await store.list_messages(s.id, limit=None)).items) == 400
+
+
+async def test_a_cancelled_caller_returns_after_the_thread_committed(
+    store: Store, tmp_path: Path
+) -> None:
+    """The write waits in the thread for another connection's lock; the caller is
+    cancelled meanwhile. Its CancelledError must come after the commit, not before."""
+    blocker = sqlite3.connect(tmp_path / "roost.db", isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: blocker.execute("COMMIT"))
+    task = asyncio.create_task(store.create_session(app="demo", session_id="ses_late"))
+    await asyncio.sleep(0.05)  # queued in the thread, waiting for the lock
+    release.start()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.join()
+    blocker.close()
+    assert (await store.get_session("ses_late")).app == "demo"

@@ -59,9 +59,6 @@ class Rows:
     def first(self) -> dict[str, Any] | None:
         return dict(zip(self._keys, self._rows[0], strict=True)) if self._rows else None
 
-    def all(self) -> list[dict[str, Any]]:
-        return [dict(zip(self._keys, r, strict=True)) for r in self._rows]
-
     def scalar(self) -> Any:
         return self._rows[0][0] if self._rows else None
 

@@ -311,11 +311,13 @@ _STATE_KEY = (
     agent_states.c.agent_name == sa.bindparam("agent_name"),
 )
 _LOAD_STATE = sa.select(agent_states.c.state).where(*_STATE_KEY)
-_UPDATE_STATE = (
+# the conditional save (expected_version); the unconditional one is _state_upsert()
+_UPDATE_STATE_IF = (
     agent_states.update()
     .where(
         agent_states.c.session_id == sa.bindparam("b_session_id"),
         agent_states.c.agent_name == sa.bindparam("b_agent_name"),
+        agent_states.c.version == sa.bindparam("b_version"),
     )
     .values(
         version=agent_states.c.version + 1,
@@ -324,7 +326,6 @@ _UPDATE_STATE = (
     )
     .returning(agent_states.c.version)
 )
-_UPDATE_STATE_IF = _UPDATE_STATE.where(agent_states.c.version == sa.bindparam("b_version"))
 _INSERT_MESSAGE = Statement(messages.insert())
 _INSERT_EVENTS = Statement(run_events.insert())
 _RESERVE_SEQ = Statement(
