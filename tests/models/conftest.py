@@ -19,3 +19,12 @@ def openai_server() -> Iterator[FakeOpenAIServer]:
 def anthropic_server() -> Iterator[FakeAnthropicServer]:
     with FakeAnthropicServer() as server:
         yield server
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def model_http(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a provider test on aiohttp (the default with the ``fast`` extra) and on httpx's
+    own transport (``ROOST_MODEL_HTTP=httpx``): their typed errors must be the same."""
+    param: str = request.param
+    monkeypatch.setenv("ROOST_MODEL_HTTP", param)
+    return param

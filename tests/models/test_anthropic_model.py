@@ -27,6 +27,9 @@ from roost.core import (
 )
 from roost.models import AnthropicChatModel, RetryPolicy
 
+# every test runs on both HTTP transports: aiohttp (the `fast` extra) and httpx's own
+pytestmark = pytest.mark.usefixtures("model_http")
+
 FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05)
 SEARCH = ToolSpec(
     name="search",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -86,7 +87,8 @@ class HttpChatModel(BaseChatModel):
             # A pooled connection belongs to the loop that opened it: a model reused from
             # another loop (tests, sync wrappers) gets a fresh client.
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+                transport=default_transport(),
             )
             self._client_loop = loop
         return self._client
@@ -168,6 +170,18 @@ class HttpChatModel(BaseChatModel):
         msg.metadata["provider"] = self.provider
         if estimated:
             msg.metadata["usage_estimated"] = True
+
+
+def default_transport() -> httpx.AsyncBaseTransport | None:
+    """aiohttp under httpx when the ``fast`` extra is installed (decision 0103); ``None``
+    (httpx's own transport) without it or with ``ROOST_MODEL_HTTP=httpx``."""
+    if os.environ.get("ROOST_MODEL_HTTP", "").lower() == "httpx":
+        return None
+    try:
+        from roost.models._aiohttp import AiohttpTransport
+    except ImportError:
+        return None
+    return AiohttpTransport()
 
 
 def bad_chunk(provider: str, data: str, reason: str) -> ModelBadResponse:
