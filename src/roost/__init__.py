@@ -7,9 +7,17 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 __version__ = "0.1.0"
+
+if "httpx" not in sys.modules:
+    # httpx's __init__ imports its command-line client (click, rich, pygments) whenever
+    # they are installed, and Roost's own CLI installs them: ~50 ms and ~6 MB in every
+    # process for a command line Roost never runs (decision 0104). Marked absent, httpx
+    # falls back to its stub ``httpx.main``; the ``httpx`` command itself is unaffected.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 _LAZY = {
     "Msg": "roost.core",

@@ -53,3 +53,50 @@ def test_a_started_app_has_not_loaded_metrics_tracing_or_cli_modules(tmp_path: P
     ).stdout.splitlines()
     assert "loaded:" in out  # none of them
     assert "built:" in out  # pydantic validators are built on first use
+
+
+_OPENAI_SCRIPT = """
+import asyncio, sys
+from roost.agents import ReActAgent
+from roost.models import OpenAIChatModel
+from roost.server import AgentApp, AgentContext
+import httpx
+
+app = AgentApp("idle", admin_key="rk_" + "b" * 43, rate_limit=None, observe=False)
+model = OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key="k")
+
+@app.agent
+def agent(ctx: AgentContext) -> ReActAgent:
+    return ReActAgent("idle", model)
+
+async def main() -> None:
+    await app.startup()
+    try:
+        heavy = ["rich", "pygments", "aiohttp", "httpx._main"]
+        print("loaded:", *[m for m in heavy if sys.modules.get(m) is not None])
+        print("httpx:", httpx.AsyncClient.__name__)
+    finally:
+        await app.shutdown()
+
+asyncio.run(main())
+"""
+
+
+def test_an_app_with_a_provider_model_loads_neither_httpx_cli_nor_aiohttp_at_start(
+    tmp_path: Path,
+) -> None:
+    """httpx's command-line client (rich, pygments) is never loaded (decision 0104), and the
+    aiohttp transport only with the first model request (decision 0103)."""
+    env = {**os.environ, "ROOST_HOME": str(tmp_path)}
+    env.pop("ROOST_DATABASE_URL", None)
+    env.pop("ROOST_REDIS_URL", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _OPENAI_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
+    assert "loaded:" in out
+    assert "httpx: AsyncClient" in out
