@@ -1,23 +1,27 @@
-"""An httpx transport on aiohttp, so the model clients parse HTTP in C (decision 0103).
+"""Model requests over aiohttp: the HTTP providers' fast path (decision 0103).
 
-The providers keep httpx's API (requests, responses, typed errors); only the connection
-layer changes. httpcore and h11 cost ~1 ms of CPU per streamed model reply, about a third
-of the server's CPU per run; aiohttp's parser and connection pool cost a quarter of that.
-Installed with the ``fast`` extra; without aiohttp the providers use httpx's own transport.
+httpx with its default transport (httpcore, h11's pure-Python parser, anyio's cancel
+scopes) cost ~1 ms of CPU per streamed model reply, a third of the server's CPU per run;
+httpx on an aiohttp transport still spent half of that building requests, URLs and
+cookie jars. A streamed model request needs none of it: this module POSTs with aiohttp
+(C parser, asyncio-native pool) and hands the providers a response with the four things
+they read (status, headers, body, lines).
 
 aiohttp's errors become the httpx errors httpcore raises in the same situation, so the
 providers' typed errors (``ModelTimeout``, ``ModelUnavailable`` …) do not depend on the
-transport. Cookies, redirects, proxies and decompression stay with httpx.
+path. Proxies come from the environment (``HTTPS_PROXY``, ``NO_PROXY`` …) as with httpx.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import aiohttp
 import httpx
+from multidict import CIMultiDict
 
 # Most specific first: the first class that matches decides.
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
@@ -36,95 +40,87 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 
 
 @contextlib.contextmanager
-def _httpx_errors(request: httpx.Request) -> Iterator[None]:
+def httpx_errors() -> Iterator[None]:
+    """Re-raise aiohttp's errors as the httpx error for the same failure."""
     try:
         yield
     except (aiohttp.ClientError, TimeoutError) as exc:
         for cls, mapped in _ERRORS:
             if isinstance(exc, cls):
-                raise mapped(str(exc) or type(exc).__name__, request=request) from exc
+                raise mapped(str(exc) or type(exc).__name__) from exc
         raise  # pragma: no cover - _ERRORS ends with both caught classes
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
-        self._response = response
-        self._request = request
+class AiohttpResponse:
+    """A streamed response, read the way the providers read ``httpx.Response``."""
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors(self._request):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status_code = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def aread(self) -> bytes:
+        with httpx_errors():
+            return await self._response.read()
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        """Lines without their ending; ``\\n``, ``\\r\\n`` and ``\\r`` all end a line, also
+        when a chunk boundary falls between ``\\r`` and ``\\n``."""
+        pending = b""
+        with httpx_errors():
             async for chunk in self._response.content.iter_any():
-                yield chunk
+                data = pending + chunk if pending else chunk
+                if not data:
+                    continue
+                lines = data.splitlines(keepends=True)
+                pending = lines.pop() if not lines[-1].endswith(b"\n") else b""
+                for line in lines:
+                    yield line.rstrip(b"\r\n").decode("utf-8", "replace")
+        if pending:
+            yield pending.rstrip(b"\r").decode("utf-8", "replace")
 
     async def aclose(self) -> None:
         response = self._response
         if response.content.at_eof():
             response.release()  # the connection goes back to the pool
         else:
-            response.close()  # a stream abandoned half-way: its connection is unusable
+            response.close()  # abandoned half-way: the connection cannot be reused
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """``httpx.AsyncClient(transport=AiohttpTransport())``: one aiohttp session per transport,
-    opened on first use (it belongs to the running event loop, as httpx's pool does)."""
+class AiohttpPoster:
+    """One aiohttp session (connection pool) for a model, opened on the first request:
+    it belongs to the running event loop, as an httpx client's pool does."""
 
-    def __init__(self, *, verify: Any = True, limits: httpx.Limits | None = None) -> None:
-        self._ssl = httpx.create_ssl_context(verify=verify)
-        self._limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    def __init__(self, timeout: float, connect_timeout: float) -> None:
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout, sock_connect=connect_timeout, sock_read=timeout
+        )
         self._session: aiohttp.ClientSession | None = None
 
-    def _open(self) -> aiohttp.ClientSession:
-        limits = self._limits
-        connector = aiohttp.TCPConnector(
-            limit=limits.max_connections or 0,
-            keepalive_timeout=limits.keepalive_expiry
-            if limits.keepalive_expiry is not None
-            else 5.0,
-            ssl=self._ssl,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
-            auto_decompress=False,  # httpx decodes the body by its content-encoding
-            trust_env=False,  # httpx routes proxied URLs to its own transports
-        )
-        return self._session
+    @property
+    def closed(self) -> bool:
+        return self._session is not None and self._session.closed
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session if self._session is not None else self._open()
-        timeout = request.extensions.get("timeout", {})
-        data: Any
-        try:
-            data = request.content or None
-        except httpx.RequestNotRead:
-            data = request.stream  # aiohttp sends an async iterable body chunked
-            request.headers.pop("transfer-encoding", None)
-        with _httpx_errors(request):
-            response = await session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=data,
-                allow_redirects=False,
-                compress=False,
-                skip_auto_headers=("Content-Type",),
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
+    async def post(
+        self, url: str, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> AiohttpResponse:
+        session = self._session
+        if session is None:
+            session = self._session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(),  # an API client keeps no cookies
+                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as httpx honours them
+                timeout=self._timeout,
             )
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if response.reason:
-            extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_ResponseStream(response, request),
-            request=request,
-            extensions=extensions,
-        )
+        # the JSON httpx would send for ``json=body``
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        sent: CIMultiDict[str] = CIMultiDict({"content-type": "application/json"})
+        for name, value in headers.items():
+            sent[name] = value  # one header per name, whatever its case
+        with httpx_errors():
+            response = await session.post(
+                url, data=data.encode(), headers=sent, allow_redirects=False
+            )
+        return AiohttpResponse(response)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -25,6 +25,21 @@ from roost.models.pricing import PriceTable, default_price_table
 from roost.models.retry import RetryPolicy, error_for_status
 
 _MAX_ERROR_TEXT = 500
+
+
+class StreamedResponse(Protocol):
+    """What the providers read of a response: ``httpx.Response`` or the aiohttp path's."""
+
+    status_code: int
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def aread(self) -> bytes: ...
+
+    def aiter_lines(self) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class HttpChatModel(BaseChatModel):
@@ -55,6 +70,8 @@ class HttpChatModel(BaseChatModel):
         self._given_client = client
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._poster: Any = None  # an AiohttpPoster, or False when the httpx path is used
+        self._poster_loop: asyncio.AbstractEventLoop | None = None
 
     # -- secrets --------------------------------------------------------------------------
     @property
@@ -87,29 +104,49 @@ class HttpChatModel(BaseChatModel):
             # A pooled connection belongs to the loop that opened it: a model reused from
             # another loop (tests, sync wrappers) gets a fresh client.
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-                transport=default_transport(),
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
             )
             self._client_loop = loop
         return self._client
 
+    def _fast(self) -> Any:
+        """The aiohttp poster of this loop, or None for the httpx path: a client given by
+        the caller, no aiohttp installed, or ``ROOST_MODEL_HTTP=httpx`` (decision 0103)."""
+        if self._poster is False:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._poster is None or self._poster_loop is not loop or self._poster.closed:
+            self._poster = False if self._given_client is not None else _new_poster(self)
+            self._poster_loop = loop
+        return self._poster or None
+
     async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
         client, self._client = self._client, None
-        if client is not None and self._client_loop is asyncio.get_running_loop():
+        if client is not None and self._client_loop is loop:
             await client.aclose()
+        poster, self._poster = self._poster, None
+        if poster and self._poster_loop is loop:
+            await poster.aclose()
 
     # -- requests -------------------------------------------------------------------------
     @asynccontextmanager
     async def post_stream(
         self, url: str, body: dict[str, Any], headers: Mapping[str, str]
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> AsyncIterator[StreamedResponse]:
         """POST ``body`` and yield the streaming response; HTTP errors become typed errors."""
-        client = self._http()
-        request = client.build_request(
-            "POST", url, json=body, headers={**self.extra_headers, **headers}
-        )
-        with self.translate_errors():
-            response = await client.send(request, stream=True)
+        poster = self._fast()
+        response: StreamedResponse
+        if poster is not None:
+            with self.translate_errors():
+                response = await poster.post(url, body, {**self.extra_headers, **headers})
+        else:
+            client = self._http()
+            request = client.build_request(
+                "POST", url, json=body, headers={**self.extra_headers, **headers}
+            )
+            with self.translate_errors():
+                response = await client.send(request, stream=True)
         try:
             if response.status_code >= 400:
                 with self.translate_errors():
@@ -172,16 +209,14 @@ class HttpChatModel(BaseChatModel):
             msg.metadata["usage_estimated"] = True
 
 
-def default_transport() -> httpx.AsyncBaseTransport | None:
-    """aiohttp under httpx when the ``fast`` extra is installed (decision 0103); ``None``
-    (httpx's own transport) without it or with ``ROOST_MODEL_HTTP=httpx``."""
+def _new_poster(model: HttpChatModel) -> Any:
     if os.environ.get("ROOST_MODEL_HTTP", "").lower() == "httpx":
-        return None
+        return False
     try:
-        from roost.models._aiohttp import AiohttpTransport
-    except ImportError:
-        return None
-    return AiohttpTransport()
+        from roost.models._aiohttp import AiohttpPoster
+    except ImportError:  # the ``fast`` extra is not installed
+        return False
+    return AiohttpPoster(model.timeout, min(model.timeout, 10.0))
 
 
 def bad_chunk(provider: str, data: str, reason: str) -> ModelBadResponse:

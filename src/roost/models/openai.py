@@ -30,7 +30,7 @@ from roost.core import (
     Usage,
     new_id,
 )
-from roost.models._http import HttpChatModel, bad_chunk, estimate_tokens
+from roost.models._http import HttpChatModel, StreamedResponse, bad_chunk, estimate_tokens
 from roost.models.base import (
     ResponseFormat,
     StreamAccumulator,
@@ -292,7 +292,7 @@ class _StreamState:
 
 
 async def _parse_stream(
-    response: httpx.Response, acc: StreamAccumulator, state: _StreamState, provider: str
+    response: StreamedResponse, acc: StreamAccumulator, state: _StreamState, provider: str
 ) -> AsyncIterator[Event]:
     from roost.models._sse import iter_sse
 

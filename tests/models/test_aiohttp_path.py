@@ -1,0 +1,190 @@
+"""The providers' aiohttp path (decision 0103), against real servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from fake_providers import AppServer, FakeOpenAIServer, Reply
+from roost.core import Msg
+from roost.models import OpenAIChatModel
+from roost.models._aiohttp import AiohttpPoster
+
+# Lines ending in \n, \r\n and \r, with chunk boundaries inside "\r\n" and inside a
+# multi-byte character.
+_PIECES = [b"data: one\r", b"\ndata: two \xc3", b"\xa9\n\ndata: t", b"h\rlast"]
+
+
+async def _echo(request: Request) -> Response:
+    return JSONResponse(
+        {
+            "body": (await request.body()).decode(),
+            "content_type": request.headers.getlist("content-type"),
+            "x_key": request.headers.get("x-key"),
+        }
+    )
+
+
+async def _lines(request: Request) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        for piece in _PIECES:
+            yield piece
+            await asyncio.sleep(0.01)  # separate chunks on the wire
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+async def _gzipped(request: Request) -> Response:
+    return Response(
+        gzip.compress(b'{"ok": true}'),
+        media_type="application/json",
+        headers={"content-encoding": "gzip"},
+    )
+
+
+async def _slow(request: Request) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"first\n"
+        await asyncio.sleep(3)
+        yield b"never\n"
+
+    return StreamingResponse(body())
+
+
+async def _long(request: Request) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(200):
+            yield b"x" * 999 + b"\n"
+            await asyncio.sleep(0.001)
+
+    return StreamingResponse(body())
+
+
+APP = Starlette(
+    routes=[
+        Route("/echo", _echo, methods=["POST"]),
+        Route("/lines", _lines, methods=["POST"]),
+        Route("/gzip", _gzipped, methods=["POST"]),
+        Route("/slow", _slow, methods=["POST"]),
+        Route("/long", _long, methods=["POST"]),
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> AppServer:
+    with AppServer(APP) as srv:
+        yield srv  # type: ignore[misc]
+
+
+async def _lines_of(poster: AiohttpPoster, url: str) -> list[str]:
+    response = await poster.post(url, {}, {})
+    try:
+        return [line async for line in response.aiter_lines()]
+    finally:
+        await response.aclose()
+
+
+async def test_a_model_uses_aiohttp_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ROOST_MODEL_HTTP", raising=False)
+    with FakeOpenAIServer() as fake:
+        fake.script(Reply(text="over aiohttp"), Reply(text="over httpx"), Reply(text="given"))
+        model = OpenAIChatModel("m", base_url=fake.url, api_key="k")
+        assert (await model.complete([Msg.user("hi")])).msg.text == "over aiohttp"
+        assert isinstance(model._fast(), AiohttpPoster)
+        await model.aclose()
+
+        monkeypatch.setenv("ROOST_MODEL_HTTP", "httpx")
+        model = OpenAIChatModel("m", base_url=fake.url, api_key="k")
+        assert (await model.complete([Msg.user("hi")])).msg.text == "over httpx"
+        assert model._fast() is None
+        await model.aclose()
+
+        monkeypatch.delenv("ROOST_MODEL_HTTP")
+        async with httpx.AsyncClient() as client:  # a caller's own client is used as given
+            model = OpenAIChatModel("m", base_url=fake.url, api_key="k", client=client)
+            assert (await model.complete([Msg.user("hi")])).msg.text == "given"
+            assert model._fast() is None
+
+
+async def test_the_body_is_httpx_json_and_headers_are_one_per_name(server: AppServer) -> None:
+    poster = AiohttpPoster(5.0, 5.0)
+    try:
+        response = await poster.post(
+            f"{server.base}/echo",
+            {"text": "é", "n": [1, 2]},
+            {"Content-Type": "application/json; charset=utf-8", "X-Key": "v"},
+        )
+        echoed = json.loads(await response.aread())
+        await response.aclose()
+        assert echoed["body"] == '{"text":"é","n":[1,2]}'
+        assert echoed["content_type"] == ["application/json; charset=utf-8"]
+        assert echoed["x_key"] == "v"
+        with pytest.raises(ValueError):  # as httpx: no NaN in JSON
+            await poster.post(f"{server.base}/echo", {"x": float("nan")}, {})
+    finally:
+        await poster.aclose()
+
+
+async def test_lines_split_on_every_line_ending_across_chunks(server: AppServer) -> None:
+    poster = AiohttpPoster(5.0, 5.0)
+    try:
+        lines = await _lines_of(poster, f"{server.base}/lines")
+    finally:
+        await poster.aclose()
+    expected = b"".join(_PIECES).decode().replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    assert lines == expected == ["data: one", "data: two é", "", "data: th", "last"]
+
+
+async def test_compressed_bodies_are_decoded(server: AppServer) -> None:
+    poster = AiohttpPoster(5.0, 5.0)
+    try:
+        response = await poster.post(f"{server.base}/gzip", {}, {})
+        assert json.loads(await response.aread()) == {"ok": True}
+        await response.aclose()
+    finally:
+        await poster.aclose()
+
+
+async def test_errors_are_the_httpx_errors_httpcore_raises(server: AppServer) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    poster = AiohttpPoster(0.3, 5.0)
+    try:
+        with pytest.raises(httpx.ConnectError):
+            await poster.post(f"http://127.0.0.1:{closed_port}/", {}, {})
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await poster.post("ftp://127.0.0.1/", {}, {})
+        with pytest.raises(httpx.ReadTimeout):
+            await _lines_of(poster, f"{server.base}/slow")
+    finally:
+        await poster.aclose()
+
+
+async def test_an_abandoned_stream_does_not_poison_the_pool(server: AppServer) -> None:
+    poster = AiohttpPoster(5.0, 5.0)
+    try:
+        for _ in range(3):
+            response = await poster.post(f"{server.base}/long", {}, {})
+            async for _ in response.aiter_lines():
+                break
+            await response.aclose()  # half-read: its connection is closed, not reused
+        assert len(await _lines_of(poster, f"{server.base}/long")) == 200
+        response = await poster.post(f"{server.base}/echo", {"again": True}, {})
+        assert json.loads(await response.aread())["body"] == '{"again":true}'
+        await response.aclose()
+    finally:
+        await poster.aclose()
