@@ -188,3 +188,22 @@ async def test_an_abandoned_stream_does_not_poison_the_pool(server: AppServer) -
         await response.aclose()
     finally:
         await poster.aclose()
+
+
+def test_proxies_come_from_the_environment_once_per_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1,.corp")
+    monkeypatch.delenv("http_proxy", raising=False)
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    poster = AiohttpPoster(5.0, 5.0)
+    assert poster.proxy_for("https://api.openai.com/v1/chat/completions") == (
+        "http://proxy.internal:3128"
+    )
+    assert poster.proxy_for("https://llm.corp/v1/chat/completions") is None
+    assert poster.proxy_for("http://127.0.0.1:8080/v1/chat/completions") is None
+    assert poster.proxy_for("http://api.example.com/v1") is None  # no http_proxy set
+    monkeypatch.setenv("https_proxy", "http://other:1")
+    assert poster.proxy_for("https://api.openai.com/v1/chat/completions") == (
+        "http://proxy.internal:3128"  # looked up once
+    )

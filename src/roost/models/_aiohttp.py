@@ -9,15 +9,19 @@ they read (status, headers, body, lines).
 
 aiohttp's errors become the httpx errors httpcore raises in the same situation, so the
 providers' typed errors (``ModelTimeout``, ``ModelUnavailable`` …) do not depend on the
-path. Proxies come from the environment (``HTTPS_PROXY``, ``NO_PROXY`` …) as with httpx.
+path. Proxies come from the environment (``HTTPS_PROXY``, ``NO_PROXY`` …) as with httpx,
+looked up once per URL: aiohttp's own ``trust_env`` also reads ``~/.netrc`` in a worker
+thread on every request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -96,6 +100,21 @@ class AiohttpPoster:
             total=None, connect=timeout, sock_connect=connect_timeout, sock_read=timeout
         )
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str | None] = {}
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for ``url`` (``None``: direct), as httpx's
+        ``trust_env`` reads it; one lookup per URL (a model posts to one or two)."""
+        try:
+            return self._proxies[url]
+        except KeyError:
+            pass
+        parts = urlsplit(url)
+        proxy = None
+        if parts.hostname and not urllib.request.proxy_bypass(parts.hostname):
+            proxy = urllib.request.getproxies().get(parts.scheme)
+        self._proxies[url] = proxy
+        return proxy
 
     @property
     def closed(self) -> bool:
@@ -108,7 +127,6 @@ class AiohttpPoster:
         if session is None:
             session = self._session = aiohttp.ClientSession(
                 cookie_jar=aiohttp.DummyCookieJar(),  # an API client keeps no cookies
-                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as httpx honours them
                 timeout=self._timeout,
             )
         # the JSON httpx would send for ``json=body``
@@ -118,7 +136,11 @@ class AiohttpPoster:
             sent[name] = value  # one header per name, whatever its case
         with httpx_errors():
             response = await session.post(
-                url, data=data.encode(), headers=sent, allow_redirects=False
+                url,
+                data=data.encode(),
+                headers=sent,
+                allow_redirects=False,
+                proxy=self.proxy_for(url),
             )
         return AiohttpResponse(response)
 
