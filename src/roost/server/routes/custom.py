@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from roost.core import RoostError
 from roost.server._http import error_body, json_response, read_json
 from roost.server.auth import Principal
 from roost.server.router import api_route
-from roost.server.sse import sse_data
+from roost.server.sse import EventStreamResponse, sse_data
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp, EndpointSpec
@@ -88,9 +88,7 @@ def _stream(items: AsyncIterator[Any]) -> Response:
             data = json.dumps(error_body(err), separators=(",", ":"), default=str)
             yield f"event: error\ndata: {data}\n\n".encode()
 
-    return StreamingResponse(
-        body(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
-    )
+    return EventStreamResponse(body(), {})
 
 
 def routes(app: AgentApp) -> list[BaseRoute]:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, Msg, NotFound, RoostError, error_from_dict
@@ -26,7 +26,7 @@ from roost.server.auth import Principal
 from roost.server.router import api_route
 from roost.server.routes._common import load_session
 from roost.server.schemas import ChatCompletionCreate, ChatMessageIn
-from roost.server.sse import sse_data
+from roost.server.sse import EventStreamResponse, sse_data
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -131,10 +131,8 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         headers = {"x-session-id": session.id, "x-run-id": handle.id}
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return StreamingResponse(
-                _chunks(app, handle.id, completion_id, created, spec.name, include_usage),
-                media_type="text/event-stream",
-                headers={"cache-control": "no-cache", **headers},
+            return EventStreamResponse(
+                _chunks(app, handle.id, completion_id, created, spec.name, include_usage), headers
             )
         await handle.done.wait()
         run = await app.store.get_run(handle.id)

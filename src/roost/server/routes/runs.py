@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, Msg, RoostError, error_from_dict
@@ -16,7 +16,7 @@ from roost.server.auth import Principal
 from roost.server.router import api_route
 from roost.server.routes._common import load_run, load_session, run_out
 from roost.server.schemas import ApprovalDecision, RunCreate
-from roost.server.sse import KEEPALIVE, sse_frame
+from roost.server.sse import KEEPALIVE, EventStreamResponse, sse_frame
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -70,9 +70,7 @@ def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, 
             if batch[-1][1] in TERMINAL_TYPES:
                 return  # nothing follows a terminal event, not even a keepalive
 
-    return StreamingResponse(
-        body(), media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
-    )
+    return EventStreamResponse(body(), {**SSE_HEADERS, **headers})
 
 
 def last_event_id(request: Request) -> int:
