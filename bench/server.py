@@ -5,8 +5,10 @@
     python bench/server.py --serve roost --port 8090   # just run the bench app
 
 Both servers run as separate processes and are measured side by side in one invocation:
-CPU time of the server process tree per streamed run (from /proc), idle RSS, start →
-healthy, 1,000 concurrent streaming sessions, RSS drift over many runs. The Roost side
+CPU time of the server process tree per streamed run (from /proc; in ``--rounds``
+alternating rounds, the order rotating, and the median taken, so drift in the machine's
+speed weighs on every side alike), idle RSS, start → healthy, 1,000 concurrent streaming
+sessions, RSS drift over many runs. The Roost side
 serves a ``ReActAgent`` on ``ScriptedModel`` streaming a fixed 20-chunk reply, with the
 SQLite file store under a temporary ``ROOST_HOME`` (every run persisted: session, user
 message, events, reply, agent state, run status); ``--observe`` adds roost.observe.
@@ -19,6 +21,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,91 +97,138 @@ def start(
     return subprocess.Popen(cmd, env=env)
 
 
-async def measure(side: str, args: argparse.Namespace) -> dict[str, Any]:
-    home = tempfile.mkdtemp(prefix=f"roost-bench-{side}-")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    t0 = time.perf_counter()
-    proc = start(side, port, home, args.observe, args.baseline)
-    try:
-        healthy = await wait_healthy(base, "/healthz", proc, 30)
-        out: dict[str, Any] = {"side": side, "start_to_healthy_s": round(healthy - t0, 3)}
-        await asyncio.sleep(1.0)
-        out["idle_rss_mb"] = round(sample(proc.pid).rss_bytes / 1e6, 1)
-        run = scenario(ADMIN_KEY)
-        await run_load(base, scenario=run, total=args.warmup, concurrency=4, validate=valid)
-        before = sample(proc.pid)
-        report = await run_load(
-            base, scenario=run, total=args.runs, concurrency=args.concurrency, validate=valid
-        )
-        after = sample(proc.pid)
-        out["runs"] = report.requests
-        out["errors"] = report.errors
-        out["first_error"] = report.first_error
-        out["cpu_ms_per_run"] = round((after.cpu_s - before.cpu_s) * 1000 / report.requests, 2)
-        out["p50_ms"] = round(report.p50_ms, 1)
-        out["throughput_rps"] = round(report.throughput_rps, 1)
-        if args.concurrent:
-            wide = await run_load(
-                base,
-                scenario=run,
-                total=args.concurrent,
-                concurrency=args.concurrent,
-                validate=valid,
-            )
-            out["concurrent_sessions"] = args.concurrent
-            out["concurrent_errors"] = wide.errors
-            out["concurrent_first_error"] = wide.first_error
-        if args.drift:
-            rss0 = sample(proc.pid).rss_bytes
-            await run_load(
-                base, scenario=run, total=args.drift, concurrency=args.concurrency, validate=valid
-            )
-            rss1 = sample(proc.pid).rss_bytes
-            out["drift_runs"] = args.drift
-            out["rss_before_mb"] = round(rss0 / 1e6, 1)
-            out["rss_after_mb"] = round(rss1 / 1e6, 1)
-            out["rss_drift_pct"] = round((rss1 - rss0) * 100 / rss0, 1)
-    finally:
-        stop(proc)
-    # Restart on the same (now migrated, non-empty) database: the usual production start.
-    port = free_port()
-    t0 = time.perf_counter()
-    proc = start(side, port, home, args.observe, args.baseline)
-    try:
-        healthy = await wait_healthy(f"http://127.0.0.1:{port}", "/healthz", proc, 30)
-        out["restart_to_healthy_s"] = round(healthy - t0, 3)
-        await asyncio.sleep(1.0)
-        out["restart_idle_rss_mb"] = round(sample(proc.pid).rss_bytes / 1e6, 1)
-    finally:
-        stop(proc)
-    return out
+async def _cpu_ms_per_run(
+    proc: subprocess.Popen[Any], base: str, runs: int, conc: int
+) -> dict[str, Any]:
+    before = sample(proc.pid)
+    report = await run_load(
+        base, scenario=scenario(ADMIN_KEY), total=runs, concurrency=conc, validate=valid
+    )
+    after = sample(proc.pid)
+    return {
+        "cpu_ms_per_run": (after.cpu_s - before.cpu_s) * 1000 / report.requests,
+        "errors": report.errors,
+        "first_error": report.first_error,
+        "p50_ms": report.p50_ms,
+        "throughput_rps": report.throughput_rps,
+    }
 
 
 async def main(args: argparse.Namespace) -> None:
-    rows = []
     sides = ("floor", "baseline", "roost") if args.baseline else ("floor", "roost")
-    for side in sides:
-        rows.append(await measure(side, args))
-        print(json.dumps(rows[-1]), flush=True)
-    floor, roost = rows[0], rows[-1]
-    ratio = roost["cpu_ms_per_run"] / floor["cpu_ms_per_run"]
-    summary = {
-        "date": dt.date.today().isoformat(),
-        "cpu_ratio_roost_over_floor": round(ratio, 2),
-        **(
-            {
-                "cpu_ratio_baseline_over_floor": round(
-                    rows[1]["cpu_ms_per_run"] / floor["cpu_ms_per_run"], 2
+    rows: dict[str, dict[str, Any]] = {}
+    procs: dict[str, tuple[subprocess.Popen[Any], str, str]] = {}
+    try:
+        # 1. start every side, one at a time: start -> healthy, idle memory, warm-up
+        for side in sides:
+            home = tempfile.mkdtemp(prefix=f"roost-bench-{side}-")
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            t0 = time.perf_counter()
+            proc = start(side, port, home, args.observe, args.baseline)
+            procs[side] = (proc, base, home)
+            healthy = await wait_healthy(base, "/healthz", proc, 30)
+            rows[side] = {"side": side, "start_to_healthy_s": round(healthy - t0, 3)}
+            await asyncio.sleep(1.0)
+            rows[side]["idle_rss_mb"] = round(sample(proc.pid).rss_bytes / 1e6, 1)
+            await run_load(
+                base, scenario=scenario(ADMIN_KEY), total=args.warmup, concurrency=4, validate=valid
+            )
+        # 2. CPU per run in alternating rounds (the order rotates every round), so a
+        #    machine whose speed drifts during the run weighs on every side alike
+        per_round = max(1, args.runs // args.rounds)
+        cpu: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+        for r in range(args.rounds):
+            order = sides[r % len(sides) :] + sides[: r % len(sides)]
+            for side in order:
+                proc, base, _ = procs[side]
+                cpu[side].append(await _cpu_ms_per_run(proc, base, per_round, args.concurrency))
+        for side in sides:
+            got = cpu[side]
+            rows[side].update(
+                runs=per_round * args.rounds,
+                errors=sum(g["errors"] for g in got),
+                first_error=next((g["first_error"] for g in got if g["first_error"]), None),
+                cpu_ms_per_run=round(statistics.median(g["cpu_ms_per_run"] for g in got), 3),
+                cpu_ms_per_round=[round(g["cpu_ms_per_run"], 3) for g in got],
+                p50_ms=round(statistics.median(g["p50_ms"] for g in got), 1),
+                throughput_rps=round(statistics.median(g["throughput_rps"] for g in got), 1),
+            )
+        # 3. wide concurrency and memory drift, then a restart on the same database
+        for side in sides:
+            proc, base, home = procs[side]
+            out = rows[side]
+            run = scenario(ADMIN_KEY)
+            if args.concurrent:
+                wide = await run_load(
+                    base,
+                    scenario=run,
+                    total=args.concurrent,
+                    concurrency=args.concurrent,
+                    validate=valid,
                 )
-            }
-            if args.baseline
-            else {}
-        ),
-        "observe": args.observe,
-        "cpus": os.cpu_count(),
-        "loadavg": os.getloadavg(),
+                out["concurrent_sessions"] = args.concurrent
+                out["concurrent_errors"] = wide.errors
+                out["concurrent_first_error"] = wide.first_error
+            if args.drift:
+                rss0 = sample(proc.pid).rss_bytes
+                await run_load(
+                    base,
+                    scenario=run,
+                    total=args.drift,
+                    concurrency=args.concurrency,
+                    validate=valid,
+                )
+                rss1 = sample(proc.pid).rss_bytes
+                out["drift_runs"] = args.drift
+                out["rss_before_mb"] = round(rss0 / 1e6, 1)
+                out["rss_after_mb"] = round(rss1 / 1e6, 1)
+                out["rss_drift_pct"] = round((rss1 - rss0) * 100 / rss0, 1)
+            stop(proc)
+            del procs[side]
+            # restart on the same (now migrated, non-empty) database: the usual production start
+            port = free_port()
+            t0 = time.perf_counter()
+            proc = start(side, port, home, args.observe, args.baseline)
+            try:
+                healthy = await wait_healthy(f"http://127.0.0.1:{port}", "/healthz", proc, 30)
+                out["restart_to_healthy_s"] = round(healthy - t0, 3)
+                await asyncio.sleep(1.0)
+                out["restart_idle_rss_mb"] = round(sample(proc.pid).rss_bytes / 1e6, 1)
+            finally:
+                stop(proc)
+            print(json.dumps(out), flush=True)
+    finally:
+        for proc, _, _ in procs.values():
+            stop(proc)
+
+    def ratios(side: str) -> list[float]:
+        return [
+            round(a["cpu_ms_per_run"] / f["cpu_ms_per_run"], 3)
+            for a, f in zip(cpu[side], cpu["floor"], strict=True)
+        ]
+
+    summary: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "rounds": args.rounds,
+        "cpu_ratio_roost_over_floor": round(statistics.median(ratios("roost")), 2),
+        "cpu_ratio_roost_over_floor_per_round": ratios("roost"),
     }
+    if args.baseline:
+        summary["cpu_ratio_baseline_over_floor"] = round(statistics.median(ratios("baseline")), 2)
+        summary["cpu_ratio_roost_over_baseline"] = round(
+            statistics.median(
+                a["cpu_ms_per_run"] / b["cpu_ms_per_run"]
+                for a, b in zip(cpu["roost"], cpu["baseline"], strict=True)
+            ),
+            3,
+        )
+    summary.update(
+        observe=args.observe,
+        concurrency=args.concurrency,
+        cpus=os.cpu_count(),
+        loadavg=os.getloadavg(),
+    )
     print(json.dumps(summary), flush=True)
 
 
@@ -189,7 +239,14 @@ def parse() -> argparse.Namespace:
     p.add_argument("--serve", choices=["roost"], help="run the bench app instead of the benchmark")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--observe", action="store_true", help="Roost side with roost.observe on")
-    p.add_argument("--runs", type=int, default=1000)
+    p.add_argument("--runs", type=int, default=2000, help="runs per side for the CPU figure")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="alternating rounds the runs are split into (CPU is read in 10 ms ticks: "
+        "keep several hundred runs per round)",
+    )
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument(
@@ -203,10 +260,12 @@ def parse() -> argparse.Namespace:
         metavar="SRC_DIR",
         help="also measure the Roost found in SRC_DIR (a src/ folder of another tree)",
     )
-    p.add_argument("--quick", action="store_true", help="200 runs, 100 concurrent, 1000 drift")
+    p.add_argument(
+        "--quick", action="store_true", help="400 runs in 2 rounds, 100 concurrent, 1000 drift"
+    )
     args = p.parse_args()
     if args.quick:
-        args.runs, args.warmup, args.concurrent, args.drift = 200, 30, 100, 1000
+        args.runs, args.rounds, args.warmup, args.concurrent, args.drift = 400, 2, 30, 100, 1000
     return args
 
 
