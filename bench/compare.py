@@ -42,6 +42,7 @@ from _sides import (
     ROOST_CORE_VENV,
     STORES,
     Side,
+    byte_compile,
     peer_side,
     roost_side,
 )
@@ -584,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         print(message, flush=True)
 
     peer, roost = peer_side(), roost_side(store=args.baseline_store)
+    info["roost_bytecode"] = byte_compile(sys.executable)
     info["roost_baseline"] = roost.name
     roost.name = "roost"
     with fake_model_server() as model_url:
@@ -687,6 +689,8 @@ def render(
         f"- {scale}per server start: {plan['warmup']} warm-up runs, {plan['sequential']} sequential runs (CPU/run and p50/p99), "
         f"then {', '.join(f'{n} runs at concurrency {c}' for c, n in plan['per_level'].items())}; "
         f"RSS after soak = after {plan['soak']} runs in total (first pair only); A B alternating, ratios = Roost ÷ peer per pair",
+        "- Roost's source is byte-compiled first (`compileall`), as the peer's pip-installed packages are: "
+        "Roost is installed editable here and the machine sets `PYTHONDONTWRITEBYTECODE`",
         "- raw JSON: `{json}`\n",
         table(rows, "roost", "peer", ratio_label="Roost ÷ peer"),
         "",

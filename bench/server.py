@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _load import Connection, HttpRequest, HttpResponse, run_load
 from _procstat import sample
+from _sides import byte_compile
 from compare import free_port, stop, wait_healthy
 
 BENCH = Path(__file__).parent
@@ -116,6 +117,9 @@ async def _cpu_ms_per_run(
 
 async def main(args: argparse.Namespace) -> None:
     sides = ("floor", "baseline", "roost") if args.baseline else ("floor", "roost")
+    byte_compile(sys.executable)  # as installed packages are (see _sides.byte_compile)
+    if args.baseline:
+        byte_compile(sys.executable, str(Path(args.baseline) / "roost"))
     rows: dict[str, dict[str, Any]] = {}
     procs: dict[str, tuple[subprocess.Popen[Any], str, str]] = {}
     try:
