@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -207,3 +211,44 @@ def test_proxies_come_from_the_environment_once_per_url(monkeypatch: pytest.Monk
     assert poster.proxy_for("https://api.openai.com/v1/chat/completions") == (
         "http://proxy.internal:3128"  # looked up once
     )
+
+
+_DROPPED_MODEL = """
+import asyncio, gc, sys, warnings
+warnings.simplefilter("default")
+sys.path.insert(0, sys.argv[1])
+from fake_providers import FakeOpenAIServer, Reply
+from roost.core import Msg
+from roost.models import OpenAIChatModel
+
+fake = FakeOpenAIServer().__enter__()
+fake.script(Reply(text="one"), Reply(text="two"), Reply(text="three"))
+kept = OpenAIChatModel("m", base_url=fake.url, api_key="k")  # lives until exit
+
+
+async def dropped() -> None:
+    model = OpenAIChatModel("m", base_url=fake.url, api_key="k")
+    print((await model.complete([Msg.user("x")])).msg.text)
+    del model
+    gc.collect()
+
+
+asyncio.run(dropped())
+print(asyncio.run(kept.complete([Msg.user("y")])).msg.text)
+print(asyncio.run(kept.complete([Msg.user("z")])).msg.text)  # another loop: another pool
+"""
+
+
+def test_a_model_never_closed_leaves_no_unclosed_session_errors(tmp_path: Path) -> None:
+    """Scripts rarely ``aclose()`` a model: its aiohttp pool closes quietly, as httpx's
+    does, instead of aiohttp logging "Unclosed client session" errors."""
+    out = subprocess.run(
+        [sys.executable, "-c", _DROPPED_MODEL, str(Path(__file__).parent.parent)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["one", "two", "three"]
+    assert "Unclosed" not in out.stderr and "never awaited" not in out.stderr, out.stderr

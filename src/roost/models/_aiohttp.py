@@ -16,6 +16,7 @@ thread on every request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import urllib.request
@@ -100,6 +101,7 @@ class AiohttpPoster:
             total=None, connect=timeout, sock_connect=connect_timeout, sock_read=timeout
         )
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._proxies: dict[str, str | None] = {}
 
     def proxy_for(self, url: str) -> str | None:
@@ -125,6 +127,7 @@ class AiohttpPoster:
     ) -> AiohttpResponse:
         session = self._session
         if session is None:
+            self._loop = asyncio.get_running_loop()
             session = self._session = aiohttp.ClientSession(
                 cookie_jar=aiohttp.DummyCookieJar(),  # an API client keeps no cookies
                 timeout=self._timeout,
@@ -148,3 +151,24 @@ class AiohttpPoster:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+    def __del__(self) -> None:
+        # A model dropped without ``aclose()`` (the usual case in scripts) closes its pool
+        # quietly, as an httpx client's would be, instead of aiohttp logging "Unclosed
+        # client session" and "Unclosed connector" as errors.
+        session, loop = self._session, self._loop
+        if session is None or session.closed or loop is None:
+            return
+        connector = session.connector
+        session.detach()  # the session now counts as closed
+        if connector is None or connector.closed:
+            return
+        close = connector._close  # closes the transports now; nothing to await
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop.is_closed() or running is loop or not loop.is_running():
+            close()
+        else:  # the pool's loop runs in another thread: close it there
+            loop.call_soon_threadsafe(close)
