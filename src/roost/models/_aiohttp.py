@@ -129,6 +129,8 @@ class AiohttpPoster:
         if session is None:
             self._loop = asyncio.get_running_loop()
             session = self._session = aiohttp.ClientSession(
+                # httpx's TLS settings: certifi's CAs, SSL_CERT_FILE / SSL_CERT_DIR honoured
+                connector=aiohttp.TCPConnector(ssl=httpx.create_ssl_context()),
                 cookie_jar=aiohttp.DummyCookieJar(),  # an API client keeps no cookies
                 timeout=self._timeout,
             )
