@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -252,3 +254,61 @@ def test_a_model_never_closed_leaves_no_unclosed_session_errors(tmp_path: Path) 
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["one", "two", "three"]
     assert "Unclosed" not in out.stderr and "never awaited" not in out.stderr, out.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (key, cert), made with the openssl CLI."""
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = str(folder / "key.pem"), str(folder / "cert.pem")
+    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert]
+    args += ["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+    return key, cert
+
+
+def _wait_started(server: Any) -> None:
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+async def test_tls_trusts_what_httpx_trusts_on_both_paths(
+    model_http: str, tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import uvicorn
+
+    from roost.core import ModelUnavailable
+
+    key, cert = tls_files
+    with FakeOpenAIServer() as fake:
+        fake.script(Reply(text="over TLS"))  # the untrusted attempt never gets through
+        config = uvicorn.Config(
+            fake._app._server.config.app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="off",
+            ssl_keyfile=key,
+            ssl_certfile=cert,
+        )
+        tls = uvicorn.Server(config)
+        thread = threading.Thread(target=tls.run, daemon=True)
+        thread.start()
+        _wait_started(tls)
+        port = tls.servers[0].sockets[0].getsockname()[1]
+        base = f"https://127.0.0.1:{port}/v1"
+        try:
+            untrusted = OpenAIChatModel("m", base_url=base, api_key="k", max_retries=0)
+            with pytest.raises(ModelUnavailable):  # self-signed: not in certifi's CAs
+                await untrusted.complete([Msg.user("hi")])
+            await untrusted.aclose()
+            monkeypatch.setenv("SSL_CERT_FILE", cert)  # an internal CA, as companies have
+            trusted = OpenAIChatModel("m", base_url=base, api_key="k", max_retries=0)
+            assert (await trusted.complete([Msg.user("hi")])).msg.text == "over TLS"
+            await trusted.aclose()
+        finally:
+            tls.should_exit = True
+            thread.join(timeout=10)
