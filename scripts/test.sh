@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages for the browser and desktop sandboxes (needs root; skipped otherwise).
+# Debian packages for the browser and desktop sandboxes and the TLS test's certificate
+# (needs root; skipped otherwise).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
-  for pkg in chromium xvfb xdotool x11-utils python3-matplotlib python3-numpy; do
+  for pkg in chromium xvfb xdotool x11-utils python3-matplotlib python3-numpy openssl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then
