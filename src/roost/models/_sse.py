@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ServerSentEvent:
+class ServerSentEvent(NamedTuple):
+    """One event (a tuple: one is built per streamed chunk, 20+ per model reply)."""
+
     event: str
     data: str
 
@@ -22,6 +23,9 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[ServerSentEvent]:
     data: list[str] = []
     async for raw in lines:
         line = raw.rstrip("\r\n")
+        if line.startswith("data: "):  # nearly every line of a model stream
+            data.append(line[6:])
+            continue
         if not line:
             if data:
                 yield ServerSentEvent(event or "message", "\n".join(data))
