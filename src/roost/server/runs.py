@@ -121,9 +121,9 @@ class RunHandle:
     seq: int = 0
     events: list[Envelope] = field(default_factory=list)
     pending: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    followers_waiting: int = 0
-    """Followers blocked on ``changed``; the others re-read ``events`` before they wait."""
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    """Followers blocked until the next event; the others re-read ``events`` before they
+    wait. A bare future each: an ``asyncio.Event`` per event cost more than the event."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
     flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     agent: Any = None
@@ -153,11 +153,18 @@ class RunHandle:
     def session_id(self) -> str:
         return self.info.session_id
 
+    @property
+    def followers_waiting(self) -> int:
+        return sum(1 for w in self.waiters if not w.done())
+
     def notify(self) -> None:
-        if not self.followers_waiting:
-            return  # no one to wake: skip a new asyncio.Event per event of the run
-        event, self.changed = self.changed, asyncio.Event()
-        event.set()
+        waiters = self.waiters
+        if not waiters:
+            return
+        self.waiters = []
+        for waiter in waiters:
+            if not waiter.done():  # a follower that left has a cancelled one
+                waiter.set_result(None)
 
 
 class RunExecutor:
@@ -667,8 +674,8 @@ class RunExecutor:
 
     async def _follow_local(self, h: RunHandle, after_seq: int) -> AsyncIterator[list[Envelope]]:
         index = max(0, after_seq)
+        loop = asyncio.get_running_loop()
         while True:
-            changed = h.changed
             if index < len(h.events):
                 batch = h.events[index:]
                 index += len(batch)
@@ -676,11 +683,9 @@ class RunExecutor:
                 continue
             if h.done.is_set():
                 return
-            h.followers_waiting += 1
-            try:
-                await changed.wait()
-            finally:
-                h.followers_waiting -= 1
+            waiter = loop.create_future()
+            h.waiters.append(waiter)  # no await since the check above: no event is missed
+            await waiter
             if index >= len(h.events) and not h.done.is_set():
                 yield []  # a keepalive tick
 
