@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
@@ -23,6 +23,9 @@ from roost.core import (
 from roost.models.base import BaseChatModel, StreamAccumulator
 from roost.models.pricing import PriceTable, default_price_table
 from roost.models.retry import RetryPolicy, error_for_status
+
+if TYPE_CHECKING:
+    from roost.models._aiohttp import AiohttpPoster
 
 _MAX_ERROR_TEXT = 500
 
@@ -70,7 +73,7 @@ class HttpChatModel(BaseChatModel):
         self._given_client = client
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
-        self._poster: Any = None  # an AiohttpPoster, or False when the httpx path is used
+        self._poster: AiohttpPoster | Literal[False] | None = None  # False: the httpx path
         self._poster_loop: asyncio.AbstractEventLoop | None = None
 
     # -- secrets --------------------------------------------------------------------------
@@ -109,7 +112,7 @@ class HttpChatModel(BaseChatModel):
             self._client_loop = loop
         return self._client
 
-    def _fast(self) -> Any:
+    def _fast(self) -> AiohttpPoster | None:
         """The aiohttp poster of this loop, or None for the httpx path: a client given by
         the caller, no aiohttp installed, or ``ROOST_MODEL_HTTP=httpx`` (decision 0103)."""
         if self._poster is False:
@@ -209,7 +212,7 @@ class HttpChatModel(BaseChatModel):
             msg.metadata["usage_estimated"] = True
 
 
-def _new_poster(model: HttpChatModel) -> Any:
+def _new_poster(model: HttpChatModel) -> AiohttpPoster | Literal[False]:
     if os.environ.get("ROOST_MODEL_HTTP", "").lower() == "httpx":
         return False
     try:
