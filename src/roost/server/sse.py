@@ -24,14 +24,20 @@ def sse_data(data: str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
+class LastFrames(bytes):
+    """Frames after which the stream ends: sent together with the end of the body, one
+    write instead of two (the run's terminal event is on every client's critical path)."""
+
+
 class EventStreamResponse(Response):
     """``text/event-stream`` from an async iterator of frames, sent from the request's task.
 
     Starlette's ``StreamingResponse`` (on uvicorn's ASGI 2.3) sends from a task in an anyio
-    task group while the request's task listens for the disconnect; that machinery was ~3 %
-    of the server's CPU per streamed run. Here one plain task waits for
-    ``http.disconnect`` and cancels the stream, which ends without an error: the run
-    itself goes on, and the client can resume with ``Last-Event-ID``.
+    task group while the request's task listens for the disconnect; without that machinery
+    the server's CPU per streamed run fell ~13 % (decision 0105). Here one plain task waits
+    for ``http.disconnect`` and cancels the stream, which ends without an error: the run
+    itself goes on, and the client can resume with ``Last-Event-ID``. A
+    :class:`LastFrames` item ends the stream.
     """
 
     media_type = "text/event-stream"
@@ -58,10 +64,14 @@ class EventStreamResponse(Response):
         body = self.body_iterator
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            last = b""
             async for chunk in body:
+                if type(chunk) is LastFrames:
+                    last = chunk
+                    break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             state["done"] = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": bytes(last), "more_body": False})
         except asyncio.CancelledError:
             if not state["gone"] or task.uncancel() > 0:
                 raise  # cancelled for another reason too (e.g. shutdown)

@@ -16,7 +16,7 @@ from roost.server.auth import Principal
 from roost.server.router import api_route
 from roost.server.routes._common import load_run, load_session, run_out
 from roost.server.schemas import ApprovalDecision, RunCreate
-from roost.server.sse import KEEPALIVE, EventStreamResponse, sse_frame
+from roost.server.sse import KEEPALIVE, EventStreamResponse, LastFrames, sse_frame
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -66,9 +66,11 @@ def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, 
             if not batch:
                 yield KEEPALIVE
                 continue
-            yield b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
+            frames = b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
             if batch[-1][1] in TERMINAL_TYPES:
-                return  # nothing follows a terminal event, not even a keepalive
+                yield LastFrames(frames)  # nothing follows a terminal event, not even a keepalive
+                return
+            yield frames
 
     return EventStreamResponse(body(), {**SSE_HEADERS, **headers})
 
