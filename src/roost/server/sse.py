@@ -54,8 +54,11 @@ class EventStreamResponse(Response):
         state = {"gone": False, "done": False}
 
         async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+            try:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+            except Exception:  # a broken receive channel: nothing to watch
+                return
             if not state["done"]:
                 state["gone"] = True
                 task.cancel()
