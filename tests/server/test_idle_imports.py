@@ -39,18 +39,23 @@ asyncio.run(main())
 """
 
 
-def test_a_started_app_has_not_loaded_metrics_tracing_or_cli_modules(tmp_path: Path) -> None:
-    env = {**os.environ, "ROOST_HOME": str(tmp_path)}
+def _started_app_prints(script: str, home: Path) -> list[str]:
+    """Run ``script`` in a fresh interpreter on an embedded store under ``home``."""
+    env = {**os.environ, "ROOST_HOME": str(home)}
     env.pop("ROOST_DATABASE_URL", None)
     env.pop("ROOST_REDIS_URL", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT],
+    return subprocess.run(
+        [sys.executable, "-c", script],
         env=env,
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     ).stdout.splitlines()
+
+
+def test_a_started_app_has_not_loaded_metrics_tracing_or_cli_modules(tmp_path: Path) -> None:
+    out = _started_app_prints(_SCRIPT, tmp_path)
     assert "loaded:" in out  # none of them
     assert "built:" in out  # pydantic validators are built on first use
 
@@ -86,17 +91,7 @@ def test_an_app_with_a_provider_model_loads_neither_httpx_cli_nor_aiohttp_at_sta
     tmp_path: Path,
 ) -> None:
     """httpx's command-line client (rich, pygments) is never loaded (decision 0104), and the
-    aiohttp transport only with the first model request (decision 0103)."""
-    env = {**os.environ, "ROOST_HOME": str(tmp_path)}
-    env.pop("ROOST_DATABASE_URL", None)
-    env.pop("ROOST_REDIS_URL", None)
-    out = subprocess.run(
-        [sys.executable, "-c", _OPENAI_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout.splitlines()
+    aiohttp path only with the first model request (decision 0103)."""
+    out = _started_app_prints(_OPENAI_SCRIPT, tmp_path)
     assert "loaded:" in out
     assert "httpx: AsyncClient" in out
