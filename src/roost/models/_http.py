@@ -1,4 +1,4 @@
-"""Shared plumbing of the HTTP providers: one httpx client per event loop, typed errors,
+"""Shared plumbing of the HTTP providers: one client per event loop, typed errors,
 retries, secret redaction and cost accounting."""
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-import httpx
 
 from roost.core import (
     ModelBadResponse,
@@ -25,6 +23,8 @@ from roost.models.pricing import PriceTable, default_price_table
 from roost.models.retry import RetryPolicy, error_for_status
 
 if TYPE_CHECKING:
+    import httpx
+
     from roost.models._aiohttp import AiohttpPoster
 
 _MAX_ERROR_TEXT = 500
@@ -102,6 +102,8 @@ class HttpChatModel(BaseChatModel):
     def _http(self) -> httpx.AsyncClient:
         if self._given_client is not None:
             return self._given_client
+        import httpx  # not at start: the aiohttp path is the default (decision 0103)
+
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
             # A pooled connection belongs to the loop that opened it: a model reused from
@@ -172,7 +174,10 @@ class HttpChatModel(BaseChatModel):
 
     @contextmanager
     def translate_errors(self) -> Iterator[None]:
-        """httpx failures → ``ModelTimeout`` / ``ModelUnavailable`` / ``ModelBadResponse``."""
+        """httpx failures → ``ModelTimeout`` / ``ModelUnavailable`` / ``ModelBadResponse``
+        (the aiohttp path raises the same httpx errors)."""
+        import httpx  # loaded by then: by the client, or by the aiohttp path's error mapping
+
         try:
             yield
         except httpx.TimeoutException as exc:

@@ -12,9 +12,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from roost.core import (
     AudioBlock,
@@ -44,6 +42,9 @@ from roost.models.base import (
 )
 from roost.models.pricing import PriceTable
 from roost.models.retry import RetryPolicy, stream_with_retries
+
+if TYPE_CHECKING:
+    import httpx
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"

@@ -8,9 +8,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from roost.core import (
     AudioBlock,
@@ -39,6 +37,9 @@ from roost.models.base import (
 )
 from roost.models.pricing import PriceTable, self_hosted_price_table
 from roost.models.retry import RetryPolicy, stream_with_retries
+
+if TYPE_CHECKING:
+    import httpx
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 SELF_HOSTED_PROVIDERS = frozenset({"local", "ollama", "vllm", "llamacpp", "openai-compatible"})
