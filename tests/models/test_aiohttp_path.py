@@ -312,3 +312,21 @@ async def test_tls_trusts_what_httpx_trusts_on_both_paths(
         finally:
             tls.should_exit = True
             thread.join(timeout=10)
+
+
+async def test_requests_go_through_the_environments_proxy_on_both_paths(
+    model_http: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``http_proxy`` is used, end to end: the fake server plays the proxy (uvicorn takes the
+    absolute-form request line), and the model's own host does not even resolve."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAIServer() as proxy:
+        proxy.script(Reply(text="via the proxy"))
+        monkeypatch.setenv("http_proxy", proxy.base)
+        model = OpenAIChatModel("m", base_url="http://model.invalid/v1", api_key="k", max_retries=0)
+        try:
+            assert (await model.complete([Msg.user("hi")])).msg.text == "via the proxy"
+        finally:
+            await model.aclose()
+        assert len(proxy.requests) == 1
