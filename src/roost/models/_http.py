@@ -141,15 +141,14 @@ class HttpChatModel(BaseChatModel):
     ) -> AsyncIterator[StreamedResponse]:
         """POST ``body`` and yield the streaming response; HTTP errors become typed errors."""
         poster = self._fast()
+        headers = {**self.extra_headers, **headers}
         response: StreamedResponse
         if poster is not None:
             with self.translate_errors():
-                response = await poster.post(url, body, {**self.extra_headers, **headers})
+                response = await poster.post(url, body, headers)
         else:
             client = self._http()
-            request = client.build_request(
-                "POST", url, json=body, headers={**self.extra_headers, **headers}
-            )
+            request = client.build_request("POST", url, json=body, headers=headers)
             with self.translate_errors():
                 response = await client.send(request, stream=True)
         try:

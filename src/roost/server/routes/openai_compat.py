@@ -26,7 +26,7 @@ from roost.server.auth import Principal
 from roost.server.router import api_route
 from roost.server.routes._common import load_session
 from roost.server.schemas import ChatCompletionCreate, ChatMessageIn
-from roost.server.sse import EventStreamResponse, sse_data
+from roost.server.sse import EventStreamResponse, LastFrames, sse_data
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -174,6 +174,9 @@ def routes(app: AgentApp) -> list[BaseRoute]:
     ]
 
 
+_DONE = b"data: [DONE]\n\n"
+
+
 async def _chunks(
     app: AgentApp, run_id: str, cid: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
@@ -225,6 +228,9 @@ async def _chunks(
                             )
                         )
                     )
+        if batch and batch[-1][1] in _FINISH:  # the end: one write with the body's end
+            yield LastFrames(b"".join([*out, _DONE]))
+            return
         if out:
             yield b"".join(out)
-    yield b"data: [DONE]\n\n"
+    yield LastFrames(_DONE)
