@@ -125,6 +125,18 @@ async def test_a_model_uses_aiohttp_unless_told_otherwise(
             assert model._fast() is None
 
 
+async def test_an_unknown_model_http_setting_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from roost.core import ConfigError
+
+    monkeypatch.setenv("ROOST_MODEL_HTTP", "curl")
+    model = OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)
+    with pytest.raises(ConfigError) as info:
+        await model.complete([Msg.user("hi")])
+    assert "ROOST_MODEL_HTTP" in info.value.message and "httpx" in (info.value.hint or "")
+
+
 async def test_the_body_is_httpx_json_and_headers_are_one_per_name(server: AppServer) -> None:
     poster = AiohttpPoster(5.0, 5.0)
     try:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from roost.core import (
+    ConfigError,
     ModelBadResponse,
     ModelError,
     ModelTimeout,
@@ -217,11 +218,22 @@ class HttpChatModel(BaseChatModel):
 
 
 def _new_poster(model: HttpChatModel) -> AiohttpPoster | Literal[False]:
-    if os.environ.get("ROOST_MODEL_HTTP", "").lower() == "httpx":
+    choice = os.environ.get("ROOST_MODEL_HTTP", "").strip().lower()
+    if choice not in ("", "aiohttp", "httpx"):
+        raise ConfigError(
+            f"ROOST_MODEL_HTTP={choice!r} is not a model HTTP client",
+            hint="use 'aiohttp' (the default with roost[fast]) or 'httpx', or unset it",
+        )
+    if choice == "httpx":
         return False
     try:
         from roost.models._aiohttp import AiohttpPoster
     except ImportError:  # the ``fast`` extra is not installed
+        if choice == "aiohttp":
+            raise ConfigError(
+                "ROOST_MODEL_HTTP=aiohttp but aiohttp is not installed",
+                hint="pip install 'roost[fast]', or unset ROOST_MODEL_HTTP",
+            ) from None
         return False
     return AiohttpPoster(model.timeout, min(model.timeout, 10.0))
 
