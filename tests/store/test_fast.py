@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from roost.core.jsontext import JSONText
 from roost.store._engine import create_sqlite_sync_engine, normalize_url
 from roost.store._fast import Statement
 from roost.store.schema import messages, metadata, sessions
@@ -74,8 +75,19 @@ def test_the_fast_path_stores_what_sqlalchemy_stores(engine: sa.Engine) -> None:
     assert (core[0], fast[0]) == ("s_core", "s_fast")
     assert fast[1:] == core[1:]
     assert _raw_rows(engine, "SELECT seq, content, partial, created_at FROM messages") == [
-        (i, f'{{"i": {i}}}', int(i == 1), "2026-11-22 05:06:07.891011") for i in range(3)
+        (i, f'{{"i":{i}}}', int(i == 1), "2026-11-22 05:06:07.891011") for i in range(3)
     ]
+
+
+def test_json_text_is_stored_as_it_is_on_both_paths(engine: sa.Engine) -> None:
+    # an event's wire JSON is written to its JSON column without a second encoding
+    text = JSONText('{"seq":1,"delta":"ü"}')
+    with engine.begin() as conn:
+        Statement(sessions.insert())(conn, _session("s_fast", metadata=text))
+        conn.execute(sessions.insert(), _session("s_core", metadata=text))
+        read = conn.execute(sa.select(sessions.c.metadata).order_by(sessions.c.id)).scalars()
+        assert list(read) == [{"seq": 1, "delta": "ü"}] * 2
+    assert _raw_rows(engine, "SELECT metadata FROM sessions") == [(text,), (text,)]
 
 
 def test_returning_rows_are_converted_like_sqlalchemy(engine: sa.Engine) -> None:

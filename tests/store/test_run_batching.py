@@ -71,6 +71,29 @@ async def test_final_flush_carries_turns_reply_state_and_status(store: Store) ->
     assert await store.save_state(s.id, "calc", {"memory": []}) == 3
 
 
+async def test_a_reply_said_to_be_new_is_inserted_and_an_existing_one_still_updated(
+    store: Store,
+) -> None:
+    s = await store.create_session(app="demo")
+    run = await store.create_run(session_id=s.id, status="running", inputs=[Msg.user("hi")])
+    reply = Msg.assistant("hello")
+    await store.flush_run(run.id, [], reply, partial=False, session_id=s.id, msg_new=True)
+    # wrongly said to be new (it was stored above): updated in its place, not duplicated
+    again = reply.model_copy(update={"content": Msg.assistant("hello again").content})
+    await store.flush_run(run.id, [], again, partial=False, session_id=s.id, msg_new=True)
+    later = Msg.assistant("later")
+    await store.flush_run(run.id, [], later, partial=False, session_id=s.id, msg_new=True)
+    page = await store.list_messages(s.id)
+    assert [m.text for m in page.items] == ["hi", "hello again", "later"]
+    assert [r.seq for r in page.records] == sorted(r.seq for r in page.records)
+    assert page.records[1].run_id == run.id and not page.records[1].partial
+
+    # a message of another session keeps its owner: the conflict is reported
+    other = await store.create_session(app="demo")
+    with pytest.raises(MessageIdConflict):
+        await store.flush_run(run.id, [], later, session_id=other.id, msg_new=True)
+
+
 async def test_a_failing_flush_stores_nothing(store: Store) -> None:
     s = await store.create_session(app="demo")
     run = await store.create_run(session_id=s.id, status="running")

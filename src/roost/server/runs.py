@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +41,10 @@ from roost.core import (
     ToolResultEvent,
     Usage,
     UsageEvent,
+    jsontext,
 )
 from roost.core.blocks import ToolUseBlock
+from roost.core.jsontext import JSONText
 from roost.server._partial import PartialReply
 from roost.server._retry import retry_transient
 from roost.server.context import AgentContext
@@ -53,35 +55,21 @@ from roost.store import InvalidStoreArgument, RunFinished
 if TYPE_CHECKING:
     from roost.server.app import AgentApp, AgentSpec
     from roost.server.auth import Principal
+    from roost.store.store import EventRow
 
 log = logging.getLogger("roost.server.runs")
 
 Envelope = tuple[int, str, str]
 """``(seq, type, json)`` — the event as it goes on the wire."""
+Pending = tuple[int, str, dict[str, Any], str]
+"""``(seq, type, envelope, json)`` — an event not yet stored."""
 
 ACTIVE = frozenset({"queued", "running", "waiting_approval"})
 FINAL = frozenset({"succeeded", "failed", "canceled"})
 TERMINAL_EVENTS = {"succeeded": "run.completed", "failed": "run.failed", "canceled": "run.canceled"}
 
 
-def _compact_json() -> Callable[[Any], str]:
-    """Compact JSON (``ensure_ascii=False``) with CPython's C encoder built once.
-
-    ``JSONEncoder.encode`` builds a new C encoder on every call, which was most of the
-    cost of encoding an event (one per text delta). No cycle check: envelopes are plain
-    JSON data (event dumps, ids, numbers). Other Pythons get the plain encoder.
-    """
-    plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return plain.encode
-    encode = make(
-        None, plain.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
-    return lambda obj: "".join(encode(obj, 0))
-
-
-_DUMPS = _compact_json()
+_DUMPS = jsontext.dumps
 _FLAT_EVENTS: frozenset[type[Any]] = frozenset(
     {
         ReplyStarted,
@@ -120,7 +108,7 @@ class RunHandle:
     status: str = "running"
     seq: int = 0
     events: list[Envelope] = field(default_factory=list)
-    pending: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     """Followers blocked until the next event; the others re-read ``events`` before they
     wait. A bare future each: an ``asyncio.Event`` per event cost more than the event."""
@@ -483,6 +471,7 @@ class RunExecutor:
         if final is None and part is not None and not part.empty:
             final = part.build()
         h.partial = None
+        final_new = part is None or not part.saved  # no partial of it was flushed
         completed, h.completed = h.completed, []
         if final is not None and not (final.content or status == "succeeded"):
             final = None
@@ -508,7 +497,7 @@ class RunExecutor:
         # message) never finds the run still running or the session still busy.
         self._emit(h, TERMINAL_EVENTS[status], data, hold=True)
         try:
-            await self._store_end(h, status, final, completed, state)
+            await self._store_end(h, status, final, completed, state, final_new)
         finally:
             if h.lock is not None:
                 with contextlib.suppress(Exception):
@@ -527,6 +516,7 @@ class RunExecutor:
         final: Msg | None,
         completed: list[Msg],
         state: tuple[str, dict[str, Any]] | None,
+        final_new: bool,
     ) -> None:
         app = self.app
         code, message = h.error if (status == "failed" and h.error) else (None, None)
@@ -549,6 +539,7 @@ class RunExecutor:
                         model=h.model,
                         messages=completed,
                         state=state,
+                        msg_new=final_new,
                     )
                 )
 
@@ -581,7 +572,7 @@ class RunExecutor:
         h.seq += 1
         env = {"seq": h.seq, "run_id": h.id, "session_id": h.session_id, **data, "type": type_}
         text = _DUMPS(env)
-        h.pending.append((h.seq, type_, env))
+        h.pending.append((h.seq, type_, env, text))
         if hold:
             h.held.append(((h.seq, type_, text), env))
             return
@@ -615,7 +606,8 @@ class RunExecutor:
 
     async def _flush(self, h: RunHandle) -> None:
         async with h.flush_lock:
-            events, h.pending = coalesce(h.pending), []
+            pending, h.pending = h.pending, []
+            events = coalesce(pending)
             part = h.partial if (h.partial is not None and h.partial.dirty) else None
             completed, h.completed = h.completed, []
             if not events and part is None and not completed:
@@ -638,7 +630,7 @@ class RunExecutor:
                     part.saved = True
             except Exception:
                 # nothing was committed: all of it is retried on the next flush
-                h.pending[:0] = expand_stored(events, 0)
+                h.pending[:0] = pending
                 h.completed[:0] = completed
                 if part is not None and reply is not None:
                     part.dirty = True
@@ -827,21 +819,24 @@ class RunExecutor:
 _TERMINAL_TYPES = frozenset(TERMINAL_EVENTS.values())
 
 
-def coalesce(
-    events: list[tuple[int, str, dict[str, Any]]],
-) -> list[tuple[int, str, dict[str, Any]]]:
+def coalesce(events: Sequence[tuple[Any, ...]]) -> list[EventRow]:
     """Merge runs of consecutive text deltas of one message into one stored row.
 
-    The row keeps the last ``seq`` (so ``after_seq`` queries still find it) and, under
-    ``coalesced``, the first seq and each piece's length, so a replay can give back the
-    exact original events — from any ``Last-Event-ID``, even one inside the run.
+    ``events`` are ``(seq, type, envelope)`` or :data:`Pending` (with the envelope's JSON,
+    which a row of one event stores as it is). A merged row keeps the last ``seq`` (so
+    ``after_seq`` queries still find it) and, under ``coalesced``, the first seq and each
+    piece's length, so a replay can give back the exact original events — from any
+    ``Last-Event-ID``, even one inside the run.
     """
-    out: list[tuple[int, str, dict[str, Any]]] = []
-    group: list[tuple[int, str, dict[str, Any]]] = []
+    out: list[EventRow] = []
+    group: list[tuple[Any, ...]] = []
+
+    def single(item: tuple[Any, ...]) -> EventRow:
+        return (item[0], item[1], JSONText(item[3]) if len(item) > 3 else item[2])
 
     def close() -> None:
         if len(group) == 1:
-            out.append(group[0])
+            out.append(single(group[0]))
         elif group:
             first, last = group[0][2], group[-1][2]
             merged = dict(last)
@@ -864,16 +859,16 @@ def coalesce(
             group.append(item)
         else:
             close()
-            out.append(item)
+            out.append(single(item))
     close()
     return out
 
 
 def expand_stored(
-    rows: list[tuple[int, str, dict[str, Any]]], after_seq: int
-) -> list[tuple[int, str, dict[str, Any]]]:
+    rows: Sequence[tuple[int, str, Mapping[str, Any]]], after_seq: int
+) -> list[tuple[int, str, Mapping[str, Any]]]:
     """The original events of coalesced rows, those with ``seq > after_seq`` only."""
-    out: list[tuple[int, str, dict[str, Any]]] = []
+    out: list[tuple[int, str, Mapping[str, Any]]] = []
     for seq, type_, payload in rows:
         info = payload.get("coalesced")
         if not info:

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+from roost.core import jsontext
 from roost.core.errors import ConfigError
 
 if TYPE_CHECKING:  # imported lazily: a SQLite-file store may never need the async engine
@@ -80,6 +81,7 @@ def create_engine(url: URL, *, schema: str | None = None, echo: bool = False) ->
     return create_async_engine(
         url,
         echo=echo,
+        json_serializer=jsontext.encode,
         pool_pre_ping=False,
         pool_reset_on_return=None,
         pool_size=10,
@@ -117,7 +119,11 @@ def _sqlite_engine(url: URL, *, echo: bool) -> AsyncEngine:
     # Every use ends its own transaction (engine.begin(), or Connection.close() rolls
     # back), so skip the pool's extra ROLLBACK on check-in: with aiosqlite it is one
     # more thread round trip per call.
-    kwargs: dict[str, Any] = {"echo": echo, "pool_reset_on_return": None}
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        "pool_reset_on_return": None,
+        "json_serializer": jsontext.encode,
+    }
     if memory:
         # One shared connection, or every pooled connection would see its own empty DB.
         kwargs["poolclass"] = StaticPool
@@ -137,6 +143,7 @@ def create_sqlite_sync_engine(url: URL, *, echo: bool = False) -> sa.Engine:
     engine = sa.create_engine(
         url.set(drivername="sqlite+pysqlite"),
         echo=echo,
+        json_serializer=jsontext.encode,
         pool_reset_on_return=None,
         pool_size=8,
         max_overflow=8,

@@ -50,6 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, RowMapping
 
 from roost.core.ids import new_id
+from roost.core.jsontext import JSONText
 from roost.core.msg import Msg
 from roost.core.settings import get_settings
 from roost.core.usage import Usage
@@ -97,6 +98,9 @@ from roost.store.schema import agent_states, api_keys, messages, run_events, run
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+EventRow = tuple[int, str, Mapping[str, Any] | JSONText]
+"""``(seq, type, payload)``: the payload as a mapping, or already encoded as JSON text."""
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 MAX_PAGE = 10_000
@@ -300,6 +304,15 @@ _SESSION_OWNER = Statement(
     sa.select(sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id).where(
         sessions.c.id == sa.bindparam("id")
     )
+)
+_RESERVE_SEQ_OWNER = Statement(
+    sessions.update()
+    .where(sessions.c.id == sa.bindparam("b_id"))
+    .values(
+        msg_seq=sessions.c.msg_seq + sa.bindparam("b_n", type_=sa.Integer()),
+        updated_at=sa.bindparam("b_now", type_=sessions.c.updated_at.type),
+    )
+    .returning(sessions.c.msg_seq, sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id)
 )
 _SESSION_EXISTS = Statement(sa.select(sessions.c.id).where(sessions.c.id == sa.bindparam("id")))
 _RUN_EXISTS = Statement(sa.select(runs.c.id).where(runs.c.id == sa.bindparam("id")))
@@ -912,10 +925,19 @@ class Store:
         }
 
         def body(conn: sa.Connection) -> None:
+            last = None
             if session_id is not None:
-                srow = _SESSION_OWNER(conn, {"id": session_id}).first()
+                if inputs:
+                    # reserving the inputs' places also proves the session exists and
+                    # reads its owner: one statement instead of a SELECT and an UPDATE
+                    srow = _RESERVE_SEQ_OWNER(
+                        conn, {"b_id": session_id, "b_n": len(inputs), "b_now": now}
+                    ).first()
+                else:
+                    srow = _SESSION_OWNER(conn, {"id": session_id}).first()
                 if srow is None:
                     raise SessionNotFound(f"session {session_id!r} does not exist")
+                last = srow.get("msg_seq")
                 for key, given in (
                     ("agent", agent),
                     ("user_id", user_id),
@@ -927,7 +949,7 @@ class Store:
             except sa.exc.IntegrityError as exc:
                 raise RunExists(f"run {rid!r} already exists") from exc
             if inputs and session_id is not None:
-                _append_messages(conn, session_id, inputs, rid)
+                _append_messages(conn, session_id, inputs, rid, last=last)
 
         try:
             await self._tx(body, write=True)
@@ -1070,9 +1092,7 @@ class Store:
 
     # -- run events --------------------------------------------------------------------
     @_uncancellable
-    async def append_events(
-        self, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
-    ) -> None:
+    async def append_events(self, run_id: str, events: Sequence[EventRow]) -> None:
         """Store a batch of ``(seq, type, payload)`` stream events of a run at once."""
         if not events:
             return
@@ -1081,14 +1101,18 @@ class Store:
         except sa.exc.IntegrityError as exc:
             raise await self._event_error(run_id, events) from exc
 
-    async def _event_error(
-        self, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
-    ) -> Exception:
+    async def _event_error(self, run_id: str, events: Sequence[EventRow]) -> Exception:
+        """What an integrity error of a batch of events (and messages) was about."""
         try:
             await self.get_run(run_id)
         except RunNotFound as missing:
             return missing
         seqs = [e[0] for e in events]
+        if not seqs or await self.last_event_seq(run_id) < min(seqs):
+            return MessageIdConflict(
+                "a message with this id already belongs to another session",
+                hint="give every Msg a fresh id (the default)",
+            )
         return EventSeqConflict(
             f"run {run_id!r} already has events with some of seq {min(seqs)}..{max(seqs)}",
             hint="resume numbering after last_event_seq()",
@@ -1153,7 +1177,7 @@ class Store:
     async def flush_run(
         self,
         run_id: str,
-        events: Sequence[tuple[int, str, Mapping[str, Any]]] = (),
+        events: Sequence[EventRow] = (),
         msg: Msg | None = None,
         *,
         partial: bool = True,
@@ -1165,11 +1189,16 @@ class Store:
         model: str | None = None,
         messages: Sequence[Msg] = (),
         state: tuple[str, Mapping[str, Any]] | None = None,
+        msg_new: bool = False,
     ) -> RunRecord | None:
         """One transaction for a streaming run: a batch of events, completed
         ``messages``, the (partial) reply ``msg``, the agent ``state`` (``(agent_name,
         state_dict)``) and, at the end, the final status. Returns the run when ``status``
-        is given. Everything commits together or nothing does."""
+        is given. Everything commits together or nothing does.
+
+        ``msg_new``: the caller has not stored ``msg`` before (no partial of it was
+        flushed), so it is inserted without first trying to update it; if it does exist
+        after all, it is updated as usual."""
         if msg is not None:
             _check_msgs([msg])
         _check_msgs(messages)
@@ -1193,7 +1222,7 @@ class Store:
                 for done in messages:
                     _save_message(conn, sid, done, run_id, False)
                 if msg is not None:
-                    _save_message(conn, sid, msg, run_id, partial)
+                    _save_message(conn, sid, msg, run_id, partial, new=msg_new)
                 if st is not None:
                     _save_state(conn, sid, st[0], st[1], None)
             if status is not None:
@@ -1480,9 +1509,17 @@ def _reserve_seq(conn: sa.Connection, session_id: str, count: int) -> int:
 
 
 def _append_messages(
-    conn: sa.Connection, session_id: str, msgs: Sequence[Msg], run_id: str | None
+    conn: sa.Connection,
+    session_id: str,
+    msgs: Sequence[Msg],
+    run_id: str | None,
+    *,
+    last: int | None = None,
 ) -> list[MessageRecord]:
-    last = _reserve_seq(conn, session_id, len(msgs))
+    """Insert ``msgs`` at the end of the session (``last``: their places, already
+    reserved by the caller)."""
+    if last is None:
+        last = _reserve_seq(conn, session_id, len(msgs))
     first = last - len(msgs) + 1
     now = _now()
     rows = [
@@ -1514,9 +1551,44 @@ def _append_messages(
 
 
 def _save_message(
-    conn: sa.Connection, session_id: str, msg: Msg, run_id: str | None, partial: bool
+    conn: sa.Connection,
+    session_id: str,
+    msg: Msg,
+    run_id: str | None,
+    partial: bool,
+    *,
+    new: bool = False,
 ) -> MessageRecord:
+    """Insert ``msg`` at the end of the session or update it in its place. ``new``: it
+    is most likely not stored yet, so try the insert first (``ON CONFLICT (id) DO
+    NOTHING``; the place reserved for it stays unused when it existed after all)."""
     content = _msg_json(msg)
+    if new:
+        seq = _reserve_seq(conn, session_id, 1)
+        now = _now()
+        added = _insert_message_if_new(conn.dialect.name)(
+            conn,
+            {
+                "id": msg.id,
+                "session_id": session_id,
+                "run_id": run_id,
+                "seq": seq,
+                "role": msg.role,
+                "name": msg.name,
+                "content": content,
+                "partial": partial,
+                "created_at": now,
+            },
+        ).first()
+        if added is not None:
+            return MessageRecord(
+                msg=msg,
+                session_id=session_id,
+                seq=seq,
+                run_id=run_id,
+                partial=partial,
+                created_at=now,
+            )
     row = _UPDATE_MESSAGE(
         conn,
         {
@@ -1559,20 +1631,47 @@ def _save_message(
     )
 
 
-def _insert_events(
-    conn: sa.Connection, run_id: str, events: Sequence[tuple[int, str, Mapping[str, Any]]]
-) -> None:
+def _insert_events(conn: sa.Connection, run_id: str, events: Sequence[EventRow]) -> None:
     for _, type_, _ in events:
         _check_len(type_, 64, "event type")
     now = _now()
     rows = [
-        {"run_id": run_id, "seq": seq, "type": type_, "payload": dict(payload), "created_at": now}
+        {
+            "run_id": run_id,
+            "seq": seq,
+            "type": type_,
+            # the event's wire JSON, written as it is (not decoded and encoded again)
+            "payload": payload if isinstance(payload, JSONText) else dict(payload),
+            "created_at": now,
+        }
         for seq, type_, payload in events
     ]
     _INSERT_EVENTS(conn, rows)
 
 
 _KEEP_STARTED = "started_at_if_unset"
+_INSERT_MESSAGE_IF_NEW: dict[str, Statement] = {}
+
+
+def _insert_message_if_new(dialect: str) -> Statement:
+    """``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`` of a message: no row back
+    when a message with that id is stored already."""
+    stmt = _INSERT_MESSAGE_IF_NEW.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            ins: Any = pg_insert(messages)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            ins = sqlite_insert(messages)
+        stmt = _INSERT_MESSAGE_IF_NEW[dialect] = Statement(
+            ins.on_conflict_do_nothing(index_elements=[messages.c.id]).returning(messages.c.id)
+        )
+    return stmt
+
+
 _RUN_STATUS_STMTS: dict[tuple[str, ...], Statement] = {}
 _STATE_UPSERTS: dict[str, Statement] = {}
 
