@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-CHUNKS = [f"w{i:02d} " for i in range(20)]
+CHUNKS = [f"w{i:02d} " for i in range(int(os.environ.get("BENCH_CHUNKS", "20")))]
 
 
 async def healthz(request: Request) -> Response:

@@ -38,7 +38,7 @@ from compare import free_port, stop, wait_healthy
 
 BENCH = Path(__file__).parent
 ADMIN_KEY = "rk_" + "b" * 43
-CHUNKS = 20
+CHUNKS = int(os.environ.get("BENCH_CHUNKS", "20"))
 
 
 def build_roost_app(observe: bool) -> Any:

@@ -10,7 +10,7 @@ from roost.core.jsontext import JSONText, dumps, encode
 
 
 @pytest.mark.parametrize(
-    "value", [{"a": [1, "ü", None, True, 1.5]}, [], "plain \"quoted\"\n", None, 3, {"k": {}}]
+    "value", [{"a": [1, "ü", None, True, 1.5]}, [], 'plain "quoted"\n', None, 3, {"k": {}}]
 )
 def test_dumps_is_compact_json_with_unicode_kept(value: object) -> None:
     assert dumps(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)

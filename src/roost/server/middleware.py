@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
 
 from roost.core import PayloadTooLarge, RateLimited, RoostError
 from roost.server._http import error_body
+from roost.server.auth import ANONYMOUS
 from roost.server.errors import MethodNotAllowed, RouteNotFound
+from roost.server.router import RouteTable
 
 if TYPE_CHECKING:
+    from starlette.routing import Router
+
     from roost.server.app import AgentApp
 
 log = logging.getLogger("roost.server.http")
@@ -23,8 +30,9 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class ServiceMiddleware:
-    def __init__(self, app: Any, service: AgentApp) -> None:
+    def __init__(self, app: Router, service: AgentApp) -> None:
         self.app = app
+        self.table = RouteTable(app.routes)
         self.service = service
         self.public = set(PUBLIC_PATHS)
         if service.metrics_public:
@@ -40,7 +48,7 @@ class ServiceMiddleware:
         status_box = [500]
         started = [False]
 
-        async def send_wrapper(message: dict[str, Any]) -> None:
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
                 started[0] = True
@@ -74,8 +82,6 @@ class ServiceMiddleware:
                 if auth is not None:
                     principal = await auth.authenticate(headers)
                 else:
-                    from roost.server.auth import ANONYMOUS
-
                     principal = ANONYMOUS
                 scope["roost.principal"] = principal
                 limiter = service.rate_limiter
@@ -88,7 +94,15 @@ class ServiceMiddleware:
                             retry_after=int(wait),
                         )
             scope["roost.headers"] = headers
-            await self.app(scope, receive_limited, send_wrapper)
+            hit = self.table.match(scope["method"], path)
+            if hit is None:
+                await self.app(scope, receive_limited, send_wrapper)
+            else:  # what the router would do, without its layers (see RouteTable)
+                handler, scope["roost.route"], scope["path_params"] = hit
+                scope["router"] = self.app
+                request = Request(scope, receive_limited)
+                response = await handler(request, scope.get("roost.principal", ANONYMOUS))
+                await response(scope, receive_limited, send_wrapper)
         except Exception as exc:
             if started[0]:
                 log.exception(

@@ -28,6 +28,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from roost.store._engine import DRIVER_TRANSACTIONS
+
 log = logging.getLogger("roost.store")
 
 Body = Callable[[sa.Connection], Any]
@@ -246,14 +248,23 @@ class LoopWriter:
         else:
             fut.set_result(inner.result())
 
-    def _connection(self) -> sa.Connection:
+    def _connection(self) -> tuple[sa.Connection, Any]:
+        """The loop's connection and its driver connection.
+
+        SQLAlchemy's transaction on it is begun once (without a ``BEGIN``) and never
+        ended through SQLAlchemy: each batch is ``BEGIN IMMEDIATE … COMMIT`` on the
+        driver, because SQLAlchemy's transaction bookkeeping per batch cost more than a
+        small batch itself. Bodies see a connection in a transaction, as in the thread.
+        """
         self._conn, new = _kept(self._conn, self._engine)
+        raw = self._conn.connection.dbapi_connection
+        assert raw is not None
         if new:
-            raw = self._conn.connection.dbapi_connection
-            assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")  # never wait for the lock on the loop
             raw.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a thread
-        return self._conn
+            self._conn.execution_options(**{DRIVER_TRANSACTIONS: True})
+            self._conn.begin()
+        return self._conn, raw
 
     def _run(self) -> None:
         self._scheduled = False
@@ -264,19 +275,22 @@ class LoopWriter:
             self._hand_over(batch)
             return
         try:
-            conn = self._connection()
-            tx = conn.begin()  # BEGIN IMMEDIATE: fails at once if the lock is taken
+            conn, raw = self._connection()
+            raw.execute("BEGIN IMMEDIATE")  # fails at once if the lock is taken
         except Exception:
             self._hand_over(batch)
             return
         results: list[Any] = []
         try:
-            with tx:
-                for body, _ in batch:
-                    results.append(body(conn))
+            for body, _ in batch:
+                results.append(body(conn))
+            raw.execute("COMMIT")
         except Exception:
             # a body failed (or the commit did): nothing of the batch is stored; the
             # thread replays each body alone, so only the faulty one fails
+            with contextlib.suppress(Exception):
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
             self._hand_over(batch)
             return
         self._commits += 1
