@@ -13,6 +13,7 @@ from roost.store import (
     EventSeqConflict,
     InvalidStoreArgument,
     MessageIdConflict,
+    RunFinished,
     SessionExists,
     SessionNotFound,
     Store,
@@ -58,6 +59,8 @@ async def test_final_flush_carries_turns_reply_state_and_status(store: Store) ->
         state=("calc", {"memory": [1, 2]}),
     )
     assert done is not None and done.status == "succeeded"
+    with pytest.raises(RunFinished):  # not read back, but still refused when final
+        await store.flush_run(run.id, [], status="failed", record=False)
     assert [m.text for m in (await store.list_messages(s.id)).items] == [
         "2+2?",
         "calling calc",

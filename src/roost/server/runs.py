@@ -540,6 +540,7 @@ class RunExecutor:
                         messages=completed,
                         state=state,
                         msg_new=final_new,
+                        record=False,
                     )
                 )
 

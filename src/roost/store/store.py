@@ -218,8 +218,9 @@ def _check_status(status: str) -> RunStatus:
     return status
 
 
-def _msg_json(msg: Msg) -> dict[str, Any]:
-    return msg.model_dump(mode="json", exclude_none=True)
+def _msg_json(msg: Msg) -> JSONText:
+    """A message as its JSON column holds it (pydantic's own encoder: no dict between)."""
+    return JSONText(msg.model_dump_json(exclude_none=True))
 
 
 def _session(row: Mapping[Any, Any]) -> SessionRecord:
@@ -949,7 +950,7 @@ class Store:
             except sa.exc.IntegrityError as exc:
                 raise RunExists(f"run {rid!r} already exists") from exc
             if inputs and session_id is not None:
-                _append_messages(conn, session_id, inputs, rid, last=last)
+                _append_messages(conn, session_id, inputs, rid, last=last, now=now)
 
         try:
             await self._tx(body, write=True)
@@ -1002,12 +1003,14 @@ class Store:
         ``usage`` is the run's total (it replaces the stored counters). A run that is
         already final raises ``RunFinished``: a late cancel never overwrites a success.
         """
-        return await self._tx(
+        run = await self._tx(
             lambda conn: _set_run_status(
                 conn, run_id, status, error_code, error_message, usage, model, owner
             ),
             write=True,
         )
+        assert run is not None  # record=True
+        return run
 
     @_uncancellable
     async def list_runs(
@@ -1190,6 +1193,7 @@ class Store:
         messages: Sequence[Msg] = (),
         state: tuple[str, Mapping[str, Any]] | None = None,
         msg_new: bool = False,
+        record: bool = True,
     ) -> RunRecord | None:
         """One transaction for a streaming run: a batch of events, completed
         ``messages``, the (partial) reply ``msg``, the agent ``state`` (``(agent_name,
@@ -1198,7 +1202,8 @@ class Store:
 
         ``msg_new``: the caller has not stored ``msg`` before (no partial of it was
         flushed), so it is inserted without first trying to update it; if it does exist
-        after all, it is updated as usual."""
+        after all, it is updated as usual. ``record=False``: return None even with a
+        ``status`` (the run is not read back)."""
         if msg is not None:
             _check_msgs([msg])
         _check_msgs(messages)
@@ -1208,8 +1213,9 @@ class Store:
             st = (state[0], dict(state[1]))
 
         def body(conn: sa.Connection) -> RunRecord | None:
+            now = _now()  # one timestamp for the whole transaction
             if events:
-                _insert_events(conn, run_id, events)
+                _insert_events(conn, run_id, events, now)
             sid = session_id
             if sid is None and (msg is not None or messages or st is not None):
                 sid = _RUN_SESSION(conn, {"id": run_id}).scalar()
@@ -1220,14 +1226,23 @@ class Store:
                     )
             if sid is not None:
                 for done in messages:
-                    _save_message(conn, sid, done, run_id, False)
+                    _save_message(conn, sid, done, run_id, False, now=now)
                 if msg is not None:
-                    _save_message(conn, sid, msg, run_id, partial, new=msg_new)
+                    _save_message(conn, sid, msg, run_id, partial, new=msg_new, now=now)
                 if st is not None:
-                    _save_state(conn, sid, st[0], st[1], None)
+                    _save_state(conn, sid, st[0], st[1], None, now)
             if status is not None:
                 return _set_run_status(
-                    conn, run_id, status, error_code, error_message, usage, model, None
+                    conn,
+                    run_id,
+                    status,
+                    error_code,
+                    error_message,
+                    usage,
+                    model,
+                    None,
+                    now,
+                    record,
                 )
             return None
 
@@ -1451,8 +1466,9 @@ def _save_state(
     agent_name: str,
     state: dict[str, Any],
     expected_version: int | None,
+    now: datetime | None = None,
 ) -> int:
-    now = _now()
+    now = now or _now()
     params = {
         "b_session_id": session_id,
         "b_agent_name": agent_name,
@@ -1499,10 +1515,13 @@ def _require_run(conn: sa.Connection, run_id: str) -> None:
         raise RunNotFound(f"run {run_id!r} does not exist")
 
 
-def _reserve_seq(conn: sa.Connection, session_id: str, count: int) -> int:
+def _reserve_seq(
+    conn: sa.Connection, session_id: str, count: int, now: datetime | None = None
+) -> int:
     """Atomically reserve ``count`` message slots; returns the last one. Also locks the
     session row on PostgreSQL, so concurrent appenders are serialised."""
-    last = _RESERVE_SEQ(conn, {"b_id": session_id, "b_n": count, "b_now": _now()}).scalar()
+    params = {"b_id": session_id, "b_n": count, "b_now": now or _now()}
+    last = _RESERVE_SEQ(conn, params).scalar()
     if last is None:
         raise SessionNotFound(f"session {session_id!r} does not exist")
     return int(last)
@@ -1515,13 +1534,14 @@ def _append_messages(
     run_id: str | None,
     *,
     last: int | None = None,
+    now: datetime | None = None,
 ) -> list[MessageRecord]:
     """Insert ``msgs`` at the end of the session (``last``: their places, already
     reserved by the caller)."""
+    now = now or _now()
     if last is None:
-        last = _reserve_seq(conn, session_id, len(msgs))
+        last = _reserve_seq(conn, session_id, len(msgs), now)
     first = last - len(msgs) + 1
-    now = _now()
     rows = [
         {
             "id": m.id,
@@ -1558,14 +1578,15 @@ def _save_message(
     partial: bool,
     *,
     new: bool = False,
+    now: datetime | None = None,
 ) -> MessageRecord:
     """Insert ``msg`` at the end of the session or update it in its place. ``new``: it
     is most likely not stored yet, so try the insert first (``ON CONFLICT (id) DO
     NOTHING``; the place reserved for it stays unused when it existed after all)."""
     content = _msg_json(msg)
+    now = now or _now()
     if new:
-        seq = _reserve_seq(conn, session_id, 1)
-        now = _now()
+        seq = _reserve_seq(conn, session_id, 1, now)
         added = _insert_message_if_new(conn.dialect.name)(
             conn,
             {
@@ -1610,8 +1631,7 @@ def _save_message(
             partial=partial,
             created_at=row["created_at"],
         )
-    seq = _reserve_seq(conn, session_id, 1)
-    now = _now()
+    seq = _reserve_seq(conn, session_id, 1, now)
     _INSERT_MESSAGE(
         conn,
         {
@@ -1631,10 +1651,12 @@ def _save_message(
     )
 
 
-def _insert_events(conn: sa.Connection, run_id: str, events: Sequence[EventRow]) -> None:
+def _insert_events(
+    conn: sa.Connection, run_id: str, events: Sequence[EventRow], now: datetime | None = None
+) -> None:
     for _, type_, _ in events:
         _check_len(type_, 64, "event type")
-    now = _now()
+    now = now or _now()
     rows = [
         {
             "run_id": run_id,
@@ -1709,10 +1731,12 @@ def _state_upsert(dialect: str) -> Statement:
     return stmt
 
 
-def _run_status_stmt(keys: tuple[str, ...]) -> Statement:
+def _run_status_stmt(keys: tuple[str, ...], record: bool = True) -> Statement:
     """The run-status UPDATE for this set of changed columns, built once per shape (a
-    handful exist) so the hot path skips statement construction and cache-key work."""
-    stmt = _RUN_STATUS_STMTS.get(keys)
+    handful exist) so the hot path skips statement construction and cache-key work.
+    ``record``: return the whole row, else only its id (reading a row back costs more
+    than the update)."""
+    stmt = _RUN_STATUS_STMTS.get((*keys, str(record)))
     if stmt is None:
         values: dict[str, Any] = {}
         for key in keys:
@@ -1724,11 +1748,11 @@ def _run_status_stmt(keys: tuple[str, ...]) -> Statement:
         # OR of equalities, not IN: an IN list is an "expanding" parameter, which a
         # precompiled Statement cannot take
         active = sa.or_(*(runs.c.status == s for s in sorted(ACTIVE_RUN_STATUSES)))
-        stmt = _RUN_STATUS_STMTS[keys] = Statement(
+        stmt = _RUN_STATUS_STMTS[(*keys, str(record))] = Statement(
             runs.update()
             .where(runs.c.id == sa.bindparam("b_id"), active)
             .values(**values)
-            .returning(*runs.c)
+            .returning(*(runs.c if record else [runs.c.id]))
         )
     return stmt
 
@@ -1742,13 +1766,17 @@ def _set_run_status(
     usage: Usage | None,
     model: str | None,
     owner: str | None,
-) -> RunRecord:
+    now: datetime | None = None,
+    record: bool = True,
+) -> RunRecord | None:
+    """Set the status (and what comes with it); the updated run, or None when
+    ``record`` is False. Raises ``RunFinished`` for a run already finished."""
     status = _check_status(status)
     _check_len(error_code, 64, "error code")
     _check_len(model, 256, "model")
     if usage is not None:
         _check_len(usage.currency, 8, "currency")
-    now = _now()
+    now = now or _now()
     values: dict[str, Any] = {"status": status}
     if status in ("running", "waiting_approval"):
         values[_KEEP_STARTED] = now
@@ -1770,12 +1798,12 @@ def _set_run_status(
         values["model"] = model
     if owner is not None:
         values["owner"] = owner
-    stmt = _run_status_stmt(tuple(values))
+    stmt = _run_status_stmt(tuple(values), record)
     params = {f"b_{k}": v for k, v in values.items()}
     params["b_id"] = run_id
     row = stmt(conn, params).first()
     if row is not None:
-        return _run(row)
+        return _run(row) if record else None
     current = (conn.execute(sa.select(runs.c.status).where(runs.c.id == run_id))).scalar()
     if current is None:
         raise RunNotFound(f"run {run_id!r} does not exist")
