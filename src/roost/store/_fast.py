@@ -79,7 +79,7 @@ class _Plan:
     """One compiled form: SQL text, positional binds with their processors, result
     columns with theirs."""
 
-    __slots__ = ("binds", "keys", "results", "row", "sql")
+    __slots__ = ("binds", "keys", "processed", "results", "row", "sql")
 
     def __init__(self, compiled: SQLCompiler, dialect: Dialect) -> None:
         if compiled.post_compile_params or compiled.literal_execute_params:
@@ -109,6 +109,7 @@ class _Plan:
             else col.type._cached_result_processor(dialect, None)
             for col in compiled._result_columns
         )
+        self.processed = any(self.results)
 
 
 def _row_builder(
@@ -153,7 +154,7 @@ class Statement:
             return _through_sqlalchemy(conn, self.sa, params)
         many: Sequence[Mapping[str, Any]] | None = None
         one: Mapping[str, Any] = {}
-        if isinstance(params, Mapping):
+        if type(params) is dict or isinstance(params, Mapping):  # dict first: no ABC check
             one = params
         elif params:
             many = params
@@ -172,14 +173,14 @@ class Statement:
             raise sa.exc.StatementError(str(err), plan.sql, None, err) from None
         except (TypeError, ValueError, sa.exc.InvalidRequestError) as exc:  # as SQLAlchemy
             raise sa.exc.StatementError(str(exc), plan.sql, None, exc) from exc
-        cursor = raw.cursor()
         try:
             if many is not None:
-                cursor.executemany(plan.sql, args)
+                return Rows((), [], raw.executemany(plan.sql, args).rowcount)
+            cursor = raw.execute(plan.sql, args)  # a cursor of its own, dropped after
+            if not plan.keys:
                 return Rows((), [], cursor.rowcount)
-            cursor.execute(plan.sql, args)
-            rows = cursor.fetchall() if plan.keys else []
-            if rows and any(plan.results):
+            rows = cursor.fetchall()
+            if rows and plan.processed:
                 rows = [
                     tuple(
                         proc(v) if proc is not None else v
@@ -194,8 +195,6 @@ class Statement:
             raise sa.exc.DBAPIError.instance(
                 plan.sql, None, exc, sqlite3.Error, dialect=conn.dialect
             ) from exc
-        finally:
-            cursor.close()
 
 
 def _through_sqlalchemy(conn: sa.Connection, stmt: sa.Executable, params: Params) -> Rows:
