@@ -356,9 +356,13 @@ class RunExecutor:
                 h.agent.interrupt(h.cancel_reason)
             interrupted = False
             async for event in h.agent.reply(h.inputs if len(h.inputs) > 1 else h.inputs[0]):
-                if isinstance(event, Interrupted):
-                    interrupted = True
-                await self._on_event(h, event)
+                if type(event) is TextDelta:  # most of a stream: no dispatch, no await
+                    self._partial_for(h, event.msg_id).text.append(event.delta)
+                    self._emit_event(h, event)
+                else:
+                    if isinstance(event, Interrupted):
+                        interrupted = True
+                    await self._on_event(h, event)
                 if h.unobserved:
                     await self._drain_observers(h)
             if interrupted or h.cancel_reason is not None:
