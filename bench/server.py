@@ -12,6 +12,8 @@ sessions, RSS drift over many runs. The Roost side
 serves a ``ReActAgent`` on ``ScriptedModel`` streaming a fixed 20-chunk reply, with the
 SQLite file store under a temporary ``ROOST_HOME`` (every run persisted: session, user
 message, events, reply, agent state, run status); ``--observe`` adds roost.observe.
+``BENCH_CHUNKS=N`` (both sides) streams N chunks instead of 20, to split a run's cost into
+its fixed part and its part per event.
 """
 
 from __future__ import annotations

@@ -281,3 +281,21 @@ def test_procstat_charges_cpu_to_the_process_tree() -> None:
         for pid in _procstat.tree(parent.pid)[1:]:
             subprocess.run(["kill", str(pid)])
         parent.wait(10)
+
+
+@pytest.mark.parametrize("side", ["roost", "floor"])
+def test_inprocess_bench_runs_both_sides(side: str, tmp_path: Path) -> None:
+    # the socket-free harness drives the same app and checks every stream it gets
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "inprocess.py"),
+            *("--side", side, "--runs", "20", "--warmup", "5", "--concurrency", "4"),
+        ],
+        env={**os.environ, "ROOST_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.startswith(f"{side}: ") and "ms CPU per run" in out.stdout
