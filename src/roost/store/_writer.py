@@ -32,6 +32,13 @@ from roost.store._engine import DRIVER_TRANSACTIONS
 
 log = logging.getLogger("roost.store")
 
+CHECKPOINT_FRAMES = 4000
+"""WAL pages (16 MB at SQLite's 4 KB pages) the loop writer lets build up between
+checkpoints: each checkpoint copies a page once however often it changed, so fewer,
+larger checkpoints copy (and fsync) less per run (decision 0109)."""
+_MIN_COMMITS = 32
+_MAX_COMMITS = 1024
+
 Body = Callable[[sa.Connection], Any]
 _Item = tuple[Body, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 _Outcome = tuple["asyncio.Future[Any]", bool, Any]
@@ -173,19 +180,19 @@ class LoopWriter:
       thread, which waits for the lock there. Until the thread has finished everything
       handed to it, later writes follow it, so writes commit in the order they were made;
     - automatic WAL checkpoints (a copy and an fsync) are off on this connection; one runs
-      in the thread every ``checkpoint_every`` commits instead (see :func:`checkpoint`);
+      in the thread instead (see :func:`checkpoint`) once the WAL holds about
+      :data:`CHECKPOINT_FRAMES` pages, judged from the pages per commit the last
+      checkpoint found (every 32 to 1,024 commits; decision 0109);
     - a batch in which a body raises is rolled back and handed to the thread, which runs
       it again and, if it fails there too, gives each body its own transaction (0098).
 
     Callers are resolved after the commit, exactly as with the thread.
     """
 
-    def __init__(
-        self, engine: sa.Engine, thread: SerialWriter, *, checkpoint_every: int = 32
-    ) -> None:
+    def __init__(self, engine: sa.Engine, thread: SerialWriter) -> None:
         self._engine = engine
         self._thread = thread
-        self._checkpoint_every = checkpoint_every
+        self._checkpoint_every = _MIN_COMMITS  # until a checkpoint tells the WAL's growth
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: sa.Connection | None = None
         self._pending: list[tuple[Body, asyncio.Future[Any]]] = []
@@ -294,13 +301,26 @@ class LoopWriter:
             self._hand_over(batch)
             return
         self._commits += 1
-        if self._commits % self._checkpoint_every == 0:
+        if self._commits >= self._checkpoint_every:
             # in the thread and in order: later writes wait behind it there, so it copies
             # the whole WAL and the next write starts the WAL over
-            self._to_thread(checkpoint)
+            done = self._to_thread(checkpoint)
+            done.add_done_callback(functools.partial(self._pace, self._commits))
+            self._commits = 0
         for (_, fut), result in zip(batch, results, strict=True):
             if not fut.done():  # the caller was cancelled; the work is committed anyway
                 fut.set_result(result)
+
+    def _pace(self, commits: int, done: asyncio.Future[Any]) -> None:
+        """Commits until the next checkpoint, from the pages this one found in the WAL."""
+        if done.cancelled() or done.exception() is not None or not done.result():
+            return
+        frames = done.result()[0][1]  # PRAGMA wal_checkpoint: (busy, log frames, copied)
+        if frames > 0:
+            per_commit = frames / commits
+            self._checkpoint_every = int(
+                min(_MAX_COMMITS, max(_MIN_COMMITS, CHECKPOINT_FRAMES / per_commit))
+            )
 
     def _hand_over(self, batch: list[tuple[Body, asyncio.Future[Any]]]) -> None:
         for body, fut in batch:
