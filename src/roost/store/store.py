@@ -1585,31 +1585,30 @@ def _save_message(
     NOTHING``; the place reserved for it stays unused when it existed after all)."""
     content = _msg_json(msg)
     now = now or _now()
-    if new:
+
+    def insert(if_new: bool) -> MessageRecord | None:
         seq = _reserve_seq(conn, session_id, 1, now)
-        added = _insert_message_if_new(conn.dialect.name)(
-            conn,
-            {
-                "id": msg.id,
-                "session_id": session_id,
-                "run_id": run_id,
-                "seq": seq,
-                "role": msg.role,
-                "name": msg.name,
-                "content": content,
-                "partial": partial,
-                "created_at": now,
-            },
-        ).first()
-        if added is not None:
-            return MessageRecord(
-                msg=msg,
-                session_id=session_id,
-                seq=seq,
-                run_id=run_id,
-                partial=partial,
-                created_at=now,
-            )
+        row = {
+            "id": msg.id,
+            "session_id": session_id,
+            "run_id": run_id,
+            "seq": seq,
+            "role": msg.role,
+            "name": msg.name,
+            "content": content,
+            "partial": partial,
+            "created_at": now,
+        }
+        if not if_new:
+            _INSERT_MESSAGE(conn, row)
+        elif _insert_message_if_new(conn.dialect.name)(conn, row).first() is None:
+            return None  # stored already: updated below
+        return MessageRecord(
+            msg=msg, session_id=session_id, seq=seq, run_id=run_id, partial=partial, created_at=now
+        )
+
+    if new and (added := insert(if_new=True)) is not None:
+        return added
     row = _UPDATE_MESSAGE(
         conn,
         {
@@ -1631,24 +1630,9 @@ def _save_message(
             partial=partial,
             created_at=row["created_at"],
         )
-    seq = _reserve_seq(conn, session_id, 1, now)
-    _INSERT_MESSAGE(
-        conn,
-        {
-            "id": msg.id,
-            "session_id": session_id,
-            "run_id": run_id,
-            "seq": seq,
-            "role": msg.role,
-            "name": msg.name,
-            "content": content,
-            "partial": partial,
-            "created_at": now,
-        },
-    )
-    return MessageRecord(
-        msg=msg, session_id=session_id, seq=seq, run_id=run_id, partial=partial, created_at=now
-    )
+    added = insert(if_new=False)
+    assert added is not None
+    return added
 
 
 def _insert_events(
