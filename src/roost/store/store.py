@@ -306,14 +306,20 @@ _SESSION_OWNER = Statement(
         sessions.c.id == sa.bindparam("id")
     )
 )
-_RESERVE_SEQ_OWNER = Statement(
+_BUMP_SEQ = (
     sessions.update()
     .where(sessions.c.id == sa.bindparam("b_id"))
     .values(
         msg_seq=sessions.c.msg_seq + sa.bindparam("b_n", type_=sa.Integer()),
         updated_at=sa.bindparam("b_now", type_=sessions.c.updated_at.type),
     )
-    .returning(sessions.c.msg_seq, sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id)
+)
+"""Reserve ``b_n`` message places in a session (the new ``msg_seq`` is the last one)."""
+_RESERVE_SEQ = Statement(_BUMP_SEQ.returning(sessions.c.msg_seq))
+_RESERVE_SEQ_OWNER = Statement(  # the same, also reading the owner (a run's input)
+    _BUMP_SEQ.returning(
+        sessions.c.msg_seq, sessions.c.agent, sessions.c.user_id, sessions.c.tenant_id
+    )
 )
 _SESSION_EXISTS = Statement(sa.select(sessions.c.id).where(sessions.c.id == sa.bindparam("id")))
 _RUN_EXISTS = Statement(sa.select(runs.c.id).where(runs.c.id == sa.bindparam("id")))
@@ -342,15 +348,6 @@ _UPDATE_STATE_IF = (
 )
 _INSERT_MESSAGE = Statement(messages.insert())
 _INSERT_EVENTS = Statement(run_events.insert())
-_RESERVE_SEQ = Statement(
-    sessions.update()
-    .where(sessions.c.id == sa.bindparam("b_id"))
-    .values(
-        msg_seq=sessions.c.msg_seq + sa.bindparam("b_n", type_=sa.Integer()),
-        updated_at=sa.bindparam("b_now", type_=sessions.c.updated_at.type),
-    )
-    .returning(sessions.c.msg_seq)
-)
 _UPDATE_MESSAGE = Statement(
     messages.update()
     .where(
@@ -1659,19 +1656,23 @@ _KEEP_STARTED = "started_at_if_unset"
 _INSERT_MESSAGE_IF_NEW: dict[str, Statement] = {}
 
 
+def _upsert_insert(dialect: str, table: sa.Table) -> Any:
+    """The dialect's own ``INSERT`` of ``table``, which has ``ON CONFLICT`` clauses."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 def _insert_message_if_new(dialect: str) -> Statement:
     """``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`` of a message: no row back
     when a message with that id is stored already."""
     stmt = _INSERT_MESSAGE_IF_NEW.get(dialect)
     if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            ins: Any = pg_insert(messages)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            ins = sqlite_insert(messages)
+        ins = _upsert_insert(dialect, messages)
         stmt = _INSERT_MESSAGE_IF_NEW[dialect] = Statement(
             ins.on_conflict_do_nothing(index_elements=[messages.c.id]).returning(messages.c.id)
         )
@@ -1687,15 +1688,7 @@ def _state_upsert(dialect: str) -> Statement:
     statement where update-else-insert took three on a session's first save."""
     stmt = _STATE_UPSERTS.get(dialect)
     if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            ins: Any = pg_insert(agent_states)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            ins = sqlite_insert(agent_states)
-        ins = ins.values(
+        ins = _upsert_insert(dialect, agent_states).values(
             session_id=sa.bindparam("b_session_id"),
             agent_name=sa.bindparam("b_agent_name"),
             version=1,
