@@ -36,36 +36,24 @@ class RouteTable:
     """The api routes matched segment by segment, ahead of Starlette's router.
 
     Starlette tries every route's regex in turn, then wraps the endpoint in its request
-    and exception-handling layers; for the two requests of a streamed run that was a
-    tenth of the server's CPU. The table gives the same answer as the router for the
-    routes it holds: they are the router's routes in its order, up to the first one it
-    cannot match by plain segments (a convertor, a mount, a route another layer added),
-    and anything it does not match fully (a wrong method: 405; a trailing slash) goes
-    on to the router.
+    and exception-handling layers (3 % of the app's instructions per streamed run,
+    ``bench/inprocess.py --callgrind``). The table gives the same answer as the router
+    for the routes it holds: they are the router's routes in its order, up to the first
+    one it cannot match by plain segments (a convertor, a mount, a route another layer
+    added), and anything it does not match fully (a wrong method: 405; a trailing
+    slash) goes on to the router.
     """
 
     def __init__(self, routes: list[BaseRoute]) -> None:
         self._by_length: dict[int, list[_Entry]] = {}
         for route in routes:
             handler = getattr(route, "roost_handler", None)
-            if handler is None or not isinstance(route, Route):
+            parsed = _segments(route.path) if isinstance(route, Route) else None
+            if handler is None or parsed is None or not isinstance(route, Route):
                 break  # keep the router's order: from here on, the router decides
-            segments: list[str | None] = []
-            names: list[str] = []
-            for part in route.path.split("/"):
-                if part.startswith("{") and part.endswith("}") and ":" not in part:
-                    segments.append(None)
-                    names.append(part[1:-1])
-                elif "{" in part or "}" in part:
-                    break  # a convertor or a partial parameter
-                else:
-                    segments.append(part)
-            else:
-                entry = _Entry(tuple(segments), tuple(names), frozenset(route.methods or ()))
-                entry.handler, entry.template = handler, route.path
-                self._by_length.setdefault(len(segments), []).append(entry)
-                continue
-            break
+            segments, names = parsed
+            entry = _Entry(segments, names, frozenset(route.methods or ()), handler, route.path)
+            self._by_length.setdefault(len(segments), []).append(entry)
 
     def match(self, method: str, path: str) -> tuple[Handler, str, dict[str, str]] | None:
         """``(handler, route template, path params)``, or None for the router to decide."""
@@ -81,25 +69,43 @@ class RouteTable:
                     break
             else:
                 if method in entry.methods:
-                    return (
-                        entry.handler,
-                        entry.template,
-                        dict(zip(entry.names, values, strict=True)),
-                    )
+                    params = dict(zip(entry.names, values, strict=True))
+                    return entry.handler, entry.template, params
         return None
+
+
+def _segments(template: str) -> tuple[tuple[str | None, ...], tuple[str, ...]] | None:
+    """A route template as segments (None for ``{name}``) and its parameter names; None
+    when a segment is anything else with braces (``{name:path}``, ``a{b}``)."""
+    segments: list[str | None] = []
+    names: list[str] = []
+    for part in template.split("/"):
+        if part.startswith("{") and part.endswith("}") and ":" not in part:
+            segments.append(None)
+            names.append(part[1:-1])
+        elif "{" in part or "}" in part:
+            return None
+        else:
+            segments.append(part)
+    return tuple(segments), tuple(names)
 
 
 class _Entry:
     __slots__ = ("handler", "methods", "names", "segments", "template")
 
     def __init__(
-        self, segments: tuple[str | None, ...], names: tuple[str, ...], methods: frozenset[str]
+        self,
+        segments: tuple[str | None, ...],
+        names: tuple[str, ...],
+        methods: frozenset[str],
+        handler: Handler,
+        template: str,
     ) -> None:
         self.segments = segments
         self.names = names
         self.methods = methods
-        self.handler: Handler
-        self.template = ""
+        self.handler = handler
+        self.template = template
 
 
 def build_router(app: AgentApp) -> Router:
