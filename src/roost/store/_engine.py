@@ -23,9 +23,6 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 WRITE_OPTION = "roost_write"
 """Execution option marking a transaction that writes (SQLite: ``BEGIN IMMEDIATE``)."""
-DRIVER_TRANSACTIONS = "roost_driver_transactions"
-"""Execution option of a connection whose transactions its owner begins and ends on the
-driver itself (the loop writer): SQLAlchemy's begin sends no ``BEGIN``."""
 
 
 def normalize_url(raw: str) -> URL:
@@ -172,10 +169,7 @@ def _install_sqlite_hooks(engine: sa.Engine, *, memory: bool, raw_begin: bool = 
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        options = conn.get_execution_options()
-        if options.get(DRIVER_TRANSACTIONS):
-            return
-        write = options.get(WRITE_OPTION, False)
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
         if raw_begin:  # pysqlite: straight to the driver, skipping SQLAlchemy's execute
             conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
                 "BEGIN IMMEDIATE" if write else "BEGIN"

@@ -28,14 +28,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from roost.store._engine import DRIVER_TRANSACTIONS
-
 log = logging.getLogger("roost.store")
 
 CHECKPOINT_FRAMES = 4000
 """WAL pages (16 MB at SQLite's 4 KB pages) the loop writer lets build up between
 checkpoints: each checkpoint copies a page once however often it changed, so fewer,
-larger checkpoints copy (and fsync) less per run (decision 0109)."""
+larger checkpoints copy (and fsync) less per run (decision 0108)."""
 _MIN_COMMITS = 32
 _MAX_COMMITS = 1024
 
@@ -182,7 +180,7 @@ class LoopWriter:
     - automatic WAL checkpoints (a copy and an fsync) are off on this connection; one runs
       in the thread instead (see :func:`checkpoint`) once the WAL holds about
       :data:`CHECKPOINT_FRAMES` pages, judged from the pages per commit the last
-      checkpoint found (every 32 to 1,024 commits; decision 0109);
+      checkpoint found (every 32 to 1,024 commits; decision 0108);
     - a batch in which a body raises is rolled back and handed to the thread, which runs
       it again and, if it fails there too, gives each body its own transaction (0098).
 
@@ -255,23 +253,14 @@ class LoopWriter:
         else:
             fut.set_result(inner.result())
 
-    def _connection(self) -> tuple[sa.Connection, Any]:
-        """The loop's connection and its driver connection.
-
-        SQLAlchemy's transaction on it is begun once (without a ``BEGIN``) and never
-        ended through SQLAlchemy: each batch is ``BEGIN IMMEDIATE … COMMIT`` on the
-        driver, because SQLAlchemy's transaction bookkeeping per batch cost more than a
-        small batch itself. Bodies see a connection in a transaction, as in the thread.
-        """
+    def _connection(self) -> sa.Connection:
         self._conn, new = _kept(self._conn, self._engine)
-        raw = self._conn.connection.dbapi_connection
-        assert raw is not None
         if new:
+            raw = self._conn.connection.dbapi_connection
+            assert raw is not None
             raw.execute("PRAGMA busy_timeout=0")  # never wait for the lock on the loop
             raw.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in a thread
-            self._conn.execution_options(**{DRIVER_TRANSACTIONS: True})
-            self._conn.begin()
-        return self._conn, raw
+        return self._conn
 
     def _run(self) -> None:
         self._scheduled = False
@@ -282,22 +271,19 @@ class LoopWriter:
             self._hand_over(batch)
             return
         try:
-            conn, raw = self._connection()
-            raw.execute("BEGIN IMMEDIATE")  # fails at once if the lock is taken
+            conn = self._connection()
+            tx = conn.begin()  # BEGIN IMMEDIATE: fails at once if the lock is taken
         except Exception:
             self._hand_over(batch)
             return
         results: list[Any] = []
         try:
-            for body, _ in batch:
-                results.append(body(conn))
-            raw.execute("COMMIT")
+            with tx:
+                for body, _ in batch:
+                    results.append(body(conn))
         except Exception:
             # a body failed (or the commit did): nothing of the batch is stored; the
             # thread replays each body alone, so only the faulty one fails
-            with contextlib.suppress(Exception):
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
             self._hand_over(batch)
             return
         self._commits += 1
