@@ -77,6 +77,8 @@ def test_background_work_of_a_killed_replica_is_finished_by_another(
     # R1 runs; R2, on the same session, is taken by a worker of A that waits for the lock
     ids = [submit("80")]
     wait_until(lambda: ca.get(f"/v1/runs/{ids[0]}").json()["status"] == "running")
+    # R1 has ticked on A before A is killed (else the kill could come first on a fast box)
+    wait_until(lambda: any(t[1] == ids[0] for t in _ticks(ticks)))
     ids.append(submit("20"))
     target = tmp_path / "out.txt"
     task_id = ca.post("/v1/jobs/write", json={"path": str(target), "seconds": 12}).json()["id"]
