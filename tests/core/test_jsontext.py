@@ -26,3 +26,11 @@ def test_json_text_is_not_encoded_again() -> None:
     assert encode(text) is text
     assert encode('{"seq":1}') == '"{\\"seq\\":1}"'  # a plain string is a JSON string
     assert encode({"seq": 1}) == '{"seq":1}'
+
+
+def test_a_cyclic_value_for_a_json_column_fails_as_json_dumps_does() -> None:
+    cyclic: dict[str, object] = {"k": 1}
+    cyclic["self"] = cyclic
+    with pytest.raises(ValueError, match="Circular reference"):
+        encode(cyclic)
+    assert encode({"k": [1, {"x": None}]}) == '{"k":[1,{"x":null}]}'

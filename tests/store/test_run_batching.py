@@ -115,6 +115,10 @@ async def test_a_failing_flush_stores_nothing(store: Store) -> None:
 
     with pytest.raises(InvalidStoreArgument):  # not JSON: typed error, nothing stored
         await store.flush_run(run.id, [(1, "e", {})], state=("a", {"k": object()}))
+    cyclic: dict[str, object] = {"k": 1}
+    cyclic["self"] = cyclic
+    with pytest.raises(InvalidStoreArgument):  # cyclic: the same, not a RecursionError
+        await store.flush_run(run.id, [(1, "e", {})], state=("a", cyclic))
     assert [e.seq for e in await store.list_events(run.id)] == [0]
 
 

@@ -19,30 +19,42 @@ class JSONText(str):
     __slots__ = ()
 
 
+_PLAIN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_MAKE = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _c_encoder(markers: dict[int, Any] | None) -> Callable[[Any, int], Any]:
+    assert _MAKE is not None
+    return _MAKE(  # type: ignore[no-any-return]
+        markers, _PLAIN.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+
 def _compact_encoder() -> Callable[[Any], str]:
     """Compact JSON (``ensure_ascii=False``) with CPython's C encoder built once.
 
-    No cycle check: callers pass plain JSON data (event fields, ids, numbers, lists).
+    No cycle check: for data Roost builds itself (event envelopes: fields, ids, numbers).
     Other Pythons get the plain encoder.
     """
-    plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython always has it
-        return plain.encode
-    encode = make(
-        None, plain.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
+    if _MAKE is None:  # pragma: no cover - CPython always has it
+        return _PLAIN.encode
+    encode = _c_encoder(None)
     join = "".join
     return lambda obj: join(encode(obj, 0))
 
 
 dumps = _compact_encoder()
-"""``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``, faster."""
+"""``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``, faster; no cycle
+check, so only for data Roost builds itself."""
 
 
 def encode(value: Any) -> str:
-    """JSON for a JSON column: a :class:`JSONText` as it is, anything else through
-    :func:`dumps` (the store's engines use this as their ``json_serializer``)."""
+    """JSON for a JSON column: a :class:`JSONText` as it is, anything else compact with
+    a cycle check (the store's engines use this as their ``json_serializer``: metadata
+    and agent states come from users, and a cyclic one must fail as ``json.dumps`` does,
+    with ``ValueError``, not with a ``RecursionError``)."""
     if type(value) is JSONText:
         return value
-    return dumps(value)
+    if _MAKE is None:  # pragma: no cover
+        return _PLAIN.encode(value)
+    return "".join(_c_encoder({})(value, 0))
