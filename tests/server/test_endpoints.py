@@ -30,6 +30,10 @@ def make_app() -> AgentApp:
     async def whoami(principal: Principal, shout: str = "no") -> dict[str, Any]:
         return {"role": principal.role, "shout": shout}
 
+    @app.endpoint("/hello", methods=["GET"], public=True)
+    async def hello(principal: Principal) -> dict[str, Any]:
+        return {"role": principal.role, "admin": principal.is_admin}
+
     @app.endpoint("/count/{n}", methods=["GET"])
     def count(n: str) -> Iterator[dict[str, int]]:
         for i in range(int(n)):
@@ -95,6 +99,8 @@ def test_sync_and_async_endpoints_get_body_principal_and_params(served):
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
     with s.client(key=None) as anon:
         assert anon.post("/sum", json={"values": [1]}).status_code == 401
+        # a public endpoint answers without a key, and its caller is nobody, not an admin
+        assert anon.get("/hello").json() == {"role": "public", "admin": False}
     assert app.hooks_seen == ["startup"]  # type: ignore[attr-defined]
 
 

@@ -37,14 +37,21 @@ class Principal:
             raise Forbidden("this route needs an admin key", hint="use the admin key")
 
     def can_access(self, user_id: str | None, tenant_id: str | None) -> bool:
-        """Admins see everything; a user key only its own (tenant, user) resources."""
+        """Admins see everything; a user key only its own (tenant, user) resources; an
+        unauthenticated caller nothing."""
         if self.is_admin and self.user_id is None:
             return True
+        if self.role == "public":
+            return False
         return user_id == self.user_id and tenant_id == self.tenant_id
 
 
 ANONYMOUS = Principal(key_id="anonymous", role="admin")
 """The principal of every request when the app runs with ``auth=False`` (tests, local dev)."""
+
+PUBLIC = Principal(key_id="public", role="public")
+"""Who calls a public route (``/healthz``, ``@app.endpoint(..., public=True)``) with auth
+on: nobody known, so no admin rights and no one's resources."""
 
 
 def _hash(key: str) -> str:

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from roost.core import PayloadTooLarge, RateLimited, RoostError
 from roost.server._http import error_body
-from roost.server.auth import ANONYMOUS
+from roost.server.auth import ANONYMOUS, PUBLIC
 from roost.server.errors import MethodNotAllowed, RouteNotFound
 from roost.server.router import RouteTable
 
@@ -93,6 +93,8 @@ class ServiceMiddleware:
                             hint=f"retry after {int(wait)} s",
                             retry_after=int(wait),
                         )
+            else:  # a public route, or a CORS preflight: nobody is authenticated
+                scope["roost.principal"] = ANONYMOUS if service.authenticator is None else PUBLIC
             scope["roost.headers"] = headers
             hit = self.table.match(scope["method"], path)
             if hit is None:
