@@ -12,7 +12,9 @@ sessions, RSS drift over many runs. The Roost side
 serves a ``ReActAgent`` on ``ScriptedModel`` streaming a fixed 20-chunk reply, with the
 SQLite file store under a temporary ``ROOST_HOME`` (every run persisted: session, user
 message, events, reply, agent state, run status); ``--observe`` adds roost.observe.
-``BENCH_CHUNKS=N`` (both sides) streams N chunks instead of 20, to split a run's cost into
+``--db-floor`` adds a third side, the floor plus the rows a persisted run must write on
+raw ``sqlite3`` (``_floor_db_app.py``): how much of the CPU goal persistence alone takes.
+``BENCH_CHUNKS=N`` (all sides) streams N chunks instead of 20, to split a run's cost into
 its fixed part and its part per event.
 """
 
@@ -84,6 +86,8 @@ def start(
 ) -> subprocess.Popen[Any]:
     if side == "floor":
         cmd = [sys.executable, str(BENCH / "_floor_app.py"), "--port", str(port)]
+    elif side == "dbfloor":
+        cmd = [sys.executable, str(BENCH / "_floor_db_app.py"), "--port", str(port)]
     else:
         cmd = [sys.executable, str(Path(__file__)), "--serve", "roost", "--port", str(port)]
         if observe:
@@ -118,7 +122,9 @@ async def _cpu_ms_per_run(
 
 
 async def main(args: argparse.Namespace) -> None:
-    sides = ("floor", "baseline", "roost") if args.baseline else ("floor", "roost")
+    sides: tuple[str, ...] = ("floor", "baseline", "roost") if args.baseline else ("floor", "roost")
+    if args.db_floor:
+        sides = ("floor", "dbfloor", *sides[1:])
     byte_compile(sys.executable)  # as installed packages are (see _sides.byte_compile)
     if args.baseline:
         byte_compile(sys.executable, str(Path(args.baseline) / "roost"))
@@ -220,6 +226,9 @@ async def main(args: argparse.Namespace) -> None:
         "cpu_ratio_roost_over_floor": round(statistics.median(ratios("roost")), 2),
         "cpu_ratio_roost_over_floor_per_round": ratios("roost"),
     }
+    if args.db_floor:
+        summary["cpu_ratio_dbfloor_over_floor"] = round(statistics.median(ratios("dbfloor")), 2)
+        summary["cpu_ratio_dbfloor_over_floor_per_round"] = ratios("dbfloor")
     if args.baseline:
         summary["cpu_ratio_baseline_over_floor"] = round(statistics.median(ratios("baseline")), 2)
         summary["cpu_ratio_roost_over_baseline"] = round(
@@ -245,6 +254,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--serve", choices=["roost"], help="run the bench app instead of the benchmark")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--observe", action="store_true", help="Roost side with roost.observe on")
+    p.add_argument(
+        "--db-floor",
+        action="store_true",
+        help="also measure the floor with raw-sqlite3 persistence (bench/_floor_db_app.py)",
+    )
     p.add_argument("--runs", type=int, default=2000, help="runs per side for the CPU figure")
     p.add_argument(
         "--rounds",

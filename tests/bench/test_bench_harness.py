@@ -299,3 +299,38 @@ def test_inprocess_bench_runs_both_sides(side: str, tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.startswith(f"{side}: ") and "ms CPU per run" in out.stdout
+
+
+async def test_db_floor_streams_like_the_floor_and_keeps_every_row(tmp_path: Path) -> None:
+    """The persisting floor (decision 0109) streams what the floor streams and writes the
+    rows a persisted run must keep, on Roost's tables, before its stream ends."""
+    import sqlite3
+
+    import compare
+
+    import server as bench_server
+
+    port = compare.free_port()
+    proc = bench_server.start("dbfloor", port, str(tmp_path), observe=False)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await compare.wait_healthy(base, "/healthz", proc, limit=60)
+        report = await _load.run_load(
+            base,
+            scenario=bench_server.scenario(bench_server.ADMIN_KEY),
+            total=3,
+            concurrency=2,
+            validate=bench_server.valid,
+        )
+        assert (report.ok, report.errors) == (3, 0)
+    finally:
+        compare.stop(proc)
+    db = sqlite3.connect(tmp_path / "floor.db")
+    count = {
+        t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("sessions", "runs", "messages", "run_events", "agent_states")
+    }
+    assert count == {"sessions": 3, "runs": 3, "messages": 6, "run_events": 66, "agent_states": 3}
+    assert db.execute("SELECT DISTINCT status FROM runs").fetchall() == [("succeeded",)]
+    roles = db.execute("SELECT role, seq FROM messages ORDER BY session_id, seq").fetchall()
+    assert roles == [("user", 1), ("assistant", 2)] * 3
