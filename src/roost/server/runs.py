@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -659,17 +659,20 @@ class RunExecutor:
                         log.exception("run %s: periodic flush failed", h.id)
 
     # -- following ---------------------------------------------------------------------
-    async def follow(self, run_id: str, after_seq: int = 0) -> AsyncIterator[list[Envelope]]:
-        """Batches of events after ``after_seq`` until the run ends (replay, then live)."""
+    def follow(self, run_id: str, after_seq: int = 0) -> AsyncGenerator[list[Envelope], None]:
+        """Batches of events after ``after_seq`` until the run ends (replay, then live).
+
+        Close it (``contextlib.aclosing``) when leaving early, e.g. after the terminal
+        event: an async generator dropped unfinished is closed by asyncio's finalizer hook,
+        a self-pipe wake-up and a task of its own per stream."""
         h = self.active.get(run_id)
         if h is not None:
-            async for batch in self._follow_local(h, after_seq):
-                yield batch
-            return
-        async for batch in self._follow_stored(run_id, after_seq):
-            yield batch
+            return self._follow_local(h, after_seq)
+        return self._follow_stored(run_id, after_seq)
 
-    async def _follow_local(self, h: RunHandle, after_seq: int) -> AsyncIterator[list[Envelope]]:
+    async def _follow_local(
+        self, h: RunHandle, after_seq: int
+    ) -> AsyncGenerator[list[Envelope], None]:
         index = max(0, after_seq)
         loop = asyncio.get_running_loop()
         while True:
@@ -686,7 +689,9 @@ class RunExecutor:
             if index >= len(h.events) and not h.done.is_set():
                 yield []  # a keepalive tick
 
-    async def _follow_stored(self, run_id: str, after_seq: int) -> AsyncIterator[list[Envelope]]:
+    async def _follow_stored(
+        self, run_id: str, after_seq: int
+    ) -> AsyncGenerator[list[Envelope], None]:
         """Replay from the store, then follow the bus (Redis) or poll the store (no Redis).
 
         Subscribing before reading the store means no event falls between the two; a gap

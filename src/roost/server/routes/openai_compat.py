@@ -10,6 +10,7 @@ Options the agent cannot honour (client-side ``tools``, ``n`` > 1 …) are refus
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -195,42 +196,43 @@ async def _chunks(
         )
 
     yield chunk({"role": "assistant", "content": ""})
-    async for batch in app.executor.follow(run_id, 0):
-        out = []
-        for _seq, type_, text in batch:
-            if type_ == "text.delta":
-                out.append(chunk({"content": json.loads(text)["delta"]}))
-            elif type_ == "run.failed":
-                env = json.loads(text)
-                err = RoostError(env.get("message", "the run failed"))
-                err.code = env.get("code", "internal_error")  # type: ignore[misc]
-                out.append(sse_data(json.dumps(error_body(err))))
-            elif type_ in _FINISH:
-                out.append(chunk({}, _FINISH[type_]))
-                if include_usage:
-                    usage = json.loads(text).get("usage") or {}
-                    i, o = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
-                    out.append(
-                        sse_data(
-                            json.dumps(
-                                {
-                                    "id": cid,
-                                    "object": "chat.completion.chunk",
-                                    "created": created,
-                                    "model": model,
-                                    "choices": [],
-                                    "usage": {
-                                        "prompt_tokens": i,
-                                        "completion_tokens": o,
-                                        "total_tokens": i + o,
-                                    },
-                                }
+    async with contextlib.aclosing(app.executor.follow(run_id, 0)) as batches:
+        async for batch in batches:
+            out = []
+            for _seq, type_, text in batch:
+                if type_ == "text.delta":
+                    out.append(chunk({"content": json.loads(text)["delta"]}))
+                elif type_ == "run.failed":
+                    env = json.loads(text)
+                    err = RoostError(env.get("message", "the run failed"))
+                    err.code = env.get("code", "internal_error")  # type: ignore[misc]
+                    out.append(sse_data(json.dumps(error_body(err))))
+                elif type_ in _FINISH:
+                    out.append(chunk({}, _FINISH[type_]))
+                    if include_usage:
+                        usage = json.loads(text).get("usage") or {}
+                        i, o = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+                        out.append(
+                            sse_data(
+                                json.dumps(
+                                    {
+                                        "id": cid,
+                                        "object": "chat.completion.chunk",
+                                        "created": created,
+                                        "model": model,
+                                        "choices": [],
+                                        "usage": {
+                                            "prompt_tokens": i,
+                                            "completion_tokens": o,
+                                            "total_tokens": i + o,
+                                        },
+                                    }
+                                )
                             )
                         )
-                    )
-        if batch and batch[-1][1] in _FINISH:  # the end: one write with the body's end
-            yield LastFrames(b"".join([*out, _DONE]))
-            return
-        if out:
-            yield b"".join(out)
+            if batch and batch[-1][1] in _FINISH:  # the end: one write with the body's end
+                yield LastFrames(b"".join([*out, _DONE]))
+                return
+            if out:
+                yield b"".join(out)
     yield LastFrames(_DONE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -62,15 +63,18 @@ def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg
 
 def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, str]) -> Response:
     async def body() -> AsyncIterator[bytes]:
-        async for batch in app.executor.follow(run_id, after_seq):
-            if not batch:
-                yield KEEPALIVE
-                continue
-            frames = b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
-            if batch[-1][1] in TERMINAL_TYPES:
-                yield LastFrames(frames)  # nothing follows a terminal event, not even a keepalive
-                return
-            yield frames
+        async with contextlib.aclosing(app.executor.follow(run_id, after_seq)) as batches:
+            async for batch in batches:
+                if not batch:
+                    yield KEEPALIVE
+                    continue
+                frames = b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
+                if batch[-1][1] in TERMINAL_TYPES:
+                    yield LastFrames(
+                        frames
+                    )  # nothing follows a terminal event, not even a keepalive
+                    return
+                yield frames
 
     return EventStreamResponse(body(), {**SSE_HEADERS, **headers})
 
