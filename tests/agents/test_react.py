@@ -301,3 +301,19 @@ async def test_decision_cut_off_by_max_tokens_is_retried_with_a_note() -> None:
     assert final.text == "Sunny."
     assert "cut off" in model.calls[1].messages[-1].text
     assert [m.role for m in agent.memory.get()] == ["user", "assistant"]
+
+
+async def test_an_unexpected_exception_is_logged_and_the_reply_names_only_its_type(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a server streams the reply to its client: the exception's text (a path, a query,
+    # someone's data) must stay in the log
+    model = ScriptedModel([RuntimeError("cannot open /srv/secrets/db.key")])
+    agent = ReActAgent("bob", model)
+    with caplog.at_level("ERROR", logger="roost.agents"):
+        events = await collect(agent, "hi")
+    error = events[-1].msg.metadata["error"]
+    assert error["code"] == "internal_error"
+    assert "RuntimeError" in error["message"] and "secrets" not in error["message"]
+    assert "secrets" not in json.dumps([e.model_dump(mode="json") for e in events])
+    assert "cannot open /srv/secrets/db.key" in caplog.text

@@ -171,3 +171,34 @@ def test_the_official_openai_sdk_talks_to_an_agent(served):
 
 
 _: Any = None
+
+
+def test_a_session_header_nobody_owns_names_a_conversation_of_this_key_only(served):
+    app, _ = make_app()
+
+    @app.agent
+    def other(ctx: AgentContext) -> ReActAgent:
+        return ReActAgent("other", ScriptedModel(["hi"]))
+
+    s = served(app)
+    ask = {"model": "helper", "messages": [{"role": "user", "content": "Capital of France?"}]}
+    with s.client() as admin:
+        made = admin.post("/v1/keys", json={"name": "bob", "user_id": "bob"}).json()
+        mine = admin.post("/v1/chat/completions", headers={"x-session-id": "chat-1"}, json=ask)
+        again = admin.post("/v1/chat/completions", headers={"x-session-id": "chat-1"}, json=ask)
+        native = admin.post("/v1/sessions", json={"agent": "helper"}).json()["id"]
+        wrong_agent = admin.post(
+            "/v1/chat/completions",
+            headers={"x-session-id": native},
+            json={**ask, "model": "other"},
+        )
+    with s.client(made["key"]) as bob:
+        bobs = bob.post("/v1/chat/completions", headers={"x-session-id": "chat-1"}, json=ask)
+        # someone else's session: neither joined nor revealed (no 409 session_exists)
+        probe = bob.post("/v1/chat/completions", headers={"x-session-id": native}, json=ask)
+    assert mine.status_code == again.status_code == bobs.status_code == probe.status_code == 200
+    sid = mine.headers["x-session-id"]
+    assert again.headers["x-session-id"] == sid != bobs.headers["x-session-id"]
+    assert sid != "chat-1" and probe.headers["x-session-id"] != native
+    assert wrong_agent.status_code == 409
+    assert wrong_agent.json()["error"]["code"] == "session_agent_mismatch"

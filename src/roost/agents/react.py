@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 ToolMode = Literal["native", "decision"]
 T = TypeVar("T", bound=BaseModel)
+log = logging.getLogger("roost.agents")
 
 STATE_VERSION = 1
 _END = object()
@@ -279,7 +281,14 @@ class ReActAgent:
                 final = self._close_failed(st, emit, exc)
                 set_error(span, exc.code)
             except Exception as exc:  # a bug must not kill the stream without an answer
-                err = RoostError(f"{type(exc).__name__}: {exc}")
+                # the text of an unexpected exception may hold paths, queries or data: it
+                # goes to the log, the reply (which a server streams to its client) names
+                # only its type
+                log.exception("agent %r failed in reply %s", self.name, st.reply_id)
+                err = RoostError(
+                    f"the agent failed with an unexpected {type(exc).__name__}"
+                    " (details in the server log)"
+                )
                 final = self._close_failed(st, emit, err)
                 span.record_exception(exc)
                 set_error(span, "internal_error")

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from roost.core import InvalidRequest, Msg, NotFound, RoostError, error_from_dict
+from roost.core import Conflict, InvalidRequest, Msg, NotFound, RoostError, error_from_dict
 from roost.server._http import error_body, json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.router import api_route
@@ -70,6 +70,12 @@ def to_msgs(messages: list[ChatMessageIn]) -> list[Msg]:
     return out
 
 
+class SessionAgentMismatch(Conflict):
+    """The session named by ``X-Session-ID`` talks to another agent than ``model``."""
+
+    code = "session_agent_mismatch"
+
+
 def _session_id_for(principal: Principal, user: str, agent: str) -> str:
     digest = hashlib.sha256(f"{principal.key_id}\0{principal.user_id}\0{user}\0{agent}".encode())
     return "ses_oai" + digest.hexdigest()[:24]
@@ -88,13 +94,27 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         request: Request, principal: Principal, body: ChatCompletionCreate, agent: str
     ) -> tuple[Any, bool]:
         sid = request.headers.get("x-session-id")
-        if sid is None and body.user:
+        if sid is not None:
+            try:
+                session = await load_session(app, principal, sid)
+            except NotFound:
+                # an id this key cannot see: the client's own name for a new conversation,
+                # kept apart per key like ``user`` (neither claims nor probes anyone's id)
+                sid = _session_id_for(principal, "\0session\0" + sid, agent)
+            else:
+                if session.agent is not None and session.agent != agent:
+                    raise SessionAgentMismatch(
+                        f"session {session.id!r} belongs to agent {session.agent!r}, not {agent!r}",
+                        hint=f"send model={session.agent!r}, or another X-Session-ID",
+                    )
+                return session, True
+        elif body.user:
             sid = _session_id_for(principal, body.user, agent)
         if sid is not None:
             try:
                 return await load_session(app, principal, sid), True
             except NotFound:
-                pass  # a new conversation under a client-chosen id: created below
+                pass  # a new conversation under a derived id: created below
         session = await app.store.create_session(
             app=app.name,
             agent=agent,
