@@ -379,3 +379,16 @@ def test_flat_events_are_sent_as_their_json_dump():
         assert list(event_data(event).items()) == list(expected.items())
         env = {"seq": 3, "run_id": "run_1", **event_data(event), "type": event.type}
         assert _DUMPS(env) == json.dumps(env, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_get_session_shows_what_runs_changed(served):
+    # the runs' session cache must not serve a stale record to GET /v1/sessions/{id}
+    s = served(echo_app())
+    with s.client() as c:
+        sid = new_session(c)
+        before = c.get(f"/v1/sessions/{sid}").json()
+        c.post(f"/v1/sessions/{sid}/runs", json={"input": "hi", "stream": False})
+        after = c.get(f"/v1/sessions/{sid}").json()
+        listed = next(x for x in c.get("/v1/sessions").json()["data"] if x["id"] == sid)
+    assert after["updated_at"] > before["updated_at"]
+    assert after["updated_at"] == listed["updated_at"]

@@ -186,5 +186,15 @@ def test_cors_is_off_by_default_and_never_a_wildcard(served):
             "/v1/sessions",
             headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
         )
+        # every header the API documents may be sent from the browser, X-API-Key too
+        api_key = c.options(
+            "/v1/sessions",
+            headers={
+                "origin": "https://app.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "x-api-key, content-type, last-event-id",
+            },
+        )
+    assert api_key.status_code == 200, api_key.text
     assert ok.headers["access-control-allow-origin"] == "https://app.example"
     assert bad.headers.get("access-control-allow-origin") != "https://evil.example"

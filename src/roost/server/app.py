@@ -328,11 +328,13 @@ class AgentApp:
         return task
 
     # -- sessions (a small cache: a session is created, then run in, many times) -------
-    async def get_session(self, session_id: str) -> Any:
-        """The session record, cached for a few seconds (sessions are immutable but for
-        deletion, which this process applies at once and other replicas within 5 s)."""
+    async def get_session(self, session_id: str, *, fresh: bool = False) -> Any:
+        """The session record, cached for a few seconds: runs need only its owner and
+        agent, which never change (deletion this process applies at once, other replicas
+        within 5 s). ``fresh`` reads the store, for those who show the record (its
+        ``updated_at`` and message count move with every run)."""
         now = time.monotonic()
-        hit = self._session_cache.get(session_id)
+        hit = None if fresh else self._session_cache.get(session_id)
         if hit is not None and hit[1] > now:
             return hit[0]
         record = await self.store.get_session(session_id)
@@ -401,7 +403,13 @@ class AgentApp:
                 app,
                 allow_origins=self.cors_origins,
                 allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=["authorization", "content-type", "last-event-id", "x-session-id"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "last-event-id",
+                    "x-api-key",
+                    "x-session-id",
+                ],
                 allow_credentials=True,
                 expose_headers=["x-run-id", "x-session-id", "retry-after"],
             )

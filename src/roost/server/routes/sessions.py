@@ -65,6 +65,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def get_session(request: Request, principal: Principal) -> Response:
         session = await load_session(app, principal, request.path_params["session_id"])
+        session = await app.get_session(session.id, fresh=True)  # not the runs' cached copy
         return json_response(session_out(session))
 
     async def list_messages(request: Request, principal: Principal) -> Response:
