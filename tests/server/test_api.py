@@ -278,6 +278,23 @@ def test_healthz_readyz_metrics_and_openapi(served):
     assert "roost_http_request_duration_seconds_bucket" in metrics
     assert "/v1/sessions/{session_id}/runs" in spec["paths"]
     assert "RunCreate" in spec["components"]["schemas"]
+    # every route the app serves is documented, with its query parameters and errors
+    served_routes = {
+        (m.lower(), r.path)
+        for r in s.app.router.routes
+        for m in (getattr(r, "methods", None) or ())
+        if m != "HEAD"
+    }
+    documented = {(m, p) for p, ops in spec["paths"].items() for m in ops}
+    assert served_routes <= documented, served_routes - documented
+    messages = spec["paths"]["/v1/sessions/{session_id}/messages"]["get"]
+    assert {p["name"] for p in messages["parameters"]} == {"session_id", "limit", "after"}
+    assert {"401", "404", "422", "429"} <= set(messages["responses"])
+    events = spec["paths"]["/v1/runs/{run_id}/events"]["get"]
+    assert "Last-Event-ID" in {p["name"] for p in events["parameters"]}
+    assert "413" in spec["paths"]["/v1/sessions"]["post"]["responses"]
+    assert "401" not in spec["paths"]["/healthz"]["get"]["responses"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
 def test_unknown_route_is_a_json_404(served):

@@ -27,6 +27,9 @@ _ERROR = {
         }
     },
 }
+_ERROR_CONTENT = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+}
 _SSE = {"text/event-stream": {"schema": {"type": "string", "description": "docs/protocol.md"}}}
 
 # (method, path, summary, request model, response model or "sse", success status)
@@ -34,6 +37,7 @@ _OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
     ("get", "/healthz", "Liveness (no key needed)", None, None, 200),
     ("get", "/readyz", "Readiness: the store is reachable (no key needed)", None, None, 200),
     ("get", "/metrics", "Prometheus exposition", None, None, 200),
+    ("get", "/openapi.json", "This document", None, None, 200),
     ("post", "/v1/sessions", "Create a session", s.SessionCreate, s.SessionOut, 201),
     ("get", "/v1/sessions", "List your sessions", None, None, 200),
     ("get", "/v1/sessions/{session_id}", "Get a session", None, s.SessionOut, 200),
@@ -80,6 +84,8 @@ _OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
         None,
         202,
     ),
+    ("get", "/v1/runs/{run_id}/trace", "The run's span tree (roost.observe)", None, None, 200),
+    ("get", "/v1/usage", "Token usage and cost, grouped", None, None, 200),
     ("post", "/v1/keys", "Create an API key (admin)", s.KeyCreate, s.KeyOut, 201),
     ("get", "/v1/keys", "List API keys (admin)", None, None, 200),
     ("delete", "/v1/keys/{key_id}", "Revoke an API key (admin)", None, s.KeyOut, 200),
@@ -94,6 +100,78 @@ _OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
     ("get", "/v1/models", "The agents, as OpenAI models", None, None, 200),
     ("get", "/v1/tasks/{task_id}", "Status of a background task", None, s.TaskOut, 200),
 ]
+
+_PUBLIC = frozenset({"/healthz", "/readyz"})
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_PAGE_LIMIT = {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+_SEQ = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+_TIME = {"type": "string", "description": "ISO 8601 time or Unix seconds"}
+# query and header parameters, by (method, path)
+_PARAMS: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("get", "/v1/sessions"): [
+        _query("limit", "page size", _PAGE_LIMIT),
+        _query("cursor", "next_cursor of the previous page", {"type": "string"}),
+    ],
+    ("get", "/v1/sessions/{session_id}/messages"): [
+        _query("limit", "page size", _PAGE_LIMIT),
+        _query("after", "next_cursor of the previous page", {"type": "string"}),
+    ],
+    ("get", "/v1/runs/{run_id}/events"): [
+        _query("after", "events after this id (the Last-Event-ID header wins)", _SEQ),
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "schema": _SEQ,
+            "description": "the id of the last event received: the stream resumes after it",
+        },
+    ],
+    ("post", "/v1/runs"): [
+        {
+            "name": "X-Session-ID",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "the session to run in",
+        }
+    ],
+    ("post", "/v1/chat/completions"): [
+        {
+            "name": "X-Session-ID",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "the conversation (docs/api.md, OpenAI-compatible)",
+        }
+    ],
+    ("get", "/v1/usage"): [
+        _query("group_by", "one of session, user, tenant, model, agent", {"type": "string"}),
+        _query("since", "from this time", _TIME),
+        _query("until", "until this time", _TIME),
+        _query("tenant", "one tenant (admin keys only)", {"type": "string"}),
+    ],
+}
+# errors a route can answer besides 401/429 (and 422/413 where it takes a body)
+_CONFLICTS = {
+    ("post", "/v1/sessions"): "session_exists",
+    ("delete", "/v1/sessions/{session_id}"): "session_busy (a run is active)",
+    ("post", "/v1/sessions/{session_id}/runs"): "session_busy (busy_policy reject)",
+    ("post", "/v1/runs"): "session_busy (busy_policy reject)",
+    ("post", "/v1/runs/{run_id}/cancel"): "run_not_active (it already finished)",
+    ("post", "/v1/runs/{run_id}/approvals/{call_id}"): "run_not_active",
+    ("post", "/v1/chat/completions"): "session_busy, session_agent_mismatch",
+}
 
 
 def openapi_schema(app: AgentApp) -> dict[str, Any]:
@@ -118,12 +196,12 @@ def openapi_schema(app: AgentApp) -> dict[str, Any]:
     ]
     for method, path, summary, body, resp, status in ops:
         op: dict[str, Any] = {"summary": summary, "responses": {}}
-        params = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
+        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+        parameters = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in names
+        ] + _PARAMS.get((method, path), [])
+        if parameters:
+            op["parameters"] = parameters
         if body is not None:
             op["requestBody"] = {
                 "required": True,
@@ -139,17 +217,27 @@ def openapi_schema(app: AgentApp) -> dict[str, Any]:
         if content:
             ok["content"] = content
         op["responses"][str(status)] = ok
-        error = {
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        }
-        for code, text in (
-            ("401", "missing or invalid key"),
-            ("422", "invalid request"),
-            ("429", "rate limited"),
-        ):
-            op["responses"][code] = {"description": text, **error}
-        if path not in ("/healthz", "/readyz"):
-            op["security"] = [{"bearer": []}]
+        errors: list[tuple[str, str]] = []
+        if path not in _PUBLIC:
+            errors.append(("401", "missing or invalid key"))
+            if path.startswith("/v1/keys"):
+                errors.append(("403", "an admin key is needed"))
+        if names:
+            errors.append(("404", f"no such {names[0].removesuffix('_id')} (or not yours)"))
+        if (method, path) in _CONFLICTS:
+            errors.append(("409", _CONFLICTS[(method, path)]))
+        if body is not None:
+            errors.append(("413", "the body is over the size limit"))
+        if body is not None or (method, path) in _PARAMS or names:
+            errors.append(("422", "invalid request: the fields at fault are listed"))
+        if path not in _PUBLIC:
+            errors.append(("429", "rate limited (see Retry-After)"))
+        if path == "/readyz":
+            errors.append(("503", "the store is unreachable"))
+        for code, text in errors:
+            op["responses"][code] = {"description": text, **_ERROR_CONTENT}
+        if path not in _PUBLIC:
+            op["security"] = [{"bearer": []}, {"apiKey": []}]
         paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",
@@ -161,6 +249,9 @@ def openapi_schema(app: AgentApp) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
     }
