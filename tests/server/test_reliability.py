@@ -62,8 +62,18 @@ def test_kill9_mid_stream_keeps_what_the_client_saw(processes, roost_home):
     assert len(stored) >= len(text_before) > 0
     # the stored event log replays the run up to the last flush, in order
     with c.stream("GET", f"/v1/runs/{run_id}/events") as r:
-        seqs = [int(x[4:]) for x in r.iter_lines() if x.startswith("id: ")]
+        lines = list(r.iter_lines())
+    seqs = [int(x[4:]) for x in lines if x.startswith("id: ")]
     assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 5
+    # ... and ends with the run's end, so a client resuming after the restart is told
+    last = json.loads([x for x in lines if x.startswith("data: ")][-1][6:])
+    assert (last["type"], last["code"]) == ("run.failed", "server_restart")
+    # resuming from the last event the client saw before the kill gives the rest and the end
+    with c.stream(
+        "GET", f"/v1/runs/{run_id}/events", headers={"last-event-id": str(seen[-1][1]["seq"])}
+    ) as r:
+        resumed = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+    assert resumed and resumed[-1]["type"] == "run.failed"
     # and the session is usable again
     assert (
         c.post(f"/v1/sessions/{sid}/runs", json={"input": "again", "stream": False}).status_code

@@ -67,8 +67,14 @@ async def test_fail_orphaned_runs_by_owner_and_by_stale_heartbeat(store: Store) 
     finished = await store.create_run(session_id=s.id, status="running", owner="srv-dead")
     await store.set_run_status(finished.id, "succeeded")
 
+    await store.append_events(mine.id, [(1, "run.started", {"seq": 1, "type": "run.started"})])
     failed = await store.fail_orphaned_runs(owner="srv-dead")
     assert failed == sorted([mine.id, waiting.id])
+    # each failed run's stream ends with a terminal event, numbered after the last one
+    ends = [(await store.list_events(rid))[-1] for rid in (mine.id, waiting.id)]
+    assert [(e.seq, e.type) for e in ends] == [(2, "run.failed"), (1, "run.failed")]
+    assert ends[0].payload["code"] == "server_restart" and ends[0].payload["lost_after"] == 1
+    assert ends[0].payload["run_id"] == mine.id and ends[0].payload["session_id"] == s.id
     for rid in failed:
         run = await store.get_run(rid)
         assert (run.status, run.error_code) == ("failed", "server_restart")

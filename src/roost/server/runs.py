@@ -717,6 +717,8 @@ class RunExecutor:
                     stored = await app.store.list_events(run_id, after_seq=last)
                     if stored:
                         yield _wire(stored, last)
+                    elif (end := await self._lost_end(run_id, last)) is not None:
+                        yield [end]
                     return
                 if sub is None:
                     await asyncio.sleep(app.flush_interval)  # no bus: poll the store
@@ -740,6 +742,19 @@ class RunExecutor:
         finally:
             if sub is not None:
                 await sub.aclose()
+
+    async def _lost_end(self, run_id: str, last: int) -> Envelope | None:
+        """The end of a run its server died in, for a client that saw more than was
+        flushed: the ``run.failed`` written at restart follows the last durable event, so
+        its number may be one the client already had; it is given again as ``last + 1``."""
+        seq = await self.app.store.last_event_seq(run_id)
+        if seq < 1 or seq > last:
+            return None
+        (event,) = await self.app.store.list_events(run_id, after_seq=seq - 1)
+        if event.type not in _TERMINAL_TYPES or "lost_after" not in event.payload:
+            return None
+        envelope = {**event.payload, "seq": last + 1}
+        return (last + 1, event.type, _DUMPS(envelope))
 
     # -- control -----------------------------------------------------------------------
     def _interrupt_local(self, h: RunHandle, reason: str) -> None:

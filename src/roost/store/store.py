@@ -1085,10 +1085,31 @@ class Store:
             runs.update()
             .where(*cond)
             .values(status="failed", error_code=code, error_message=message, finished_at=now)
-            .returning(runs.c.id)
+            .returning(runs.c.id, runs.c.session_id)
         )
-        ids = await self._tx(lambda conn: [r[0] for r in conn.execute(stmt).all()], write=True)
-        return sorted(ids)
+
+        def body(conn: sa.Connection) -> list[str]:
+            failed = conn.execute(stmt).all()
+            for run_id, session_id in failed:
+                # the stream's end, so a client resuming with Last-Event-ID gets a terminal
+                # event (and its code) instead of a stream that stops without one
+                last = conn.execute(_LAST_EVENT_SEQ, {"run_id": run_id}).scalar()
+                seq = (int(last) if last is not None else 0) + 1
+                envelope = {
+                    "seq": seq,
+                    "run_id": run_id,
+                    "session_id": session_id,
+                    "status": "failed",
+                    "code": code,
+                    "message": message,
+                    # events after this one were streamed but not flushed: lost
+                    "lost_after": seq - 1,
+                    "type": "run.failed",
+                }
+                _insert_events(conn, run_id, [(seq, "run.failed", envelope)], now)
+            return [r[0] for r in failed]
+
+        return sorted(await self._tx(body, write=True))
 
     # -- run events --------------------------------------------------------------------
     @_uncancellable
