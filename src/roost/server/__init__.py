@@ -16,6 +16,7 @@ from roost.server.errors import (
     ServerShuttingDown,
     SessionNotFound,
     TaskNotFound,
+    UnsupportedMediaType,
 )
 from roost.server.observer import RunInfo, RunObserver
 
@@ -35,4 +36,5 @@ __all__ = [
     "ServerShuttingDown",
     "SessionNotFound",
     "TaskNotFound",
+    "UnsupportedMediaType",
 ]

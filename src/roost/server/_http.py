@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -10,10 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from roost.core import InvalidRequest, RoostError
+from roost.server.errors import UnsupportedMediaType
 
 T = TypeVar("T", bound=BaseModel)
 
 JSON_TYPE = "application/json"
+
+MAX_JSON_DEPTH = 64
+"""Arrays/objects a request body may nest (the body itself is level 1): far above what an
+API body needs, far below where the JSON and pydantic encoders give up (~255)."""
+MAX_JSON_INT = 2**63 - 1
+"""Integers in request JSON fit a signed 64-bit integer (PostgreSQL ``bigint``, OTel)."""
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -56,19 +64,112 @@ def validate(model: type[T], data: Any) -> T:
         ) from None
 
 
+def _bad_json(field: str, message: str, type_: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"invalid field {field!r}: {message}",
+        hint="send plain JSON: finite numbers, valid Unicode text, at most "
+        f"{MAX_JSON_DEPTH} levels of nesting",
+        fields=[{"field": field, "message": message, "type": type_}],
+    )
+
+
+def _field(path: list[str | int]) -> str:
+    """The dotted path, with a bad key's surrogates escaped so the error itself is clean."""
+    text = ".".join(str(p) for p in path) or "body"
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
+def _check_scalar(value: Any, path: list[str | int]) -> None:
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise _bad_json(
+                    _field(path), "text contains a lone UTF-16 surrogate", "string_unicode"
+                ) from None
+    elif kind is float:
+        if not math.isfinite(value):
+            raise _bad_json(
+                _field(path),
+                "number must be finite (no NaN, Infinity or overflow)",
+                "finite_number",
+            )
+    elif kind is int and not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT:
+        raise _bad_json(_field(path), "integer out of the signed 64-bit range", "int_range")
+
+
+def _suspect(value: Any) -> bool:
+    """Cheap pre-check (no path built): could this scalar fail :func:`_check_scalar`?"""
+    kind = type(value)
+    if kind is str:
+        return not value.isascii()
+    if kind is int:
+        return not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT
+    return kind is float and not math.isfinite(value)
+
+
+def check_json(value: Any) -> None:
+    """Refuse what would be stored but could not be sent back as JSON: non-finite or
+    huge numbers, lone surrogates, nesting deeper than :data:`MAX_JSON_DEPTH`."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, [])]
+    while stack:
+        node, path = stack.pop()
+        if type(node) is not dict and type(node) is not list:
+            _check_scalar(node, path)
+            continue
+        if len(path) >= MAX_JSON_DEPTH:
+            raise _bad_json(
+                _field(path[:1]), f"nested deeper than {MAX_JSON_DEPTH} levels", "json_depth"
+            )
+        for key, item in node.items() if type(node) is dict else enumerate(node):
+            if type(key) is str and not key.isascii():
+                _check_scalar(key, [*path, key])
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, [*path, key]))
+            elif _suspect(item):
+                _check_scalar(item, [*path, key])
+
+
+def _check_media_type(request: Request) -> None:
+    """A body labelled as another format (``text/plain``, or the form encoding ``curl -d``
+    sends without ``-H``) is refused, not guessed at; a body with no Content-Type is JSON."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if (
+        not media
+        or media == JSON_TYPE
+        or (media.startswith("application/") and media.endswith("+json"))
+    ):
+        return
+    raise UnsupportedMediaType(
+        f"the body must be JSON, not {media!r}",
+        hint="send the body with Content-Type: application/json",
+    )
+
+
 async def read_json(request: Request) -> Any:
-    """The request body parsed as JSON (an empty body is ``{}``)."""
+    """The request body parsed as JSON (an empty body is ``{}``), checked by
+    :func:`check_json` so that whatever is accepted can be stored and served back."""
     raw = await request.body()
     if not raw.strip():
         return {}
+    _check_media_type(request)
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        value = json.loads(raw)
+    except RecursionError:
+        raise _bad_json(
+            "body", f"nested deeper than {MAX_JSON_DEPTH} levels", "json_depth"
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
         raise InvalidRequest(
             f"the body is not valid JSON: {exc}",
             hint="send a JSON object with Content-Type: application/json",
             fields=[{"field": "body", "message": str(exc), "type": "json_invalid"}],
         ) from None
+    check_json(value)
+    return value
 
 
 async def parse_body(request: Request, model: type[T]) -> T:

@@ -54,3 +54,10 @@ class ServerShuttingDown(RoostError):
     code = "server_shutting_down"
     status = 503
     retryable = True
+
+
+class UnsupportedMediaType(RoostError):
+    """The request body is not JSON: its Content-Type names another format."""
+
+    code = "unsupported_media_type"
+    status = 415

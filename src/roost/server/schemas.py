@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic_core import PydanticCustomError
 
-from roost.core import Msg, Usage
+from roost.core import ContentBlock, Msg, TextBlock, Usage
 
 RunStatus = Literal["queued", "running", "waiting_approval", "completed", "failed", "canceled"]
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
@@ -49,14 +50,39 @@ class MessagePageOut(_Out):
     next_after: str | None = None
 
 
+class MessageIn(_Body):
+    """One message of a run's ``input``: unknown keys are refused, not dropped, and a
+    message says something (an empty user turn would reach the model as a real turn)."""
+
+    role: Literal["system", "user", "assistant", "tool"] = "user"
+    content: str | list[ContentBlock]
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("content")
+    @classmethod
+    def _not_empty(cls, value: str | list[Any]) -> str | list[Any]:
+        blocks = [TextBlock(text=value)] if isinstance(value, str) else value
+        if all(isinstance(b, TextBlock) and not b.text.strip() for b in blocks):
+            raise PydanticCustomError("empty", "content must not be empty")
+        return value
+
+    def to_msg(self) -> Msg:
+        content = self.content
+        blocks = [TextBlock(text=content)] if isinstance(content, str) else content
+        return Msg(role=self.role, content=blocks, name=self.name, metadata=self.metadata)
+
+
 class RunCreate(_Body):
     """``POST /v1/sessions/{id}/runs``: ``input`` is text, one message, or a list of messages."""
 
     input: str | dict[str, Any] | list[dict[str, Any]] = Field(
         ..., description="Text, a message object, or a list of message objects."
     )
-    stream: bool = Field(True, description="Stream events as SSE; false waits for the result.")
-    background: bool = Field(
+    stream: StrictBool = Field(
+        True, description="Stream events as SSE; false waits for the result."
+    )
+    background: StrictBool = Field(
         False, description="Queue the run durably and return 202 at once (huey queue)."
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -83,7 +109,7 @@ class RunOut(_Out):
 class ApprovalDecision(_Body):
     """``POST /v1/runs/{id}/approvals/{call_id}``."""
 
-    approve: bool
+    approve: StrictBool
     reason: str | None = None
 
 
@@ -136,7 +162,7 @@ class ChatCompletionCreate(_Out):
     model_config = ConfigDict(extra="allow")
     model: str
     messages: list[ChatMessageIn] = Field(..., min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     user: str | None = None
     stream_options: dict[str, Any] | None = None
     tools: list[Any] | None = None
@@ -145,7 +171,7 @@ class ChatCompletionCreate(_Out):
     function_call: Any = None
     n: int | None = None
     response_format: dict[str, Any] | None = None
-    logprobs: bool | None = None
+    logprobs: StrictBool | None = None
     top_logprobs: int | None = None
     modalities: list[str] | None = None
     audio: Any = None

@@ -16,7 +16,7 @@ from roost.server._http import field_errors, json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.router import api_route
 from roost.server.routes._common import load_run, load_session, run_out
-from roost.server.schemas import ApprovalDecision, RunCreate
+from roost.server.schemas import ApprovalDecision, MessageIn, RunCreate
 from roost.server.sse import KEEPALIVE, EventStreamResponse, LastFrames, sse_frame
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ TERMINAL_TYPES = frozenset({"run.completed", "run.failed", "run.canceled"})
 
 
 def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg]:
-    """``input`` as messages: text → one user message; objects default to ``role: user``."""
+    """``input`` as messages: text → one user message; objects are :class:`MessageIn`
+    (``role`` defaults to user), so a list item and a lone object are checked alike."""
     if isinstance(raw, str):
         if not raw.strip():
             raise InvalidRequest(
@@ -43,20 +44,17 @@ def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg
         )
     msgs = []
     for i, item in enumerate(items):
+        prefix = f"input.{i}" if isinstance(raw, list) else "input"
         try:
-            msgs.append(Msg.model_validate({"role": "user", **item}))
+            msgs.append(MessageIn.model_validate(item).to_msg())
         except ValidationError as exc:
             fields = [
-                {
-                    **f,
-                    "field": f"input.{i}.{f['field']}"
-                    if isinstance(raw, list)
-                    else f"input.{f['field']}",
-                }
+                {**f, "field": prefix if f["field"] == "body" else f"{prefix}.{f['field']}"}
                 for f in field_errors(exc)
             ]
             raise InvalidRequest(
-                f"invalid message in input: {fields[0]['message']}", fields=fields
+                f"invalid message in input: {fields[0]['field']}: {fields[0]['message']}",
+                fields=fields,
             ) from None
     return msgs
 
@@ -79,12 +77,21 @@ def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, 
     return EventStreamResponse(body(), {**SSE_HEADERS, **headers})
 
 
+MAX_EVENT_ID = 2**63 - 1
+"""Event ids are signed 64-bit sequence numbers in the store."""
+
+
 def last_event_id(request: Request) -> int:
-    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
-    if not raw.isdigit():
+    """The resume point: ``Last-Event-ID`` (what an EventSource sends) or ``?after=``."""
+    header = request.headers.get("last-event-id")
+    field = "Last-Event-ID" if header else "after"
+    raw = header or request.query_params.get("after") or "0"
+    # isascii: str.isdigit() also accepts "²", which int() refuses; the length cap keeps
+    # int() off huge digit strings (MAX_EVENT_ID has 19 digits)
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or int(raw) > MAX_EVENT_ID:
         raise InvalidRequest(
-            "Last-Event-ID must be the integer id of an event you received",
-            fields=[{"field": "Last-Event-ID", "message": "not an integer", "type": "int_parsing"}],
+            f"{field} must be the integer id of an event you received (0 to {MAX_EVENT_ID})",
+            fields=[{"field": field, "message": f"integer 0..{MAX_EVENT_ID}", "type": "int_range"}],
         )
     return int(raw)
 

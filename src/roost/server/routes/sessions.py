@@ -24,7 +24,9 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses; a
+    # length cap before int(): ints of over 4300 digits raise instead of parsing
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or not lo <= int(raw) <= hi:
         raise InvalidRequest(
             f"query parameter {name!r} must be an integer from {lo} to {hi}",
             fields=[{"field": name, "message": f"integer {lo}..{hi}", "type": "int_range"}],
