@@ -200,6 +200,7 @@ def test_cancel_interrupts_the_stream_and_keeps_the_partial_reply(served):
     assert rest[-1]["type"] == "run.canceled"
     assert run["status"] == "canceled"
     assert msgs[-1]["role"] == "assistant" and msgs[-1]["content"][0]["text"] == "start "
+    assert msgs[-1]["partial"] is True  # the stored reply says it is unfinished
     assert again.status_code == 409 and again.json()["error"]["code"] == "run_not_active"
 
 

@@ -96,6 +96,10 @@ def test_background_run_and_task_survive_kill9(processes, roost_home, tmp_path):
     # both are running when the server dies
     wait_until(lambda: Path(str(target) + ".started").exists())
     wait_until(lambda: c.get(f"/v1/runs/{run_id}").json()["status"] == "running")
+    # the first attempt has flushed part of its reply before the kill
+    wait_until(
+        lambda: any(m["partial"] for m in c.get(f"/v1/sessions/{sid}/messages").json()["data"])
+    )
     first_pid = Path(str(target) + ".started").read_text()
     server.kill9()
     assert not target.exists()
@@ -115,6 +119,10 @@ def test_background_run_and_task_survive_kill9(processes, roost_home, tmp_path):
     )
     assert final["status"] == "succeeded"
     assert final["output"]["content"][0]["text"] == "".join(f"t{i} " for i in range(30))
+    # the run started over: the transcript has its input and the second attempt's reply,
+    # not the first attempt's partial beside it
+    msgs = c.get(f"/v1/sessions/{sid}/messages").json()["data"]
+    assert [(m["role"], m["partial"]) for m in msgs] == [("user", False), ("assistant", False)]
 
 
 def test_queued_background_run_completes_after_restart(processes, roost_home):
@@ -167,3 +175,7 @@ def test_graceful_stop_requeues_a_running_background_run(processes, roost_home):
     )
     assert final["status"] == "succeeded"
     assert final["output"]["content"][0]["text"] == "".join(f"t{i} " for i in range(30))
+    # the run started over: the transcript has its input and the second attempt's reply,
+    # not the first attempt's partial beside it
+    msgs = c.get(f"/v1/sessions/{sid}/messages").json()["data"]
+    assert [(m["role"], m["partial"]) for m in msgs] == [("user", False), ("assistant", False)]

@@ -218,8 +218,8 @@ class ReActAgent:
     def pending_approvals(self) -> list[str]:
         return [cid for cid, fut in self._approvals.items() if not fut.done()]
 
-    def approve(self, call_id: str) -> None:
-        self._resolve(call_id, True, None)
+    def approve(self, call_id: str, reason: str | None = None) -> None:
+        self._resolve(call_id, True, reason)
 
     def reject(self, call_id: str, reason: str = "rejected") -> None:
         self._resolve(call_id, False, reason)

@@ -83,6 +83,7 @@ class GeneratorAgent:
                 await gen.aclose()
         final = Msg(id=msg_id, role="assistant", name=self.name, content="".join(text))
         if self._interrupted is not None:
+            final.metadata["partial"] = True  # as ReActAgent marks an interrupted reply
             yield Interrupted(msg_id=msg_id, reason=self._interrupted, agent=self.name)
         yield ReplyFinished(msg=final, usage=usage, agent=self.name)
 

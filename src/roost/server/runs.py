@@ -17,7 +17,8 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from roost.core import (
     ApprovalNotFound,
@@ -55,6 +56,7 @@ from roost.store import InvalidStoreArgument, RunFinished
 if TYPE_CHECKING:
     from roost.server.app import AgentApp, AgentSpec
     from roost.server.auth import Principal
+    from roost.store import RunRecord, SessionLock
     from roost.store.store import EventRow
 
 log = logging.getLogger("roost.server.runs")
@@ -67,6 +69,17 @@ Pending = tuple[int, str, dict[str, Any], str]
 ACTIVE = frozenset({"queued", "running", "waiting_approval"})
 FINAL = frozenset({"succeeded", "failed", "canceled"})
 TERMINAL_EVENTS = {"succeeded": "run.completed", "failed": "run.failed", "canceled": "run.canceled"}
+
+Resumed = Literal["done", "abandoned", "later"]
+"""What :meth:`RunExecutor.resume_queued` did: nothing is left to do; stopped unfinished
+(queue it again); not its turn yet (older runs of its session go first)."""
+
+_TURN_POLL = (0.05, 1.0)
+"""First and longest wait (s) between two looks at the store for a run waiting its turn;
+a run ending in this process wakes the waiters at once, the polls see other replicas."""
+_TURN_PATIENCE = 5.0
+"""Seconds a background run waits behind runs that are all still *queued* before its
+worker hands it back to the queue: their messages may be behind it in the queue."""
 
 
 _DUMPS = jsontext.dumps
@@ -105,6 +118,8 @@ class RunHandle:
     spec: AgentSpec
     inputs: list[Msg]
     background: bool = False
+    created_at: datetime | None = None
+    """The stored run's ``created_at``: with the id, its place in its session's queue."""
     status: str = "running"
     seq: int = 0
     events: list[Envelope] = field(default_factory=list)
@@ -164,6 +179,10 @@ class RunExecutor:
         self.by_session: dict[str, RunHandle] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
+        self._queued: dict[str, set[str]] = {}
+        """Single node: per session, the runs known to wait for their turn; a session not
+        in it has none, so a new run on it starts without asking the store."""
+        self._turn_waiters: dict[str, list[asyncio.Future[None]]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_background_loops(self) -> None:
@@ -208,6 +227,17 @@ class RunExecutor:
             raise ServerShuttingDown("the server is shutting down", hint="retry in a moment")
         spec = app.agent_spec(session.agent)
         lock = await app.locks.try_acquire(session.id)
+        if lock is not None and not background and (app.bus_remote or session.id in self._queued):
+            # the session may be free while runs submitted earlier wait for it (a background
+            # run for a worker, a queued run to be woken): they go first
+            try:
+                waiting = await self._ahead(session.id, None) is not None
+            except BaseException:
+                await lock.release()
+                raise
+            if waiting:
+                await lock.release()
+                lock = None
         if lock is None and not background:
             # A background run always waits its turn in the durable queue: rejecting it
             # only when an earlier one was already picked up would depend on timing.
@@ -253,8 +283,16 @@ class RunExecutor:
             started_at=time.time(),
             metadata=dict(metadata or {}),
         )
-        handle = RunHandle(info=info, spec=spec, inputs=inputs, background=background)
+        handle = RunHandle(
+            info=info,
+            spec=spec,
+            inputs=inputs,
+            background=background,
+            created_at=record.created_at,
+        )
         handle.status = status
+        if status == "queued":
+            self.note_queued(session.id, record.id)
         if background:
             if lock is not None:
                 await lock.release()
@@ -265,29 +303,38 @@ class RunExecutor:
         handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{record.id}")
         return handle
 
-    async def resume_queued(self, run_id: str) -> bool:
+    async def resume_queued(self, run_id: str) -> Resumed:
         """Execute a durable (background) run: called by the queue worker, also after a crash.
 
         Idempotent: a run already executing here, or already finished, is skipped, so a
         message delivered twice (re-queued after a restart) never runs the agent twice.
-        Returns False when the run was abandoned unfinished (shutdown, lost queue lease):
-        its message must be queued again.
+        The run starts only when it is its session's oldest pending run (FIFO per
+        session, whichever worker or replica took which message first); ``"later"`` when
+        the runs ahead of it stayed queued too long (their messages may wait behind this
+        one), ``"abandoned"`` when it stopped unfinished (shutdown, lost queue lease): the
+        message must be queued again in both cases.
         """
         app = self.app
         if self._closing:
             raise ServerShuttingDown("the server is shutting down", hint="resumed elsewhere")
         if run_id in self.active:
-            return True
+            return "done"
         record = await app.store.get_run(run_id)
         if record.status in FINAL:
-            return True
-        lock = await app.locks.acquire(record.session_id, wait=True)
+            self._forget_queued(record.session_id, run_id)
+            return "done"
+        session_id = record.session_id
+        assert session_id is not None  # the executor creates runs in sessions
+        lock = await self._take_turn(session_id, run_id, record.created_at, patience=_TURN_PATIENCE)
+        if lock is None:
+            return "later"
         try:
             record = await app.store.get_run(run_id)
             if record.status in FINAL or run_id in self.active:
                 await lock.release()
-                return True
-            session = await app.store.get_session(record.session_id)
+                self._forget_queued(session_id, run_id)
+                return "done"
+            session = await app.store.get_session(session_id)
             spec = app.agent_spec(record.agent or session.agent)
             inputs = [Msg.model_validate(m) for m in record.metadata.get("input", [])]
             info = RunInfo(
@@ -299,19 +346,32 @@ class RunExecutor:
                 started_at=time.time(),
                 metadata=dict(record.metadata),
             )
-            handle = RunHandle(info=info, spec=spec, inputs=inputs, background=True)
+            handle = RunHandle(
+                info=info,
+                spec=spec,
+                inputs=inputs,
+                background=True,
+                created_at=record.created_at,
+            )
             handle.lock = lock
             # a run that was running when its process died starts over; numbering continues
             handle.seq = max(0, await app.store.last_event_seq(run_id))
+            if handle.seq > 0:  # so the first attempt's flushed messages go, its input stays
+                keep = [m.id for m in inputs]
+                if record.input_message_id:
+                    keep.append(record.input_message_id)
+                await app.store.discard_run_outputs(run_id, keep=keep)
+            await app.store.resequence_run_messages(session_id, run_id)
             await app.store.set_run_status(run_id, "running", owner=app.instance_id)
         except BaseException:
             await lock.release()
             raise
+        self._forget_queued(handle.session_id, run_id)
         self._register(handle)
         self.by_session[handle.session_id] = handle
         handle.task = asyncio.create_task(self._execute(handle), name=f"roost-run-{run_id}")
         await asyncio.shield(handle.task)
-        return not handle.abandon
+        return "abandoned" if handle.abandon else "done"
 
     def abandon_background(self) -> None:
         """Stop this process's background runs without a final status, to be resumed
@@ -325,6 +385,114 @@ class RunExecutor:
         self.active[handle.id] = handle
         self.by_session.setdefault(handle.session_id, handle)
 
+    # -- turns: the runs of a session start in the order they were submitted ----------
+    def note_queued(self, session_id: str, run_id: str) -> None:
+        """``run_id`` waits for its turn (single node: runs are resumed in this process;
+        with replicas the store is asked every time)."""
+        if not self.app.bus_remote:
+            self._queued.setdefault(session_id, set()).add(run_id)
+
+    def _forget_queued(self, session_id: str, run_id: str) -> None:
+        waiting = self._queued.get(session_id)
+        if waiting is not None:
+            waiting.discard(run_id)
+            if not waiting:
+                del self._queued[session_id]
+
+    async def _ahead(self, session_id: str, me: tuple[datetime, str] | None) -> RunRecord | None:
+        """The oldest active run of the session submitted before ``me`` (``(created_at,
+        id)``; ``None``: before a run not created yet), or None when ``me`` is next.
+
+        A queued foreground run counts only while its task waits in this process: its
+        client is attached to the server that took it, and one that died left it queued
+        for good (a background run is durable: some worker runs it). Nor does a run this
+        process no longer executes but could not mark finished (the store failed).
+        """
+        oldest: RunRecord | None = None
+        cursor = None
+        while True:
+            page = await self.app.store.list_runs(
+                session_id=session_id, status=sorted(ACTIVE), limit=100, cursor=cursor
+            )
+            for r in page.items:  # newest first
+                if me is not None and (r.created_at, r.id) >= me:
+                    continue
+                if r.id not in self.active:
+                    if r.status == "queued" and not r.metadata.get("background"):
+                        continue  # a foreground run queued by another (or a dead) server
+                    if r.status != "queued" and r.owner == self.app.instance_id:
+                        continue  # ours, but its end could not be stored
+                oldest = r
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        if me is None and oldest is None:
+            self._queued.pop(session_id, None)  # nothing waits: the hot path skips the store
+        return oldest
+
+    async def _take_turn(
+        self,
+        session_id: str,
+        run_id: str,
+        created_at: datetime,
+        *,
+        patience: float | None = None,
+    ) -> SessionLock | None:
+        """The session's lock, once no run submitted before ``run_id`` is pending.
+
+        Waits without holding the lock (runs ahead must get it), woken when a run of the
+        session ends here, else polling the store (runs end on other replicas too).
+        ``patience``: None after that many seconds with only queued runs ahead.
+        """
+        locks = self.app.locks
+        me = (created_at, run_id)
+        loop = asyncio.get_running_loop()
+        delay, longest = _TURN_POLL
+        stalled_since: float | None = None
+        while True:
+            ahead = await self._ahead(session_id, me)
+            if ahead is None:
+                lock: SessionLock | None = await locks.try_acquire(session_id)
+                if lock is not None:
+                    return lock
+                # held a moment longer (a run committing its end, a newer run about to
+                # step back): wait for it, then make sure no older run came back meanwhile
+                lock = await locks.acquire(session_id, wait=True)
+                try:
+                    ahead = await self._ahead(session_id, me)
+                except BaseException:
+                    await lock.release()
+                    raise
+                if ahead is None:
+                    return lock
+                await lock.release()
+            if patience is not None and ahead.status == "queued":
+                stalled_since = loop.time() if stalled_since is None else stalled_since
+                if loop.time() - stalled_since >= patience:
+                    return None
+            else:
+                stalled_since = None
+            await self._wait_turn_change(session_id, delay)
+            delay = min(delay * 2, longest)
+
+    async def _wait_turn_change(self, session_id: str, timeout: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._turn_waiters.setdefault(session_id, [])
+        waiters.append(fut)
+        try:
+            await asyncio.wait([fut], timeout=timeout)
+        finally:
+            with contextlib.suppress(ValueError):
+                waiters.remove(fut)
+            if not waiters and self._turn_waiters.get(session_id) is waiters:
+                del self._turn_waiters[session_id]
+
+    def _turn_changed(self, session_id: str) -> None:
+        """A run of the session ended or left the queue: the next one may start."""
+        for fut in self._turn_waiters.pop(session_id, []):
+            if not fut.done():
+                fut.set_result(None)
+
     # -- the run body ------------------------------------------------------------------
     async def _execute(self, h: RunHandle) -> None:
         app = self.app
@@ -332,9 +500,13 @@ class RunExecutor:
         try:
             if h.lock is None:
                 self._emit(h, "run.queued", {"agent": h.spec.name, "status": "queued"})
-                h.lock = await app.locks.acquire(h.session_id, wait=True)
+                assert h.created_at is not None
+                h.lock = await self._take_turn(h.session_id, h.id, h.created_at)
+                self._forget_queued(h.session_id, h.id)
                 self.by_session[h.session_id] = h
                 h.status = "running"
+                # its input was stored when it was queued: now it goes after the replies
+                await app.store.resequence_run_messages(h.session_id, h.id)
                 await app.store.set_run_status(h.id, "running", owner=app.instance_id)
             if h.cancel_reason is not None:
                 raise asyncio.CancelledError
@@ -392,8 +564,10 @@ class RunExecutor:
                 with contextlib.suppress(Exception):
                     await h.lock.release()
             self.active.pop(h.id, None)
+            self._forget_queued(h.session_id, h.id)
             if self.by_session.get(h.session_id) is h:
                 del self.by_session[h.session_id]
+            self._turn_changed(h.session_id)
             h.done.set()
             h.notify()
 
@@ -509,6 +683,7 @@ class RunExecutor:
                 h.lock = None
                 if self.by_session.get(h.session_id) is h:
                     del self.by_session[h.session_id]
+            self._turn_changed(h.session_id)
             self._show_held(h)
         await self._drain_observers(h)
         await self._observe("run_finished", h, status, h.usage)
@@ -534,7 +709,8 @@ class RunExecutor:
                         h.id,
                         events,
                         final,
-                        partial=False,
+                        # an interrupted reply stays marked unfinished, as its metadata says
+                        partial=final is not None and final.metadata.get("partial") is True,
                         session_id=h.session_id,
                         status=status,  # type: ignore[arg-type]
                         error_code=code,
@@ -778,6 +954,8 @@ class RunExecutor:
             await self.app.store.set_run_status(
                 run_id, "canceled", error_code=None, error_message=None
             )
+            if record.session_id is not None:
+                self._turn_changed(record.session_id)
             return "canceled"
         await self.app.send_control(
             record.owner, {"op": "cancel", "run_id": run_id, "reason": reason}
@@ -816,8 +994,10 @@ class RunExecutor:
                 f"run {run_id} has no pending approval for call {call_id!r}",
                 hint="use the call_id of an approval.required event of this run",
             )
-        if approve:
-            h.agent.approve(call_id)
+        if approve and reason is None:
+            h.agent.approve(call_id)  # the Agent protocol's form: every agent takes it
+        elif approve:
+            h.agent.approve(call_id, reason)  # for the approval.resolved event
         else:
             h.agent.reject(call_id, reason or "rejected")
 

@@ -10,6 +10,11 @@ background runs are journaled by the ``runs`` table itself, ``@app.task`` calls 
 record in huey's key-value storage (status, owner, heartbeat), and at start-up
 unfinished work is queued again (decision 0060).
 
+Runs of one session start in the order they were submitted, whichever worker takes
+which message first: a worker whose run has older runs of its session pending waits for
+them, and hands its message back to the end of the queue if they stay queued (their
+messages may be behind it), so waiting workers never hold up the runs they wait for.
+
 Redis (several replicas): a taken message stays in the replica's in-flight list until
 its work is settled, under a lease the replica renews (:mod:`roost.server._queue_storage`).
 When a replica dies, a live one moves its in-flight messages back to the queue within
@@ -42,6 +47,8 @@ if TYPE_CHECKING:
     from roost.server._queue_storage import LeasedRedisStorage
     from roost.server.app import AgentApp
     from roost.server.auth import Principal
+    from roost.server.runs import Resumed
+    from roost.store import RunRecord
 
 log = logging.getLogger("roost.server.tasks")
 
@@ -51,9 +58,10 @@ _HEARTBEAT = 10.0
 _BACKSTOP_EVERY = 30.0
 _RETRY_DELAY = 1.0
 
-Settle = Literal["ack", "keep", "requeue", "retry"]
+Settle = Literal["ack", "keep", "requeue", "retry", "defer"]
 """What a worker does with its message: done; leave it in flight (moved back at stop);
-put it back next in line (abandoned, not stopping); put it back last (transient error)."""
+put it back next in line (abandoned, not stopping); put it back last (transient error);
+put it back last at once (older runs of its session go first)."""
 
 
 class TaskQueue:
@@ -187,8 +195,13 @@ class TaskQueue:
         """In a huey worker thread: run it on the server's loop, wait, settle the message."""
         outcome: Settle = "keep"
         try:
-            finished = self._on_loop(self._resume(run_id))
-            outcome = "ack" if finished else "keep" if self._stopping.is_set() else "requeue"
+            resumed: Resumed = self._on_loop(self._resume(run_id))
+            if resumed == "done":
+                outcome = "ack"
+            elif self._stopping.is_set():
+                outcome = "keep"
+            else:
+                outcome = "defer" if resumed == "later" else "requeue"
         except (concurrent.futures.CancelledError, ServerShuttingDown):
             outcome = "keep"  # stop() hands it back
         except Exception as exc:  # transient (store or Redis unreachable)
@@ -197,12 +210,12 @@ class TaskQueue:
         finally:
             self._settle(outcome, "roost.run", run_id)
 
-    async def _resume(self, run_id: str) -> bool:
-        """Resume the run; True when nothing is left to do for it. An error that retrying
+    async def _resume(self, run_id: str) -> Resumed:
+        """Resume the run (see ``RunExecutor.resume_queued``). An error that retrying
         cannot fix (the agent is gone …) fails the run with its code instead."""
         storage = self.storage
         if storage is not None and storage.lease_age() > self.lease_ttl / 2:
-            return False  # our lease may lapse: leave the run to a replica that has one
+            return "abandoned"  # our lease may lapse: leave the run to a replica that has one
         try:
             return await self.app.executor.resume_queued(run_id)
         except RoostError as exc:
@@ -217,7 +230,7 @@ class TaskQueue:
             await self.app.store.set_run_status(
                 run_id, "failed", error_code=code, error_message=message
             )
-        return True
+        return "done"
 
     def _on_loop(self, coro: Coroutine[Any, Any, Any]) -> Any:
         assert self._loop is not None
@@ -234,7 +247,7 @@ class TaskQueue:
         """Ack, keep or put back the message this worker thread took (see ``Settle``)."""
         storage = self.storage
         if storage is None:  # SQLite: the message is gone already; queue a new one
-            if outcome == "retry" and not self._stopping.wait(_RETRY_DELAY):
+            if outcome == "defer" or (outcome == "retry" and not self._stopping.wait(_RETRY_DELAY)):
                 task_fn = self._run_task if task == "roost.run" else self._call_task
                 task_fn(arg)
             return
@@ -259,16 +272,29 @@ class TaskQueue:
 
     async def requeue_orphaned_runs(self) -> list[str]:
         """Mark background runs a dead process had taken as ``queued`` again; the caller
-        enqueues the returned ids once orphaned interactive runs have been failed."""
+        enqueues the returned ids (oldest first) once orphaned interactive runs have been
+        failed."""
         store = self.app.store
         page = await store.list_runs(status=["running", "waiting_approval"], limit=500)
-        ids = []
+        again: list[RunRecord] = []
         if not self.redis_url:
             # single node: a queued run's huey message may have been taken by a worker that
-            # was waiting for the session lock when the process died; queue it again (a
-            # duplicate delivery is skipped by resume_queued)
+            # was waiting for its turn when the process died; queue it again (a duplicate
+            # delivery is skipped by resume_queued)
             queued = await store.list_runs(status="queued", limit=500)
-            ids += [r.id for r in reversed(queued.items) if r.metadata.get("background")]
+            for run in queued.items:
+                if run.metadata.get("background"):
+                    again.append(run)
+                    continue
+                # a streamed run still waiting for its session: its client went with the
+                # process (left queued, it would stay so for good)
+                with contextlib.suppress(RoostError):
+                    await store.set_run_status(
+                        run.id,
+                        "failed",
+                        error_code="server_restart",
+                        error_message="the server stopped before the queued run started",
+                    )
         for run in page.items:
             if not run.metadata.get("background"):
                 continue
@@ -276,9 +302,14 @@ class TaskQueue:
                 continue  # its replica is alive
             with contextlib.suppress(RoostError):
                 await store.set_run_status(run.id, "queued", owner=self.app.instance_id)
-                ids.append(run.id)
+                again.append(run)
                 log.info("background run %s queued again after its server stopped", run.id)
-        return ids
+        # in submission order, so workers mostly take them in the order they may start
+        again.sort(key=lambda r: (r.created_at, r.id))
+        for run in again:
+            if run.session_id is not None:
+                self.app.executor.note_queued(run.session_id, run.id)
+        return [r.id for r in again]
 
     # -- @app.task calls ---------------------------------------------------------------
     async def enqueue_call(self, name: str, payload: Any, principal: Principal) -> dict[str, Any]:

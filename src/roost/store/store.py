@@ -959,6 +959,32 @@ class Store:
         return RunRecord(**values)
 
     @_uncancellable
+    async def resequence_run_messages(self, session_id: str, run_id: str) -> int:
+        """Move the messages of ``run_id`` to the end of the session, in their order, if
+        messages of other runs were stored after them; returns how many moved.
+
+        A queued run's input is stored (durable) when the run is accepted, before the
+        replies of the runs ahead of it; called when the run starts, this puts its input
+        right before its reply in the transcript.
+        """
+        return await self._tx(
+            lambda conn: _resequence_run_messages(conn, session_id, run_id), write=True
+        )
+
+    @_uncancellable
+    async def discard_run_outputs(self, run_id: str, *, keep: Sequence[str] = ()) -> int:
+        """Delete the messages of ``run_id`` but those in ``keep`` (its input); returns how
+        many went. A background run that its server died in runs again from the start
+        (its agent state is the one saved before it): what the first attempt had flushed
+        — a partial reply, tool calls and results — would otherwise stay in the
+        transcript beside the second attempt's."""
+        cond = [messages.c.run_id == run_id]
+        if keep:
+            cond.append(messages.c.id.not_in(list(keep)))
+        stmt = messages.delete().where(*cond)
+        return await self._tx(lambda conn: conn.execute(stmt).rowcount, write=True)
+
+    @_uncancellable
     async def get_run(self, run_id: str) -> RunRecord:
         row = await self._tx(lambda conn: conn.execute(_GET_RUN, {"id": run_id}).mappings().first())
         if row is None:
@@ -1586,6 +1612,36 @@ def _append_messages(
         )
         for i, m in enumerate(msgs)
     ]
+
+
+def _resequence_run_messages(conn: sa.Connection, session_id: str, run_id: str) -> int:
+    in_session = messages.c.session_id == session_id
+    mine = conn.execute(
+        sa.select(messages.c.id, messages.c.seq)
+        .where(in_session, messages.c.run_id == run_id)
+        .order_by(messages.c.seq)
+    ).all()
+    if not mine:
+        return 0
+    others_after = conn.execute(
+        sa.select(messages.c.id)
+        .where(
+            in_session,
+            messages.c.seq > mine[0].seq,
+            sa.or_(messages.c.run_id.is_(None), messages.c.run_id != run_id),
+        )
+        .limit(1)
+    ).first()
+    if others_after is None:
+        return 0
+    first = _reserve_seq(conn, session_id, len(mine)) - len(mine) + 1
+    conn.execute(
+        messages.update()
+        .where(messages.c.id == sa.bindparam("b_id"))
+        .values(seq=sa.bindparam("b_seq", type_=messages.c.seq.type)),
+        [{"b_id": m.id, "b_seq": first + i} for i, m in enumerate(mine)],
+    )
+    return len(mine)
 
 
 def _save_message(
