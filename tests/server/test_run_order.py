@@ -255,9 +255,13 @@ def test_background_runs_keep_their_order_after_a_restart(served, tmp_path: Path
         for _, ids in runs.values():
             assert wait_final(c, ids) == ["succeeded"] * 3
         stuck = [c.get(f"/v1/runs/{rid}").json() for rid, _ in runs.values()]
+        rid = next(iter(runs.values()))[0]
+        with c.stream("GET", f"/v1/runs/{rid}/events") as r:
+            replay = [x for x in r.iter_lines() if x.startswith("event: ")]
     assert {sid: seen[sid] for sid in runs} == {sid: ["a", "b", "c"] for sid in runs}
     # the interactive run's client is gone with the dead server: it cannot block the rest
     assert {(r["status"], r["error"]["code"]) for r in stuck} == {("failed", "server_restart")}
+    assert replay[-1:] == ["event: run.failed"]  # its stream ends, for a client resuming
 
 
 def test_background_runs_keep_their_order_across_replicas(

@@ -282,19 +282,14 @@ class TaskQueue:
             # was waiting for its turn when the process died; queue it again (a duplicate
             # delivery is skipped by resume_queued)
             queued = await store.list_runs(status="queued", limit=500)
-            for run in queued.items:
-                if run.metadata.get("background"):
-                    again.append(run)
-                    continue
-                # a streamed run still waiting for its session: its client went with the
-                # process (left queued, it would stay so for good)
-                with contextlib.suppress(RoostError):
-                    await store.set_run_status(
-                        run.id,
-                        "failed",
-                        error_code="server_restart",
-                        error_message="the server stopped before the queued run started",
-                    )
+            again += [run for run in queued.items if run.metadata.get("background")]
+            # streamed runs still waiting for their session: their clients went with the
+            # process (left queued, they would stay so for good)
+            await store.fail_orphaned_runs(
+                run_ids=[r.id for r in queued.items if not r.metadata.get("background")],
+                statuses=("queued",),
+                message="the server stopped before the queued run started",
+            )
         for run in page.items:
             if not run.metadata.get("background"):
                 continue

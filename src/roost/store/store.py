@@ -1090,16 +1090,25 @@ class Store:
         older_than_heartbeat_s: float | None = None,
         code: str = "server_restart",
         message: str = "the server running this run stopped before it finished",
+        run_ids: Sequence[str] | None = None,
+        statuses: Sequence[str] = ("running", "waiting_approval"),
     ) -> list[str]:
-        """Fail runs left ``running``/``waiting_approval`` by a server that died.
+        """Fail runs left ``running``/``waiting_approval`` by a server that died; each
+        one's stored stream ends with a ``run.failed`` event.
 
         ``owner`` limits it to one server instance (call it at start-up with your own
         id); ``older_than_heartbeat_s`` to runs whose heartbeat is older than that (a
         sweeper for other replicas). With neither, every active run is failed: right for
-        a single server at start-up. Returns the ids of the runs that were failed.
+        a single server at start-up. ``run_ids`` and ``statuses`` narrow or widen it
+        (queued streamed runs, whose clients went with the server). Returns the ids of the
+        runs that were failed.
         """
         now = _now()
-        cond: list[sa.ColumnElement[bool]] = [runs.c.status.in_(("running", "waiting_approval"))]
+        cond: list[sa.ColumnElement[bool]] = [runs.c.status.in_(list(statuses))]
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            cond.append(runs.c.id.in_(list(run_ids)))
         if owner is not None:
             cond.append(runs.c.owner == owner)
         if older_than_heartbeat_s is not None:
