@@ -1,6 +1,7 @@
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -317,3 +318,20 @@ async def test_an_unexpected_exception_is_logged_and_the_reply_names_only_its_ty
     assert "RuntimeError" in error["message"] and "secrets" not in error["message"]
     assert "secrets" not in json.dumps([e.model_dump(mode="json") for e in events])
     assert "cannot open /srv/secrets/db.key" in caplog.text
+
+
+async def test_an_interrupt_before_the_reply_task_starts_still_ends_the_reply() -> None:
+    # cancelling a task before its first step skips its body: the reply would never end
+    agent = ReActAgent("bob", ScriptedModel(["never said"]))
+    stream = agent.reply("hi")
+    agent.interrupt("superseded")  # the reply task has not run yet
+    events = await asyncio.wait_for(collect_stream(stream), 5)
+    assert isinstance(events[-1], ReplyFinished)
+    assert any(isinstance(e, Interrupted) and e.reason == "superseded" for e in events)
+    assert "never said" not in events[-1].msg.text
+    assert [m.role for m in agent.memory.get()][:1] == ["user"]
+    assert (await agent("again")).text == "never said"  # the agent is usable afterwards
+
+
+async def collect_stream(stream: Any) -> list:
+    return [e async for e in stream]

@@ -174,3 +174,29 @@ def test_app_alerts_reach_a_webhook_from_the_environment(
         assert 'roost_alerts_firing{alertname="StoreUnreachable",severity="critical"} 0.0' in body
     finally:
         receiver.close()
+
+
+def test_an_agents_exception_in_a_trace_shows_its_text_to_admin_keys_only(
+    served: Any, tmp_path: Path
+) -> None:
+    app = AgentApp(
+        "boom", admin_key=ADMIN_KEY, store_url=f"sqlite+aiosqlite:///{tmp_path / 'srv.db'}"
+    )
+
+    @app.agent
+    def agent(ctx: AgentContext) -> ReActAgent:
+        return ReActAgent("boom", ScriptedModel([RuntimeError("cannot open /srv/secret.key")]))
+
+    s = served(app)
+    with s.client() as admin:
+        user_key = admin.post("/v1/keys", json={"name": "dan", "user_id": "dan"}).json()["key"]
+    with s.client(user_key) as c:
+        sid = new_session(c)
+        run_id = c.post(f"/v1/sessions/{sid}/runs", json={"input": "hi", "stream": False})
+        run_id = run_id.headers.get("x-run-id") or run_id.json()["error"]["details"]["run_id"]
+        user_view = c.get(f"/v1/runs/{run_id}/trace").text
+    with s.client() as admin:
+        full = admin.get(f"/v1/runs/{run_id}/trace").text
+    assert "secret.key" in full and "Traceback" in full  # the operator sees it all
+    assert "RuntimeError" in user_view and "(shown to admin keys only)" in user_view
+    assert "secret.key" not in user_view and "Traceback" not in user_view

@@ -80,6 +80,8 @@ def test_user_keys_see_only_their_own_sessions(served):
         assert bob.get("/v1/sessions").json()["data"] == []
         forbidden = alice.post("/v1/keys", json={"name": "x"})
         assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+        # the service's metrics are the operator's (docs/metrics.md)
+        assert alice.get("/metrics").status_code == 403
         # X-Roost-User is ignored for user keys (no impersonation)
         r = bob.post("/v1/sessions", json={}, headers={"x-roost-user": "alice"})
         assert r.json()["user_id"] == "bob"

@@ -138,6 +138,8 @@ class ReActAgent:
         self.output_model = output_model
         self.loop_guard = loop_guard
         self._task: asyncio.Task[None] | None = None
+        self._producing = False  # the reply task has run its first step
+        self._interrupt_early = False  # interrupted before that: stop at the first step
         self._interrupt_reason = "interrupted"
         self._approvals: dict[str, asyncio.Future[tuple[bool, str | None]]] = {}
         self._hubs: list[MsgHub] = []
@@ -177,6 +179,8 @@ class ReActAgent:
         incoming = _as_msgs(msg)
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._interrupt_reason = "interrupted"
+        self._producing = False
+        self._interrupt_early = False
         task = asyncio.get_running_loop().create_task(
             self._produce(incoming, output_model or self.output_model, queue.put_nowait),
             name=f"reply:{self.name}",
@@ -212,7 +216,12 @@ class ReActAgent:
         """Stop the current reply at once (no-op when idle)."""
         if self._task is not None and not self._task.done():
             self._interrupt_reason = reason
-            self._task.cancel()
+            if self._producing:
+                self._task.cancel()
+            else:
+                # a task cancelled before its first step never runs its body: no
+                # ReplyFinished, no end for the consumer. Told instead, it stops at once.
+                self._interrupt_early = True
 
     @property
     def pending_approvals(self) -> list[str]:
@@ -268,10 +277,13 @@ class ReActAgent:
             **st.ctx_attrs,
         }
         finished_ok = False
+        self._producing = True
         with start_span(f"invoke_agent {self.name}", attrs) as span:
             emit(ReplyStarted(msg_id=st.reply_id, agent=self.name))
             try:
                 self.memory.add(incoming)
+                if self._interrupt_early:
+                    raise asyncio.CancelledError
                 final = await self._loop(st, emit, output_model)
                 finished_ok = True
             except asyncio.CancelledError:

@@ -162,6 +162,13 @@ _PARAMS: dict[tuple[str, str], list[dict[str, Any]]] = {
         _query("tenant", "one tenant (admin keys only)", {"type": "string"}),
     ],
 }
+_EXTRA_ERRORS: dict[tuple[str, str], dict[str, str]] = {
+    ("post", "/v1/chat/completions"): {
+        "400": "unsupported_parameter (an option the agent cannot honour)",
+        "404": "agent_not_found (model names no agent)",
+    },
+    ("post", "/v1/sessions"): {"404": "agent_not_found"},
+}
 # errors a route can answer besides 401/429 (and 422/413 where it takes a body)
 _CONFLICTS = {
     ("post", "/v1/sessions"): "session_exists",
@@ -218,16 +225,22 @@ def openapi_schema(app: AgentApp) -> dict[str, Any]:
             ok["content"] = content
         op["responses"][str(status)] = ok
         errors: list[tuple[str, str]] = []
+        extra = _EXTRA_ERRORS.get((method, path), {})
+        if "400" in extra:
+            errors.append(("400", extra["400"]))
         if path not in _PUBLIC:
             errors.append(("401", "missing or invalid key"))
-            if path.startswith("/v1/keys"):
+            if path.startswith("/v1/keys") or path == "/metrics":
                 errors.append(("403", "an admin key is needed"))
         if names:
             errors.append(("404", f"no such {names[0].removesuffix('_id')} (or not yours)"))
+        elif "404" in extra:
+            errors.append(("404", extra["404"]))
         if (method, path) in _CONFLICTS:
             errors.append(("409", _CONFLICTS[(method, path)]))
         if body is not None:
             errors.append(("413", "the body is over the size limit"))
+            errors.append(("415", "the body is not JSON (Content-Type)"))
         if body is not None or (method, path) in _PARAMS or names:
             errors.append(("422", "invalid request: the fields at fault are listed"))
         if path not in _PUBLIC:

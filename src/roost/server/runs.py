@@ -524,10 +524,11 @@ class RunExecutor:
                 metadata=h.info.metadata,
             )
             h.agent = await app.build_agent(h.spec, ctx)
-            if h.cancel_reason is not None:
-                h.agent.interrupt(h.cancel_reason)
+            stream = h.agent.reply(h.inputs if len(h.inputs) > 1 else h.inputs[0])
+            if h.cancel_reason is not None:  # canceled while the agent was being built:
+                h.agent.interrupt(h.cancel_reason)  # (an idle agent ignores an interrupt)
             interrupted = False
-            async for event in h.agent.reply(h.inputs if len(h.inputs) > 1 else h.inputs[0]):
+            async for event in stream:
                 if type(event) is TextDelta:  # most of a stream: no dispatch, no await
                     self._partial_for(h, event.msg_id).text.append(event.delta)
                     self._emit_event(h, event)

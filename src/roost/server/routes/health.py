@@ -33,6 +33,9 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         return json_response({"status": "ready", "app": app.name})
 
     async def metrics(request: Request, principal: Principal) -> Response:
+        if not app.metrics_public:
+            # the whole service's figures (agents, tools, error rates): an operator's view
+            principal.require_admin()
         body, content_type = app.metrics.exposition()
         return Response(body, media_type=content_type)
 

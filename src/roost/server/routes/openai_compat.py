@@ -28,6 +28,7 @@ from roost.server.router import api_route
 from roost.server.routes._common import load_session
 from roost.server.schemas import ChatCompletionCreate, ChatMessageIn
 from roost.server.sse import EventStreamResponse, LastFrames, sse_data
+from roost.store.errors import SessionExists
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -115,14 +116,19 @@ def routes(app: AgentApp) -> list[BaseRoute]:
                 return await load_session(app, principal, sid), True
             except NotFound:
                 pass  # a new conversation under a derived id: created below
-        session = await app.store.create_session(
-            app=app.name,
-            agent=agent,
-            user_id=principal.user_id,
-            tenant_id=principal.tenant_id,
-            session_id=sid,
-            metadata={"source": "openai"},
-        )
+        try:
+            session = await app.store.create_session(
+                app=app.name,
+                agent=agent,
+                user_id=principal.user_id,
+                tenant_id=principal.tenant_id,
+                session_id=sid,
+                metadata={"source": "openai"},
+            )
+        except SessionExists:
+            # simultaneous first requests of one conversation: another one created it
+            assert sid is not None
+            return await load_session(app, principal, sid), True
         app.remember_session(session, fresh=True)
         return session, False
 

@@ -89,20 +89,29 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def delete_session(request: Request, principal: Principal) -> Response:
         session = await load_session(app, principal, request.path_params["session_id"])
-        if (
-            session.id in app.executor.by_session
-            or (
-                await app.store.list_runs(
-                    session_id=session.id, status=["queued", "running", "waiting_approval"]
-                )
-            ).items
-        ):
-            raise SessionBusy(
-                f"session {session.id} has a run in progress",
-                hint="cancel the run first (POST /v1/runs/{id}/cancel)",
-            )
-        app.forget_session(session.id)
-        await app.store.delete_session(session.id)
+        busy = SessionBusy(
+            f"session {session.id} has a run in progress",
+            hint="cancel the run first (POST /v1/runs/{id}/cancel)",
+        )
+        # the session's lock, so that no run starts between the check and the delete (a
+        # run starting then lost its end to the missing session, 204 and 200 both sent)
+        lock = await app.locks.try_acquire(session.id)
+        if lock is None:
+            raise busy
+        try:
+            if (
+                session.id in app.executor.by_session
+                or (
+                    await app.store.list_runs(
+                        session_id=session.id, status=["queued", "running", "waiting_approval"]
+                    )
+                ).items
+            ):
+                raise busy
+            app.forget_session(session.id)
+            await app.store.delete_session(session.id)
+        finally:
+            await lock.release()
         return Response(status_code=204)
 
     _ = SessionList

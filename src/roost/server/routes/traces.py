@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +29,29 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             import asyncio
 
             await asyncio.to_thread(provider.force_flush, 5000)
-        return json_response(await trace_tree(app.store, run_id))
+        tree = await trace_tree(app.store, run_id)
+        if not principal.is_admin:
+            for span in tree["spans"]:
+                _redact(span)
+        return json_response(tree)
 
     return [api_route("/v1/runs/{run_id}/trace", run_trace, ["GET"])]
+
+
+_SERVER_ONLY = ("exception.message", "exception.stacktrace")
+"""Span event attributes an exception records: its text and the server's stack (paths,
+queries, someone's data). A user key sees the exception's type; the operator, with an
+admin key, all of it."""
+
+
+def _redact(span: dict[str, Any]) -> None:
+    for event in span.get("events") or ():
+        attrs = event.get("attributes") if isinstance(event, dict) else None
+        if isinstance(attrs, dict) and any(key in attrs for key in _SERVER_ONLY):
+            for key in _SERVER_ONLY:
+                if key in attrs:
+                    attrs[key] = "(shown to admin keys only)"
+            # OpenTelemetry also writes "Type: text" into the status of the span it left
+            span["status_message"] = attrs.get("exception.type") or "error"
+    for child in span.get("children") or ():
+        _redact(child)
