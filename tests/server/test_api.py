@@ -151,6 +151,7 @@ def test_model_failure_ends_the_stream_with_run_failed_and_a_code(served):
     # not streaming: the failure is the HTTP status, never an error inside a 200
     assert r2.status_code in (500, 503)
     assert "code" in r2.json()["error"]
+    assert r2.headers["x-run-id"] == r2.json()["error"]["details"]["run_id"]
 
 
 def test_generator_agent_exception_becomes_run_failed_without_internals(served):

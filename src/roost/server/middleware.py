@@ -115,6 +115,9 @@ class ServiceMiddleware:
             extra: list[tuple[bytes, bytes]] = []
             if isinstance(err, RateLimited):
                 extra.append((b"retry-after", str(err.details.get("retry_after", 1)).encode()))
+            run_id = err.details.get("run_id")
+            if isinstance(run_id, str):  # a run that failed: named as a successful one is
+                extra.append((b"x-run-id", run_id.encode()))
             await _send_error(send_wrapper, err, extra)
         finally:
             route = scope.get("roost.route") or _unmatched(status_box[0])
