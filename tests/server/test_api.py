@@ -277,6 +277,8 @@ def test_healthz_readyz_metrics_and_openapi(served):
         metrics = c.get("/metrics").text
         spec = c.get("/openapi.json").json()
     assert 'roost_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics
+    # refused before routing, still counted under its route
+    assert 'roost_http_requests_total{method="GET",route="/metrics",status="401"}' in metrics
     assert "roost_http_request_duration_seconds_bucket" in metrics
     assert "/v1/sessions/{session_id}/runs" in spec["paths"]
     assert "RunCreate" in spec["components"]["schemas"]

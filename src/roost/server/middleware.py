@@ -120,7 +120,10 @@ class ServiceMiddleware:
                 extra.append((b"x-run-id", run_id.encode()))
             await _send_error(send_wrapper, err, extra)
         finally:
-            route = scope.get("roost.route") or _unmatched(status_box[0])
+            route = scope.get("roost.route")
+            if route is None:  # refused before routing (401, 413, 429): still its route
+                hit = self.table.match(scope["method"], scope["path"])
+                route = hit[1] if hit is not None else _unmatched(status_box[0])
             service.metrics.observe(
                 route, scope["method"], status_box[0], time.perf_counter() - start
             )
