@@ -8,10 +8,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from roost.core.digits import MAX_INT64, parse_digits
 from roost.store.errors import InvalidCursor
-
-MAX_SEQ = 2**63 - 1
-"""Sequence numbers are signed 64-bit columns; a larger cursor could not be bound."""
 
 
 def encode(created_at: datetime, id_: str) -> str:
@@ -39,18 +37,13 @@ def decode(cursor: str) -> tuple[datetime, str]:
 
 def decode_seq(cursor: str | int) -> int:
     """Message cursors are the session sequence number, as ASCII digits."""
-    try:
-        if isinstance(cursor, str) and not (cursor.isascii() and cursor.strip().isdigit()):
-            raise ValueError("not decimal digits")
-        seq = int(cursor)
-    except (TypeError, ValueError) as exc:
+    if isinstance(cursor, str):
+        seq = parse_digits(cursor)
+    else:
+        seq = cursor if type(cursor) is int and 0 <= cursor <= MAX_INT64 else None
+    if seq is None:
         raise InvalidCursor(
-            f"malformed message cursor {str(cursor)[:40]!r}",
-            hint="pass back the next_cursor of a MessagePage",
-        ) from exc
-    if not 0 <= seq <= MAX_SEQ:
-        raise InvalidCursor(
-            f"message cursor must be from 0 to {MAX_SEQ}",
+            f"malformed message cursor {str(cursor)[:40]!r}: digits for 0 to {MAX_INT64}",
             hint="pass back the next_cursor of a MessagePage",
         )
     return seq

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, Msg, RoostError, error_from_dict
+from roost.core.digits import MAX_INT64, parse_digits
 from roost.server._http import field_errors, json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.router import api_route
@@ -68,32 +69,25 @@ def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, 
                     continue
                 frames = b"".join([sse_frame(seq, type_, text) for seq, type_, text in batch])
                 if batch[-1][1] in TERMINAL_TYPES:
-                    yield LastFrames(
-                        frames
-                    )  # nothing follows a terminal event, not even a keepalive
+                    # nothing follows a terminal event, not even a keepalive
+                    yield LastFrames(frames)
                     return
                 yield frames
 
     return EventStreamResponse(body(), {**SSE_HEADERS, **headers})
 
 
-MAX_EVENT_ID = 2**63 - 1
-"""Event ids are signed 64-bit sequence numbers in the store."""
-
-
 def last_event_id(request: Request) -> int:
     """The resume point: ``Last-Event-ID`` (what an EventSource sends) or ``?after=``."""
     header = request.headers.get("last-event-id")
     field = "Last-Event-ID" if header else "after"
-    raw = header or request.query_params.get("after") or "0"
-    # isascii: str.isdigit() also accepts "²", which int() refuses; the length cap keeps
-    # int() off huge digit strings (MAX_EVENT_ID has 19 digits)
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or int(raw) > MAX_EVENT_ID:
+    value = parse_digits(header or request.query_params.get("after") or "0")
+    if value is None:
         raise InvalidRequest(
-            f"{field} must be the integer id of an event you received (0 to {MAX_EVENT_ID})",
-            fields=[{"field": field, "message": f"integer 0..{MAX_EVENT_ID}", "type": "int_range"}],
+            f"{field} must be the integer id of an event you received (0 to {MAX_INT64})",
+            fields=[{"field": field, "message": f"integer 0..{MAX_INT64}", "type": "int_range"}],
         )
-    return int(raw)
+    return value
 
 
 async def start_run(

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, SessionBusy
+from roost.core.digits import parse_digits
 from roost.server._http import json_response, parse_body
 from roost.server._retry import retry_transient
 from roost.server.auth import Principal
@@ -24,14 +25,13 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses; a
-    # length cap before int(): ints of over 4300 digits raise instead of parsing
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or not lo <= int(raw) <= hi:
+    value = parse_digits(raw, hi)
+    if value is None or value < lo:
         raise InvalidRequest(
             f"query parameter {name!r} must be an integer from {lo} to {hi}",
             fields=[{"field": name, "message": f"integer {lo}..{hi}", "type": "int_range"}],
         )
-    return int(raw)
+    return value
 
 
 def routes(app: AgentApp) -> list[BaseRoute]:
