@@ -236,11 +236,16 @@ def test_approval_pauses_the_run_until_approved(served):
                 bad = c2.post(f"/v1/runs/{run_id}/approvals/nope", json={"approve": True})
                 assert bad.status_code == 404
                 assert bad.json()["error"]["code"] == "approval_not_found"
-                ok = c2.post(f"/v1/runs/{run_id}/approvals/{call_id}", json={"approve": True})
+                ok = c2.post(
+                    f"/v1/runs/{run_id}/approvals/{call_id}",
+                    json={"approve": True, "reason": "looks safe"},
+                )
                 assert ok.status_code == 202
             rest = [json.loads(x[6:]) for x in lines if x.startswith("data: ")]
     types = [e["type"] for e in rest]
     assert "approval.resolved" in types and "tool.result" in types
+    resolved = next(e for e in rest if e["type"] == "approval.resolved")
+    assert resolved["approved"] is True and resolved["reason"] == "looks safe"
     result = next(e for e in rest if e["type"] == "tool.result")
     assert result["result"]["content"][0]["text"] == "deleted /tmp/x"
     assert types[-1] == "run.completed"
@@ -413,3 +418,29 @@ def test_get_session_shows_what_runs_changed(served):
         listed = next(x for x in c.get("/v1/sessions").json()["data"] if x["id"] == sid)
     assert after["updated_at"] > before["updated_at"]
     assert after["updated_at"] == listed["updated_at"]
+
+
+def test_streams_close_their_event_follower_when_they_end(served):
+    # left unfinished, the follower is closed by asyncio's finalizer hook instead: a
+    # self-pipe wake-up and a task of its own for every stream
+    s = served(echo_app())
+    followers: list[Any] = []
+    follow = s.app.executor.follow
+
+    def kept(run_id: str, after_seq: int = 0) -> Any:
+        gen = follow(run_id, after_seq)
+        followers.append(gen)  # held here, so only an explicit close can finish it
+        return gen
+
+    s.app.executor.follow = kept
+    with s.client() as c:
+        sid = new_session(c)
+        with c.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "hi"}) as r:
+            assert read_sse(r).types[-1] == "run.completed"
+        chat = c.post(
+            "/v1/chat/completions",
+            json={"model": "echo", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert chat.text.endswith("data: [DONE]\n\n")
+    assert len(followers) == 2
+    assert all(gen.ag_frame is None for gen in followers)  # finished, not suspended

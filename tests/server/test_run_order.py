@@ -13,12 +13,9 @@ from typing import Any
 import httpx
 from server_support import ADMIN_KEY, new_session, read_sse, wait_until
 
-from roost.agents import ReActAgent
 from roost.core import Msg
-from roost.models import ScriptedModel
 from roost.server import AgentApp, AgentContext
 from roost.store import Store
-from roost.tools import Toolkit
 
 FINAL = ("succeeded", "failed", "canceled")
 
@@ -310,40 +307,3 @@ async def _drop_schema(url: str, schema: str) -> None:
             await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     finally:
         await engine.dispose()
-
-
-def test_approving_with_a_reason_keeps_the_reason(served):
-    app = AgentApp("guarded", admin_key=ADMIN_KEY, rate_limit=None)
-
-    def delete_file(path: str) -> str:
-        """Delete a file."""
-        return f"deleted {path}"
-
-    @app.agent
-    def agent(ctx: AgentContext) -> ReActAgent:
-        tools = Toolkit()
-        tools.register(delete_file, requires_approval=True)
-        model = ScriptedModel([ScriptedModel.tool_call("delete_file", {"path": "/tmp/x"}), "done"])
-        return ReActAgent("guarded", model, toolkit=tools)
-
-    s = served(app)
-    with s.client() as c:
-        sid = new_session(c)
-        with c.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "clean up"}) as r:
-            run_id = r.headers["x-run-id"]
-            lines = r.iter_lines()
-            call_id = next(
-                json.loads(x[6:])["call_id"]
-                for x in lines
-                if x.startswith("data: ") and '"approval.required"' in x
-            )
-            with s.client() as c2:
-                ok = c2.post(
-                    f"/v1/runs/{run_id}/approvals/{call_id}",
-                    json={"approve": True, "reason": "ok"},
-                )
-                assert ok.status_code == 202
-            rest = [json.loads(x[6:]) for x in lines if x.startswith("data: ")]
-    resolved = next(e for e in rest if e["type"] == "approval.resolved")
-    assert resolved["approved"] is True and resolved["reason"] == "ok"
-    assert rest[-1]["type"] == "run.completed"
