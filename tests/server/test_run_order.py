@@ -297,9 +297,8 @@ def test_background_runs_keep_their_order_across_replicas(
 
 async def _drop_schema(url: str, schema: str) -> None:
     import sqlalchemy as sa
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from roost.store._engine import normalize_url
+    from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(normalize_url(url))
     try:
