@@ -33,6 +33,15 @@ class Settings:
     local_model_name: str
     log_level: str
     log_format: str
+    # numbers as given (text from the environment): ``roost.store.retention`` parses them
+    retention_run_events_days: float | str
+    """Days the stream events of a finished run are kept (0: forever)."""
+    retention_spans_days: float | str
+    """Days spans stay in the local trace store (0: forever)."""
+    retention_sessions_days: float | str
+    """Days an idle session is kept, with its messages, runs and events (0: forever)."""
+    retention_interval_seconds: float | str
+    """Seconds between retention passes."""
 
     def __init__(self, **overrides: Any) -> None:
         """Read the environment; keyword arguments (field names) take precedence."""
@@ -89,6 +98,10 @@ _FIELDS: dict[str, Any] = {
     "local_model_name": "qwen2.5-coder-0.5b",
     "log_level": "INFO",
     "log_format": "json",
+    "retention_run_events_days": 7.0,
+    "retention_spans_days": 14.0,
+    "retention_sessions_days": 0.0,
+    "retention_interval_seconds": 3600.0,
 }
 
 

@@ -45,6 +45,7 @@ def create_app(
         @app.on_startup
         async def _start_sandboxes() -> None:
             from roost.sandbox import SandboxManager, SandboxUnavailable
+
             manager = SandboxManager(pool_size=1, bindings=app.store.sandbox_bindings)
             try:
                 await manager.start(wait_warm=False)

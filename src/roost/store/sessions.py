@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from roost.core.ids import new_id
@@ -12,6 +13,9 @@ from roost.store import statements as sql
 from roost.store.backend import Integrity, Part, Tx, one
 from roost.store.errors import InvalidStoreArgument, SessionExists, SessionNotFound
 from roost.store.records import Page, SessionRecord
+
+PRUNE_BATCH = 100
+"""Sessions one pruning transaction deletes (each with its messages, runs, events)."""
 
 
 def require_session(tx: Tx, session_id: str) -> None:
@@ -93,6 +97,18 @@ class Sessions(Part):
         )
         if deleted == 0:
             raise SessionNotFound(f"session {session_id!r} does not exist")
+
+    async def prune_sessions(self, *, idle_before: datetime) -> int:
+        """Delete the sessions with no activity (``updated_at``) since ``idle_before``,
+        with their messages, states, runs and run events, :data:`PRUNE_BATCH` per
+        transaction; returns how many sessions went."""
+        params = {"before": idle_before, "limit": PRUNE_BATCH}
+        total = 0
+        while True:
+            deleted = await self._backend.write(lambda tx: tx.run(sql.DELETE_IDLE_SESSIONS, params))
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total
 
     async def list_sessions(
         self,

@@ -26,6 +26,11 @@ GET_SESSION = f"SELECT {SESSION} FROM sessions WHERE id = :id"
 SESSION_EXISTS = "SELECT id FROM sessions WHERE id = :id"
 SESSION_OWNER = "SELECT agent, user_id, tenant_id FROM sessions WHERE id = :id"
 DELETE_SESSION = "DELETE FROM sessions WHERE id = :id"
+DELETE_IDLE_SESSIONS = (
+    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE updated_at < :before"
+    " ORDER BY updated_at LIMIT :limit)"
+)
+"""A batch of sessions idle since before a time, with (cascading) all that hangs off them."""
 RESERVE_SEQ = (
     "UPDATE sessions SET msg_seq = msg_seq + :n, updated_at = :now WHERE id = :id RETURNING msg_seq"
 )
