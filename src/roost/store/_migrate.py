@@ -111,8 +111,7 @@ def head_ddl(dialect: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     ``HEAD_TABLES`` and ``alembic_version`` (built the way Alembic builds it), compiled
     by SQLAlchemy exactly as ``Table.create`` would."""
     import sqlalchemy as sa
-    from sqlalchemy.dialects.postgresql.base import PGDialect
-    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+    from sqlalchemy.engine import Dialect as SaDialect
     from sqlalchemy.schema import CreateIndex, CreateTable
 
     from roost.store.schema import HEAD_TABLES
@@ -123,7 +122,15 @@ def head_ddl(dialect: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         sa.Column("version_num", sa.String(32), nullable=False),
         sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
     )
-    compiler = SQLiteDialect() if dialect == "sqlite" else PGDialect()  # type: ignore[no-untyped-call]
+    compiler: SaDialect
+    if dialect == "sqlite":  # only the dialect at hand: PostgreSQL's costs 3.5 MB
+        from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+        compiler = SQLiteDialect()
+    else:
+        from sqlalchemy.dialects.postgresql.base import PGDialect
+
+        compiler = PGDialect()  # type: ignore[no-untyped-call]
     ddl: list[str] = []
     for table in (*HEAD_TABLES, version):
         ddl.append(str(CreateTable(table).compile(dialect=compiler)))

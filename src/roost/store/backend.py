@@ -84,7 +84,8 @@ class StoreBackend(Protocol):
     ``read`` and ``write`` run a body as one transaction (commit on return, roll back
     on error) and map driver errors to store errors: :class:`Integrity` inside the body,
     ``StoreUnavailable`` and ``InvalidStoreArgument`` out of it. A caller cancelled while
-    its transaction runs gets its ``CancelledError`` only once the transaction ended.
+    its transaction runs gets its ``CancelledError`` only once the transaction ended, so
+    no connection is left mid-transaction (decision 0056).
     """
 
     dialect: Dialect

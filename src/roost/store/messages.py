@@ -214,21 +214,16 @@ class Messages(Part):
         backwards: bool,
         include_partial: bool,
     ) -> MessagePage:
-        params: dict[str, Any] = {"session_id": session_id, "lo": lo, "hi": hi, "n": n}
+        params: dict[str, Any] = {"session_id": session_id, "lo": lo, "hi": hi, "n": (n or 0) + 1}
         stmt = f"SELECT {sql.MESSAGE} FROM messages WHERE session_id = :session_id"
-        if lo is not None:
-            stmt += " AND seq > :lo"
-        if hi is not None:
-            stmt += " AND seq < :hi"
-        if not include_partial:
-            stmt += " AND NOT partial"
+        stmt += " AND seq > :lo" if lo is not None else ""
+        stmt += " AND seq < :hi" if hi is not None else ""
+        stmt += "" if include_partial else " AND NOT partial"
         stmt += " ORDER BY seq DESC" if backwards else " ORDER BY seq"
-        if n is not None:
-            params["n"] = n + 1
-            stmt += " LIMIT :n"
+        stmt += " LIMIT :n" if n is not None else ""
 
         def body(tx: Tx) -> list[Row]:
-            found = tx.rows(stmt, {k: v for k, v in params.items() if v is not None})
+            found = tx.rows(stmt, params)
             if not found:
                 require_session(tx, session_id)
             return found

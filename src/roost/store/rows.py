@@ -58,17 +58,9 @@ def document(value: Any) -> Any:
 
 
 def session(row: Row) -> SessionRecord:
-    return SessionRecord(
-        id=row["id"],
-        app=row["app"],
-        agent=row["agent"],
-        user_id=row["user_id"],
-        tenant_id=row["tenant_id"],
-        title=row["title"],
-        metadata=dict(document(row["metadata"]) or {}),
-        created_at=created(row["created_at"]),
-        updated_at=created(row["updated_at"]),
-    )
+    values: dict[str, Any] = {**row, "metadata": dict(document(row["metadata"]) or {})}
+    values.update(created_at=created(row["created_at"]), updated_at=created(row["updated_at"]))
+    return SessionRecord(**values)
 
 
 def message(row: Row) -> MessageRecord:
@@ -86,28 +78,16 @@ def message(row: Row) -> MessageRecord:
 
 
 def run(row: Row) -> RunRecord:
-    return RunRecord(
-        id=row["id"],
-        session_id=row["session_id"],
-        agent=row["agent"],
-        user_id=row["user_id"],
-        tenant_id=row["tenant_id"],
-        status=row["status"],
-        input_message_id=row["input_message_id"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        model=row["model"],
+    values: dict[str, Any] = {**row, "metadata": dict(document(row["metadata"]) or {})}
+    values.update(
         input_tokens=int(row["input_tokens"]),
         output_tokens=int(row["output_tokens"]),
-        cost=row["cost"],
-        currency=row["currency"],
-        metadata=dict(document(row["metadata"]) or {}),
         created_at=created(row["created_at"]),
         started_at=stamp(row["started_at"]),
         finished_at=stamp(row["finished_at"]),
-        owner=row["owner"],
         heartbeat_at=stamp(row["heartbeat_at"]),
     )
+    return RunRecord(**values)
 
 
 def event(row: Row) -> EventRecord:
@@ -121,17 +101,13 @@ def event(row: Row) -> EventRecord:
 
 
 def api_key(row: Row) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        id=row["id"],
-        name=row["name"],
-        prefix=row["prefix"],
-        role=row["role"],
-        tenant_id=row["tenant_id"],
-        user_id=row["user_id"],
+    values: dict[str, Any] = {k: row[k] for k in ApiKeyRecord.__dataclass_fields__}
+    values.update(
         created_at=created(row["created_at"]),
         revoked_at=stamp(row["revoked_at"]),
         last_used_at=stamp(row["last_used_at"]),
     )
+    return ApiKeyRecord(**values)
 
 
 # -- checks: the same limits on every dialect (SQLite would store anything) -------------

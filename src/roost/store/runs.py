@@ -26,26 +26,12 @@ from roost.store.errors import (
 from roost.store.events import EventRow
 from roost.store.records import FINAL_RUN_STATUSES, Page, RunRecord, RunStatus
 
-_UPDATABLE = frozenset(
-    {
-        "agent",
-        "user_id",
-        "tenant_id",
-        "input_message_id",
-        "error_code",
-        "error_message",
-        "model",
-        "input_tokens",
-        "output_tokens",
-        "cost",
-        "currency",
-        "metadata",
-        "started_at",
-        "finished_at",
-        "owner",
-        "heartbeat_at",
-    }
-)
+_UPDATABLE = frozenset(c.strip() for c in sql.RUN.split(",")) - {
+    "id",
+    "session_id",
+    "status",  # set_run_status: it stamps the times that go with it
+    "created_at",
+}
 _STATUS_SQL: dict[tuple[tuple[str, ...], bool, bool], str] = {}
 
 
@@ -243,6 +229,10 @@ class Runs(Part):
             )
         if not fields:
             return await self.get_run(run_id)
+        if not isinstance(fields.get("metadata", {}), Mapping):
+            raise InvalidStoreArgument("run metadata must be a JSON object")
+        if "metadata" in fields:
+            fields["metadata"] = dict(fields["metadata"])
         sets = ", ".join(f"{key} = :{key}" for key in fields)
         stmt = f"UPDATE runs SET {sets} WHERE id = :id RETURNING {sql.RUN}"
         row = await self._backend.write(lambda tx: one(tx, stmt, {**fields, "id": run_id}))

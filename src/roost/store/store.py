@@ -114,10 +114,7 @@ class Store(Sessions, Messages, States, Runs, Events, ApiKeys, UsageTotals, Span
         if sqlite is not None and backend != "sqlalchemy":
             path, query = sqlite
             if schema is not None or "schema" in query:
-                raise InvalidStoreArgument(
-                    "schema= is only supported on PostgreSQL",
-                    hint="SQLite keeps one database per file; use another file instead",
-                )
+                raise _schema_on_sqlite()
             shown = f"sqlite:///{path}" if path is not None else "sqlite://"
             return cls(SqliteBackend(path, echo=echo), shown)
         if backend == "sqlite3":
@@ -133,10 +130,7 @@ class Store(Sessions, Messages, States, Runs, Events, ApiKeys, UsageTotals, Span
             if schema is None:
                 schema = given if isinstance(given, str) else given[0]
         if schema is not None and parsed.get_backend_name() != "postgresql":
-            raise InvalidStoreArgument(
-                "schema= is only supported on PostgreSQL",
-                hint="SQLite keeps one database per file; use another file instead",
-            )
+            raise _schema_on_sqlite()
         chosen = SqlAlchemyBackend(parsed, schema=schema, echo=echo)
         return cls(chosen, parsed.render_as_string(hide_password=True), schema=schema)
 
@@ -204,6 +198,13 @@ class Store(Sessions, Messages, States, Runs, Events, ApiKeys, UsageTotals, Span
     def head_revisions() -> set[str]:
         """The revisions this Roost's migrations lead to."""
         return _migrate.head_revisions()
+
+
+def _schema_on_sqlite() -> InvalidStoreArgument:
+    return InvalidStoreArgument(
+        "schema= is only supported on PostgreSQL",
+        hint="SQLite keeps one database per file; use another file instead",
+    )
 
 
 def _sqlite_target(url: str) -> tuple[Path | None, dict[str, list[str]]] | None:

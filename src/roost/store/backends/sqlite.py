@@ -241,19 +241,19 @@ class SqliteBackend:
 
     # -- reader threads ----------------------------------------------------------------
     def _read(self, body: Body[R]) -> R:
-        tx: SqliteTx | None = getattr(self._local, "tx", None)
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         try:
-            if tx is None:
-                conn = self.connect()
+            if conn is None:
+                conn = self._local.conn = self.connect()
                 self._reader_conns.append(conn)
-                tx = self._local.tx = SqliteTx(conn)
-            tx._conn.execute("BEGIN")  # one snapshot for the body's statements
+            conn.execute("BEGIN")  # one snapshot for the body's statements
         except sqlite3.Error as exc:
             raise unavailable(exc) from exc
         try:
-            return body(tx)
+            return body(SqliteTx(conn))
         finally:
-            tx._conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
     # -- the writer thread -------------------------------------------------------------
     def _write_loop(self) -> None:
