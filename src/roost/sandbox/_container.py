@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import IO, Any, cast
 
-from roost.sandbox._local import KernelSandbox, kernel_source
+from roost.sandbox._local import KernelSandbox, Launched, kernel_source
 
 WORKDIR = "/workspace"
 
@@ -150,7 +150,7 @@ class ContainerSandbox(KernelSandbox):
     async def _prepare(self) -> None:
         await self._create()
 
-    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
+    async def _launch(self, stderr: IO[bytes]) -> Launched:
         argv = [
             "sh",
             "-c",
@@ -162,8 +162,10 @@ class ContainerSandbox(KernelSandbox):
             kernel_source(),
         ]
         channel = await self._open_stream(argv, stderr)
-        # Duck-typed: the kernel sandbox only uses stdin/stdout/wait/kill/returncode.
-        return cast(asyncio.subprocess.Process, _ExecProcess(channel))
+        # Duck-typed: the kernel sandbox only uses wait/kill/returncode and the streams.
+        proc = _ExecProcess(channel)
+        writer = cast(asyncio.StreamWriter, proc.stdin)
+        return cast(asyncio.subprocess.Process, proc), proc.stdout, writer
 
     async def _kill_all(self) -> None:
         # Every process of the sandbox user but the container's init (kill -1 skips it).

@@ -1,17 +1,26 @@
-"""The interpreter loop that runs INSIDE a sandbox (stdlib only).
+"""The code that runs INSIDE a sandbox (stdlib only): a supervisor that owns the channel
+to the host, and the cell interpreter it forks, where user code runs (decision 0140).
 
-Started as ``python -I -S <compiled kernel>`` (or ``-c`` source): it imports only
-builtin/C modules before it answers the ready frame, then finishes the interpreter's
-``site`` set-up and warms ``subprocess`` on a background thread; the first cell waits
-for ``site`` (decision 0034). Heavier modules (traceback, shutil) load when first needed.
+Started as ``python -I -S <compiled kernel> [FD]`` (FD: a socket to the host, else
+stdin/stdout). The supervisor imports only builtin/C modules before its ready frame,
+then forks the cell interpreter (before any thread exists), makes itself non-dumpable
+and serves: shell commands and file operations on its own threads (they answer while a
+cell is busy), Python cells by handing them to the cell interpreter, which completes
+``site`` and runs them on its main thread (so SIGINT interrupts them).
 
-Protocol: frames of ``struct "!II"`` (header length, payload length) + header + raw
-payload bytes, on the fds that were stdin/stdout at start. Host->kernel headers are
-``marshal`` (the host is trusted; no ``json``/``re`` import needed here), kernel->host
-headers are JSON (the host never unmarshals untrusted bytes). Python cells run on the
-main thread (so SIGINT interrupts them); shell commands and file operations run on
-worker threads so they answer while a cell is busy. fds 0/1/2 are re-pointed so user
-code can neither read nor corrupt the protocol stream.
+User code cannot reach the host channel: the cell interpreter holds no descriptor of
+it, and the supervisor's memory and descriptors are closed to it (not dumpable, no
+capabilities, seccomp denies ptrace). Its one way out is the answer to the cell it was
+given, on its own pipe; the supervisor checks that answer (cell id, parts, sizes) and
+frames it for the host itself. A cell interpreter that breaks those rules or dies takes
+the supervisor with it (exit ``CELL_BROKE_PROTOCOL``, or its own status), and the host
+replaces the sandbox's processes (variables are lost, workdir files stay).
+
+Frames to the host: struct "!II" (header length, payload length), a small flat JSON
+header, then the payload: bulk data (output, file contents, images, listings) travels
+only as raw "parts" whose lengths the header lists, so the host parses nothing large.
+Frames from the host carry a ``marshal`` header (the host is trusted; no ``json``/``re``
+import here). fds 0/1/2 are re-pointed so user code cannot read or corrupt them.
 """
 
 # ruff: noqa: SIM105 - contextlib is not imported here: it costs milliseconds at start-up
@@ -21,7 +30,6 @@ from __future__ import annotations
 import _ast
 import _signal  # type: ignore[import-not-found]  # signal.py would import enum
 import _thread
-import binascii
 import io
 import marshal
 import os
@@ -42,36 +50,40 @@ from _struct import Struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing would import re, functools, collections... at start-up
-    from typing import Any
+    from typing import Any, NoReturn
 
 _HDR = Struct("!II")
-_MAX_OUTPUT = 1 << 20
-_MAX_FRAME = 256 << 20
+_U32 = Struct("!I")
+_CELL = Struct("!IBdH")  # a cell's answer: cell id, flags, duration_ms, number of parts
+_PART = Struct("!BI")  # kind (index in _KINDS), length
+_KINDS = ("stdout", "stderr", "result", "error", "image")
+_TEXT_CAP = 1 << 20
+"""Bytes of one text output (stdout, stderr, result, error); the rest is cut off."""
+_IMAGES_CAP = 16 << 20
+_MAX_IMAGES = 64
+_CELL_MAX = 4 * (_TEXT_CAP + 128) + _IMAGES_CAP + _CELL.size + 68 * _PART.size
+_LIST_MAX = 10_000
+_MAX_FRAME = 1 << 30  # frames from the trusted host (file uploads)
 _SHELL_DRAIN = 0.1
-"""Seconds to keep reading after the shell itself exited. Background jobs may hold the
-pipes open forever: their later output is read and dropped, not waited for."""
+"""Seconds to keep reading after the shell itself exited (see ``shell``)."""
 _KERNEL_FILE = "<roost-kernel>"
+CELL_BROKE_PROTOCOL = 86
+"""Exit status of the supervisor when the cell interpreter sent a malformed answer."""
+_PR_SET_DUMPABLE = 4
 
 
 def _dumps(obj: Any) -> str:
-    """Compact JSON for the frame headers the kernel sends (str/int/float/bool/None,
-    lists and dicts; anything else as its ``str``), like ``json.dumps(default=str)``."""
+    """Compact JSON (``ensure_ascii``) for the small headers the kernel sends."""
     if isinstance(obj, str):
         return _json_str(obj)  # type: ignore[no-any-return]
     if obj is None:
         return "null"
-    if obj is True:
-        return "true"
-    if obj is False:
-        return "false"
+    if obj is True or obj is False:
+        return "true" if obj else "false"
     if isinstance(obj, int):
         return int.__repr__(obj)
     if isinstance(obj, float):
-        if obj != obj:
-            return "NaN"
-        if obj in (float("inf"), float("-inf")):
-            return "Infinity" if obj > 0 else "-Infinity"
-        return float.__repr__(obj)
+        return float.__repr__(obj) if obj - obj == 0 else "null"  # inf, nan
     if isinstance(obj, dict):
         return "{" + ",".join(_json_str(str(k)) + ":" + _dumps(v) for k, v in obj.items()) + "}"
     if isinstance(obj, (list, tuple)):
@@ -90,208 +102,212 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-class Kernel:
-    def __init__(self) -> None:
-        self.proto_in = os.dup(0)
-        self.proto_out = os.dup(1)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        # fd-level output of a cell (C extensions, os.system) lands in these files.
-        self.cap_out = _scratch_fd("stdout")
-        self.cap_err = _scratch_fd("stderr")
-        os.dup2(self.cap_out, 1)
-        os.dup2(self.cap_err, 2)
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _cap(data: bytes) -> bytes:
+    if len(data) <= _TEXT_CAP:
+        return data
+    return data[:_TEXT_CAP] + b"\n... [truncated %d bytes]" % (len(data) - _TEXT_CAP)
+
+
+def _text(text: str) -> bytes:
+    return _cap(text.encode("utf-8", "replace"))
+
+
+class Supervisor:
+    def __init__(self, chan_in: int, chan_out: int) -> None:
+        self.chan_in = chan_in
+        self.chan_out = chan_out
         self.root = os.path.realpath(os.getcwd())
         self.write_lock = _thread.allocate_lock()
         self.cells: SimpleQueue[dict[str, Any]] = SimpleQueue()
-        self.current_cell: int | None = None
-        self.main_ident = _thread.get_ident()
-        self.ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
-        self.site_ready = _thread.allocate_lock()
-        self.site_ready.acquire()
-        try:
-            _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
-        except (AttributeError, ValueError):
-            pass
+        self.current: int | None = None
+        self.cell_pid = 0
+        self.cell_req = self.cell_ans = -1
+        self.gate = _thread.allocate_lock()  # released once the supervisor is non-dumpable
+        self.gate.acquire()
 
     # -- transport ---------------------------------------------------------------------
-    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+    def send(self, header: dict[str, Any], parts: list[tuple[str, bytes]] | None = None) -> None:
+        data = [d for _, d in parts or ()]
+        if parts:
+            header["parts"] = [[name, len(d)] for name, d in parts]
         raw = _dumps(header).encode()
-        data = _HDR.pack(len(raw), len(payload)) + raw + payload
+        head = _HDR.pack(len(raw), sum(map(len, data))) + raw
         with self.write_lock:
-            view = memoryview(data)
-            while view:
-                n = os.write(self.proto_out, view)
-                view = view[n:]
+            if sum(map(len, data)) < 65536:
+                _write_all(self.chan_out, b"".join([head, *data]))
+            else:
+                for chunk in (head, *data):
+                    _write_all(self.chan_out, chunk)
 
     def reader(self) -> None:
         try:
             while True:
-                hlen, plen = _HDR.unpack(_read_exact(self.proto_in, _HDR.size))
+                hlen, plen = _HDR.unpack(_read_exact(self.chan_in, _HDR.size))
                 if hlen > _MAX_FRAME or plen > _MAX_FRAME:
                     raise EOFError
-                header = marshal.loads(_read_exact(self.proto_in, hlen))
+                header = marshal.loads(_read_exact(self.chan_in, hlen))
                 if not isinstance(header, dict):
                     raise EOFError
-                payload = _read_exact(self.proto_in, plen) if plen else b""
+                payload = _read_exact(self.chan_in, plen) if plen else b""
                 self.dispatch(header, payload)
         except (EOFError, OSError, ValueError, TypeError):
-            os._exit(0)
+            self.exit(0)
+
+    def exit(self, status: int) -> NoReturn:
+        try:
+            os.kill(self.cell_pid, _signal.SIGKILL)
+        except OSError:
+            pass
+        os._exit(status)
 
     def dispatch(self, req: dict[str, Any], payload: bytes) -> None:
         op = req.get("op")
         if op == "exec":
             self.cells.put(req)
         elif op == "interrupt":
-            if self.current_cell is not None and self.current_cell == req.get("target"):
-                _signal.pthread_kill(self.main_ident, _signal.SIGINT)
+            if self.current is not None and self.current == req.get("target"):
+                os.kill(self.cell_pid, _signal.SIGINT)
         elif op == "ping":
             self.send({"id": req["id"], "ok": True, "pid": os.getpid(), "root": self.root})
         else:
             try:
                 _thread.start_new_thread(self.worker, (req, payload))
             except RuntimeError:  # the pids limit is exhausted (e.g. a fork bomb)
-                self.send(
-                    {
-                        "id": req.get("id"),
-                        "ok": False,
-                        "code": "sandbox_error",
-                        "message": "cannot start a thread: the sandbox's process limit is "
-                        "reached; kill processes or restart the sandbox",
-                    }
-                )
+                self.fail(req.get("id"), "sandbox_error", "cannot start a thread: the "
+                          "sandbox's process limit is reached; kill processes or restart it")
+
+    def fail(self, rid: Any, code: str, message: str) -> None:
+        self.send({"id": rid, "ok": False, "code": code, "message": message[:2000]})
 
     def worker(self, req: dict[str, Any], payload: bytes) -> None:
         rid = req.get("id")
         try:
             op = req.get("op")
             if op == "shell":
-                self.send({"id": rid, "ok": True, **self.shell(req)})
+                self.shell(rid, req)
             elif op == "read":
                 data = self.read(req["path"], int(req["max_bytes"]))
-                self.send({"id": rid, "ok": True}, data)
+                self.send({"id": rid, "ok": True}, [("data", data)])
             elif op == "write":
-                self.send({"id": rid, "ok": True, "info": self.write(req["path"], payload)})
+                self.send({"id": rid, "ok": True, **self.write(req["path"], payload)})
             elif op == "list":
-                self.send({"id": rid, "ok": True, "files": self.listdir(req["path"])})
+                count, listing = self.listdir(req["path"])
+                self.send({"id": rid, "ok": True, "count": count}, [("files", listing)])
             elif op == "delete":
                 self.delete(req["path"])
                 self.send({"id": rid, "ok": True})
             else:
-                self.send(
-                    {
-                        "id": rid,
-                        "ok": False,
-                        "code": "invalid_request",
-                        "message": f"unknown op {op!r}",
-                    }
-                )
+                self.fail(rid, "invalid_request", f"unknown op {op!r}")
         except FsError as exc:
-            self.send({"id": rid, "ok": False, "code": exc.code, "message": str(exc)})
+            self.fail(rid, exc.code, str(exc))
         except Exception as exc:
-            self.send({"id": rid, "ok": False, "code": "sandbox_error", "message": repr(exc)})
+            self.fail(rid, "sandbox_error", repr(exc))
 
     def warm_up(self) -> None:
-        """Finish what ``-S`` skipped (site-packages, .pth files) and preload the shell's
-        module, after the ready frame went out."""
+        """Close the supervisor to the cell interpreter (not dumpable: its /proc files
+        and memory need CAP_SYS_PTRACE), then preload the shell's module."""
         try:
-            if sys.flags.no_site:
-                import site
+            import ctypes
 
-                site.main()
-        except Exception:
-            pass
-        finally:
-            self.site_ready.release()
+            if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+        except Exception as exc:  # fail closed: no cell runs next to a reachable supervisor
+            os.write(2, f"roost kernel: cannot protect the supervisor: {exc!r}\n".encode())
+            self.exit(71)
+        self.gate.release()
         try:
             import subprocess  # noqa: F401 - warms the import for the first shell call
         except Exception:
             pass
 
     # -- python cells ------------------------------------------------------------------
-    def main_loop(self) -> None:
-        with self.site_ready:
+    def fork_cell(self) -> None:
+        """Start the cell interpreter; called before the supervisor has any thread."""
+        req_r, req_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in {self.chan_in, self.chan_out, req_w, ans_r}:
+                    os.close(fd)
+                CellInterpreter(req_r, ans_w).serve()
+            finally:
+                os._exit(70)
+        os.close(req_r)
+        os.close(ans_w)
+        self.cell_pid, self.cell_req, self.cell_ans = pid, req_w, ans_r
+
+    def serve_cells(self) -> None:
+        with self.gate:
             pass
         while True:
             req = self.cells.get()
-            self.send({"id": req["id"], "ok": True, **self.run_cell(req["id"], req["code"])})
-
-    def run_cell(self, rid: int, code: str) -> dict[str, Any]:
-        out, err = io.StringIO(), io.StringIO()
-        result: str | None = None
-        error: str | None = None
-        interrupted = False
-        start = time.perf_counter()
-        self.current_cell = rid
-        saved = sys.stdout, sys.stderr
-        try:
-            sys.stdout, sys.stderr = out, err
+            rid = req["id"]
+            code = str(req["code"]).encode("utf-8", "surrogatepass")
+            self.current = rid
             try:
-                try:
-                    tree: Any = compile(code, "<cell>", "exec", _ast.PyCF_ONLY_AST)
-                    last: Any = None
-                    if tree.body and isinstance(tree.body[-1], _ast.Expr):
-                        last = tree.body.pop().value
-                    exec(compile(tree, "<cell>", "exec"), self.ns)
-                    if last is not None:
-                        value = eval(compile(_ast.Expression(last), "<cell>", "eval"), self.ns)
-                        if value is not None:
-                            self.ns["_"] = value
-                            result = repr(value)
-                except KeyboardInterrupt:
-                    interrupted = True
-                    error = "KeyboardInterrupt: the cell was interrupted (timeout)"
-                except BaseException as exc:
-                    if isinstance(exc, SystemExit):
-                        error = f"SystemExit: {exc.code!r} (the interpreter keeps running)"
-                    else:
-                        error = _format_exc(exc)
+                _write_all(self.cell_req, _HDR.pack(rid, len(code)) + code)
+                header, parts = self.cell_answer(rid)
+            except (EOFError, OSError):  # the cell interpreter died
+                self.lose_cell(broke_protocol=False)
+            except ValueError:
+                self.lose_cell(broke_protocol=True)
             finally:
-                sys.stdout, sys.stderr = saved
-        except KeyboardInterrupt:
-            interrupted = True
-            error = "KeyboardInterrupt: the cell was interrupted (timeout)"
-        finally:
-            self.current_cell = None
-        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except Exception:
-                pass
-        stdout = out.getvalue() + _drain(self.cap_out)
-        stderr = err.getvalue() + _drain(self.cap_err)
-        return {
-            "stdout": _cap(stdout),
-            "stderr": _cap(stderr),
-            "result": _cap(result) if result is not None else None,
-            "error": error,
-            "interrupted": interrupted,
-            "images": self.figures(),
-            "duration_ms": (time.perf_counter() - start) * 1000,
-        }
+                self.current = None
+            self.send(header, parts)
 
-    def figures(self) -> list[str]:
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is None:
-            return []
-        images = []
-        try:
-            for num in plt.get_fignums():
-                buf = io.BytesIO()
-                plt.figure(num).savefig(buf, format="png")
-                images.append(binascii.b2a_base64(buf.getvalue(), newline=False).decode("ascii"))
-            plt.close("all")
-        except Exception:
-            return images
-        return images
+    def cell_answer(self, rid: int) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+        """The cell interpreter's answer, checked and re-framed. ValueError when it broke
+        the rules (wrong cell, unknown or repeated part, over a limit)."""
+        (size,) = _U32.unpack(_read_exact(self.cell_ans, _U32.size))
+        if not _CELL.size <= size <= _CELL_MAX:
+            raise ValueError(size)
+        body = _read_exact(self.cell_ans, size)
+        cid, flags, duration, count = _CELL.unpack_from(body)
+        at = _CELL.size + count * _PART.size
+        if cid != rid or count > 4 + _MAX_IMAGES or at > size:
+            raise ValueError(cid)
+        parts: list[tuple[str, bytes]] = []
+        images = 0
+        for i in range(count):
+            kind, length = _PART.unpack_from(body, _CELL.size + i * _PART.size)
+            name = _KINDS[kind] if kind < len(_KINDS) else ""
+            if name == "image":
+                images += length
+                if images > _IMAGES_CAP:
+                    raise ValueError(images)
+            elif not name or length > _TEXT_CAP + 64 or any(n == name for n, _ in parts):
+                raise ValueError(name)
+            parts.append((name, body[at : at + length]))
+            at += length
+        if at != size:
+            raise ValueError(at)
+        header = {"id": rid, "ok": True, "interrupted": bool(flags & 1), "duration_ms": duration}
+        return header, parts
+
+    def lose_cell(self, *, broke_protocol: bool) -> NoReturn:
+        """The cell interpreter died or broke the protocol: end the kernel with it, the
+        way it ended (so the host reports the same exit status or signal)."""
+        if broke_protocol:
+            self.exit(CELL_BROKE_PROTOCOL)
+        _pid, status = os.waitpid(self.cell_pid, 0)
+        if os.WIFSIGNALED(status):
+            _signal.signal(os.WTERMSIG(status), _signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
+        self.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
 
     # -- shell -------------------------------------------------------------------------
-    def shell(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Run ``/bin/sh -c`` in its own session. Output is read until the shell itself
-        exits plus a short drain (background jobs that keep the pipes open do not hold
-        the answer); on timeout the whole process group is killed."""
+    def shell(self, rid: Any, req: dict[str, Any]) -> None:
+        """Run ``/bin/sh -c`` in its own session. Output is read until the shell exits
+        plus a short drain; then every process left in its process group is killed (a
+        call's processes end with the call; ``setsid`` detaches one on purpose). On
+        timeout the group is killed at once."""
         import subprocess
 
         start = time.perf_counter()
@@ -325,10 +341,7 @@ class Kernel:
                     stop_at = now + _SHELL_DRAIN
                 if stop_at is None and now >= deadline:
                     timed_out = True
-                    try:
-                        os.killpg(proc.pid, _signal.SIGKILL)
-                    except (ProcessLookupError, PermissionError):
-                        pass
+                    _killpg(proc.pid)
                     stop_at = now + 2.0
                 if stop_at is not None and (now >= stop_at or not open_fds):
                     break
@@ -343,9 +356,10 @@ class Kernel:
                     if not chunk:
                         poller.unregister(fd)
                         open_fds.discard(fd)
-                    elif len(bufs[fd]) <= _MAX_OUTPUT * 4:
+                    elif len(bufs[fd]) <= _TEXT_CAP * 4:
                         bufs[fd] += chunk
         finally:
+            _killpg(proc.pid)
             if pidfd is not None:
                 os.close(pidfd)
             lingering = [f for f in (proc.stdout, proc.stderr) if f.fileno() in open_fds]
@@ -353,8 +367,8 @@ class Kernel:
                 if f not in lingering:
                     f.close()
             if lingering:
-                # Background jobs still hold the pipes: keep reading (and dropping) so
-                # they do not die of SIGPIPE when they write later, e.g. a server's log.
+                # Detached (setsid) jobs still hold the pipes: keep reading (and dropping)
+                # so they do not die of SIGPIPE when they write later, e.g. a server's log.
                 try:
                     _thread.start_new_thread(_discard_until_eof, (lingering,))
                 except RuntimeError:  # no thread left (pids limit): they get EPIPE
@@ -364,30 +378,34 @@ class Kernel:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass
-        stdout_b, stderr_b = bufs[out_fd], bufs[err_fd]
-        return {
-            "stdout": _cap(bytes(stdout_b).decode(errors="replace")),
-            "stderr": _cap(bytes(stderr_b).decode(errors="replace")),
+        header = {
+            "id": rid,
+            "ok": True,
             "exit_code": None if timed_out else proc.returncode,
             "timed_out": timed_out,
             "duration_ms": (time.perf_counter() - start) * 1000,
         }
+        self.send(header, [("stdout", _cap(bufs[out_fd])), ("stderr", _cap(bufs[err_fd]))])
 
     # -- filesystem --------------------------------------------------------------------
-    def resolve(self, rel: str) -> str:
+    def resolve(self, rel: str, *, follow: bool = True) -> str:
+        """The real path of ``rel`` inside the workdir; with ``follow=False`` a final
+        symlink is not followed (its parent must still be inside)."""
         if not isinstance(rel, str) or "\0" in rel or rel.startswith("/"):
             raise FsError("sandbox_path_invalid", f"{rel!r}: use a path relative to the workdir")
         parts = [p for p in rel.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise FsError("sandbox_path_invalid", f"{rel!r}: '..' is not allowed")
+        if not follow and parts:
+            parent = self.resolve("/".join(parts[:-1]) or ".")
+            full = os.path.join(parent, parts[-1])
+            if os.path.islink(full):
+                return full
         full = os.path.join(self.root, *parts) if parts else self.root
         real = os.path.realpath(full)
         if real != self.root and not real.startswith(self.root + "/"):
             raise FsError("sandbox_path_invalid", f"{rel!r} resolves outside the workdir")
         return real
-
-    def rel(self, full: str) -> str:
-        return os.path.relpath(full, self.root)
 
     def read(self, path: str, max_bytes: int) -> bytes:
         full = self.resolve(path)
@@ -419,9 +437,7 @@ class Kernel:
             self.resolve(path)  # re-check after creating parents
             fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_all(fd, data)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -438,35 +454,35 @@ class Kernel:
             if exc.errno in (20, 21, 40):  # ENOTDIR, EISDIR, ELOOP
                 raise FsError("sandbox_path_invalid", f"{path!r}: {exc.strerror}") from None
             raise
-        return self.info(full)
-
-    def info(self, full: str) -> dict[str, Any]:
         st = os.lstat(full)
-        return {
-            "path": self.rel(full),
-            "size": st.st_size,
-            "is_dir": stat.S_ISDIR(st.st_mode),
-            "modified": st.st_mtime,
-        }
+        return {"path": os.path.relpath(full, self.root), "size": st.st_size,
+                "is_dir": stat.S_ISDIR(st.st_mode), "modified": st.st_mtime}
 
-    def listdir(self, path: str) -> list[dict[str, Any]]:
+    def listdir(self, path: str) -> tuple[int, bytes]:
+        """Entries as ``path NUL size NUL is_dir NUL mtime NUL`` records."""
         full = self.resolve(path)
         try:
             names = sorted(os.listdir(full))
         except FileNotFoundError:
             raise FsError("sandbox_file_not_found", f"{path!r} does not exist") from None
         except NotADirectoryError:
-            return [self.info(full)]
+            names, full = [os.path.basename(full)], os.path.dirname(full)
+        if len(names) > _LIST_MAX:
+            raise FsError("sandbox_error", f"{path!r} has {len(names)} entries (limit "
+                          f"{_LIST_MAX}): list a subfolder or use execute_shell")
         out = []
         for name in names:
             try:
-                out.append(self.info(os.path.join(full, name)))
+                st = os.lstat(os.path.join(full, name))
             except OSError:
-                pass
-        return out
+                continue
+            rel = os.path.relpath(os.path.join(full, name), self.root)
+            out.append(b"%s\0%d\0%d\0%r\0" % (rel.encode("utf-8", "replace"), st.st_size,
+                                              stat.S_ISDIR(st.st_mode), st.st_mtime))
+        return len(out), b"".join(out)
 
     def delete(self, path: str) -> None:
-        full = self.resolve(path)
+        full = self.resolve(path, follow=False)
         if full == self.root:
             raise FsError("sandbox_path_invalid", "cannot delete the workdir itself")
         try:
@@ -475,9 +491,132 @@ class Kernel:
 
                 shutil.rmtree(full)
             else:
-                os.unlink(full)
+                os.unlink(full)  # a symlink itself, never what it points to
         except FileNotFoundError:
             raise FsError("sandbox_file_not_found", f"{path!r} does not exist") from None
+
+
+class CellInterpreter:
+    """The forked process that runs Python cells; it talks only to the supervisor."""
+
+    def __init__(self, req_fd: int, ans_fd: int) -> None:
+        self.req_fd = req_fd
+        self.ans_fd = ans_fd
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        # fd-level output of a cell (C extensions, os.system) lands in these files.
+        self.cap_out = _scratch_fd("stdout")
+        self.cap_err = _scratch_fd("stderr")
+        os.dup2(self.cap_out, 1)
+        os.dup2(self.cap_err, 2)
+        self.ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.site_ready = _thread.allocate_lock()
+        self.site_ready.acquire()
+        self.sigint = {_signal.SIGINT}
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+
+    def complete_site(self) -> None:
+        """Finish what ``-S`` skipped (site-packages, .pth files) for user code."""
+        try:
+            if sys.flags.no_site:
+                import site
+
+                site.main()
+        except Exception:
+            pass
+        finally:
+            self.site_ready.release()
+
+    def serve(self) -> None:
+        # SIGINT (the host's interrupt) may only land while a cell runs: blocked while
+        # the interpreter reads a request or writes an answer, dropped between cells.
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, self.sigint)
+        _thread.start_new_thread(self.complete_site, ())
+        while True:
+            rid, size = _HDR.unpack(_read_exact(self.req_fd, _HDR.size))
+            code = _read_exact(self.req_fd, size).decode("utf-8", "surrogatepass")
+            with self.site_ready:
+                pass
+            while self.sigint & _signal.sigpending():
+                _signal.sigtimedwait(self.sigint, 0)  # an interrupt meant for an older cell
+            _write_all(self.ans_fd, self.answer(rid, self.run_cell(code)))
+
+    def run_cell(self, code: str) -> dict[str, Any]:
+        out, err = io.StringIO(), io.StringIO()
+        result: str | None = None
+        error: str | None = None
+        interrupted = False
+        start = time.perf_counter()
+        saved = sys.stdout, sys.stderr
+        try:
+            try:
+                sys.stdout, sys.stderr = out, err
+                _signal.pthread_sigmask(_signal.SIG_UNBLOCK, self.sigint)
+                tree: Any = compile(code, "<cell>", "exec", _ast.PyCF_ONLY_AST)
+                last: Any = None
+                if tree.body and isinstance(tree.body[-1], _ast.Expr):
+                    last = tree.body.pop().value
+                exec(compile(tree, "<cell>", "exec"), self.ns)
+                if last is not None:
+                    value = eval(compile(_ast.Expression(last), "<cell>", "eval"), self.ns)
+                    if value is not None:
+                        self.ns["_"] = value
+                        result = repr(value)
+            finally:
+                _signal.pthread_sigmask(_signal.SIG_BLOCK, self.sigint)
+        except KeyboardInterrupt:
+            interrupted = True
+            error = "KeyboardInterrupt: the cell was interrupted (timeout)"
+        except BaseException as exc:
+            if isinstance(exc, SystemExit):
+                error = f"SystemExit: {exc.code!r} (the interpreter keeps running)"
+            else:
+                error = _format_exc(exc)
+        finally:
+            sys.stdout, sys.stderr = saved
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except Exception:
+                pass
+        return {
+            "stdout": out.getvalue().encode("utf-8", "replace") + _drain(self.cap_out),
+            "stderr": err.getvalue().encode("utf-8", "replace") + _drain(self.cap_err),
+            "result": result,
+            "error": error,
+            "interrupted": interrupted,
+            "duration_ms": (time.perf_counter() - start) * 1000,
+        }
+
+    def answer(self, rid: int, out: dict[str, Any]) -> bytes:
+        parts = [(i, _cap(out[k])) for i, k in enumerate(_KINDS[:2]) if out[k]]
+        parts += [(i + 2, _text(out[k])) for i, k in enumerate(_KINDS[2:4]) if out[k] is not None]
+        budget = _IMAGES_CAP
+        for png in self.figures():
+            if len(png) <= budget and len(parts) < 4 + _MAX_IMAGES:
+                parts.append((4, png))
+                budget -= len(png)
+        flags = 1 if out["interrupted"] else 0
+        head = _CELL.pack(rid, flags, out["duration_ms"], len(parts))
+        body = b"".join([head, *(_PART.pack(k, len(d)) for k, d in parts), *(d for _, d in parts)])
+        return _U32.pack(len(body)) + body
+
+    def figures(self) -> list[bytes]:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return []
+        images = []
+        try:
+            for num in plt.get_fignums():
+                buf = io.BytesIO()
+                plt.figure(num).savefig(buf, format="png")
+                images.append(buf.getvalue())
+            plt.close("all")
+        except Exception:
+            return images
+        return images
 
 
 class FsError(Exception):
@@ -505,6 +644,16 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
+def _killpg(pgid: int) -> None:
+    """SIGKILL a process group. One call reaches every member (a fork racing it fails
+    on the pending kill); the second is for a member forked just before it."""
+    for _ in range(2):
+        try:
+            os.killpg(pgid, _signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+
+
 def _discard_until_eof(files: list[Any]) -> None:
     poller = select.poll()
     by_fd = {f.fileno(): f for f in files}
@@ -529,21 +678,15 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def _drain(fd: int) -> str:
+def _drain(fd: int) -> bytes:
     size = os.fstat(fd).st_size
     if not size:
-        return ""
+        return b""
     os.lseek(fd, 0, os.SEEK_SET)
-    data = os.read(fd, min(size, _MAX_OUTPUT + 1))
+    data = os.read(fd, min(size, _TEXT_CAP + 1))
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
-    return data.decode(errors="replace")
-
-
-def _cap(text: str) -> str:
-    if len(text) <= _MAX_OUTPUT:
-        return text
-    return text[:_MAX_OUTPUT] + f"\n... [truncated {len(text) - _MAX_OUTPUT} characters]"
+    return data
 
 
 def _format_exc(exc: BaseException) -> str:
@@ -557,24 +700,27 @@ def _format_exc(exc: BaseException) -> str:
 
 def main() -> None:
     t_main = time.monotonic()
-    kernel = Kernel()
-    kernel.send(
-        {
-            "id": 0,
-            "ok": True,
-            "ready": True,
-            "pid": os.getpid(),
-            "t_main": t_main,
-            "t_ready": time.monotonic(),
-        }
-    )
-    _thread.start_new_thread(kernel.reader, ())  # after ready: EOF exits the process
-    _thread.start_new_thread(kernel.warm_up, ())
-    while True:
-        try:
-            kernel.main_loop()
-        except KeyboardInterrupt:
-            continue  # a late interrupt between cells
+    if len(sys.argv) > 1:  # a socket to the host
+        chan_in = chan_out = int(sys.argv[1])
+    else:
+        chan_in, chan_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    try:
+        _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
+    except (AttributeError, ValueError):
+        pass
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # interrupts are for the cell only
+    sup = Supervisor(chan_in, chan_out)
+    ready = {"id": 0, "ok": True, "ready": True, "pid": os.getpid(), "t_main": t_main}
+    ready["t_ready"] = time.monotonic()
+    sup.send(ready)
+    sup.fork_cell()  # before the first thread: a fork never copies another thread's locks
+    _thread.start_new_thread(sup.reader, ())  # EOF on the channel ends the kernel
+    _thread.start_new_thread(sup.warm_up, ())
+    sup.serve_cells()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import os
 import resource
+import socket
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,13 @@ from typing import IO, Any
 
 from roost.sandbox import _privdrop, _seccomp
 from roost.sandbox._cgroups import SandboxCgroup
-from roost.sandbox._local import KernelSandbox, cached_kernel, compiled_kernel, kernel_source
+from roost.sandbox._local import (
+    KernelSandbox,
+    Launched,
+    cached_kernel,
+    compiled_kernel,
+    kernel_source,
+)
 from roost.sandbox._workdir import Workdir
 from roost.sandbox.base import SandboxSpec
 from roost.sandbox.errors import SandboxQuotaExceeded, SandboxUnavailable
@@ -202,14 +209,24 @@ class BwrapSandbox(KernelSandbox):
         ]
 
     def _kernel_argv(
-        self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int, pyc: Path | None
+        self,
+        python: str,
+        binds: list[str],
+        passwd_fd: int,
+        seccomp_fd: int,
+        pyc: Path | None,
+        channel_fd: int,
     ) -> list[str]:
         """What ``_launch`` runs: ``-S`` (site is completed by the kernel after its ready
-        frame) and the precompiled kernel bound read-only, else its source with ``-c``."""
+        frame) and the precompiled kernel bound read-only, else its source with ``-c``;
+        the channel is the socket ``channel_fd``, not stdio (bwrap's pid 1 keeps its
+        stdio open, and only the supervisor may hold the channel)."""
         argv = self._isolation_argv(binds, passwd_fd, seccomp_fd)
+        fd = str(channel_fd)
         if pyc is None:
-            return [*argv, python, "-I", "-S", "-c", kernel_source()]
-        return [*argv, "--ro-bind", str(pyc), _KERNEL_INSIDE, python, "-I", "-S", _KERNEL_INSIDE]
+            return [*argv, python, "-I", "-S", "-c", kernel_source(), fd]
+        inside = [python, "-I", "-S", _KERNEL_INSIDE, fd]
+        return [*argv, "--ro-bind", str(pyc), _KERNEL_INSIDE, *inside]
 
     def _env(self) -> dict[str, str]:
         env = {
@@ -224,7 +241,7 @@ class BwrapSandbox(KernelSandbox):
         env.update(self.spec.env)
         return env
 
-    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
+    async def _launch(self, stderr: IO[bytes]) -> Launched:
         assert self._lease is not None and self._cgroup is not None
         python, binds = sandbox_python()
         limits = self.spec.limits
@@ -249,20 +266,27 @@ class BwrapSandbox(KernelSandbox):
         seccomp_fd = _seccomp.filter_fd()
         self.startup_ms["seccomp_fd"] = round((time.monotonic() - t0) * 1000, 3)
         self._oom_before = self._cgroup.oom_kills()
+        host_end, kernel_end = socket.socketpair()
         try:
-            return await asyncio.create_subprocess_exec(
-                *self._kernel_argv(python, binds, passwd_fd, seccomp_fd, pyc),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+            proc = await asyncio.create_subprocess_exec(
+                *self._kernel_argv(python, binds, passwd_fd, seccomp_fd, pyc, kernel_end.fileno()),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
                 env=self._env(),
                 cwd="/",
-                pass_fds=(passwd_fd, seccomp_fd),
+                pass_fds=(passwd_fd, seccomp_fd, kernel_end.fileno()),
                 preexec_fn=_privdrop.make_preexec(self._lease, self._cgroup.entry_files, rlimits),
             )
+        except BaseException:
+            host_end.close()
+            raise
         finally:
+            kernel_end.close()
             os.close(passwd_fd)
             os.close(seccomp_fd)
+        reader, writer = await asyncio.open_unix_connection(sock=host_end)
+        return proc, reader, writer
 
     async def _kill_all(self) -> None:
         if self._cgroup is not None:
@@ -282,9 +306,7 @@ class BwrapSandbox(KernelSandbox):
     def _death_reason(self, returncode: int | None) -> str:
         if self._cgroup is not None and self._cgroup.oom_kills() > self._oom_before:
             return f"out of memory: the {self.spec.limits.memory_mb} MB limit was hit"
-        if returncode is not None and returncode < 0:
-            return f"killed by signal {-returncode}"
-        return f"exit code {returncode}"
+        return super()._death_reason(returncode)
 
     async def _check_quota(self, nbytes: int) -> None:
         if self._workdir is None or self._workdir.quota_enforced:

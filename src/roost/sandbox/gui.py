@@ -44,6 +44,15 @@ _KEY = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _BUTTONS = {"left": 1, "middle": 2, "right": 3}
 
 
+_DETACHED = (
+    "pid=$!; i=0\n"
+    'while [ "$(ps -o sid= -p $pid | tr -d \' \')" != "$pid" ] && [ $i -lt 500 ]; do\n'
+    "  sleep 0.01; i=$((i+1))\ndone\necho $pid"
+)
+"""Wait until the program started last with ``setsid … &`` runs in its own session (a
+shell call's processes end with the call; a detached one is kept), then print its pid."""
+
+
 def _display_env(display: str) -> str:
     return f"DISPLAY={shlex.quote(display)} "
 
@@ -93,7 +102,7 @@ command -v xdotool >/dev/null || {{ echo "xdotool is not installed in the sandbo
 mkdir -p {GUI_DIR} /tmp/.X11-unix 2>/dev/null || mkdir -p {GUI_DIR}
 chmod 1777 /tmp/.X11-unix 2>/dev/null || true
 rm -f {GUI_DIR}/display
-Xvfb -displayfd 3 -screen 0 {self.width}x{self.height}x24 -fbdir "$PWD/{GUI_DIR}" \\
+setsid Xvfb -displayfd 3 -screen 0 {self.width}x{self.height}x24 -fbdir "$PWD/{GUI_DIR}" \\
   -nolisten tcp -noreset 3>{GUI_DIR}/display >{GUI_DIR}/xvfb.log 2>&1 </dev/null &
 echo "pid $!"
 set +e
@@ -243,7 +252,7 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         log = f"{GUI_DIR}/launch-{time.time_ns()}.log"
         command = (
             f"command -v {shlex.quote(program)} >/dev/null || exit 127\n"
-            f"{_display_env(display)}setsid {argv} >{log} 2>&1 </dev/null &\necho $!"
+            f"{_display_env(display)}setsid {argv} >{log} 2>&1 </dev/null &\n{_DETACHED}"
         )
         res = await self.inner.run_shell(command, timeout=10)
         if res.exit_code == 127:

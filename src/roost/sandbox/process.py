@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from roost.sandbox._local import KernelSandbox, kernel_source
+from roost.sandbox._local import KernelSandbox, Launched, kernel_source
 from roost.sandbox._privdrop import runtime_dir
 from roost.sandbox._workdir import remove_workdir
 
@@ -39,7 +39,7 @@ class UnsafeProcessSandbox(KernelSandbox):
         path.mkdir(parents=True, mode=0o700)
         self._workdir = path
 
-    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
+    async def _launch(self, stderr: IO[bytes]) -> Launched:
         assert self._workdir is not None
         log.warning("%s (%s)", UNSAFE_WARNING, self.id)
         env = {
@@ -50,7 +50,7 @@ class UnsafeProcessSandbox(KernelSandbox):
             "PYTHONUNBUFFERED": "1",
             **self.spec.env,
         }
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
             "-c",
@@ -62,6 +62,8 @@ class UnsafeProcessSandbox(KernelSandbox):
             env=env,
             start_new_session=True,
         )
+        assert proc.stdout is not None and proc.stdin is not None
+        return proc, proc.stdout, proc.stdin
 
     async def _kill_all(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
