@@ -111,6 +111,8 @@ class KernelChannel:
         self._pending[0] = (self._ready, 0)
         self._task = asyncio.create_task(self._read_loop())
         self.closed = False
+        self.error: BaseException | None = None
+        """Why the channel ended: ``KernelGone`` or ``SandboxProtocolError``."""
 
     async def wait_ready(self, timeout: float) -> dict[str, Any]:
         header, _ = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
@@ -201,12 +203,18 @@ class KernelChannel:
                 self._on_violation(str(exc))
         finally:
             self.closed = True
+            self.error = error
             waiters = [fut, *(f for f, _ in self._pending.values())]
             self._pending.clear()
             for waiter in waiters:
                 if waiter is not None and not waiter.done():
                     waiter.set_exception(error)
                     waiter.exception()  # retrieved: a waiter may have given up already
+
+    async def wait_closed(self) -> BaseException | None:
+        """Wait until the sandbox side ends the channel; returns why (see ``error``)."""
+        await asyncio.shield(self._task)
+        return self.error
 
     async def aclose(self) -> None:
         self.closed = True
