@@ -6,14 +6,22 @@ Registered as backend ``remote``: ``create_sandbox(spec, backend="remote")`` tal
 ``ROOST_SANDBOX_URL`` with ``ROOST_SANDBOX_TOKEN``. Errors come back as the same typed
 errors (same ``code``) the service raised. Limits are the service's policy per type; a
 client cannot raise them.
+
+Answers are read like frames from a sandbox (decision 0140): a body may not exceed what
+the call allows (``MAX_ANSWER`` for JSON, the file limit for downloads), and a large one
+is parsed on a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json as jsonlib
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from roost.core import (
     ConfigError,
@@ -34,7 +42,7 @@ from roost.sandbox.base import (
     SandboxStatus,
     SandboxType,
 )
-from roost.sandbox.errors import SandboxClosed
+from roost.sandbox.errors import SandboxClosed, SandboxProtocolError
 
 __all__ = [
     "RemoteBrowserSandbox",
@@ -45,6 +53,59 @@ __all__ = [
 
 _MARGIN = 30.0
 """Seconds the HTTP call may take beyond the sandbox call's own timeout."""
+MAX_ANSWER = 64 << 20
+"""Largest JSON answer read (a cell's result with images is at most ~25 MiB)."""
+_PARSE_INLINE = 256 << 10
+"""JSON answers above this size are parsed on a worker thread."""
+_T = TypeVar("_T")
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise SandboxProtocolError(
+                f"the sandbox service sent more than {limit} bytes",
+                hint="check the service; a sandbox answer is never this large",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@functools.cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+async def parse_answer(body: bytes, shape: type[_T]) -> _T:
+    """``body`` validated as ``shape`` (off the event loop when large)."""
+    adapter: TypeAdapter[_T] = _adapter(shape)
+    try:
+        if len(body) > _PARSE_INLINE:
+            return await asyncio.to_thread(adapter.validate_json, body)
+        return adapter.validate_json(body)
+    except ValidationError as exc:
+        raise SandboxProtocolError(
+            f"the sandbox service sent a malformed answer: {exc.error_count()} error(s)"
+        ) from None
+
+
+class _Sandboxes(BaseModel):
+    sandboxes: list[SandboxInfo]
+
+
+class _Released(BaseModel):
+    released: int
+
+
+class _Files(BaseModel):
+    files: list[FileInfo]
+
+
+class _Result(BaseModel):
+    result: Any = None
 
 
 class RemoteSandboxManager:
@@ -93,17 +154,24 @@ class RemoteSandboxManager:
         content: bytes | None = None,
         params: dict[str, str] | None = None,
         timeout: float | None = None,
-    ) -> httpx.Response:
-        """One call to the service; a non-2xx answer raises the typed error it carries."""
+        limit: int = MAX_ANSWER,
+    ) -> bytes:
+        """One call to the service; returns the body (at most ``limit`` bytes). A non-2xx
+        answer raises the typed error it carries."""
+        request = self._client.build_request(
+            method,
+            path,
+            json=json,
+            content=content,
+            params=params,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
         try:
-            response = await self._client.request(
-                method,
-                path,
-                json=json,
-                content=content,
-                params=params,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            response = await self._client.send(request, stream=True)
+            try:
+                body = await _read_capped(response, limit if response.is_success else 1 << 20)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise SandboxUnavailable(
                 f"the sandbox service at {self.url} did not answer in time ({exc!r})",
@@ -115,42 +183,40 @@ class RemoteSandboxManager:
                 hint="start it with `roost sandbox serve` or fix ROOST_SANDBOX_URL",
             ) from exc
         if response.is_success:
-            return response
+            return body
         try:
-            body = response.json()["error"]
+            error = jsonlib.loads(body)["error"]
+            if not isinstance(error, dict):
+                raise TypeError(error)
         except (ValueError, KeyError, TypeError):
-            body = {
+            error = {
                 "code": "sandbox_error",
-                "message": f"HTTP {response.status_code}: {response.text[:300]}",
+                "message": f"HTTP {response.status_code}: {body[:300].decode(errors='replace')}",
             }
-        raise error_from_dict(body)
+        raise error_from_dict(error)
+
+    async def call(self, shape: type[_T], method: str, path: str, **kwargs: Any) -> _T:
+        """``request`` whose JSON answer is validated as ``shape``."""
+        return await parse_answer(await self.request(method, path, **kwargs), shape)
 
     async def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = (await self.request("GET", "/v1/health")).json()
-        return data
+        return await self.call(dict[str, Any], "GET", "/v1/health")  # type: ignore[arg-type]
 
     async def list_sandboxes(self) -> list[SandboxInfo]:
-        data = (await self.request("GET", "/v1/sandboxes")).json()
-        return [SandboxInfo.model_validate(item) for item in data["sandboxes"]]
+        return (await self.call(_Sandboxes, "GET", "/v1/sandboxes")).sandboxes
 
     async def acquire(self, session_id: str, type: SandboxType = "base") -> RemoteSandbox:
         """The session's sandbox of ``type`` on the service (the same one every call)."""
-        data = (
-            await self.request(
-                "POST", "/v1/sandboxes", json={"session_id": session_id, "type": type}
-            )
-        ).json()
-        info = SandboxInfo.model_validate(data)
+        body = {"session_id": session_id, "type": type}
+        info = await self.call(SandboxInfo, "POST", "/v1/sandboxes", json=body)
         cls = {"browser": RemoteBrowserSandbox, "gui": RemoteGuiSandbox}.get(
             info.type, RemoteSandbox
         )
         return cls(self, info)
 
     async def release(self, session_id: str, type: SandboxType | None = None) -> int:
-        data = (
-            await self.request("POST", f"/v1/sessions/{session_id}/release", json={"type": type})
-        ).json()
-        return int(data["released"])
+        path = f"/v1/sessions/{session_id}/release"
+        return (await self.call(_Released, "POST", path, json={"type": type})).released
 
 
 class RemoteSandbox(Sandbox):
@@ -195,12 +261,8 @@ class RemoteSandbox(Sandbox):
         if self._info is not None:
             return
         self._session = new_id("rsess")
-        data = (
-            await self._manager.request(
-                "POST", "/v1/sandboxes", json={"session_id": self._session, "type": self.spec.type}
-            )
-        ).json()
-        self._info = SandboxInfo.model_validate(data)
+        body = {"session_id": self._session, "type": self.spec.type}
+        self._info = await self._manager.call(SandboxInfo, "POST", "/v1/sandboxes", json=body)
         self.id = self._info.id
 
     async def close(self) -> None:
@@ -231,8 +293,7 @@ class RemoteSandbox(Sandbox):
 
     async def refresh(self) -> SandboxInfo:
         """Fetch the sandbox's current status from the service."""
-        data = (await self._manager.request("GET", self._path)).json()
-        self._info = SandboxInfo.model_validate(data)
+        self._info = await self._manager.call(SandboxInfo, "GET", self._path)
         return self.info()
 
     async def health(self) -> SandboxStatus:
@@ -249,46 +310,45 @@ class RemoteSandbox(Sandbox):
         return self.info().status
 
     async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
-        response = await self._manager.request(
+        return await self._manager.call(
+            PythonResult,
             "POST",
             f"{self._path}/python",
             json={"code": code, "timeout": timeout},
             timeout=timeout + _MARGIN,
         )
-        return PythonResult.model_validate(response.json())
 
     async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
-        response = await self._manager.request(
+        return await self._manager.call(
+            ExecResult,
             "POST",
             f"{self._path}/shell",
             json={"command": command, "timeout": timeout},
             timeout=timeout + _MARGIN,
         )
-        return ExecResult.model_validate(response.json())
 
     async def read_file(self, path: str) -> bytes:
-        response = await self._manager.request("GET", f"{self._path}/file", params={"path": path})
-        return response.content
+        limit = self.spec.limits.max_file_mb << 20
+        return await self._manager.request(
+            "GET", f"{self._path}/file", params={"path": path}, limit=limit
+        )
 
     async def write_file(self, path: str, data: bytes | str) -> FileInfo:
         raw = data.encode() if isinstance(data, str) else bytes(data)
-        response = await self._manager.request(
-            "PUT", f"{self._path}/file", params={"path": path}, content=raw
+        return await self._manager.call(
+            FileInfo, "PUT", f"{self._path}/file", params={"path": path}, content=raw
         )
-        return FileInfo.model_validate(response.json())
 
     async def list_files(self, path: str = ".") -> list[FileInfo]:
-        response = await self._manager.request("GET", f"{self._path}/files", params={"path": path})
-        return [FileInfo.model_validate(f) for f in response.json()["files"]]
+        path_ = f"{self._path}/files"
+        return (await self._manager.call(_Files, "GET", path_, params={"path": path})).files
 
     async def delete_file(self, path: str) -> None:
         await self._manager.request("DELETE", f"{self._path}/file", params={"path": path})
 
     async def _action(self, kind: str, action: str, **kwargs: Any) -> Any:
-        response = await self._manager.request(
-            "POST", f"{self._path}/{kind}/{action}", json=kwargs, timeout=120.0
-        )
-        return response.json()["result"]
+        path = f"{self._path}/{kind}/{action}"
+        return (await self._manager.call(_Result, "POST", path, json=kwargs, timeout=120.0)).result
 
 
 class RemoteBrowserSandbox(RemoteSandbox):

@@ -284,6 +284,8 @@ def create_app(
                 return _error(RoostError("internal error; see the service log"))
             if isinstance(result, Response):
                 return result
+            if isinstance(result, BaseModel):  # encoded by pydantic-core, not json.dumps
+                return Response(result.model_dump_json(), media_type="application/json")
             return JSONResponse(_jsonable(result))
 
         return endpoint
