@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from roost.sandbox import _privdrop, _seccomp
+from roost.sandbox import _leftovers, _privdrop, _seccomp
 from roost.sandbox._cgroups import SandboxCgroup
 from roost.sandbox._local import (
     KernelSandbox,
@@ -127,6 +127,7 @@ class BwrapSandbox(KernelSandbox):
         self._lease: _privdrop.UidLease | None = None
         self._cgroup: SandboxCgroup | None = None
         self._workdir: Workdir | None = None
+        self._claim: int | None = None
         self._oom_before = 0
 
     @property
@@ -145,8 +146,11 @@ class BwrapSandbox(KernelSandbox):
         reason = _userns_available()
         if reason:
             raise SandboxUnavailable(reason, hint="enable user namespaces or use docker/kubernetes")
+        if not _leftovers.reaped():  # the first start of this process
+            await asyncio.to_thread(_leftovers.reap_once)
         limits = self.spec.limits
         t0 = time.monotonic()
+        self._claim = _leftovers.claim(self.id)  # before anything that could be left over
         self._lease = _privdrop.lease_uid()
         t1 = time.monotonic()
         self._cgroup = SandboxCgroup.create(self.id, limits)
@@ -302,6 +306,9 @@ class BwrapSandbox(KernelSandbox):
         if self._lease is not None:
             self._lease.release()
             self._lease = None
+        if self._claim is not None:
+            _leftovers.release(self.id, self._claim)
+            self._claim = None
 
     def _death_reason(self, returncode: int | None) -> str:
         if self._cgroup is not None and self._cgroup.oom_kills() > self._oom_before:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from roost.sandbox import _leftovers
 from roost.sandbox._local import KernelSandbox, Launched, kernel_source
 from roost.sandbox._privdrop import runtime_dir
 from roost.sandbox._workdir import remove_workdir
@@ -29,12 +30,16 @@ class UnsafeProcessSandbox(KernelSandbox):
     backend = "unsafe-process"
 
     _workdir: Path | None = None
+    _claim: int | None = None
 
     @property
     def workdir(self) -> Path | None:
         return self._workdir
 
     async def _prepare(self) -> None:
+        if not _leftovers.reaped():  # the first start of this process
+            await asyncio.to_thread(_leftovers.reap_once)
+        self._claim = _leftovers.claim(self.id)
         path = runtime_dir() / "unsafe" / self.id
         path.mkdir(parents=True, mode=0o700)
         self._workdir = path
@@ -74,6 +79,9 @@ class UnsafeProcessSandbox(KernelSandbox):
         if self._workdir is not None:
             await asyncio.to_thread(remove_workdir, self._workdir)
             self._workdir = None
+        if self._claim is not None:
+            _leftovers.release(self.id, self._claim)
+            self._claim = None
 
     def _detail(self) -> dict[str, Any]:
         return {
