@@ -38,7 +38,7 @@ from roost.sandbox.errors import (
     SandboxTimeout,
     SandboxUnavailable,
 )
-from roost.sandbox.manager import SandboxManager
+from roost.sandbox.manager import SandboxManager, release_session
 from roost.sandbox.pool import SandboxPool
 from roost.sandbox.process import UnsafeProcessSandbox
 
@@ -75,6 +75,7 @@ __all__ = [
     "backend_names",
     "create_sandbox",
     "register_backend",
+    "release_session",
 ]
 
 

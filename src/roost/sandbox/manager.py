@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,20 @@ from roost.sandbox.errors import SandboxPoolExhausted
 from roost.sandbox.pool import SandboxPool
 
 log = logging.getLogger("roost.sandbox")
+_RUNNING: weakref.WeakSet[SandboxManager] = weakref.WeakSet()
+"""The started managers of this process, for :func:`release_session`."""
+
+
+async def release_session(session_id: str) -> int:
+    """Close the sandboxes of ``session_id`` in every running manager of this process
+    (the server calls it when a session is deleted); returns how many. Never raises."""
+    closed = 0
+    for manager in list(_RUNNING):
+        try:
+            closed += await manager.release(session_id)
+        except Exception as exc:
+            log.warning("could not release the sandboxes of session %s: %s", session_id, exc)
+    return closed
 
 
 class SandboxManager:
@@ -100,6 +115,7 @@ class SandboxManager:
         if self._started:
             return []
         self._started = True
+        _RUNNING.add(self)
         reaped = await self.reap_orphans()
         for type, size in self.pool_sizes.items():
             if size > 0:
@@ -112,6 +128,7 @@ class SandboxManager:
         if self._closed:
             return
         self._closed = True
+        _RUNNING.discard(self)
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(BaseException):

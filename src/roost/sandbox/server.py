@@ -399,10 +399,15 @@ def create_app(
     if mcp:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 
-        from roost.sandbox.mcp_server import build_mcp_server, mcp_session_manager
+        from roost.sandbox.mcp_server import (
+            ReleaseOnSessionEnd,
+            build_mcp_server,
+            mcp_session_manager,
+        )
 
         session_manager = mcp_session_manager(build_mcp_server(mgr), loopback_only=loopback_only)
-        routes.append(Route("/mcp", StreamableHTTPASGIApp(session_manager)))
+        mcp_app = ReleaseOnSessionEnd(StreamableHTTPASGIApp(session_manager), mgr)
+        routes.append(Route("/mcp", mcp_app))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
