@@ -42,10 +42,6 @@ try:  # the C accelerators; pure-Python fallbacks for unusual builds
     from _json import encode_basestring_ascii as _json_str
 except ImportError:  # pragma: no cover
     from json.encoder import py_encode_basestring_ascii as _json_str
-try:
-    from _queue import SimpleQueue
-except ImportError:  # pragma: no cover
-    from queue import SimpleQueue  # type: ignore[assignment]
 from _struct import Struct
 
 TYPE_CHECKING = False
@@ -124,7 +120,6 @@ class Supervisor:
         self.chan_out = chan_out
         self.root = os.path.realpath(os.getcwd())
         self.write_lock = _thread.allocate_lock()
-        self.cells: SimpleQueue[dict[str, Any]] = SimpleQueue()
         self.current: int | None = None
         self.cell_pid = 0
         self.cell_req = self.cell_ans = -1
@@ -168,8 +163,11 @@ class Supervisor:
 
     def dispatch(self, req: dict[str, Any], payload: bytes) -> None:
         op = req.get("op")
-        if op == "exec":
-            self.cells.put(req)
+        if op == "exec":  # the host runs one cell at a time
+            with self.gate:  # never before the supervisor is closed to the cell
+                code = str(req["code"]).encode("utf-8", "surrogatepass")
+                self.current = req["id"]
+                _write_all(self.cell_req, _HDR.pack(req["id"], len(code)) + code)
         elif op == "interrupt":
             if self.current is not None and self.current == req.get("target"):
                 os.kill(self.cell_pid, _signal.SIGINT)
@@ -244,33 +242,36 @@ class Supervisor:
         self.cell_pid, self.cell_req, self.cell_ans = pid, req_w, ans_r
 
     def serve_cells(self) -> None:
-        with self.gate:
-            pass
+        """Forward each answer of the cell interpreter (the reader thread hands it the
+        cells); end the kernel when it dies or breaks the protocol."""
         while True:
-            req = self.cells.get()
-            rid = req["id"]
-            code = str(req["code"]).encode("utf-8", "surrogatepass")
-            self.current = rid
             try:
-                _write_all(self.cell_req, _HDR.pack(rid, len(code)) + code)
-                header, parts = self.cell_answer(rid)
+                header, parts = self.cell_answer()
             except (EOFError, OSError):  # the cell interpreter died
                 self.lose_cell(broke_protocol=False)
             except ValueError:
                 self.lose_cell(broke_protocol=True)
-            finally:
-                self.current = None
+            self.current = None
             self.send(header, parts)
 
-    def cell_answer(self, rid: int) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
-        """The cell interpreter's answer, checked and re-framed. ValueError when it broke
-        the rules (wrong cell, unknown or repeated part, over a limit)."""
-        (size,) = _U32.unpack(_read_exact(self.cell_ans, _U32.size))
-        if not _CELL.size <= size <= _CELL_MAX:
+    def cell_answer(self) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+        """The answer to the current cell, checked and re-framed. ValueError when the
+        cell interpreter broke the rules (no cell asked, wrong cell, unknown or repeated
+        part, over a limit, bytes after its answer)."""
+        head = os.read(self.cell_ans, 65536)
+        while 0 < len(head) < _U32.size:
+            head += os.read(self.cell_ans, 65536)
+        if not head:
+            raise EOFError
+        (size,) = _U32.unpack_from(head)
+        if not _CELL.size <= size <= _CELL_MAX or len(head) > _U32.size + size:
             raise ValueError(size)
-        body = _read_exact(self.cell_ans, size)
+        body = head[_U32.size :]
+        if len(body) < size:
+            body += _read_exact(self.cell_ans, size - len(body))
         cid, flags, duration, count = _CELL.unpack_from(body)
         at = _CELL.size + count * _PART.size
+        rid = self.current
         if cid != rid or count > 4 + _MAX_IMAGES or at > size:
             raise ValueError(cid)
         parts: list[tuple[str, bytes]] = []
