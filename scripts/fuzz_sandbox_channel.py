@@ -1,4 +1,4 @@
-"""Fuzz the host side of the sandbox kernel channel (roost.sandbox._channel) with atheris.
+"""Fuzz the host side of the sandbox kernel channel (roost.sandbox.isolation.channel) with atheris.
 
 Each input is a stream a compromised sandbox could write: some frames built from the
 fuzzer's choices (JSON headers with odd values, parts that may not add up, ids that were
@@ -20,9 +20,9 @@ from typing import Any, cast
 
 import atheris
 
-with atheris.instrument_imports(include=["roost.sandbox._channel"]):
-    from roost.sandbox._channel import KernelChannel, KernelGone
+with atheris.instrument_imports(include=["roost.sandbox.isolation.channel"]):
     from roost.sandbox.errors import SandboxProtocolError
+    from roost.sandbox.isolation.channel import KernelChannel, KernelGone
 
 _LIMITS = {1: 0, 2: 64, 3: 4096}
 _VALUES: list[Any] = [0, 1, 2, 3, -1, 99, 2**40, True, None, "x", 1.5, [], {}, [["a", 1]]]

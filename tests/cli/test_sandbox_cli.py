@@ -17,8 +17,8 @@ import uvicorn
 from typer.testing import CliRunner
 
 from roost.cli.sandbox import app
-from roost.sandbox.remote import RemoteSandboxManager
-from roost.sandbox.server import create_app
+from roost.sandbox.backends.remote import RemoteSandboxManager
+from roost.sandbox.service.server import create_app
 
 runner = CliRunner()
 
@@ -141,8 +141,8 @@ def test_serve_starts_the_service_behind_the_token() -> None:
 
 
 def test_leftovers_of_a_killed_command_are_reaped_at_the_next_sandbox_start() -> None:
-    from roost.sandbox._cgroups import layout
-    from roost.sandbox._privdrop import runtime_dir
+    from roost.sandbox.isolation.cgroups import layout
+    from roost.sandbox.isolation.privdrop import runtime_dir
 
     root = runtime_dir()
     live = root / "live"
@@ -170,7 +170,7 @@ def test_leftovers_of_a_killed_command_are_reaped_at_the_next_sandbox_start() ->
 
 def _running(locks: set[Path], cmdline: str) -> bool:
     """A sandbox of ``locks`` runs a process with this command line (NUL-separated)."""
-    from roost.sandbox._cgroups import layout
+    from roost.sandbox.isolation.cgroups import layout
 
     for lock in locks:
         for base in layout().dirs.values():

@@ -188,7 +188,7 @@ def test_compiled_kernel_is_built_by_the_sandbox_interpreter(tmp_path: Path) -> 
     import struct
     import subprocess
 
-    from roost.sandbox._local import compiled_kernel
+    from roost.sandbox.backends.kernel_sandbox import compiled_kernel
 
     pyc = compiled_kernel("/usr/bin/python3", tmp_path / "kernel")
     assert pyc is not None and pyc.parent == tmp_path / "kernel"

@@ -72,8 +72,9 @@ async def test_symlinks_pointing_out_are_rejected(sandbox: BwrapSandbox) -> None
 
 
 async def test_a_symlink_pointing_out_can_be_deleted_itself(sandbox: BwrapSandbox) -> None:
-    await sandbox.run_shell("echo keep > /tmp/target; mkdir sub; ln -s /tmp/target sub/link; "
-                            "ln -s /usr dirlink")
+    await sandbox.run_shell(
+        "echo keep > /tmp/target; mkdir sub; ln -s /tmp/target sub/link; ln -s /usr dirlink"
+    )
     await sandbox.delete_file("sub/link")
     await sandbox.delete_file("dirlink")
     assert [f.path for f in await sandbox.list_files()] == ["sub"]

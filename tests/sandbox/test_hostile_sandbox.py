@@ -2,7 +2,7 @@
 sandbox cannot reach the channel to the host, and a channel that carries a bad frame
 kills that sandbox only, without the host parsing (or holding) anything large."""
 
-# ruff: noqa: ASYNC230, ASYNC240 - host-side /proc reads in tests block on purpose
+# ruff: noqa: ASYNC240 - host-side /proc reads in tests block on purpose
 
 from __future__ import annotations
 
@@ -153,8 +153,15 @@ class _CompromisedKernel(BwrapSandbox):
         self._bad = bad
         self._prompted = prompted
 
-    def _kernel_argv(self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int,
-                     pyc: Any, channel_fd: int) -> list[str]:
+    def _kernel_argv(
+        self,
+        python: str,
+        binds: list[str],
+        passwd_fd: int,
+        seccomp_fd: int,
+        pyc: Any,
+        channel_fd: int,
+    ) -> list[str]:
         argv = self._isolation_argv(binds, passwd_fd, seccomp_fd)
         mode = "prompted" if self._prompted else "idle"
         return [*argv, python, "-I", "-S", "-c", _EVIL_KERNEL, str(channel_fd), self._bad, mode]

@@ -1,12 +1,14 @@
-"""Isolated code, files, browser and desktop for agents (the ``Sandbox`` API, the
-bubblewrap default backend, pools, the session manager and the agent tools)."""
+"""Isolated code, files, browser and desktop for agents: the ``Sandbox`` API, the one
+registry of backends and sandbox types, pools, the session manager and the agent tools.
 
-from roost.sandbox.backends import (
-    DEFAULT_BACKEND,
-    backend_names,
-    create_sandbox,
-    register_backend,
-)
+Layout: ``isolation/`` (cgroups, uid drop, seccomp, workdirs, the in-sandbox kernel and
+its channel), ``backends/`` (bwrap, unsafe-process, docker, kubernetes, remote),
+``kinds/`` (browser, gui, the agent tools of each type), ``service/`` (the HTTP service
+and the MCP server). Public names are re-exported here.
+"""
+
+from roost.sandbox.backends.bwrap import BwrapSandbox
+from roost.sandbox.backends.process import UnsafeProcessSandbox
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
@@ -14,6 +16,7 @@ from roost.sandbox.base import (
     Sandbox,
     SandboxInfo,
     SandboxLimits,
+    SandboxProvider,
     SandboxSpec,
     SandboxStatus,
     SandboxType,
@@ -23,7 +26,6 @@ from roost.sandbox.bindings import (
     SandboxBinding,
     SandboxBindingStore,
 )
-from roost.sandbox.bwrap import BwrapSandbox
 from roost.sandbox.errors import (
     SandboxBackendUnknown,
     SandboxClosed,
@@ -40,7 +42,14 @@ from roost.sandbox.errors import (
 )
 from roost.sandbox.manager import SandboxManager, release_session
 from roost.sandbox.pool import SandboxPool
-from roost.sandbox.process import UnsafeProcessSandbox
+from roost.sandbox.registry import (
+    DEFAULT_BACKEND,
+    SandboxRegistry,
+    backend_names,
+    create_sandbox,
+    register_backend,
+    registry,
+)
 
 __all__ = [
     "DEFAULT_BACKEND",
@@ -65,7 +74,9 @@ __all__ = [
     "SandboxPool",
     "SandboxPoolExhausted",
     "SandboxProtocolError",
+    "SandboxProvider",
     "SandboxQuotaExceeded",
+    "SandboxRegistry",
     "SandboxSpec",
     "SandboxStatus",
     "SandboxTimeout",
@@ -75,20 +86,23 @@ __all__ = [
     "backend_names",
     "create_sandbox",
     "register_backend",
+    "registry",
     "release_session",
 ]
 
 
 _LAZY = {
-    "BrowserSandbox": "roost.sandbox.browser",
-    "create_browser_sandbox": "roost.sandbox.browser",
-    "GuiSandbox": "roost.sandbox.gui",
-    "create_gui_sandbox": "roost.sandbox.gui",
-    "DockerSandbox": "roost.sandbox.docker",
-    "KubernetesSandbox": "roost.sandbox.kubernetes",
-    "RemoteSandbox": "roost.sandbox.remote",
-    "RemoteSandboxManager": "roost.sandbox.remote",
-    "create_app": "roost.sandbox.server",
+    "BrowserSandbox": "roost.sandbox.kinds.browser",
+    "create_browser_sandbox": "roost.sandbox.kinds.browser",
+    "GuiSandbox": "roost.sandbox.kinds.gui",
+    "create_gui_sandbox": "roost.sandbox.kinds.gui",
+    "DockerConfig": "roost.sandbox.backends.docker_spec",
+    "DockerSandbox": "roost.sandbox.backends.docker",
+    "KubernetesConfig": "roost.sandbox.backends.k8s_manifests",
+    "KubernetesSandbox": "roost.sandbox.backends.kubernetes",
+    "RemoteSandbox": "roost.sandbox.backends.remote",
+    "RemoteSandboxManager": "roost.sandbox.backends.remote",
+    "create_app": "roost.sandbox.service.server",
     "sandbox_toolkit": "roost.sandbox.tools",
     "register_sandbox_tools": "roost.sandbox.tools",
 }

@@ -12,7 +12,6 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from roost.sandbox.backends import DEFAULT_BACKEND, orphan_reaper
 from roost.sandbox.base import Sandbox, SandboxInfo, SandboxSpec, SandboxStatus
 from roost.sandbox.bindings import (
     InMemorySandboxBindingStore,
@@ -23,6 +22,7 @@ from roost.sandbox.bindings import (
 )
 from roost.sandbox.errors import SandboxPoolExhausted
 from roost.sandbox.pool import SandboxPool
+from roost.sandbox.registry import DEFAULT_BACKEND, registry
 
 log = logging.getLogger("roost.sandbox")
 _RUNNING: weakref.WeakSet[SandboxManager] = weakref.WeakSet()
@@ -254,7 +254,7 @@ class SandboxManager:
                 continue
             if not (self.reap_foreign or owner_is_dead(binding.owner)):
                 continue
-            reaper = orphan_reaper(binding.backend)
+            reaper = registry.reaper(binding.backend)
             try:
                 if reaper is not None:
                     await reaper(binding.detail)

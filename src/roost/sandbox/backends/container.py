@@ -4,7 +4,7 @@ in the container and spoken to over the engine's exec stream instead of a pipe.
 
 A backend supplies four primitives: create the container/pod, destroy it, run an argv
 to completion, and start an argv with stdin/stdout kept open. Timeouts, restarts, error
-codes and path rules then come from :class:`~roost.sandbox._local.KernelSandbox`, so
+codes and path rules then come from :class:`~roost.sandbox.backends.kernel_sandbox.KernelSandbox`, so
 every backend answers the same way.
 """
 
@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import IO, Any, cast
 
-from roost.sandbox._local import KernelSandbox, Launched, kernel_source
+from roost.sandbox.backends.kernel_sandbox import KernelSandbox, Launched, kernel_source
 
 WORKDIR = "/workspace"
 

@@ -18,9 +18,9 @@ import shutil
 import threading
 from pathlib import Path
 
-from roost.sandbox._cgroups import SandboxCgroup, layout
-from roost.sandbox._privdrop import runtime_dir
-from roost.sandbox._workdir import remove_workdir
+from roost.sandbox.isolation.cgroups import SandboxCgroup, layout
+from roost.sandbox.isolation.privdrop import runtime_dir
+from roost.sandbox.isolation.workdir import remove_workdir
 
 _reaped = False
 _reap_lock = threading.Lock()
@@ -41,6 +41,13 @@ def claim(sandbox_id: str) -> int:
         if _still_linked(fd, path):
             return fd
         os.close(fd)  # a reaper removed it between our open and our lock: try again
+
+
+def note(fd: int, cgroups: list[Path]) -> None:
+    """Record the sandbox's cgroups in its lock file: on v1 hosts they nest under its
+    process's own cgroup, which another process cannot guess."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, "".join(f"{p}\n" for p in cgroups).encode(), 0)
 
 
 def release(sandbox_id: str, fd: int) -> None:
@@ -86,7 +93,8 @@ def reap() -> list[str]:
                 continue  # its process is alive
             if not _still_linked(fd, path):
                 continue  # another process reaped it first
-            remove(path.stem)
+            noted = os.pread(fd, 1 << 16, 0).decode(errors="replace").split()
+            remove(path.stem, [Path(p) for p in noted] or None)
             path.unlink()
             done.append(path.stem)
         finally:
@@ -94,12 +102,14 @@ def reap() -> list[str]:
     return done
 
 
-def remove(sandbox_id: str) -> None:
-    """Kill what runs in the sandbox's cgroups and delete everything it made (idempotent)."""
-    lay = layout()
-    cgroups = [base / sandbox_id for base in lay.dirs.values()]
-    if any(p.exists() for p in cgroups):
-        SandboxCgroup([p for p in cgroups if p.exists()], lay.mode).destroy()
+def remove(sandbox_id: str, cgroups: list[Path] | None = None) -> None:
+    """Kill what runs in the sandbox's cgroups (default: where this process would put
+    them) and delete everything it made (idempotent)."""
+    if cgroups is None:
+        cgroups = [base / sandbox_id for base in layout().dirs.values()]
+    cgroups = [p for p in cgroups if p.name == sandbox_id and p.exists()]
+    if cgroups:
+        SandboxCgroup(cgroups, "orphan").destroy()
     root = runtime_dir()
     remove_workdir(root / "work" / sandbox_id)
     remove_workdir(root / "unsafe" / sandbox_id)

@@ -37,8 +37,8 @@ _MAX_CACHED_SESSIONS = 256
 def sandbox_mcp_toolkit(manager: SandboxManager, session_id: str) -> Toolkit:
     """The tools one MCP session sees: base tools on its ``base`` sandbox, ``browser_*``
     on its ``browser`` sandbox, ``gui_*`` on its ``gui`` sandbox."""
-    from roost.sandbox.browser import browser_tools
-    from roost.sandbox.gui import gui_tools
+    from roost.sandbox.kinds.browser_tools import browser_tools
+    from roost.sandbox.kinds.gui_tools import gui_tools
 
     def provider(type: str) -> SandboxProvider:
         return manager_provider(manager, session_id, type)

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from roost.sandbox import _leftovers
-from roost.sandbox._local import KernelSandbox, Launched, kernel_source
-from roost.sandbox._privdrop import runtime_dir
-from roost.sandbox._workdir import remove_workdir
+from roost.sandbox.backends.kernel_sandbox import KernelSandbox, Launched, kernel_source
+from roost.sandbox.isolation import leftovers
+from roost.sandbox.isolation.privdrop import runtime_dir
+from roost.sandbox.isolation.workdir import remove_workdir
 
 log = logging.getLogger("roost.sandbox")
 UNSAFE_WARNING = "unsafe-process sandbox: code runs WITHOUT isolation (development only)"
@@ -37,9 +37,9 @@ class UnsafeProcessSandbox(KernelSandbox):
         return self._workdir
 
     async def _prepare(self) -> None:
-        if not _leftovers.reaped():  # the first start of this process
-            await asyncio.to_thread(_leftovers.reap_once)
-        self._claim = _leftovers.claim(self.id)
+        if not leftovers.reaped():  # the first start of this process
+            await asyncio.to_thread(leftovers.reap_once)
+        self._claim = leftovers.claim(self.id)
         path = runtime_dir() / "unsafe" / self.id
         path.mkdir(parents=True, mode=0o700)
         self._workdir = path
@@ -80,7 +80,7 @@ class UnsafeProcessSandbox(KernelSandbox):
             await asyncio.to_thread(remove_workdir, self._workdir)
             self._workdir = None
         if self._claim is not None:
-            _leftovers.release(self.id, self._claim)
+            leftovers.release(self.id, self._claim)
             self._claim = None
 
     def _detail(self) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json as jsonlib
-import os
 from typing import Any, TypeVar
 
 import httpx
@@ -29,9 +28,9 @@ from roost.core import (
     NotFound,
     SandboxUnavailable,
     error_from_dict,
+    get_settings,
     new_id,
 )
-from roost.sandbox.backends import register_backend
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
@@ -120,8 +119,10 @@ class RemoteSandboxManager:
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        url = url or os.environ.get("ROOST_SANDBOX_URL")
-        token = token or os.environ.get("ROOST_SANDBOX_TOKEN")
+        settings = get_settings()
+        url = url or settings.sandbox_url
+        if not token and settings.sandbox_token is not None:
+            token = settings.sandbox_token.get_secret_value()
         if not url:
             raise ConfigError("no sandbox service URL", hint="pass url= or set ROOST_SANDBOX_URL")
         if not token:
@@ -353,7 +354,7 @@ class RemoteSandbox(Sandbox):
 
 class RemoteBrowserSandbox(RemoteSandbox):
     """A browser sandbox in the service: the methods of
-    :class:`~roost.sandbox.browser.BrowserSandbox`, over HTTP."""
+    :class:`~roost.sandbox.kinds.browser.BrowserSandbox`, over HTTP."""
 
     async def open(self, url: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._action("browser", "open", url=url)
@@ -416,7 +417,7 @@ class RemoteBrowserSandbox(RemoteSandbox):
 
 class RemoteGuiSandbox(RemoteSandbox):
     """A desktop sandbox in the service: the methods of
-    :class:`~roost.sandbox.gui.GuiSandbox`, over HTTP."""
+    :class:`~roost.sandbox.kinds.gui.GuiSandbox`, over HTTP."""
 
     async def screenshot(self) -> ImageBlock:
         return ImageBlock.model_validate(await self._action("gui", "screenshot"))
@@ -448,11 +449,7 @@ class RemoteGuiSandbox(RemoteSandbox):
         return result
 
 
-def _factory(spec: SandboxSpec) -> Sandbox:
-    return RemoteSandbox.from_env(spec)
-
-
-async def _reap(detail: dict[str, Any]) -> None:
+async def reap(detail: dict[str, Any]) -> None:
     """A dead local manager's remote sandbox: release it on the service."""
     url, sandbox_id = detail.get("service"), detail.get("id")
     if not url or not sandbox_id:
@@ -463,6 +460,3 @@ async def _reap(detail: dict[str, Any]) -> None:
         except Exception as exc:
             if getattr(exc, "code", None) != "not_found":
                 raise
-
-
-register_backend("remote", _factory, reaper=_reap)

@@ -177,8 +177,12 @@ class Supervisor:
             try:
                 _thread.start_new_thread(self.worker, (req, payload))
             except RuntimeError:  # the pids limit is exhausted (e.g. a fork bomb)
-                self.fail(req.get("id"), "sandbox_error", "cannot start a thread: the "
-                          "sandbox's process limit is reached; kill processes or restart it")
+                self.fail(
+                    req.get("id"),
+                    "sandbox_error",
+                    "cannot start a thread: the "
+                    "sandbox's process limit is reached; kill processes or restart it",
+                )
 
     def fail(self, rid: Any, code: str, message: str) -> None:
         self.send({"id": rid, "ok": False, "code": code, "message": message[:2000]})
@@ -456,8 +460,12 @@ class Supervisor:
                 raise FsError("sandbox_path_invalid", f"{path!r}: {exc.strerror}") from None
             raise
         st = os.lstat(full)
-        return {"path": os.path.relpath(full, self.root), "size": st.st_size,
-                "is_dir": stat.S_ISDIR(st.st_mode), "modified": st.st_mtime}
+        return {
+            "path": os.path.relpath(full, self.root),
+            "size": st.st_size,
+            "is_dir": stat.S_ISDIR(st.st_mode),
+            "modified": st.st_mtime,
+        }
 
     def listdir(self, path: str) -> tuple[int, bytes]:
         """Entries as ``path NUL size NUL is_dir NUL mtime NUL`` records."""
@@ -469,8 +477,11 @@ class Supervisor:
         except NotADirectoryError:
             names, full = [os.path.basename(full)], os.path.dirname(full)
         if len(names) > _LIST_MAX:
-            raise FsError("sandbox_error", f"{path!r} has {len(names)} entries (limit "
-                          f"{_LIST_MAX}): list a subfolder or use execute_shell")
+            raise FsError(
+                "sandbox_error",
+                f"{path!r} has {len(names)} entries (limit "
+                f"{_LIST_MAX}): list a subfolder or use execute_shell",
+            )
         out = []
         for name in names:
             try:
@@ -478,8 +489,15 @@ class Supervisor:
             except OSError:
                 continue
             rel = os.path.relpath(os.path.join(full, name), self.root)
-            out.append(b"%s\0%d\0%d\0%r\0" % (rel.encode("utf-8", "replace"), st.st_size,
-                                              stat.S_ISDIR(st.st_mode), st.st_mtime))
+            out.append(
+                b"%s\0%d\0%d\0%r\0"
+                % (
+                    rel.encode("utf-8", "replace"),
+                    st.st_size,
+                    stat.S_ISDIR(st.st_mode),
+                    st.st_mtime,
+                )
+            )
         return len(out), b"".join(out)
 
     def delete(self, path: str) -> None:

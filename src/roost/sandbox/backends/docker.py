@@ -14,21 +14,20 @@ import threading
 from typing import IO, Any
 
 from roost.core import SandboxError, SandboxUnavailable
-from roost.sandbox._container import (
+from roost.sandbox.backends.container import (
     WORKDIR,
     ContainerSandbox,
     ExecOutput,
     StreamChannel,
 )
-from roost.sandbox._docker_spec import (
+from roost.sandbox.backends.docker_spec import (
     LABEL_ID,
     LABEL_MANAGED,
     DockerConfig,
     build_create_kwargs,
     container_name,
 )
-from roost.sandbox.backends import register_backend
-from roost.sandbox.base import Sandbox, SandboxSpec
+from roost.sandbox.base import SandboxSpec
 
 __all__ = ["DockerConfig", "DockerSandbox", "build_create_kwargs", "docker_available"]
 
@@ -56,7 +55,7 @@ def _client(config: DockerConfig) -> Any:
 def docker_available(config: DockerConfig | None = None) -> str | None:
     """``None`` when an engine answers, else the reason it does not."""
     try:
-        _client(config or DockerConfig()).close()
+        _client(config or DockerConfig.from_settings()).close()
     except SandboxUnavailable as exc:
         return exc.message
     return None
@@ -83,7 +82,7 @@ class DockerSandbox(ContainerSandbox):
         sandbox_id: str | None = None,
     ) -> None:
         super().__init__(spec, sandbox_id=sandbox_id)
-        self.config = config or DockerConfig()
+        self.config = config or DockerConfig.from_settings()
         self.python = self.config.python
         self.container_detail: dict[str, Any] = {}
         self._docker: Any = None
@@ -208,7 +207,7 @@ class DockerSandbox(ContainerSandbox):
     @classmethod
     async def reap_orphans(cls, config: DockerConfig | None = None) -> list[str]:
         """Remove every Roost sandbox container left by a crashed process; returns names."""
-        client = await asyncio.to_thread(_client, config or DockerConfig())
+        client = await asyncio.to_thread(_client, config or DockerConfig.from_settings())
 
         def reap() -> list[str]:
             try:
@@ -224,26 +223,14 @@ class DockerSandbox(ContainerSandbox):
         return await asyncio.to_thread(reap)
 
 
-def _factory(spec: SandboxSpec) -> Sandbox:
-    if spec.type == "browser":
-        raise SandboxUnavailable(
-            "browser sandboxes run on the bwrap backend only",
-            hint="use backend 'bwrap' for type 'browser'",
-        )
-    sandbox = DockerSandbox(spec)
-    if spec.type == "gui":
-        from roost.sandbox.gui import GuiSandbox
-
-        return GuiSandbox(sandbox)
-    return sandbox
-
-
-async def _reap(detail: dict[str, Any]) -> None:
+async def reap(detail: dict[str, Any]) -> None:
     """Remove the container of a sandbox whose manager died."""
     name = detail.get("container")
     if not name:
         return
-    client = await asyncio.to_thread(_client, DockerConfig(base_url=detail.get("docker_host")))
+    client = await asyncio.to_thread(
+        _client, DockerConfig.from_settings(base_url=detail.get("docker_host"))
+    )
 
     def remove() -> None:
         import docker.errors
@@ -256,6 +243,3 @@ async def _reap(detail: dict[str, Any]) -> None:
             client.close()
 
     await asyncio.to_thread(remove)
-
-
-register_backend("docker", _factory, reaper=_reap)

@@ -1,5 +1,5 @@
 """What the local backends (bwrap, unsafe-process) share: a kernel process spoken to
-over :mod:`roost.sandbox._channel`, timeouts, interruption and clean replacement."""
+over :mod:`roost.sandbox.isolation.channel`, timeouts, interruption and clean replacement."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,17 +18,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from roost.core import ImageBlock, new_id
-from roost.sandbox._channel import (
-    EXEC_LIMIT,
-    LIST_LIMIT,
-    SHELL_LIMIT,
-    Frame,
-    KernelChannel,
-    KernelGone,
-    Parts,
-    data,
-    text,
-)
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
@@ -49,6 +37,17 @@ from roost.sandbox.errors import (
     SandboxProtocolError,
     SandboxQuotaExceeded,
     SandboxUnavailable,
+)
+from roost.sandbox.isolation.channel import (
+    EXEC_LIMIT,
+    LIST_LIMIT,
+    SHELL_LIMIT,
+    Frame,
+    KernelChannel,
+    KernelGone,
+    Parts,
+    data,
+    text,
 )
 
 log = logging.getLogger("roost.sandbox")
@@ -76,7 +75,7 @@ _PYC_FAILED: set[tuple[str, str]] = set()
 _PYC_LOCK = threading.Lock()
 
 
-_KERNEL_PATH = Path(__file__).with_name("_kernel.py")
+_KERNEL_PATH = Path(__file__).parent.parent / "isolation" / "kernel.py"
 
 
 @functools.cache
@@ -251,8 +250,9 @@ class KernelSandbox(Sandbox, abc.ABC):
                 proc.kill()
             await proc.wait()
             if self._violation is not None:
-                raise SandboxUnavailable(f"the {self.backend} sandbox failed to start: "
-                                         f"{self._violation}") from None
+                raise SandboxUnavailable(
+                    f"the {self.backend} sandbox failed to start: {self._violation}"
+                ) from None
             raise SandboxUnavailable(
                 f"the {self.backend} sandbox failed to start: {self._stderr_text() or exc!r}"
             ) from None
