@@ -7,6 +7,8 @@ its channel), ``backends/`` (bwrap, unsafe-process, docker, kubernetes, remote),
 and the MCP server). Public names are re-exported here.
 """
 
+from typing import TYPE_CHECKING
+
 from roost.sandbox.backends.bwrap import BwrapSandbox
 from roost.sandbox.backends.process import UnsafeProcessSandbox
 from roost.sandbox.base import (
@@ -51,13 +53,32 @@ from roost.sandbox.registry import (
     registry,
 )
 
+if TYPE_CHECKING:
+    from roost.sandbox.backends.docker import DockerSandbox
+    from roost.sandbox.backends.docker_spec import DockerConfig
+    from roost.sandbox.backends.k8s_manifests import KubernetesConfig
+    from roost.sandbox.backends.kubernetes import KubernetesSandbox
+    from roost.sandbox.backends.remote import RemoteSandbox, RemoteSandboxManager
+    from roost.sandbox.kinds.browser import BrowserSandbox, create_browser_sandbox
+    from roost.sandbox.kinds.gui import GuiSandbox, create_gui_sandbox
+    from roost.sandbox.service.server import create_app
+    from roost.sandbox.tools import register_sandbox_tools, sandbox_toolkit
+
 __all__ = [
     "DEFAULT_BACKEND",
+    "BrowserSandbox",
     "BwrapSandbox",
+    "DockerConfig",
+    "DockerSandbox",
     "ExecResult",
     "FileInfo",
+    "GuiSandbox",
     "InMemorySandboxBindingStore",
+    "KubernetesConfig",
+    "KubernetesSandbox",
     "PythonResult",
+    "RemoteSandbox",
+    "RemoteSandboxManager",
     "Sandbox",
     "SandboxBackendUnknown",
     "SandboxBinding",
@@ -84,10 +105,15 @@ __all__ = [
     "SandboxUnavailable",
     "UnsafeProcessSandbox",
     "backend_names",
+    "create_app",
+    "create_browser_sandbox",
+    "create_gui_sandbox",
     "create_sandbox",
     "register_backend",
+    "register_sandbox_tools",
     "registry",
     "release_session",
+    "sandbox_toolkit",
 ]
 
 
@@ -106,7 +132,6 @@ _LAZY = {
     "sandbox_toolkit": "roost.sandbox.tools",
     "register_sandbox_tools": "roost.sandbox.tools",
 }
-__all__ += list(_LAZY)
 
 
 def __getattr__(name: str) -> object:

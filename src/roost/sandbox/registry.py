@@ -119,7 +119,8 @@ def _lazy(target: str) -> Any:
 
     def call(*args: Any) -> Any:
         module, _, path = target.partition(":")
-        return functools.reduce(getattr, path.split("."), importlib.import_module(module))(*args)
+        found: Any = functools.reduce(getattr, path.split("."), importlib.import_module(module))
+        return found(*args)
 
     return call
 

@@ -16,9 +16,8 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import IO, Any, cast
 
+from roost.sandbox.backends.docker_spec import WORKDIR
 from roost.sandbox.backends.kernel_sandbox import KernelSandbox, Launched, kernel_source
-
-WORKDIR = "/workspace"
 
 
 class ExecOutput:

@@ -14,15 +14,9 @@ import threading
 from typing import IO, Any
 
 from roost.core import SandboxError, SandboxUnavailable
-from roost.sandbox.backends.container import (
-    WORKDIR,
-    ContainerSandbox,
-    ExecOutput,
-    StreamChannel,
-)
+from roost.sandbox.backends.container import ContainerSandbox, ExecOutput, StreamChannel
 from roost.sandbox.backends.docker_spec import (
-    LABEL_ID,
-    LABEL_MANAGED,
+    WORKDIR,
     DockerConfig,
     build_create_kwargs,
     container_name,
@@ -203,24 +197,6 @@ class DockerSandbox(ContainerSandbox):
 
         threading.Thread(target=pump, name=f"docker-kernel-{self.id}", daemon=True).start()
         return channel
-
-    @classmethod
-    async def reap_orphans(cls, config: DockerConfig | None = None) -> list[str]:
-        """Remove every Roost sandbox container left by a crashed process; returns names."""
-        client = await asyncio.to_thread(_client, config or DockerConfig.from_settings())
-
-        def reap() -> list[str]:
-            try:
-                found = client.containers.list(
-                    all=True, filters={"label": f"{LABEL_MANAGED}=roost"}
-                )
-                for container in found:
-                    container.remove(force=True)
-                return [f"{c.name} ({c.labels.get(LABEL_ID, '?')})" for c in found]
-            finally:
-                client.close()
-
-        return await asyncio.to_thread(reap)
 
 
 async def reap(detail: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from roost.sandbox.base import SandboxSpec
 
 WORKDIR = "/workspace"
 KEEPER = "import signal\nsignal.pause()\n"
-"""PID 1 of the container: waits for a signal; the kernel runs through ``exec``."""
+"""PID 1 of a container or pod: waits for a signal; the kernel runs through ``exec``."""
 LABEL_MANAGED = "roost.dev/managed-by"
 LABEL_ID = "roost.dev/sandbox-id"
 

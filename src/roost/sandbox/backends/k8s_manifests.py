@@ -12,15 +12,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from roost.core import ConfigError, get_settings
-from roost.sandbox.backends.docker_spec import json_object
+from roost.sandbox.backends.docker_spec import KEEPER, WORKDIR, json_object
 from roost.sandbox.base import SandboxSpec
 
 SANDBOX_LABEL = "roost.dev/sandbox-id"
 TYPE_LABEL = "roost.dev/sandbox-type"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "roost", "app.kubernetes.io/name": "roost-sandbox"}
-WORKDIR = "/workspace"
-KEEPER = "import signal\nsignal.pause()\n"
-"""PID 1 of the pod: waits for a signal; the kernel runs through ``exec``."""
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _METADATA_CIDR = "169.254.0.0/16"

@@ -18,7 +18,6 @@ from typing import IO, Any
 from roost.core import SandboxError, SandboxTimeout, SandboxUnavailable
 from roost.sandbox.backends.container import ContainerSandbox, ExecOutput, StreamChannel
 from roost.sandbox.backends.k8s_manifests import (
-    MANAGED_BY,
     KubernetesConfig,
     build_network_policy,
     build_pod_manifest,
@@ -277,33 +276,6 @@ class KubernetesSandbox(ContainerSandbox):
 
         threading.Thread(target=pump, name=f"k8s-kernel-{self.id}", daemon=True).start()
         return channel
-
-    @classmethod
-    async def reap_orphans(cls, config: KubernetesConfig | None = None) -> list[str]:
-        """Delete every Roost sandbox pod and policy in the namespace (after a crash)."""
-        config = config or KubernetesConfig.from_settings()
-        api = await asyncio.to_thread(_api_client, config)
-        selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
-
-        def reap() -> list[str]:
-            k8s_client = _module("kubernetes.client")
-            try:
-                core = k8s_client.CoreV1Api(api)
-                net = k8s_client.NetworkingV1Api(api)
-                pods = core.list_namespaced_pod(config.namespace, label_selector=selector)
-                names: list[str] = [p.metadata.name for p in pods.items]
-                for name in names:
-                    core.delete_namespaced_pod(name, config.namespace, grace_period_seconds=0)
-                policies = net.list_namespaced_network_policy(
-                    config.namespace, label_selector=selector
-                )
-                for policy in policies.items:
-                    net.delete_namespaced_network_policy(policy.metadata.name, config.namespace)
-                return names
-            finally:
-                api.close()
-
-        return await asyncio.to_thread(reap)
 
 
 async def reap(detail: dict[str, Any]) -> None:

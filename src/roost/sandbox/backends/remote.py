@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json as jsonlib
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -80,7 +80,7 @@ def _adapter(shape: Any) -> TypeAdapter[Any]:
 
 async def parse_answer(body: bytes, shape: type[_T]) -> _T:
     """``body`` validated as ``shape`` (off the event loop when large)."""
-    adapter: TypeAdapter[_T] = _adapter(shape)
+    adapter: TypeAdapter[_T] = _adapter(cast(Any, shape))
     try:
         if len(body) > _PARSE_INLINE:
             return await asyncio.to_thread(adapter.validate_json, body)
@@ -357,22 +357,23 @@ class RemoteBrowserSandbox(RemoteSandbox):
     :class:`~roost.sandbox.kinds.browser.BrowserSandbox`, over HTTP."""
 
     async def open(self, url: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "open", url=url)
-        return result
+        return cast(dict[str, Any], await self._action("browser", "open", url=url))
 
     async def click(self, selector: str, *, timeout: float | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action(
-            "browser", "click", selector=selector, timeout=timeout
+        return cast(
+            dict[str, Any],
+            await self._action("browser", "click", selector=selector, timeout=timeout),
         )
-        return result
 
     async def type(
         self, selector: str, text: str, *, submit: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action(
-            "browser", "type", selector=selector, text=text, submit=submit, timeout=timeout
+        return cast(
+            dict[str, Any],
+            await self._action(
+                "browser", "type", selector=selector, text=text, submit=submit, timeout=timeout
+            ),
         )
-        return result
 
     async def extract_text(
         self, selector: str | None = None, *, timeout: float | None = None
@@ -382,8 +383,7 @@ class RemoteBrowserSandbox(RemoteSandbox):
         )
 
     async def extract_links(self) -> list[dict[str, str]]:
-        result: list[dict[str, str]] = await self._action("browser", "extract_links")
-        return result
+        return cast(list[dict[str, str]], await self._action("browser", "extract_links"))
 
     async def screenshot(self, *, full_page: bool = False) -> ImageBlock:
         return ImageBlock.model_validate(
@@ -391,28 +391,22 @@ class RemoteBrowserSandbox(RemoteSandbox):
         )
 
     async def back(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "back")
-        return result
+        return cast(dict[str, Any], await self._action("browser", "back"))
 
     async def forward(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "forward")
-        return result
+        return cast(dict[str, Any], await self._action("browser", "forward"))
 
     async def new_tab(self, url: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "new_tab", url=url)
-        return result
+        return cast(dict[str, Any], await self._action("browser", "new_tab", url=url))
 
     async def switch_tab(self, index: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "switch_tab", index=index)
-        return result
+        return cast(dict[str, Any], await self._action("browser", "switch_tab", index=index))
 
     async def close_tab(self, index: int) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._action("browser", "close_tab", index=index)
-        return result
+        return cast(list[dict[str, Any]], await self._action("browser", "close_tab", index=index))
 
     async def tabs(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._action("browser", "tabs")
-        return result
+        return cast(list[dict[str, Any]], await self._action("browser", "tabs"))
 
 
 class RemoteGuiSandbox(RemoteSandbox):
@@ -445,8 +439,7 @@ class RemoteGuiSandbox(RemoteSandbox):
         return int(await self._action("gui", "launch", program=program, args=args))
 
     async def windows(self, name: str = ".") -> list[dict[str, object]]:
-        result: list[dict[str, object]] = await self._action("gui", "windows", name=name)
-        return result
+        return cast(list[dict[str, object]], await self._action("gui", "windows", name=name))
 
 
 async def reap(detail: dict[str, Any]) -> None:

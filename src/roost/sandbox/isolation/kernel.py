@@ -1,26 +1,17 @@
-"""The code that runs INSIDE a sandbox (stdlib only): a supervisor that owns the channel
-to the host, and the cell interpreter it forks, where user code runs (decision 0140).
+"""The code that runs INSIDE a sandbox (stdlib only), started as ``python -I -S <kernel>
+[FD]`` (FD: a socket to the host, else stdin/stdout); decisions 0034 and 0140.
 
-Started as ``python -I -S <compiled kernel> [FD]`` (FD: a socket to the host, else
-stdin/stdout). The supervisor imports only builtin/C modules before its ready frame,
-then forks the cell interpreter (before any thread exists), makes itself non-dumpable
-and serves: shell commands and file operations on its own threads (they answer while a
-cell is busy), Python cells by handing them to the cell interpreter, which completes
-``site`` and runs them on its main thread (so SIGINT interrupts them).
+A supervisor owns the channel to the host: it imports only builtin/C modules before its
+ready frame, forks the cell interpreter (before it has a thread), makes itself
+non-dumpable, runs shell commands and file operations on its threads and hands Python
+cells to the cell interpreter. User code runs there only: it holds no descriptor of the
+channel and cannot read the supervisor; its one way out is the answer to its cell, which
+the supervisor checks and frames itself. A cell interpreter that breaks the rules or
+dies ends the kernel (exit ``CELL_BROKE_PROTOCOL``, or its own status).
 
-User code cannot reach the host channel: the cell interpreter holds no descriptor of
-it, and the supervisor's memory and descriptors are closed to it (not dumpable, no
-capabilities, seccomp denies ptrace). Its one way out is the answer to the cell it was
-given, on its own pipe; the supervisor checks that answer (cell id, parts, sizes) and
-frames it for the host itself. A cell interpreter that breaks those rules or dies takes
-the supervisor with it (exit ``CELL_BROKE_PROTOCOL``, or its own status), and the host
-replaces the sandbox's processes (variables are lost, workdir files stay).
-
-Frames to the host: struct "!II" (header length, payload length), a small flat JSON
-header, then the payload: bulk data (output, file contents, images, listings) travels
-only as raw "parts" whose lengths the header lists, so the host parses nothing large.
-Frames from the host carry a ``marshal`` header (the host is trusted; no ``json``/``re``
-import here). fds 0/1/2 are re-pointed so user code cannot read or corrupt them.
+Frames to the host: struct "!II" (header, payload length), a small flat JSON header,
+then raw payload "parts" whose lengths the header lists. Frames from the (trusted) host
+carry a ``marshal`` header.
 """
 
 # ruff: noqa: SIM105 - contextlib is not imported here: it costs milliseconds at start-up
@@ -104,10 +95,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _cap(data: bytes) -> bytes:
+def _cap(data: bytes | bytearray) -> bytes:
     if len(data) <= _TEXT_CAP:
-        return data
-    return data[:_TEXT_CAP] + b"\n... [truncated %d bytes]" % (len(data) - _TEXT_CAP)
+        return bytes(data)
+    return bytes(data[:_TEXT_CAP]) + b"\n... [truncated %d bytes]" % (len(data) - _TEXT_CAP)
 
 
 def _text(text: str) -> bytes:
@@ -177,12 +168,8 @@ class Supervisor:
             try:
                 _thread.start_new_thread(self.worker, (req, payload))
             except RuntimeError:  # the pids limit is exhausted (e.g. a fork bomb)
-                self.fail(
-                    req.get("id"),
-                    "sandbox_error",
-                    "cannot start a thread: the "
-                    "sandbox's process limit is reached; kill processes or restart it",
-                )
+                message = "cannot start a thread: the process limit is reached; kill processes"
+                self.fail(req.get("id"), "sandbox_error", message)
 
     def fail(self, rid: Any, code: str, message: str) -> None:
         self.send({"id": rid, "ok": False, "code": code, "message": message[:2000]})
@@ -263,10 +250,8 @@ class Supervisor:
         cell interpreter broke the rules (no cell asked, wrong cell, unknown or repeated
         part, over a limit, bytes after its answer)."""
         head = os.read(self.cell_ans, 65536)
-        while 0 < len(head) < _U32.size:
-            head += os.read(self.cell_ans, 65536)
-        if not head:
-            raise EOFError
+        if len(head) < _U32.size:
+            head += _read_exact(self.cell_ans, _U32.size - len(head))  # EOFError if gone
         (size,) = _U32.unpack_from(head)
         if not _CELL.size <= size <= _CELL_MAX or len(head) > _U32.size + size:
             raise ValueError(size)
@@ -299,9 +284,13 @@ class Supervisor:
     def lose_cell(self, *, broke_protocol: bool) -> NoReturn:
         """The cell interpreter died or broke the protocol: end the kernel with it, the
         way it ended (so the host reports the same exit status or signal)."""
-        if broke_protocol:
+        for _ in range(0 if broke_protocol else 100):
+            pid, status = os.waitpid(self.cell_pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.01)
+        else:  # alive but silent: it closed its answer pipe
             self.exit(CELL_BROKE_PROTOCOL)
-        _pid, status = os.waitpid(self.cell_pid, 0)
         if os.WIFSIGNALED(status):
             _signal.signal(os.WTERMSIG(status), _signal.SIG_DFL)
             os.kill(os.getpid(), os.WTERMSIG(status))
@@ -328,12 +317,10 @@ class Supervisor:
         assert proc.stdout is not None and proc.stderr is not None
         out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
         bufs = {out_fd: bytearray(), err_fd: bytearray()}
-        pidfd = _pidfd(proc.pid)
+        pidfd = os.pidfd_open(proc.pid)  # readable when the shell exits
         poller = select.poll()
-        for fd in bufs:
+        for fd in (*bufs, pidfd):
             poller.register(fd, select.POLLIN)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
         open_fds = set(bufs)
         timed_out = False
         stop_at: float | None = None  # end of the drain once the shell exited / was killed
@@ -351,8 +338,6 @@ class Supervisor:
                 if stop_at is not None and (now >= stop_at or not open_fds):
                     break
                 wait = (stop_at if stop_at is not None else deadline) - now
-                if pidfd is None and stop_at is None:
-                    wait = min(wait, 0.05)  # no pidfd: poll the child's exit
                 for fd, _ev in poller.poll(max(0.0, wait) * 1000):
                     if fd == pidfd:
                         poller.unregister(pidfd)
@@ -365,8 +350,7 @@ class Supervisor:
                         bufs[fd] += chunk
         finally:
             _killpg(proc.pid)
-            if pidfd is not None:
-                os.close(pidfd)
+            os.close(pidfd)
             lingering = [f for f in (proc.stdout, proc.stderr) if f.fileno() in open_fds]
             for f in (proc.stdout, proc.stderr):
                 if f not in lingering:
@@ -446,16 +430,11 @@ class Supervisor:
             finally:
                 os.close(fd)
         except OSError as exc:
-            if exc.errno in (28, 122):  # ENOSPC, EDQUOT
+            full_or_big = {28: "sandbox_quota_exceeded", 122: "sandbox_quota_exceeded"}
+            if exc.errno in (*full_or_big, 27):  # ENOSPC, EDQUOT, EFBIG
                 _unlink_quietly(full)
-                raise FsError(
-                    "sandbox_quota_exceeded", f"workdir full while writing {path!r}"
-                ) from None
-            if exc.errno == 27:  # EFBIG
-                _unlink_quietly(full)
-                raise FsError(
-                    "sandbox_file_too_large", f"{path!r} exceeds the file size limit"
-                ) from None
+                code = full_or_big.get(exc.errno or 0, "sandbox_file_too_large")
+                raise FsError(code, f"writing {path!r}: {exc.strerror}") from None
             if exc.errno in (20, 21, 40):  # ENOTDIR, EISDIR, ELOOP
                 raise FsError("sandbox_path_invalid", f"{path!r}: {exc.strerror}") from None
             raise
@@ -477,26 +456,17 @@ class Supervisor:
         except NotADirectoryError:
             names, full = [os.path.basename(full)], os.path.dirname(full)
         if len(names) > _LIST_MAX:
-            raise FsError(
-                "sandbox_error",
-                f"{path!r} has {len(names)} entries (limit "
-                f"{_LIST_MAX}): list a subfolder or use execute_shell",
-            )
+            message = f"{path!r} has {len(names)} entries (limit {_LIST_MAX}): list a subfolder"
+            raise FsError("sandbox_error", message)
         out = []
         for name in names:
             try:
                 st = os.lstat(os.path.join(full, name))
             except OSError:
                 continue
-            rel = os.path.relpath(os.path.join(full, name), self.root)
+            rel = os.path.relpath(os.path.join(full, name), self.root).encode("utf-8", "replace")
             out.append(
-                b"%s\0%d\0%d\0%r\0"
-                % (
-                    rel.encode("utf-8", "replace"),
-                    st.st_size,
-                    stat.S_ISDIR(st.st_mode),
-                    st.st_mtime,
-                )
+                b"%s\0%d\0%d\0%r\0" % (rel, st.st_size, stat.S_ISDIR(st.st_mode), st.st_mtime)
             )
         return len(out), b"".join(out)
 
@@ -525,8 +495,8 @@ class CellInterpreter:
         os.dup2(devnull, 0)
         os.close(devnull)
         # fd-level output of a cell (C extensions, os.system) lands in these files.
-        self.cap_out = _scratch_fd("stdout")
-        self.cap_err = _scratch_fd("stderr")
+        self.cap_out = os.memfd_create("stdout")
+        self.cap_err = os.memfd_create("stderr")
         os.dup2(self.cap_out, 1)
         os.dup2(self.cap_err, 2)
         self.ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -644,25 +614,6 @@ class FsError(Exception):
         self.code = code
 
 
-def _scratch_fd(name: str) -> int:
-    """An anonymous read/write file (memfd; a deleted temp file where there is none)."""
-    try:
-        return os.memfd_create(name)
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux or old libc
-        import tempfile
-
-        with tempfile.TemporaryFile() as fh:
-            return os.dup(fh.fileno())
-
-
-def _pidfd(pid: int) -> int | None:
-    """A pidfd that becomes readable when ``pid`` exits (None on old kernels)."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
 def _killpg(pgid: int) -> None:
     """SIGKILL a process group. One call reaches every member (a fork racing it fails
     on the pending kill); the second is for a member forked just before it."""
@@ -713,7 +664,7 @@ def _format_exc(exc: BaseException) -> str:
 
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the kernel's own frames so the traceback starts at the user's cell.
-    own = (f'"{_KERNEL_FILE}"', '"<string>"', "_kernel.py")
+    own = (f'"{_KERNEL_FILE}"', '"<string>"', "isolation/kernel.py")
     return "".join(line for line in lines if not any(mark in line for mark in own))
 
 

@@ -179,9 +179,3 @@ def make_preexec(
         _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
 
     return preexec
-
-
-def chown_tree(path: Path, uid: int, gid: int) -> None:
-    """Give a workdir to the sandbox uid (root only; a normal user already owns it)."""
-    if is_root():
-        os.chown(path, uid, gid)

@@ -67,20 +67,8 @@ MIN_TOKEN_LENGTH = 16
 _MAX_JSON = 8 << 20
 _MAX_UPLOAD = 512 << 20
 
-BROWSER_ACTIONS = (
-    "open",
-    "click",
-    "type",
-    "extract_text",
-    "extract_links",
-    "screenshot",
-    "back",
-    "forward",
-    "new_tab",
-    "switch_tab",
-    "close_tab",
-    "tabs",
-)
+_BROWSER = "open click type extract_text extract_links screenshot back forward new_tab"
+BROWSER_ACTIONS = (*_BROWSER.split(), "switch_tab", "close_tab", "tabs")
 GUI_ACTIONS = ("screenshot", "move", "click", "type", "key", "launch", "windows")
 
 
