@@ -101,10 +101,6 @@ def _cap(data: bytes | bytearray) -> bytes:
     return bytes(data[:_TEXT_CAP]) + b"\n... [truncated %d bytes]" % (len(data) - _TEXT_CAP)
 
 
-def _text(text: str) -> bytes:
-    return _cap(text.encode("utf-8", "replace"))
-
-
 class Supervisor:
     def __init__(self, chan_in: int, chan_out: int) -> None:
         self.chan_in = chan_in
@@ -123,13 +119,11 @@ class Supervisor:
         if parts:
             header["parts"] = [[name, len(d)] for name, d in parts]
         raw = _dumps(header).encode()
-        head = _HDR.pack(len(raw), sum(map(len, data))) + raw
-        with self.write_lock:
-            if sum(map(len, data)) < 65536:
-                _write_all(self.chan_out, b"".join([head, *data]))
-            else:
-                for chunk in (head, *data):
-                    _write_all(self.chan_out, chunk)
+        size = sum(map(len, data))
+        chunks = [_HDR.pack(len(raw), size) + raw, *data]
+        with self.write_lock:  # one write for small frames, no copy of large payloads
+            for chunk in [b"".join(chunks)] if size < 65536 else chunks:
+                _write_all(self.chan_out, chunk)
 
     def reader(self) -> None:
         try:
@@ -198,9 +192,9 @@ class Supervisor:
         except Exception as exc:
             self.fail(rid, "sandbox_error", repr(exc))
 
-    def warm_up(self) -> None:
+    def protect(self) -> None:
         """Close the supervisor to the cell interpreter (not dumpable: its /proc files
-        and memory need CAP_SYS_PTRACE), then preload the shell's module."""
+        and memory need CAP_SYS_PTRACE), then let cells run."""
         try:
             import ctypes
 
@@ -210,8 +204,11 @@ class Supervisor:
             os.write(2, f"roost kernel: cannot protect the supervisor: {exc!r}\n".encode())
             self.exit(71)
         self.gate.release()
+
+    def warm_up(self) -> None:
+        """Preload the shell's module (after the first cell: not competing with it)."""
         try:
-            import subprocess  # noqa: F401 - warms the import for the first shell call
+            import subprocess  # noqa: F401
         except Exception:
             pass
 
@@ -235,6 +232,7 @@ class Supervisor:
     def serve_cells(self) -> None:
         """Forward each answer of the cell interpreter (the reader thread hands it the
         cells); end the kernel when it dies or breaks the protocol."""
+        warm = False
         while True:
             try:
                 header, parts = self.cell_answer()
@@ -244,6 +242,12 @@ class Supervisor:
                 self.lose_cell(broke_protocol=True)
             self.current = None
             self.send(header, parts)
+            if not warm:
+                warm = True
+                try:
+                    _thread.start_new_thread(self.warm_up, ())
+                except RuntimeError:  # the pids limit: the first shell call imports it
+                    pass
 
     def cell_answer(self) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
         """The answer to the current cell, checked and re-framed. ValueError when the
@@ -432,7 +436,10 @@ class Supervisor:
         except OSError as exc:
             full_or_big = {28: "sandbox_quota_exceeded", 122: "sandbox_quota_exceeded"}
             if exc.errno in (*full_or_big, 27):  # ENOSPC, EDQUOT, EFBIG
-                _unlink_quietly(full)
+                try:
+                    os.unlink(full)
+                except OSError:
+                    pass
                 code = full_or_big.get(exc.errno or 0, "sandbox_file_too_large")
                 raise FsError(code, f"writing {path!r}: {exc.strerror}") from None
             if exc.errno in (20, 21, 40):  # ENOTDIR, EISDIR, ELOOP
@@ -581,7 +588,9 @@ class CellInterpreter:
 
     def answer(self, rid: int, out: dict[str, Any]) -> bytes:
         parts = [(i, _cap(out[k])) for i, k in enumerate(_KINDS[:2]) if out[k]]
-        parts += [(i + 2, _text(out[k])) for i, k in enumerate(_KINDS[2:4]) if out[k] is not None]
+        for i, key in enumerate(_KINDS[2:4]):
+            if out[key] is not None:
+                parts.append((i + 2, _cap(out[key].encode("utf-8", "replace"))))
         budget = _IMAGES_CAP
         for png in self.figures():
             if len(png) <= budget and len(parts) < 4 + _MAX_IMAGES:
@@ -641,13 +650,6 @@ def _discard_until_eof(files: list[Any]) -> None:
         f.close()
 
 
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 def _drain(fd: int) -> bytes:
     size = os.fstat(fd).st_size
     if not size:
@@ -689,7 +691,7 @@ def main() -> None:
     sup.send(ready)
     sup.fork_cell()  # before the first thread: a fork never copies another thread's locks
     _thread.start_new_thread(sup.reader, ())  # EOF on the channel ends the kernel
-    _thread.start_new_thread(sup.warm_up, ())
+    _thread.start_new_thread(sup.protect, ())
     sup.serve_cells()
 
 
