@@ -10,6 +10,7 @@ import functools
 import hashlib
 import logging
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -206,9 +207,13 @@ class KernelSandbox(Sandbox, abc.ABC):
         if self._status is not SandboxStatus.CLOSED:
             self._status = SandboxStatus.DEAD
             self.last_death = self._violation
-        if self._proc is not None and self._proc.returncode is None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                self._proc.kill()
+                if proc.pid:  # not Popen.kill: its poll() would steal the exit status
+                    os.kill(proc.pid, signal.SIGKILL)  # from asyncio's child watcher
+                else:
+                    proc.kill()
 
     def _detail(self) -> dict[str, Any]:
         return {}
