@@ -52,7 +52,7 @@ async def bench_browser(runs: int) -> dict[str, list[float]]:
             results["ready (warm driver)"].append(time.perf_counter() - t)
             await sandbox.close()
         # Side by side: the same Chromium launched by Playwright with no isolation at all.
-        from roost.sandbox.kinds.browser import CHROMIUM_FLAGS, find_chromium
+        from roost.sandbox.kinds.browser_launch import CHROMIUM_FLAGS, find_chromium
 
         playwright = keeper._playwright
         results["ready, unsandboxed chromium"] = []
