@@ -33,7 +33,7 @@ may be another 3.x than the server's."""
 
 MAX_HEADER = 64 << 10
 TEXT_CAP = 1 << 20
-"""Bytes of one text output; the kernel cuts the rest (``_kernel._TEXT_CAP``)."""
+"""Bytes of one text output; the kernel cuts the rest (``kernel._TEXT_CAP``)."""
 EXEC_LIMIT = 4 * (TEXT_CAP + 128) + (16 << 20)
 """Payload of a cell's answer: four texts and at most 16 MiB of images."""
 SHELL_LIMIT = 2 * (TEXT_CAP + 128)
