@@ -7,7 +7,7 @@ Run: ``python bench/sandbox.py [--backend bwrap] [--concurrent 50] [-n 20]
 Each benchmark is a plain async function so other sandbox types can add theirs.
 """
 
-# ruff: noqa: ASYNC110, ASYNC220, ASYNC221, ASYNC240 - benchmarks block on purpose
+# ruff: noqa: ASYNC110, ASYNC220 - benchmarks block on purpose
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -93,15 +94,16 @@ async def bench_start_modes(n: int = 20) -> dict[str, dict[str, float]]:
     frame. ``-I -c source`` is how the kernel started before decision 0034."""
     import subprocess
 
-    from roost.sandbox import BwrapSandbox, _privdrop, _seccomp
-    from roost.sandbox._local import compiled_kernel, kernel_source
-    from roost.sandbox.bwrap import sandbox_python
+    from roost.sandbox import BwrapSandbox
+    from roost.sandbox.backends.bwrap import sandbox_python
+    from roost.sandbox.backends.kernel_sandbox import compiled_kernel, kernel_source
+    from roost.sandbox.isolation import privdrop, seccomp
 
     sandbox = BwrapSandbox(SandboxSpec())
     await sandbox._prepare()
     assert sandbox._lease is not None and sandbox._cgroup is not None
     python, binds = sandbox_python()
-    pyc = compiled_kernel(python, _privdrop.runtime_dir() / "kernel")
+    pyc = compiled_kernel(python, privdrop.runtime_dir() / "kernel")
     modes = {
         "bwrap + /bin/true (exit)": (["/bin/true"], None),
         "-I -c kernel source": ([python, "-I", "-c", kernel_source()], None),
@@ -109,84 +111,34 @@ async def bench_start_modes(n: int = 20) -> dict[str, dict[str, float]]:
         "-I -S kernel .pyc (default)": ([], pyc),
     }
     samples: dict[str, list[float]] = {name: [] for name in modes}
-    preexec = _privdrop.make_preexec(sandbox._lease, sandbox._cgroup.entry_files, {})
+    preexec = privdrop.make_preexec(sandbox._lease, sandbox._cgroup.entry_files, {})
     try:
         for _ in range(n):
             for name, (program, compiled) in modes.items():
                 passwd_fd = os.memfd_create("passwd")
                 os.write(passwd_fd, b"sandbox:x:1000:1000::/workspace:/bin/sh\n")
                 os.lseek(passwd_fd, 0, os.SEEK_SET)
-                seccomp_fd = _seccomp.filter_fd()
-                argv = sandbox._kernel_argv(python, binds, passwd_fd, seccomp_fd, compiled)
+                seccomp_fd = seccomp.filter_fd()
+                host, kernel = socket.socketpair()
+                argv = sandbox._kernel_argv(
+                    python, binds, passwd_fd, seccomp_fd, compiled, kernel.fileno()
+                )
                 if program:
                     argv = sandbox._isolation_argv(binds, passwd_fd, seccomp_fd) + program
+                    argv = [*argv, str(kernel.fileno())] if program[0] == python else argv
                 t0 = time.perf_counter()
                 proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    pass_fds=(passwd_fd, seccomp_fd),
-                    preexec_fn=preexec,
+                    argv, pass_fds=(passwd_fd, seccomp_fd, kernel.fileno()), preexec_fn=preexec
                 )
-                assert proc.stdout is not None and proc.stdin is not None
-                await asyncio.to_thread(proc.stdout.read, 8)  # ready frame header (or EOF)
+                kernel.close()
+                await asyncio.to_thread(host.recv, 8)  # ready frame header (or EOF)
                 samples[name].append((time.perf_counter() - t0) * 1000)
-                proc.stdin.close()
+                host.close()  # EOF on the channel ends the kernel
                 await asyncio.to_thread(proc.wait)
                 os.close(passwd_fd)
                 os.close(seccomp_fd)
     finally:
         await sandbox._teardown()
-    return {name: _summary(v) for name, v in samples.items()}
-
-
-async def bench_vs_h3(n: int = 20, commit: str = "55e7f2d") -> dict[str, dict[str, float]]:
-    """End-to-end cold create, interleaved sample by sample: today's launch against
-    H3's (the kernel of ``commit`` started with ``python -I -c <source>``, cgroups
-    entered through ``cgroup.procs``). The host-side code is today's for both."""
-    import subprocess
-    from pathlib import Path
-
-    from roost.sandbox import BwrapSandbox
-    from roost.sandbox._cgroups import SandboxCgroup
-
-    repo = Path(__file__).resolve().parent.parent
-    old_source = subprocess.run(
-        ["git", "show", f"{commit}:src/roost/sandbox/_kernel.py"],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-    class H3Launch(BwrapSandbox):
-        def _kernel_argv(
-            self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int, pyc: Any
-        ) -> list[str]:
-            argv = self._isolation_argv(binds, passwd_fd, seccomp_fd)
-            return [*argv, python, "-I", "-c", old_source]
-
-        async def _launch(self, stderr: Any) -> Any:
-            entry = SandboxCgroup.entry_files
-            SandboxCgroup.entry_files = SandboxCgroup.procs_files  # type: ignore[method-assign]
-            try:
-                return await super()._launch(stderr)
-            finally:
-                SandboxCgroup.entry_files = entry  # type: ignore[method-assign]
-
-    for cls in (H3Launch, BwrapSandbox):
-        warm = cls(SandboxSpec())
-        await warm.start()
-        await warm.close()
-    samples: dict[str, list[float]] = {"h3 launch": [], "current launch": []}
-    for i in range(n):
-        order = [("h3 launch", H3Launch), ("current launch", BwrapSandbox)]
-        for name, cls in order if i % 2 == 0 else reversed(order):
-            t0 = time.perf_counter()
-            sandbox = cls(SandboxSpec())
-            await sandbox.start()
-            samples[name].append((time.perf_counter() - t0) * 1000)
-            await sandbox.close()
     return {name: _summary(v) for name, v in samples.items()}
 
 
@@ -284,7 +236,6 @@ async def main() -> None:
         "cold_first_cell": lambda: bench_cold_first_cell(args.backend, args.n),
         "cold_phases": lambda: bench_cold_phases(args.backend, args.n),
         "start_modes": lambda: bench_start_modes(args.n),
-        "vs_h3": lambda: bench_vs_h3(args.n),
         "warm_acquire": lambda: bench_warm_acquire(args.backend, args.n),
         "pool_pop": lambda: bench_pool_pop(args.backend, args.n),
         "run_python_1+1": lambda: bench_run_python(args.backend),

@@ -37,7 +37,7 @@ async def _timed(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
 
 
 async def bench_browser(runs: int) -> dict[str, list[float]]:
-    from roost.sandbox.browser import create_browser_sandbox
+    from roost.sandbox.kinds.browser import create_browser_sandbox
 
     results: dict[str, list[float]] = {"ready (cold driver)": [], "ready (warm driver)": []}
     keeper = create_browser_sandbox()  # keeps the shared Playwright driver running
@@ -52,7 +52,7 @@ async def bench_browser(runs: int) -> dict[str, list[float]]:
             results["ready (warm driver)"].append(time.perf_counter() - t)
             await sandbox.close()
         # Side by side: the same Chromium launched by Playwright with no isolation at all.
-        from roost.sandbox.browser import CHROMIUM_FLAGS, find_chromium
+        from roost.sandbox.kinds.browser_launch import CHROMIUM_FLAGS, find_chromium
 
         playwright = keeper._playwright
         results["ready, unsandboxed chromium"] = []
@@ -75,8 +75,8 @@ async def bench_browser(runs: int) -> dict[str, list[float]]:
 
 
 async def bench_gui(runs: int) -> dict[str, list[float]]:
-    from roost.sandbox._xwd import xwd_to_png
-    from roost.sandbox.gui import GUI_DIR, create_gui_sandbox
+    from roost.sandbox.kinds.gui import GUI_DIR, create_gui_sandbox
+    from roost.sandbox.kinds.xwd import xwd_to_png
 
     results: dict[str, list[float]] = {"desktop ready": []}
     for _ in range(runs):

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import uvicorn
 from typer.testing import CliRunner
 
 from roost.cli.sandbox import app
-from roost.sandbox.remote import RemoteSandboxManager
-from roost.sandbox.server import create_app
+from roost.sandbox.backends.remote import RemoteSandboxManager
+from roost.sandbox.service.server import create_app
 
 runner = CliRunner()
 
@@ -136,3 +138,45 @@ def test_serve_starts_the_service_behind_the_token() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_leftovers_of_a_killed_command_are_reaped_at_the_next_sandbox_start() -> None:
+    from roost.sandbox.isolation.cgroups import layout
+    from roost.sandbox.isolation.privdrop import runtime_dir
+
+    root = runtime_dir()
+    live = root / "live"
+    before = set(live.glob("*.lock")) if live.exists() else set()
+    roost = [sys.executable, "-m", "roost.cli.main", "sandbox"]
+    proc = subprocess.Popen([*roost, "exec", "--", "sleep 60"])
+    try:
+        deadline = time.monotonic() + 60
+        while not _running(new := set(live.glob("*.lock")) - before, "sleep\x0060"):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # kill -9: nothing of the command runs its clean-up
+        proc.wait()
+    (lock,) = new
+    sandbox_id = lock.stem
+    workdir = root / "work" / sandbox_id
+    cgroups = [base / sandbox_id for base in layout().dirs.values()]
+    assert workdir.exists() and any(c.exists() for c in cgroups)
+    result = subprocess.run([*roost, "python", "-c", "6 * 7"], capture_output=True, timeout=120)
+    assert result.stdout == b"42\n", result.stderr
+    assert not workdir.exists() and not lock.exists()
+    assert not any(c.exists() for c in cgroups)
+
+
+def _running(locks: set[Path], cmdline: str) -> bool:
+    """A sandbox of ``locks`` runs a process with this command line (NUL-separated)."""
+    from roost.sandbox.isolation.cgroups import layout
+
+    for lock in locks:
+        for base in layout().dirs.values():
+            with contextlib.suppress(OSError):
+                for pid in (base / lock.stem / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(OSError):
+                        if Path(f"/proc/{pid}/cmdline").read_text().rstrip("\0") == cmdline:
+                            return True
+    return False

@@ -15,7 +15,7 @@ import pytest
 
 from roost.core import InvalidRequest
 from roost.sandbox import SandboxLimits, SandboxSpec
-from roost.sandbox.browser import (
+from roost.sandbox.kinds.browser import (
     BrowserActionFailed,
     BrowserNavigationFailed,
     BrowserSandbox,

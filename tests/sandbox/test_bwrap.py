@@ -115,9 +115,17 @@ async def test_shell_returns_when_the_shell_exits_despite_background_jobs(
     )
     assert not res.timed_out
     assert res.exit_code == 7 and res.stdout == "started\n"
-    # The background job keeps running (like a server started with '&') and does not
-    # die of SIGPIPE when it writes after the answer: its late output is drained.
-    ps = await sandbox.run_shell("sleep 1; ps -e -o args= | grep -c '^sleep 100$' || true")
+    # A call's processes end with the call: the '&' job is gone. One detached with
+    # setsid keeps running (a server) and does not die of SIGPIPE when it writes after
+    # the answer: its late output is drained.
+    res = await sandbox.run_shell(
+        "setsid sh -c 'sleep 0.3; echo late; exec sleep 99' & pid=$!\n"
+        "until [ \"$(ps -o sid= -p $pid | tr -d ' ')\" = $pid ]; do sleep 0.01; done\n"
+        "echo started",
+        timeout=15,
+    )
+    assert res.stdout == "started\n" and not res.timed_out
+    ps = await sandbox.run_shell("sleep 1; ps -e -o args= | grep -c '^sleep 99$' || true")
     assert ps.stdout.strip() == "1"
     # A shell that closes its own output early is still waited for until it exits.
     closed = await sandbox.run_shell("echo before; exec >&- 2>&-; sleep 0.3; exit 4", timeout=15)
@@ -180,7 +188,7 @@ def test_compiled_kernel_is_built_by_the_sandbox_interpreter(tmp_path: Path) -> 
     import struct
     import subprocess
 
-    from roost.sandbox._local import compiled_kernel
+    from roost.sandbox.backends.kernel_sandbox import compiled_kernel
 
     pyc = compiled_kernel("/usr/bin/python3", tmp_path / "kernel")
     assert pyc is not None and pyc.parent == tmp_path / "kernel"

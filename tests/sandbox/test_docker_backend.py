@@ -15,11 +15,11 @@ from typing import IO
 
 import pytest
 
-from roost.core import ConfigError
+from roost.core import ConfigError, get_settings
 from roost.sandbox import SandboxSpec, SandboxStatus, create_sandbox
-from roost.sandbox._container import ContainerSandbox, ExecOutput, StreamChannel
+from roost.sandbox.backends.container import ContainerSandbox, ExecOutput, StreamChannel
+from roost.sandbox.backends.docker import DockerConfig, build_create_kwargs, docker_available
 from roost.sandbox.base import SandboxLimits
-from roost.sandbox.docker import DockerConfig, build_create_kwargs, docker_available
 from roost.sandbox.errors import SandboxFileNotFound, SandboxPathInvalid
 
 SID = "sbx_0abc123def456ghi789jkl"
@@ -61,7 +61,10 @@ def test_container_spec_rejects_non_positive_limits() -> None:
 
 def test_docker_config_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROOST_SANDBOX_DOCKER_IMAGE", "example/python:3.12")
-    assert DockerConfig().image == "example/python:3.12"
+    monkeypatch.setenv("ROOST_SANDBOX_DOCKER_LABELS", '{"team": "a"}')
+    get_settings.cache_clear()
+    config = DockerConfig.from_settings()
+    assert config.image == "example/python:3.12" and config.labels == {"team": "a"}
 
 
 class _LocalExecSandbox(ContainerSandbox):

@@ -71,6 +71,20 @@ async def test_symlinks_pointing_out_are_rejected(sandbox: BwrapSandbox) -> None
     assert await sandbox.read_file("ok") == b"fine"
 
 
+async def test_a_symlink_pointing_out_can_be_deleted_itself(sandbox: BwrapSandbox) -> None:
+    await sandbox.run_shell(
+        "echo keep > /tmp/target; mkdir sub; ln -s /tmp/target sub/link; ln -s /usr dirlink"
+    )
+    await sandbox.delete_file("sub/link")
+    await sandbox.delete_file("dirlink")
+    assert [f.path for f in await sandbox.list_files()] == ["sub"]
+    assert await sandbox.list_files("sub") == []
+    # Only the links went: what they pointed to is untouched.
+    assert (await sandbox.run_shell("cat /tmp/target; ls /usr | wc -l")).stdout.startswith("keep")
+    with pytest.raises(SandboxFileNotFound):
+        await sandbox.delete_file("sub/link")
+
+
 async def test_max_file_size_is_enforced_everywhere(make_sandbox: SandboxFactory) -> None:
     sandbox = await make_sandbox(max_file_mb=1)
     with pytest.raises(SandboxFileTooLarge):

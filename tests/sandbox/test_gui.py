@@ -11,7 +11,7 @@ import pytest
 
 from roost.core import InvalidRequest
 from roost.sandbox import SandboxSpec, create_sandbox
-from roost.sandbox.gui import GuiSandbox, create_gui_sandbox
+from roost.sandbox.kinds.gui import GuiSandbox, create_gui_sandbox
 from roost.sandbox.tools import sandbox_toolkit
 
 
@@ -123,7 +123,7 @@ async def test_desktop_comes_back_after_xvfb_is_killed_inside() -> None:
 
 
 async def test_gui_backend_and_agent_tools() -> None:
-    sandbox = create_sandbox(SandboxSpec(type="gui"), backend="bwrap-gui")
+    sandbox = create_sandbox(SandboxSpec(type="gui"), backend="bwrap")
     assert isinstance(sandbox, GuiSandbox)
     async with sandbox:
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from roost.core import get_settings
 from roost.sandbox import SandboxSpec, SandboxUnavailable, create_sandbox
-from roost.sandbox.gui import GuiSandbox
-from roost.sandbox.kubernetes import KubernetesConfig, KubernetesSandbox, kubernetes_available
+from roost.sandbox.backends.kubernetes import (
+    KubernetesConfig,
+    KubernetesSandbox,
+    kubernetes_available,
+)
+from roost.sandbox.kinds.gui import GuiSandbox
 
 
 def test_backend_is_registered_and_wraps_gui() -> None:
@@ -22,7 +27,8 @@ def test_backend_is_registered_and_wraps_gui() -> None:
 def test_config_reads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROOST_SANDBOX_K8S_NAMESPACE", "agents")
     monkeypatch.setenv("ROOST_SANDBOX_K8S_RUNTIME_CLASS", "kata")
-    config = KubernetesConfig()
+    get_settings.cache_clear()
+    config = KubernetesConfig.from_settings()
     assert (config.namespace, config.runtime_class) == ("agents", "kata")
 
 

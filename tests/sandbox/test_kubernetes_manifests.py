@@ -6,7 +6,7 @@ import kubernetes_validate
 import pytest
 
 from roost.core import ConfigError
-from roost.sandbox._k8s_manifests import (
+from roost.sandbox.backends.k8s_manifests import (
     SANDBOX_LABEL,
     KubernetesConfig,
     build_network_policy,

@@ -24,6 +24,7 @@ from roost.sandbox import (
     SandboxSpec,
     SandboxStatus,
     create_sandbox,
+    release_session,
 )
 from roost.sandbox.bindings import InMemorySandboxBindingStore
 from roost.store import Store
@@ -42,6 +43,16 @@ async def test_same_session_gets_the_same_sandbox_with_state() -> None:
         binding = await manager.bindings.find("s1", "base")
         assert binding is not None and binding.sandbox_id == first.id
         assert binding.detail["workdir"]
+
+
+async def test_release_session_closes_it_in_every_running_manager() -> None:
+    async with SandboxManager(pool_size=0) as one, SandboxManager(pool_size=0) as two:
+        gone = [await one.acquire("s1"), await two.acquire("s1")]
+        kept = await one.acquire("s2")
+        assert await release_session("s1") == 2
+        assert all(s.info().status is SandboxStatus.CLOSED for s in gone)
+        assert one.get("s1") is None and two.get("s1") is None and one.get("s2") is kept
+    assert await release_session("s2") == 0  # closed managers are not asked
 
 
 async def test_warm_pool_hands_out_started_sandboxes_and_refills() -> None:

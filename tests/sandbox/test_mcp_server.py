@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from roost.sandbox.server import create_app
+from roost.sandbox.service.server import create_app
 
 TOKEN = "mcp-test-token-0123456789"
 
@@ -111,6 +111,51 @@ async def test_two_mcp_sessions_get_separate_sandboxes(service: _Service) -> Non
         await a.call_tool("execute_python", {"code": "secret = 'a'"})
         seen = await b.call_tool("execute_python", {"code": "secret"})
         assert "NameError" in _text(seen)
+
+
+def test_ending_an_mcp_session_releases_its_sandbox(service: _Service) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream"}
+    with httpx.Client(base_url=service.url, headers=auth, timeout=60) as http:
+        init = http.post(
+            "/mcp",
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "legacy", "version": "1"},
+                },
+            },
+        )
+        assert init.status_code == 200, init.text
+        headers = {
+            "mcp-session-id": init.headers["mcp-session-id"],
+            "mcp-protocol-version": "2025-06-18",
+        }
+        http.post(
+            "/mcp", headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        )
+        call = http.post(
+            "/mcp",
+            headers=headers,
+            json={
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "execute_python", "arguments": {"code": "1"}},
+            },
+        )
+        assert call.status_code == 200 and "result: 1" in call.text, call.text
+        session = "mcp:" + headers["mcp-session-id"]
+
+        def sessions() -> set[str]:
+            return {s["session_id"] for s in http.get("/v1/sandboxes").json()["sandboxes"]}
+
+        assert session in sessions()
+        assert http.delete("/mcp", headers=headers).status_code in (200, 204)
+        assert session not in sessions()
 
 
 def test_mcp_endpoint_requires_the_token(service: _Service) -> None:

@@ -21,14 +21,14 @@ from roost.sandbox import (
     SandboxStatus,
     create_sandbox,
 )
-from roost.sandbox.errors import SandboxFileNotFound, SandboxPathInvalid
-from roost.sandbox.remote import (
+from roost.sandbox.backends.remote import (
     RemoteBrowserSandbox,
     RemoteGuiSandbox,
     RemoteSandbox,
     RemoteSandboxManager,
 )
-from roost.sandbox.server import create_app
+from roost.sandbox.errors import SandboxFileNotFound, SandboxPathInvalid, SandboxProtocolError
+from roost.sandbox.service.server import create_app
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -158,6 +158,20 @@ async def test_remote_sandbox_has_the_sandbox_api(service: _Service) -> None:
         assert await sandbox.health() is SandboxStatus.CLOSED
         await other.close()
         assert other.info().status is SandboxStatus.CLOSED
+
+
+async def test_the_client_refuses_an_answer_over_its_limit(service: _Service) -> None:
+    async with RemoteSandboxManager(service.url, TOKEN) as manager:
+        sandbox = await manager.acquire("big-answer")
+        with pytest.raises(SandboxProtocolError):
+            await manager.request(
+                "POST",
+                f"/v1/sandboxes/{sandbox.id}/python",
+                json={"code": "'x' * 5000"},
+                limit=4096,
+            )
+        assert (await sandbox.run_python("1 + 1")).result == "2"
+        await manager.release("big-answer")
 
 
 async def test_remote_backend_from_environment(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from pathlib import Path
 
 from server_support import ADMIN_KEY, new_session
 
@@ -43,6 +45,31 @@ def test_builtin_assistant_keeps_a_sandbox_per_session(served, roost_home) -> No
     assert "42" in tool_results[0]
     assert "43" in tool_results[1]  # same session, same interpreter: x survived
     assert "NameError" in tool_results[2]  # another session has its own sandbox
+
+
+def test_deleting_a_session_releases_its_sandbox(served, roost_home) -> None:
+    start = "import subprocess\nsubprocess.Popen(['sleep', '617'], start_new_session=True)\n1"
+    with FakeOpenAIServer() as model:
+        model.script(python_call("c1", start), Reply(text="started"))
+        server = served(create_app(f"{model.url}#fake", admin_key=ADMIN_KEY))
+        with server.client() as client:
+            session = new_session(client)
+            r = client.post(f"/v1/sessions/{session}/runs", json={"input": "go", "stream": False})
+            assert r.status_code == 200, r.text
+            assert _sleeping("617"), "the session's sandbox runs its process"
+            assert client.delete(f"/v1/sessions/{session}").status_code == 204
+            deadline = time.monotonic() + 10
+            while _sleeping("617") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _sleeping("617"), "the sandbox ended with its session"
+
+
+def _sleeping(seconds: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if cmdline.read_bytes() == f"sleep\0{seconds}\0".encode():
+                return True
+    return False
 
 
 def test_builtin_assistant_loads_the_local_model_before_the_first_question(

@@ -67,7 +67,7 @@ def serve(
     import uvicorn
 
     from roost.core import RoostError
-    from roost.sandbox.server import create_app
+    from roost.sandbox import create_app
 
     try:
         application = create_app(
@@ -97,16 +97,14 @@ def exec_(
     """Run a shell command in a fresh sandbox, print its output, exit with its code."""
     from roost.core import InvalidRequest
     from roost.sandbox import SandboxSpec, create_sandbox
-    from roost.sandbox.server import typed_backends
 
     if type not in ("base", "filesystem", "browser", "gui"):
         raise _fail(InvalidRequest(f"unknown sandbox type {type!r}", hint="base, browser or gui"))
     line = command[0] if len(command) == 1 else shlex.join(command)
-    chosen = typed_backends(backend).get(type, backend)
 
     async def go() -> Any:
         spec = SandboxSpec(type=type, network=network)  # type: ignore[arg-type]
-        sandbox = create_sandbox(spec, chosen)
+        sandbox = create_sandbox(spec, backend)
         async with sandbox:
             return await sandbox.run_shell(line, timeout=timeout)
 
@@ -161,7 +159,7 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
-    from roost.sandbox.remote import RemoteSandboxManager
+    from roost.sandbox import RemoteSandboxManager
 
     async def go() -> Any:
         async with RemoteSandboxManager(url, token or os.environ.get("ROOST_SANDBOX_TOKEN")) as m:

@@ -1,12 +1,16 @@
-"""Isolated code, files, browser and desktop for agents (the ``Sandbox`` API, the
-bubblewrap default backend, pools, the session manager and the agent tools)."""
+"""Isolated code, files, browser and desktop for agents: the ``Sandbox`` API, the one
+registry of backends and sandbox types, pools, the session manager and the agent tools.
 
-from roost.sandbox.backends import (
-    DEFAULT_BACKEND,
-    backend_names,
-    create_sandbox,
-    register_backend,
-)
+Layout: ``isolation/`` (cgroups, uid drop, seccomp, workdirs, the in-sandbox kernel and
+its channel), ``backends/`` (bwrap, unsafe-process, docker, kubernetes, remote),
+``kinds/`` (browser, gui, the agent tools of each type), ``service/`` (the HTTP service
+and the MCP server). Public names are re-exported here.
+"""
+
+from typing import TYPE_CHECKING
+
+from roost.sandbox.backends.bwrap import BwrapSandbox
+from roost.sandbox.backends.process import UnsafeProcessSandbox
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
@@ -14,6 +18,7 @@ from roost.sandbox.base import (
     Sandbox,
     SandboxInfo,
     SandboxLimits,
+    SandboxProvider,
     SandboxSpec,
     SandboxStatus,
     SandboxType,
@@ -23,7 +28,6 @@ from roost.sandbox.bindings import (
     SandboxBinding,
     SandboxBindingStore,
 )
-from roost.sandbox.bwrap import BwrapSandbox
 from roost.sandbox.errors import (
     SandboxBackendUnknown,
     SandboxClosed,
@@ -38,17 +42,43 @@ from roost.sandbox.errors import (
     SandboxTimeout,
     SandboxUnavailable,
 )
-from roost.sandbox.manager import SandboxManager
+from roost.sandbox.manager import SandboxManager, release_session
 from roost.sandbox.pool import SandboxPool
-from roost.sandbox.process import UnsafeProcessSandbox
+from roost.sandbox.registry import (
+    DEFAULT_BACKEND,
+    SandboxRegistry,
+    backend_names,
+    create_sandbox,
+    register_backend,
+    registry,
+)
+
+if TYPE_CHECKING:
+    from roost.sandbox.backends.docker import DockerSandbox
+    from roost.sandbox.backends.docker_spec import DockerConfig
+    from roost.sandbox.backends.k8s_manifests import KubernetesConfig
+    from roost.sandbox.backends.kubernetes import KubernetesSandbox
+    from roost.sandbox.backends.remote import RemoteSandbox, RemoteSandboxManager
+    from roost.sandbox.kinds.browser import BrowserSandbox, create_browser_sandbox
+    from roost.sandbox.kinds.gui import GuiSandbox, create_gui_sandbox
+    from roost.sandbox.service.server import create_app
+    from roost.sandbox.tools import register_sandbox_tools, sandbox_toolkit
 
 __all__ = [
     "DEFAULT_BACKEND",
+    "BrowserSandbox",
     "BwrapSandbox",
+    "DockerConfig",
+    "DockerSandbox",
     "ExecResult",
     "FileInfo",
+    "GuiSandbox",
     "InMemorySandboxBindingStore",
+    "KubernetesConfig",
+    "KubernetesSandbox",
     "PythonResult",
+    "RemoteSandbox",
+    "RemoteSandboxManager",
     "Sandbox",
     "SandboxBackendUnknown",
     "SandboxBinding",
@@ -65,7 +95,9 @@ __all__ = [
     "SandboxPool",
     "SandboxPoolExhausted",
     "SandboxProtocolError",
+    "SandboxProvider",
     "SandboxQuotaExceeded",
+    "SandboxRegistry",
     "SandboxSpec",
     "SandboxStatus",
     "SandboxTimeout",
@@ -73,25 +105,33 @@ __all__ = [
     "SandboxUnavailable",
     "UnsafeProcessSandbox",
     "backend_names",
+    "create_app",
+    "create_browser_sandbox",
+    "create_gui_sandbox",
     "create_sandbox",
     "register_backend",
+    "register_sandbox_tools",
+    "registry",
+    "release_session",
+    "sandbox_toolkit",
 ]
 
 
 _LAZY = {
-    "BrowserSandbox": "roost.sandbox.browser",
-    "create_browser_sandbox": "roost.sandbox.browser",
-    "GuiSandbox": "roost.sandbox.gui",
-    "create_gui_sandbox": "roost.sandbox.gui",
-    "DockerSandbox": "roost.sandbox.docker",
-    "KubernetesSandbox": "roost.sandbox.kubernetes",
-    "RemoteSandbox": "roost.sandbox.remote",
-    "RemoteSandboxManager": "roost.sandbox.remote",
-    "create_app": "roost.sandbox.server",
+    "BrowserSandbox": "roost.sandbox.kinds.browser",
+    "create_browser_sandbox": "roost.sandbox.kinds.browser",
+    "GuiSandbox": "roost.sandbox.kinds.gui",
+    "create_gui_sandbox": "roost.sandbox.kinds.gui",
+    "DockerConfig": "roost.sandbox.backends.docker_spec",
+    "DockerSandbox": "roost.sandbox.backends.docker",
+    "KubernetesConfig": "roost.sandbox.backends.k8s_manifests",
+    "KubernetesSandbox": "roost.sandbox.backends.kubernetes",
+    "RemoteSandbox": "roost.sandbox.backends.remote",
+    "RemoteSandboxManager": "roost.sandbox.backends.remote",
+    "create_app": "roost.sandbox.service.server",
     "sandbox_toolkit": "roost.sandbox.tools",
     "register_sandbox_tools": "roost.sandbox.tools",
 }
-__all__ += list(_LAZY)
 
 
 def __getattr__(name: str) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -165,3 +166,8 @@ class Sandbox(abc.ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+SandboxProvider = Callable[[], Awaitable[Sandbox]]
+"""What agent tools act on: returns the session's sandbox (acquired lazily, so a
+replaced sandbox is picked up)."""

@@ -8,10 +8,10 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from roost.sandbox.backends import DEFAULT_BACKEND, orphan_reaper
 from roost.sandbox.base import Sandbox, SandboxInfo, SandboxSpec, SandboxStatus
 from roost.sandbox.bindings import (
     InMemorySandboxBindingStore,
@@ -22,8 +22,23 @@ from roost.sandbox.bindings import (
 )
 from roost.sandbox.errors import SandboxPoolExhausted
 from roost.sandbox.pool import SandboxPool
+from roost.sandbox.registry import DEFAULT_BACKEND, registry
 
 log = logging.getLogger("roost.sandbox")
+_RUNNING: weakref.WeakSet[SandboxManager] = weakref.WeakSet()
+"""The started managers of this process, for :func:`release_session`."""
+
+
+async def release_session(session_id: str) -> int:
+    """Close the sandboxes of ``session_id`` in every running manager of this process
+    (the server calls it when a session is deleted); returns how many. Never raises."""
+    closed = 0
+    for manager in list(_RUNNING):
+        try:
+            closed += await manager.release(session_id)
+        except Exception as exc:
+            log.warning("could not release the sandboxes of session %s: %s", session_id, exc)
+    return closed
 
 
 class SandboxManager:
@@ -100,6 +115,7 @@ class SandboxManager:
         if self._started:
             return []
         self._started = True
+        _RUNNING.add(self)
         reaped = await self.reap_orphans()
         for type, size in self.pool_sizes.items():
             if size > 0:
@@ -112,6 +128,7 @@ class SandboxManager:
         if self._closed:
             return
         self._closed = True
+        _RUNNING.discard(self)
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(BaseException):
@@ -237,7 +254,7 @@ class SandboxManager:
                 continue
             if not (self.reap_foreign or owner_is_dead(binding.owner)):
                 continue
-            reaper = orphan_reaper(binding.backend)
+            reaper = registry.reaper(binding.backend)
             try:
                 if reaper is not None:
                     await reaper(binding.detail)

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 
-from roost.sandbox.backends import create_sandbox
 from roost.sandbox.base import Sandbox, SandboxSpec, SandboxStatus
+from roost.sandbox.registry import create_sandbox
 
 log = logging.getLogger("roost.sandbox")
 

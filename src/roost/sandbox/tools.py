@@ -1,40 +1,33 @@
-"""Agent tools that act on a session's sandbox: ``execute_python``, ``execute_shell``,
-``read_file``, ``write_file``, ``list_files``.
+"""Agent tools that act on a session's sandbox, by sandbox type (the registry holds
+each type's toolset: ``execute_python``… for ``base``, ``browser_*``, ``gui_*``).
 
 Tools are bound to a *provider* (``async () -> Sandbox``), not to a sandbox, so the
 sandbox is acquired lazily on first use and a replaced sandbox is picked up.
-Other sandbox types add their tools with :func:`register_toolset` (part B: browser_*,
-gui_*), and :func:`register_sandbox_tools` installs every requested type's tools.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
-from roost.core import ImageBlock, TextBlock
-from roost.sandbox.base import Sandbox
-from roost.sandbox.errors import SandboxError
+from roost.sandbox.base import Sandbox, SandboxProvider
+from roost.sandbox.kinds.base_tools import base_tools
+from roost.sandbox.manager import SandboxManager
+from roost.sandbox.registry import registry
 from roost.tools import Tool, Toolkit
 
-SandboxProvider = Callable[[], Awaitable[Sandbox]]
-ToolsetFactory = Callable[[SandboxProvider], list[Tool]]
-
-_MAX_TEXT = 20_000
-_TOOLSETS: dict[str, ToolsetFactory] = {}
-_LAZY_TOOLSETS = {"browser": "roost.sandbox.browser", "gui": "roost.sandbox.gui"}
-"""Toolsets whose modules (Playwright, X helpers) load only when asked for."""
-
-
-def register_toolset(type: str, factory: ToolsetFactory) -> None:
-    """Make ``factory(provider) -> [Tool, ...]`` the tools of sandbox type ``type``."""
-    _TOOLSETS[type] = factory
+__all__ = [
+    "SandboxProvider",
+    "base_tools",
+    "manager_provider",
+    "register_sandbox_tools",
+    "sandbox_toolkit",
+]
 
 
-def manager_provider(manager: object, session_id: str, type: str = "base") -> SandboxProvider:
+def manager_provider(
+    manager: SandboxManager, session_id: str, type: str = "base"
+) -> SandboxProvider:
     """A provider that acquires the session's sandbox from a ``SandboxManager``."""
-    from roost.sandbox.manager import SandboxManager
-
     if not isinstance(manager, SandboxManager):
         raise TypeError("manager must be a SandboxManager")
 
@@ -44,115 +37,6 @@ def manager_provider(manager: object, session_id: str, type: str = "base") -> Sa
     return provide
 
 
-def _clip(text: str) -> str:
-    if len(text) <= _MAX_TEXT:
-        return text
-    return text[:_MAX_TEXT] + f"\n... [{len(text) - _MAX_TEXT} more characters not shown]"
-
-
-def base_tools(provider: SandboxProvider) -> list[Tool]:
-    async def execute_python(code: str, timeout: float = 30.0) -> list[TextBlock | ImageBlock]:
-        """Run Python code in the sandbox's persistent interpreter (variables and imports
-        persist between calls, like a notebook). The value of the last expression is
-        returned; matplotlib figures are returned as images.
-
-        Args:
-            code: Python source to run.
-            timeout: Seconds before the cell is interrupted.
-        """
-        sandbox = await provider()
-        res = await sandbox.run_python(code, timeout=timeout)
-        parts = []
-        if res.stdout:
-            parts.append(f"stdout:\n{res.stdout}")
-        if res.stderr:
-            parts.append(f"stderr:\n{res.stderr}")
-        if res.result is not None:
-            parts.append(f"result: {res.result}")
-        if res.error:
-            parts.append(f"error:\n{res.error}")
-        if res.timed_out:
-            parts.append(f"(the cell timed out after {timeout:g} s)")
-        if res.restarted:
-            parts.append("(the interpreter was restarted: earlier variables are gone)")
-        blocks: list[TextBlock | ImageBlock] = [
-            TextBlock(text=_clip("\n".join(parts) or "(no output)"))
-        ]
-        blocks.extend(res.images)
-        return blocks
-
-    async def execute_shell(command: str, timeout: float = 30.0) -> str:
-        """Run a shell command (/bin/sh -c) in the sandbox workdir.
-
-        Args:
-            command: The command line.
-            timeout: Seconds before the command's process group is killed.
-        """
-        sandbox = await provider()
-        res = await sandbox.run_shell(command, timeout=timeout)
-        parts = [
-            f"exit code: {res.exit_code}" if not res.timed_out else f"timed out after {timeout:g} s"
-        ]
-        if res.stdout:
-            parts.append(f"stdout:\n{res.stdout}")
-        if res.stderr:
-            parts.append(f"stderr:\n{res.stderr}")
-        if res.restarted:
-            parts.append("(the sandbox was restarted)")
-        return _clip("\n".join(parts))
-
-    async def read_file(path: str) -> str:
-        """Read a text file from the sandbox workdir.
-
-        Args:
-            path: Path relative to the workdir.
-        """
-        sandbox = await provider()
-        data = await sandbox.read_file(path)
-        try:
-            return _clip(data.decode())
-        except UnicodeDecodeError:
-            raise SandboxError(
-                f"{path!r} is binary ({len(data)} bytes)",
-                hint="inspect it with execute_python instead",
-            ) from None
-
-    async def write_file(path: str, content: str) -> str:
-        """Write a text file in the sandbox workdir (parent folders are created).
-
-        Args:
-            path: Path relative to the workdir.
-            content: The full text to write.
-        """
-        sandbox = await provider()
-        info = await sandbox.write_file(path, content)
-        return f"wrote {info.size} bytes to {info.path}"
-
-    async def list_files(path: str = ".") -> str:
-        """List files in a folder of the sandbox workdir.
-
-        Args:
-            path: Folder relative to the workdir.
-        """
-        sandbox = await provider()
-        files = await sandbox.list_files(path)
-        if not files:
-            return "(empty)"
-        return "\n".join(f"{f.path}/" if f.is_dir else f"{f.path}  {f.size} bytes" for f in files)
-
-    return [
-        Tool.from_function(execute_python, timeout=None),
-        Tool.from_function(execute_shell, timeout=None),
-        Tool.from_function(read_file),
-        Tool.from_function(write_file),
-        Tool.from_function(list_files),
-    ]
-
-
-register_toolset("base", base_tools)
-register_toolset("filesystem", lambda provider: base_tools(provider)[2:])
-
-
 def register_sandbox_tools(
     toolkit: Toolkit, provider: SandboxProvider, *, types: Iterable[str] = ("base",)
 ) -> list[Tool]:
@@ -160,16 +44,7 @@ def register_sandbox_tools(
     added: list[Tool] = []
     seen: set[str] = set()
     for type in types:
-        factory = _TOOLSETS.get(type)
-        if factory is None and type in _LAZY_TOOLSETS:
-            importlib.import_module(_LAZY_TOOLSETS[type])  # registers its toolset
-            factory = _TOOLSETS.get(type)
-        if factory is None:
-            raise SandboxError(
-                f"no agent tools are registered for sandbox type {type!r}",
-                hint=f"use one of {', '.join(sorted(_TOOLSETS))}",
-            )
-        for t in factory(provider):
+        for t in registry.tools(type, provider):
             if t.name not in seen and t.name not in toolkit:
                 added.append(toolkit.add(t))
                 seen.add(t.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -112,6 +113,8 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             await app.store.delete_session(session.id)
         finally:
             await lock.release()
+        if (sandbox := sys.modules.get("roost.sandbox")) is not None:  # only if in use
+            await sandbox.release_session(session.id)  # its sandboxes end with it
         return Response(status_code=204)
 
     _ = SessionList

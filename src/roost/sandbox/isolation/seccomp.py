@@ -3,8 +3,8 @@ handed to bwrap with ``--seccomp FD``.
 
 Default allow, with a deny list of the syscalls a sandboxed program never needs and that
 widen the kernel attack surface: tracing, mounting, keyrings, kernel modules, bpf,
-perf, io_uring, namespace creation (``clone`` with namespace flags, ``unshare``,
-``setns``); ``clone3`` answers ENOSYS so libc falls back to ``clone`` whose flags we can
+perf, io_uring, another process's fds (``pidfd_getfd``), namespace creation (``clone``
+with namespace flags, ``unshare``, ``setns``); ``clone3`` answers ENOSYS so libc falls back to ``clone`` whose flags we can
 inspect. Foreign ABIs (x32, i386 on x86_64) are killed.
 """
 
@@ -83,6 +83,7 @@ DENIED_X86_64: dict[str, int] = {
     "fsconfig": 431,
     "fsmount": 432,
     "fspick": 433,
+    "pidfd_getfd": 438,
     "mount_setattr": 442,
 }
 _CLONE_X86_64 = 56

@@ -59,29 +59,16 @@ __all__ = [
     "MIN_TOKEN_LENGTH",
     "MethodNotAllowed",
     "create_app",
-    "typed_backends",
 ]
 
-log = logging.getLogger("roost.sandbox.server")
+log = logging.getLogger("roost.sandbox.service.server")
 
 MIN_TOKEN_LENGTH = 16
 _MAX_JSON = 8 << 20
 _MAX_UPLOAD = 512 << 20
 
-BROWSER_ACTIONS = (
-    "open",
-    "click",
-    "type",
-    "extract_text",
-    "extract_links",
-    "screenshot",
-    "back",
-    "forward",
-    "new_tab",
-    "switch_tab",
-    "close_tab",
-    "tabs",
-)
+_BROWSER = "open click type extract_text extract_links screenshot back forward new_tab"
+BROWSER_ACTIONS = (*_BROWSER.split(), "switch_tab", "close_tab", "tabs")
 GUI_ACTIONS = ("screenshot", "move", "click", "type", "key", "launch", "windows")
 
 
@@ -90,18 +77,6 @@ class MethodNotAllowed(RoostError):
 
     code = "method_not_allowed"
     status = 405
-
-
-def typed_backends(backend: str) -> dict[str, str]:
-    """Which registered backend serves each sandbox type when ``backend`` is the base:
-    on bwrap, browser and desktop sandboxes are its ``bwrap-browser``/``bwrap-gui``
-    variants; container backends wrap the desktop themselves."""
-    if backend == "bwrap":
-        import roost.sandbox.browser
-        import roost.sandbox.gui  # noqa: F401 - registers the typed backends
-
-        return {"browser": "bwrap-browser", "gui": "bwrap-gui"}
-    return {}
 
 
 def _error(err: RoostError) -> JSONResponse:
@@ -245,21 +220,14 @@ def create_app(
 ) -> Starlette:
     """The sandbox service. Raises ``ConfigError`` without a token (fail closed).
 
-    ``manager`` defaults to a :class:`SandboxManager` on ``backend`` with typed
-    variants for browser and gui; the app starts and closes it in its lifespan."""
+    ``manager`` defaults to a :class:`SandboxManager` on ``backend``; the app starts
+    and closes it in its lifespan."""
     if not token or len(token.strip()) < MIN_TOKEN_LENGTH:
         raise ConfigError(
             f"the sandbox service needs a bearer token of at least {MIN_TOKEN_LENGTH} characters",
             hint="pass --token or set ROOST_SANDBOX_TOKEN (e.g. `openssl rand -hex 32`)",
         )
-    if manager is None:
-        manager = SandboxManager(
-            backend=backend, backends=typed_backends(backend), pool_size=pool_size
-        )
-    else:
-        for type_, name in typed_backends(manager.backend).items():
-            manager.backends.setdefault(type_, name)
-    mgr = manager
+    mgr = manager or SandboxManager(backend=backend, pool_size=pool_size)
 
     def find(sandbox_id: str) -> Sandbox:
         for info in mgr.list_sandboxes():
@@ -284,6 +252,8 @@ def create_app(
                 return _error(RoostError("internal error; see the service log"))
             if isinstance(result, Response):
                 return result
+            if isinstance(result, BaseModel):  # encoded by pydantic-core, not json.dumps
+                return Response(result.model_dump_json(), media_type="application/json")
             return JSONResponse(_jsonable(result))
 
         return endpoint
@@ -397,10 +367,15 @@ def create_app(
     if mcp:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 
-        from roost.sandbox.mcp_server import build_mcp_server, mcp_session_manager
+        from roost.sandbox.service.mcp import (
+            ReleaseOnSessionEnd,
+            build_mcp_server,
+            mcp_session_manager,
+        )
 
         session_manager = mcp_session_manager(build_mcp_server(mgr), loopback_only=loopback_only)
-        routes.append(Route("/mcp", StreamableHTTPASGIApp(session_manager)))
+        mcp_app = ReleaseOnSessionEnd(StreamableHTTPASGIApp(session_manager), mgr)
+        routes.append(Route("/mcp", mcp_app))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -421,7 +396,9 @@ def create_app(
                 MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
             )
         return _error(
-            NotFound(f"no route {request.url.path}", hint="see the API in roost.sandbox.server")
+            NotFound(
+                f"no route {request.url.path}", hint="see the API in roost.sandbox.service.server"
+            )
         )
 
     app = Starlette(

@@ -4,7 +4,7 @@ in the container and spoken to over the engine's exec stream instead of a pipe.
 
 A backend supplies four primitives: create the container/pod, destroy it, run an argv
 to completion, and start an argv with stdin/stdout kept open. Timeouts, restarts, error
-codes and path rules then come from :class:`~roost.sandbox._local.KernelSandbox`, so
+codes and path rules then come from :class:`~roost.sandbox.backends.kernel_sandbox.KernelSandbox`, so
 every backend answers the same way.
 """
 
@@ -16,9 +16,8 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import IO, Any, cast
 
-from roost.sandbox._local import KernelSandbox, kernel_source
-
-WORKDIR = "/workspace"
+from roost.sandbox.backends.docker_spec import WORKDIR
+from roost.sandbox.backends.kernel_sandbox import KernelSandbox, Launched, kernel_source
 
 
 class ExecOutput:
@@ -150,7 +149,7 @@ class ContainerSandbox(KernelSandbox):
     async def _prepare(self) -> None:
         await self._create()
 
-    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
+    async def _launch(self, stderr: IO[bytes]) -> Launched:
         argv = [
             "sh",
             "-c",
@@ -162,8 +161,10 @@ class ContainerSandbox(KernelSandbox):
             kernel_source(),
         ]
         channel = await self._open_stream(argv, stderr)
-        # Duck-typed: the kernel sandbox only uses stdin/stdout/wait/kill/returncode.
-        return cast(asyncio.subprocess.Process, _ExecProcess(channel))
+        # Duck-typed: the kernel sandbox only uses wait/kill/returncode and the streams.
+        proc = _ExecProcess(channel)
+        writer = cast(asyncio.StreamWriter, proc.stdin)
+        return cast(asyncio.subprocess.Process, proc), proc.stdout, writer
 
     async def _kill_all(self) -> None:
         # Every process of the sandbox user but the container's init (kill -1 skips it).

@@ -21,10 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from roost.core import get_settings
 from roost.sandbox.errors import SandboxUnavailable
-
-UID_BASE = int(os.environ.get("ROOST_SANDBOX_UID_BASE", "64000"))
-UID_COUNT = int(os.environ.get("ROOST_SANDBOX_UID_COUNT", "1000"))
 
 
 def is_root() -> bool:
@@ -37,7 +35,7 @@ def runtime_dir() -> Path:
     As root it is ``/run/roost-sandbox`` (mode 0711: the sandbox uids can traverse it
     but not list it); otherwise under ``$XDG_RUNTIME_DIR`` or ``/tmp``.
     """
-    override = os.environ.get("ROOST_SANDBOX_RUNTIME_DIR")
+    override = get_settings().sandbox_runtime_dir
     if override:
         path = Path(override)
     elif is_root():
@@ -81,9 +79,11 @@ def lease_uid() -> UidLease:
         return UidLease(os.getuid(), os.getgid())
     locks = runtime_dir() / "uids"
     locks.mkdir(exist_ok=True, mode=0o700)
-    start = random.randrange(UID_COUNT)
-    for i in range(UID_COUNT):
-        uid = UID_BASE + (start + i) % UID_COUNT
+    settings = get_settings()
+    base, count = settings.sandbox_uid_base, settings.sandbox_uid_count
+    start = random.randrange(count)
+    for i in range(count):
+        uid = base + (start + i) % count
         fd = os.open(locks / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -92,7 +92,7 @@ def lease_uid() -> UidLease:
             continue
         return UidLease(uid, uid, fd)
     raise SandboxUnavailable(
-        f"all {UID_COUNT} sandbox uids from {UID_BASE} are in use",
+        f"all {count} sandbox uids from {base} are in use",
         hint="raise ROOST_SANDBOX_UID_COUNT or close idle sandboxes",
     )
 
@@ -179,9 +179,3 @@ def make_preexec(
         _libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
 
     return preexec
-
-
-def chown_tree(path: Path, uid: int, gid: int) -> None:
-    """Give a workdir to the sandbox uid (root only; a normal user already owns it)."""
-    if is_root():
-        os.chown(path, uid, gid)

@@ -1,18 +1,17 @@
 """What the local backends (bwrap, unsafe-process) share: a kernel process spoken to
-over :mod:`roost.sandbox._channel`, timeouts, interruption and clean replacement."""
+over :mod:`roost.sandbox.isolation.channel`, timeouts, interruption and clean replacement."""
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import base64
 import contextlib
 import functools
 import hashlib
 import logging
 import os
+import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from roost.core import ImageBlock, new_id
-from roost.sandbox._channel import KernelChannel, KernelGone
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
@@ -37,17 +35,34 @@ from roost.sandbox.errors import (
     SandboxFileNotFound,
     SandboxFileTooLarge,
     SandboxPathInvalid,
+    SandboxProtocolError,
     SandboxQuotaExceeded,
     SandboxUnavailable,
 )
+from roost.sandbox.isolation.channel import (
+    EXEC_LIMIT,
+    LIST_LIMIT,
+    SHELL_LIMIT,
+    Frame,
+    KernelChannel,
+    KernelGone,
+    Parts,
+    data,
+    text,
+)
 
 log = logging.getLogger("roost.sandbox")
+
+Launched = tuple[asyncio.subprocess.Process, asyncio.StreamReader, asyncio.StreamWriter]
+"""What a backend's ``_launch`` returns: the kernel process and its channel's two ends."""
 
 _ERRORS: dict[str, type[SandboxError]] = {
     cls.code: cls
     for cls in (SandboxPathInvalid, SandboxFileNotFound, SandboxFileTooLarge, SandboxQuotaExceeded)
 }
 _SHELL_GRACE = 5.0
+CELL_BROKE_PROTOCOL = 86
+"""The kernel's exit status when its cell interpreter sent a forged or oversized answer."""
 
 
 KERNEL_FILENAME = "<roost-kernel>"
@@ -61,7 +76,7 @@ _PYC_FAILED: set[tuple[str, str]] = set()
 _PYC_LOCK = threading.Lock()
 
 
-_KERNEL_PATH = Path(__file__).with_name("_kernel.py")
+_KERNEL_PATH = Path(__file__).parent.parent / "isolation" / "kernel.py"
 
 
 @functools.cache
@@ -152,6 +167,7 @@ class KernelSandbox(Sandbox, abc.ABC):
         self._cell_lock = asyncio.Lock()
         self._life_lock = asyncio.Lock()
         self._expect_exit = False
+        self._violation: str | None = None
         self.kernel_pid: int | None = None
         self.startup_ms: dict[str, float] = {}
         """Phases of the last start in ms (backend ``_prepare`` steps, spawn, namespace
@@ -163,8 +179,8 @@ class KernelSandbox(Sandbox, abc.ABC):
         """Allocate what lives as long as the sandbox (uid, cgroup, workdir)."""
 
     @abc.abstractmethod
-    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
-        """Start the kernel process with stdin/stdout pipes."""
+    async def _launch(self, stderr: IO[bytes]) -> Launched:
+        """Start the kernel; returns the process and the two ends of its channel."""
 
     @abc.abstractmethod
     async def _kill_all(self) -> None:
@@ -175,7 +191,29 @@ class KernelSandbox(Sandbox, abc.ABC):
         """Release what ``_prepare`` allocated (workdir, cgroup, uid)."""
 
     def _death_reason(self, returncode: int | None) -> str:
+        if self._violation is not None:
+            return self._violation
+        if returncode == CELL_BROKE_PROTOCOL:
+            return "the cell interpreter sent a forged or oversized answer (killed)"
+        if returncode is not None and returncode < 0:
+            return f"killed by signal {-returncode}"
         return f"exit code {returncode}"
+
+    def _protocol_violation(self, reason: str) -> None:
+        """The kernel's channel carried a bad frame: kill the kernel now (it is never left
+        ready); the next call replaces it."""
+        self._violation = f"protocol violation: {reason}"
+        log.warning("sandbox %s: %s; killing it", self.id, self._violation)
+        if self._status is not SandboxStatus.CLOSED:
+            self._status = SandboxStatus.DEAD
+            self.last_death = self._violation
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                if proc.pid:  # not Popen.kill: its poll() would steal the exit status
+                    os.kill(proc.pid, signal.SIGKILL)  # from asyncio's child watcher
+                else:
+                    proc.kill()
 
     def _detail(self) -> dict[str, Any]:
         return {}
@@ -202,12 +240,12 @@ class KernelSandbox(Sandbox, abc.ABC):
     async def _spawn(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _stop_kernel
         self._expect_exit = False
+        self._violation = None
         t_launch = time.monotonic()
-        proc = await self._launch(self._stderr)
+        proc, reader, writer = await self._launch(self._stderr)
         t_spawned = time.monotonic()
         self._proc = proc
-        assert proc.stdout is not None and proc.stdin is not None
-        chan = KernelChannel(proc.stdout, proc.stdin)
+        chan = KernelChannel(reader, writer, on_violation=self._protocol_violation)
         try:
             ready = await chan.wait_ready(self.startup_timeout)
         except (KernelGone, TimeoutError) as exc:
@@ -216,6 +254,10 @@ class KernelSandbox(Sandbox, abc.ABC):
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+            if self._violation is not None:
+                raise SandboxUnavailable(
+                    f"the {self.backend} sandbox failed to start: {self._violation}"
+                ) from None
             raise SandboxUnavailable(
                 f"the {self.backend} sandbox failed to start: {self._stderr_text() or exc!r}"
             ) from None
@@ -364,17 +406,18 @@ class KernelSandbox(Sandbox, abc.ABC):
             self._status = SandboxStatus.BUSY
             start = time.perf_counter()
             rid = chan.new_id()
-            fut = chan.expect(rid)
+            fut = chan.expect(rid, EXEC_LIMIT)
             try:
                 chan.send({"op": "exec", "id": rid, "code": code})
                 try:
-                    header, _ = await asyncio.wait_for(asyncio.shield(fut), timeout)
+                    header, parts = await asyncio.wait_for(asyncio.shield(fut), timeout)
                 except TimeoutError:
                     with contextlib.suppress(KernelGone):
                         chan.send({"op": "interrupt", "id": chan.new_id(), "target": rid})
                     try:
-                        header, _ = await asyncio.wait_for(fut, self.interrupt_grace)
+                        header, parts = await asyncio.wait_for(fut, self.interrupt_grace)
                     except TimeoutError:
+                        chan.abandon(rid)
                         await self.restart(f"a cell did not stop {timeout}s after its timeout")
                         return PythonResult(
                             error=f"Timeout: the cell ran longer than {timeout}s and did not stop "
@@ -385,7 +428,7 @@ class KernelSandbox(Sandbox, abc.ABC):
                             duration_ms=(time.perf_counter() - start) * 1000,
                         )
                     self._status = SandboxStatus.READY
-                    return self._python_result(header, timed_out=True, restarted=restarted)
+                    return self._python_result(header, parts, timed_out=True, restarted=restarted)
             except (KernelGone, SandboxError) as exc:
                 if isinstance(exc, SandboxClosed):
                     raise
@@ -397,7 +440,7 @@ class KernelSandbox(Sandbox, abc.ABC):
                     )
             if self._status is SandboxStatus.BUSY:
                 self._status = SandboxStatus.READY
-            return self._python_result(header, timed_out=False, restarted=restarted)
+            return self._python_result(header, parts, timed_out=False, restarted=restarted)
 
     async def _died_during_call(self, start: float, exc: BaseException) -> PythonResult:
         proc = self._proc
@@ -416,20 +459,17 @@ class KernelSandbox(Sandbox, abc.ABC):
         )
 
     def _python_result(
-        self, h: dict[str, Any], *, timed_out: bool, restarted: bool
+        self, h: dict[str, Any], parts: Parts, *, timed_out: bool, restarted: bool
     ) -> PythonResult:
-        images = [
-            ImageBlock.from_bytes(base64.b64decode(img), "image/png") for img in h.get("images", [])
-        ]
         return PythonResult(
-            stdout=h.get("stdout", ""),
-            stderr=h.get("stderr", ""),
-            result=h.get("result"),
-            error=h.get("error"),
-            images=images,
-            timed_out=timed_out or bool(h.get("interrupted")),
+            stdout=text(parts, "stdout") or "",
+            stderr=text(parts, "stderr") or "",
+            result=text(parts, "result"),
+            error=text(parts, "error"),
+            images=[ImageBlock.from_bytes(png, "image/png") for n, png in parts if n == "image"],
+            timed_out=timed_out or h.get("interrupted") is True,
             restarted=restarted,
-            duration_ms=float(h.get("duration_ms", 0.0)),
+            duration_ms=_number(h.get("duration_ms")),
         )
 
     # -- shell -------------------------------------------------------------------------
@@ -437,9 +477,10 @@ class KernelSandbox(Sandbox, abc.ABC):
         chan, restarted = await self._live_channel()
         start = time.perf_counter()
         try:
-            header, _ = await chan.request(
+            header, parts = await chan.request(
                 {"op": "shell", "command": command, "timeout": timeout},
                 timeout=timeout + _SHELL_GRACE,
+                limit=SHELL_LIMIT,
             )
         except TimeoutError:
             await self.restart("the kernel stopped answering during a shell command")
@@ -449,17 +490,18 @@ class KernelSandbox(Sandbox, abc.ABC):
                 restarted=True,
                 duration_ms=(time.perf_counter() - start) * 1000,
             )
-        except KernelGone:
-            died = await self._died_during_call(start, KernelGone())
+        except (KernelGone, SandboxProtocolError) as exc:
+            died = await self._died_during_call(start, exc)
             return ExecResult(stderr=died.error or "", restarted=True, duration_ms=died.duration_ms)
         self._raise_for(header)
+        code = header.get("exit_code")
         return ExecResult(
-            stdout=header.get("stdout", ""),
-            stderr=header.get("stderr", ""),
-            exit_code=header.get("exit_code"),
-            timed_out=bool(header.get("timed_out")),
+            stdout=text(parts, "stdout") or "",
+            stderr=text(parts, "stderr") or "",
+            exit_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            timed_out=header.get("timed_out") is True,
             restarted=restarted,
-            duration_ms=float(header.get("duration_ms", 0.0)),
+            duration_ms=_number(header.get("duration_ms")),
         )
 
     # -- filesystem --------------------------------------------------------------------
@@ -469,12 +511,10 @@ class KernelSandbox(Sandbox, abc.ABC):
         cls = _ERRORS.get(str(header.get("code")), SandboxError)
         raise cls(str(header.get("message", "sandbox file operation failed")))
 
-    async def _fs(
-        self, header: dict[str, Any], payload: bytes = b""
-    ) -> tuple[dict[str, Any], bytes]:
+    async def _fs(self, header: dict[str, Any], payload: bytes = b"", limit: int = 0) -> Frame:
         chan, _ = await self._live_channel()
         try:
-            resp = await chan.request(header, payload, timeout=60.0)
+            resp = await chan.request(header, payload, timeout=60.0, limit=limit)
         except (KernelGone, TimeoutError):
             raise SandboxDead(
                 f"sandbox {self.id} stopped answering a file operation", hint="retry the call"
@@ -487,10 +527,9 @@ class KernelSandbox(Sandbox, abc.ABC):
         return self.spec.limits.max_file_mb << 20
 
     async def read_file(self, path: str) -> bytes:
-        _, data = await self._fs(
-            {"op": "read", "path": check_relpath(path), "max_bytes": self._max_file}
-        )
-        return data
+        request = {"op": "read", "path": check_relpath(path), "max_bytes": self._max_file}
+        _, parts = await self._fs(request, limit=self._max_file)
+        return data(parts, "data")
 
     async def write_file(self, path: str, data: bytes | str) -> FileInfo:
         raw = data.encode() if isinstance(data, str) else bytes(data)
@@ -501,15 +540,32 @@ class KernelSandbox(Sandbox, abc.ABC):
             )
         await self._check_quota(len(raw))
         header, _ = await self._fs({"op": "write", "path": check_relpath(path)}, raw)
-        return FileInfo(**header["info"])
+        try:
+            return FileInfo.model_validate(header)
+        except ValueError:
+            raise SandboxProtocolError("the sandbox sent a malformed file info") from None
 
     async def list_files(self, path: str = ".") -> list[FileInfo]:
-        header, _ = await self._fs({"op": "list", "path": check_relpath(path)})
-        return [FileInfo(**f) for f in header["files"]]
+        _, parts = await self._fs({"op": "list", "path": check_relpath(path)}, limit=LIST_LIMIT)
+        fields = data(parts, "files").split(b"\0")
+        try:
+            if len(fields) % 4 != 1:
+                raise ValueError(len(fields))
+            return [
+                FileInfo(
+                    path=fields[i].decode("utf-8", "replace"),
+                    size=int(fields[i + 1]),
+                    is_dir=fields[i + 2] == b"1",
+                    modified=float(fields[i + 3]),
+                )
+                for i in range(0, len(fields) - 1, 4)
+            ]
+        except ValueError:
+            raise SandboxProtocolError("the sandbox sent a malformed file listing") from None
 
     async def delete_file(self, path: str) -> None:
         await self._fs({"op": "delete", "path": check_relpath(path)})
 
 
-def python_for_sandbox() -> str:
-    return sys.executable
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from roost.core import get_settings
 from roost.sandbox.base import SandboxLimits
 from roost.sandbox.errors import SandboxUnavailable
 
@@ -46,7 +47,7 @@ class CgroupLayout:
 
 def detect(base_override: str | None = None) -> CgroupLayout:
     """Find a writable place for sandbox cgroups (v2 preferred when it has controllers)."""
-    override = base_override or os.environ.get("ROOST_SANDBOX_CGROUP_ROOT")
+    override = base_override or get_settings().sandbox_cgroup_root
     if override:
         base = Path(override)
         if not os.access(base, os.W_OK):

@@ -14,21 +14,14 @@ import threading
 from typing import IO, Any
 
 from roost.core import SandboxError, SandboxUnavailable
-from roost.sandbox._container import (
+from roost.sandbox.backends.container import ContainerSandbox, ExecOutput, StreamChannel
+from roost.sandbox.backends.docker_spec import (
     WORKDIR,
-    ContainerSandbox,
-    ExecOutput,
-    StreamChannel,
-)
-from roost.sandbox._docker_spec import (
-    LABEL_ID,
-    LABEL_MANAGED,
     DockerConfig,
     build_create_kwargs,
     container_name,
 )
-from roost.sandbox.backends import register_backend
-from roost.sandbox.base import Sandbox, SandboxSpec
+from roost.sandbox.base import SandboxSpec
 
 __all__ = ["DockerConfig", "DockerSandbox", "build_create_kwargs", "docker_available"]
 
@@ -56,7 +49,7 @@ def _client(config: DockerConfig) -> Any:
 def docker_available(config: DockerConfig | None = None) -> str | None:
     """``None`` when an engine answers, else the reason it does not."""
     try:
-        _client(config or DockerConfig()).close()
+        _client(config or DockerConfig.from_settings()).close()
     except SandboxUnavailable as exc:
         return exc.message
     return None
@@ -83,7 +76,7 @@ class DockerSandbox(ContainerSandbox):
         sandbox_id: str | None = None,
     ) -> None:
         super().__init__(spec, sandbox_id=sandbox_id)
-        self.config = config or DockerConfig()
+        self.config = config or DockerConfig.from_settings()
         self.python = self.config.python
         self.container_detail: dict[str, Any] = {}
         self._docker: Any = None
@@ -205,45 +198,15 @@ class DockerSandbox(ContainerSandbox):
         threading.Thread(target=pump, name=f"docker-kernel-{self.id}", daemon=True).start()
         return channel
 
-    @classmethod
-    async def reap_orphans(cls, config: DockerConfig | None = None) -> list[str]:
-        """Remove every Roost sandbox container left by a crashed process; returns names."""
-        client = await asyncio.to_thread(_client, config or DockerConfig())
 
-        def reap() -> list[str]:
-            try:
-                found = client.containers.list(
-                    all=True, filters={"label": f"{LABEL_MANAGED}=roost"}
-                )
-                for container in found:
-                    container.remove(force=True)
-                return [f"{c.name} ({c.labels.get(LABEL_ID, '?')})" for c in found]
-            finally:
-                client.close()
-
-        return await asyncio.to_thread(reap)
-
-
-def _factory(spec: SandboxSpec) -> Sandbox:
-    if spec.type == "browser":
-        raise SandboxUnavailable(
-            "browser sandboxes run on the bwrap backend only",
-            hint="use backend 'bwrap' for type 'browser'",
-        )
-    sandbox = DockerSandbox(spec)
-    if spec.type == "gui":
-        from roost.sandbox.gui import GuiSandbox
-
-        return GuiSandbox(sandbox)
-    return sandbox
-
-
-async def _reap(detail: dict[str, Any]) -> None:
+async def reap(detail: dict[str, Any]) -> None:
     """Remove the container of a sandbox whose manager died."""
     name = detail.get("container")
     if not name:
         return
-    client = await asyncio.to_thread(_client, DockerConfig(base_url=detail.get("docker_host")))
+    client = await asyncio.to_thread(
+        _client, DockerConfig.from_settings(base_url=detail.get("docker_host"))
+    )
 
     def remove() -> None:
         import docker.errors
@@ -256,6 +219,3 @@ async def _reap(detail: dict[str, Any]) -> None:
             client.close()
 
     await asyncio.to_thread(remove)
-
-
-register_backend("docker", _factory, reaper=_reap)

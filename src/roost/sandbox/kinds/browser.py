@@ -1,26 +1,22 @@
 """The ``browser`` sandbox: headless Chromium INSIDE the sandbox isolation, driven with
 Playwright from outside it.
 
-Playwright is told that the browser executable is a generated wrapper script; the
-wrapper enters the sandbox's cgroups, drops to its unprivileged uid and execs bwrap
-around Debian's chromium, so the browser process tree has the sandbox's namespaces (no
-network unless ``network=True``), uid, seccomp filter and limits. Playwright talks to it
-over ``--remote-debugging-pipe`` (inherited fds), which needs no network at all.
+Playwright is told that the browser executable is a generated wrapper script
+(:mod:`browser_launch`); the wrapper enters the sandbox's cgroups, drops to its
+unprivileged uid and execs bwrap around Debian's chromium, so the browser process tree
+has the sandbox's namespaces (no network unless ``network=True``), uid, seccomp filter
+and limits. Playwright talks to it over ``--remote-debugging-pipe`` (inherited fds),
+which needs no network at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import resource
 import shutil
-import stat
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from roost.core import (
     ImageBlock,
@@ -28,54 +24,24 @@ from roost.core import (
     SandboxError,
     SandboxTimeout,
     SandboxUnavailable,
-    TextBlock,
 )
-from roost.sandbox._wrapped import WrappedSandbox
-from roost.sandbox.backends import orphan_reaper, register_backend
-from roost.sandbox.base import (
-    Sandbox,
-    SandboxInfo,
-    SandboxSpec,
-)
-from roost.sandbox.tools import SandboxProvider, base_tools, register_toolset
-from roost.tools import Tool
-
-if TYPE_CHECKING:
-    from roost.sandbox.bwrap import BwrapSandbox
+from roost.sandbox.backends.bwrap import BwrapSandbox, IsolatedCommand
+from roost.sandbox.base import Sandbox, SandboxInfo, SandboxSpec
+from roost.sandbox.isolation.privdrop import runtime_dir
+from roost.sandbox.kinds.browser_launch import CHROMIUM_FLAGS, find_chromium, write_launcher
+from roost.sandbox.kinds.wrapped import WrappedSandbox
 
 __all__ = [
     "BROWSER_MIN_LIMITS",
-    "CHROMIUM_FLAGS",
     "BrowserActionFailed",
     "BrowserNavigationFailed",
     "BrowserSandbox",
-    "IsolatedCommand",
     "browser_spec",
-    "browser_tools",
-    "bwrap_isolation",
     "create_browser_sandbox",
-    "find_chromium",
 ]
 
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--disable-dev-shm-usage",
-    "--disable-breakpad",
-    "--disable-crash-reporter",
-    "--password-store=basic",
-    "--use-mock-keychain",
-]
-"""Flags that keep Chromium quiet, offline-friendly and working inside the sandbox
-(``--no-sandbox``: Chromium's own sandbox needs privileges the sandbox has dropped)."""
-
+IsolationFactory = Callable[[list[str]], Awaitable[IsolatedCommand]]
+"""Given the program argv, returns how to run it inside the sandbox."""
 _MAX_TEXT = 200_000
 _SUPERSEDED = ("interrupted by another navigation", "net::ERR_ABORTED")
 """A goto that lost a race with Chromium's own error page: worth one more try."""
@@ -96,146 +62,6 @@ class BrowserActionFailed(SandboxError):
     status = 422
 
 
-def find_chromium() -> str:
-    """The Chromium binary to run inside the sandbox (Debian's real binary, not the
-    ``/usr/bin/chromium`` shell wrapper, which reads host config files)."""
-    for candidate in (
-        os.environ.get("ROOST_CHROMIUM"),
-        "/usr/lib/chromium/chromium",
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise SandboxUnavailable(
-        "Chromium is not installed", hint="apt-get install chromium (or set ROOST_CHROMIUM)"
-    )
-
-
-class IsolatedCommand:
-    """How to start one more process inside an existing sandbox's isolation: the full
-    argv (bwrap … program), its environment, and what the launcher applies before exec
-    (cgroups, rlimits, uid drop, files handed over as fds)."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        *,
-        env: dict[str, str],
-        procs_files: list[str],
-        rlimits: dict[int, int],
-        uid: int,
-        gid: int,
-        drop: bool,
-        fd_files: dict[str, bytes],
-        workdir_inside: str,
-    ) -> None:
-        self.argv = argv
-        self.env = env
-        self.procs_files = procs_files
-        self.rlimits = rlimits
-        self.uid = uid
-        self.gid = gid
-        self.drop = drop
-        self.fd_files = fd_files
-        """``{placeholder}`` in the argv → bytes the process reads from an inherited fd."""
-        self.workdir_inside = workdir_inside
-
-
-IsolationFactory = Callable[[list[str]], Awaitable[IsolatedCommand]]
-"""Given the program argv, returns how to run it inside the sandbox."""
-
-
-def write_launcher(directory: Path, command: IsolatedCommand) -> Path:
-    """Write the wrapper script + launcher config into a root-only directory; returns the
-    script to hand to Playwright as ``executable_path``."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(directory, 0o700)
-    fd_files: dict[str, str] = {}
-    for i, (placeholder, data) in enumerate(command.fd_files.items()):
-        path = directory / f"fd{i}"
-        path.write_bytes(data)
-        fd_files[placeholder] = str(path)
-    config = {
-        "argv": command.argv,
-        "env": command.env,
-        "procs_files": command.procs_files,
-        "rlimits": {str(k): v for k, v in command.rlimits.items()},
-        "uid": command.uid,
-        "gid": command.gid,
-        "drop": command.drop,
-        "fd_files": fd_files,
-    }
-    config_path = directory / "launch.json"
-    config_path.write_text(json.dumps(config))
-    launcher = Path(__file__).with_name("_browser_launcher.py")
-    script = directory / "chromium"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'exec {_sh(sys.executable)} -I -S {_sh(str(launcher))} {_sh(str(config_path))} "$@"\n'
-    )
-    os.chmod(script, stat.S_IRWXU)
-    return script
-
-
-_EXTRA_BINDS = ("/etc/fonts", "/usr/share/fonts", "/var/cache/fontconfig")
-"""Read-only paths Chromium needs beyond what a base sandbox binds (fonts)."""
-
-
-def bwrap_isolation(sandbox: BwrapSandbox) -> IsolationFactory:
-    """Run programs in the same isolation as a started bwrap sandbox: its uid, cgroups,
-    rlimits, seccomp filter, workdir and network setting (a second bwrap instance)."""
-
-    async def isolate(program: list[str]) -> IsolatedCommand:
-        from roost.sandbox import _privdrop, _seccomp
-        from roost.sandbox.bwrap import WORKDIR, sandbox_python
-
-        lease = getattr(sandbox, "_lease", None)
-        cgroup = getattr(sandbox, "_cgroup", None)
-        if lease is None or cgroup is None or sandbox.workdir is None:
-            raise SandboxError("the sandbox is not started", hint="call start() first")
-        python, binds = sandbox_python()
-        argv = sandbox._argv(python, binds, -1, -2)
-        tail = [python, "-I", "-c"]
-        if argv[-4:-1] != tail or "--seccomp" not in argv:
-            raise SandboxError("unexpected bwrap command line shape; update browser.py")
-        argv = argv[:-4]
-        argv[argv.index("--seccomp") + 1] = "{seccomp_fd}"
-        argv[argv.index("--ro-bind-data") + 1] = "{passwd_fd}"
-        at = argv.index("--seccomp")
-        for path in _EXTRA_BINDS:
-            argv[at:at] = ["--ro-bind-try", path, path]
-        limits = sandbox.spec.limits
-        rlimits = {
-            resource.RLIMIT_CORE: 0,
-            resource.RLIMIT_FSIZE: limits.max_file_mb << 20,
-            resource.RLIMIT_NOFILE: 4096,
-        }
-        if _privdrop.is_root():
-            rlimits[resource.RLIMIT_NPROC] = limits.pids
-        passwd = (
-            f"root:x:0:0::/:/usr/sbin/nologin\n"
-            f"sandbox:x:{lease.uid}:{lease.gid}::{WORKDIR}:/bin/sh\n"
-        )
-        env = sandbox._env()
-        env.update(
-            {"HOME": WORKDIR, "XDG_CONFIG_HOME": "/tmp/.config", "XDG_CACHE_HOME": "/tmp/.cache"}
-        )
-        return IsolatedCommand(
-            [*argv, *program],
-            env=env,
-            procs_files=list(cgroup.procs_files),
-            rlimits=rlimits,
-            uid=lease.uid,
-            gid=lease.gid,
-            drop=_privdrop.is_root(),
-            fd_files={"{seccomp_fd}": _seccomp.build_filter(), "{passwd_fd}": passwd.encode()},
-            workdir_inside=WORKDIR,
-        )
-
-    return isolate
-
-
 BROWSER_MIN_LIMITS: dict[str, float] = {"memory_mb": 1024, "pids": 512, "cpu": 2.0}
 """Chromium runs ~110 threads and ~150 MB for one tab and starts several processes at
 once: limits a browser sandbox gets unless the caller set them explicitly."""
@@ -253,17 +79,8 @@ def create_browser_sandbox(
     spec: SandboxSpec | None = None, *, sandbox_id: str | None = None, timeout: float = 30.0
 ) -> BrowserSandbox:
     """A browser sandbox on the default (bwrap) backend."""
-    from roost.sandbox import _privdrop
-    from roost.sandbox.bwrap import BwrapSandbox
-
-    spec = browser_spec(spec)
-    inner = BwrapSandbox(spec, sandbox_id=sandbox_id)
-    launcher_dir = _privdrop.runtime_dir() / "browser" / inner.id
-    return BrowserSandbox(inner, bwrap_isolation(inner), launcher_dir=launcher_dir, timeout=timeout)
-
-
-def _sh(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
+    inner = BwrapSandbox(browser_spec(spec), sandbox_id=sandbox_id)
+    return BrowserSandbox.around(inner, timeout=timeout)
 
 
 class _SharedDriver:
@@ -315,6 +132,17 @@ class BrowserSandbox(WrappedSandbox):
     """A sandbox with a headless browser: the wrapped sandbox's API plus ``open``,
     ``click``, ``type``, ``extract_text``, ``extract_links``, ``screenshot``, ``back``,
     ``forward`` and tabs. Every action is serialised (one page is driven at a time)."""
+
+    @classmethod
+    def around(cls, inner: Sandbox, *, timeout: float = 30.0) -> BrowserSandbox:
+        """A browser in the isolation of ``inner``, a (not yet started) bwrap sandbox."""
+        if not isinstance(inner, BwrapSandbox):
+            raise SandboxUnavailable(
+                "browser sandboxes run on the bwrap backend only",
+                hint="use backend 'bwrap' for type 'browser'",
+            )
+        launcher_dir = runtime_dir() / "browser" / inner.id
+        return cls(inner, inner.isolated, launcher_dir=launcher_dir, timeout=timeout)
 
     def __init__(
         self,
@@ -659,158 +487,3 @@ class _suppress_timeout:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-# -- agent tools and backend registration -------------------------------------------------
-def _as_browser(sandbox: Sandbox) -> Any:
-    if not all(hasattr(sandbox, m) for m in ("open", "extract_links", "tabs")):
-        raise SandboxError(
-            "the session's sandbox is not a browser sandbox",
-            hint="acquire a sandbox of type 'browser' for the browser_* tools",
-        )
-    return sandbox
-
-
-def _page_text(state: dict[str, Any]) -> str:
-    status = f", HTTP {state['status']}" if state.get("status") is not None else ""
-    return (
-        f"tab {state.get('tab', 0)}: {state.get('title') or '(no title)'} <{state['url']}>{status}"
-    )
-
-
-def browser_tools(provider: SandboxProvider) -> list[Tool]:
-    """The ``browser_*`` agent tools, acting on the session's browser sandbox."""
-
-    async def browser() -> Any:
-        return _as_browser(await provider())
-
-    async def browser_open(url: str) -> str:
-        """Open a URL (http, https, file) or a file of the sandbox workdir in the active tab.
-
-        Args:
-            url: Absolute URL, or a path relative to the sandbox workdir.
-        """
-        return _page_text(await (await browser()).open(url))
-
-    async def browser_click(selector: str) -> str:
-        """Click the first element matching a CSS selector (or text=..., role=...).
-
-        Args:
-            selector: e.g. 'a#next', 'text=Sign in', 'button[type=submit]'.
-        """
-        return _page_text(await (await browser()).click(selector))
-
-    async def browser_type(selector: str, text: str, submit: bool = False) -> str:
-        """Fill an input field with text, optionally pressing Enter afterwards.
-
-        Args:
-            selector: CSS selector of the input.
-            text: The text to put in the field.
-            submit: Press Enter after typing.
-        """
-        return _page_text(await (await browser()).type(selector, text, submit=submit))
-
-    async def browser_extract_text(selector: str | None = None) -> str:
-        """The visible text of the page, or of the first element matching selector.
-
-        Args:
-            selector: Optional CSS selector; the whole page when omitted.
-        """
-        text: str = await (await browser()).extract_text(selector)
-        return text[:20_000] or "(no text)"
-
-    async def browser_extract_links() -> str:
-        """The links of the page as 'text -> href' lines."""
-        links = await (await browser()).extract_links()
-        return (
-            "\n".join(f"{link['text'] or '(no text)'} -> {link['href']}" for link in links)
-            or "(no links)"
-        )
-
-    async def browser_screenshot() -> list[TextBlock | ImageBlock]:
-        """A PNG screenshot of the active tab's viewport."""
-        sandbox = await browser()
-        image = await sandbox.screenshot()
-        return [TextBlock(text="screenshot of the active tab"), image]
-
-    async def browser_back() -> str:
-        """Go back in the active tab's history."""
-        return _page_text(await (await browser()).back())
-
-    async def browser_forward() -> str:
-        """Go forward in the active tab's history."""
-        return _page_text(await (await browser()).forward())
-
-    async def browser_new_tab(url: str | None = None) -> str:
-        """Open a new tab (optionally at a URL); it becomes the active tab.
-
-        Args:
-            url: Optional URL or workdir path to open in the new tab.
-        """
-        return _page_text(await (await browser()).new_tab(url))
-
-    async def browser_switch_tab(index: int) -> str:
-        """Make another tab the active one.
-
-        Args:
-            index: Tab index as listed by browser_tabs.
-        """
-        return _page_text(await (await browser()).switch_tab(index))
-
-    async def browser_close_tab(index: int) -> str:
-        """Close a tab (not the last one).
-
-        Args:
-            index: Tab index as listed by browser_tabs.
-        """
-        tabs = await (await browser()).close_tab(index)
-        return _tabs_text(tabs)
-
-    async def browser_tabs() -> str:
-        """List the open tabs; the active one is marked with '*'."""
-        return _tabs_text(await (await browser()).tabs())
-
-    funcs: list[Callable[..., Any]] = [
-        browser_open,
-        browser_click,
-        browser_type,
-        browser_extract_text,
-        browser_extract_links,
-        browser_screenshot,
-        browser_back,
-        browser_forward,
-        browser_new_tab,
-        browser_switch_tab,
-        browser_close_tab,
-        browser_tabs,
-    ]
-    return [Tool.from_function(f) for f in funcs]
-
-
-def _tabs_text(tabs: list[dict[str, Any]]) -> str:
-    return "\n".join(
-        f"{'*' if t['active'] else ' '} {t['index']}: {t['title'] or '(no title)'} <{t['url']}>"
-        for t in tabs
-    )
-
-
-def _bwrap_browser(spec: SandboxSpec) -> Sandbox:
-    return create_browser_sandbox(spec)
-
-
-async def _reap_browser(detail: dict[str, Any]) -> None:
-    """A dead manager's browser sandbox: the bwrap reaper kills its cgroup (Chromium
-    included); the launcher directory goes too."""
-    reap = orphan_reaper("bwrap")
-    if reap is not None:
-        await reap(detail)
-    workdir = detail.get("workdir")
-    if workdir:
-        from roost.sandbox import _privdrop
-
-        launcher_dir = _privdrop.runtime_dir() / "browser" / Path(workdir).name
-        await asyncio.to_thread(shutil.rmtree, launcher_dir, True)
-
-
-register_backend("bwrap-browser", _bwrap_browser, reaper=_reap_browser)
-register_toolset("browser", lambda provider: [*base_tools(provider), *browser_tools(provider)])

@@ -15,8 +15,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from roost.sandbox._privdrop import is_root, runtime_dir
 from roost.sandbox.errors import SandboxUnavailable
+from roost.sandbox.isolation.privdrop import is_root, runtime_dir
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _MS_NOSUID = 2

@@ -22,6 +22,7 @@ from roost.tools import Toolkit
 __all__ = [
     "MCP_SESSION_PREFIX",
     "SESSION_HEADER",
+    "ReleaseOnSessionEnd",
     "build_mcp_server",
     "mcp_session_manager",
     "sandbox_mcp_toolkit",
@@ -36,8 +37,8 @@ _MAX_CACHED_SESSIONS = 256
 def sandbox_mcp_toolkit(manager: SandboxManager, session_id: str) -> Toolkit:
     """The tools one MCP session sees: base tools on its ``base`` sandbox, ``browser_*``
     on its ``browser`` sandbox, ``gui_*`` on its ``gui`` sandbox."""
-    from roost.sandbox.browser import browser_tools
-    from roost.sandbox.gui import gui_tools
+    from roost.sandbox.kinds.browser_tools import browser_tools
+    from roost.sandbox.kinds.gui_tools import gui_tools
 
     def provider(type: str) -> SandboxProvider:
         return manager_provider(manager, session_id, type)
@@ -143,3 +144,30 @@ def mcp_session_manager(server: Any, *, loopback_only: bool) -> Any:
         else TransportSecuritySettings(enable_dns_rebinding_protection=False)
     )
     return StreamableHTTPSessionManager(app=server, security_settings=security)
+
+
+class ReleaseOnSessionEnd:
+    """ASGI wrapper of the MCP endpoint: when a client ends its stateful MCP session
+    (``DELETE`` with ``mcp-session-id``, answered 2xx), that session's sandboxes are
+    released at once instead of at the idle timeout."""
+
+    def __init__(self, app: Any, manager: SandboxManager) -> None:
+        self.app = app
+        self.manager = manager
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "DELETE":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def watch(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        session = dict(scope["headers"]).get(b"mcp-session-id")
+        if session and 200 <= status < 300:
+            await self.manager.release(MCP_SESSION_PREFIX + session.decode("latin-1"))

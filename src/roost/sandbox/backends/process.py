@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from roost.sandbox._local import KernelSandbox, kernel_source
-from roost.sandbox._privdrop import runtime_dir
-from roost.sandbox._workdir import remove_workdir
+from roost.sandbox.backends.kernel_sandbox import KernelSandbox, Launched, kernel_source
+from roost.sandbox.isolation import leftovers
+from roost.sandbox.isolation.privdrop import runtime_dir
+from roost.sandbox.isolation.workdir import remove_workdir
 
 log = logging.getLogger("roost.sandbox")
 UNSAFE_WARNING = "unsafe-process sandbox: code runs WITHOUT isolation (development only)"
@@ -29,17 +30,21 @@ class UnsafeProcessSandbox(KernelSandbox):
     backend = "unsafe-process"
 
     _workdir: Path | None = None
+    _claim: int | None = None
 
     @property
     def workdir(self) -> Path | None:
         return self._workdir
 
     async def _prepare(self) -> None:
+        if not leftovers.reaped():  # the first start of this process
+            await asyncio.to_thread(leftovers.reap_once)
+        self._claim = leftovers.claim(self.id)
         path = runtime_dir() / "unsafe" / self.id
         path.mkdir(parents=True, mode=0o700)
         self._workdir = path
 
-    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
+    async def _launch(self, stderr: IO[bytes]) -> Launched:
         assert self._workdir is not None
         log.warning("%s (%s)", UNSAFE_WARNING, self.id)
         env = {
@@ -50,7 +55,7 @@ class UnsafeProcessSandbox(KernelSandbox):
             "PYTHONUNBUFFERED": "1",
             **self.spec.env,
         }
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
             "-c",
@@ -62,6 +67,8 @@ class UnsafeProcessSandbox(KernelSandbox):
             env=env,
             start_new_session=True,
         )
+        assert proc.stdout is not None and proc.stdin is not None
+        return proc, proc.stdout, proc.stdin
 
     async def _kill_all(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
@@ -72,6 +79,9 @@ class UnsafeProcessSandbox(KernelSandbox):
         if self._workdir is not None:
             await asyncio.to_thread(remove_workdir, self._workdir)
             self._workdir = None
+        if self._claim is not None:
+            leftovers.release(self.id, self._claim)
+            self._claim = None
 
     def _detail(self) -> dict[str, Any]:
         return {

@@ -6,14 +6,21 @@ Registered as backend ``remote``: ``create_sandbox(spec, backend="remote")`` tal
 ``ROOST_SANDBOX_URL`` with ``ROOST_SANDBOX_TOKEN``. Errors come back as the same typed
 errors (same ``code``) the service raised. Limits are the service's policy per type; a
 client cannot raise them.
+
+Answers are read like frames from a sandbox (decision 0140): a body may not exceed what
+the call allows (``MAX_ANSWER`` for JSON, the file limit for downloads), and a large one
+is parsed on a worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
+import asyncio
+import functools
+import json as jsonlib
+from typing import Any, TypeVar, cast
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from roost.core import (
     ConfigError,
@@ -21,9 +28,9 @@ from roost.core import (
     NotFound,
     SandboxUnavailable,
     error_from_dict,
+    get_settings,
     new_id,
 )
-from roost.sandbox.backends import register_backend
 from roost.sandbox.base import (
     ExecResult,
     FileInfo,
@@ -34,7 +41,7 @@ from roost.sandbox.base import (
     SandboxStatus,
     SandboxType,
 )
-from roost.sandbox.errors import SandboxClosed
+from roost.sandbox.errors import SandboxClosed, SandboxProtocolError
 
 __all__ = [
     "RemoteBrowserSandbox",
@@ -45,6 +52,59 @@ __all__ = [
 
 _MARGIN = 30.0
 """Seconds the HTTP call may take beyond the sandbox call's own timeout."""
+MAX_ANSWER = 64 << 20
+"""Largest JSON answer read (a cell's result with images is at most ~25 MiB)."""
+_PARSE_INLINE = 256 << 10
+"""JSON answers above this size are parsed on a worker thread."""
+_T = TypeVar("_T")
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise SandboxProtocolError(
+                f"the sandbox service sent more than {limit} bytes",
+                hint="check the service; a sandbox answer is never this large",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@functools.cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+async def parse_answer(body: bytes, shape: type[_T]) -> _T:
+    """``body`` validated as ``shape`` (off the event loop when large)."""
+    adapter: TypeAdapter[_T] = _adapter(cast(Any, shape))
+    try:
+        if len(body) > _PARSE_INLINE:
+            return await asyncio.to_thread(adapter.validate_json, body)
+        return adapter.validate_json(body)
+    except ValidationError as exc:
+        raise SandboxProtocolError(
+            f"the sandbox service sent a malformed answer: {exc.error_count()} error(s)"
+        ) from None
+
+
+class _Sandboxes(BaseModel):
+    sandboxes: list[SandboxInfo]
+
+
+class _Released(BaseModel):
+    released: int
+
+
+class _Files(BaseModel):
+    files: list[FileInfo]
+
+
+class _Result(BaseModel):
+    result: Any = None
 
 
 class RemoteSandboxManager:
@@ -59,8 +119,10 @@ class RemoteSandboxManager:
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        url = url or os.environ.get("ROOST_SANDBOX_URL")
-        token = token or os.environ.get("ROOST_SANDBOX_TOKEN")
+        settings = get_settings()
+        url = url or settings.sandbox_url
+        if not token and settings.sandbox_token is not None:
+            token = settings.sandbox_token.get_secret_value()
         if not url:
             raise ConfigError("no sandbox service URL", hint="pass url= or set ROOST_SANDBOX_URL")
         if not token:
@@ -93,17 +155,24 @@ class RemoteSandboxManager:
         content: bytes | None = None,
         params: dict[str, str] | None = None,
         timeout: float | None = None,
-    ) -> httpx.Response:
-        """One call to the service; a non-2xx answer raises the typed error it carries."""
+        limit: int = MAX_ANSWER,
+    ) -> bytes:
+        """One call to the service; returns the body (at most ``limit`` bytes). A non-2xx
+        answer raises the typed error it carries."""
+        request = self._client.build_request(
+            method,
+            path,
+            json=json,
+            content=content,
+            params=params,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
         try:
-            response = await self._client.request(
-                method,
-                path,
-                json=json,
-                content=content,
-                params=params,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
+            response = await self._client.send(request, stream=True)
+            try:
+                body = await _read_capped(response, limit if response.is_success else 1 << 20)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise SandboxUnavailable(
                 f"the sandbox service at {self.url} did not answer in time ({exc!r})",
@@ -115,42 +184,40 @@ class RemoteSandboxManager:
                 hint="start it with `roost sandbox serve` or fix ROOST_SANDBOX_URL",
             ) from exc
         if response.is_success:
-            return response
+            return body
         try:
-            body = response.json()["error"]
+            error = jsonlib.loads(body)["error"]
+            if not isinstance(error, dict):
+                raise TypeError(error)
         except (ValueError, KeyError, TypeError):
-            body = {
+            error = {
                 "code": "sandbox_error",
-                "message": f"HTTP {response.status_code}: {response.text[:300]}",
+                "message": f"HTTP {response.status_code}: {body[:300].decode(errors='replace')}",
             }
-        raise error_from_dict(body)
+        raise error_from_dict(error)
+
+    async def call(self, shape: type[_T], method: str, path: str, **kwargs: Any) -> _T:
+        """``request`` whose JSON answer is validated as ``shape``."""
+        return await parse_answer(await self.request(method, path, **kwargs), shape)
 
     async def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = (await self.request("GET", "/v1/health")).json()
-        return data
+        return await self.call(dict[str, Any], "GET", "/v1/health")  # type: ignore[arg-type]
 
     async def list_sandboxes(self) -> list[SandboxInfo]:
-        data = (await self.request("GET", "/v1/sandboxes")).json()
-        return [SandboxInfo.model_validate(item) for item in data["sandboxes"]]
+        return (await self.call(_Sandboxes, "GET", "/v1/sandboxes")).sandboxes
 
     async def acquire(self, session_id: str, type: SandboxType = "base") -> RemoteSandbox:
         """The session's sandbox of ``type`` on the service (the same one every call)."""
-        data = (
-            await self.request(
-                "POST", "/v1/sandboxes", json={"session_id": session_id, "type": type}
-            )
-        ).json()
-        info = SandboxInfo.model_validate(data)
+        body = {"session_id": session_id, "type": type}
+        info = await self.call(SandboxInfo, "POST", "/v1/sandboxes", json=body)
         cls = {"browser": RemoteBrowserSandbox, "gui": RemoteGuiSandbox}.get(
             info.type, RemoteSandbox
         )
         return cls(self, info)
 
     async def release(self, session_id: str, type: SandboxType | None = None) -> int:
-        data = (
-            await self.request("POST", f"/v1/sessions/{session_id}/release", json={"type": type})
-        ).json()
-        return int(data["released"])
+        path = f"/v1/sessions/{session_id}/release"
+        return (await self.call(_Released, "POST", path, json={"type": type})).released
 
 
 class RemoteSandbox(Sandbox):
@@ -195,12 +262,8 @@ class RemoteSandbox(Sandbox):
         if self._info is not None:
             return
         self._session = new_id("rsess")
-        data = (
-            await self._manager.request(
-                "POST", "/v1/sandboxes", json={"session_id": self._session, "type": self.spec.type}
-            )
-        ).json()
-        self._info = SandboxInfo.model_validate(data)
+        body = {"session_id": self._session, "type": self.spec.type}
+        self._info = await self._manager.call(SandboxInfo, "POST", "/v1/sandboxes", json=body)
         self.id = self._info.id
 
     async def close(self) -> None:
@@ -231,8 +294,7 @@ class RemoteSandbox(Sandbox):
 
     async def refresh(self) -> SandboxInfo:
         """Fetch the sandbox's current status from the service."""
-        data = (await self._manager.request("GET", self._path)).json()
-        self._info = SandboxInfo.model_validate(data)
+        self._info = await self._manager.call(SandboxInfo, "GET", self._path)
         return self.info()
 
     async def health(self) -> SandboxStatus:
@@ -249,69 +311,69 @@ class RemoteSandbox(Sandbox):
         return self.info().status
 
     async def run_python(self, code: str, *, timeout: float = 30.0) -> PythonResult:
-        response = await self._manager.request(
+        return await self._manager.call(
+            PythonResult,
             "POST",
             f"{self._path}/python",
             json={"code": code, "timeout": timeout},
             timeout=timeout + _MARGIN,
         )
-        return PythonResult.model_validate(response.json())
 
     async def run_shell(self, command: str, *, timeout: float = 30.0) -> ExecResult:
-        response = await self._manager.request(
+        return await self._manager.call(
+            ExecResult,
             "POST",
             f"{self._path}/shell",
             json={"command": command, "timeout": timeout},
             timeout=timeout + _MARGIN,
         )
-        return ExecResult.model_validate(response.json())
 
     async def read_file(self, path: str) -> bytes:
-        response = await self._manager.request("GET", f"{self._path}/file", params={"path": path})
-        return response.content
+        limit = self.spec.limits.max_file_mb << 20
+        return await self._manager.request(
+            "GET", f"{self._path}/file", params={"path": path}, limit=limit
+        )
 
     async def write_file(self, path: str, data: bytes | str) -> FileInfo:
         raw = data.encode() if isinstance(data, str) else bytes(data)
-        response = await self._manager.request(
-            "PUT", f"{self._path}/file", params={"path": path}, content=raw
+        return await self._manager.call(
+            FileInfo, "PUT", f"{self._path}/file", params={"path": path}, content=raw
         )
-        return FileInfo.model_validate(response.json())
 
     async def list_files(self, path: str = ".") -> list[FileInfo]:
-        response = await self._manager.request("GET", f"{self._path}/files", params={"path": path})
-        return [FileInfo.model_validate(f) for f in response.json()["files"]]
+        path_ = f"{self._path}/files"
+        return (await self._manager.call(_Files, "GET", path_, params={"path": path})).files
 
     async def delete_file(self, path: str) -> None:
         await self._manager.request("DELETE", f"{self._path}/file", params={"path": path})
 
     async def _action(self, kind: str, action: str, **kwargs: Any) -> Any:
-        response = await self._manager.request(
-            "POST", f"{self._path}/{kind}/{action}", json=kwargs, timeout=120.0
-        )
-        return response.json()["result"]
+        path = f"{self._path}/{kind}/{action}"
+        return (await self._manager.call(_Result, "POST", path, json=kwargs, timeout=120.0)).result
 
 
 class RemoteBrowserSandbox(RemoteSandbox):
     """A browser sandbox in the service: the methods of
-    :class:`~roost.sandbox.browser.BrowserSandbox`, over HTTP."""
+    :class:`~roost.sandbox.kinds.browser.BrowserSandbox`, over HTTP."""
 
     async def open(self, url: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "open", url=url)
-        return result
+        return cast(dict[str, Any], await self._action("browser", "open", url=url))
 
     async def click(self, selector: str, *, timeout: float | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action(
-            "browser", "click", selector=selector, timeout=timeout
+        return cast(
+            dict[str, Any],
+            await self._action("browser", "click", selector=selector, timeout=timeout),
         )
-        return result
 
     async def type(
         self, selector: str, text: str, *, submit: bool = False, timeout: float | None = None
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action(
-            "browser", "type", selector=selector, text=text, submit=submit, timeout=timeout
+        return cast(
+            dict[str, Any],
+            await self._action(
+                "browser", "type", selector=selector, text=text, submit=submit, timeout=timeout
+            ),
         )
-        return result
 
     async def extract_text(
         self, selector: str | None = None, *, timeout: float | None = None
@@ -321,8 +383,7 @@ class RemoteBrowserSandbox(RemoteSandbox):
         )
 
     async def extract_links(self) -> list[dict[str, str]]:
-        result: list[dict[str, str]] = await self._action("browser", "extract_links")
-        return result
+        return cast(list[dict[str, str]], await self._action("browser", "extract_links"))
 
     async def screenshot(self, *, full_page: bool = False) -> ImageBlock:
         return ImageBlock.model_validate(
@@ -330,33 +391,27 @@ class RemoteBrowserSandbox(RemoteSandbox):
         )
 
     async def back(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "back")
-        return result
+        return cast(dict[str, Any], await self._action("browser", "back"))
 
     async def forward(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "forward")
-        return result
+        return cast(dict[str, Any], await self._action("browser", "forward"))
 
     async def new_tab(self, url: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "new_tab", url=url)
-        return result
+        return cast(dict[str, Any], await self._action("browser", "new_tab", url=url))
 
     async def switch_tab(self, index: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._action("browser", "switch_tab", index=index)
-        return result
+        return cast(dict[str, Any], await self._action("browser", "switch_tab", index=index))
 
     async def close_tab(self, index: int) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._action("browser", "close_tab", index=index)
-        return result
+        return cast(list[dict[str, Any]], await self._action("browser", "close_tab", index=index))
 
     async def tabs(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._action("browser", "tabs")
-        return result
+        return cast(list[dict[str, Any]], await self._action("browser", "tabs"))
 
 
 class RemoteGuiSandbox(RemoteSandbox):
     """A desktop sandbox in the service: the methods of
-    :class:`~roost.sandbox.gui.GuiSandbox`, over HTTP."""
+    :class:`~roost.sandbox.kinds.gui.GuiSandbox`, over HTTP."""
 
     async def screenshot(self) -> ImageBlock:
         return ImageBlock.model_validate(await self._action("gui", "screenshot"))
@@ -384,15 +439,10 @@ class RemoteGuiSandbox(RemoteSandbox):
         return int(await self._action("gui", "launch", program=program, args=args))
 
     async def windows(self, name: str = ".") -> list[dict[str, object]]:
-        result: list[dict[str, object]] = await self._action("gui", "windows", name=name)
-        return result
+        return cast(list[dict[str, object]], await self._action("gui", "windows", name=name))
 
 
-def _factory(spec: SandboxSpec) -> Sandbox:
-    return RemoteSandbox.from_env(spec)
-
-
-async def _reap(detail: dict[str, Any]) -> None:
+async def reap(detail: dict[str, Any]) -> None:
     """A dead local manager's remote sandbox: release it on the service."""
     url, sandbox_id = detail.get("service"), detail.get("id")
     if not url or not sandbox_id:
@@ -403,6 +453,3 @@ async def _reap(detail: dict[str, Any]) -> None:
         except Exception as exc:
             if getattr(exc, "code", None) != "not_found":
                 raise
-
-
-register_backend("remote", _factory, reaper=_reap)

@@ -9,17 +9,26 @@ import contextlib
 import functools
 import os
 import resource
+import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from roost.sandbox import _privdrop, _seccomp
-from roost.sandbox._cgroups import SandboxCgroup
-from roost.sandbox._local import KernelSandbox, cached_kernel, compiled_kernel, kernel_source
-from roost.sandbox._workdir import Workdir
+from roost.core import get_settings
+from roost.sandbox.backends.kernel_sandbox import (
+    KernelSandbox,
+    Launched,
+    cached_kernel,
+    compiled_kernel,
+    kernel_source,
+)
 from roost.sandbox.base import SandboxSpec
-from roost.sandbox.errors import SandboxQuotaExceeded, SandboxUnavailable
+from roost.sandbox.errors import SandboxError, SandboxQuotaExceeded, SandboxUnavailable
+from roost.sandbox.isolation import leftovers, privdrop, seccomp
+from roost.sandbox.isolation.cgroups import SandboxCgroup
+from roost.sandbox.isolation.workdir import Workdir
 
 WORKDIR = "/workspace"
 _ETC_FILES = (
@@ -55,13 +64,13 @@ def sandbox_python() -> tuple[str, list[str]]:
     The supervisor's own interpreter when the sandbox uid can reach it, else the
     system ``/usr/bin/python3``. Override with ``ROOST_SANDBOX_PYTHON``.
     """
-    override = os.environ.get("ROOST_SANDBOX_PYTHON")
+    override = get_settings().sandbox_python
     candidates = [override] if override else [sys.executable, "/usr/bin/python3"]
     for exe in candidates:
         if not exe or not Path(exe).exists():
             continue
         real = os.path.realpath(exe)
-        if _privdrop.is_root() and not _privdrop.world_reachable(real):
+        if privdrop.is_root() and not privdrop.world_reachable(real):
             continue
         binds = []
         for prefix in {sys.base_prefix, sys.prefix} if exe == sys.executable else set():
@@ -77,6 +86,26 @@ def sandbox_python() -> tuple[str, list[str]]:
 
 
 _KERNEL_INSIDE = "/.roost-kernel.pyc"
+_EXTRA_BINDS = ("/etc/fonts", "/usr/share/fonts", "/var/cache/fontconfig")
+"""Read-only paths a program started with ``isolated`` may need (fonts for Chromium)."""
+
+
+@dataclass
+class IsolatedCommand:
+    """How to start one more process inside an existing sandbox's isolation: the full
+    argv (bwrap … program), its environment, and what the launcher applies before exec
+    (cgroups, rlimits, uid drop, files handed over as fds)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    procs_files: list[str]
+    rlimits: dict[int, int]
+    uid: int
+    gid: int
+    drop: bool
+    fd_files: dict[str, bytes]
+    """``{placeholder}`` in the argv → bytes the process reads from an inherited fd."""
+    workdir_inside: str
 
 
 @functools.cache
@@ -117,9 +146,10 @@ class BwrapSandbox(KernelSandbox):
 
     def __init__(self, spec: SandboxSpec | None = None, *, sandbox_id: str | None = None) -> None:
         super().__init__(spec, sandbox_id=sandbox_id)
-        self._lease: _privdrop.UidLease | None = None
+        self._lease: privdrop.UidLease | None = None
         self._cgroup: SandboxCgroup | None = None
         self._workdir: Workdir | None = None
+        self._claim: int | None = None
         self._oom_before = 0
 
     @property
@@ -138,14 +168,18 @@ class BwrapSandbox(KernelSandbox):
         reason = _userns_available()
         if reason:
             raise SandboxUnavailable(reason, hint="enable user namespaces or use docker/kubernetes")
+        if not leftovers.reaped():  # the first start of this process
+            await asyncio.to_thread(leftovers.reap_once)
         limits = self.spec.limits
         t0 = time.monotonic()
-        self._lease = _privdrop.lease_uid()
+        self._claim = leftovers.claim(self.id)  # before anything that could be left over
+        self._lease = privdrop.lease_uid()
         t1 = time.monotonic()
         self._cgroup = SandboxCgroup.create(self.id, limits)
+        leftovers.note(self._claim, self._cgroup.paths)
         t2 = time.monotonic()
         self._workdir = Workdir.create(self.id, self._lease.uid, self._lease.gid, limits.disk_mb)
-        if _privdrop.is_root() and not self._workdir.quota_enforced:
+        if privdrop.is_root() and not self._workdir.quota_enforced:
             os.chown(self._workdir.path, self._lease.uid, self._lease.gid)
         t3 = time.monotonic()
         self.startup_ms.update(
@@ -161,7 +195,7 @@ class BwrapSandbox(KernelSandbox):
         assert self._workdir is not None
         limits = self.spec.limits
         argv = [
-            _privdrop.bwrap_binary(_privdrop.is_root()),
+            privdrop.bwrap_binary(privdrop.is_root()),
             *_static_args(self.spec.network),
         ]
         for path in binds:
@@ -190,26 +224,25 @@ class BwrapSandbox(KernelSandbox):
         ]
         return argv
 
-    def _argv(self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int) -> list[str]:
-        """The isolation argv + ``python -I -c <kernel source>`` (kept in this shape for
-        callers that reuse the prefix; the kernel itself starts with ``_kernel_argv``)."""
-        return [
-            *self._isolation_argv(binds, passwd_fd, seccomp_fd),
-            python,
-            "-I",
-            "-c",
-            kernel_source(),
-        ]
-
     def _kernel_argv(
-        self, python: str, binds: list[str], passwd_fd: int, seccomp_fd: int, pyc: Path | None
+        self,
+        python: str,
+        binds: list[str],
+        passwd_fd: int,
+        seccomp_fd: int,
+        pyc: Path | None,
+        channel_fd: int,
     ) -> list[str]:
         """What ``_launch`` runs: ``-S`` (site is completed by the kernel after its ready
-        frame) and the precompiled kernel bound read-only, else its source with ``-c``."""
+        frame) and the precompiled kernel bound read-only, else its source with ``-c``;
+        the channel is the socket ``channel_fd``, not stdio (bwrap's pid 1 keeps its
+        stdio open, and only the supervisor may hold the channel)."""
         argv = self._isolation_argv(binds, passwd_fd, seccomp_fd)
+        fd = str(channel_fd)
         if pyc is None:
-            return [*argv, python, "-I", "-S", "-c", kernel_source()]
-        return [*argv, "--ro-bind", str(pyc), _KERNEL_INSIDE, python, "-I", "-S", _KERNEL_INSIDE]
+            return [*argv, python, "-I", "-S", "-c", kernel_source(), fd]
+        inside = [python, "-I", "-S", _KERNEL_INSIDE, fd]
+        return [*argv, "--ro-bind", str(pyc), _KERNEL_INSIDE, *inside]
 
     def _env(self) -> dict[str, str]:
         env = {
@@ -224,45 +257,87 @@ class BwrapSandbox(KernelSandbox):
         env.update(self.spec.env)
         return env
 
-    async def _launch(self, stderr: IO[bytes]) -> asyncio.subprocess.Process:
-        assert self._lease is not None and self._cgroup is not None
-        python, binds = sandbox_python()
+    def _rlimits(self, nofile: int) -> dict[int, int]:
         limits = self.spec.limits
         rlimits = {
             resource.RLIMIT_CORE: 0,
             resource.RLIMIT_FSIZE: limits.max_file_mb << 20,
-            resource.RLIMIT_NOFILE: 1024,
+            resource.RLIMIT_NOFILE: nofile,
         }
-        if _privdrop.is_root():
+        if privdrop.is_root():
             # NPROC counts per real uid: with one uid per sandbox it is per sandbox.
             rlimits[resource.RLIMIT_NPROC] = limits.pids
-        kernel_dir = _privdrop.runtime_dir() / "kernel"
+        return rlimits
+
+    def _passwd(self) -> bytes:
+        assert self._lease is not None
+        uid, gid = self._lease.uid, self._lease.gid
+        return (
+            f"root:x:0:0::/:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}::{WORKDIR}:/bin/sh\n".encode()
+        )
+
+    async def isolated(self, program: list[str]) -> IsolatedCommand:
+        """How to run one more program in this started sandbox's isolation (its uid,
+        cgroups, rlimits, seccomp filter, workdir and network: a second bwrap), e.g. the
+        browser. File descriptors are ``{placeholders}`` the launcher fills in."""
+        if self._lease is None or self._cgroup is None or self._workdir is None:
+            raise SandboxError("the sandbox is not started", hint="call start() first")
+        _, binds = sandbox_python()
+        argv = self._isolation_argv(binds, -1, -2)
+        argv[argv.index("--ro-bind-data") + 1] = "{passwd_fd}"
+        at = argv.index("--seccomp")
+        argv[at + 1] = "{seccomp_fd}"
+        for path in _EXTRA_BINDS:
+            argv[at:at] = ["--ro-bind-try", path, path]
+        env = {**self._env(), "XDG_CONFIG_HOME": "/tmp/.config", "XDG_CACHE_HOME": "/tmp/.cache"}
+        return IsolatedCommand(
+            [*argv, *program],
+            env=env,
+            procs_files=list(self._cgroup.procs_files),
+            rlimits=self._rlimits(4096),
+            uid=self._lease.uid,
+            gid=self._lease.gid,
+            drop=privdrop.is_root(),
+            fd_files={"{seccomp_fd}": seccomp.build_filter(), "{passwd_fd}": self._passwd()},
+            workdir_inside=WORKDIR,
+        )
+
+    async def _launch(self, stderr: IO[bytes]) -> Launched:
+        assert self._lease is not None and self._cgroup is not None
+        python, binds = sandbox_python()
+        rlimits = self._rlimits(1024)
+        kernel_dir = privdrop.runtime_dir() / "kernel"
         pyc = cached_kernel(python, kernel_dir) or await asyncio.to_thread(
             compiled_kernel, python, kernel_dir
         )
-        uid = self._lease.uid
-        passwd = f"root:x:0:0::/:/usr/sbin/nologin\nsandbox:x:{uid}:{uid}::{WORKDIR}:/bin/sh\n"
         passwd_fd = os.memfd_create("roost-passwd")
-        os.write(passwd_fd, passwd.encode())
+        os.write(passwd_fd, self._passwd())
         os.lseek(passwd_fd, 0, os.SEEK_SET)
         t0 = time.monotonic()
-        seccomp_fd = _seccomp.filter_fd()
+        seccomp_fd = seccomp.filter_fd()
         self.startup_ms["seccomp_fd"] = round((time.monotonic() - t0) * 1000, 3)
         self._oom_before = self._cgroup.oom_kills()
+        host_end, kernel_end = socket.socketpair()
         try:
-            return await asyncio.create_subprocess_exec(
-                *self._kernel_argv(python, binds, passwd_fd, seccomp_fd, pyc),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+            proc = await asyncio.create_subprocess_exec(
+                *self._kernel_argv(python, binds, passwd_fd, seccomp_fd, pyc, kernel_end.fileno()),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
                 env=self._env(),
                 cwd="/",
-                pass_fds=(passwd_fd, seccomp_fd),
-                preexec_fn=_privdrop.make_preexec(self._lease, self._cgroup.entry_files, rlimits),
+                pass_fds=(passwd_fd, seccomp_fd, kernel_end.fileno()),
+                preexec_fn=privdrop.make_preexec(self._lease, self._cgroup.entry_files, rlimits),
             )
+        except BaseException:
+            host_end.close()
+            raise
         finally:
+            kernel_end.close()
             os.close(passwd_fd)
             os.close(seccomp_fd)
+        reader, writer = await asyncio.open_unix_connection(sock=host_end)
+        return proc, reader, writer
 
     async def _kill_all(self) -> None:
         if self._cgroup is not None:
@@ -278,13 +353,14 @@ class BwrapSandbox(KernelSandbox):
         if self._lease is not None:
             self._lease.release()
             self._lease = None
+        if self._claim is not None:
+            leftovers.release(self.id, self._claim)
+            self._claim = None
 
     def _death_reason(self, returncode: int | None) -> str:
         if self._cgroup is not None and self._cgroup.oom_kills() > self._oom_before:
             return f"out of memory: the {self.spec.limits.memory_mb} MB limit was hit"
-        if returncode is not None and returncode < 0:
-            return f"killed by signal {-returncode}"
-        return f"exit code {returncode}"
+        return super()._death_reason(returncode)
 
     async def _check_quota(self, nbytes: int) -> None:
         if self._workdir is None or self._workdir.quota_enforced:
@@ -310,17 +386,14 @@ class BwrapSandbox(KernelSandbox):
         return detail
 
 
-async def reap_orphan(detail: dict[str, Any]) -> None:
-    """Kill and remove what a sandbox of a dead manager left: processes in its cgroups,
-    the cgroup directories and the workdir (with its tmpfs)."""
-    from roost.sandbox._workdir import remove_workdir
-
-    paths = [Path(p) for p in detail.get("cgroups") or []]
-    if paths:
-        await asyncio.to_thread(SandboxCgroup(paths, "orphan").destroy)
+async def reap(detail: dict[str, Any]) -> None:
+    """Kill and remove what a local sandbox of a dead manager left (from its binding's
+    ``detail``): processes in its cgroups, the cgroup directories, the workdir (with its
+    tmpfs) and browser launcher files."""
     workdir = detail.get("workdir")
     if workdir:
-        await asyncio.to_thread(remove_workdir, Path(workdir))
+        cgroups = [Path(p) for p in detail.get("cgroups") or []]
+        await asyncio.to_thread(leftovers.remove, Path(workdir).name, cgroups)
 
 
 def _du(path: Path) -> int:

@@ -9,29 +9,27 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from roost.core import ConfigError
+from roost.core import ConfigError, get_settings
+from roost.sandbox.backends.docker_spec import KEEPER, WORKDIR, json_object
 from roost.sandbox.base import SandboxSpec
 
 SANDBOX_LABEL = "roost.dev/sandbox-id"
 TYPE_LABEL = "roost.dev/sandbox-type"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "roost", "app.kubernetes.io/name": "roost-sandbox"}
-WORKDIR = "/workspace"
-KEEPER = "import signal\nsignal.pause()\n"
-"""PID 1 of the pod: waits for a signal; the kernel runs through ``exec``."""
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _METADATA_CIDR = "169.254.0.0/16"
 
 
-class KubernetesConfig(BaseSettings):
-    """Where and how sandbox pods run (``ROOST_SANDBOX_K8S_*`` variables). ``runtime_class``
-    selects gVisor (``gvisor``) or Kata (``kata``); empty uses the cluster default (a
-    shared kernel: not for hostile code)."""
+class KubernetesConfig(BaseModel):
+    """Where and how sandbox pods run; :meth:`from_settings` reads the
+    ``ROOST_SANDBOX_K8S_*`` variables. ``runtime_class`` selects gVisor (``gvisor``) or
+    Kata (``kata``); empty uses the cluster default (a shared kernel: not for hostile
+    code)."""
 
-    model_config = SettingsConfigDict(env_prefix="ROOST_SANDBOX_K8S_", extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     namespace: str = "roost-sandboxes"
     image: str = "python:3.12-slim"
@@ -49,6 +47,12 @@ class KubernetesConfig(BaseSettings):
     in_cluster: bool | None = None
     """``None``: in-cluster config when running in a pod, else the kubeconfig."""
     ready_timeout_s: float = 120.0
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> KubernetesConfig:
+        return cls.model_validate({**get_settings().sandbox_k8s, **overrides})
+
+    _dicts = field_validator("node_selector", "labels", mode="before")(json_object)
 
 
 def pod_name(sandbox_id: str) -> str:

@@ -12,8 +12,6 @@ import asyncio
 import re
 import shlex
 import time
-from collections.abc import Callable
-from typing import Any
 
 from roost.core import (
     ImageBlock,
@@ -21,27 +19,28 @@ from roost.core import (
     SandboxError,
     SandboxTimeout,
     SandboxUnavailable,
-    TextBlock,
 )
-from roost.sandbox._wrapped import WrappedSandbox
-from roost.sandbox._xwd import xwd_to_png
-from roost.sandbox.backends import create_sandbox, orphan_reaper, register_backend
-from roost.sandbox.base import (
-    ExecResult,
-    Sandbox,
-    SandboxInfo,
-    SandboxSpec,
-)
-from roost.sandbox.tools import SandboxProvider, base_tools, register_toolset
-from roost.tools import Tool
+from roost.sandbox.backends.bwrap import BwrapSandbox
+from roost.sandbox.base import ExecResult, Sandbox, SandboxInfo, SandboxSpec
+from roost.sandbox.kinds.wrapped import WrappedSandbox
+from roost.sandbox.kinds.xwd import xwd_to_png
 
-__all__ = ["GUI_DIR", "GuiSandbox", "create_gui_sandbox", "gui_tools"]
+__all__ = ["GUI_DIR", "GuiSandbox", "create_gui_sandbox"]
 
 GUI_DIR = ".gui"
 """Hidden directory in the workdir holding the framebuffer file and program logs."""
 
 _KEY = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _BUTTONS = {"left": 1, "middle": 2, "right": 3}
+
+
+_DETACHED = (
+    "pid=$!; i=0\n"
+    'while [ "$(ps -o sid= -p $pid | tr -d \' \')" != "$pid" ] && [ $i -lt 500 ]; do\n'
+    "  sleep 0.01; i=$((i+1))\ndone\necho $pid"
+)
+"""Wait until the program started last with ``setsid … &`` runs in its own session (a
+shell call's processes end with the call; a detached one is kept), then print its pid."""
 
 
 def _display_env(display: str) -> str:
@@ -93,7 +92,7 @@ command -v xdotool >/dev/null || {{ echo "xdotool is not installed in the sandbo
 mkdir -p {GUI_DIR} /tmp/.X11-unix 2>/dev/null || mkdir -p {GUI_DIR}
 chmod 1777 /tmp/.X11-unix 2>/dev/null || true
 rm -f {GUI_DIR}/display
-Xvfb -displayfd 3 -screen 0 {self.width}x{self.height}x24 -fbdir "$PWD/{GUI_DIR}" \\
+setsid Xvfb -displayfd 3 -screen 0 {self.width}x{self.height}x24 -fbdir "$PWD/{GUI_DIR}" \\
   -nolisten tcp -noreset 3>{GUI_DIR}/display >{GUI_DIR}/xvfb.log 2>&1 </dev/null &
 echo "pid $!"
 set +e
@@ -243,7 +242,7 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
         log = f"{GUI_DIR}/launch-{time.time_ns()}.log"
         command = (
             f"command -v {shlex.quote(program)} >/dev/null || exit 127\n"
-            f"{_display_env(display)}setsid {argv} >{log} 2>&1 </dev/null &\necho $!"
+            f"{_display_env(display)}setsid {argv} >{log} 2>&1 </dev/null &\n{_DETACHED}"
         )
         res = await self.inner.run_shell(command, timeout=10)
         if res.exit_code == 127:
@@ -291,121 +290,10 @@ cat {GUI_DIR}/xvfb.log >&2; exit 42
             await asyncio.sleep(0.05)
 
 
-# -- agent tools and backend registration -------------------------------------------------
-def _as_gui(sandbox: Sandbox) -> Any:
-    if not all(hasattr(sandbox, m) for m in ("screenshot", "launch", "key")):
-        raise SandboxError(
-            "the session's sandbox is not a gui sandbox",
-            hint="acquire a sandbox of type 'gui' for the gui_* tools",
-        )
-    return sandbox
-
-
-def gui_tools(provider: SandboxProvider) -> list[Tool]:
-    """The ``gui_*`` agent tools, acting on the session's desktop sandbox."""
-
-    async def gui() -> Any:
-        return _as_gui(await provider())
-
-    async def gui_screenshot() -> list[TextBlock | ImageBlock]:
-        """A PNG screenshot of the whole desktop."""
-        image = await (await gui()).screenshot()
-        return [TextBlock(text="screenshot of the desktop"), image]
-
-    async def gui_move(x: int, y: int) -> str:
-        """Move the mouse pointer.
-
-        Args:
-            x: Pixels from the left edge.
-            y: Pixels from the top edge.
-        """
-        await (await gui()).move(x, y)
-        return f"pointer at ({x}, {y})"
-
-    async def gui_click(
-        x: int | None = None, y: int | None = None, button: str = "left", double: bool = False
-    ) -> str:
-        """Click a mouse button at (x, y), or where the pointer is.
-
-        Args:
-            x: Pixels from the left edge (with y).
-            y: Pixels from the top edge (with x).
-            button: left, middle or right.
-            double: Double-click.
-        """
-        await (await gui()).click(x, y, button=button, double=double)
-        return f"{'double-' if double else ''}clicked {button}" + (
-            f" at ({x}, {y})" if x is not None else ""
-        )
-
-    async def gui_type(text: str) -> str:
-        """Type text into the focused window.
-
-        Args:
-            text: The text to type.
-        """
-        await (await gui()).type(text)
-        return f"typed {len(text)} characters"
-
-    async def gui_key(combo: str) -> str:
-        """Press a key or key combo, e.g. 'Return', 'ctrl+s', 'alt+F4'.
-
-        Args:
-            combo: X keysym names joined by '+'; several combos separated by spaces.
-        """
-        await (await gui()).key(combo)
-        return f"pressed {combo}"
-
-    async def gui_launch(program: str, args: list[str] | None = None) -> str:
-        """Start a program on the desktop (in the background).
-
-        Args:
-            program: Program name or path inside the sandbox, e.g. 'xterm'.
-            args: Its arguments.
-        """
-        pid = await (await gui()).launch(program, args or [])
-        return f"started {program} (pid {pid})"
-
-    async def gui_windows() -> str:
-        """List the visible windows with their position and size."""
-        found = await (await gui()).windows()
-        return (
-            "\n".join(
-                f"{w['id']}: {w['title'] or '(no title)'} at ({w['x']}, {w['y']}) "
-                f"{w['width']}x{w['height']}"
-                for w in found
-            )
-            or "(no windows)"
-        )
-
-    funcs: list[Callable[..., Any]] = [
-        gui_screenshot,
-        gui_move,
-        gui_click,
-        gui_type,
-        gui_key,
-        gui_launch,
-        gui_windows,
-    ]
-    return [Tool.from_function(f) for f in funcs]
-
-
 def create_gui_sandbox(
-    spec: SandboxSpec | None = None, *, backend: str = "bwrap", sandbox_id: str | None = None
+    spec: SandboxSpec | None = None, *, sandbox_id: str | None = None
 ) -> GuiSandbox:
-    """A desktop sandbox on a base backend (default bwrap)."""
+    """A desktop sandbox on the default (bwrap) backend (on another backend:
+    ``create_sandbox(SandboxSpec(type="gui"), backend)``)."""
     spec = (spec or SandboxSpec()).model_copy(update={"type": "gui"})
-    if backend == "bwrap":
-        from roost.sandbox.bwrap import BwrapSandbox
-
-        return GuiSandbox(BwrapSandbox(spec, sandbox_id=sandbox_id))
-    inner = create_sandbox(spec, backend)
-    return inner if isinstance(inner, GuiSandbox) else GuiSandbox(inner)
-
-
-def _bwrap_gui(spec: SandboxSpec) -> Sandbox:
-    return create_gui_sandbox(spec)
-
-
-register_backend("bwrap-gui", _bwrap_gui, reaper=orphan_reaper("bwrap"))
-register_toolset("gui", lambda provider: [*base_tools(provider), *gui_tools(provider)])
+    return GuiSandbox(BwrapSandbox(spec, sandbox_id=sandbox_id))

@@ -6,26 +6,32 @@ without an engine.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from roost.core import ConfigError
+from roost.core import ConfigError, get_settings
 from roost.sandbox.base import SandboxSpec
 
 WORKDIR = "/workspace"
 KEEPER = "import signal\nsignal.pause()\n"
-"""PID 1 of the container: waits for a signal; the kernel runs through ``exec``."""
+"""PID 1 of a container or pod: waits for a signal; the kernel runs through ``exec``."""
 LABEL_MANAGED = "roost.dev/managed-by"
 LABEL_ID = "roost.dev/sandbox-id"
 
 
-class DockerConfig(BaseSettings):
-    """Engine address and container defaults (``ROOST_SANDBOX_DOCKER_*`` variables).
-    ``runtime`` may name ``runsc`` (gVisor) or ``kata-runtime`` where the engine has them."""
+def json_object(value: Any) -> Any:
+    """A dict field given as a JSON object in an environment variable."""
+    return json.loads(value) if isinstance(value, str) else value
 
-    model_config = SettingsConfigDict(env_prefix="ROOST_SANDBOX_DOCKER_", extra="ignore")
+
+class DockerConfig(BaseModel):
+    """Engine address and container defaults; :meth:`from_settings` reads them from the
+    ``ROOST_SANDBOX_DOCKER_*`` variables. ``runtime`` may name ``runsc`` (gVisor) or
+    ``kata-runtime`` where the engine has them."""
+
+    model_config = ConfigDict(extra="ignore")
 
     base_url: str | None = None
     """``None``: ``DOCKER_HOST`` or the local socket."""
@@ -37,6 +43,12 @@ class DockerConfig(BaseSettings):
     labels: dict[str, str] = Field(default_factory=dict)
     network_name: str = "bridge"
     """Network joined when the sandbox is created with ``network=True``."""
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> DockerConfig:
+        return cls.model_validate({**get_settings().sandbox_docker, **overrides})
+
+    _labels = field_validator("labels", mode="before")(json_object)
 
 
 def container_name(sandbox_id: str) -> str:

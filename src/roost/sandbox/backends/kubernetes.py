@@ -16,16 +16,14 @@ import time
 from typing import IO, Any
 
 from roost.core import SandboxError, SandboxTimeout, SandboxUnavailable
-from roost.sandbox._container import ContainerSandbox, ExecOutput, StreamChannel
-from roost.sandbox._k8s_manifests import (
-    MANAGED_BY,
+from roost.sandbox.backends.container import ContainerSandbox, ExecOutput, StreamChannel
+from roost.sandbox.backends.k8s_manifests import (
     KubernetesConfig,
     build_network_policy,
     build_pod_manifest,
     pod_name,
 )
-from roost.sandbox.backends import register_backend
-from roost.sandbox.base import Sandbox, SandboxSpec
+from roost.sandbox.base import SandboxSpec
 
 __all__ = [
     "KubernetesConfig",
@@ -111,7 +109,7 @@ def _delete_pod_and_policy(api: Any, name: str, namespace: str) -> None:
 def kubernetes_available(config: KubernetesConfig | None = None) -> str | None:
     """``None`` when a cluster answers, else the reason it does not."""
     try:
-        _api_client(config or KubernetesConfig()).close()
+        _api_client(config or KubernetesConfig.from_settings()).close()
     except SandboxUnavailable as exc:
         return exc.message
     return None
@@ -130,7 +128,7 @@ class KubernetesSandbox(ContainerSandbox):
         sandbox_id: str | None = None,
     ) -> None:
         super().__init__(spec, sandbox_id=sandbox_id)
-        self.config = config or KubernetesConfig()
+        self.config = config or KubernetesConfig.from_settings()
         self.python = self.config.python
         self._api: Any = None
         self._pod = pod_name(self.id)
@@ -279,54 +277,13 @@ class KubernetesSandbox(ContainerSandbox):
         threading.Thread(target=pump, name=f"k8s-kernel-{self.id}", daemon=True).start()
         return channel
 
-    @classmethod
-    async def reap_orphans(cls, config: KubernetesConfig | None = None) -> list[str]:
-        """Delete every Roost sandbox pod and policy in the namespace (after a crash)."""
-        config = config or KubernetesConfig()
-        api = await asyncio.to_thread(_api_client, config)
-        selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
-        def reap() -> list[str]:
-            k8s_client = _module("kubernetes.client")
-            try:
-                core = k8s_client.CoreV1Api(api)
-                net = k8s_client.NetworkingV1Api(api)
-                pods = core.list_namespaced_pod(config.namespace, label_selector=selector)
-                names: list[str] = [p.metadata.name for p in pods.items]
-                for name in names:
-                    core.delete_namespaced_pod(name, config.namespace, grace_period_seconds=0)
-                policies = net.list_namespaced_network_policy(
-                    config.namespace, label_selector=selector
-                )
-                for policy in policies.items:
-                    net.delete_namespaced_network_policy(policy.metadata.name, config.namespace)
-                return names
-            finally:
-                api.close()
-
-        return await asyncio.to_thread(reap)
-
-
-def _factory(spec: SandboxSpec) -> Sandbox:
-    if spec.type == "browser":
-        raise SandboxUnavailable(
-            "browser sandboxes run on the bwrap backend only",
-            hint="use backend 'bwrap' for type 'browser'",
-        )
-    sandbox = KubernetesSandbox(spec)
-    if spec.type == "gui":
-        from roost.sandbox.gui import GuiSandbox
-
-        return GuiSandbox(sandbox)
-    return sandbox
-
-
-async def _reap(detail: dict[str, Any]) -> None:
+async def reap(detail: dict[str, Any]) -> None:
     """Delete the pod and network policy of a sandbox whose manager died."""
     pod, namespace = detail.get("pod"), detail.get("namespace")
     if not pod or not namespace:
         return
-    api = await asyncio.to_thread(_api_client, KubernetesConfig(namespace=namespace))
+    api = await asyncio.to_thread(_api_client, KubernetesConfig.from_settings(namespace=namespace))
 
     def delete() -> None:
         try:
@@ -335,6 +292,3 @@ async def _reap(detail: dict[str, Any]) -> None:
             api.close()
 
     await asyncio.to_thread(delete)
-
-
-register_backend("kubernetes", _factory, reaper=_reap)

@@ -1,0 +1,2 @@
+"""The sandbox manager as a service: an HTTP API (``roost sandbox serve``) and the
+sandbox tools over MCP."""
