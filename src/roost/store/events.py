@@ -74,7 +74,11 @@ async def event_error(backend: StoreBackend, run_id: str, events: Sequence[Event
         return missing
 
 
-def _prune_batch(tx: Tx, before: datetime, mark: tuple[datetime, str]) -> tuple[int, Any]:
+Mark = tuple[datetime, str]
+"""Where pruning stands: the ``(finished_at, id)`` of the last run it went through."""
+
+
+def _prune_batch(tx: Tx, before: datetime, mark: Mark) -> tuple[int, Mark | None]:
     """Delete the events of the next :data:`PRUNE_BATCH` finished runs after ``mark``;
     ``(events deleted, the new mark or None when done)``."""
     found = tx.rows(
@@ -134,7 +138,7 @@ class Events(Part):
         how many events were deleted.
         """
         total = 0
-        mark: tuple[datetime, str] | None = (finished_after or _EPOCH, "")
+        mark: Mark | None = (finished_after or _EPOCH, "")
         while mark is not None:
             deleted, mark = await self._backend.write(
                 functools.partial(_prune_batch, before=finished_before, mark=mark)
