@@ -1,0 +1,191 @@
+"""The container image of an agent app (or of the built-in platform): a build context
+with a multi-stage Containerfile, pinned wheels and the app's files.
+
+The first stage installs the wheels into a virtualenv with no network (``pip install
+--no-index``); the second copies only that virtualenv onto the slim base and runs as an
+unprivileged user, with ``/healthz`` as the health check. The same context builds with
+Docker, Podman or any OCI builder (kaniko, buildah) in a CI that has no PyPI access.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from roost.core.errors import ConfigError
+from roost.deploy.engine import Echo
+from roost.deploy.wheelhouse import PLATFORM_EXTRAS, Target, build_wheelhouse
+
+DEFAULT_BASE = "docker.io/library/python:3.11-slim-bookworm"
+UID = 10001
+PORT = 8000
+HOME = "/var/lib/roost"
+
+IGNORED = (
+    ".git",
+    ".hg",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".roost",
+    "*.db",
+    "*.db-wal",
+    "*.db-shm",
+    ".env",
+    "*.gguf",
+    "node_modules",
+    "build",
+    "dist",
+)
+"""Never copied into an image: VCS data, caches, local databases, secrets, model files."""
+
+_APP = re.compile(r"^[A-Za-z_][\w.]*(:[A-Za-z_]\w*)?$")
+
+
+@dataclass
+class ImageSpec:
+    """What goes into the image. ``app`` is ``MODULE:APP`` importable from ``source``;
+    ``None`` builds the platform image (the built-in assistant)."""
+
+    app: str | None = None
+    source: Path = field(default_factory=Path.cwd)
+    extras: Sequence[str] = PLATFORM_EXTRAS
+    packages: Sequence[str] = ()
+    """More distributions to pin from this environment (the app's own dependencies)."""
+    base: str = DEFAULT_BASE
+    target: Target = field(default_factory=Target)
+
+    def command(self) -> list[str]:
+        serve = ["roost", "serve"] + ([self.app] if self.app else [])
+        return [*serve, "--host", "0.0.0.0", "--port", str(PORT)]
+
+
+def _containerfile(spec: ImageSpec, requirements: list[str]) -> str:
+    app_copy = "COPY --chown=0:0 app/ /app/\n" if spec.app else ""
+    cmd = ", ".join(f'"{part}"' for part in spec.command())
+    probe = (
+        "import sys, urllib.request; "
+        f"sys.exit(urllib.request.urlopen('http://127.0.0.1:{PORT}/healthz', timeout=3).status != 200)"
+    )
+    return f"""\
+# syntax=docker/dockerfile:1
+# Written by `roost build`: {spec.app or "the Roost platform (built-in assistant)"}.
+# Base: any Debian-based image with python{spec.target.python_version} (python3 -m venv works).
+ARG BASE={spec.base}
+
+FROM ${{BASE}} AS install
+COPY wheels/ /wheels/
+RUN python3 -m venv /opt/roost \\
+ && /opt/roost/bin/python -m pip install --no-index --find-links /wheels --no-cache-dir \\
+      --disable-pip-version-check -r /wheels/requirements.txt \\
+ && /opt/roost/bin/python -m pip uninstall -y -q pip setuptools \\
+ && find /opt/roost -name '*.dist-info' -path '*/site-packages/*' -prune -o \\
+      \\( -name tests -o -name test \\) -path '*/site-packages/*' -type d -prune -exec rm -rf {{}} +
+
+FROM ${{BASE}}
+RUN (getent group {UID} || groupadd -g {UID} roost) \\
+ && (getent passwd {UID} || useradd -u {UID} -g {UID} -d {HOME} -M -s /usr/sbin/nologin roost) \\
+ && mkdir -p {HOME} && chown {UID}:{UID} {HOME} && chmod 0700 {HOME}
+COPY --from=install /opt/roost /opt/roost
+{app_copy}ENV PATH=/opt/roost/bin:$PATH \\
+    PYTHONUNBUFFERED=1 \\
+    PYTHONDONTWRITEBYTECODE=1 \\
+    HOME={HOME} \\
+    ROOST_HOME={HOME} \\
+    ROOST_SANDBOX=0 \\
+    ROOST_LOG_FORMAT=json
+WORKDIR /app
+USER {UID}:{UID}
+EXPOSE {PORT}
+VOLUME ["{HOME}"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \\
+  CMD ["python3", "-c", "{probe}"]
+CMD [{cmd}]
+"""
+
+
+def _ignored(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in IGNORED)
+
+
+def _copy_app(source: Path, dest: Path) -> int:
+    """Copy the app's files, skipping :data:`IGNORED`; returns how many were copied."""
+    count = 0
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if any(_ignored(part) for part in rel.parts) or path.is_symlink():
+            continue
+        target = dest / rel
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            count += 1
+    return count
+
+
+def write_context(
+    dest: Path,
+    spec: ImageSpec,
+    *,
+    wheelhouse: Path | None = None,
+    echo: Echo = print,
+) -> Path:
+    """Write the build context for ``spec`` into ``dest`` (created; must be empty or
+    absent). ``wheelhouse``: a directory of wheels kept between builds (a cache)."""
+    if spec.app is not None and not _APP.match(spec.app):
+        raise ConfigError(f"bad app {spec.app!r}", hint="pass MODULE:APP, e.g. app:app")
+    if spec.app is not None:
+        module = spec.app.split(":")[0].replace(".", "/")
+        if not ((spec.source / f"{module}.py").is_file() or (spec.source / module).is_dir()):
+            raise ConfigError(
+                f"{spec.app!r}: no {module}.py in {spec.source}",
+                hint="run roost build in the app's directory or pass --source",
+            )
+    if dest.exists() and any(dest.iterdir()):
+        raise ConfigError(f"{dest} is not empty", hint="pass an empty or new --context directory")
+    wheels = dest / "wheels"
+    wheels.mkdir(parents=True)
+    cache = wheelhouse or wheels
+    requirements = build_wheelhouse(
+        cache, extras=spec.extras, extra_packages=spec.packages, target=spec.target, echo=echo
+    )
+    if cache != wheels:
+        names = {r.split("==")[0].split(">")[0].split("<")[0] for r in requirements}
+        _link_wheels(cache, wheels, names)
+    lines = [_with_extras(requirements[0], spec.extras), *requirements[1:]]
+    (wheels / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if spec.app is not None:
+        copied = _copy_app(spec.source, dest / "app")
+        echo(f"copied {copied} files of the app from {spec.source}")
+    (dest / "Containerfile").write_text(_containerfile(spec, requirements), encoding="utf-8")
+    (dest / ".dockerignore").write_text("\n".join(IGNORED) + "\n", encoding="utf-8")
+    return dest
+
+
+def _with_extras(roost_pin: str, extras: Sequence[str]) -> str:
+    name, _, version = roost_pin.partition("==")
+    return f"{name}[{','.join(extras)}]=={version}" if extras else roost_pin
+
+
+def _link_wheels(cache: Path, wheels: Path, names: set[str]) -> None:
+    """Hard-link (or copy) the wheels a build needs from the cache into the context."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    wanted = {canonicalize_name(n) for n in names}
+    for wheel in cache.glob("*.whl"):
+        if parse_wheel_filename(wheel.name)[0] in wanted:
+            target = wheels / wheel.name
+            try:
+                target.hardlink_to(wheel)
+            except OSError:
+                shutil.copy2(wheel, target)
