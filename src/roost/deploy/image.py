@@ -18,7 +18,7 @@ from pathlib import Path
 
 from roost.core.errors import ConfigError
 from roost.deploy.engine import Echo
-from roost.deploy.wheelhouse import PLATFORM_EXTRAS, Target, build_wheelhouse
+from roost.deploy.wheelhouse import PLATFORM_EXTRAS, Target, stage_wheels
 
 DEFAULT_BASE = "docker.io/library/python:3.11-slim-bookworm"
 UID = 10001
@@ -68,7 +68,7 @@ class ImageSpec:
         return [*serve, "--host", "0.0.0.0", "--port", str(PORT)]
 
 
-def _containerfile(spec: ImageSpec, requirements: list[str]) -> str:
+def _containerfile(spec: ImageSpec) -> str:
     app_copy = "COPY --chown=0:0 app/ /app/\n" if spec.app else ""
     cmd = ", ".join(f'"{part}"' for part in spec.command())
     probe = (
@@ -153,39 +153,17 @@ def write_context(
             )
     if dest.exists() and any(dest.iterdir()):
         raise ConfigError(f"{dest} is not empty", hint="pass an empty or new --context directory")
-    wheels = dest / "wheels"
-    wheels.mkdir(parents=True)
-    cache = wheelhouse or wheels
-    requirements = build_wheelhouse(
-        cache, extras=spec.extras, extra_packages=spec.packages, target=spec.target, echo=echo
+    stage_wheels(
+        dest / "wheels",
+        extras=spec.extras,
+        extra_packages=spec.packages,
+        target=spec.target,
+        cache=wheelhouse,
+        echo=echo,
     )
-    if cache != wheels:
-        names = {r.split("==")[0].split(">")[0].split("<")[0] for r in requirements}
-        _link_wheels(cache, wheels, names)
-    lines = [_with_extras(requirements[0], spec.extras), *requirements[1:]]
-    (wheels / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if spec.app is not None:
         copied = _copy_app(spec.source, dest / "app")
         echo(f"copied {copied} files of the app from {spec.source}")
-    (dest / "Containerfile").write_text(_containerfile(spec, requirements), encoding="utf-8")
+    (dest / "Containerfile").write_text(_containerfile(spec), encoding="utf-8")
     (dest / ".dockerignore").write_text("\n".join(IGNORED) + "\n", encoding="utf-8")
     return dest
-
-
-def _with_extras(roost_pin: str, extras: Sequence[str]) -> str:
-    name, _, version = roost_pin.partition("==")
-    return f"{name}[{','.join(extras)}]=={version}" if extras else roost_pin
-
-
-def _link_wheels(cache: Path, wheels: Path, names: set[str]) -> None:
-    """Hard-link (or copy) the wheels a build needs from the cache into the context."""
-    from packaging.utils import canonicalize_name, parse_wheel_filename
-
-    wanted = {canonicalize_name(n) for n in names}
-    for wheel in cache.glob("*.whl"):
-        if parse_wheel_filename(wheel.name)[0] in wanted:
-            target = wheels / wheel.name
-            try:
-                target.hardlink_to(wheel)
-            except OSError:
-                shutil.copy2(wheel, target)

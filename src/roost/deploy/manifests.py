@@ -332,6 +332,12 @@ def render(d: AppDeployment, versions: ApiVersions | None = None) -> list[dict[s
     return docs
 
 
+def owned(name: str, namespace: str, versions: ApiVersions) -> list[dict[str, Any]]:
+    """Every object :func:`render` may have created for this release (to delete them)."""
+    full = AppDeployment(image="-", name=name, namespace=namespace, secret="-")
+    return [*render(full, versions), volume_claim(full)]
+
+
 def to_yaml(docs: list[dict[str, Any]]) -> str:
     import yaml
 

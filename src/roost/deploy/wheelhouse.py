@@ -9,6 +9,7 @@ package index is needed where it runs.
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -64,7 +65,7 @@ class Target:
         )
 
     def _marker_env(self, full_version: str) -> dict[str, str]:
-        env = default_environment()
+        env = {key: str(value) for key, value in default_environment().items()}
         env.update(
             python_version=self.python_version,
             python_full_version=full_version,
@@ -224,3 +225,33 @@ def build_wheelhouse(
 def extras_spec(extras: Sequence[str]) -> str:
     """``roost[a,b]`` (or ``roost``) for a requirements line."""
     return f"roost[{','.join(extras)}]" if extras else "roost"
+
+
+def stage_wheels(
+    dest: Path,
+    *,
+    extras: Sequence[str],
+    extra_packages: Sequence[str] = (),
+    target: Target | None = None,
+    cache: Path | None = None,
+    echo: Echo = print,
+) -> list[str]:
+    """Fill ``dest`` with the wheels of ``roost[extras]`` and a ``requirements.txt`` that
+    installs them with ``pip install --no-index --find-links dest -r …``. ``cache``: a
+    wheelhouse kept between runs; the wheels needed are hard-linked from it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    pins = build_wheelhouse(
+        cache or dest, extras=extras, extra_packages=extra_packages, target=target, echo=echo
+    )
+    if cache is not None and cache.resolve() != dest.resolve():
+        wanted = {canonicalize_name(Requirement(line).name) for line in pins}
+        for wheel in cache.glob("*.whl"):
+            if parse_wheel_filename(wheel.name)[0] in wanted:
+                try:
+                    (dest / wheel.name).hardlink_to(wheel)
+                except OSError:
+                    shutil.copy2(wheel, dest / wheel.name)
+    version = pins[0].partition("==")[2]
+    lines = [f"{extras_spec(extras)}=={version}", *pins[1:]]
+    (dest / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return pins
