@@ -62,6 +62,21 @@ def docker_available(config: DockerConfig | None = None) -> str | None:
     return None
 
 
+def _is_podman(client: Any) -> bool:
+    """Podman's Docker-compatible API names itself in the version's components."""
+    components = client.version().get("Components") or []
+    return any(str(c.get("Name", "")).startswith("Podman") for c in components)
+
+
+def _podman_tmpfs(tmpfs: dict[str, str]) -> dict[str, str]:
+    """Podman refuses the ``uid=`` tmpfs option; its ``U`` chowns the mount to the
+    container's user instead (same result: the workdir belongs to the sandbox user)."""
+    return {
+        path: ",".join("U" if opt.startswith("uid=") else opt for opt in options.split(","))
+        for path, options in tmpfs.items()
+    }
+
+
 def _raw_socket(sock: Any) -> socket.socket:
     """The docker SDK returns a SocketIO (unix socket) or a socket; get the socket."""
     raw = getattr(sock, "_sock", sock)
@@ -92,6 +107,8 @@ class DockerSandbox(ContainerSandbox):
     async def _create(self) -> None:
         self._docker = await asyncio.to_thread(_client, self.config)
         kwargs = build_create_kwargs(self.id, self.spec, self.config)
+        if await asyncio.to_thread(_is_podman, self._docker):
+            kwargs["tmpfs"] = _podman_tmpfs(kwargs["tmpfs"])
 
         def create() -> Any:
             import docker.errors
@@ -204,6 +221,18 @@ class DockerSandbox(ContainerSandbox):
 
         threading.Thread(target=pump, name=f"docker-kernel-{self.id}", daemon=True).start()
         return channel
+
+    async def _kill_all(self) -> None:
+        # PID 1 is the engine's init (``init: True``), so the keeper is an ordinary process
+        # of the sandbox user and ``kill -9 -1`` would end it, and the container with it.
+        # Kill every other process instead (no procps in slim images: walk /proc).
+        script = (
+            'for p in /proc/[0-9]*; do n="${p#/proc/}"; '
+            '[ "$n" = 1 ] || [ "$n" = "$$" ] || grep -q "signal.pause" "$p/cmdline" 2>/dev/null '
+            '|| kill -9 "$n" 2>/dev/null; done; true'
+        )
+        with contextlib.suppress(Exception):
+            await self._exec(["sh", "-c", script], stdin=None, timeout=15)
 
     @classmethod
     async def reap_orphans(cls, config: DockerConfig | None = None) -> list[str]:
