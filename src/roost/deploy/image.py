@@ -82,11 +82,12 @@ def _containerfile(spec: ImageSpec) -> str:
 ARG BASE={spec.base}
 
 FROM ${{BASE}} AS install
+LABEL dev.roost.build-stage=install
 COPY wheels/ /wheels/
 RUN python3 -m venv /opt/roost \\
  && /opt/roost/bin/python -m pip install --no-index --find-links /wheels --no-cache-dir \\
       --disable-pip-version-check -r /wheels/requirements.txt \\
- && /opt/roost/bin/python -m pip uninstall -y -q pip setuptools \\
+ && /opt/roost/bin/python -m pip uninstall -y -q {"setuptools" if "local" in spec.extras else "pip setuptools"} \\
  && find /opt/roost -name '*.dist-info' -path '*/site-packages/*' -prune -o \\
       \\( -name tests -o -name test \\) -path '*/site-packages/*' -type d -prune -exec rm -rf {{}} +
 
