@@ -82,9 +82,14 @@ fixture_apiserver() {
     $NICE "$work/openapi-gen" --logtostderr -i "$dirs" -p k8s.io/kubernetes/pkg/generated/openapi \
       -O zz_generated.openapi -h vendor/k8s.io/code-generator/hack/boilerplate.go.txt \
       -r "$work/violations.report" >/dev/null 2>&1
-    v=k8s.io/kubernetes/vendor/k8s.io/component-base/version
-    flags="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=20 -X $v.gitTreeState=clean"
+    # Both version packages, as hack/lib/version.sh does: /version (what Helm checks a
+    # chart's kubeVersion against) reads client-go's.
+    flags="-s -w"
+    for v in k8s.io/kubernetes/vendor/k8s.io/component-base/version k8s.io/kubernetes/vendor/k8s.io/client-go/pkg/version; do
+      flags="$flags -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=20 -X $v.gitTreeState=clean"
+    done
     for cmd in kube-apiserver kube-controller-manager; do
+      [ -x "$BIN/$cmd" ] && continue
       log "apiserver: building $cmd (several minutes on 2 cores)"
       $NICE go build -p 1 -ldflags "$flags" -o "$BIN/$cmd.tmp" "./cmd/$cmd"
       mv "$BIN/$cmd.tmp" "$BIN/$cmd"

@@ -39,6 +39,20 @@ def cached_tool(name: str, step: str) -> str:
     return str(path)
 
 
+def podman_ready() -> dict[str, str] | None:
+    """The environment for Podman (its cached configuration) when Podman and the base
+    image are set up here, else ``None``."""
+    import shutil
+
+    conf = cache_dir() / "containers.conf"
+    podman = shutil.which("podman")
+    if podman is None or not conf.is_file():
+        return None
+    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    found = subprocess.run([podman, "image", "exists", BASE_IMAGE], env=env, check=False)
+    return {"CONTAINERS_CONF": str(conf)} if found.returncode == 0 else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -132,7 +132,8 @@ def apiserver() -> Iterator[ApiServer]:
         kubeconfig = tmp / "kubeconfig"
         kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-            f"clusters:\n- name: test\n  cluster:\n    server: {url}\n    insecure-skip-tls-verify: true\n"
+            f"clusters:\n- name: test\n  cluster:\n    server: {url}\n"
+            f"    certificate-authority: {tmp / 'certs' / 'apiserver.crt'}\n"
             f"users:\n- name: admin\n  user:\n    token: {token}\n"
             "contexts:\n- name: test\n  context: {cluster: test, user: admin}\n"
         )

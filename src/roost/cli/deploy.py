@@ -33,10 +33,8 @@ def _emit(docs: list[dict[str, Any]], output: Path | None) -> None:
 
 
 def _apply(docs: list[dict[str, Any]], cluster: Any, dry_run: bool) -> None:
-    applied = cluster.apply(docs, dry_run=dry_run)
-    verb = "accepted (server-side dry run)" if dry_run else "applied"
-    for item in applied:
-        typer.echo(f"  {item} {verb}")
+    for line in cluster.apply(docs, dry_run=dry_run):
+        typer.echo(f"  {line}")
 
 
 @app.command()

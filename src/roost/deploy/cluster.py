@@ -103,22 +103,29 @@ class Cluster:
 
     def apply(self, docs: Iterable[dict[str, Any]], *, dry_run: bool = False) -> list[str]:
         """Dry-run every document on the server, then (unless ``dry_run``) apply them.
-        Namespaces go first, for real, so the dry run of what they hold can pass.
-        Returns ``Kind/name`` of each document."""
+        Namespaces go first, for real (unless ``dry_run``), so the dry run of what they
+        hold can pass. Returns one line per document: ``Kind/name`` and what happened."""
         docs = list(docs)
         namespaces = [d for d in docs if d["kind"] == "Namespace"]
         rest = [d for d in docs if d["kind"] != "Namespace"]
+        report: list[str] = []
         for doc in namespaces:
             self._apply_one(doc, dry_run=True)
             if not dry_run:
                 self._apply_one(doc, dry_run=False)
+        missing = {n["metadata"]["name"] for n in namespaces if dry_run and not self._exists(n)}
         errors: list[str] = []
         for doc in rest:
+            if doc["metadata"].get("namespace") in missing:
+                # The server cannot judge objects of a namespace that does not exist yet.
+                report.append(
+                    f"{_ref(doc)} not checked (namespace {doc['metadata']['namespace']} is new)"
+                )
+                continue
             try:
                 self._apply_one(doc, dry_run=True)
             except ClusterRefused as exc:
-                if dry_run or not _in_new_namespace(doc, namespaces):
-                    errors.append(exc.message)
+                errors.append(exc.message)
         if errors:
             raise ClusterRefused(
                 "the API server refused the manifests (nothing was applied): " + "; ".join(errors),
@@ -127,7 +134,16 @@ class Cluster:
         if not dry_run:
             for doc in rest:
                 self._apply_one(doc, dry_run=False)
-        return [f"{d['kind']}/{d['metadata']['name']}" for d in docs]
+        verb = "accepted (server-side dry run)" if dry_run else "applied"
+        done = {line.split(" ")[0] for line in report}
+        return [f"{_ref(d)} {verb}" for d in docs if _ref(d) not in done] + report
+
+    def _exists(self, doc: dict[str, Any]) -> bool:
+        try:
+            self._resource(doc).get(name=doc["metadata"]["name"])
+        except Exception:
+            return False
+        return True
 
     def delete(self, docs: Iterable[dict[str, Any]]) -> list[str]:
         """Delete the documents' objects (already gone is fine); returns what was deleted."""
@@ -174,9 +190,10 @@ class Cluster:
         out: dict[str, str] = {}
         for pod in core.list_namespaced_pod(namespace, label_selector=_instance(name)).items:
             try:
-                out[pod.metadata.name] = core.read_namespaced_pod_log(
+                text = core.read_namespaced_pod_log(
                     pod.metadata.name, namespace, container="roost", tail_lines=tail
                 )
+                out[pod.metadata.name] = text or f"(no logs yet: {pod.status.phase})"
             except Exception as exc:
                 out[pod.metadata.name] = f"(no logs: {_reason(exc)})"
         return out
@@ -193,13 +210,12 @@ class AppStatus:
     pods: list[tuple[str, str]]
 
 
+def _ref(doc: dict[str, Any]) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
 def _instance(name: str) -> str:
     return f"app.kubernetes.io/instance={name},app.kubernetes.io/name=roost"
-
-
-def _in_new_namespace(doc: dict[str, Any], namespaces: list[dict[str, Any]]) -> bool:
-    names = {n["metadata"]["name"] for n in namespaces}
-    return doc["metadata"].get("namespace") in names
 
 
 def _reason(exc: Exception) -> str:
