@@ -52,6 +52,12 @@ fixture_apiserver() {
   mkdir -p "$work" "$src"
   if ! ls "$src"/kubernetes_*.orig.tar.gz >/dev/null 2>&1; then
     log "apiserver: fetching Debian source packages"
+    if [ "$(id -u)" = 0 ] && ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      # apt-get source needs a deb-src entry; Debian images ship without one.
+      printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        > /etc/apt/sources.list.d/roost-test-src.sources
+      apt-get update -qq
+    fi
     if ! apt-get source --help >/dev/null 2>&1 || ! (cd "$src" && apt-get source -qq --download-only kubernetes golang-github-modern-go-reflect2 golang-github-json-iterator-go); then
       log "apiserver: apt-get source failed (a deb-src entry for bookworm is needed); skipped"; return 0
     fi
@@ -91,7 +97,7 @@ fixture_apiserver() {
     for cmd in kube-apiserver kube-controller-manager; do
       [ -x "$BIN/$cmd" ] && continue
       log "apiserver: building $cmd (several minutes on 2 cores)"
-      $NICE go build -p 1 -ldflags "$flags" -o "$BIN/$cmd.tmp" "./cmd/$cmd"
+      $NICE go build -ldflags "$flags" -o "$BIN/$cmd.tmp" "./cmd/$cmd"
       mv "$BIN/$cmd.tmp" "$BIN/$cmd"
     done
   )
