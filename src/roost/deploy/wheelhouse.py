@@ -96,28 +96,35 @@ def parse_target(text: str) -> Target:
 
 
 def pinned_requirements(
-    extras: Iterable[str], *, extra_packages: Iterable[str] = (), target: Target | None = None
+    extras: Iterable[str],
+    *,
+    extra_packages: Iterable[str] = (),
+    target: Target | None = None,
+    roost_requires: Sequence[str] | None = None,
 ) -> list[str]:
     """``name==version`` for the closure of ``roost[extras]`` (plus ``extra_packages``)
     as installed in this environment, for ``target``'s markers; sorted, without roost.
-    A dependency the target needs but this environment lacks (one behind a marker)
-    keeps its specifier, unpinned: pip resolves it."""
+    ``roost_requires``: Roost's own requirements when they come from the wheel being
+    shipped rather than the installed metadata. A dependency the target needs but this
+    environment lacks (one behind a marker) keeps its specifier, unpinned: pip resolves it."""
     envs = (target or Target()).marker_envs()
     pins: dict[str, str] = {}
     unpinned: dict[str, str] = {}
 
     def visit(dist_name: str, wanted_extras: frozenset[str], spec: str = "") -> None:
+        is_roost = canonicalize_name(dist_name) == "roost"
         try:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError:
-            if dist_name == "roost":
+            if is_roost:
                 raise ConfigError("roost is not installed", hint="pip install roost") from None
             unpinned[canonicalize_name(dist_name)] = f"{canonicalize_name(dist_name)}{spec}"
             return
         key = canonicalize_name(dist.metadata["Name"])
         first = key not in pins
         pins[key] = dist.version
-        for text in dist.requires or []:
+        requires = roost_requires if is_roost and roost_requires is not None else dist.requires
+        for text in requires or []:
             req = Requirement(text)
             needed = not req.marker or any(
                 req.marker.evaluate({**env, "extra": extra})
@@ -180,10 +187,27 @@ def build_wheelhouse(
     pinned requirement lines (``roost==…`` first)."""
     target = target or Target()
     dest.mkdir(parents=True, exist_ok=True)
-    pins = pinned_requirements(extras, extra_packages=extra_packages, target=target)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    for old in dest.glob("roost-*.whl"):
+        old.unlink()  # always rebuilt: the tree may have changed under the same version
+    root = source_tree()
+    if root is not None:
+        stream(
+            [*pip, "wheel", "--no-deps", "-w", str(dest), str(root)], echo, what="building roost"
+        )
+    else:
+        version = metadata.version("roost")
+        stream(
+            [*pip, "download", "--no-deps", "-d", str(dest), f"roost=={version}"],
+            echo,
+            what="fetching roost",
+        )
+    built = next(dest.glob("roost-*.whl"))
+    pins = pinned_requirements(
+        extras, extra_packages=extra_packages, target=target, roost_requires=_requires(built)
+    )
     have = _have(dest)
     todo = [line for line in pins if not _satisfied(Requirement(line), have)]
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     if todo:
         echo(
             f"fetching {len(todo)} of {len(pins)} wheels for {target.platform} py{target.python_version}"
@@ -203,23 +227,18 @@ def build_wheelhouse(
             stream(argv, echo, what="fetching wheels")
         finally:
             Path(req.name).unlink(missing_ok=True)
-    version = metadata.version("roost")
-    root = source_tree()
-    for old in dest.glob("roost-*.whl"):
-        old.unlink()  # always rebuilt: the tree may have changed under the same version
-    if root is not None:
-        stream(
-            [*pip, "wheel", "--no-deps", "-w", str(dest), str(root)], echo, what="building roost"
-        )
-    else:
-        stream(
-            [*pip, "download", "--no-deps", "-d", str(dest), f"roost=={version}"],
-            echo,
-            what="fetching roost",
-        )
-    built = next(dest.glob("roost-*.whl"))
-    roost_version = parse_wheel_filename(built.name)[1]
-    return [f"roost=={roost_version}", *pins]
+    return [f"roost=={parse_wheel_filename(built.name)[1]}", *pins]
+
+
+def _requires(wheel: Path) -> list[str]:
+    """``Requires-Dist`` of a wheel (its METADATA), without installing it."""
+    import email.parser
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as z:
+        name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        meta = email.parser.BytesParser().parsebytes(z.read(name), headersonly=True)
+    return list(meta.get_all("Requires-Dist") or [])
 
 
 def extras_spec(extras: Sequence[str]) -> str:
