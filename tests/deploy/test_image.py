@@ -81,6 +81,25 @@ def test_context_refuses_an_app_that_is_not_there(tmp_path: Path) -> None:
         write_context(tmp_path / "ctx2", ImageSpec(app="not an app", source=tmp_path))
 
 
+def test_build_without_an_engine_writes_the_context_and_says_how(
+    app_dir: Path, tmp_path: Path, wheelhouse: Path
+) -> None:
+    empty = tmp_path / "no-engines"
+    empty.mkdir()
+    done = roost_cli(
+        "build", "app:app", "--source", str(app_dir), "--context", str(tmp_path / "ctx"),
+        "--wheelhouse", str(wheelhouse), env={"PATH": str(empty)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "no container engine answers here" in done.stdout
+    assert f"docker build -t roost:latest -f {tmp_path / 'ctx'}/Containerfile" in done.stdout
+    assert (tmp_path / "ctx" / "Containerfile").is_file()
+    named = roost_cli(
+        "build", "--engine", "podman", "--source", str(app_dir), env={"PATH": str(empty)}
+    )
+    assert named.returncode == 2 and "container_engine_unavailable" in named.stderr
+
+
 @pytest.fixture
 def built_image(podman: str, app_dir: Path, tmp_path: Path, wheelhouse: Path) -> Iterator[str]:
     tag = f"localhost/roost-test/echo:{int(time.time())}"

@@ -54,7 +54,7 @@ def build(
 ) -> None:
     """Write a multi-stage Containerfile, pinned wheels and the app's files, then build."""
     from roost.core import RoostError
-    from roost.deploy.engine import build_image, image_size, require_engine
+    from roost.deploy.engine import build_image, find_engine, image_size, require_engine
     from roost.deploy.image import DEFAULT_BASE, ImageSpec, write_context
     from roost.deploy.wheelhouse import parse_target
 
@@ -67,13 +67,23 @@ def build(
             base=base or DEFAULT_BASE,
             target=parse_target(platform),
         )
-        found = None if no_build else require_engine(engine)
+        # An engine named explicitly must be there; "auto" without one writes the context
+        # and says how to build it elsewhere (a CI runner, a build host).
+        if no_build:
+            found = None
+        elif engine == "auto":
+            found = find_engine()
+        else:
+            found = require_engine(engine)
         ctx = context or Path(tempfile.mkdtemp(prefix="roost-build-"))
         typer.echo(f"writing the build context in {ctx}")
         write_context(ctx, spec, wheelhouse=wheelhouse, echo=typer.echo)
         if found is None:
+            if not no_build:
+                typer.echo("no container engine answers here (Docker or Podman)")
             typer.echo(
                 f"context ready. Build it with: docker build -t {tag} -f {ctx}/Containerfile {ctx}"
+                f"  (podman: add --format docker; another base: --build-arg BASE=IMAGE)"
             )
             return
         typer.echo(f"building {tag} with {found.name}")
