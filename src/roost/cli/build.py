@@ -48,6 +48,9 @@ def build(
     wheelhouse: Annotated[
         Path | None, typer.Option(help="A directory of wheels kept between builds.")
     ] = None,
+    strip: Annotated[
+        bool, typer.Option(help="Strip debug symbols from native extensions (smaller image).")
+    ] = True,
     no_build: Annotated[
         bool, typer.Option("--no-build", help="Only write the context and say how to build it.")
     ] = False,
@@ -66,6 +69,7 @@ def build(
             packages=split_csv(with_packages),
             base=base or DEFAULT_BASE,
             target=parse_target(platform),
+            strip=strip,
         )
         # An engine named explicitly must be there; "auto" without one writes the context
         # and says how to build it elsewhere (a CI runner, a build host).
