@@ -71,6 +71,7 @@ def docker_api(podman: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [podman, "system", "service", "--time=0", url],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp,  # conmon drops an "oom" marker in its working directory after an OOM kill
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
