@@ -117,7 +117,7 @@ def test_knative_service_is_valid_against_the_serving_crd(apiserver: ApiServer) 
         time.sleep(1)  # discovery refresh
     code, out, err = _k8s(
         apiserver, "knative", "--image", "registry.corp/roost:1.0", "--name", "agents-kn",
-        "-n", "default", "--secret", "roost-env", "--concurrency", "12", "--affinity-header", "", "--dry-run",
+        "-n", "default", "--secret", "roost-env", "--concurrency", "12", "--dry-run",
     )  # fmt: skip
     assert code == 0, err
     assert "Service/agents-kn accepted (server-side dry run)" in out

@@ -8,7 +8,7 @@ import yaml
 from kubernetes_validate.utils import validate
 
 from roost.core import ConfigError
-from roost.deploy.knative import KnativeService
+from roost.deploy.knative import SESSION_HEADER, KnativeService
 from roost.deploy.knative import render as render_knative
 from roost.deploy.manifests import ApiVersions, AppDeployment, owned, render
 
@@ -107,7 +107,11 @@ def test_render_command_prints_valid_yaml() -> None:
 
 
 def test_knative_service_scales_to_zero_with_a_concurrency_target() -> None:
-    service, affinity = render_knative(KnativeService(image="roost:1", concurrency=15, max_scale=4))
+    (plain,) = render_knative(KnativeService(image="roost:1"))
+    assert plain["kind"] == "Service", "no Istio object unless asked"
+    service, affinity = render_knative(
+        KnativeService(image="roost:1", concurrency=15, max_scale=4, affinity_header=SESSION_HEADER)
+    )
     annotations = service["spec"]["template"]["metadata"]["annotations"]
     assert annotations["autoscaling.knative.dev/min-scale"] == "0"
     assert annotations["autoscaling.knative.dev/target"] == "15"

@@ -181,8 +181,12 @@ def knative(
     max_scale: Annotated[int, typer.Option(min=1)] = 10,
     concurrency: Annotated[int, typer.Option(min=1, help="Target requests per replica.")] = 20,
     affinity_header: Annotated[
-        str, typer.Option(help="Header for session affinity (Istio); empty: none.")
-    ] = "X-Roost-Session-Id",
+        str,
+        typer.Option(
+            help="With Istio: hash this header (e.g. X-Roost-Session-Id) to keep a "
+            "session on one replica; empty: no DestinationRule."
+        ),
+    ] = "",
     render: Annotated[bool, typer.Option("--render", help="Print, touch no cluster.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Server-side dry run only.")] = False,
     kubeconfig: Kubeconfig = None,

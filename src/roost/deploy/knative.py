@@ -38,7 +38,9 @@ class KnativeService:
     memory_limit: str = "1Gi"
     env: dict[str, str] = field(default_factory=dict)
     image_pull_secrets: list[str] = field(default_factory=list)
-    affinity_header: str | None = SESSION_HEADER
+    affinity_header: str | None = None
+    """With Istio: hash this header (e.g. :data:`SESSION_HEADER`) to keep a session on one
+    replica. ``None``: no DestinationRule (clusters without Istio would refuse it)."""
 
     def __post_init__(self) -> None:
         if self.min_scale < 0 or self.max_scale < max(1, self.min_scale):
