@@ -103,6 +103,7 @@ class DockerSandbox(ContainerSandbox):
         self.container_detail: dict[str, Any] = {}
         self._docker: Any = None
         self._container: Any = None
+        self._keeper = "1"
 
     async def _create(self) -> None:
         self._docker = await asyncio.to_thread(_client, self.config)
@@ -137,6 +138,11 @@ class DockerSandbox(ContainerSandbox):
             "image": kwargs["image"],
             "docker_host": self.config.base_url,
         }
+        # With the engine's init as PID 1 the keeper is its first child: remember it, so
+        # killing the sandbox's processes spares it (see _kill_all).
+        children = await self._exec(["cat", "/proc/1/task/1/children"], stdin=None, timeout=15)
+        pids = children.stdout.split()
+        self._keeper = pids[0].decode() if pids and pids[0].isdigit() else "1"
 
     async def _destroy(self) -> None:
         if self._docker is None:
@@ -172,7 +178,7 @@ class DockerSandbox(ContainerSandbox):
         return created["Id"], _raw_socket(sock)
 
     async def _exec(self, argv: list[str], *, stdin: bytes | None, timeout: float) -> ExecOutput:
-        from docker.utils.socket import consume_socket_output, frames_iter
+        from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
 
         def run() -> ExecOutput:
             exec_id, raw = self._exec_start(argv, stdin is not None)
@@ -181,7 +187,10 @@ class DockerSandbox(ContainerSandbox):
                 if stdin is not None:
                     raw.sendall(stdin)
                     raw.shutdown(socket.SHUT_WR)
-                stdout, stderr = consume_socket_output(frames_iter(raw, tty=False), demux=True)
+                # frames_iter yields (stream id, bytes); demux_adaptor makes them the
+                # (stdout, stderr) pairs consume_socket_output expects.
+                frames = (demux_adaptor(*frame) for frame in frames_iter(raw, tty=False))
+                stdout, stderr = consume_socket_output(frames, demux=True)
             finally:
                 raw.close()
             code = self._docker.api.exec_inspect(exec_id).get("ExitCode")
@@ -228,7 +237,7 @@ class DockerSandbox(ContainerSandbox):
         # Kill every other process instead (no procps in slim images: walk /proc).
         script = (
             'for p in /proc/[0-9]*; do n="${p#/proc/}"; '
-            '[ "$n" = 1 ] || [ "$n" = "$$" ] || grep -q "signal.pause" "$p/cmdline" 2>/dev/null '
+            f'[ "$n" = 1 ] || [ "$n" = {self._keeper} ] || [ "$n" = "$$" ] '
             '|| kill -9 "$n" 2>/dev/null; done; true'
         )
         with contextlib.suppress(Exception):
