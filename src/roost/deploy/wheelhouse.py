@@ -40,6 +40,12 @@ class Target:
     python_version: str = "3.11"
     machine: str = "x86_64"
 
+    def pip_platforms(self) -> list[str]:
+        """``--platform`` values: manylinux2014 and the newer glibc tags up to Debian
+        bookworm's 2.36 (pip does not widen a tag it is given)."""
+        newer = (24, 26, 27, 28, 31, 34, 35, 36)
+        return [self.platform, *(f"manylinux_2_{v}_{self.machine}" for v in newer)]
+
     @property
     def abi(self) -> str:
         return "cp" + self.python_version.replace(".", "")
@@ -160,12 +166,23 @@ def source_tree() -> Path | None:
     return None
 
 
-def _have(dest: Path) -> dict[str, str]:
-    """Normalized name → version of the wheels already in ``dest``."""
+def fits(wheel: Path, target: Target) -> bool:
+    """Whether a wheel installs on ``target`` (one cache may hold several platforms')."""
+    tags = parse_wheel_filename(wheel.name)[3]
+    return any(
+        (tag.platform == "any" or tag.platform.endswith("_" + target.machine))
+        and (tag.abi in ("none", "abi3") or tag.abi == target.abi)
+        for tag in tags
+    )
+
+
+def _have(dest: Path, target: Target) -> dict[str, str]:
+    """Normalized name → version of the wheels for ``target`` already in ``dest``."""
     found: dict[str, str] = {}
     for wheel in dest.glob("*.whl"):
-        name, version, _, _ = parse_wheel_filename(wheel.name)
-        found[str(name)] = str(version)
+        if fits(wheel, target):
+            name, version, _, _ = parse_wheel_filename(wheel.name)
+            found[str(name)] = str(version)
     return found
 
 
@@ -206,7 +223,7 @@ def build_wheelhouse(
     pins = pinned_requirements(
         extras, extra_packages=extra_packages, target=target, roost_requires=_requires(built)
     )
-    have = _have(dest)
+    have = _have(dest, target)
     todo = [line for line in pins if not _satisfied(Requirement(line), have)]
     if todo:
         echo(
@@ -221,7 +238,8 @@ def build_wheelhouse(
             else:
                 argv = [
                     *pip, "download", "--no-deps", "--only-binary=:all:", "-d", str(dest),
-                    "--platform", target.platform, "--python-version", target.python_version,
+                    *(arg for p in target.pip_platforms() for arg in ("--platform", p)),
+                    "--python-version", target.python_version,
                     "--implementation", "cp", "--abi", target.abi, "-r", req.name,
                 ]  # fmt: skip
             stream(argv, echo, what="fetching wheels")
@@ -265,7 +283,7 @@ def stage_wheels(
     if cache is not None and cache.resolve() != dest.resolve():
         wanted = {canonicalize_name(Requirement(line).name) for line in pins}
         for wheel in cache.glob("*.whl"):
-            if parse_wheel_filename(wheel.name)[0] in wanted:
+            if parse_wheel_filename(wheel.name)[0] in wanted and fits(wheel, target or Target()):
                 try:
                     (dest / wheel.name).hardlink_to(wheel)
                 except OSError:
