@@ -8,9 +8,7 @@ import asyncio
 
 import pytest
 
-from roost.sandbox import SandboxSpec, SandboxTimeout, create_sandbox
-from roost.sandbox.docker import DockerConfig, DockerSandbox
-from roost.sandbox.kubernetes import KubernetesConfig, KubernetesSandbox
+from roost.sandbox import DockerSandbox, SandboxLimits, SandboxSpec, SandboxTimeout, create_sandbox
 
 from ._tools import BASE_IMAGE, ApiServer, wait_for_service_account
 
@@ -43,13 +41,11 @@ async def test_docker_sandbox_runs_code_locked_down_on_podman(docker_env: str) -
         assert (await sandbox.read_file("data/report.txt")).decode() == "résumé 数据"
         assert [f.path for f in await sandbox.list_files("data")] == ["data/report.txt"]
         name = sandbox.info().detail["container"]
-    reaped = await DockerSandbox.reap_orphans(DockerConfig(base_url=docker_env))
+    reaped = await DockerSandbox.reap_orphans()  # DOCKER_HOST: Podman's socket
     assert not any(name in r for r in reaped), "closed sandboxes leave no container behind"
 
 
 async def test_docker_sandbox_memory_limit_is_enforced_on_podman(docker_env: str) -> None:
-    from roost.sandbox.base import SandboxLimits
-
     sandbox = create_sandbox(SandboxSpec(limits=SandboxLimits(memory_mb=128)), backend="docker")
     async with sandbox:
         hog = await sandbox.run_python("b = bytearray(600 * 1024 * 1024)\nlen(b)")
@@ -58,7 +54,7 @@ async def test_docker_sandbox_memory_limit_is_enforced_on_podman(docker_env: str
 
 
 async def test_kubernetes_sandbox_pod_and_policy_are_admitted_by_a_real_api_server(
-    apiserver: ApiServer,
+    apiserver: ApiServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from kubernetes import client, config
 
@@ -70,13 +66,14 @@ async def test_kubernetes_sandbox_pod_and_policy_are_admitted_by_a_real_api_serv
     # an unknown one (RuntimeClass admission).
     client.NodeV1Api(api).create_runtime_class({"metadata": {"name": "gvisor"}, "handler": "runsc"})
     wait_for_service_account(apiserver, namespace)
-    cfg = KubernetesConfig(
-        namespace=namespace,
-        kubeconfig=str(apiserver.kubeconfig),
-        in_cluster=False,
-        ready_timeout_s=4,
-    )
-    sandbox = KubernetesSandbox(SandboxSpec(), config=cfg)
+    for key, value in {
+        "NAMESPACE": namespace,
+        "KUBECONFIG": str(apiserver.kubeconfig),
+        "IN_CLUSTER": "false",
+        "READY_TIMEOUT_S": "4",  # no kubelet here: the pod is admitted, never runs
+    }.items():
+        monkeypatch.setenv(f"ROOST_SANDBOX_K8S_{key}", value)
+    sandbox = create_sandbox(SandboxSpec(), backend="kubernetes")
     start = asyncio.create_task(sandbox.start())
     seen: dict[str, object] = {}
     for _ in range(80):
@@ -88,7 +85,7 @@ async def test_kubernetes_sandbox_pod_and_policy_are_admitted_by_a_real_api_serv
             ).items[0]
             break
         await asyncio.sleep(0.05)
-    with pytest.raises(SandboxTimeout):  # no kubelet here: the pod is admitted, never runs
+    with pytest.raises(SandboxTimeout):
         await start
     pod, policy = seen["pod"], seen["policy"]
     spec = pod.spec  # type: ignore[attr-defined]
