@@ -4,11 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages for the browser and desktop sandboxes and the TLS test's certificate
-# (needs root; skipped otherwise).
+# Debian packages for the browser and desktop sandboxes and the TLS test's certificate,
+# and for the deployment tests: Podman (runc, debootstrap for its base image), etcd and Go
+# (a kube-apiserver built from Debian's sources), nginx and systemd-analyze (needs root;
+# skipped otherwise).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
-  for pkg in chromium xvfb xdotool x11-utils python3-matplotlib python3-numpy openssl; do
+  for pkg in chromium xvfb xdotool x11-utils python3-matplotlib python3-numpy openssl \
+             podman runc debootstrap etcd-server golang-go dpkg-dev nginx-light systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then
@@ -22,5 +25,11 @@ python -m pip install -q -e ".[all,dev]"
 # cached outside the per-test homes, so reruns skip the download.
 export ROOST_TEST_MODEL_HOME="${ROOST_TEST_MODEL_HOME:-$HOME/.roost}"
 ROOST_HOME="$ROOST_TEST_MODEL_HOME" roost model install --yes
+
+# The deployment tests' heavy fixtures (helm/kubectl, a Podman base image from Debian's
+# archive, kube-apiserver 1.20 built from Debian's sources), cached outside the repository
+# in ROOST_TEST_CACHE (/var/cache/roost-test as root). Cold: ~15-25 min on 2 cores, mostly
+# the Go build; warm: under a second.
+./scripts/test-fixtures.sh
 
 python -m pytest "$@"

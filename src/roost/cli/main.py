@@ -28,6 +28,10 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.sandbox", "app", "sandbox"),
     ("roost.cli.traces", "app", "traces"),
     ("roost.cli.alerts", "app", "alerts"),
+    ("roost.cli.build", "app", None),
+    ("roost.cli.deploy", "app", "deploy"),
+    ("roost.cli.bundle", "app", None),
+    ("roost.cli.db", "app", "db"),
 ]
 
 
@@ -41,6 +45,10 @@ _ENTRY: dict[str, str] = {
     "sandbox": "roost.cli.sandbox",
     "traces": "roost.cli.traces",
     "alerts": "roost.cli.alerts",
+    "build": "roost.cli.build",
+    "deploy": "roost.cli.deploy",
+    "bundle": "roost.cli.bundle",
+    "db": "roost.cli.db",
 }
 
 

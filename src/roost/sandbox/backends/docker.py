@@ -55,6 +55,21 @@ def docker_available(config: DockerConfig | None = None) -> str | None:
     return None
 
 
+def _is_podman(client: Any) -> bool:
+    """Podman's Docker-compatible API names itself in the version's components."""
+    components = client.version().get("Components") or []
+    return any(str(c.get("Name", "")).startswith("Podman") for c in components)
+
+
+def _podman_tmpfs(tmpfs: dict[str, str]) -> dict[str, str]:
+    """Podman refuses the ``uid=`` tmpfs option; its ``U`` chowns the mount to the
+    container's user instead (same result: the workdir belongs to the sandbox user)."""
+    return {
+        path: ",".join("U" if opt.startswith("uid=") else opt for opt in options.split(","))
+        for path, options in tmpfs.items()
+    }
+
+
 def _raw_socket(sock: Any) -> socket.socket:
     """The docker SDK returns a SocketIO (unix socket) or a socket; get the socket."""
     raw = getattr(sock, "_sock", sock)
@@ -81,10 +96,13 @@ class DockerSandbox(ContainerSandbox):
         self.container_detail: dict[str, Any] = {}
         self._docker: Any = None
         self._container: Any = None
+        self._keeper = "1"
 
     async def _create(self) -> None:
         self._docker = await asyncio.to_thread(_client, self.config)
         kwargs = build_create_kwargs(self.id, self.spec, self.config)
+        if await asyncio.to_thread(_is_podman, self._docker):
+            kwargs["tmpfs"] = _podman_tmpfs(kwargs["tmpfs"])
 
         def create() -> Any:
             import docker.errors
@@ -113,6 +131,11 @@ class DockerSandbox(ContainerSandbox):
             "image": kwargs["image"],
             "docker_host": self.config.base_url,
         }
+        # With the engine's init as PID 1 the keeper is its first child: remember it, so
+        # killing the sandbox's processes spares it (see _kill_all).
+        children = await self._exec(["cat", "/proc/1/task/1/children"], stdin=None, timeout=15)
+        pids = children.stdout.split()
+        self._keeper = pids[0].decode() if pids and pids[0].isdigit() else "1"
 
     async def _destroy(self) -> None:
         if self._docker is None:
@@ -148,7 +171,7 @@ class DockerSandbox(ContainerSandbox):
         return created["Id"], _raw_socket(sock)
 
     async def _exec(self, argv: list[str], *, stdin: bytes | None, timeout: float) -> ExecOutput:
-        from docker.utils.socket import consume_socket_output, frames_iter
+        from docker.utils.socket import consume_socket_output, demux_adaptor, frames_iter
 
         def run() -> ExecOutput:
             exec_id, raw = self._exec_start(argv, stdin is not None)
@@ -157,7 +180,10 @@ class DockerSandbox(ContainerSandbox):
                 if stdin is not None:
                     raw.sendall(stdin)
                     raw.shutdown(socket.SHUT_WR)
-                stdout, stderr = consume_socket_output(frames_iter(raw, tty=False), demux=True)
+                # frames_iter yields (stream id, bytes); demux_adaptor makes them the
+                # (stdout, stderr) pairs consume_socket_output expects.
+                frames = (demux_adaptor(*frame) for frame in frames_iter(raw, tty=False))
+                stdout, stderr = consume_socket_output(frames, demux=True)
             finally:
                 raw.close()
             code = self._docker.api.exec_inspect(exec_id).get("ExitCode")
@@ -197,6 +223,18 @@ class DockerSandbox(ContainerSandbox):
 
         threading.Thread(target=pump, name=f"docker-kernel-{self.id}", daemon=True).start()
         return channel
+
+    async def _kill_all(self) -> None:
+        # PID 1 is the engine's init (``init: True``), so the keeper is an ordinary process
+        # of the sandbox user and ``kill -9 -1`` would end it, and the container with it.
+        # Kill every other process instead (no procps in slim images: walk /proc).
+        script = (
+            'for p in /proc/[0-9]*; do n="${p#/proc/}"; '
+            f'[ "$n" = 1 ] || [ "$n" = {self._keeper} ] || [ "$n" = "$$" ] '
+            '|| kill -9 "$n" 2>/dev/null; done; true'
+        )
+        with contextlib.suppress(Exception):
+            await self._exec(["sh", "-c", script], stdin=None, timeout=15)
 
 
 async def reap(detail: dict[str, Any]) -> None:
