@@ -1,4 +1,5 @@
-"""Store write/read throughput on SQLite and PostgreSQL.
+"""Store write/read throughput on each backend: SQLite on ``sqlite3`` (the default),
+SQLite through SQLAlchemy (aiosqlite), and PostgreSQL.
 
 Measures what the server does per streamed run: ``flush_run`` (a batch of events plus
 the partial reply upsert in one transaction), single-message appends, event reads for
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -24,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from roost.core import Msg, TextBlock
 from roost.store import Store
-from roost.store._engine import normalize_url
+from roost.store.backends.sqlalchemy import parse_url
+from roost.store.backends.sqlite import SqliteBackend
 
 _cpu: list[float] = []
 
@@ -95,17 +97,13 @@ async def _scenario(store: Store, *, runs: int, batches: int, batch: int) -> dic
     return out
 
 
-def _force_full_sync(store: Store) -> None:
-    # SQLite files are written through the store's sync engine (decision 0090)
-    # (getattr: the bench also runs against an older Roost via PYTHONPATH)
-    engine = getattr(store, "_sync", None) or store.engine.sync_engine
-    engine.dispose()
+class _FullSync(SqliteBackend):
+    """The sqlite3 backend with ``synchronous=FULL`` (an fsync at every commit)."""
 
-    @event.listens_for(engine, "connect")
-    def _full(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.close()
+    def connect(self) -> sqlite3.Connection:
+        conn = super().connect()
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
 
 
 async def _sync_compare(tmp: str, rounds: int, per_round: int) -> dict[str, float]:
@@ -114,10 +112,11 @@ async def _sync_compare(tmp: str, rounds: int, per_round: int) -> dict[str, floa
     stores: dict[str, Store] = {}
     sessions: dict[str, str] = {}
     for label, full in (("NORMAL", False), ("FULL", True)):
-        store = await Store.open(f"sqlite+aiosqlite:///{Path(tmp) / f'sync_{label}.db'}")
+        path = Path(tmp) / f"sync_{label}.db"
+        store = await Store.open(f"sqlite:///{path}")  # creates the schema
         if full:
-            await store.engine.dispose()
-            _force_full_sync(store)
+            await store.close()
+            store = Store(_FullSync(path), f"sqlite:///{path}")
         stores[label] = store
         sessions[label] = (await store.create_session(app="bench")).id
     rates: dict[str, list[float]] = {label: [] for label in stores}
@@ -195,9 +194,11 @@ async def main() -> None:
     results: dict[str, dict[str, float]] = {}
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = await Store.open(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        results["sqlite"] = await _scenario(store, **kw)
-        await store.close()
+        for label, choice in (("sqlite3", "sqlite3"), ("sqlalchemy-sqlite", "sqlalchemy")):
+            url = f"sqlite:///{Path(tmp) / f'{label}.db'}"
+            store = await Store.open(url, backend=choice)  # type: ignore[arg-type]
+            results[label] = await _scenario(store, **kw)
+            await store.close()
         sync = await _sync_compare(tmp, args.sync_rounds, 100)
 
     if args.postgres:
@@ -210,7 +211,7 @@ async def main() -> None:
             results["postgresql"] = await _scenario(store, **kw)
         finally:
             await store.close()
-            engine = create_async_engine(normalize_url(url))
+            engine = create_async_engine(parse_url(url))
             async with engine.begin() as conn:
                 await conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             await engine.dispose()
@@ -222,9 +223,9 @@ async def main() -> None:
 
     labels = list(results)
     metrics = list(next(iter(results.values())))
-    print(f"{'metric':32}" + "".join(f"{label:>16}" for label in labels))
+    print(f"{'metric':32}" + "".join(f"{label:>20}" for label in labels))
     for metric in metrics:
-        print(f"{metric:32}" + "".join(f"{results[lb][metric]:>16,.0f}" for lb in labels))
+        print(f"{metric:32}" + "".join(f"{results[lb][metric]:>20,.0f}" for lb in labels))
     print(f"(runs={args.runs} batches={args.batches} batch={args.batch})")
     print(
         "sqlite commits/s (one-message appends, median of alternating rounds): "
@@ -233,9 +234,9 @@ async def main() -> None:
     )
     print()
     clabels = list(coordination)
-    print(f"{'coordination':32}" + "".join(f"{label:>16}" for label in clabels))
+    print(f"{'coordination':32}" + "".join(f"{label:>20}" for label in clabels))
     for metric in next(iter(coordination.values())):
-        print(f"{metric:32}" + "".join(f"{coordination[lb][metric]:>16,.0f}" for lb in clabels))
+        print(f"{metric:32}" + "".join(f"{coordination[lb][metric]:>20,.0f}" for lb in clabels))
 
 
 if __name__ == "__main__":

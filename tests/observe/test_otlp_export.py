@@ -11,7 +11,6 @@ from roost.core import ConfigError, Usage
 from roost.models import ScriptedModel, ScriptedReply
 from roost.observe import run_context, setup_tracing
 from roost.store import Store
-from roost.store.traces import spans_for_run
 from roost.tools import Toolkit, tool
 
 from ._otlp_receivers import GrpcOtlpReceiver, HttpOtlpReceiver
@@ -93,7 +92,7 @@ async def test_otlp_http_receives_genai_spans_without_content(
     assert not [
         e for s in http_receiver.spans for e in s["events"] if e["name"].startswith("gen_ai.")
     ]
-    local = await spans_for_run(store.engine, "run_otlp")
+    local = await store.spans_for_run("run_otlp")
     assert [e for s in local for e in s.events if e["name"].startswith("gen_ai.")]
 
 

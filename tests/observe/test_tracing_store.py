@@ -21,7 +21,6 @@ from roost.observe import (
 )
 from roost.observe.cost import CostCalculator
 from roost.store import Store
-from roost.store.traces import list_traces, spans_for_run
 from roost.tools import Toolkit, tool
 
 
@@ -95,7 +94,7 @@ async def test_content_is_captured_for_the_store_and_redacted(store: Store) -> N
     await _run_agent()
     provider.force_flush()
 
-    spans = await spans_for_run(store.engine, "run_t1")
+    spans = await store.spans_for_run("run_t1")
     events = [e for s in spans for e in s.events if e["name"].startswith("gen_ai.")]
     assert events, "content events are recorded in the embedded store by default"
     text = json.dumps(events)
@@ -111,7 +110,7 @@ async def test_content_capture_off_keeps_spans_but_drops_content(store: Store) -
     assert os.environ["ROOST_TRACE_CONTENT"] == "0"
     await _run_agent()
     provider.force_flush()
-    spans = await spans_for_run(store.engine, "run_t1")
+    spans = await store.spans_for_run("run_t1")
     assert len(spans) == 4
     assert not [e for s in spans for e in s.events if e["name"].startswith("gen_ai.")]
 
@@ -125,7 +124,7 @@ async def test_manual_content_events_are_dropped_when_capture_is_off(store: Stor
         span.add_event("gen_ai.user.message", {"content": "secret prompt"})
         span.add_event("retry", {"attempt": 1})
     provider.force_flush()
-    [record] = await spans_for_run(store.engine, "run_m")
+    [record] = await store.spans_for_run("run_m")
     assert "gen_ai.input.messages" not in record.attributes
     assert [e["name"] for e in record.events] == ["retry"]
 
@@ -135,7 +134,7 @@ async def test_list_traces_and_missing_run(store: Store) -> None:
     await _run_agent("run_a")
     await _run_agent("run_b")
     provider.force_flush()
-    rows = await list_traces(store.engine, limit=10)
+    rows = await store.list_traces(limit=10)
     assert [r.run_id for r in rows] == ["run_b", "run_a"]
     assert rows[0].span_count == 4 and rows[0].root_name == "invoke_agent support"
     assert rows[0].session_id == "ses_1" and rows[0].input_tokens >= 1000
@@ -156,9 +155,9 @@ async def test_setup_tracing_can_be_reconfigured(store: Store, tmp_path) -> None
         with run_context(run_id="run_2"), tracer.start_as_current_span("two"):
             pass
         second.force_flush()
-        assert [s.name for s in await spans_for_run(store.engine, "run_1")] == ["one"]
-        assert await spans_for_run(store.engine, "run_2") == []
-        assert [s.name for s in await spans_for_run(other.engine, "run_2")] == ["two"]
+        assert [s.name for s in await store.spans_for_run("run_1")] == ["one"]
+        assert await store.spans_for_run("run_2") == []
+        assert [s.name for s in await other.spans_for_run("run_2")] == ["two"]
     finally:
         await other.close()
 
@@ -194,7 +193,7 @@ async def test_exception_events_are_redacted_even_without_content(store: Store) 
     ):
         raise ValueError("upstream said: invalid api_key=sk-abcdefghijklmnopqrstu")
     provider.force_flush()
-    [record] = await spans_for_run(store.engine, "run_x")
+    [record] = await store.spans_for_run("run_x")
     [event] = record.events
     assert event["name"] == "exception"
     assert "sk-abcdefghijklmnopqrstu" not in json.dumps(event)

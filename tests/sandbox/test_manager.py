@@ -28,7 +28,6 @@ from roost.sandbox import (
 )
 from roost.sandbox.bindings import InMemorySandboxBindingStore
 from roost.store import Store
-from roost.store.sandbox_bindings import SqlSandboxBindingStore
 
 
 async def test_same_session_gets_the_same_sandbox_with_state() -> None:
@@ -169,11 +168,9 @@ _CRASHER = textwrap.dedent(
     import asyncio, os, sys
     from roost.sandbox import SandboxManager
     from roost.store import Store
-    from roost.store.sandbox_bindings import SqlSandboxBindingStore
-
     async def main():
         store = await Store.open(sys.argv[1])
-        manager = SandboxManager(pool_size=0, bindings=SqlSandboxBindingStore(store.engine))
+        manager = SandboxManager(pool_size=0, bindings=store.sandbox_bindings)
         await manager.start()
         sb = await manager.acquire("crash-session")
         await sb.run_shell("setsid sleep 600 >/dev/null 2>&1 &")
@@ -199,7 +196,7 @@ async def test_orphans_of_a_crashed_manager_are_reaped(tmp_path: Path) -> None:
         proc.wait()
     store = await Store.open(url)
     try:
-        bindings = SqlSandboxBindingStore(store.engine)
+        bindings = store.sandbox_bindings
         orphan = await bindings.get(sandbox_id)
         assert orphan is not None
         workdir = Path(orphan.detail["workdir"])
@@ -221,7 +218,7 @@ async def test_orphans_of_a_crashed_manager_are_reaped(tmp_path: Path) -> None:
 async def test_sql_binding_store_round_trip(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
     try:
-        await _exercise_binding_store(SqlSandboxBindingStore(store.engine))
+        await _exercise_binding_store(store.sandbox_bindings)
     finally:
         await store.close()
 
@@ -230,7 +227,7 @@ async def test_sql_binding_store_on_postgres(postgres_url: str) -> None:
     schema = f"sbx_{os.getpid()}_{int(time.time())}"
     store = await Store.open(postgres_url, schema=schema)
     try:
-        await _exercise_binding_store(SqlSandboxBindingStore(store.engine))
+        await _exercise_binding_store(store.sandbox_bindings)
     finally:
         async with store.engine.begin() as conn:
             from sqlalchemy import text

@@ -299,9 +299,9 @@ async def _drop_schema(url: str, schema: str) -> None:
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from roost.store._engine import normalize_url
+    from roost.store.backends.sqlalchemy import parse_url
 
-    engine = create_async_engine(normalize_url(url))
+    engine = create_async_engine(parse_url(url))
     try:
         async with engine.begin() as conn:
             await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

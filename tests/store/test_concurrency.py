@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from roost.core import Msg
 from roost.store import Store, StoreUnavailable
+from roost.store.store import BackendChoice
 
 from .conftest import drop_schema
 
@@ -51,16 +52,18 @@ async def test_concurrent_partial_flushes_of_many_runs(store: Store) -> None:
         assert (await store.get_run(r.id)).status == "succeeded"
 
 
-async def test_in_memory_sqlite_store_works() -> None:
-    async with await Store.open("sqlite+aiosqlite://") as store:
+@pytest.mark.parametrize("choice", ["auto", "sqlalchemy"])
+async def test_in_memory_sqlite_store_works(choice: BackendChoice) -> None:
+    async with await Store.open("sqlite://", backend=choice) as store:
         s = await store.create_session(app="demo")
         await store.append_messages(s.id, [Msg.user("hi")])
         assert [m.text for m in (await store.list_messages(s.id)).items] == ["hi"]
 
 
-async def test_in_memory_sqlite_store_survives_concurrent_runs() -> None:
-    """One shared connection: transactions are serialized instead of interleaving."""
-    async with await Store.open("sqlite+aiosqlite://") as store:
+@pytest.mark.parametrize("choice", ["auto", "sqlalchemy"])
+async def test_in_memory_sqlite_store_survives_concurrent_runs(choice: BackendChoice) -> None:
+    """One connection: transactions are serialized instead of interleaving."""
+    async with await Store.open("sqlite:///:memory:", backend=choice) as store:
 
         async def one_run(i: int) -> None:
             s = await store.create_session(app="demo")

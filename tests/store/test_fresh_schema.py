@@ -1,16 +1,14 @@
 """An empty database is created from the table definitions, without Alembic (decision
-0096). These tests prove it is the very schema the migrations build, on both backends,
+0096). These tests prove it is the very schema the migrations build, on every backend,
 and that Alembic can take over from it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,52 +16,29 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roost.core import Msg
-from roost.store import MigrationError, Store
-from roost.store import store as store_module
-from roost.store._engine import create_engine, normalize_url
-from roost.store._migrate import alembic_config, create_if_empty, migrate
+from roost.store import MigrationError, Store, _migrate
+from roost.store._migrate import alembic_config
+from roost.store.backends.sqlalchemy import create_engine, parse_url
 from roost.store.schema import HEAD_TABLES
 from roost.store.store import HEAD_REVISION
 
-from .conftest import drop_schema
+from .conftest import Target
 
-Target = tuple[str, str | None]  # (url, PostgreSQL schema)
-
-
-@pytest.fixture
-async def databases(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> AsyncIterator[Callable[[], Target]]:
-    """Hand out empty databases of the parametrized backend (a file or a schema each)."""
-    made: list[Target] = []
-
-    def new() -> Target:
-        if backend == "sqlite":
-            target: Target = (f"sqlite+aiosqlite:///{tmp_path / f'db{len(made)}.db'}", None)
-        else:
-            target = (request.getfixturevalue("postgres_url"), f"t_{secrets.token_hex(6)}")
-        made.append(target)
-        return target
-
-    yield new
-    for url, schema in made:
-        if schema is not None:
-            await drop_schema(url, schema)
+_real_migrate = _migrate.migrate  # what the tests themselves run, whatever is patched
 
 
 @pytest.fixture
 def no_alembic(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail if Store.open takes the Alembic path."""
 
-    async def refuse(*_: object) -> None:
+    async def refuse(*_: object, **__: object) -> None:
         raise AssertionError("Store.open ran the Alembic migrations")
 
-    monkeypatch.setattr(store_module, "_migrate_engine", refuse)
+    monkeypatch.setattr(_migrate, "migrate", refuse)
 
 
 def _engine(target: Target) -> AsyncEngine:
-    url, schema = target
-    return create_engine(normalize_url(url), schema=schema)
+    return create_engine(parse_url(target.url), schema=target.schema)
 
 
 def _describe(conn: sa.Connection) -> dict[str, Any]:
@@ -126,25 +101,16 @@ async def _alembic(target: Target, *steps: tuple[str, str]) -> None:
 
 
 async def _migrate_with_alembic(target: Target, revision: str = "heads") -> None:
-    url, schema = target
-    engine = _engine(target)
-    try:
-        await migrate(engine, normalize_url(url), schema=schema, target=revision)
-    finally:
-        await engine.dispose()
-
-
-async def _open(target: Target) -> Store:
-    url, schema = target
-    return await Store.open(url, schema=schema)
+    async with await target.open(migrate=False) as store:
+        await _real_migrate(store.backend, target=revision)
 
 
 @pytest.mark.usefixtures("no_alembic")
 async def test_fresh_database_has_the_schema_the_migrations_build(
-    databases: Callable[[], Target],
+    targets: Callable[[], Target],
 ) -> None:
-    fresh, migrated = databases(), databases()
-    await (await _open(fresh)).close()
+    fresh, migrated = targets(), targets()
+    await (await fresh.open()).close()
     await _migrate_with_alembic(migrated)
     built_fresh, built_by_alembic = await _reflect(fresh), await _reflect(migrated)
     assert set(built_fresh) == {t.name for t in HEAD_TABLES} | {"alembic_version"}
@@ -153,27 +119,23 @@ async def test_fresh_database_has_the_schema_the_migrations_build(
 
 
 async def test_table_definitions_match_a_fresh_database(
-    databases: Callable[[], Target], no_alembic: None
+    targets: Callable[[], Target], no_alembic: None
 ) -> None:
     """Alembic's autogenerate finds nothing to change between the fresh database and the
     tables every module defines for its queries (types and server defaults included)."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    import roost.store.sandbox_bindings
-    import roost.store.traces
     from roost.store.schema import metadata
 
-    assert roost.store.traces.spans_table is not None
-    assert roost.store.sandbox_bindings.sandbox_bindings_table is not None
     assert set(metadata.tables) == {t.name for t in HEAD_TABLES}, "update HEAD_TABLES"
 
     def diff(conn: sa.Connection) -> list[Any]:
         opts = {"compare_type": True, "compare_server_default": True}
         return compare_metadata(MigrationContext.configure(conn, opts=opts), metadata)
 
-    target = databases()
-    await (await _open(target)).close()
+    target = targets()
+    await (await target.open()).close()
     engine = _engine(target)
     try:
         async with engine.connect() as conn:
@@ -183,18 +145,18 @@ async def test_table_definitions_match_a_fresh_database(
 
 
 async def test_fresh_database_is_stamped_for_alembic(
-    databases: Callable[[], Target], monkeypatch: pytest.MonkeyPatch
+    targets: Callable[[], Target], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Alembic sees the head revision (``upgrade heads`` is a no-op) and can walk the
     whole history down and up again: every name the migrations refer to exists."""
-    target = databases()
+    target = targets()
 
     async def refuse(*_: object) -> None:
         raise AssertionError("Store.open ran the Alembic migrations")
 
     with monkeypatch.context() as m:
-        m.setattr(store_module, "_migrate_engine", refuse)
-        store = await _open(target)
+        m.setattr(_migrate, "migrate", refuse)
+        store = await target.open()
         await store.create_session(app="demo", session_id="ses_kept")
         assert await store.schema_revision() == Store.head_revisions() == {HEAD_REVISION}
         await store.close()
@@ -206,25 +168,25 @@ async def test_fresh_database_is_stamped_for_alembic(
     # the emptied alembic_version left by "downgrade base" is not an empty database:
     # Store.open hands it to Alembic rather than create tables over it
     await _alembic(target, ("downgrade", "base"))
-    async with await _open(target) as store:
+    async with await target.open() as store:
         assert await store.schema_revision() == {HEAD_REVISION}
     assert await _reflect(target) == before
 
 
 async def test_database_at_an_older_revision_goes_through_alembic(
-    databases: Callable[[], Target], monkeypatch: pytest.MonkeyPatch
+    targets: Callable[[], Target], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = databases()
+    target = targets()
     await _migrate_with_alembic(target, "0002_sandbox_bindings")
     calls: list[object] = []
-    real = store_module._migrate_engine
+    real = _migrate.migrate
 
-    async def spy(*args: Any) -> None:
+    async def spy(*args: Any, **kwargs: Any) -> None:
         calls.append(args)
-        await real(*args)
+        await real(*args, **kwargs)
 
-    monkeypatch.setattr(store_module, "_migrate_engine", spy)
-    async with await _open(target) as store:
+    monkeypatch.setattr(_migrate, "migrate", spy)
+    async with await target.open() as store:
         await store.create_session(app="demo", session_id="ses_1")
         await store.append_messages("ses_1", [Msg.user("hello")])
         assert await store.schema_revision() == {HEAD_REVISION}
@@ -233,42 +195,30 @@ async def test_database_at_an_older_revision_goes_through_alembic(
 
 
 async def test_emptiness_is_checked_again_under_the_lock(
-    databases: Callable[[], Target],
+    targets: Callable[[], Target],
 ) -> None:
     """Another process may create the schema between our first look and the lock: then
     there is nothing to create (at head) or Alembic must take over (older revision)."""
-    current, older = databases(), databases()
+    current, older = targets(), targets()
     await _migrate_with_alembic(current)
     await _migrate_with_alembic(older, "0002_sandbox_bindings")
     for target, expected in ((current, True), (older, False)):
-        url, schema = target
-        engine = _engine(target)
-        try:
-            before = await _reflect(target)
-            created = await create_if_empty(
-                _transaction(engine), normalize_url(url), HEAD_REVISION, schema=schema
+        before = await _reflect(target)
+        async with await target.open(migrate=False) as store:
+            created = await _migrate.create_if_empty(
+                store.backend, HEAD_REVISION, schema=target.schema
             )
-            assert created is expected
-            assert await _reflect(target) == before
-        finally:
-            await engine.dispose()
-
-
-def _transaction(engine: AsyncEngine) -> Callable[[Callable[[sa.Connection], bool]], Any]:
-    async def run_write(body: Callable[[sa.Connection], bool]) -> bool:
-        async with engine.begin() as conn:
-            return await conn.run_sync(body)
-
-    return run_write
+        assert created is expected
+        assert await _reflect(target) == before
 
 
 async def test_failed_creation_is_a_migration_error_and_leaves_nothing(
-    databases: Callable[[], Target],
+    targets: Callable[[], Target],
 ) -> None:
     """A clash (here an index name taken by a table of someone else) rolls the whole
     creation back and is reported as a migration failure, not as an outage."""
-    target = databases()
-    schema = target[1]
+    target = targets()
+    schema = target.schema
     engine = _engine(target)
     try:
         async with engine.begin() as conn:
@@ -279,7 +229,7 @@ async def test_failed_creation_is_a_migration_error_and_leaves_nothing(
     finally:
         await engine.dispose()
     with pytest.raises(MigrationError) as info:
-        await _open(target)
+        await target.open()
     assert info.value.code == "store_migration_failed"
     assert set(await _reflect(target)) == {"other"}
 
@@ -288,7 +238,7 @@ _OPEN_SCRIPT = """
 import asyncio, sys
 from roost.store import Store
 async def main():
-    store = await Store.open(sys.argv[1], schema=sys.argv[2] or None)
+    store = await Store.open(sys.argv[1], schema=sys.argv[2] or None, backend=sys.argv[3])
     await store.create_session(app="demo")
     await store.close()
     print("alembic" in sys.modules)
@@ -297,15 +247,16 @@ asyncio.run(main())
 
 
 async def test_opening_a_fresh_database_does_not_import_alembic(
-    databases: Callable[[], Target],
+    targets: Callable[[], Target],
 ) -> None:
-    url, schema = databases()
+    target = targets()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         _OPEN_SCRIPT,
-        url,
-        schema or "",
+        target.url,
+        target.schema or "",
+        target.backend,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(os.environ),
@@ -313,5 +264,5 @@ async def test_opening_a_fresh_database_does_not_import_alembic(
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert out.decode().split() == ["False"]
-    async with await _open((url, schema)) as store:
+    async with await target.open() as store:
         assert await store.schema_revision() == {HEAD_REVISION}

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,10 @@ import sqlalchemy as sa
 
 from roost.core import ConfigError, Msg
 from roost.store import InvalidStoreArgument, MigrationError, Store, StoreUnavailable
-from roost.store._engine import normalize_url
+from roost.store.backends.sqlalchemy import parse_url
+from roost.store.store import BackendChoice
 
-from .conftest import StoreFactory, drop_schema
+from .conftest import StoreFactory, Target, drop_schema
 
 CORE_TABLES = {"sessions", "messages", "agent_states", "runs", "run_events", "api_keys"}
 
@@ -41,21 +43,20 @@ async def test_reopen_is_idempotent_and_keeps_data(open_store: StoreFactory) -> 
     assert [m.text for m in (await second.list_messages(s.id)).items] == ["kept"]
 
 
-async def test_sqlite_connection_settings(tmp_path: Path) -> None:
-    store = await Store.open(f"sqlite:///{tmp_path / 'x.db'}")  # driver added for you
+@pytest.mark.parametrize("choice", ["auto", "sqlalchemy"])
+async def test_sqlite_connection_settings(tmp_path: Path, choice: BackendChoice) -> None:
+    names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+    store = await Store.open(f"sqlite:///{tmp_path / 'x.db'}", backend=choice)
     try:
         assert store.dialect == "sqlite"
-        async with store.engine.connect() as conn:
-            pragma = {
-                name: (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
-                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        for run in (store.backend.read, store.backend.write):  # readers and the writer
+            found = await run(lambda tx: [tx.rows(f"PRAGMA {n}")[0] for n in names])
+            assert {n: next(iter(row.values())) for n, row in zip(names, found, strict=True)} == {
+                "journal_mode": "wal",
+                "synchronous": 1,
+                "foreign_keys": 1,
+                "busy_timeout": 10_000,
             }
-        assert pragma == {
-            "journal_mode": "wal",
-            "synchronous": 1,
-            "foreign_keys": 1,
-            "busy_timeout": 10_000,
-        }
     finally:
         await store.close()
 
@@ -69,14 +70,38 @@ async def test_default_url_is_sqlite_under_roost_home(roost_home: Path) -> None:
 
 
 def test_urls_are_normalised_to_async_drivers() -> None:
-    assert normalize_url("postgresql://u:p@h/db").drivername == "postgresql+asyncpg"
-    assert normalize_url("postgres://u@h/db").drivername == "postgresql+asyncpg"
-    assert normalize_url("sqlite:////tmp/x.db").drivername == "sqlite+aiosqlite"
+    assert parse_url("postgresql://u:p@h/db").drivername == "postgresql+asyncpg"
+    assert parse_url("postgres://u@h/db").drivername == "postgresql+asyncpg"
+    assert parse_url("sqlite:////tmp/x.db").drivername == "sqlite+aiosqlite"
     with pytest.raises(ConfigError) as info:
-        normalize_url("mysql://u@h/db")
+        parse_url("mysql://u@h/db")
     assert info.value.code == "config_invalid"
     with pytest.raises(ConfigError):
-        normalize_url("::not a url::")
+        parse_url("::not a url::")
+
+
+@pytest.mark.parametrize(
+    ("url", "choice", "expected"),
+    [
+        ("sqlite:///{dir}/a.db", "auto", "SqliteBackend"),
+        ("sqlite+aiosqlite:///{dir}/a.db", "auto", "SqliteBackend"),
+        ("sqlite:///{dir}/a.db", "sqlite3", "SqliteBackend"),
+        ("sqlite:///{dir}/a.db", "sqlalchemy", "SqlAlchemyBackend"),
+        ("sqlite://", "auto", "SqliteBackend"),
+        ("sqlite://", "sqlalchemy", "SqlAlchemyBackend"),
+    ],
+)
+async def test_the_url_and_the_backend_argument_pick_the_backend(
+    tmp_path: Path, url: str, choice: BackendChoice, expected: str
+) -> None:
+    async with await Store.open(url.format(dir=tmp_path), backend=choice) as store:
+        assert type(store.backend).__name__ == expected
+        await store.create_session(app="demo")
+
+
+async def test_sqlite3_backend_needs_a_sqlite_url() -> None:
+    with pytest.raises(InvalidStoreArgument):
+        await Store.open("postgresql://u@127.0.0.1:1/db", backend="sqlite3")
 
 
 async def test_unreachable_postgres_is_store_unavailable() -> None:
@@ -100,52 +125,46 @@ import asyncio, sys
 from roost.core import Msg
 from roost.store import SessionExists, Store
 async def main():
-    store = await Store.open(sys.argv[1], schema=sys.argv[2] or None)
+    store = await Store.open(sys.argv[1], schema=sys.argv[2] or None, backend=sys.argv[4])
     try:
         await store.create_session(app="race", session_id="ses_shared")
     except SessionExists:
         pass
     for i in range(20):  # both processes write to the same session at once
         await store.append_messages("ses_shared", [Msg.user(f"{sys.argv[3]}-{i}")])
-        if i == 10:  # another layer builds the async engine while writes go on (0095)
+        if i == 10 and store.dialect == "sqlite":  # another layer builds an engine (0095)
             assert store.engine is not None
     await store.close()
 asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite", "postgresql"])
 async def test_processes_starting_at_once_migrate_and_write_safely(
-    backend_name: str, tmp_path: Path, request: pytest.FixtureRequest
+    targets: Callable[[], Target],
 ) -> None:
-    schema = ""
-    if backend_name == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'race.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        schema = f"t_{secrets.token_hex(6)}"
-    try:
-        procs = [
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-c", _OPEN_SCRIPT, url, schema, f"p{n}", stderr=subprocess.PIPE
-            )
-            for n in range(2)
-        ]
-        results = [await p.communicate() for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], [r[1].decode()[-2000:] for r in results]
-        store = await Store.open(url, schema=schema or None)
-        try:
-            assert await store.schema_revision() == Store.head_revisions()
-            page = await store.list_messages("ses_shared", limit=None)
-            assert [r.seq for r in page.records] == list(range(1, 41))
-            for p in ("p0", "p1"):  # each writer's messages in its own order
-                mine = [m.text for m in page.items if m.text.startswith(p)]
-                assert mine == [f"{p}-{i}" for i in range(20)]
-        finally:
-            await store.close()
-    finally:
-        if schema:
-            await drop_schema(url, schema)
+    target = targets()
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _OPEN_SCRIPT,
+            target.url,
+            target.schema or "",
+            f"p{n}",
+            target.backend,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(2)
+    ]
+    results = [await p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1].decode()[-2000:] for r in results]
+    async with await target.open() as store:
+        assert await store.schema_revision() == Store.head_revisions()
+        page = await store.list_messages("ses_shared", limit=None)
+        assert [r.seq for r in page.records] == list(range(1, 41))
+        for p in ("p0", "p1"):  # each writer's messages in its own order
+            mine = [m.text for m in page.items if m.text.startswith(p)]
+            assert mine == [f"{p}-{i}" for i in range(20)]
 
 
 async def test_schema_can_be_given_in_the_url(postgres_url: str) -> None:
@@ -199,37 +218,59 @@ def test_head_revision_constant_matches_the_versions_folder() -> None:
     assert Store.head_revisions() == {HEAD_REVISION}, "update HEAD_REVISION in store.py"
 
 
+async def test_a_database_migrated_by_alembic_opens_on_every_backend(
+    targets: Callable[[], Target],
+) -> None:
+    """An existing database (built by Alembic, one revision behind) is migrated to head
+    by whichever backend opens it, and keeps its rows."""
+    from roost.store import _migrate
+
+    target = targets()
+    async with await target.open(migrate=False) as old:
+        await _migrate.migrate(old.backend, target="0003_traces")
+        await old.backend.write(
+            lambda tx: tx.run(
+                "INSERT INTO sessions (id, app, metadata, msg_seq, created_at, updated_at)"
+                " VALUES ('ses_old', 'demo', '{}', 0, :at, :at)",
+                {"at": datetime.now(UTC)},
+            )
+        )
+    async with await target.open() as store:
+        assert await store.schema_revision() == Store.head_revisions()
+        assert (await store.get_session("ses_old")).app == "demo"
+
+
 _REOPEN_SCRIPT = """
 import asyncio, sys
 from roost.store import Store
 async def main():
-    store = await Store.open(sys.argv[1])
+    store = await Store.open(sys.argv[1], backend=sys.argv[2])
     await store.close()
-    print("alembic" in sys.modules, "sqlalchemy.ext.asyncio" in sys.modules)
+    print(*(m in sys.modules for m in ("alembic", "sqlalchemy.ext.asyncio", "sqlalchemy")))
 asyncio.run(main())
 """
 
 
-@pytest.mark.parametrize("sync_writer", [False, True])
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [("auto", ["False False True", "False False False"]), ("sqlalchemy", ["False True True"] * 2)],
+)
 def test_reopening_a_current_database_does_not_import_alembic(
-    tmp_path: Path, sync_writer: bool
+    tmp_path: Path, choice: str, expected: list[str]
 ) -> None:
     """At head, a restart is one SELECT; an empty file gets the head schema from the
-    table definitions (decision 0096). Neither imports Alembic; with the sync writer
-    (the default for a SQLite file) not even the async engine."""
+    table definitions (decision 0096). Neither imports Alembic; on the sqlite3 backend a
+    restart does not even import SQLAlchemy."""
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    env = {**os.environ, "ROOST_SQLITE_SYNC_WRITER": "1" if sync_writer else "0"}
 
     def imported() -> str:
         return subprocess.run(
-            [sys.executable, "-c", _REOPEN_SCRIPT, url],
+            [sys.executable, "-c", _REOPEN_SCRIPT, url, choice],
             capture_output=True,
             text=True,
             check=True,
             timeout=120,
-            env=env,
         ).stdout.strip()
 
-    expected = "False False" if sync_writer else "False True"
-    assert imported() == expected  # fresh file: created without Alembic
-    assert imported() == expected  # at head
+    assert imported() == expected[0]  # fresh file: created without Alembic
+    assert imported() == expected[1]  # at head

@@ -94,11 +94,9 @@ async def _show(url: str | None, run_id: str) -> dict[str, Any]:
 
 
 async def _list(url: str | None, limit: int, session: str | None, user: str | None) -> list[Any]:
-    from roost.store.traces import list_traces
-
     store = await _open(url)
     try:
-        return await list_traces(store.engine, limit=limit, session_id=session, user_id=user)
+        return list(await store.list_traces(limit=limit, session_id=session, user_id=user))
     finally:
         await store.close()
 

@@ -36,6 +36,16 @@ class Settings:
     log_level: str
     log_format: str
 
+    # -- retention (roost.store.retention; numbers as given, parsed there) -------------
+    retention_run_events_days: float | str
+    """Days the stream events of a finished run are kept (0: forever)."""
+    retention_spans_days: float | str
+    """Days spans stay in the local trace store (0: forever)."""
+    retention_sessions_days: float | str
+    """Days an idle session is kept, with its messages, runs and events (0: forever)."""
+    retention_interval_seconds: float | str
+    """Seconds between retention passes."""
+
     # -- sandbox (roost.sandbox; read when a sandbox starts) ---------------------------
     sandbox_python: str | None
     """Interpreter of the sandbox kernel; default the server's own when the sandbox uid
@@ -118,6 +128,11 @@ _FIELDS: dict[str, Any] = {
     "local_model_name": "qwen2.5-coder-0.5b",
     "log_level": "INFO",
     "log_format": "json",
+    # retention (roost.store.retention parses these)
+    "retention_run_events_days": 7.0,
+    "retention_spans_days": 14.0,
+    "retention_sessions_days": 0.0,
+    "retention_interval_seconds": 3600.0,
     # sandbox
     "sandbox_python": None,
     "sandbox_runtime_dir": None,

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from roost.store.errors import StoreUnavailable
 from roost.store.traces import SpanRecord, insert_spans, trace_engine
 
 log = logging.getLogger("roost.observe")
@@ -169,7 +170,7 @@ class LocalStoreSpanExporter(SpanExporter):
         for attempt in range(self.retries + 1):
             try:
                 return await insert_spans(self._engine, records)
-            except OperationalError as exc:
+            except (OperationalError, StoreUnavailable) as exc:
                 # SQLite busy beyond its timeout, a PostgreSQL restart: wait and retry,
                 # the batch is only lost when the database stays away
                 if attempt == self.retries:

@@ -5,20 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from roost.observe.errors import TraceNotFound
-from roost.store.traces import SpanRecord, spans_for_run
-
-
-def engine_of(store: Any) -> AsyncEngine:
-    """The ``AsyncEngine`` of a Store (``.engine``) or the engine itself."""
-    if isinstance(store, AsyncEngine):
-        return store
-    engine = getattr(store, "engine", None)
-    if isinstance(engine, AsyncEngine):
-        return engine
-    raise TypeError(f"expected a Store or an AsyncEngine, got {type(store).__name__}")
+from roost.store import Store
+from roost.store.traces import SpanRecord
 
 
 def _node(span: SpanRecord, origin_ns: int) -> dict[str, Any]:
@@ -102,6 +91,6 @@ def build_tree(run_id: str, spans: list[SpanRecord]) -> dict[str, Any]:
     }
 
 
-async def trace_tree(store: Any, run_id: str) -> dict[str, Any]:
+async def trace_tree(store: Store, run_id: str) -> dict[str, Any]:
     """The run's spans nested by parent with duration, tokens and cost (raises TraceNotFound)."""
-    return build_tree(run_id, await spans_for_run(engine_of(store), run_id))
+    return build_tree(run_id, await store.spans_for_run(run_id))

@@ -2,20 +2,19 @@
 reap the sandboxes a crashed one left behind.
 
 ``SandboxBindingStore`` is the protocol; :class:`InMemorySandboxBindingStore` is the
-embedded implementation and ``roost.store.sandbox_bindings.SqlSandboxBindingStore``
-the SQLite/PostgreSQL one.
+embedded implementation and ``roost.store.Store.sandbox_bindings`` the SQLite/PostgreSQL
+one. The record, :class:`SandboxBinding`, lives in ``roost.core`` (the store must not
+import this layer).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
-from typing import Any, Protocol, runtime_checkable
-
-from pydantic import BaseModel, Field
+from typing import Protocol, runtime_checkable
 
 from roost.core import new_id
+from roost.core.sandbox_binding import SandboxBinding as SandboxBinding
 
 
 def new_owner_id() -> str:
@@ -39,19 +38,6 @@ def owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False
     return False
-
-
-class SandboxBinding(BaseModel):
-    sandbox_id: str
-    session_id: str | None = None
-    type: str = "base"
-    backend: str
-    owner: str
-    """The manager instance that created the sandbox (``new_owner_id()``)."""
-    created_at: float = Field(default_factory=time.time)
-    last_used_at: float = Field(default_factory=time.time)
-    detail: dict[str, Any] = Field(default_factory=dict)
-    """What a reaper needs to clean up without the live object (workdir, cgroups, uid)."""
 
 
 @runtime_checkable

@@ -285,6 +285,9 @@ class AgentApp:
         else:
             await self.store.fail_orphaned_runs()  # single node: every active run is orphaned
         self.executor.start_background_loops()
+        from roost.store.retention import RetentionJob  # prunes what ages out (0123)
+
+        self.spawn(RetentionJob.from_settings(self.store, settings).run())
         await self.queue.start(force=bool(requeued))
         for run_id in requeued:
             await self.queue.enqueue_run(run_id)

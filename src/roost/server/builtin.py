@@ -45,9 +45,8 @@ def create_app(
         @app.on_startup
         async def _start_sandboxes() -> None:
             from roost.sandbox import SandboxManager, SandboxUnavailable
-            from roost.store.sandbox_bindings import SqlSandboxBindingStore
 
-            manager = SandboxManager(pool_size=1, bindings=SqlSandboxBindingStore(app.store.engine))
+            manager = SandboxManager(pool_size=1, bindings=app.store.sandbox_bindings)
             try:
                 await manager.start(wait_warm=False)
             except SandboxUnavailable as exc:

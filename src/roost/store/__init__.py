@@ -1,10 +1,13 @@
-"""Persistence: sessions, messages, agent state, runs, run events and API keys in SQLite
-(default, under ``ROOST_HOME``) or PostgreSQL, with Alembic migrations shipped in the
-package; Redis (optional) for cross-replica session locks and event fan-out.
+"""Persistence: sessions, messages, agent state, runs, run events, API keys, sandbox
+bindings and spans in SQLite (default, under ``ROOST_HOME``) or PostgreSQL, with Alembic
+migrations shipped in the package; Redis (optional) for cross-replica session locks and
+event fan-out; retention that prunes what ages out (:mod:`roost.store.retention`).
 
 ``Store.open()`` is the entry point; ``locks_from_settings()`` and
 ``bus_from_settings()`` pick in-process or Redis coordination from ``ROOST_REDIS_URL``.
 """
+
+from typing import Any
 
 from roost.store.bus import EventBus, LocalEventBus, RedisEventBus, Subscription, bus_from_settings
 from roost.store.errors import (
@@ -48,7 +51,6 @@ from roost.store.records import (
     SessionRecord,
     UsageGroup,
 )
-from roost.store.schema import metadata
 from roost.store.store import Store
 
 __all__ = [
@@ -95,3 +97,11 @@ __all__ = [
     "locks_from_settings",
     "metadata",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "metadata":  # the SQLAlchemy tables: imported only by who needs them
+        from roost.store.schema import metadata
+
+        return metadata
+    raise AttributeError(f"module 'roost.store' has no attribute {name!r}")

@@ -1,10 +1,9 @@
-"""Table definitions (SQLAlchemy Core) shared by the store and the Alembic migrations.
+"""Table definitions (SQLAlchemy Core): what the Alembic migrations build, as data.
 
-Other layers that keep data in the same database (sandbox bindings, traces) add their
-tables to :data:`metadata` from their own module and ship their own Alembic revision.
-The migrations are the source of truth for the DDL; these tables describe it for queries
-and, through :data:`HEAD_TABLES`, create a fresh database without Alembic (decision 0096;
-tests/store/test_fresh_schema.py proves both ways give the same schema).
+The migrations are the source of truth for the DDL; these tables describe it for
+Alembic's autogenerate and, through :data:`HEAD_TABLES`, create a fresh database without
+Alembic (decision 0096; tests/store/test_fresh_schema.py proves both ways give the same
+schema). Queries do not use them: they are literal SQL (:mod:`roost.store.statements`).
 """
 
 from __future__ import annotations
@@ -135,6 +134,7 @@ runs = sa.Table(
     sa.Index("ix_runs_session", "session_id", "created_at"),
     sa.Index("ix_runs_status", "status", "owner"),
     sa.Index("ix_runs_created", "created_at"),
+    sa.Index("ix_runs_finished", "finished_at", "id"),
 )
 
 run_events = sa.Table(
@@ -169,10 +169,6 @@ api_keys = sa.Table(
 )
 
 
-# -- tables whose queries live in other modules ------------------------------------------
-# roost.store.sandbox_bindings and roost.store.traces query these; they are defined here so
-# a fresh database can be created without importing those modules (they pull in
-# roost.sandbox and the async engine, which a fresh start should not pay for).
 sandbox_bindings = sa.Table(
     "sandbox_bindings",
     metadata,

@@ -1,28 +1,27 @@
-"""SQL access for the local trace store: the ``spans`` table, batched inserts, queries.
+"""The local trace store: the ``spans`` table, written by roost.observe's span exporter.
 
-The table is created by the Alembic revision ``0003_traces``; the OpenTelemetry
-exporter in :mod:`roost.observe` writes through :func:`insert_spans` (one
-``executemany`` per batch, so the store keeps up with thousands of spans per second).
+The exporter runs in its own thread with its own engine (decision 0070) and writes
+through :func:`insert_spans`; reading, listing and retention are ``Store`` methods
+(:class:`Spans`). Both run the same statements.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    Integer,
-    func,
-    insert,
-    select,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from roost.store import statements as sql
+from roost.store.backend import Part, Row, Tx, one
 
-from roost.store._engine import WRITE_OPTION, create_engine, normalize_url
-from roost.store.schema import spans
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-spans_table = spans
+SQLITE_ROWS_PER_TRANSACTION = 256
+"""SQLite has one writer per file: short transactions keep the store's own writes waiting
+only briefly behind a batch of spans."""
+DELETE_BATCH = 5000
 
 
 @dataclass
@@ -63,89 +62,11 @@ class SpanRecord:
         return row
 
     @classmethod
-    def from_row(cls, row: Any) -> SpanRecord:
-        data = dict(row._mapping)
+    def from_row(cls, row: Row) -> SpanRecord:
+        data = dict(row)
         data["attributes"] = json.loads(data.get("attributes") or "{}")
         data["events"] = json.loads(data.get("events") or "[]")
         return cls(**data)
-
-
-def trace_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
-    """An engine with the store's connection settings (WAL, busy timeout, search_path)."""
-    return create_engine(normalize_url(url), schema=schema)
-
-
-async def create_spans_table(conn: AsyncConnection) -> None:
-    """Create the table outside Alembic (throw-away databases in benchmarks)."""
-    await conn.run_sync(lambda sync: spans_table.create(sync, checkfirst=True))
-
-
-_INSERT_SQL: dict[str, tuple[str, list[str]]] = {}
-
-
-def _insert_sql(engine: AsyncEngine) -> tuple[str, list[str]]:
-    """The INSERT in the driver's own paramstyle, compiled once per dialect."""
-    name = engine.dialect.name
-    cached = _INSERT_SQL.get(name)
-    if cached is None:
-        compiled = insert(spans_table).compile(dialect=engine.dialect)
-        order = list(compiled.positiontup or [c.name for c in spans_table.columns])
-        cached = _INSERT_SQL[name] = (str(compiled), order)
-    return cached
-
-
-SQLITE_ROWS_PER_TRANSACTION = 256
-"""SQLite has one writer per file: short transactions keep the store's own writes waiting
-only briefly behind a batch of spans."""
-
-
-async def insert_spans(engine: AsyncEngine, spans: list[SpanRecord]) -> int:
-    """Insert a batch (one transaction; on SQLite one per 256 rows); returns the row count.
-
-    The statement goes to the driver's ``executemany`` directly (compiled once, rows as
-    tuples): SQLAlchemy's per-row parameter processing would cost more than the write.
-    """
-    if not spans:
-        return 0
-    sql, order = _insert_sql(engine)
-    rows = [tuple(row[c] for c in order) for row in (s.to_row() for s in spans)]
-    step = SQLITE_ROWS_PER_TRANSACTION if engine.dialect.name == "sqlite" else len(rows)
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(**{WRITE_OPTION: True})
-        for i in range(0, len(rows), step):
-            async with conn.begin():
-                await conn.exec_driver_sql(sql, rows[i : i + step])
-    return len(spans)
-
-
-async def spans_for_trace(engine: AsyncEngine, trace_id: str) -> list[SpanRecord]:
-    stmt = (
-        select(spans_table)
-        .where(spans_table.c.trace_id == trace_id)
-        .order_by(spans_table.c.start_ns)
-    )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-    return [SpanRecord.from_row(r) for r in rows]
-
-
-async def spans_for_run(engine: AsyncEngine, run_id: str) -> list[SpanRecord]:
-    """All spans of every trace that has a span tagged with ``run_id``.
-
-    Child spans may lack the tag (e.g. spans from libraries), so the run is resolved to
-    its trace ids first.
-    """
-    trace_ids = (
-        select(spans_table.c.trace_id).where(spans_table.c.run_id == run_id).distinct()
-    ).scalar_subquery()
-    stmt = (
-        select(spans_table)
-        .where(spans_table.c.trace_id.in_(trace_ids))
-        .order_by(spans_table.c.start_ns)
-    )
-    async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-    return [SpanRecord.from_row(r) for r in rows]
 
 
 @dataclass
@@ -166,79 +87,100 @@ class TraceSummary:
     errors: int = 0
 
 
-async def list_traces(
-    engine: AsyncEngine,
-    *,
-    limit: int = 20,
-    session_id: str | None = None,
-    user_id: str | None = None,
-) -> list[TraceSummary]:
-    """Most recent runs with spans, newest first."""
-    s = spans_table.c
-    stmt = (
-        select(
-            s.run_id,
-            func.min(s.trace_id),
-            func.min(s.start_ns),
-            func.max(s.end_ns),
-            func.count(),
-            func.max(s.session_id),
-            func.max(s.user_id),
-        )
-        .where(s.run_id.is_not(None))
-        .group_by(s.run_id)
-        .order_by(func.min(s.start_ns).desc())
-        .limit(limit)
-    )
-    if session_id:
-        stmt = stmt.where(s.session_id == session_id)
-    if user_id:
-        stmt = stmt.where(s.user_id == user_id)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-        out: list[TraceSummary] = []
-        for run_id, trace_id, start, end, _n, sess, user in rows:
-            agg = (
-                await conn.execute(
-                    select(
-                        func.count(),
-                        func.coalesce(func.sum(s.input_tokens), 0),
-                        func.coalesce(func.sum(s.output_tokens), 0),
-                        func.sum(s.cost),
-                        func.min(s.start_ns),
-                        func.max(s.end_ns),
-                        func.sum(func.cast(s.status == "error", Integer)),
-                    ).where(s.trace_id == trace_id)
-                )
-            ).one()
-            root = (
-                await conn.execute(
-                    select(s.name)
-                    .where(s.trace_id == trace_id, s.parent_span_id.is_(None))
-                    .limit(1)
-                )
-            ).scalar()
-            out.append(
-                TraceSummary(
-                    run_id=run_id,
-                    trace_id=trace_id,
-                    start_ns=min(start, agg[4]),
-                    end_ns=max(end, agg[5]),
-                    span_count=int(agg[0]),
-                    session_id=sess,
-                    user_id=user,
-                    input_tokens=int(agg[1]),
-                    output_tokens=int(agg[2]),
-                    cost=float(agg[3]) if agg[3] is not None else None,
-                    root_name=root,
-                    errors=int(agg[6] or 0),
-                )
+def _insert(tx: Tx, rows: list[dict[str, Any]]) -> None:
+    tx.many(sql.INSERT_SPAN, rows)
+
+
+def _summaries(tx: Tx, stmt: str, params: dict[str, Any]) -> list[TraceSummary]:
+    out: list[TraceSummary] = []
+    for row in tx.rows(stmt, params):
+        key = {"trace_id": row["trace_id"]}
+        totals = one(tx, sql.TRACE_TOTALS, key)
+        assert totals is not None
+        root = one(tx, sql.TRACE_ROOT, key)
+        out.append(
+            TraceSummary(
+                run_id=row["run_id"],
+                trace_id=row["trace_id"],
+                start_ns=min(int(row["start_ns"]), int(totals["start_ns"])),
+                end_ns=max(int(row["end_ns"]), int(totals["end_ns"])),
+                span_count=int(totals["spans"]),
+                session_id=row["session_id"],
+                user_id=row["user_id"],
+                input_tokens=int(totals["input_tokens"]),
+                output_tokens=int(totals["output_tokens"]),
+                cost=float(totals["cost"]) if totals["cost"] is not None else None,
+                root_name=root["name"] if root else None,
+                errors=int(totals["errors"] or 0),
             )
+        )
     return out
 
 
-async def delete_spans_before(engine: AsyncEngine, before_ns: int) -> int:
-    """Retention: drop spans that started before ``before_ns``; returns rows deleted."""
-    async with engine.begin() as conn:
-        result = await conn.execute(spans_table.delete().where(spans_table.c.start_ns < before_ns))
-    return int(result.rowcount or 0)
+class Spans(Part):
+    async def insert_spans(self, spans: list[SpanRecord]) -> int:
+        """Store a batch of finished spans; returns how many."""
+        if spans:
+            rows = [s.to_row() for s in spans]
+            await self._backend.write(lambda tx: _insert(tx, rows))
+        return len(spans)
+
+    async def spans_for_run(self, run_id: str) -> list[SpanRecord]:
+        """All spans of every trace that has a span tagged with ``run_id``."""
+        found = await self._backend.read(lambda tx: tx.rows(sql.SPANS_OF_RUN, {"run_id": run_id}))
+        return [SpanRecord.from_row(r) for r in found]
+
+    async def list_traces(
+        self, *, limit: int = 20, session_id: str | None = None, user_id: str | None = None
+    ) -> list[TraceSummary]:
+        """Most recent runs with spans, newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        where = ["run_id IS NOT NULL"]
+        for column, value in (("session_id", session_id), ("user_id", user_id)):
+            if value:
+                where.append(f"{column} = :{column}")
+                params[column] = value
+        stmt = (
+            "SELECT run_id, min(trace_id) AS trace_id, min(start_ns) AS start_ns,"
+            " max(end_ns) AS end_ns, max(session_id) AS session_id, max(user_id) AS user_id"
+            f" FROM spans WHERE {' AND '.join(where)}"
+            " GROUP BY run_id ORDER BY min(start_ns) DESC LIMIT :limit"
+        )
+        return await self._backend.read(lambda tx: _summaries(tx, stmt, params))
+
+    async def delete_spans_before(self, before_ns: int) -> int:
+        """Retention: drop spans that started before ``before_ns`` (epoch nanoseconds),
+        :data:`DELETE_BATCH` per transaction; returns how many."""
+        total = 0
+        params = {"before": before_ns, "limit": DELETE_BATCH}
+        while True:
+            deleted = await self._backend.write(lambda tx: tx.run(sql.DELETE_OLD_SPANS, params))
+            total += deleted
+            if deleted < DELETE_BATCH:
+                return total
+
+
+def trace_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+    """An engine with the store's connection settings (WAL, busy timeout, search_path)."""
+    from roost.store.backends.sqlalchemy import create_engine, parse_url
+
+    return create_engine(parse_url(url), schema=schema)
+
+
+async def insert_spans(engine: AsyncEngine, spans: list[SpanRecord]) -> int:
+    """Insert a batch through an engine of the exporter's own (one transaction; on
+    SQLite one per :data:`SQLITE_ROWS_PER_TRANSACTION` rows); returns the row count."""
+    from roost.store.backends.sqlalchemy import WRITE_OPTION, SqlAlchemyTx
+
+    rows = [s.to_row() for s in spans]
+    step = SQLITE_ROWS_PER_TRANSACTION if engine.dialect.name == "sqlite" else len(rows) or 1
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(**{WRITE_OPTION: True})
+        for i in range(0, len(rows), step):
+
+            def body(sync: Connection, chunk: list[dict[str, Any]] = rows[i : i + step]) -> None:
+                _insert(SqlAlchemyTx(sync), chunk)
+
+            async with conn.begin():
+                await conn.run_sync(body)
+    return len(spans)

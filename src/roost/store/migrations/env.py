@@ -1,8 +1,9 @@
 """Alembic environment for Roost.
 
-``Store.open()`` runs migrations programmatically: it opens a transaction on its own
-async engine, takes the migration lock, and hands the sync-adapted connection to Alembic
-through ``config.attributes["connection"]``. Run from the ``alembic`` command line (with
+``Store.open()`` runs migrations programmatically: under the migration lock it opens a
+transaction (on the async engine's sync-adapted connection, or a pysqlite connection
+for the ``sqlite3`` backend) and hands it to Alembic through
+``config.attributes["connection"]``. Run from the ``alembic`` command line (with
 ``sqlalchemy.url`` set), this module builds its own async engine instead.
 """
 

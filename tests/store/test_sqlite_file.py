@@ -1,4 +1,4 @@
-"""Engine construction must never disturb SQLite's file locks (docs/decisions/0095)."""
+"""Opening a backend or an engine must never disturb SQLite's file locks (docs/decisions/0095)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+import pytest
 
-from roost.store._engine import create_sqlite_sync_engine
+from roost.store.backends.sqlalchemy import create_engine, parse_url, sync_sqlite_engine
+from roost.store.backends.sqlite import SqliteBackend
 
 _TRY_WRITE = """
 import sqlite3, sys
@@ -31,7 +32,18 @@ def _other_process_leaves_wal(path: Path) -> str:
     return out.stdout.strip()
 
 
-def test_building_an_engine_keeps_the_locks_of_open_connections(tmp_path: Path) -> None:
+async def _open_all(path: Path) -> None:
+    """Everything that may open the file: the sqlite3 backend (and its connections), its
+    SQLAlchemy engine, the async and the sync (Alembic) engines."""
+    backend = SqliteBackend(path)
+    assert await backend.write(lambda tx: tx.rows("SELECT count(*) AS n FROM t")) == [{"n": 1}]
+    assert backend.engine is not None
+    await create_engine(parse_url(f"sqlite:///{path}")).dispose()
+    sync_sqlite_engine(path).dispose()
+    await backend.close()
+
+
+async def test_opening_backends_keeps_the_locks_of_open_connections(tmp_path: Path) -> None:
     path = tmp_path / "roost.db"
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA journal_mode=WAL")
@@ -41,19 +53,21 @@ def test_building_an_engine_keeps_the_locks_of_open_connections(tmp_path: Path) 
     # Opening then closing any descriptor of the file would drop this process's POSIX
     # locks: the other process would think it is alone, and checkpoint and delete the
     # WAL under our connection (the lost writes of docs/decisions/0095).
-    engine = create_sqlite_sync_engine(make_url(f"sqlite:///{path}"))
     try:
+        await _open_all(path)
         assert _other_process_leaves_wal(path) == "database is locked"
         assert holder.execute("SELECT count(*) FROM t").fetchone()[0] == 1
     finally:
-        engine.dispose()
         holder.close()
 
 
-def test_a_new_database_file_is_private(tmp_path: Path) -> None:
+@pytest.mark.parametrize("opener", ["sqlite3", "sqlalchemy"])
+async def test_a_new_database_file_is_private(tmp_path: Path, opener: str) -> None:
     path = tmp_path / "sub" / "roost.db"
-    engine = create_sqlite_sync_engine(make_url(f"sqlite:///{path}"))
-    engine.dispose()
+    if opener == "sqlite3":
+        await SqliteBackend(path).close()
+    else:
+        await create_engine(parse_url(f"sqlite:///{path}")).dispose()
     assert path.exists()
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700

@@ -1,0 +1,1 @@
+"""The two :class:`~roost.store.backend.StoreBackend` implementations (decision 0120)."""
