@@ -210,7 +210,11 @@ class CachedEmbedder:
 
         hashes = [content_hash(t) for t in texts]
         found = await asyncio.to_thread(self._get, hashes)
-        missing = sorted({h: i for i, h in enumerate(hashes) if h not in found}.values())
+        first: dict[str, int] = {}
+        for i, h in enumerate(hashes):
+            if h not in found:
+                first.setdefault(h, i)
+        missing = list(first.values())
         self.hits += len(texts) - len(missing)
         self.misses += len(missing)
         if missing:

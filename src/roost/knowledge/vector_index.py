@@ -1,4 +1,4 @@
-"""Vector indexes behind one interface: the embedded default (usearch HNSW, one file
+"""Vector indexes behind one interface: the embedded default (hnswlib HNSW, one file
 per knowledge base), Milvus (:mod:`roost.knowledge.milvus`) and pgvector
 (:mod:`roost.knowledge.pgvector`).
 
@@ -53,127 +53,164 @@ class VectorIndex(Protocol):
     async def close(self) -> None: ...
 
 
-class UsearchIndex:
-    """HNSW from usearch, held in memory, saved to ``<dir>/<kb>.usearch`` by ``flush``.
+class HnswIndex:
+    """HNSW from hnswlib, held in memory, saved to ``<dir>/<kb>.hnsw`` by ``flush``.
 
-    Chosen over hnswlib, sqlite-vec and LanceDB by measurement (docs/decisions/0161).
-    The file is a cache of the catalog: saved with the catalog's write generation, and
-    rebuilt from the catalog's vectors when the generations differ (after a crash, a
-    write that never got flushed). ``dtype`` f16 halves the memory with no measurable
-    loss of recall for 384-dimensional embeddings.
+    Chosen among usearch, hnswlib, sqlite-vec and LanceDB by measurement
+    (docs/decisions/0161). The file is a cache of the catalog: saved with the catalog's
+    write generation, and rebuilt from the catalog's vectors when the generations differ
+    (after a crash, writes that were never flushed). Deleted keys are marked and their
+    slots reused by later inserts. One lock per index: hnswlib does not allow a resize
+    or a delete during a search.
     """
 
-    name = "usearch"
+    name = "hnswlib"
 
     def __init__(
         self,
         directory: str | Path,
         *,
-        dtype: str = "f16",
-        connectivity: int = 16,
-        expansion_add: int = 64,
-        expansion_search: int = 64,
-        threads: int = 0,
+        m: int = 16,
+        ef_construction: int = 64,
+        ef_search: int = 64,
+        threads: int = -1,
     ) -> None:
         self.directory = Path(directory)
-        self.dtype = dtype
-        self.connectivity = connectivity
-        self.expansion_add = expansion_add
-        self.expansion_search = expansion_search
+        self.m = m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
         self.threads = threads
         self._indexes: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._live: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = {}
 
     def _path(self, kb_id: str) -> Path:
-        return self.directory / f"{kb_id}.usearch"
+        return self.directory / f"{kb_id}.hnsw"
 
-    def _new(self, dimensions: int) -> Any:
+    def _new(self, dimensions: int, capacity: int) -> Any:
         try:
-            from usearch.index import Index
+            import hnswlib
         except ImportError:
             raise KnowledgeBackendUnavailable(
-                "the embedded vector index needs usearch", hint="pip install 'roost[knowledge]'"
+                "the embedded vector index needs hnswlib", hint="pip install 'roost[knowledge]'"
             ) from None
-        return Index(
-            ndim=dimensions,
-            metric="cos",
-            dtype=self.dtype,
-            connectivity=self.connectivity,
-            expansion_add=self.expansion_add,
-            expansion_search=self.expansion_search,
+        index = hnswlib.Index(space="cosine", dim=dimensions)
+        index.init_index(
+            max_elements=max(capacity, 1024),
+            ef_construction=self.ef_construction,
+            M=self.m,
+            allow_replace_deleted=True,
         )
+        index.set_num_threads(self.threads)
+        return index
+
+    def live_count(self, kb_id: str) -> int:
+        return self._live.get(kb_id, 0)
 
     async def open(self, kb_id: str, dimensions: int, state: IndexState) -> None:
         if kb_id not in self._indexes:
             await asyncio.to_thread(self._open, kb_id, dimensions, state)
 
     def _open(self, kb_id: str, dimensions: int, state: IndexState) -> None:
+        import hnswlib
+
         path = self._path(kb_id)
         meta_path = path.with_suffix(".json")
-        index = self._new(dimensions)
-        fresh = False
+        meta: dict[str, Any] = {}
         if path.exists() and meta_path.exists():
             try:
                 meta = json.loads(meta_path.read_text())
-                fresh = meta.get("generation") == state.generation and meta.get("dims") == dimensions
             except ValueError:
-                fresh = False
-        if fresh:
-            index.load(str(path))
+                meta = {}
+        if meta.get("generation") == state.generation and meta.get("dims") == dimensions:
+            index = hnswlib.Index(space="cosine", dim=dimensions)
+            index.load_index(str(path), allow_replace_deleted=True)
+            index.set_num_threads(self.threads)
+            live = int(meta["live"])
         else:
+            index = self._new(dimensions, 1024)
+            live = 0
             for keys, vectors in state.vectors():
-                index.add(keys, vectors, threads=self.threads)
-        with self._lock:
-            self._indexes.setdefault(kb_id, index)
+                self._grow(index, live + len(keys))
+                index.add_items(vectors, keys, replace_deleted=True)
+                live += len(keys)
+        self._indexes.setdefault(kb_id, index)
+        self._live.setdefault(kb_id, live)
+        self._locks.setdefault(kb_id, threading.Lock())
 
-    def _index(self, kb_id: str) -> Any:
+    @staticmethod
+    def _grow(index: Any, needed: int) -> None:
+        if needed > index.get_max_elements():
+            index.resize_index(max(needed, index.get_max_elements() * 2))
+
+    def _index(self, kb_id: str) -> tuple[Any, threading.Lock]:
         try:
-            return self._indexes[kb_id]
+            return self._indexes[kb_id], self._locks[kb_id]
         except KeyError:
             raise RuntimeError(f"vector index of {kb_id} is not open") from None
 
     async def add(self, kb_id: str, keys: Sequence[int], vectors: Vectors) -> None:
-        import numpy as np
+        index, lock = self._index(kb_id)
 
-        index = self._index(kb_id)
-        await asyncio.to_thread(
-            index.add, np.asarray(keys, dtype=np.uint64), vectors, threads=self.threads
-        )
+        def add() -> None:
+            with lock:
+                self._grow(index, index.get_current_count() + len(keys))
+                index.add_items(vectors, list(keys), replace_deleted=True)
+                self._live[kb_id] += len(keys)
+
+        await asyncio.to_thread(add)
 
     async def remove(self, kb_id: str, keys: Sequence[int]) -> None:
-        if keys:
-            import numpy as np
+        if not keys:
+            return
+        index, lock = self._index(kb_id)
 
-            index = self._index(kb_id)
-            await asyncio.to_thread(index.remove, np.asarray(keys, dtype=np.uint64))
+        def remove() -> None:
+            with lock:
+                for key in keys:
+                    try:
+                        index.mark_deleted(int(key))
+                    except RuntimeError:  # never added (a failed write) or already gone
+                        continue
+                    self._live[kb_id] -= 1
+
+        await asyncio.to_thread(remove)
 
     async def search(self, kb_id: str, vector: Vectors, k: int) -> list[tuple[int, float]]:
-        index = self._index(kb_id)
-        if len(index) == 0:
-            return []
-        found = index.search(vector, min(k, len(index)))
-        return [(int(key), 1.0 - float(d)) for key, d in zip(found.keys, found.distances, strict=True)]
+        index, lock = self._index(kb_id)
+        with lock:
+            k = min(k, self._live[kb_id])
+            if k <= 0:
+                return []
+            index.set_ef(max(self.ef_search, k))
+            labels, distances = index.knn_query(vector, k=k)
+        return [(int(key), 1.0 - float(d)) for key, d in zip(labels[0], distances[0], strict=True)]
 
     async def flush(self, kb_id: str, generation: int) -> None:
-        index = self._indexes.get(kb_id)
-        if index is None:
+        if kb_id not in self._indexes:
             return
+        index, lock = self._index(kb_id)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(kb_id)
 
         def save() -> None:
-            tmp = path.with_suffix(".usearch.tmp")
-            index.save(str(tmp))
-            tmp.replace(path)
-            meta = {"generation": generation, "dims": index.ndim}
-            path.with_suffix(".json").write_text(json.dumps(meta))
+            with lock:
+                tmp = path.with_suffix(".hnsw.tmp")
+                index.save_index(str(tmp))
+                tmp.replace(path)
+                meta = {"generation": generation, "dims": index.dim, "live": self._live[kb_id]}
+                path.with_suffix(".json").write_text(json.dumps(meta))
 
         await asyncio.to_thread(save)
 
     async def drop(self, kb_id: str) -> None:
         self._indexes.pop(kb_id, None)
+        self._live.pop(kb_id, None)
+        self._locks.pop(kb_id, None)
         for p in (self._path(kb_id), self._path(kb_id).with_suffix(".json")):
             p.unlink(missing_ok=True)
 
     async def close(self) -> None:
         self._indexes.clear()
+        self._live.clear()
+        self._locks.clear()
