@@ -1,13 +1,10 @@
-"""Fixtures of the knowledge tests: the real local embedder (the packaged
-all-MiniLM-L6-v2 weights converted to ONNX once, cached with the local model under
-ROOST_TEST_MODEL_HOME), an embedded store per test, a real HTTP server on loopback that
-speaks the OpenAI embeddings and the /rerank protocols (backed by the same model), and
-builders of real PDF/DOCX files."""
+"""Fixtures of the knowledge tests: an embedded store per test and a real HTTP server
+on loopback that speaks the OpenAI embeddings and the /rerank protocols (backed by the
+real local model; ``embedder`` and ``onnx_dir`` come from tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +18,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from roost.knowledge import KnowledgeStore, OnnxEmbedder
-from roost.knowledge.local_embedder import install_onnx
-
-
-@pytest.fixture(scope="session")
-def onnx_dir() -> Path:
-    home = Path(os.environ.get("ROOST_TEST_MODEL_HOME", str(Path.home() / ".roost")))
-    target = home / "models" / "embedders" / "all-MiniLM-L6-v2-onnx"
-    if not (target / "model.onnx").exists():
-        install_onnx(target)  # ~1 min once; scripts/test.sh does it ahead
-    return target
-
-
-@pytest.fixture(scope="session")
-def embedder(onnx_dir: Path) -> OnnxEmbedder:
-    return OnnxEmbedder(onnx_dir)
 
 
 @pytest.fixture

@@ -272,7 +272,7 @@ async def test_a_flushed_index_is_loaded_not_rebuilt(
     kb = await store.create("saved", embedder)
     await kb.ingest_text("Parking spaces are assigned by facilities.", "parking.txt")
     await store.close()
-    assert (tmp_path / "kb" / "vectors" / f"{kb.id}.hnsw").exists()
+    assert (tmp_path / "kb" / "vectors" / f"{kb.id}.faiss").exists()
     store = KnowledgeStore(tmp_path / "kb")
     store.catalog.iter_vectors = None  # type: ignore[assignment,method-assign]  # a rebuild would fail
     kb = await store.open("saved", embedder)

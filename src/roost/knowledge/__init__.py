@@ -1,6 +1,6 @@
 """Knowledge: readers, chunkers, embedders, vector indexes, hybrid retrieval and
 long-term memory. Imports only ``roost.core``, ``roost.models`` and ``roost.tools``;
-heavy libraries (numpy, jieba, hnswlib, pypdf …) load when first used."""
+heavy libraries (numpy, jieba, faiss, pypdf …) load when first used."""
 
 from roost.knowledge.base import (
     DEFAULT_TENANT,
@@ -43,7 +43,7 @@ from roost.knowledge.records import (
     Section,
 )
 from roost.knowledge.retrieval import HttpReranker, Reranker, SearchMode, reciprocal_rank_fusion
-from roost.knowledge.vector_index import IndexState, HnswIndex, VectorIndex
+from roost.knowledge.vector_index import IndexState, FaissIndex, VectorIndex
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -89,7 +89,7 @@ __all__ = [
     "SentenceChunker",
     "TokenChunker",
     "TorchEmbedder",
-    "HnswIndex",
+    "FaissIndex",
     "VectorIndex",
     "chunker_from_settings",
     "read_document",

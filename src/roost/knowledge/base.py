@@ -42,7 +42,7 @@ from roost.knowledge.records import (
     KnowledgeBaseInfo,
 )
 from roost.knowledge.retrieval import Reranker, SearchMode, reciprocal_rank_fusion
-from roost.knowledge.vector_index import IndexState, HnswIndex, VectorIndex
+from roost.knowledge.vector_index import IndexState, FaissIndex, VectorIndex
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -100,7 +100,7 @@ class KnowledgeStore:
     def __init__(self, directory: str | Path, *, index: VectorIndex | None = None) -> None:
         self.directory = Path(directory)
         self.catalog = Catalog(self.directory / "knowledge.db")
-        self.index: VectorIndex = index or HnswIndex(self.directory / "vectors")
+        self.index: VectorIndex = index or FaissIndex(self.directory / "vectors")
         self._open: dict[str, KnowledgeBase] = {}
 
     @classmethod

@@ -329,6 +329,14 @@ class Catalog:
         )
         return keys
 
+    def purge(self) -> None:
+        """Make deleted text unrecoverable from the files: FTS5 keeps deleted terms in
+        its segments until they merge (``optimize`` merges them now), and the WAL keeps
+        old pages until a checkpoint. Costs a pass over the FTS index."""
+        with self._lock:
+            self._db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def _bump(self, kb_id: str) -> None:
         self._db.execute(
             "UPDATE knowledge_bases SET generation = generation + 1 WHERE id = ?", (kb_id,)

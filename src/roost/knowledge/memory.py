@@ -9,6 +9,7 @@ deletes it from every index like any document (the catalog overwrites deleted co
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
@@ -125,12 +126,14 @@ class LongTermMemory:
         base = await self._base()
         await self._document(base, user_id, memory_id)  # another user's memory is not found
         await base.delete_document(memory_id)
+        await asyncio.to_thread(base.catalog.purge)
 
     async def delete_all(self, user_id: str) -> int:
         base = await self._base()
         memories = await self.list(user_id)
         for memory in memories:
             await base.delete_document(memory.id)
+        await asyncio.to_thread(base.catalog.purge)
         return len(memories)
 
     async def extract(

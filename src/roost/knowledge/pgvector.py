@@ -51,16 +51,19 @@ class PgVectorIndex:
                         "the pgvector index needs asyncpg", hint="pip install 'roost[pgvector]'"
                     ) from None
                 pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+                problem = None
                 async with pool.acquire() as conn:
                     try:
                         await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
                     except asyncpg.PostgresError as exc:
-                        await pool.close()
-                        raise KnowledgeBackendUnavailable(
-                            f"PostgreSQL has no pgvector extension ({exc})",
-                            hint="install pgvector on the database server (e.g. the "
-                            "postgresql-NN-pgvector package) or use the embedded index",
-                        ) from None
+                        problem = str(exc)
+                if problem is not None:
+                    await pool.close()
+                    raise KnowledgeBackendUnavailable(
+                        f"PostgreSQL has no pgvector extension ({problem})",
+                        hint="install pgvector on the database server (e.g. the "
+                        "postgresql-NN-pgvector package) or use the embedded index",
+                    )
                 self._pool = pool
             return self._pool
 

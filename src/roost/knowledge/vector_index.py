@@ -1,4 +1,4 @@
-"""Vector indexes behind one interface: the embedded default (hnswlib HNSW, one file
+"""Vector indexes behind one interface: the embedded default (faiss, one file
 per knowledge base), Milvus (:mod:`roost.knowledge.milvus`) and pgvector
 (:mod:`roost.knowledge.pgvector`).
 
@@ -53,95 +53,118 @@ class VectorIndex(Protocol):
     async def close(self) -> None: ...
 
 
-class HnswIndex:
-    """HNSW from hnswlib, held in memory, saved to ``<dir>/<kb>.hnsw`` by ``flush``.
+class FaissIndex:
+    """The embedded vector index: faiss, held in memory, saved to ``<dir>/<kb>.faiss``.
 
-    Chosen among usearch, hnswlib, sqlite-vec and LanceDB by measurement
-    (docs/decisions/0161). The file is a cache of the catalog: saved with the catalog's
-    write generation, and rebuilt from the catalog's vectors when the generations differ
-    (after a crash, writes that were never flushed). Deleted keys are marked and their
-    slots reused by later inserts. One lock per index: hnswlib does not allow a resize
-    or a delete during a search.
+    Exact (a flat inner-product index) up to ``train_at`` vectors; beyond that an IVF
+    index trained on the vectors present (``nlist`` ≈ 2·√n lists, ``nprobe`` searched),
+    retrained when the knowledge base has grown ``retrain_factor`` times since. Chosen
+    over hnswlib, usearch, sqlite-vec and LanceDB by measurement (docs/decisions/0161):
+    graph indexes insert too slowly on two shared cores, sqlite-vec scans everything,
+    usearch crashes the process when onnxruntime is imported after it.
+
+    The file is a cache of the catalog, saved with the catalog's write generation and
+    rebuilt from the catalog's vectors when the generations differ (after a crash,
+    writes that were never flushed). One lock per index: faiss does not allow a write
+    during a search.
     """
 
-    name = "hnswlib"
+    name = "faiss"
 
     def __init__(
         self,
         directory: str | Path,
         *,
-        m: int = 16,
-        ef_construction: int = 64,
-        ef_search: int = 64,
-        threads: int = -1,
+        train_at: int = 50_000,
+        nprobe: int = 16,
+        retrain_factor: int = 8,
+        threads: int = 0,
     ) -> None:
         self.directory = Path(directory)
-        self.m = m
-        self.ef_construction = ef_construction
-        self.ef_search = ef_search
+        self.train_at = train_at
+        self.nprobe = nprobe
+        self.retrain_factor = retrain_factor
         self.threads = threads
         self._indexes: dict[str, Any] = {}
-        self._live: dict[str, int] = {}
+        self._trained: dict[str, int] = {}
+        self._states: dict[str, IndexState] = {}
         self._locks: dict[str, threading.Lock] = {}
 
-    def _path(self, kb_id: str) -> Path:
-        return self.directory / f"{kb_id}.hnsw"
-
-    def _new(self, dimensions: int, capacity: int) -> Any:
+    def _faiss(self) -> Any:
         try:
-            import hnswlib
+            import faiss
         except ImportError:
             raise KnowledgeBackendUnavailable(
-                "the embedded vector index needs hnswlib", hint="pip install 'roost[knowledge]'"
+                "the embedded vector index needs faiss-cpu", hint="pip install 'roost[knowledge]'"
             ) from None
-        index = hnswlib.Index(space="cosine", dim=dimensions)
-        index.init_index(
-            max_elements=max(capacity, 1024),
-            ef_construction=self.ef_construction,
-            M=self.m,
-            allow_replace_deleted=True,
-        )
-        index.set_num_threads(self.threads)
-        return index
+        if self.threads:
+            faiss.omp_set_num_threads(self.threads)
+        return faiss
+
+    def _path(self, kb_id: str) -> Path:
+        return self.directory / f"{kb_id}.faiss"
 
     def live_count(self, kb_id: str) -> int:
-        return self._live.get(kb_id, 0)
+        index = self._indexes.get(kb_id)
+        return int(index.ntotal) if index is not None else 0
+
+    def kind(self, kb_id: str) -> str:
+        """``flat`` or ``ivf<nlist>``: what the knowledge base's index is now."""
+        index = self._indexes[kb_id]
+        return f"ivf{index.nlist}" if hasattr(index, "nlist") else "flat"
 
     async def open(self, kb_id: str, dimensions: int, state: IndexState) -> None:
         if kb_id not in self._indexes:
             await asyncio.to_thread(self._open, kb_id, dimensions, state)
 
     def _open(self, kb_id: str, dimensions: int, state: IndexState) -> None:
-        import hnswlib
-
+        faiss = self._faiss()
         path = self._path(kb_id)
-        meta_path = path.with_suffix(".json")
         meta: dict[str, Any] = {}
-        if path.exists() and meta_path.exists():
+        if path.exists() and path.with_suffix(".json").exists():
             try:
-                meta = json.loads(meta_path.read_text())
+                meta = json.loads(path.with_suffix(".json").read_text())
             except ValueError:
                 meta = {}
         if meta.get("generation") == state.generation and meta.get("dims") == dimensions:
-            index = hnswlib.Index(space="cosine", dim=dimensions)
-            index.load_index(str(path), allow_replace_deleted=True)
-            index.set_num_threads(self.threads)
-            live = int(meta["live"])
+            index = faiss.read_index(str(path))
+            if hasattr(index, "nprobe"):
+                index.nprobe = self.nprobe
+            trained = int(meta.get("trained", 0))
         else:
-            index = self._new(dimensions, 1024)
-            live = 0
-            for keys, vectors in state.vectors():
-                self._grow(index, live + len(keys))
-                index.add_items(vectors, keys, replace_deleted=True)
-                live += len(keys)
+            index, trained = self._build(dimensions, state, [], None)
         self._indexes.setdefault(kb_id, index)
-        self._live.setdefault(kb_id, live)
+        self._trained.setdefault(kb_id, trained)
+        self._states[kb_id] = state
         self._locks.setdefault(kb_id, threading.Lock())
 
-    @staticmethod
-    def _grow(index: Any, needed: int) -> None:
-        if needed > index.get_max_elements():
-            index.resize_index(max(needed, index.get_max_elements() * 2))
+    def _build(
+        self, dimensions: int, state: IndexState, keys: Sequence[int], vectors: Vectors | None
+    ) -> tuple[Any, int]:
+        """A new index over the catalog's vectors plus ``vectors`` (a batch being
+        written, not committed yet): flat while small, IVF trained on them beyond."""
+        import numpy as np
+
+        faiss = self._faiss()
+        parts = list(state.vectors())
+        if vectors is not None and len(keys):
+            parts.append((list(keys), vectors))
+        total = sum(len(k) for k, _ in parts)
+        if total < self.train_at:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimensions))
+            for part_keys, part_vectors in parts:
+                index.add_with_ids(part_vectors, _ids(part_keys))
+            return index, 0
+        nlist = max(64, min(4096, int(2 * total**0.5)))
+        everything = np.vstack([v for _, v in parts])
+        sample = everything[np.random.default_rng(0).permutation(total)[: nlist * 40]]
+        index = faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(dimensions), dimensions, nlist, faiss.METRIC_INNER_PRODUCT
+        )
+        index.train(sample)
+        index.add_with_ids(everything, _ids([k for part_keys, _ in parts for k in part_keys]))
+        index.nprobe = self.nprobe
+        return index, total
 
     def _index(self, kb_id: str) -> tuple[Any, threading.Lock]:
         try:
@@ -154,9 +177,17 @@ class HnswIndex:
 
         def add() -> None:
             with lock:
-                self._grow(index, index.get_current_count() + len(keys))
-                index.add_items(vectors, list(keys), replace_deleted=True)
-                self._live[kb_id] += len(keys)
+                current = self._indexes[kb_id]
+                trained = self._trained[kb_id]
+                total = int(current.ntotal) + len(keys)
+                if (not trained and total >= self.train_at) or (
+                    trained and total >= trained * self.retrain_factor
+                ):
+                    self._indexes[kb_id], self._trained[kb_id] = self._build(
+                        current.d, self._states[kb_id], keys, vectors
+                    )
+                else:
+                    current.add_with_ids(vectors, _ids(keys))
 
         await asyncio.to_thread(add)
 
@@ -167,50 +198,54 @@ class HnswIndex:
 
         def remove() -> None:
             with lock:
-                for key in keys:
-                    try:
-                        index.mark_deleted(int(key))
-                    except RuntimeError:  # never added (a failed write) or already gone
-                        continue
-                    self._live[kb_id] -= 1
+                self._indexes[kb_id].remove_ids(_ids(keys))
 
         await asyncio.to_thread(remove)
 
     async def search(self, kb_id: str, vector: Vectors, k: int) -> list[tuple[int, float]]:
-        index, lock = self._index(kb_id)
+        _, lock = self._index(kb_id)
         with lock:
-            k = min(k, self._live[kb_id])
-            if k <= 0:
+            index = self._indexes[kb_id]
+            if index.ntotal == 0:
                 return []
-            index.set_ef(max(self.ef_search, k))
-            labels, distances = index.knn_query(vector, k=k)
-        return [(int(key), 1.0 - float(d)) for key, d in zip(labels[0], distances[0], strict=True)]
+            sims, ids = index.search(vector.reshape(1, -1), min(k, int(index.ntotal)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0]
 
     async def flush(self, kb_id: str, generation: int) -> None:
         if kb_id not in self._indexes:
             return
-        index, lock = self._index(kb_id)
+        _, lock = self._index(kb_id)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(kb_id)
+        faiss = self._faiss()
 
         def save() -> None:
             with lock:
-                tmp = path.with_suffix(".hnsw.tmp")
-                index.save_index(str(tmp))
+                index = self._indexes[kb_id]
+                tmp = path.with_suffix(".faiss.tmp")
+                faiss.write_index(index, str(tmp))
                 tmp.replace(path)
-                meta = {"generation": generation, "dims": index.dim, "live": self._live[kb_id]}
+                meta = {"generation": generation, "dims": index.d, "trained": self._trained[kb_id]}
                 path.with_suffix(".json").write_text(json.dumps(meta))
 
         await asyncio.to_thread(save)
 
     async def drop(self, kb_id: str) -> None:
         self._indexes.pop(kb_id, None)
-        self._live.pop(kb_id, None)
+        self._trained.pop(kb_id, None)
+        self._states.pop(kb_id, None)
         self._locks.pop(kb_id, None)
         for p in (self._path(kb_id), self._path(kb_id).with_suffix(".json")):
             p.unlink(missing_ok=True)
 
     async def close(self) -> None:
         self._indexes.clear()
-        self._live.clear()
+        self._trained.clear()
+        self._states.clear()
         self._locks.clear()
+
+
+def _ids(keys: Sequence[int]) -> Any:
+    import numpy as np
+
+    return np.asarray(keys, dtype=np.int64)
