@@ -28,6 +28,7 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.sandbox", "app", "sandbox"),
     ("roost.cli.traces", "app", "traces"),
     ("roost.cli.alerts", "app", "alerts"),
+    ("roost.cli.kb", "app", "kb"),
 ]
 
 
@@ -41,6 +42,7 @@ _ENTRY: dict[str, str] = {
     "sandbox": "roost.cli.sandbox",
     "traces": "roost.cli.traces",
     "alerts": "roost.cli.alerts",
+    "kb": "roost.cli.kb",
 }
 
 

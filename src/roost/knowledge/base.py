@@ -124,7 +124,14 @@ class KnowledgeStore:
         chunking = dict(chunker or {"kind": "sentences", "max_tokens": 200, "overlap_tokens": 30})
         chunker_from_settings(chunking)  # refuse a bad configuration before creating
         dims = await probe_dimensions(embedder)
-        settings = {"chunker": chunking, "max_bytes": max_bytes, "index": self.index.name}
+        settings: dict[str, Any] = {
+            "chunker": chunking,
+            "max_bytes": max_bytes,
+            "index": self.index.name,
+        }
+        base_url = getattr(embedder, "base_url", None)
+        if isinstance(base_url, str):  # an endpoint: where to reach it again (never a key)
+            settings["embedder_base_url"] = base_url
         info = await asyncio.to_thread(
             self.catalog.create_kb, tenant_id, name, embedder.name, dims, settings
         )
@@ -151,6 +158,22 @@ class KnowledgeStore:
         base = KnowledgeBase(self, info, settings, embedder)
         self._open[info.id] = base
         return base
+
+    async def open_recorded(
+        self, kb: str, *, tenant_id: str | None = DEFAULT_TENANT, api_key: str | None = None
+    ) -> KnowledgeBase:
+        """Open with the embedder the knowledge base was created with (``local`` or the
+        endpoint recorded at creation; the API key is never recorded, pass it)."""
+        from roost.knowledge.embedders import resolve_embedder
+
+        info, settings = await asyncio.to_thread(self.catalog.get_kb, kb, tenant_id)
+        cached = self._open.get(info.id)
+        if cached is not None:
+            return cached
+        embedder = resolve_embedder(
+            info.embedder, base_url=settings.get("embedder_base_url"), api_key=api_key
+        )
+        return await self.open(info.id, embedder, tenant_id=tenant_id)
 
     async def list(self, tenant_id: str | None = DEFAULT_TENANT) -> list[KnowledgeBaseInfo]:
         return await asyncio.to_thread(self.catalog.list_kbs, tenant_id)
@@ -239,6 +262,28 @@ class KnowledgeBase:
             await self._embed_and_write(pending, report, progress)
         return report
 
+    async def ingest_vectors(
+        self,
+        source: str,
+        texts: Sequence[str],
+        vectors: Vectors,
+        metadata: dict[str, Any] | None = None,
+    ) -> IngestResult:
+        """Store chunks whose vectors were computed elsewhere (a migration, a client that
+        embeds itself): no reader, no chunker, no embedder; versioned like any document."""
+        if len(texts) != len(vectors) or not texts:
+            raise InvalidRequest("ingest_vectors needs one vector per text, and some texts")
+        digest = hashlib.sha256()
+        for t in texts:
+            digest.update(t.encode() + b"\0")
+        digest.update(vectors.tobytes())
+        doc = DocumentInput(source, metadata=dict(metadata or {}))
+        current = await asyncio.to_thread(self.catalog.get_document, self.id, source)
+        if current is not None and current.content_hash == digest.hexdigest():
+            return IngestResult(source, "unchanged", current.id, current.version, current.chunks)
+        drafts = [ChunkDraft(t) for t in texts]
+        return await self._write(_Prepared(doc, digest.hexdigest(), drafts, vectors))
+
     def _prepare(self, doc: DocumentInput) -> _Prepared | IngestResult:
         raw = doc.data if doc.data is not None else load_bytes(doc.path or Path(doc.source), max_bytes=self.max_bytes)
         digest = hashlib.sha256(raw)
@@ -292,15 +337,16 @@ class KnowledgeBase:
         async with self._write_lock:
             start = await asyncio.to_thread(self.catalog.reserve_keys, n)
             keys = list(range(start, start + n))
+            terms = asyncio.ensure_future(asyncio.to_thread(_terms, p.drafts))
             try:
-                await self.index.add(self.id, keys, p.vectors)
+                await self.index.add(self.id, keys, p.vectors)  # meanwhile: the BM25 terms
                 new = NewVersion(
                     kb_id=self.id,
                     source=p.doc.source,
                     content_hash=p.content_hash,
                     metadata=dict(p.doc.metadata),
                     drafts=p.drafts,
-                    terms=[" ".join(_text.search_terms(d.indexed_text)) for d in p.drafts],
+                    terms=await terms,
                     keys=keys,
                     vectors=p.vectors,
                 )
@@ -407,6 +453,14 @@ class KnowledgeBase:
             return await reranker.rerank(query, hits, k)
         return hits[:k]
 
+    async def search_vector(
+        self, vector: Vectors, *, k: int = 5, filters: Filters | None = None
+    ) -> list[Hit]:
+        """Nearest chunks to a query vector computed by the caller."""
+        found = await self._vector_candidates(vector, k, filters)
+        chunks = await asyncio.to_thread(self.catalog.chunks, [key for key, _ in found], self.id, filters)
+        return [Hit(chunks[key], s, {"vector": s}) for key, s in found if key in chunks][:k]
+
     async def _vector_candidates(
         self, vector: Vectors, want: int, filters: Filters | None
     ) -> list[tuple[int, float]]:
@@ -431,6 +485,10 @@ class KnowledgeBase:
             best.extend((keys[i], float(sims[i])) for i in top)
         best.sort(key=lambda item: -item[1])
         return best[:want]
+
+
+def _terms(drafts: Sequence[ChunkDraft]) -> list[str]:
+    return [" ".join(_text.search_terms(d.indexed_text)) for d in drafts]
 
 
 @asynccontextmanager

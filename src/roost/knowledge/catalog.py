@@ -259,23 +259,26 @@ class Catalog:
                     "INSERT INTO document_versions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
                     (doc_id, new.kb_id, new.source, version, new.content_hash, len(new.drafts), now),
                 )
-                rows = []
-                for i, (draft, key) in enumerate(zip(new.drafts, new.keys, strict=True)):
-                    meta = {**new.metadata, **draft.metadata}
-                    rows.append(
-                        (
-                            key,
-                            new_id("chk"),
-                            new.kb_id,
-                            doc_id,
-                            version,
-                            i,
-                            new.source,
-                            draft.text,
-                            json.dumps(meta, ensure_ascii=False),
-                            new.vectors[i].tobytes(),
-                        )
+                doc_meta = json.dumps(new.metadata, ensure_ascii=False)
+                raw = new.vectors.astype("float32", copy=False).tobytes()
+                step = len(raw) // max(len(new.drafts), 1)
+                rows = [
+                    (
+                        key,
+                        new_id("chk"),
+                        new.kb_id,
+                        doc_id,
+                        version,
+                        i,
+                        new.source,
+                        draft.text,
+                        json.dumps({**new.metadata, **draft.metadata}, ensure_ascii=False)
+                        if draft.metadata
+                        else doc_meta,
+                        raw[i * step : (i + 1) * step],
                     )
+                    for i, (draft, key) in enumerate(zip(new.drafts, new.keys, strict=True))
+                ]
                 self._db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
                 self._db.executemany(
                     "INSERT INTO chunks_fts (rowid, terms, kb) VALUES (?, ?, ?)",

@@ -23,6 +23,7 @@ _CJK = (
 )
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _PIECE = re.compile(f"[{_CJK}]+|[^\\W{_CJK}]+(?:['’.-][^\\W{_CJK}]+)*|[^\\w\\s]", re.UNICODE)
+_WORD = re.compile(r"\w+(?:['’.-]\w+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n\s*\n")
 
 STOPWORDS = frozenset(
@@ -72,6 +73,8 @@ def count_tokens(text: str) -> int:
 def search_terms(text: str) -> list[str]:
     """Lower-cased words for BM25: Chinese words and their sub-words (jieba's search
     mode, so 年假天数 also matches 年假), no punctuation, no stopwords."""
+    if not has_cjk(text):  # the common case, without the segmenter's per-piece checks
+        return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
     terms: list[str] = []
     for match in _PIECE.finditer(text):
         piece = match.group()
