@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from roost.agents import ReActAgent
 from roost.agents.knowledge import KnowledgeRetrieval
 from roost.core import ErrorEvent, KnowledgeRetrieved, Msg, ReplyFinished, ToolResultEvent
@@ -137,3 +139,50 @@ async def test_memories_are_extracted_at_the_end_of_a_reply(tmp_path: Path, embe
     await _run(agent, "Book dinner, I'm vegetarian.")
     assert [m.text for m in await memory.list("alice")] == ["Alice is vegetarian."]
     await store.close()
+
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "knowledge" / "docs"
+
+
+@pytest.mark.slow
+async def test_local_model_answers_from_the_documents_and_cites_them(
+    tmp_path: Path, embedder: Any
+) -> None:
+    """End to end: the labelled set ingested, the real local model (llama.cpp) asked three
+    questions whose answers exist only in those documents."""
+    import os
+
+    from roost.knowledge import DocumentInput
+    from roost.models.install import install_model
+    from roost.models.local import LocalModel, _stop_all
+
+    home = Path(os.environ.get("ROOST_TEST_MODEL_HOME", str(Path.home() / ".roost")))
+    model_path = install_model("qwen2.5-coder-0.5b", home=home, show_progress=False)
+    store = KnowledgeStore(tmp_path / "kb")
+    kb = await store.create("handbook", embedder)
+    report = await kb.ingest([DocumentInput.from_path(p) for p in sorted(DATA.iterdir())])
+    assert report.ok and len(report.ingested) == 27
+    model = LocalModel(path=model_path)
+    cases = [
+        ("How many days of paid annual leave does a permanent employee get per year?", "27", "annual-leave.md"),
+        ("How many EUR is the meal allowance per full day on a business trip?", "38", "expenses.md"),
+        ("What is the maximum payload of the Heron X2 robot in kg?", "350", "heron-x2-specs.md"),
+    ]
+    try:
+        for question, answer, source in cases:
+            agent = ReActAgent(
+                "assistant",
+                model,
+                sys_prompt="Answer in one short sentence using only the passages given.",
+                knowledge=KnowledgeRetrieval(kb, mode="auto", k=3),
+                model_options={"temperature": 0, "max_tokens": 64},
+            )
+            events, final = await _run(agent, question)
+            assert answer in final.text, (question, final.text)
+            cited = [c["source"] for c in final.metadata["citations"]]
+            assert cited[0] == source, cited
+            assert any(isinstance(e, KnowledgeRetrieved) for e in events)
+    finally:
+        await model.aclose()
+        _stop_all()
+        await store.close()

@@ -77,7 +77,7 @@ class FaissIndex:
         *,
         train_at: int = 50_000,
         nprobe: int = 16,
-        retrain_factor: int = 8,
+        retrain_factor: int = 32,
         threads: int = 0,
     ) -> None:
         self.directory = Path(directory)
