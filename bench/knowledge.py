@@ -4,9 +4,10 @@ latency of the embedded store at scale, end-to-end ingestion with the local embe
     nice python bench/knowledge.py quality              # recall@5 / MRR: bm25, vector, hybrid
     nice python bench/knowledge.py insert --n 1000000   # precomputed 384-d vectors, then search p99
     nice python bench/knowledge.py ingest --copies 10   # documents → chunks/s, local embedder
+    nice python bench/knowledge.py embedders            # ONNX Runtime vs PyTorch, same weights
 
-The labelled set is tests/data/knowledge (27 documents written for the project, 7 of
-them Chinese; 73 questions, 13 in Chinese, each labelled with the one document that
+The labelled set is tests/data/knowledge (27 documents written for the project, 6 of
+them Chinese; 91 questions, 17 in Chinese, each labelled with the one document that
 answers it). A hit is relevant when it comes from that document.
 """
 
@@ -34,7 +35,9 @@ from roost.knowledge.local_embedder import default_onnx_dir  # noqa: E402
 def _embedder() -> OnnxEmbedder:
     home = os.environ.get("ROOST_TEST_MODEL_HOME")
     path = (
-        Path(home) / "models" / "embedders" / "all-MiniLM-L6-v2-onnx" if home else default_onnx_dir()
+        Path(home) / "models" / "embedders" / "all-MiniLM-L6-v2-onnx"
+        if home
+        else default_onnx_dir()
     )
     return OnnxEmbedder(path)
 
@@ -53,13 +56,19 @@ async def quality(args: argparse.Namespace) -> dict[str, Any]:
     docs, questions = _load()
     with tempfile.TemporaryDirectory() as tmp:
         store = KnowledgeStore(tmp)
-        kb = await store.create("bench", _embedder(), chunker={"kind": args.chunker, "max_tokens": args.max_tokens})
+        kb = await store.create(
+            "bench", _embedder(), chunker={"kind": args.chunker, "max_tokens": args.max_tokens}
+        )
         report = await kb.ingest(docs)
         assert report.ok, report.to_dict()
         results: dict[str, dict[str, list[float]]] = {}
         for mode in ("bm25", "vector", "hybrid"):
             per: dict[str, list[float]] = {
-                "recall": [], "rr": [], "recall_zh": [], "rr_zh": [], "top1": []
+                "recall": [],
+                "rr": [],
+                "recall_zh": [],
+                "rr_zh": [],
+                "top1": [],
             }
             for q in questions:
                 hits = await kb.search(q["question"], k=args.k, mode=mode)
@@ -121,7 +130,18 @@ async def insert(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         store = KnowledgeStore(tmp, index=FaissIndex(Path(tmp) / "vectors", nprobe=args.nprobe))
         kb = await store.create("bench", Precomputed())  # type: ignore[arg-type]
-        words = "alpha beta gamma delta robot leave invoice travel policy laptop".split()
+        words = [
+            "alpha",
+            "beta",
+            "gamma",
+            "delta",
+            "robot",
+            "leave",
+            "invoice",
+            "travel",
+            "policy",
+            "laptop",
+        ]
         inserted = 0
         elapsed = 0.0  # inside ingest_vectors only: generating the vectors is not timed
         cpu = 0.0  # CPU seconds of the process (every thread) meanwhile
@@ -196,8 +216,36 @@ async def ingest(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def embedders(args: argparse.Namespace) -> dict[str, Any]:
+    """ONNX Runtime vs PyTorch on the same packaged weights (decision 0160)."""
+    import numpy as np
+
+    from roost.knowledge import TorchEmbedder
+
+    texts = [
+        f"Employees accrue {i % 30} days of leave; requests go through the HR portal "
+        f"{i % 7} days ahead. Sentence {i} is about policy {i * 7 % 13}."
+        for i in range(args.texts)
+    ]
+    out: dict[str, Any] = {}
+    vectors = {}
+    for name, make in (("onnx", _embedder), ("torch", TorchEmbedder)):
+        t = time.perf_counter()
+        model = make()
+        model.embed_sync(texts[:1])
+        loaded = time.perf_counter() - t
+        t = time.perf_counter()
+        vectors[name] = model.embed_sync(texts)
+        took = time.perf_counter() - t
+        out[name] = {"load_s": round(loaded, 2), "texts_per_s": round(len(texts) / took, 1)}
+    out["max_abs_difference"] = float(np.max(np.abs(vectors["onnx"] - vectors["torch"])))
+    return out
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     q = sub.add_parser("quality")
     q.add_argument("--k", type=int, default=5)
@@ -211,9 +259,15 @@ def main() -> None:
     i.add_argument("--dir", default=None, help="where the temporary store goes")
     e = sub.add_parser("ingest")
     e.add_argument("--copies", type=int, default=10)
+    m = sub.add_parser("embedders")
+    m.add_argument("--texts", type=int, default=512)
     args = parser.parse_args()
     load = os.getloadavg()
-    result = asyncio.run({"quality": quality, "insert": insert, "ingest": ingest}[args.command](args))
+    result = asyncio.run(
+        {"quality": quality, "insert": insert, "ingest": ingest, "embedders": embedders}[
+            args.command
+        ](args)
+    )
     result["load_average_at_start"] = [round(x, 2) for x in load]
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -121,7 +121,9 @@ async def test_remembered_facts_are_recalled_in_a_later_session(
     await _run(later, "Which team am I in?")
     assert "The user's team is Payments." in model.calls[0].messages[0].text
     stranger = ScriptedModel(["I don't know."])
-    other = ReActAgent("helper", stranger, knowledge=KnowledgeRetrieval(memory=memory, user_id="bob"))
+    other = ReActAgent(
+        "helper", stranger, knowledge=KnowledgeRetrieval(memory=memory, user_id="bob")
+    )
     await _run(other, "Which team am I in?")
     assert "Payments" not in stranger.calls[0].messages[0].text
     await store.close()
@@ -164,8 +166,16 @@ async def test_local_model_answers_from_the_documents_and_cites_them(
     assert report.ok and len(report.ingested) == 27
     model = LocalModel(path=model_path)
     cases = [
-        ("How many days of paid annual leave does a permanent employee get per year?", "27", "annual-leave.md"),
-        ("How many EUR is the meal allowance per full day on a business trip?", "38", "expenses.md"),
+        (
+            "How many days of paid annual leave does a permanent employee get per year?",
+            "27",
+            "annual-leave.md",
+        ),
+        (
+            "How many EUR is the meal allowance per full day on a business trip?",
+            "38",
+            "expenses.md",
+        ),
         ("What is the maximum payload of the Heron X2 robot in kg?", "350", "heron-x2-specs.md"),
     ]
     try:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_providers import AppServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from fake_providers import AppServer
 from roost.knowledge import KnowledgeStore, OnnxEmbedder
 
 

@@ -24,7 +24,9 @@ async def _exercise(store: KnowledgeStore, embedder: OnnxEmbedder) -> None:
     kb = await store.create("backend", embedder)
     for name, text in DOCS.items():
         await kb.ingest_bytes(text.encode(), name)
-    assert (await kb.search("how often to update the vpn", k=1, mode="vector"))[0].chunk.source == "vpn.md"
+    assert (await kb.search("how often to update the vpn", k=1, mode="vector"))[
+        0
+    ].chunk.source == "vpn.md"
     assert (await kb.search("食堂午餐几点", k=1))[0].chunk.source == "食堂.md"
     updated = await kb.ingest_bytes(b"# VPN\n\nThe VPN client is updated monthly now.", "vpn.md")
     assert updated.version == 2

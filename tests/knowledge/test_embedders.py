@@ -42,7 +42,9 @@ async def test_openai_embedder_timeout_is_typed(embeddings_server: EmbeddingsSer
     assert info.value.code == "embedding_timeout" and info.value.retryable
 
 
-async def test_openai_embedder_http_error_hides_the_key(embeddings_server: EmbeddingsServer) -> None:
+async def test_openai_embedder_http_error_hides_the_key(
+    embeddings_server: EmbeddingsServer,
+) -> None:
     client = OpenAIEmbedder(
         "minilm", base_url=embeddings_server.url + "/missing", api_key="sk-secret-123"
     )
@@ -62,7 +64,9 @@ async def test_openai_embedder_refuses_vectors_of_another_size(
     await client.aclose()
 
 
-async def test_cache_embeds_each_content_once(tmp_path: Path, embeddings_server: EmbeddingsServer) -> None:
+async def test_cache_embeds_each_content_once(
+    tmp_path: Path, embeddings_server: EmbeddingsServer
+) -> None:
     inner = OpenAIEmbedder("minilm", base_url=embeddings_server.url)
     cached = CachedEmbedder(inner, tmp_path / "cache.db")
     first = await cached.embed(["alpha", "beta", "alpha"])

@@ -83,7 +83,9 @@ async def test_changed_content_makes_a_new_version_and_retires_the_old_chunks(
 ) -> None:
     kb = await _kb(store, embedder)
     old_ids = {
-        h.chunk.id for h in await kb.search("annual leave days", k=10) if h.chunk.source == "leave.md"
+        h.chunk.id
+        for h in await kb.search("annual leave days", k=10)
+        if h.chunk.source == "leave.md"
     }
     assert old_ids
     result = await kb.ingest_bytes(
@@ -121,7 +123,9 @@ async def test_metadata_filters_apply_to_both_bm25_and_vectors(
 ) -> None:
     kb = await _kb(store, embedder)
     for mode in ("bm25", "vector", "hybrid"):
-        hits = await kb.search("leave days hotel invoice", k=10, mode=mode, filters={"dept": "finance"})  # type: ignore[arg-type]
+        hits = await kb.search(
+            "leave days hotel invoice", k=10, mode=mode, filters={"dept": "finance"}
+        )  # type: ignore[arg-type]
         assert hits and {h.chunk.source for h in hits} <= {"travel.md", "报销.md"}
     one = await kb.search("anything", k=10, mode="vector", filters={"source": ["leave.md"]})
     assert {h.chunk.source for h in one} == {"leave.md"}
@@ -158,7 +162,9 @@ async def test_bad_documents_get_typed_errors_and_the_rest_ingests(
         DocumentInput("empty.txt", b""),
         DocumentInput.from_path(huge),
         DocumentInput("mystery.txt", bytes(range(256)) * 4),
-        DocumentInput("good.docx", make_docx([(1, "Returns")], {"Returns": ["Returns within 14 days."]})),
+        DocumentInput(
+            "good.docx", make_docx([(1, "Returns")], {"Returns": ["Returns within 14 days."]})
+        ),
     ]
     stages: list[str] = []
     report = await kb.ingest(docs, progress=lambda stage, done, total: stages.append(stage))
@@ -276,4 +282,6 @@ async def test_a_flushed_index_is_loaded_not_rebuilt(
     store = KnowledgeStore(tmp_path / "kb")
     store.catalog.iter_vectors = None  # type: ignore[assignment,method-assign]  # a rebuild would fail
     kb = await store.open("saved", embedder)
-    assert (await kb.search("who assigns parking", k=1, mode="vector"))[0].chunk.source == "parking.txt"
+    assert (await kb.search("who assigns parking", k=1, mode="vector"))[
+        0
+    ].chunk.source == "parking.txt"

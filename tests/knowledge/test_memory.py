@@ -13,7 +13,9 @@ from roost.knowledge import KnowledgeStore, LongTermMemory, MemoryNotFound, Onnx
 from roost.models import ScriptedModel, ScriptedReply
 
 
-async def test_a_memory_is_recalled_in_a_later_session(tmp_path: Path, embedder: OnnxEmbedder) -> None:
+async def test_a_memory_is_recalled_in_a_later_session(
+    tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
     store = KnowledgeStore(tmp_path / "kb")
     memory = LongTermMemory(store, embedder, tenant_id="acme")
     await memory.remember("alice", "Alice prefers answers in German.")

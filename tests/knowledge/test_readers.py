@@ -134,13 +134,15 @@ def test_bytes_in_no_known_encoding_are_refused() -> None:
 
 
 def test_csv_rows_and_json_items_become_sections() -> None:
-    rows = read_document("name,phone\nAlice,123\nBob,456\n".encode(), "people.csv")
+    rows = read_document(b"name,phone\nAlice,123\nBob,456\n", "people.csv")
     assert [(s.metadata["row"], s.text) for s in rows] == [
         (2, "name: Alice; phone: 123"),
         (3, "name: Bob; phone: 456"),
     ]
     items = read_document(
-        json.dumps([{"q": "退货期限?", "a": {"days": 7}}, {"q": "Shipping?", "a": "2 days"}]).encode(),
+        json.dumps(
+            [{"q": "退货期限?", "a": {"days": 7}}, {"q": "Shipping?", "a": "2 days"}]
+        ).encode(),
         "faq.json",
     )
     assert items[0].text == "q: 退货期限?\na.days: 7"

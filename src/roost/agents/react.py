@@ -378,9 +378,7 @@ class ReActAgent:
         history = self.memory.get()
         sys_prompt = self.sys_prompt + st.context
         if self.tool_mode == "decision":
-            prompt = (
-                f"{sys_prompt}\n\n{decision.decision_prompt(specs)}" if specs else sys_prompt
-            )
+            prompt = f"{sys_prompt}\n\n{decision.decision_prompt(specs)}" if specs else sys_prompt
             msgs = [Msg.system(prompt), *decision.render_history(history)]
             kwargs: dict[str, Any] = {
                 "response_format": decision.decision_schema(

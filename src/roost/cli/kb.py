@@ -29,7 +29,9 @@ T = TypeVar("T")
 TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant that owns the knowledge base.")]
 DirOpt = Annotated[
     Path | None,
-    typer.Option("--dir", help="Store directory (default: ROOST_HOME/knowledge).", show_default=False),
+    typer.Option(
+        "--dir", help="Store directory (default: ROOST_HOME/knowledge).", show_default=False
+    ),
 ]
 
 
@@ -85,7 +87,9 @@ def create(
         return (await store.create(name, model, tenant_id=tenant, chunker=settings)).info
 
     info = _run(console, directory, work)
-    console.print(f"created [bold]{escape(info.name)}[/] {info.id} ({info.embedder}, {info.dimensions} dims)")
+    console.print(
+        f"created [bold]{escape(info.name)}[/] {info.id} ({info.embedder}, {info.dimensions} dims)"
+    )
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -95,7 +99,9 @@ def _files(paths: list[Path]) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+            out.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            )
         else:
             out.append(path)
     return out
@@ -117,7 +123,12 @@ def ingest(
 
     async def work(store: Any) -> Any:
         base = await store.open_recorded(kb, tenant_id=tenant, api_key=_api_key())
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console, transient=as_json) as bar:
             read = bar.add_task("read + chunk", total=len(files))
             embed = bar.add_task("embed + write", total=None)
@@ -202,7 +213,9 @@ def list_(
     if kb is None:
         table = Table("name", "id", "embedder", "documents", "chunks")
         for info in rows:
-            table.add_row(escape(info.name), info.id, info.embedder, str(info.documents), str(info.chunks))
+            table.add_row(
+                escape(info.name), info.id, info.embedder, str(info.documents), str(info.chunks)
+            )
     else:
         table = Table("source", "id", "version", "chunks")
         for doc in rows:

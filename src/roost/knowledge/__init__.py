@@ -43,7 +43,7 @@ from roost.knowledge.records import (
     Section,
 )
 from roost.knowledge.retrieval import HttpReranker, Reranker, SearchMode, reciprocal_rank_fusion
-from roost.knowledge.vector_index import IndexState, FaissIndex, VectorIndex
+from roost.knowledge.vector_index import FaissIndex, IndexState, VectorIndex
 
 __all__ = [
     "DEFAULT_TENANT",
@@ -65,6 +65,7 @@ __all__ = [
     "EmbeddingDimensionMismatch",
     "EmbeddingError",
     "EmbeddingTimeout",
+    "FaissIndex",
     "Hit",
     "HttpReranker",
     "IndexState",
@@ -89,7 +90,6 @@ __all__ = [
     "SentenceChunker",
     "TokenChunker",
     "TorchEmbedder",
-    "FaissIndex",
     "VectorIndex",
     "chunker_from_settings",
     "read_document",

@@ -12,6 +12,7 @@ embedder are unchanged is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -27,7 +28,6 @@ from roost.knowledge.chunkers import Chunker, MarkdownChunker, SentenceChunker, 
 from roost.knowledge.embedders import Embedder, probe_dimensions
 from roost.knowledge.errors import (
     DocumentEmpty,
-    DocumentError,
     EmbeddingDimensionMismatch,
     KnowledgeError,
 )
@@ -39,10 +39,11 @@ from roost.knowledge.records import (
     IngestFailure,
     IngestReport,
     IngestResult,
+    IngestStatus,
     KnowledgeBaseInfo,
 )
 from roost.knowledge.retrieval import Reranker, SearchMode, reciprocal_rank_fusion
-from roost.knowledge.vector_index import IndexState, FaissIndex, VectorIndex
+from roost.knowledge.vector_index import FaissIndex, IndexState, VectorIndex
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -241,14 +242,12 @@ class KnowledgeBase:
     ) -> IngestReport:
         report = IngestReport()
         pending: list[_Prepared] = []
-        done = 0
-        for doc in docs:
+        for done, doc in enumerate(docs, start=1):
             try:
                 prepared = await asyncio.to_thread(self._prepare, doc)
             except RoostError as exc:
                 report.failed.append(IngestFailure(doc.source, exc))
                 prepared = None
-            done += 1
             if progress:
                 progress("read", done, len(docs))
             if isinstance(prepared, IngestResult):
@@ -285,7 +284,11 @@ class KnowledgeBase:
         return await self._write(_Prepared(doc, digest.hexdigest(), drafts, vectors))
 
     def _prepare(self, doc: DocumentInput) -> _Prepared | IngestResult:
-        raw = doc.data if doc.data is not None else load_bytes(doc.path or Path(doc.source), max_bytes=self.max_bytes)
+        raw = (
+            doc.data
+            if doc.data is not None
+            else load_bytes(doc.path or Path(doc.source), max_bytes=self.max_bytes)
+        )
         digest = hashlib.sha256(raw)
         digest.update(f"\0{self.chunker.signature}\0{self.embedder.name}".encode())
         for key in sorted(doc.metadata):
@@ -293,7 +296,9 @@ class KnowledgeBase:
         content_hash = digest.hexdigest()
         current = self.catalog.get_document(self.id, doc.source)
         if current is not None and current.content_hash == content_hash:
-            return IngestResult(doc.source, "unchanged", current.id, current.version, current.chunks)
+            return IngestResult(
+                doc.source, "unchanged", current.id, current.version, current.chunks
+            )
         sections = read_document(raw, doc.source, max_bytes=self.max_bytes)
         drafts = self.chunker.chunk(sections)
         if not drafts:
@@ -357,16 +362,14 @@ class KnowledgeBase:
                 raise
             await self._forget(written.retired_keys)
         doc = written.document
-        status = "added" if doc.version == 1 else "updated"
+        status: IngestStatus = "added" if doc.version == 1 else "updated"
         return IngestResult(doc.source, status, doc.id, doc.version, doc.chunks)
 
     async def _forget(self, keys: Sequence[int]) -> None:
         """Remove vectors the catalog no longer shows; a failure only leaves invisible
         orphans (the next rebuild drops them)."""
-        try:
+        with contextlib.suppress(Exception):
             await self.index.remove(self.id, keys)
-        except Exception:  # noqa: BLE001 - best effort, see docstring
-            pass
 
     # -- documents ------------------------------------------------------------------------
     async def documents(self) -> list[DocumentInfo]:
@@ -431,7 +434,9 @@ class KnowledgeBase:
         per: dict[str, dict[int, float]] = {}
         if mode in ("bm25", "hybrid"):
             terms = _text.search_terms(query)
-            found = await asyncio.to_thread(self.catalog.search_terms, self.id, terms, want, filters)
+            found = await asyncio.to_thread(
+                self.catalog.search_terms, self.id, terms, want, filters
+            )
             per["bm25"] = dict(found)
             rankings.append([key for key, _ in found])
         if mode in ("vector", "hybrid"):
@@ -439,9 +444,13 @@ class KnowledgeBase:
             found = await self._vector_candidates(vector, want, filters)
             per["vector"] = dict(found)
             rankings.append([key for key, _ in found])
-        fused = reciprocal_rank_fusion(rankings) if mode == "hybrid" else [
-            (key, score) for key, score in (per.get("bm25") or per.get("vector") or {}).items()
-        ]
+        fused = (
+            reciprocal_rank_fusion(rankings)
+            if mode == "hybrid"
+            else [
+                (key, score) for key, score in (per.get("bm25") or per.get("vector") or {}).items()
+            ]
+        )
         keys = [key for key, _ in fused[:want]]
         chunks = await asyncio.to_thread(self.catalog.chunks, keys, self.id, filters)
         hits = [
@@ -458,7 +467,9 @@ class KnowledgeBase:
     ) -> list[Hit]:
         """Nearest chunks to a query vector computed by the caller."""
         found = await self._vector_candidates(vector, k, filters)
-        chunks = await asyncio.to_thread(self.catalog.chunks, [key for key, _ in found], self.id, filters)
+        chunks = await asyncio.to_thread(
+            self.catalog.chunks, [key for key, _ in found], self.id, filters
+        )
         return [Hit(chunks[key], s, {"vector": s}) for key, s in found if key in chunks][:k]
 
     async def _vector_candidates(

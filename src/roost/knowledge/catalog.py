@@ -142,8 +142,7 @@ class Catalog:
             ).fetchone()
         if row is None or (tenant_id is not None and row[2] != tenant_id):
             raise KnowledgeBaseNotFound(f"no knowledge base {kb_id!r}")
-        docs, chunks = self._counts(row[0])
-        return KnowledgeBaseInfo(*row[:6], documents=docs, chunks=chunks), json.loads(row[6])
+        return _kb_info(row, *self._counts(row[0])), json.loads(row[6])
 
     def list_kbs(self, tenant_id: str | None) -> list[KnowledgeBaseInfo]:
         sql = "SELECT id, name, tenant_id, embedder, dimensions, created_at FROM knowledge_bases"
@@ -152,7 +151,7 @@ class Catalog:
             sql, args = sql + " WHERE tenant_id = ?", (tenant_id,)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
-        return [KnowledgeBaseInfo(*r, *self._counts(r[0])) for r in rows]
+        return [_kb_info(r, *self._counts(r[0])) for r in rows]
 
     def _counts(self, kb_id: str) -> tuple[int, int]:
         with self._lock:
@@ -257,7 +256,15 @@ class Catalog:
                 )
                 self._db.execute(
                     "INSERT INTO document_versions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                    (doc_id, new.kb_id, new.source, version, new.content_hash, len(new.drafts), now),
+                    (
+                        doc_id,
+                        new.kb_id,
+                        new.source,
+                        version,
+                        new.content_hash,
+                        len(new.drafts),
+                        now,
+                    ),
                 )
                 doc_meta = json.dumps(new.metadata, ensure_ascii=False)
                 raw = new.vectors.astype("float32", copy=False).tobytes()
@@ -319,7 +326,9 @@ class Catalog:
     def _drop_chunks(self, document_id: str, now: float) -> list[int]:
         keys = [
             int(r[0])
-            for r in self._db.execute("SELECT key FROM chunks WHERE document_id = ?", (document_id,))
+            for r in self._db.execute(
+                "SELECT key FROM chunks WHERE document_id = ?", (document_id,)
+            )
         ]
         for i in range(0, len(keys), 500):
             part = keys[i : i + 500]
@@ -365,7 +374,9 @@ class Catalog:
             rows = self._db.execute(sql, (query, *args, k)).fetchall()
         return [(int(key), -float(score)) for key, score in rows]
 
-    def chunks(self, keys: Sequence[int], kb_id: str, filters: Filters | None = None) -> dict[int, Chunk]:
+    def chunks(
+        self, keys: Sequence[int], kb_id: str, filters: Filters | None = None
+    ) -> dict[int, Chunk]:
         """The committed chunks among ``keys`` in ``kb_id`` that pass ``filters``."""
         out: dict[int, Chunk] = {}
         where, args = _filter_sql(filters)
@@ -380,7 +391,16 @@ class Catalog:
                     (kb_id, *part, *args),
                 ).fetchall()
             for r in rows:
-                out[int(r[0])] = Chunk(*r[1:8], json.loads(r[8]))
+                out[int(r[0])] = Chunk(
+                    id=r[1],
+                    kb_id=r[2],
+                    document_id=r[3],
+                    version=r[4],
+                    ordinal=r[5],
+                    source=r[6],
+                    text=r[7],
+                    metadata=json.loads(r[8]),
+                )
         return out
 
     def count_chunks(self, kb_id: str, filters: Filters | None = None) -> int:
@@ -416,7 +436,29 @@ class Catalog:
 
 
 def _document(row: Sequence[Any]) -> DocumentInfo:
-    return DocumentInfo(*row[:6], json.loads(row[6]), row[7])
+    return DocumentInfo(
+        id=row[0],
+        kb_id=row[1],
+        source=row[2],
+        version=row[3],
+        content_hash=row[4],
+        chunks=row[5],
+        metadata=json.loads(row[6]),
+        created_at=row[7],
+    )
+
+
+def _kb_info(row: Sequence[Any], documents: int, chunks: int) -> KnowledgeBaseInfo:
+    return KnowledgeBaseInfo(
+        id=row[0],
+        name=row[1],
+        tenant_id=row[2],
+        embedder=row[3],
+        dimensions=row[4],
+        created_at=row[5],
+        documents=documents,
+        chunks=chunks,
+    )
 
 
 def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
@@ -431,7 +473,9 @@ def _filter_sql(filters: Filters | None) -> tuple[str, list[Any]]:
                 hint="use letters, digits, '_', '.' or '-'",
             )
         column = (
-            f"c.{name}" if name in ("source", "document_id") else f"json_extract(c.metadata, '$.{name}')"
+            f"c.{name}"
+            if name in ("source", "document_id")
+            else f"json_extract(c.metadata, '$.{name}')"
         )
         values = list(value) if isinstance(value, list | tuple | set) else [value]
         if not values or not all(isinstance(v, str | int | float | bool) for v in values):

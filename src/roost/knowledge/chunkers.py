@@ -104,9 +104,7 @@ class SentenceChunker:
         for sentence in _text.sentences(text):
             n = _text.count_tokens(sentence)
             if n > self.max_tokens:
-                pieces.extend(
-                    (w, self.max_tokens) for w in _windows(sentence, self.max_tokens, 0)
-                )
+                pieces.extend((w, self.max_tokens) for w in _windows(sentence, self.max_tokens, 0))
             elif n:
                 pieces.append((sentence, n))
         chunks: list[str] = []

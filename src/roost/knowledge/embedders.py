@@ -257,7 +257,9 @@ class CachedEmbedder:
             self._db.close()
 
 
-def resolve_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None) -> Embedder:
+def resolve_embedder(
+    spec: str, *, base_url: str | None = None, api_key: str | None = None
+) -> Embedder:
     """``local`` (or ``local:all-MiniLM-L6-v2``) → the offline ONNX embedder;
     ``openai:MODEL`` → an OpenAI-compatible endpoint at ``base_url``."""
     from roost.core import ConfigError

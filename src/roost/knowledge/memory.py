@@ -10,6 +10,7 @@ deletes it from every index like any document (the catalog overwrites deleted co
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import json
 from collections.abc import Sequence
@@ -138,7 +139,7 @@ class LongTermMemory:
 
     async def extract(
         self, user_id: str, messages: Sequence[Msg], model: ChatModel, *, max_facts: int = 5
-    ) -> list[MemoryRecord]:
+    ) -> builtins.list[MemoryRecord]:
         """Ask ``model`` which lasting facts the conversation holds and remember them.
         A model answer that is not the JSON asked for stores nothing."""
         transcript = "\n".join(

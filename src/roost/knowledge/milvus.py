@@ -65,7 +65,9 @@ class MilvusIndex:
         except KnowledgeError:
             raise
         except Exception as exc:
-            raise KnowledgeError(f"Milvus {fn} failed: {type(exc).__name__}: {str(exc)[:300]}") from None
+            raise KnowledgeError(
+                f"Milvus {fn} failed: {type(exc).__name__}: {str(exc)[:300]}"
+            ) from None
 
     async def open(self, kb_id: str, dimensions: int, state: IndexState) -> None:
         name = collection_name(kb_id)

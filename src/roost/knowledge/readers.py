@@ -51,9 +51,7 @@ def load_bytes(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     return path.read_bytes()
 
 
-def read_document(
-    raw: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES
-) -> list[Section]:
+def read_document(raw: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Section]:
     """Parse a document by its name's extension; every section has ``source`` = name."""
     if len(raw) > max_bytes:
         raise DocumentTooLarge(
@@ -71,9 +69,7 @@ def read_document(
             f"{name}: no reader for '{suffix or '(no extension)'}' files",
             hint="supported: " + ", ".join(sorted(_READERS)),
         )
-    sections = [
-        Section(s.text.strip(), {"source": name, **s.metadata}) for s in reader(raw, name)
-    ]
+    sections = [Section(s.text.strip(), {"source": name, **s.metadata}) for s in reader(raw, name)]
     sections = [s for s in sections if s.text]
     if not sections:
         raise DocumentEmpty(f"{name} has no text to index", hint="is it a scanned image?")

@@ -64,9 +64,13 @@ class HttpReranker:
             async with httpx.AsyncClient(timeout=self.timeout) as client:
                 response = await client.post(f"{self.base_url}/rerank", json=body, headers=headers)
         except httpx.TimeoutException:
-            raise EmbeddingTimeout(f"the reranker at {self.base_url} did not answer in time") from None
+            raise EmbeddingTimeout(
+                f"the reranker at {self.base_url} did not answer in time"
+            ) from None
         except httpx.HTTPError as exc:
-            raise EmbeddingError(f"the reranker at {self.base_url} failed ({type(exc).__name__})") from None
+            raise EmbeddingError(
+                f"the reranker at {self.base_url} failed ({type(exc).__name__})"
+            ) from None
         if response.status_code >= 400:
             raise EmbeddingError(f"the reranker answered HTTP {response.status_code}")
         try:

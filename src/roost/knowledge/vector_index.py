@@ -173,7 +173,7 @@ class FaissIndex:
             raise RuntimeError(f"vector index of {kb_id} is not open") from None
 
     async def add(self, kb_id: str, keys: Sequence[int], vectors: Vectors) -> None:
-        index, lock = self._index(kb_id)
+        _, lock = self._index(kb_id)
 
         def add() -> None:
             with lock:
@@ -194,7 +194,7 @@ class FaissIndex:
     async def remove(self, kb_id: str, keys: Sequence[int]) -> None:
         if not keys:
             return
-        index, lock = self._index(kb_id)
+        _, lock = self._index(kb_id)
 
         def remove() -> None:
             with lock:
