@@ -131,14 +131,7 @@ class KnowledgeRetrieval:
                 hits = await self._search(query, "auto")
                 context += _AUTO_HEADER + format_hits(hits)
         except RoostError as exc:
-            self._emit(
-                ErrorEvent(
-                    code=exc.code,
-                    message=f"knowledge retrieval failed: {exc.message}",
-                    recoverable=True,
-                    agent=self._agent,
-                )
-            )
+            self._recoverable("knowledge retrieval", exc)
         return context
 
     async def finish(self, incoming: Sequence[Msg], final: Msg, model: ChatModel) -> None:
@@ -150,16 +143,13 @@ class KnowledgeRetrieval:
             try:
                 await self.memory.extract(user, [*incoming, final], model)
             except RoostError as exc:
-                self._emit(
-                    ErrorEvent(
-                        code=exc.code,
-                        message=f"memory extraction failed: {exc.message}",
-                        recoverable=True,
-                        agent=self._agent,
-                    )
-                )
+                self._recoverable("memory extraction", exc)
 
     # -- retrieval ------------------------------------------------------------------------
+    def _recoverable(self, what: str, exc: RoostError) -> None:
+        message = f"{what} failed: {exc.message}"
+        self._emit(ErrorEvent(code=exc.code, message=message, recoverable=True, agent=self._agent))
+
     def _user(self) -> str | None:
         return self.user_id or context_attributes().get("roost.user_id")
 

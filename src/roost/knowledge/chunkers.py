@@ -131,22 +131,15 @@ class SentenceChunker:
 
 
 @dataclass(frozen=True)
-class MarkdownChunker:
+class MarkdownChunker(SentenceChunker):
     """Split on Markdown headings first (each chunk keeps its ``heading_path``), then
     pack sentences within each heading's section."""
-
-    max_tokens: int = 200
-    overlap_tokens: int = 30
-
-    def __post_init__(self) -> None:
-        _check(self.max_tokens, self.overlap_tokens)
 
     @property
     def signature(self) -> str:
         return f"markdown:{self.max_tokens}:{self.overlap_tokens}"
 
     def chunk(self, sections: Sequence[Section]) -> list[ChunkDraft]:
-        inner = SentenceChunker(self.max_tokens, self.overlap_tokens)
         split: list[Section] = []
         for section in sections:
             outer = section.metadata.get("heading_path")
@@ -156,4 +149,4 @@ class MarkdownChunker:
                 if path:
                     meta["heading_path"] = path
                 split.append(Section(part.text, meta))
-        return inner.chunk(split)
+        return super().chunk(split)

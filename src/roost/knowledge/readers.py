@@ -112,31 +112,48 @@ def _read_text(raw: bytes, name: str) -> list[Section]:
 def split_markdown(text: str) -> list[Section]:
     """Markdown → one section per heading, with ``heading_path`` ("A > B > C");
     headings inside fenced code blocks are code, not structure."""
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    lines: list[str] = []
+    outline = _Outline()
     in_fence = False
-
-    def flush() -> None:
-        body = "\n".join(lines).strip()
-        if body:
-            meta = {"heading_path": " > ".join(t for _, t in path)} if path else {}
-            sections.append(Section(body, meta))
-        lines.clear()
-
     for line in text.splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
         match = None if in_fence else _HEADING.match(line)
         if match:
-            flush()
-            level = len(match.group(1))
-            path = [(lv, t) for lv, t in path if lv < level]
-            path.append((level, match.group(2).strip()))
+            outline.heading(len(match.group(1)), match.group(2).strip())
         else:
-            lines.append(line)
-    flush()
-    return sections
+            outline.line(line)
+    return outline.done()
+
+
+class _Outline:
+    """Text under the current heading path, cut into a section at every heading."""
+
+    def __init__(self, metadata: dict[str, Any] | None = None) -> None:
+        self.sections: list[Section] = []
+        self._metadata = metadata or {}
+        self._path: list[tuple[int, str]] = []
+        self._lines: list[str] = []
+
+    def heading(self, level: int, title: str) -> None:
+        self._flush()
+        self._path = [(lv, t) for lv, t in self._path if lv < level]
+        self._path.append((level, title))
+
+    def line(self, text: str) -> None:
+        self._lines.append(text)
+
+    def done(self) -> list[Section]:
+        self._flush()
+        return self.sections
+
+    def _flush(self) -> None:
+        body = "\n".join(self._lines).strip()
+        if body:
+            meta = dict(self._metadata)
+            if self._path:
+                meta["heading_path"] = " > ".join(t for _, t in self._path)
+            self.sections.append(Section(body, meta))
+        self._lines.clear()
 
 
 def _read_markdown(raw: bytes, name: str) -> list[Section]:
@@ -149,21 +166,7 @@ def _read_html(raw: bytes, name: str) -> list[Section]:
     for tag in soup(["script", "style", "noscript", "template", "nav"]):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else None
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buf: list[str] = []
-
-    def flush() -> None:
-        body = "\n".join(buf).strip()
-        if body:
-            meta: dict[str, Any] = {}
-            if path:
-                meta["heading_path"] = " > ".join(t for _, t in path)
-            if title:
-                meta["title"] = title
-            sections.append(Section(body, meta))
-        buf.clear()
-
+    outline = _Outline({"title": title} if title else None)
     body = soup.body or soup
     blocks = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "th", "dd", "dt"]
     for el in body.find_all(blocks):
@@ -173,13 +176,10 @@ def _read_html(raw: bytes, name: str) -> list[Section]:
         if not text:
             continue
         if el.name[0] == "h" and el.name[1:].isdigit():
-            flush()
-            level = int(el.name[1:])
-            path = [(lv, t) for lv, t in path if lv < level]
-            path.append((level, text))
+            outline.heading(int(el.name[1:]), text)
         else:
-            buf.append(text)
-    flush()
+            outline.line(text)
+    sections = outline.done()
     if not sections:  # no block elements: plain text in a body
         text = body.get_text("\n", strip=True)
         return [Section(text, {"title": title} if title else {})]
@@ -227,28 +227,16 @@ def _read_docx(raw: bytes, name: str) -> list[Section]:
         ) from None
     except Exception as exc:  # lxml errors for a damaged package part
         raise DocumentCorrupt(f"{name} is not a readable .docx ({type(exc).__name__})") from None
-    sections: list[Section] = []
-    path: list[tuple[int, str]] = []
-    buf: list[str] = []
-
-    def flush() -> None:
-        body = "\n".join(buf).strip()
-        if body:
-            meta = {"heading_path": " > ".join(t for _, t in path)} if path else {}
-            sections.append(Section(body, meta))
-        buf.clear()
-
+    outline = _Outline()
     for para in document.paragraphs:
         style = (para.style.name if para.style is not None else "") or ""
         text = para.text.strip()
         level = _docx_heading_level(style)
         if level and text:
-            flush()
-            path = [(lv, t) for lv, t in path if lv < level]
-            path.append((level, text))
+            outline.heading(level, text)
         elif text:
-            buf.append(text)
-    flush()
+            outline.line(text)
+    sections = outline.done()
     for table in document.tables:
         rows = [" | ".join(c.text.strip() for c in row.cells) for row in table.rows]
         if rows:
