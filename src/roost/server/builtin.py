@@ -24,11 +24,14 @@ def create_app(
     *,
     name: str = "assistant",
     sandbox: bool | None = None,
+    knowledge_base: str | None = None,
     **app_options: Any,
 ) -> AgentApp:
     """An :class:`AgentApp` serving one ``ReActAgent`` on ``model`` (a model spec; default
     ``ROOST_MODEL`` or the local model) with the built-in tools and, unless ``sandbox`` is
-    false (or ``ROOST_SANDBOX=0``), a bubblewrap sandbox per session."""
+    false (or ``ROOST_SANDBOX=0``), a bubblewrap sandbox per session. With
+    ``knowledge_base`` (a name or id, or ``ROOST_KNOWLEDGE_BASE``) the assistant searches
+    that knowledge base for every question and has the ``search_knowledge`` tool."""
     from roost.agents import ReActAgent
     from roost.models.resolve import resolve_model
     from roost.tools import Toolkit
@@ -64,6 +67,16 @@ def create_app(
             if manager is not None:
                 await manager.aclose()
 
+    knowledge_base = knowledge_base or os.environ.get("ROOST_KNOWLEDGE_BASE") or None
+    attached: dict[str, Any] = {}
+    if knowledge_base:
+
+        @app.on_startup
+        async def _open_knowledge_base() -> None:
+            from roost.server.routes.knowledge import knowledge_store
+
+            attached["kb"] = await knowledge_store(app).open_recorded(knowledge_base, tenant_id=None)
+
     def assistant(ctx: AgentContext) -> ReActAgent:
         toolkit = Toolkit(builtin_tools())
         manager = sandboxes.get("manager")
@@ -71,7 +84,14 @@ def create_app(
             from roost.sandbox.tools import manager_provider, register_sandbox_tools
 
             register_sandbox_tools(toolkit, manager_provider(manager, ctx.session_id))
-        return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
+        knowledge = None
+        if "kb" in attached:
+            from roost.agents.knowledge import KnowledgeRetrieval
+
+            knowledge = KnowledgeRetrieval(attached["kb"], mode="both", k=3)
+        return ReActAgent(
+            name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT, knowledge=knowledge
+        )
 
     app.agent(assistant, name=name)
 
