@@ -378,7 +378,13 @@ class ReActAgent:
         history = self.memory.get()
         sys_prompt = self.sys_prompt + st.context
         if self.tool_mode == "decision":
-            prompt = f"{sys_prompt}\n\n{decision.decision_prompt(specs)}" if specs else sys_prompt
+            # retrieved passages last, next to the conversation (small models lose them
+            # behind the tool descriptions)
+            prompt = (
+                f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.context}"
+                if specs
+                else sys_prompt
+            )
             msgs = [Msg.system(prompt), *decision.render_history(history)]
             kwargs: dict[str, Any] = {
                 "response_format": decision.decision_schema(

@@ -135,13 +135,21 @@ class Catalog:
     def get_kb(self, kb_id: str, tenant_id: str | None) -> tuple[KnowledgeBaseInfo, dict[str, Any]]:
         """The knowledge base and its settings; another tenant's is "not found"."""
         with self._lock:
-            row = self._db.execute(
+            rows = self._db.execute(
                 "SELECT id, name, tenant_id, embedder, dimensions, created_at, settings"
-                " FROM knowledge_bases WHERE id = ? OR (name = ? AND tenant_id = ?)",
-                (kb_id, kb_id, tenant_id or ""),
-            ).fetchone()
+                " FROM knowledge_bases WHERE id = ? OR (name = ? AND (? IS NULL OR tenant_id = ?))"
+                " ORDER BY id = ? DESC",
+                (kb_id, kb_id, tenant_id, tenant_id, kb_id),
+            ).fetchall()
+        row = rows[0] if rows else None
         if row is None or (tenant_id is not None and row[2] != tenant_id):
             raise KnowledgeBaseNotFound(f"no knowledge base {kb_id!r}")
+        if row[0] != kb_id and len(rows) > 1:
+            from roost.core import Conflict
+
+            raise Conflict(
+                f"several tenants have a knowledge base named {kb_id!r}", hint="use its id"
+            )
         return _kb_info(row, *self._counts(row[0])), json.loads(row[6])
 
     def list_kbs(self, tenant_id: str | None) -> list[KnowledgeBaseInfo]:

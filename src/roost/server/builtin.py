@@ -16,6 +16,13 @@ SYSTEM_PROMPT = (
     "execute_shell, files) to run code."
 )
 
+KNOWLEDGE_PROMPT = (
+    " Questions about the organisation (its policies, products, people) are answered from "
+    "the knowledge-base passages given below, not from memory: when a passage holds the "
+    "answer, answer at once without calling any tool, quoting the figure or fact it states "
+    "and citing its id; call search_knowledge only when the passages do not answer."
+)
+
 log = logging.getLogger("roost.server")
 
 
@@ -75,7 +82,9 @@ def create_app(
         async def _open_knowledge_base() -> None:
             from roost.server.routes.knowledge import knowledge_store
 
-            attached["kb"] = await knowledge_store(app).open_recorded(knowledge_base, tenant_id=None)
+            attached["kb"] = await knowledge_store(app).open_recorded(
+                knowledge_base, tenant_id=None
+            )
 
     def assistant(ctx: AgentContext) -> ReActAgent:
         toolkit = Toolkit(builtin_tools())
@@ -84,13 +93,17 @@ def create_app(
             from roost.sandbox.tools import manager_provider, register_sandbox_tools
 
             register_sandbox_tools(toolkit, manager_provider(manager, ctx.session_id))
-        knowledge = None
-        if "kb" in attached:
-            from roost.agents.knowledge import KnowledgeRetrieval
+        if "kb" not in attached:
+            return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
+        from roost.agents.knowledge import KnowledgeRetrieval
 
-            knowledge = KnowledgeRetrieval(attached["kb"], mode="both", k=3)
         return ReActAgent(
-            name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT, knowledge=knowledge
+            name,
+            chat_model,
+            toolkit=toolkit,
+            sys_prompt=SYSTEM_PROMPT + KNOWLEDGE_PROMPT,
+            knowledge=KnowledgeRetrieval(attached["kb"], mode="both", k=3),
+            model_options={"temperature": 0},  # answers from documents: no sampling
         )
 
     app.agent(assistant, name=name)

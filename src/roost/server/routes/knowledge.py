@@ -81,7 +81,11 @@ class IngestJob:
             "id": self.id,
             "kb_id": self.kb_id,
             "status": self.status,
-            "progress": {"documents": self.total, "read": self.read, "embedded_chunks": self.embedded},
+            "progress": {
+                "documents": self.total,
+                "read": self.read,
+                "embedded_chunks": self.embedded,
+            },
         }
         if self.report is not None:
             body["report"] = self.report
@@ -183,7 +187,9 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def delete_base(request: Request, principal: Principal) -> Response:
         principal.require_admin()
-        await knowledge_store(app).delete(request.path_params["kb_id"], tenant_id=_tenant(principal))
+        await knowledge_store(app).delete(
+            request.path_params["kb_id"], tenant_id=_tenant(principal)
+        )
         return Response(status_code=204)
 
     async def list_documents(request: Request, principal: Principal) -> Response:
@@ -220,24 +226,10 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         return json_response(job.out(), status=202)
 
     async def ingest_paths(request: Request, principal: Principal) -> Response:
-        from roost.knowledge import DocumentInput
-        from roost.knowledge.readers import supported_suffixes
-
         principal.require_admin()  # reads the server's own files
         body = await parse_body(request, KnowledgeIngestPaths)
         kb = await _open(app, principal, request.path_params["kb_id"])
-        suffixes = set(supported_suffixes())
-        docs: list[DocumentInput] = []
-        for raw in body.paths:
-            path = Path(raw)
-            if not path.is_absolute() or not path.exists():
-                raise InvalidRequest(f"{raw!r} is not an existing absolute path on the server")
-            files = (
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-                if path.is_dir()
-                else [path]
-            )
-            docs.extend(DocumentInput.from_path(f) for f in files)
+        docs = await asyncio.to_thread(_documents_under, body.paths)
         job = _start(app, kb, docs)
         return json_response(job.out(), status=202)
 
@@ -278,6 +270,27 @@ def routes(app: AgentApp) -> list[BaseRoute]:
     ]
 
 
+def _documents_under(paths: list[str]) -> list[Any]:
+    """Files named, and the readable files under folders named (absolute paths)."""
+    from roost.knowledge import DocumentInput
+    from roost.knowledge.readers import supported_suffixes
+
+    suffixes = set(supported_suffixes())
+    docs: list[Any] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_absolute() or not path.exists():
+            raise InvalidRequest(f"{raw!r} is not an existing absolute path on the server")
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+            )
+        else:
+            files = [path]
+        docs.extend(DocumentInput.from_path(f) for f in files)
+    return docs
+
+
 def _start(app: AgentApp, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
     job = IngestJob(id=new_id("job"), kb_id=kb.id, total=len(docs))
 
@@ -308,7 +321,14 @@ def _start(app: AgentApp, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
 
 # (method, path, summary, request model, response model, status) for the OpenAPI document
 OPENAPI_OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
-    ("post", "/v1/knowledge-bases", "Create a knowledge base (admin)", KnowledgeBaseCreate, None, 201),
+    (
+        "post",
+        "/v1/knowledge-bases",
+        "Create a knowledge base (admin)",
+        KnowledgeBaseCreate,
+        None,
+        201,
+    ),
     ("get", "/v1/knowledge-bases", "List your tenant's knowledge bases", None, None, 200),
     ("get", "/v1/knowledge-bases/{kb_id}", "Get a knowledge base", None, None, 200),
     ("delete", "/v1/knowledge-bases/{kb_id}", "Delete a knowledge base (admin)", None, None, 204),
@@ -337,6 +357,20 @@ OPENAPI_OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
         None,
         202,
     ),
-    ("get", "/v1/knowledge-bases/{kb_id}/jobs/{job_id}", "An ingestion job's progress and report", None, None, 200),
-    ("post", "/v1/knowledge-bases/{kb_id}/search", "Search (hybrid, bm25 or vector)", KnowledgeSearch, None, 200),
+    (
+        "get",
+        "/v1/knowledge-bases/{kb_id}/jobs/{job_id}",
+        "An ingestion job's progress and report",
+        None,
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/knowledge-bases/{kb_id}/search",
+        "Search (hybrid, bm25 or vector)",
+        KnowledgeSearch,
+        None,
+        200,
+    ),
 ]
