@@ -206,3 +206,54 @@ def test_builtin_assistant_answers_from_its_knowledge_base(
                 assert any(b.get("text") for b in final["content"])  # it answered
     finally:
         _stop_all()
+
+
+def test_the_assistant_remembers_a_user_and_the_user_manages_the_memories(
+    served: Any, home: Path
+) -> None:
+    import json as _json
+
+    from fake_providers import FakeOpenAIServer, Reply
+    from roost.server.builtin import create_app
+
+    with FakeOpenAIServer() as model:
+        fact = "The user's team is Payments."
+        model.script(
+            Reply(tool_calls=[("c1", "remember", _json.dumps({"fact": fact}))]),
+            Reply(text="Noted."),
+            Reply(text="You are in Payments."),
+        )
+        server = served(
+            create_app(f"{model.url}#fake", sandbox=False, memory=True, admin_key=ADMIN_KEY)
+        )
+        with server.client() as admin:
+            alice, bob = (
+                admin.post(
+                    "/v1/keys", json={"name": n, "role": "user", "tenant_id": "acme", "user_id": n}
+                ).json()["key"]
+                for n in ("alice", "bob")
+            )
+        with server.client(alice) as client:
+            for text in ("I work in the Payments team.", "Which team am I in?"):
+                session = new_session(client)  # a new session each time
+                r = client.post(
+                    f"/v1/sessions/{session}/runs", json={"input": text, "stream": False}
+                )
+                assert r.status_code == 200, r.text
+            later_system = model.requests[-1].body["messages"][0]["content"]
+            assert fact in later_system  # recalled in a later session
+            mine = client.get("/v1/memories").json()["data"]
+            assert [(m["user_id"], m["text"]) for m in mine] == [("alice", fact)]
+            exported = client.get("/v1/memories/export")
+            assert exported.headers["content-type"].startswith("application/x-ndjson")
+            assert _json.loads(exported.text.splitlines()[0])["text"] == fact
+        with server.client(bob) as other:
+            assert other.get("/v1/memories").json()["data"] == []
+            assert other.delete(f"/v1/memories/{mine[0]['id']}").status_code == 404
+        with server.client() as admin:
+            assert admin.get("/v1/memories").status_code == 422  # whose?
+            seen = admin.get("/v1/memories", params={"user_id": "alice", "tenant_id": "acme"})
+            assert [m["id"] for m in seen.json()["data"]] == [mine[0]["id"]]
+        with server.client(alice) as client:
+            assert client.delete(f"/v1/memories/{mine[0]['id']}").status_code == 204
+            assert client.get("/v1/memories").json()["data"] == []

@@ -32,13 +32,16 @@ def create_app(
     name: str = "assistant",
     sandbox: bool | None = None,
     knowledge_base: str | None = None,
+    memory: bool | None = None,
     **app_options: Any,
 ) -> AgentApp:
     """An :class:`AgentApp` serving one ``ReActAgent`` on ``model`` (a model spec; default
     ``ROOST_MODEL`` or the local model) with the built-in tools and, unless ``sandbox`` is
     false (or ``ROOST_SANDBOX=0``), a bubblewrap sandbox per session. With
     ``knowledge_base`` (a name or id, or ``ROOST_KNOWLEDGE_BASE``) the assistant searches
-    that knowledge base for every question and has the ``search_knowledge`` tool."""
+    that knowledge base for every question and has the ``search_knowledge`` tool; with
+    ``memory`` (or ``ROOST_MEMORY=1``) it remembers facts about each user (the ``remember``
+    tool) and recalls them in later sessions."""
     from roost.agents import ReActAgent
     from roost.models.resolve import resolve_model
     from roost.tools import Toolkit
@@ -75,6 +78,9 @@ def create_app(
                 await manager.aclose()
 
     knowledge_base = knowledge_base or os.environ.get("ROOST_KNOWLEDGE_BASE") or None
+    if memory is None:
+        memory = os.environ.get("ROOST_MEMORY", "0") not in ("0", "false", "no", "")
+    remember = memory
     attached: dict[str, Any] = {}
     if knowledge_base:
 
@@ -93,16 +99,32 @@ def create_app(
             from roost.sandbox.tools import manager_provider, register_sandbox_tools
 
             register_sandbox_tools(toolkit, manager_provider(manager, ctx.session_id))
-        if "kb" not in attached:
+        memory = None
+        if remember and ctx.user_id:
+            from roost.server.routes.knowledge import memory_for
+
+            memory = memory_for(app, ctx.tenant_id or "default")
+        if "kb" not in attached and memory is None:
             return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
         from roost.agents.knowledge import KnowledgeRetrieval
 
+        knowledge = KnowledgeRetrieval(
+            [attached["kb"]] if "kb" in attached else [],
+            mode="both",
+            k=3,
+            memory=memory,
+            user_id=ctx.user_id,
+        )
+        if "kb" not in attached:
+            return ReActAgent(
+                name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT, knowledge=knowledge
+            )
         return ReActAgent(
             name,
             chat_model,
             toolkit=toolkit,
             sys_prompt=SYSTEM_PROMPT + KNOWLEDGE_PROMPT,
-            knowledge=KnowledgeRetrieval(attached["kb"], mode="both", k=3),
+            knowledge=knowledge,
             model_options={"temperature": 0},  # answers from documents: no sampling
         )
 

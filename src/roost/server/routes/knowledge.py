@@ -1,5 +1,6 @@
 """``/v1/knowledge-bases``: create, list, ingest (upload, or a server-side path for
-admins) as background jobs with progress, search, delete.
+admins) as background jobs with progress, search, delete; ``/v1/memories``: a user's
+long-term memories (list, export, delete — the deletion is real).
 
 One module with a thin surface so it can move with the server's structure: the routes
 reach the knowledge layer through :func:`knowledge_store` (one embedded store per app,
@@ -28,7 +29,7 @@ from roost.server.auth import Principal
 from roost.server.router import api_route
 
 if TYPE_CHECKING:
-    from roost.knowledge import KnowledgeBase, KnowledgeStore
+    from roost.knowledge import KnowledgeBase, KnowledgeStore, LongTermMemory
     from roost.server.app import AgentApp
 
 _Scalar = str | int | float | bool
@@ -98,6 +99,7 @@ class IngestJob:
 class _Knowledge:
     store: KnowledgeStore
     jobs: dict[str, IngestJob] = field(default_factory=dict)
+    memories: dict[str, LongTermMemory] = field(default_factory=dict)
 
 
 _STORES: weakref.WeakKeyDictionary[Any, _Knowledge] = weakref.WeakKeyDictionary()
@@ -255,8 +257,29 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             {"data": [{**h.citation(), "text": h.chunk.text, "scores": h.scores} for h in hits]}
         )
 
+    async def list_memories(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        return json_response({"data": [m.to_dict() for m in await memory.list(user)]})
+
+    async def export_memories(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        return Response(await memory.export(user), media_type="application/x-ndjson")
+
+    async def delete_memory(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        await memory.delete(user, request.path_params["memory_id"])
+        return Response(status_code=204)
+
+    async def delete_memories(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        return json_response({"deleted": await memory.delete_all(user)})
+
     base = "/v1/knowledge-bases"
     return [
+        api_route("/v1/memories", list_memories, ["GET"]),
+        api_route("/v1/memories", delete_memories, ["DELETE"]),
+        api_route("/v1/memories/export", export_memories, ["GET"]),
+        api_route("/v1/memories/{memory_id}", delete_memory, ["DELETE"]),
         api_route(base, create, ["POST"]),
         api_route(base, list_bases, ["GET"]),
         api_route(base + "/{kb_id}", get_base, ["GET"]),
@@ -268,6 +291,35 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         api_route(base + "/{kb_id}/jobs/{job_id}", get_job, ["GET"]),
         api_route(base + "/{kb_id}/search", search, ["POST"]),
     ]
+
+
+def memory_for(app: AgentApp, tenant_id: str) -> LongTermMemory:
+    """The long-term memory of a tenant's users (local embedder), shared by the routes and
+    the built-in assistant."""
+    state = _state(app)
+    memory = state.memories.get(tenant_id)
+    if memory is None:
+        from roost.knowledge import LongTermMemory
+        from roost.knowledge.embedders import resolve_embedder
+
+        memory = LongTermMemory(state.store, resolve_embedder("local"), tenant_id=tenant_id)
+        state.memories[tenant_id] = memory
+    return memory
+
+
+def _memory(app: AgentApp, principal: Principal, request: Request) -> tuple[LongTermMemory, str]:
+    """The caller's own memories; an admin names the user (``?user_id=``, and
+    ``?tenant_id=``)."""
+    user = principal.user_id
+    tenant = principal.tenant_id or "default"
+    if principal.is_admin and principal.user_id is None:
+        user = request.query_params.get("user_id")
+        tenant = request.query_params.get("tenant_id") or tenant
+    if not user:
+        raise InvalidRequest(
+            "memories belong to a user", hint="use a user's key, or ?user_id= with an admin key"
+        )
+    return memory_for(app, tenant), user
 
 
 def _documents_under(paths: list[str]) -> list[Any]:
@@ -321,6 +373,10 @@ def _start(app: AgentApp, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
 
 # (method, path, summary, request model, response model, status) for the OpenAPI document
 OPENAPI_OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
+    ("get", "/v1/memories", "Your long-term memories (admin: ?user_id=)", None, None, 200),
+    ("delete", "/v1/memories", "Delete all your memories", None, None, 200),
+    ("get", "/v1/memories/export", "Export your memories (JSON lines)", None, None, 200),
+    ("delete", "/v1/memories/{memory_id}", "Delete one memory", None, None, 204),
     (
         "post",
         "/v1/knowledge-bases",
