@@ -78,9 +78,11 @@ def create_app(
                 await manager.aclose()
 
     knowledge_base = knowledge_base or os.environ.get("ROOST_KNOWLEDGE_BASE") or None
-    if memory is None:
-        memory = os.environ.get("ROOST_MEMORY", "0") not in ("0", "false", "no", "")
-    remember = memory
+    remember = (
+        memory
+        if memory is not None
+        else os.environ.get("ROOST_MEMORY", "0") not in ("0", "false", "no", "")
+    )
     attached: dict[str, Any] = {}
     if knowledge_base:
 
@@ -99,33 +101,31 @@ def create_app(
             from roost.sandbox.tools import manager_provider, register_sandbox_tools
 
             register_sandbox_tools(toolkit, manager_provider(manager, ctx.session_id))
-        memory = None
+        user_memory = None
         if remember and ctx.user_id:
             from roost.server.routes.knowledge import memory_for
 
-            memory = memory_for(app, ctx.tenant_id or "default")
-        if "kb" not in attached and memory is None:
+            user_memory = memory_for(app, ctx.tenant_id or "default")
+        has_kb = "kb" in attached
+        if not has_kb and user_memory is None:
             return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
         from roost.agents.knowledge import KnowledgeRetrieval
 
         knowledge = KnowledgeRetrieval(
-            [attached["kb"]] if "kb" in attached else [],
+            [attached["kb"]] if has_kb else [],
             mode="both",
             k=3,
-            memory=memory,
+            memory=user_memory,
             user_id=ctx.user_id,
         )
-        if "kb" not in attached:
-            return ReActAgent(
-                name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT, knowledge=knowledge
-            )
         return ReActAgent(
             name,
             chat_model,
             toolkit=toolkit,
-            sys_prompt=SYSTEM_PROMPT + KNOWLEDGE_PROMPT,
+            sys_prompt=SYSTEM_PROMPT + (KNOWLEDGE_PROMPT if has_kb else ""),
             knowledge=knowledge,
-            model_options={"temperature": 0},  # answers from documents: no sampling
+            # answers from documents: no sampling
+            model_options={"temperature": 0} if has_kb else None,
         )
 
     app.agent(assistant, name=name)
