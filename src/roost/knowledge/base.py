@@ -284,11 +284,12 @@ class KnowledgeBase:
         return await self._write(_Prepared(doc, digest.hexdigest(), drafts, vectors))
 
     def _prepare(self, doc: DocumentInput) -> _Prepared | IngestResult:
-        raw = (
-            doc.data
-            if doc.data is not None
-            else load_bytes(doc.path or Path(doc.source), max_bytes=self.max_bytes)
-        )
+        if doc.data is not None:
+            raw = doc.data
+        elif doc.path is not None:
+            raw = load_bytes(doc.path, max_bytes=self.max_bytes)
+        else:
+            raise InvalidRequest(f"{doc.source}: give the document's bytes or its path")
         digest = hashlib.sha256(raw)
         digest.update(f"\0{self.chunker.signature}\0{self.embedder.name}".encode())
         for key in sorted(doc.metadata):
