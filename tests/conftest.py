@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +47,24 @@ def redis_url() -> str:
 def shared_model_home() -> Path:
     """Where the real local model is cached across test runs (installed by .ci/run)."""
     return Path(os.environ.get("ROOST_TEST_MODEL_HOME", str(Path.home() / ".roost")))
+
+
+@pytest.fixture(scope="session")
+def onnx_dir() -> Path:
+    """The packaged all-MiniLM-L6-v2 weights converted to ONNX, cached with the local
+    model (scripts/test.sh converts them ahead; here as a fallback, ~1 min once)."""
+    from roost.knowledge.local_embedder import install_onnx
+
+    home = Path(os.environ.get("ROOST_TEST_MODEL_HOME", str(Path.home() / ".roost")))
+    target = home / "models" / "embedders" / "all-MiniLM-L6-v2-onnx"
+    if not (target / "model.onnx").exists():
+        install_onnx(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def embedder(onnx_dir: Path) -> Any:
+    """The real local embedder (``roost.knowledge.OnnxEmbedder``)."""
+    from roost.knowledge import OnnxEmbedder
+
+    return OnnxEmbedder(onnx_dir)

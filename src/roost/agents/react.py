@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from roost.agents.hub import MsgHub
+    from roost.agents.knowledge import KnowledgeRetrieval
 
 ToolMode = Literal["native", "decision"]
 T = TypeVar("T", bound=BaseModel)
@@ -86,6 +87,8 @@ class _ReplyState:
     model_msg_id: str | None = None
     ctx_attrs: dict[str, Any] = field(default_factory=dict)
     """Run/session/user/tenant ids from OTel baggage, read once per reply."""
+    context: str = ""
+    """Added to the system prompt for this reply (retrieved passages, memories)."""
 
 
 def _as_msgs(msg: Msg | Sequence[Msg] | str | None) -> list[Msg]:
@@ -121,6 +124,7 @@ class ReActAgent:
         model_options: dict[str, Any] | None = None,
         output_model: type[BaseModel] | None = None,
         loop_guard: bool = True,
+        knowledge: KnowledgeRetrieval | None = None,
     ) -> None:
         if max_iters < 1:
             raise ValueError("max_iters must be at least 1")
@@ -143,6 +147,11 @@ class ReActAgent:
         self._interrupt_reason = "interrupted"
         self._approvals: dict[str, asyncio.Future[tuple[bool, str | None]]] = {}
         self._hubs: list[MsgHub] = []
+        self.knowledge = knowledge
+        """Knowledge bases and memory (``roost.agents.knowledge``); its tools join the
+        toolkit."""
+        for item in knowledge.tools() if knowledge is not None else ():
+            self.toolkit.add(item)
 
     # -- public API ---------------------------------------------------------------------
     async def __call__(
@@ -284,7 +293,12 @@ class ReActAgent:
                 self.memory.add(incoming)
                 if self._interrupt_early:
                     raise asyncio.CancelledError
+                if self.knowledge is not None:
+                    self.knowledge.begin(emit, self.name)
+                    st.context = await self.knowledge.prepare(incoming)
                 final = await self._loop(st, emit, output_model)
+                if self.knowledge is not None:
+                    await self.knowledge.finish(incoming, final, self.model)
                 finished_ok = True
             except asyncio.CancelledError:
                 final = self._close_interrupted(st, emit)
@@ -362,11 +376,14 @@ class ReActAgent:
         st.partial_text = []
         st.streamed_calls = []
         history = self.memory.get()
+        sys_prompt = self.sys_prompt + st.context
         if self.tool_mode == "decision":
+            # retrieved passages last, next to the conversation (small models lose them
+            # behind the tool descriptions)
             prompt = (
-                f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}"
+                f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.context}"
                 if specs
-                else self.sys_prompt
+                else sys_prompt
             )
             msgs = [Msg.system(prompt), *decision.render_history(history)]
             kwargs: dict[str, Any] = {
@@ -375,7 +392,7 @@ class ReActAgent:
                 )
             }
         else:
-            msgs = [Msg.system(self.sys_prompt), *history]
+            msgs = [Msg.system(sys_prompt), *history]
             kwargs = {}
             if specs:
                 kwargs["tools"] = specs

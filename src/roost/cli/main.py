@@ -32,6 +32,7 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.deploy", "app", "deploy"),
     ("roost.cli.bundle", "app", None),
     ("roost.cli.db", "app", "db"),
+    ("roost.cli.kb", "app", "kb"),
 ]
 
 
@@ -49,6 +50,7 @@ _ENTRY: dict[str, str] = {
     "deploy": "roost.cli.deploy",
     "bundle": "roost.cli.bundle",
     "db": "roost.cli.db",
+    "kb": "roost.cli.kb",
 }
 
 

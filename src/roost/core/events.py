@@ -116,6 +116,16 @@ class Interrupted(_Event):
     reason: str = "interrupted"
 
 
+class KnowledgeRetrieved(_Event):
+    """Chunks a retrieval found during the reply; ``citations`` carry the chunk,
+    document and knowledge-base ids with the source, what an answer cites."""
+
+    type: Literal["knowledge.retrieved"] = "knowledge.retrieved"
+    query: str
+    citations: list[dict[str, Any]] = Field(default_factory=list)
+    mode: Literal["tool", "auto"] = "tool"
+
+
 class ReplyFinished(_Event):
     type: Literal["reply.finished"] = "reply.finished"
     msg: Msg
@@ -146,6 +156,7 @@ Event = Annotated[
     | ApprovalRequired
     | ApprovalResolved
     | Interrupted
+    | KnowledgeRetrieved
     | ReplyFinished
     | ModelResponse,
     Field(discriminator="type"),

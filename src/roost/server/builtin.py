@@ -16,6 +16,13 @@ SYSTEM_PROMPT = (
     "execute_shell, files) to run code."
 )
 
+KNOWLEDGE_PROMPT = (
+    " Questions about the organisation (its policies, products, people) are answered from "
+    "the knowledge-base passages given below, not from memory: when a passage holds the "
+    "answer, answer at once without calling any tool, quoting the figure or fact it states "
+    "and citing its id; call search_knowledge only when the passages do not answer."
+)
+
 log = logging.getLogger("roost.server")
 
 
@@ -24,11 +31,17 @@ def create_app(
     *,
     name: str = "assistant",
     sandbox: bool | None = None,
+    knowledge_base: str | None = None,
+    memory: bool | None = None,
     **app_options: Any,
 ) -> AgentApp:
     """An :class:`AgentApp` serving one ``ReActAgent`` on ``model`` (a model spec; default
     ``ROOST_MODEL`` or the local model) with the built-in tools and, unless ``sandbox`` is
-    false (or ``ROOST_SANDBOX=0``), a bubblewrap sandbox per session."""
+    false (or ``ROOST_SANDBOX=0``), a bubblewrap sandbox per session. With
+    ``knowledge_base`` (a name or id, or ``ROOST_KNOWLEDGE_BASE``) the assistant searches
+    that knowledge base for every question and has the ``search_knowledge`` tool; with
+    ``memory`` (or ``ROOST_MEMORY=1``) it remembers facts about each user (the ``remember``
+    tool) and recalls them in later sessions."""
     from roost.agents import ReActAgent
     from roost.models.resolve import resolve_model
     from roost.tools import Toolkit
@@ -63,6 +76,23 @@ def create_app(
             if manager is not None:
                 await manager.aclose()
 
+    knowledge_base = knowledge_base or os.environ.get("ROOST_KNOWLEDGE_BASE") or None
+    remember = (
+        memory
+        if memory is not None
+        else os.environ.get("ROOST_MEMORY", "0") not in ("0", "false", "no", "")
+    )
+    attached: dict[str, Any] = {}
+    if knowledge_base:
+
+        @app.on_startup
+        async def _open_knowledge_base() -> None:
+            from roost.server.routes.knowledge import knowledge_store
+
+            attached["kb"] = await knowledge_store(app).open_recorded(
+                knowledge_base, tenant_id=None
+            )
+
     def assistant(ctx: AgentContext) -> ReActAgent:
         toolkit = Toolkit(builtin_tools())
         manager = sandboxes.get("manager")
@@ -70,7 +100,32 @@ def create_app(
             from roost.sandbox.tools import manager_provider, register_sandbox_tools
 
             register_sandbox_tools(toolkit, manager_provider(manager, ctx.session_id))
-        return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
+        user_memory = None
+        if remember and ctx.user_id:
+            from roost.server.routes.knowledge import memory_for
+
+            user_memory = memory_for(app, ctx.tenant_id or "default")
+        has_kb = "kb" in attached
+        if not has_kb and user_memory is None:
+            return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
+        from roost.agents.knowledge import KnowledgeRetrieval
+
+        knowledge = KnowledgeRetrieval(
+            [attached["kb"]] if has_kb else [],
+            mode="both",
+            k=3,
+            memory=user_memory,
+            user_id=ctx.user_id,
+        )
+        return ReActAgent(
+            name,
+            chat_model,
+            toolkit=toolkit,
+            sys_prompt=SYSTEM_PROMPT + (KNOWLEDGE_PROMPT if has_kb else ""),
+            knowledge=knowledge,
+            # answers from documents: no sampling
+            model_options={"temperature": 0} if has_kb else None,
+        )
 
     app.agent(assistant, name=name)
 

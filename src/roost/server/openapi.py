@@ -192,7 +192,9 @@ def openapi_schema(app: AgentApp) -> dict[str, Any]:
         components[model.__name__] = schema
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
-    ops = list(_OPS)
+    from roost.server.routes.knowledge import OPENAPI_OPS as knowledge_ops
+
+    ops = list(_OPS) + knowledge_ops
     ops += [
         ("post", t.path, f"Queue task {t.name}", None, s.TaskOut, 202) for t in app.tasks.values()
     ]

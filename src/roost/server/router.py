@@ -113,6 +113,7 @@ def build_router(app: AgentApp) -> Router:
         custom,
         health,
         keys,
+        knowledge,
         openai_compat,
         runs,
         sessions,
@@ -122,7 +123,8 @@ def build_router(app: AgentApp) -> Router:
     )
 
     routes: list[BaseRoute] = []
-    for module in (health, sessions, runs, traces, usage, keys, openai_compat, tasks, custom):
+    modules = (health, sessions, runs, traces, usage, keys, openai_compat, tasks, knowledge, custom)
+    for module in modules:
         routes.extend(module.routes(app))
     routes.extend(app.extra_routes)
     return Router(routes=routes)

@@ -1,0 +1,432 @@
+"""``/v1/knowledge-bases``: create, list, ingest (upload, or a server-side path for
+admins) as background jobs with progress, search, delete; ``/v1/memories``: a user's
+long-term memories (list, export, delete — the deletion is real).
+
+One module with a thin surface so it can move with the server's structure: the routes
+reach the knowledge layer through :func:`knowledge_store` (one embedded store per app,
+under ``ROOST_HOME/knowledge``) and nothing else of the app but its auth. Knowledge
+bases belong to the caller's tenant; another tenant's are "not found". Writes need an
+admin key until the roles of the tenants issue exist (fail closed). Ingestion jobs live
+in the process: a restart loses a job's status, not the documents it committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from roost.core import InvalidRequest, NotFound, new_id
+from roost.server._http import json_response, parse_body
+from roost.server.auth import Principal
+from roost.server.router import api_route
+
+if TYPE_CHECKING:
+    from roost.knowledge import KnowledgeBase, KnowledgeStore, LongTermMemory
+    from roost.server.app import AgentApp
+
+_Scalar = str | int | float | bool
+
+
+class KnowledgeBaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    name: str = Field(min_length=1, max_length=200)
+    embedder: str = Field("local", description="'local' or 'openai:MODEL' (needs base_url)")
+    base_url: str | None = Field(None, description="the embeddings endpoint, …/v1")
+    chunker: Literal["tokens", "sentences", "markdown"] = "sentences"
+    max_tokens: int = Field(200, ge=16, le=4000)
+    overlap_tokens: int = Field(30, ge=0, le=1000)
+    tenant_id: str | None = Field(None, description="admins only: create for this tenant")
+
+
+class KnowledgeIngestPaths(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    paths: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class KnowledgeSearch(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+    query: str = Field(min_length=1, max_length=4000)
+    k: int = Field(5, ge=1, le=50)
+    mode: Literal["bm25", "vector", "hybrid"] = "hybrid"
+    filters: dict[str, _Scalar | list[_Scalar]] | None = None
+
+
+class KnowledgeJobNotFound(NotFound):
+    """No ingestion job with that id for this knowledge base."""
+
+    code = "knowledge_job_not_found"
+
+
+@dataclass
+class IngestJob:
+    id: str
+    kb_id: str
+    total: int
+    status: Literal["queued", "running", "succeeded", "failed"] = "queued"
+    read: int = 0
+    embedded: int = 0
+    report: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def out(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "kb_id": self.kb_id,
+            "status": self.status,
+            "progress": {
+                "documents": self.total,
+                "read": self.read,
+                "embedded_chunks": self.embedded,
+            },
+        }
+        if self.report is not None:
+            body["report"] = self.report
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+
+@dataclass
+class _Knowledge:
+    store: KnowledgeStore
+    jobs: dict[str, IngestJob] = field(default_factory=dict)
+    memories: dict[str, LongTermMemory] = field(default_factory=dict)
+
+
+_STORES: weakref.WeakKeyDictionary[Any, _Knowledge] = weakref.WeakKeyDictionary()
+
+
+def knowledge_store(app: AgentApp) -> KnowledgeStore:
+    """The app's knowledge store (embedded, ``ROOST_HOME/knowledge``), opened on first use."""
+    return _state(app).store
+
+
+def _state(app: AgentApp) -> _Knowledge:
+    state = _STORES.get(app)
+    if state is None:
+        from roost.knowledge import KnowledgeStore
+
+        state = _STORES.setdefault(app, _Knowledge(KnowledgeStore.default()))
+
+        @app.on_shutdown
+        async def _close_knowledge() -> None:
+            closing = _STORES.pop(app, None)
+            if closing is not None:
+                await closing.store.close()
+
+    return state
+
+
+def _tenant(principal: Principal) -> str | None:
+    """The tenant whose knowledge bases the caller sees; ``None``: every tenant (an admin
+    key that acts for no tenant)."""
+    if principal.is_admin and principal.tenant_id is None:
+        return None
+    return principal.tenant_id or "default"
+
+
+def _kb_out(info: Any) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "name": info.name,
+        "tenant_id": info.tenant_id,
+        "embedder": info.embedder,
+        "dimensions": info.dimensions,
+        "documents": info.documents,
+        "chunks": info.chunks,
+        "created_at": info.created_at,
+    }
+
+
+def _api_key() -> str | None:
+    import os
+
+    return os.environ.get("ROOST_EMBEDDINGS_API_KEY") or None
+
+
+async def _open(app: AgentApp, principal: Principal, kb_id: str) -> KnowledgeBase:
+    return await knowledge_store(app).open_recorded(
+        kb_id, tenant_id=_tenant(principal), api_key=_api_key()
+    )
+
+
+def routes(app: AgentApp) -> list[BaseRoute]:
+    async def create(request: Request, principal: Principal) -> Response:
+        from roost.knowledge.embedders import resolve_embedder
+
+        principal.require_admin()
+        body = await parse_body(request, KnowledgeBaseCreate)
+        tenant = body.tenant_id or _tenant(principal) or "default"
+        embedder = resolve_embedder(body.embedder, base_url=body.base_url, api_key=_api_key())
+        chunker = {
+            "kind": body.chunker,
+            "max_tokens": body.max_tokens,
+            "overlap_tokens": body.overlap_tokens,
+        }
+        kb = await knowledge_store(app).create(
+            body.name, embedder, tenant_id=tenant, chunker=chunker
+        )
+        return json_response(_kb_out(kb.info), status=201)
+
+    async def list_bases(request: Request, principal: Principal) -> Response:
+        infos = await knowledge_store(app).list(_tenant(principal))
+        return json_response({"data": [_kb_out(i) for i in infos]})
+
+    async def get_base(request: Request, principal: Principal) -> Response:
+        info, _ = await asyncio.to_thread(
+            knowledge_store(app).catalog.get_kb, request.path_params["kb_id"], _tenant(principal)
+        )
+        return json_response(_kb_out(info))
+
+    async def delete_base(request: Request, principal: Principal) -> Response:
+        principal.require_admin()
+        await knowledge_store(app).delete(
+            request.path_params["kb_id"], tenant_id=_tenant(principal)
+        )
+        return Response(status_code=204)
+
+    async def list_documents(request: Request, principal: Principal) -> Response:
+        kb = await _open(app, principal, request.path_params["kb_id"])
+        docs = await kb.documents()
+        return json_response(
+            {
+                "data": [
+                    {
+                        "id": d.id,
+                        "source": d.source,
+                        "version": d.version,
+                        "chunks": d.chunks,
+                        "metadata": d.metadata,
+                        "created_at": d.created_at,
+                    }
+                    for d in docs
+                ]
+            }
+        )
+
+    async def upload(request: Request, principal: Principal) -> Response:
+        from roost.knowledge import DocumentInput
+
+        principal.require_admin()
+        name = request.query_params.get("name", "")
+        if not name or "/" in name or "\\" in name or len(name) > 255:
+            raise InvalidRequest(
+                "name the document: ?name=FILE.EXT (no path; the extension picks the reader)"
+            )
+        kb = await _open(app, principal, request.path_params["kb_id"])
+        data = await request.body()  # within the server's max_body_bytes (413 beyond)
+        job = _start(app, kb, [DocumentInput(name, data=data)])
+        return json_response(job.out(), status=202)
+
+    async def ingest_paths(request: Request, principal: Principal) -> Response:
+        principal.require_admin()  # reads the server's own files
+        body = await parse_body(request, KnowledgeIngestPaths)
+        kb = await _open(app, principal, request.path_params["kb_id"])
+        docs = await asyncio.to_thread(_documents_under, body.paths)
+        job = _start(app, kb, docs)
+        return json_response(job.out(), status=202)
+
+    async def get_job(request: Request, principal: Principal) -> Response:
+        kb = await _open(app, principal, request.path_params["kb_id"])
+        job = _state(app).jobs.get(request.path_params["job_id"])
+        if job is None or job.kb_id != kb.id:
+            raise KnowledgeJobNotFound(f"no ingestion job {request.path_params['job_id']!r}")
+        return json_response(job.out())
+
+    async def delete_document(request: Request, principal: Principal) -> Response:
+        principal.require_admin()
+        kb = await _open(app, principal, request.path_params["kb_id"])
+        await kb.delete_document(request.path_params["document_id"])
+        await kb.flush()
+        return Response(status_code=204)
+
+    async def search(request: Request, principal: Principal) -> Response:
+        body = await parse_body(request, KnowledgeSearch)
+        kb = await _open(app, principal, request.path_params["kb_id"])
+        hits = await kb.search(body.query, k=body.k, mode=body.mode, filters=body.filters)
+        return json_response(
+            {"data": [{**h.citation(), "text": h.chunk.text, "scores": h.scores} for h in hits]}
+        )
+
+    async def list_memories(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        return json_response({"data": [m.to_dict() for m in await memory.list(user)]})
+
+    async def export_memories(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        return Response(await memory.export(user), media_type="application/x-ndjson")
+
+    async def delete_memory(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        await memory.delete(user, request.path_params["memory_id"])
+        return Response(status_code=204)
+
+    async def delete_memories(request: Request, principal: Principal) -> Response:
+        memory, user = _memory(app, principal, request)
+        return json_response({"deleted": await memory.delete_all(user)})
+
+    base = "/v1/knowledge-bases"
+    return [
+        api_route("/v1/memories", list_memories, ["GET"]),
+        api_route("/v1/memories", delete_memories, ["DELETE"]),
+        api_route("/v1/memories/export", export_memories, ["GET"]),
+        api_route("/v1/memories/{memory_id}", delete_memory, ["DELETE"]),
+        api_route(base, create, ["POST"]),
+        api_route(base, list_bases, ["GET"]),
+        api_route(base + "/{kb_id}", get_base, ["GET"]),
+        api_route(base + "/{kb_id}", delete_base, ["DELETE"]),
+        api_route(base + "/{kb_id}/documents", list_documents, ["GET"]),
+        api_route(base + "/{kb_id}/documents", upload, ["POST"]),
+        api_route(base + "/{kb_id}/documents/{document_id}", delete_document, ["DELETE"]),
+        api_route(base + "/{kb_id}/ingest", ingest_paths, ["POST"]),
+        api_route(base + "/{kb_id}/jobs/{job_id}", get_job, ["GET"]),
+        api_route(base + "/{kb_id}/search", search, ["POST"]),
+    ]
+
+
+def memory_for(app: AgentApp, tenant_id: str) -> LongTermMemory:
+    """The long-term memory of a tenant's users (local embedder), shared by the routes and
+    the built-in assistant."""
+    state = _state(app)
+    memory = state.memories.get(tenant_id)
+    if memory is None:
+        from roost.knowledge import LongTermMemory
+        from roost.knowledge.embedders import resolve_embedder
+
+        memory = LongTermMemory(state.store, resolve_embedder("local"), tenant_id=tenant_id)
+        state.memories[tenant_id] = memory
+    return memory
+
+
+def _memory(app: AgentApp, principal: Principal, request: Request) -> tuple[LongTermMemory, str]:
+    """The caller's own memories; an admin names the user (``?user_id=``, and
+    ``?tenant_id=``)."""
+    user = principal.user_id
+    tenant = principal.tenant_id or "default"
+    if principal.is_admin and principal.user_id is None:
+        user = request.query_params.get("user_id")
+        tenant = request.query_params.get("tenant_id") or tenant
+    if not user:
+        raise InvalidRequest(
+            "memories belong to a user", hint="use a user's key, or ?user_id= with an admin key"
+        )
+    return memory_for(app, tenant), user
+
+
+def _documents_under(paths: list[str]) -> list[Any]:
+    """Files named, and the readable files under folders named (absolute paths)."""
+    from roost.knowledge import DocumentInput
+    from roost.knowledge.readers import supported_suffixes
+
+    suffixes = set(supported_suffixes())
+    docs: list[Any] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_absolute() or not path.exists():
+            raise InvalidRequest(f"{raw!r} is not an existing absolute path on the server")
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+            )
+        else:
+            files = [path]
+        docs.extend(DocumentInput.from_path(f) for f in files)
+    return docs
+
+
+def _start(app: AgentApp, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
+    job = IngestJob(id=new_id("job"), kb_id=kb.id, total=len(docs))
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "read":
+            job.read = done
+        elif stage == "embed":
+            job.embedded += done
+
+    async def run() -> None:
+        job.status = "running"
+        try:
+            report = await kb.ingest(docs, progress)
+            await kb.flush()
+        except Exception as exc:  # a bug or a backend down: the job says so, typed
+            from roost.core import RoostError
+
+            err = exc if isinstance(exc, RoostError) else RoostError(type(exc).__name__)
+            job.status, job.error = "failed", err.to_dict()
+            return
+        job.report = report.to_dict()
+        job.status = "succeeded"
+
+    job.task = asyncio.get_running_loop().create_task(run(), name=f"ingest:{job.id}")
+    _state(app).jobs[job.id] = job
+    return job
+
+
+# (method, path, summary, request model, response model, status) for the OpenAPI document
+OPENAPI_OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
+    ("get", "/v1/memories", "Your long-term memories (admin: ?user_id=)", None, None, 200),
+    ("delete", "/v1/memories", "Delete all your memories", None, None, 200),
+    ("get", "/v1/memories/export", "Export your memories (JSON lines)", None, None, 200),
+    ("delete", "/v1/memories/{memory_id}", "Delete one memory", None, None, 204),
+    (
+        "post",
+        "/v1/knowledge-bases",
+        "Create a knowledge base (admin)",
+        KnowledgeBaseCreate,
+        None,
+        201,
+    ),
+    ("get", "/v1/knowledge-bases", "List your tenant's knowledge bases", None, None, 200),
+    ("get", "/v1/knowledge-bases/{kb_id}", "Get a knowledge base", None, None, 200),
+    ("delete", "/v1/knowledge-bases/{kb_id}", "Delete a knowledge base (admin)", None, None, 204),
+    ("get", "/v1/knowledge-bases/{kb_id}/documents", "List its documents", None, None, 200),
+    (
+        "post",
+        "/v1/knowledge-bases/{kb_id}/documents",
+        "Upload a document (raw body, ?name=FILE.EXT; admin): a background job",
+        None,
+        None,
+        202,
+    ),
+    (
+        "delete",
+        "/v1/knowledge-bases/{kb_id}/documents/{document_id}",
+        "Delete a document from every index (admin)",
+        None,
+        None,
+        204,
+    ),
+    (
+        "post",
+        "/v1/knowledge-bases/{kb_id}/ingest",
+        "Ingest files or folders on the server (admin): a background job",
+        KnowledgeIngestPaths,
+        None,
+        202,
+    ),
+    (
+        "get",
+        "/v1/knowledge-bases/{kb_id}/jobs/{job_id}",
+        "An ingestion job's progress and report",
+        None,
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/knowledge-bases/{kb_id}/search",
+        "Search (hybrid, bm25 or vector)",
+        KnowledgeSearch,
+        None,
+        200,
+    ),
+]
