@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import httpx
-from server_support import ADMIN_KEY, new_session, read_sse
+from server_support import ADMIN_KEY, new_session, read_sse, wait_until
 
 from roost.agents import ReActAgent
 from roost.core import Msg
@@ -443,4 +443,5 @@ def test_streams_close_their_event_follower_when_they_end(served):
         )
         assert chat.text.endswith("data: [DONE]\n\n")
     assert len(followers) == 2
-    assert all(gen.ag_frame is None for gen in followers)  # finished, not suspended
+    # finished, not suspended (closed right after the stream's last write: wait for it)
+    wait_until(lambda: all(gen.ag_frame is None for gen in followers), timeout=10)

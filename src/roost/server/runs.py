@@ -259,10 +259,9 @@ class RunExecutor:
                 lambda: app.store.create_run(
                     session_id=session.id,
                     agent=spec.name,
-                    user_id=principal.user_id if principal.user_id is not None else session.user_id,
-                    tenant_id=principal.tenant_id
-                    if principal.tenant_id is not None
-                    else session.tenant_id,
+                    # a run is its session's: whoever may see the session, and no one else
+                    user_id=session.user_id,
+                    tenant_id=session.tenant_id,
                     status=status,
                     input_message_id=inputs[-1].id,
                     metadata=run_meta,

@@ -118,8 +118,14 @@ class KeyCreate(_Body):
 
     name: str = Field(..., min_length=1, max_length=200)
     role: Literal["user", "admin"] = "user"
-    tenant_id: str | None = None
-    user_id: str | None = None
+    tenant_id: str | None = Field(None, min_length=1, max_length=128)
+    user_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="The user the key acts as; a user key without one is its own user "
+        "(its user id is the key's id).",
+    )
 
 
 class KeyOut(_Out):

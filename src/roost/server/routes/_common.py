@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from roost.server.app import AgentApp
 
 
+_REFILLS = 8
+"""Store pages read at most for one page of a listing (a shorter page still has its
+``next_cursor``)."""
+
+
 def _ts(value: Any) -> float | None:
     return value.timestamp() if value is not None else None
 
@@ -29,6 +34,25 @@ async def load_session(app: AgentApp, principal: Principal, session_id: str) -> 
             f"no session {session_id!r}", hint="create one with POST /v1/sessions"
         )
     return session
+
+
+async def owned_sessions(
+    app: AgentApp, principal: Principal, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """A page of the sessions ``principal`` may see, and the cursor after it.
+
+    The store filters by (tenant, user); each item is checked again with
+    :meth:`Principal.can_access` (the store reads a ``None`` tenant as "any"), and the
+    page is refilled, a bounded number of times, when items were dropped."""
+    scope = principal.listing_filter()
+    items: list[Any] = []
+    for _ in range(_REFILLS):
+        page = await app.store.list_sessions(**scope, limit=limit - len(items), cursor=cursor)
+        items += [s for s in page.items if principal.can_access(s.user_id, s.tenant_id)]
+        cursor = page.next_cursor
+        if cursor is None or len(items) >= limit:
+            break
+    return items, cursor
 
 
 async def load_run(app: AgentApp, principal: Principal, run_id: str) -> Any:

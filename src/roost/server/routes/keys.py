@@ -23,7 +23,8 @@ def _key_out(record: Any, plaintext: str | None = None) -> dict[str, Any]:
         name=record.name,
         role=record.role,
         tenant_id=record.tenant_id,
-        user_id=record.user_id,
+        # a user key without a user id is its own user (decision 0130)
+        user_id=record.user_id or (record.id if record.role == "user" else None),
         key=plaintext,
     ).model_dump(exclude_none=True)
     out["prefix"] = record.display

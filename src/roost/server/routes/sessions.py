@@ -14,7 +14,7 @@ from roost.server._http import json_response, parse_body
 from roost.server._retry import retry_transient
 from roost.server.auth import Principal
 from roost.server.router import api_route
-from roost.server.routes._common import load_session, session_out
+from roost.server.routes._common import load_session, owned_sessions, session_out
 from roost.server.schemas import MessagePageOut, SessionCreate, SessionList
 
 if TYPE_CHECKING:
@@ -52,16 +52,13 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def list_sessions(request: Request, principal: Principal) -> Response:
         limit = _int_param(request, "limit", 50, 1, 500)
-        page = await app.store.list_sessions(
-            user_id=principal.user_id,
-            tenant_id=principal.tenant_id,
-            limit=limit,
-            cursor=request.query_params.get("cursor"),
+        items, cursor = await owned_sessions(
+            app, principal, limit, request.query_params.get("cursor")
         )
         return json_response(
             {
-                "data": [session_out(s).model_dump(exclude_none=True) for s in page.items],
-                "next_cursor": page.next_cursor,
+                "data": [session_out(s).model_dump(exclude_none=True) for s in items],
+                "next_cursor": cursor,
             }
         )
 

@@ -4,7 +4,7 @@ token and cost totals per group, from the runs table (costs never add across cur
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from roost.server.router import api_route
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
+    from roost.store import UsageGroup
 
 GROUPS = ("session", "user", "tenant", "model", "agent")
 
@@ -37,6 +38,31 @@ def _time_param(request: Request, name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+async def _own_usage(
+    app: AgentApp, principal: Principal, since: datetime | None, until: datetime | None
+) -> list[dict[str, Any]]:
+    """The caller's rows of ``usage_summary("user")``, one per currency. Exact without a
+    tenant too: the store reads tenant ``None`` as every tenant, so the same user id's
+    totals in the other tenants are taken off."""
+
+    async def mine(group: UsageGroup, tenant: str | None) -> dict[str, dict[str, Any]]:
+        rows = await app.store.usage_summary(group, since=since, until=until, tenant_id=tenant)
+        return {r["currency"]: r for r in rows if r.get("user") == principal.user_id}
+
+    own = await mine("user", principal.tenant_id)
+    if principal.tenant_id is None and own:
+        tenants = await app.store.usage_summary("tenant", since=since, until=until)
+        for other in sorted({r["tenant"] for r in tenants if r["tenant"] is not None}):
+            for currency, theirs in (await mine("user", other)).items():
+                row = own[currency]
+                for key in ("runs", "input_tokens", "output_tokens", "total_tokens"):
+                    row[key] -= theirs[key]
+                if row["cost"] is not None and theirs["cost"] is not None:
+                    row["cost"] = round(row["cost"] - theirs["cost"], 12)
+    rows = [r for r in own.values() if r["runs"] > 0]
+    return sorted(rows, key=lambda r: -r["total_tokens"])
+
+
 def routes(app: AgentApp) -> list[BaseRoute]:
     async def usage(request: Request, principal: Principal) -> Response:
         group_by = request.query_params.get("group_by", "session")
@@ -51,13 +77,13 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         if since and until and since >= until:
             raise InvalidRequest("'since' must be before 'until'")
         tenant = request.query_params.get("tenant") or None
-        full_access = principal.is_admin and principal.user_id is None
-        if not full_access:
-            # a user key sees only its own usage, whatever it asks for
+        if principal.is_admin:
+            rows = await app.store.usage_summary(
+                group_by, since=since, until=until, tenant_id=tenant
+            )
+        else:  # a user key sees only its own usage, whatever it asks for
             group_by, tenant = "user", principal.tenant_id
-        rows = await app.store.usage_summary(group_by, since=since, until=until, tenant_id=tenant)
-        if not full_access:
-            rows = [r for r in rows if r.get("user") == principal.user_id]
+            rows = await _own_usage(app, principal, since, until)
         return json_response(
             {
                 "group_by": group_by,
