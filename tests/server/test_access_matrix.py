@@ -29,7 +29,7 @@ NO_KEY = ("none", "wrong", "basic")
 
 
 def make_app() -> AgentApp:
-    app = AgentApp("matrix", admin_key=ADMIN_KEY, rate_limit=None)
+    app = AgentApp("matrix", admin_key=ADMIN_KEY, rate_limit=None, auth_failure_limit=None)
 
     @app.agent(name="echo")
     async def echo(msg: Msg, ctx: AgentContext) -> Any:

@@ -85,6 +85,7 @@ class AgentApp:
         cors_origins: list[str] | None = None,
         max_body_bytes: int = 1_000_000,
         rate_limit: str | None = "60/minute",
+        auth_failure_limit: str | None = "60/minute",
         auth: bool = True,
         admin_key: str | None = None,
         metrics_public: bool = False,
@@ -116,6 +117,8 @@ class AgentApp:
         self.cors_origins = list(cors_origins or [])
         self.max_body_bytes = max_body_bytes
         self.rate_limit_spec = rate_limit
+        self.auth_failure_limit = auth_failure_limit
+        """Failed authentications allowed per client address (then 429, decision 0131)."""
         self.auth_enabled = auth
         self.admin_key = admin_key
         self.metrics_public = metrics_public
@@ -258,7 +261,10 @@ class AgentApp:
             settings.admin_key.get_secret_value() if settings.admin_key else None
         )
         if self.auth_enabled:
-            self.authenticator = Authenticator(self.store, admin)
+            from roost.server.ratelimit import FailureLimiter
+
+            failures = FailureLimiter(self.auth_failure_limit) if self.auth_failure_limit else None
+            self.authenticator = Authenticator(self.store, admin, failures)
             if admin is None:
                 self.created_admin_key = await ensure_admin_key(self.store)
                 if self.created_admin_key and self.print_admin_key:

@@ -18,7 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from roost.core import Forbidden, InvalidRequest, Unauthorized
+from roost.core import Forbidden, InvalidRequest, RateLimited, Unauthorized
+from roost.server.ratelimit import FailureLimiter
 
 _CACHE_TTL = 30.0
 _CACHE_MAX = 10_000
@@ -132,20 +133,31 @@ class Authenticator:
     flood of random keys never evicts the keys in use.
     """
 
-    def __init__(self, store: Any, admin_key: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        admin_key: str | None = None,
+        failures: FailureLimiter | None = None,
+        cache_size: int = _CACHE_MAX,
+    ) -> None:
         self.store = store
+        self.failures = failures
         self._admin_hash = _hash(admin_key) if admin_key else None
-        self._valid = _LRU(_CACHE_MAX)
-        self._invalid = _LRU(_CACHE_MAX)
+        self._valid = _LRU(cache_size)
+        self._invalid = _LRU(cache_size)
 
-    async def authenticate(self, headers: dict[str, str]) -> Principal:
+    async def authenticate(self, headers: dict[str, str], address: str = "") -> Principal:
+        """The caller's principal; ``address`` (the client's) is what failed attempts
+        are counted by (see :class:`FailureLimiter`)."""
         token = bearer_token(headers)
         if not token:
             raise Unauthorized(
                 "missing API key", hint="send 'Authorization: Bearer <key>' (see `roost serve`)"
             )
-        principal = await self._principal_for(token)
+        principal = await self._principal_for(token, address)
         if principal is None:
+            if self.failures is not None:
+                self.failures.failed(address)
             raise Unauthorized(
                 "invalid API key", hint="check the key; admins create keys at /v1/keys"
             )
@@ -162,12 +174,22 @@ class Authenticator:
                 return Principal(principal.key_id, "user", user_id=user, tenant_id=tenant or None)
         return principal
 
-    async def _principal_for(self, token: str) -> Principal | None:
+    async def _principal_for(self, token: str, address: str) -> Principal | None:
         digest = _hash(token)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return Principal(key_id="admin-env", role="admin")
         now = time.monotonic()
-        hit = self._valid.get(digest, now) or self._invalid.get(digest, now)
+        hit = self._valid.get(digest, now)
+        if hit is not None:
+            return hit[0]
+        wait = self.failures.wait(address) if self.failures is not None else 0
+        if wait:
+            raise RateLimited(
+                "too many failed authentications from this address",
+                hint=f"check the key; retry after {int(wait)} s",
+                retry_after=int(wait),
+            )
+        hit = self._invalid.get(digest, now)
         if hit is not None:
             return hit[0]
         record = await self.store.verify_api_key(token)

@@ -80,7 +80,8 @@ class ServiceMiddleware:
             if path not in self.public and scope["method"] != "OPTIONS":
                 auth = service.authenticator
                 if auth is not None:
-                    principal = await auth.authenticate(headers)
+                    client = scope.get("client")
+                    principal = await auth.authenticate(headers, client[0] if client else "")
                 else:
                     principal = ANONYMOUS
                 scope["roost.principal"] = principal

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
 from roost.core import ContentBlock, Msg, TextBlock, Usage
+from roost.core.jsontext import dumps
+
+MAX_METADATA_BYTES = 16_384
+"""Metadata is stored with its session, run or message and sent back with every listing
+of them: a few labels and ids, not a document (that goes in the input)."""
+
+
+def _bounded(value: dict[str, Any]) -> dict[str, Any]:
+    if value and len(dumps(value).encode()) > MAX_METADATA_BYTES:
+        raise PydanticCustomError(
+            "too_large",
+            "metadata must be at most {limit} bytes of JSON",
+            {"limit": MAX_METADATA_BYTES},
+        )
+    return value
+
+
+Metadata = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded),
+    Field(description=f"Free-form labels, at most {MAX_METADATA_BYTES} bytes as JSON."),
+]
 
 RunStatus = Literal["queued", "running", "waiting_approval", "completed", "failed", "canceled"]
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
@@ -27,7 +49,7 @@ class SessionCreate(_Body):
     """``POST /v1/sessions``."""
 
     agent: str | None = Field(None, description="Agent name; default: the app's first agent.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class SessionOut(_Out):
@@ -57,7 +79,7 @@ class MessageIn(_Body):
     role: Literal["system", "user", "assistant", "tool"] = "user"
     content: str | list[ContentBlock]
     name: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("content")
     @classmethod
@@ -85,7 +107,7 @@ class RunCreate(_Body):
     background: StrictBool = Field(
         False, description="Queue the run durably and return 202 at once (huey queue)."
     )
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class RunError(_Out):

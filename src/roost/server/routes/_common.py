@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from roost.core import NotFound
+from roost.core.jsontext import dumps
 from roost.server.auth import Principal
 from roost.server.errors import RunNotFound, SessionNotFound
 from roost.server.schemas import RunError, RunOut, SessionOut
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
     from roost.server.app import AgentApp
 
 
+PAGE_BYTES = 1_000_000
+"""A listing page stops at about this many bytes of JSON, whatever its ``limit``: a page
+of large messages (or sessions with large metadata) continues on the next one."""
 _REFILLS = 8
 """Store pages read at most for one page of a listing (a shorter page still has its
 ``next_cursor``)."""
@@ -63,6 +67,22 @@ async def load_run(app: AgentApp, principal: Principal, run_id: str) -> Any:
     if run is None or not principal.can_access(run.user_id, run.tenant_id):
         raise RunNotFound(f"no run {run_id!r}")
     return run
+
+
+def fitting(encoded: list[str]) -> int:
+    """How many of the leading items fit in :data:`PAGE_BYTES` (at least one)."""
+    total = 0
+    for i, item in enumerate(encoded):
+        total += len(item) + 1
+        if total > PAGE_BYTES and i > 0:
+            return i
+    return len(encoded)
+
+
+def page_body(encoded: list[str], **fields: Any) -> str:
+    """``{"data": [items…], **fields}`` from the items' JSON, encoded once."""
+    tail = "".join(f",{dumps(k)}:{dumps(v)}" for k, v in fields.items())
+    return '{"data":[' + ",".join(encoded) + "]" + tail + "}"
 
 
 def session_out(session: Any) -> SessionOut:

@@ -10,12 +10,19 @@ from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, SessionBusy
 from roost.core.digits import parse_digits
-from roost.server._http import json_response, parse_body
+from roost.core.jsontext import dumps
+from roost.server._http import JSON_TYPE, json_response, parse_body
 from roost.server._retry import retry_transient
 from roost.server.auth import Principal
 from roost.server.router import api_route
-from roost.server.routes._common import load_session, owned_sessions, session_out
-from roost.server.schemas import MessagePageOut, SessionCreate, SessionList
+from roost.server.routes._common import (
+    fitting,
+    load_session,
+    owned_sessions,
+    page_body,
+    session_out,
+)
+from roost.server.schemas import SessionCreate
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -52,15 +59,12 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def list_sessions(request: Request, principal: Principal) -> Response:
         limit = _int_param(request, "limit", 50, 1, 500)
-        items, cursor = await owned_sessions(
-            app, principal, limit, request.query_params.get("cursor")
-        )
-        return json_response(
-            {
-                "data": [session_out(s).model_dump(exclude_none=True) for s in items],
-                "next_cursor": cursor,
-            }
-        )
+        start = request.query_params.get("cursor")
+        items, cursor = await owned_sessions(app, principal, limit, start)
+        encoded = [session_out(s).model_dump_json(exclude_none=True) for s in items]
+        if (n := fitting(encoded)) < len(encoded):  # the next page starts after item n
+            _, cursor = await owned_sessions(app, principal, n, start)
+        return Response(page_body(encoded[:n], next_cursor=cursor), media_type=JSON_TYPE)
 
     async def get_session(request: Request, principal: Principal) -> Response:
         session = await load_session(app, principal, request.path_params["session_id"])
@@ -70,19 +74,20 @@ def routes(app: AgentApp) -> list[BaseRoute]:
     async def list_messages(request: Request, principal: Principal) -> Response:
         session = await load_session(app, principal, request.path_params["session_id"])
         limit = _int_param(request, "limit", 50, 1, 500)
-        page = await app.store.list_messages(
-            session.id, limit=limit, after=request.query_params.get("after")
-        )
-        data = []
+        after = request.query_params.get("after")
+        page = await app.store.list_messages(session.id, limit=limit, after=after)
+        encoded = []
         for record in page.records:
             item = record.msg.model_dump(mode="json", exclude_none=True)
             item["run_id"] = record.run_id
             item["partial"] = record.partial
-            data.append(item)
-        out = MessagePageOut(
-            data=data, has_more=page.next_cursor is not None, next_after=page.next_cursor
-        )
-        return json_response(out)
+            encoded.append(dumps(item))
+        cursor = page.next_cursor
+        if (n := fitting(encoded)) < len(encoded):
+            cursor = (await app.store.list_messages(session.id, limit=n, after=after)).next_cursor
+        more = {"next_after": cursor} if cursor is not None else {}
+        body = page_body(encoded[:n], has_more=cursor is not None, **more)
+        return Response(body, media_type=JSON_TYPE)
 
     async def delete_session(request: Request, principal: Principal) -> Response:
         session = await load_session(app, principal, request.path_params["session_id"])
@@ -111,7 +116,6 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             await lock.release()
         return Response(status_code=204)
 
-    _ = SessionList
     return [
         api_route("/v1/sessions", create_session, ["POST"]),
         api_route("/v1/sessions", list_sessions, ["GET"]),
