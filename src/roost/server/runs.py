@@ -147,6 +147,10 @@ class RunHandle:
     """Envelopes not yet passed to the observers (drained in order by the run task)."""
     held: list[tuple[Envelope, dict[str, Any]]] = field(default_factory=list)
     """The terminal event, stored but not shown until the end of the run is committed."""
+    attempt: int = 1
+    """2, 3 … for a background run started over after its server stopped."""
+    first_seq: int = 1
+    """The ``seq`` of this attempt's first event (``events[0]``)."""
 
     @property
     def id(self) -> str:
@@ -360,6 +364,12 @@ class RunExecutor:
                 if record.input_message_id:
                     keep.append(record.input_message_id)
                 await app.store.discard_run_outputs(run_id, keep=keep)
+                # its stream starts again too: replays begin at this attempt (protocol.md)
+                handle.attempt = int(record.metadata.get("attempt", 1)) + 1
+                handle.first_seq = handle.seq + 1
+                meta = {**record.metadata, "attempt": handle.attempt}
+                meta["attempt_from"] = handle.first_seq
+                await app.store.update_run(run_id, metadata=meta)
             await app.store.resequence_run_messages(session_id, run_id)
             await app.store.set_run_status(run_id, "running", owner=app.instance_id)
         except BaseException:
@@ -510,7 +520,10 @@ class RunExecutor:
             if h.cancel_reason is not None:
                 raise asyncio.CancelledError
             await self._observe("run_started", h)
-            self._emit(h, "run.started", {"agent": h.spec.name, "status": "running"})
+            started: dict[str, Any] = {"agent": h.spec.name, "status": "running"}
+            if h.attempt > 1:
+                started["attempt"] = h.attempt
+            self._emit(h, "run.started", started)
             fresh = app.take_fresh(h.session_id)
             state = None if fresh else await app.store.load_state(h.session_id, h.spec.name)
             ctx = AgentContext(
@@ -849,7 +862,7 @@ class RunExecutor:
     async def _follow_local(
         self, h: RunHandle, after_seq: int
     ) -> AsyncGenerator[list[Envelope], None]:
-        index = max(0, after_seq)
+        index = max(0, after_seq - h.first_seq + 1)
         loop = asyncio.get_running_loop()
         while True:
             if index < len(h.events):
@@ -875,11 +888,13 @@ class RunExecutor:
         overflow) is filled from the store after the next flush.
         """
         app = self.app
-        last = after_seq
         sub = app.subscribe_run(run_id) if app.bus_remote else None
         try:
             if sub is not None:
                 await sub.start()
+            # a run started over: a replay from before its latest attempt begins at it
+            attempt_from = (await app.store.get_run(run_id)).metadata.get("attempt_from", 1)
+            last = max(after_seq, int(attempt_from) - 1)
             while True:
                 stored = await app.store.list_events(run_id, after_seq=last)
                 if stored:
