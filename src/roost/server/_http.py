@@ -54,9 +54,10 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def validate(model: type[T], data: Any) -> T:
-    """Validate ``data`` or raise ``InvalidRequest`` listing every bad field."""
+    """Validate ``data`` or raise ``InvalidRequest`` listing every bad field. Strictly: a
+    boolean is ``true``, a number is not ``"1"`` (what the OpenAPI document says)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         fields = field_errors(exc)
         first = fields[0]
@@ -92,15 +93,19 @@ def _check_scalar(value: Any, path: list[str | int]) -> None:
                 raise _bad_json(
                     _field(path), "text contains a lone UTF-16 surrogate", "string_unicode"
                 ) from None
-    elif kind is float:
-        if not math.isfinite(value):
-            raise _bad_json(
-                _field(path),
-                "number must be finite (no NaN, Infinity or overflow)",
-                "finite_number",
-            )
-    elif kind is int and not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT:
+    elif kind is float and not math.isfinite(value):
+        raise _bad_json(
+            _field(path), "number must be finite (no NaN, Infinity or overflow)", "finite_number"
+        )
+    elif (kind is int or kind is float) and _out_of_range(value):
         raise _bad_json(_field(path), "integer out of the signed 64-bit range", "int_range")
+
+
+def _out_of_range(value: float) -> bool:
+    """An integer (JSON Schema counts ``1e20`` as one too) outside 64 bits."""
+    return not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT and (
+        type(value) is int or float(value).is_integer()
+    )
 
 
 def _suspect(value: Any) -> bool:
@@ -110,7 +115,7 @@ def _suspect(value: Any) -> bool:
         return not value.isascii()
     if kind is int:
         return not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT
-    return kind is float and not math.isfinite(value)
+    return kind is float and (not math.isfinite(value) or _out_of_range(value))
 
 
 def check_json(value: Any) -> None:

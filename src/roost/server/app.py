@@ -219,6 +219,14 @@ class AgentApp:
         self._shutdown.append(fn)
         return fn
 
+    @property
+    def public_paths(self) -> frozenset[str]:
+        """The paths answered without a key (everything else needs one)."""
+        public = {"/healthz", "/readyz"} | {e.path for e in self.endpoints if e.public}
+        if self.metrics_public:
+            public.add("/metrics")
+        return frozenset(public)
+
     # -- agents ------------------------------------------------------------------------
     def agent_spec(self, name: str | None) -> AgentSpec:
         if not self.agents:

@@ -12,6 +12,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
+from starlette.routing import Match, Route
 
 from roost.core import PayloadTooLarge, RateLimited, RoostError
 from roost.server._http import error_body
@@ -26,18 +27,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("roost.server.http")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
-
 
 class ServiceMiddleware:
     def __init__(self, app: Router, service: AgentApp) -> None:
         self.app = app
         self.table = RouteTable(app.routes)
         self.service = service
-        self.public = set(PUBLIC_PATHS)
-        if service.metrics_public:
-            self.public.add("/metrics")
-        self.public |= {e.path for e in service.endpoints if e.public}
+        self.public = service.public_paths
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -114,6 +110,9 @@ class ServiceMiddleware:
                 return
             err = _as_roost_error(exc)
             extra: list[tuple[bytes, bytes]] = []
+            if isinstance(err, MethodNotAllowed):  # what every route on this path allows
+                allowed = _allowed(self.app, scope)
+                extra.append((b"allow", ", ".join(allowed).encode()))
             if isinstance(err, RateLimited):
                 extra.append((b"retry-after", str(err.details.get("retry_after", 1)).encode()))
             run_id = err.details.get("run_id")
@@ -128,6 +127,14 @@ class ServiceMiddleware:
             service.metrics.observe(
                 route, scope["method"], status_box[0], time.perf_counter() - start
             )
+
+
+def _allowed(router: Router, scope: dict[str, Any]) -> list[str]:
+    methods: set[str] = set()
+    for route in router.routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def _unmatched(status: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -12,12 +13,35 @@ from starlette.routing import BaseRoute, Route, Router
 from roost.server.auth import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from roost.server.app import AgentApp
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
 
-def api_route(path: str, handler: Handler, methods: list[str]) -> Route:
+@dataclass(frozen=True)
+class Doc:
+    """What the OpenAPI document says of a route: the document is built from the routes
+    the router serves (:mod:`roost.server.openapi`), so it cannot miss one.
+
+    ``response``: a body model, ``"sse"`` (an event stream, or the run as JSON when not
+    streamed), ``"stream"`` (an SSE stream of JSON items) or a JSON schema; ``params``:
+    query and header parameters; ``errors``: ``{status: description}`` besides the ones
+    every route may answer; ``codes``: other success statuses and their bodies.
+    """
+
+    summary: str
+    body: type[BaseModel] | dict[str, Any] | None = None
+    response: Any = None
+    status: int = 200
+    params: tuple[dict[str, Any], ...] = ()
+    errors: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, Any] = field(default_factory=dict)
+    admin: bool = False
+
+
+def api_route(path: str, handler: Handler, methods: list[str], doc: Doc | None = None) -> Route:
     """A route whose handler gets ``(request, principal)`` and is labelled for metrics."""
 
     async def endpoint(request: Request) -> Response:
@@ -29,6 +53,7 @@ def api_route(path: str, handler: Handler, methods: list[str]) -> Route:
     endpoint.__name__ = getattr(handler, "__name__", "endpoint")
     route = Route(path, endpoint, methods=methods)
     route.roost_handler = handler  # type: ignore[attr-defined]  # for RouteTable
+    route.roost_doc = doc or Doc(getattr(handler, "__name__", path))  # type: ignore[attr-defined]
     return route
 
 

@@ -64,17 +64,26 @@ class SessionOut(_Out):
 
 class SessionList(_Out):
     data: list[SessionOut]
+    next_cursor: str | None = None
+
+
+class MessageOut(Msg):
+    """A stored message: which run wrote it, and whether the run was still writing it."""
+
+    run_id: str | None = None
+    partial: bool = False
 
 
 class MessagePageOut(_Out):
-    data: list[dict[str, Any]]
+    data: list[MessageOut]
     has_more: bool = False
     next_after: str | None = None
 
 
 class MessageIn(_Body):
     """One message of a run's ``input``: unknown keys are refused, not dropped, and a
-    message says something (an empty user turn would reach the model as a real turn)."""
+    message says something (an empty user turn would reach the model as a real turn):
+    no empty content, no blank text block."""
 
     role: Literal["system", "user", "assistant", "tool"] = "user"
     content: str | list[ContentBlock]
@@ -85,8 +94,8 @@ class MessageIn(_Body):
     @classmethod
     def _not_empty(cls, value: str | list[Any]) -> str | list[Any]:
         blocks = [TextBlock(text=value)] if isinstance(value, str) else value
-        if all(isinstance(b, TextBlock) and not b.text.strip() for b in blocks):
-            raise PydanticCustomError("empty", "content must not be empty")
+        if not blocks or any(isinstance(b, TextBlock) and not b.text.strip() for b in blocks):
+            raise PydanticCustomError("empty", "content must not be empty, nor a text block blank")
         return value
 
     def to_msg(self) -> Msg:
@@ -138,7 +147,7 @@ class ApprovalDecision(_Body):
 class KeyCreate(_Body):
     """``POST /v1/keys`` (admin only)."""
 
-    name: str = Field(..., min_length=1, max_length=200)
+    name: str = Field(..., min_length=1, max_length=128)
     role: Literal["user", "admin"] = "user"
     tenant_id: str | None = Field(None, min_length=1, max_length=128)
     user_id: str | None = Field(

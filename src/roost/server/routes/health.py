@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 from roost.core import RoostError
 from roost.server._http import error_response, json_response
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.router import Doc, api_route
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -42,11 +42,27 @@ def routes(app: AgentApp) -> list[BaseRoute]:
     async def openapi(request: Request, principal: Principal) -> Response:
         from roost.server.openapi import openapi_schema
 
-        return json_response(openapi_schema(app))
+        return json_response(openapi_schema(app, app.public_paths))
 
+    text = {"text/plain": {"schema": {"type": "string"}}}
     return [
-        api_route("/healthz", healthz, ["GET"]),
-        api_route("/readyz", readyz, ["GET"]),
-        api_route("/metrics", metrics, ["GET"]),
-        api_route("/openapi.json", openapi, ["GET"]),
+        api_route("/healthz", healthz, ["GET"], Doc("Liveness (no key needed)")),
+        api_route(
+            "/readyz",
+            readyz,
+            ["GET"],
+            Doc(
+                "Readiness: the store is reachable (no key needed)",
+                errors={"503": "the store is unreachable"},
+            ),
+        ),
+        api_route(
+            "/metrics",
+            metrics,
+            ["GET"],
+            Doc("Prometheus exposition", response=text, admin=not app.metrics_public),
+        ),
+        api_route(
+            "/openapi.json", openapi, ["GET"], Doc("This document", response={"type": "object"})
+        ),
     ]

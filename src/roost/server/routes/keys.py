@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 
 from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.router import Doc, api_route
 from roost.server.schemas import KeyCreate, KeyOut
 
 if TYPE_CHECKING:
@@ -53,8 +53,26 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             app.authenticator.forget()
         return json_response(_key_out(record))
 
+    listed = {"type": "object", "properties": {"data": {"type": "array"}}}
     return [
-        api_route("/v1/keys", create_key, ["POST"]),
-        api_route("/v1/keys", list_keys, ["GET"]),
-        api_route("/v1/keys/{key_id}", revoke_key, ["DELETE"]),
+        api_route(
+            "/v1/keys",
+            create_key,
+            ["POST"],
+            Doc(
+                "Create an API key (admin)", body=KeyCreate, response=KeyOut, status=201, admin=True
+            ),
+        ),
+        api_route(
+            "/v1/keys",
+            list_keys,
+            ["GET"],
+            Doc("List API keys (admin)", response=listed, admin=True),
+        ),
+        api_route(
+            "/v1/keys/{key_id}",
+            revoke_key,
+            ["DELETE"],
+            Doc("Revoke an API key (admin)", response=KeyOut, admin=True),
+        ),
     ]

@@ -24,7 +24,8 @@ from starlette.routing import BaseRoute
 from roost.core import Conflict, InvalidRequest, Msg, NotFound, RoostError, error_from_dict
 from roost.server._http import error_body, json_response, parse_body
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import NON_BLANK, SSE_DATA, header
+from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_session
 from roost.server.schemas import ChatCompletionCreate, ChatMessageIn
 from roost.server.sse import EventStreamResponse, LastFrames, sse_data
@@ -95,6 +96,12 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         request: Request, principal: Principal, body: ChatCompletionCreate, agent: str
     ) -> tuple[Any, bool]:
         sid = request.headers.get("x-session-id")
+        if sid is not None and not sid.strip():
+            raise InvalidRequest(
+                "X-Session-ID is empty",
+                hint="name a conversation, or leave the header out",
+                fields=[{"field": "X-Session-ID", "message": "must not be empty", "type": "empty"}],
+            )
         if sid is not None:
             try:
                 session = await load_session(app, principal, sid)
@@ -139,19 +146,10 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             raise UnsupportedParameter(*problem)
         spec = app.agent_spec(body.model)
         msgs = to_msgs(body.messages)
+        users = [m for m in msgs if m.role == "user"]
         session, existed = await resolve_session(request, principal, body, spec.name)
-        if existed:
-            users = [m for m in msgs if m.role == "user"]
-            if not users:
-                raise InvalidRequest(
-                    "messages has no user message",
-                    fields=[
-                        {"field": "messages", "message": "needs a user message", "type": "missing"}
-                    ],
-                )
-            inputs = [users[-1]]
-        else:
-            inputs = msgs
+        # the history is resent: an existing conversation takes its last user message
+        inputs = [users[-1]] if existed and users else msgs
         handle = await app.executor.start(session, principal, inputs)
         completion_id = "chatcmpl-" + handle.id
         created = int(time.time())
@@ -195,9 +193,25 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         ]
         return json_response({"object": "list", "data": data})
 
+    completion = {
+        "application/json": {"schema": {"type": "object", "required": ["id", "choices"]}},
+        **SSE_DATA,
+    }
+    doc = Doc(
+        "OpenAI-compatible chat completions (model = an agent's name)",
+        body=ChatCompletionCreate,
+        response=completion,
+        params=(header("X-Session-ID", "the conversation (docs/api.md)", NON_BLANK),),
+        errors={
+            "400": "unsupported_parameter (an option the agent cannot honour)",
+            "404": "agent_not_found (model names no agent)",
+            "409": "session_busy, session_agent_mismatch",
+        },
+    )
+    models = Doc("The agents, as OpenAI models", response={"type": "object"})
     return [
-        api_route("/v1/chat/completions", chat_completions, ["POST"]),
-        api_route("/v1/models", list_models, ["GET"]),
+        api_route("/v1/chat/completions", chat_completions, ["POST"], doc),
+        api_route("/v1/models", list_models, ["GET"], models),
     ]
 
 

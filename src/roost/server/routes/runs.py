@@ -11,13 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from roost.core import InvalidRequest, Msg, RoostError, error_from_dict
-from roost.core.digits import MAX_INT64, parse_digits
+from roost.core import InvalidRequest, Msg, error_from_dict
+from roost.core.digits import MAX_INT64, digits_pattern, parse_digits
 from roost.server._http import field_errors, json_response, parse_body
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import NON_BLANK, SEQ, SSE_EVENTS, header, query
+from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_run, load_session, run_out
-from roost.server.schemas import ApprovalDecision, MessageIn, RunCreate
+from roost.server.schemas import ApprovalDecision, MessageIn, RunCreate, RunOut
 from roost.server.sse import KEEPALIVE, EventStreamResponse, LastFrames, sse_frame
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg
     for i, item in enumerate(items):
         prefix = f"input.{i}" if isinstance(raw, list) else "input"
         try:
-            msgs.append(MessageIn.model_validate(item).to_msg())
+            msgs.append(MessageIn.model_validate(item, strict=True).to_msg())
         except ValidationError as exc:
             fields = [
                 {**f, "field": prefix if f["field"] == "body" else f"{prefix}.{f['field']}"}
@@ -78,16 +79,25 @@ def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, 
 
 
 def last_event_id(request: Request) -> int:
-    """The resume point: ``Last-Event-ID`` (what an EventSource sends) or ``?after=``."""
-    header = request.headers.get("last-event-id")
-    field = "Last-Event-ID" if header else "after"
-    value = parse_digits(header or request.query_params.get("after") or "0")
-    if value is None:
-        raise InvalidRequest(
-            f"{field} must be the integer id of an event you received (0 to {MAX_INT64})",
-            fields=[{"field": field, "message": f"integer 0..{MAX_INT64}", "type": "int_range"}],
-        )
-    return value
+    """The resume point: ``Last-Event-ID`` (what an EventSource sends when it reconnects
+    to the URL it was given, ``?after=`` included) else ``?after=``; both are checked."""
+    point = 0
+    for field, raw in (
+        ("after", request.query_params.get("after")),
+        ("Last-Event-ID", request.headers.get("last-event-id")),
+    ):
+        if raw is None:
+            continue
+        value = parse_digits(raw)
+        if value is None:
+            raise InvalidRequest(
+                f"{field} must be the integer id of an event you received (0 to {MAX_INT64})",
+                fields=[
+                    {"field": field, "message": f"integer 0..{MAX_INT64}", "type": "int_range"}
+                ],
+            )
+        point = value
+    return point
 
 
 async def start_run(
@@ -171,12 +181,73 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             {"run_id": run.id, "call_id": call_id, "approved": body.approve}, status=202
         )
 
-    _ = RoostError
+    def start_doc(summary: str, *params: dict[str, Any]) -> Doc:
+        return Doc(
+            summary,
+            body=RunCreate,
+            response="sse",
+            codes={"202": RunOut},
+            params=params,
+            errors={
+                "404": "session_not_found (or not yours), agent_not_found",
+                "409": "session_busy (busy_policy reject)",
+            },
+        )
+
+    session_header = header("X-Session-ID", "the session to run in", NON_BLANK, required=True)
+    resume = (
+        query("after", "events after this id (both given: they must agree)", SEQ),
+        header(
+            "Last-Event-ID",
+            "the id of the last event received (wins over ?after=)",
+            {"type": "string", "pattern": digits_pattern()},
+        ),
+    )
+    accepted = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "status": {"type": "string"}},
+    }
     return [
-        api_route("/v1/sessions/{session_id}/runs", create_run, ["POST"]),
-        api_route("/v1/runs", create_run_by_header, ["POST"]),
-        api_route("/v1/runs/{run_id}", get_run, ["GET"]),
-        api_route("/v1/runs/{run_id}/events", run_events, ["GET"]),
-        api_route("/v1/runs/{run_id}/cancel", cancel_run, ["POST"]),
-        api_route("/v1/runs/{run_id}/approvals/{call_id}", decide, ["POST"]),
+        api_route(
+            "/v1/sessions/{session_id}/runs",
+            create_run,
+            ["POST"],
+            start_doc("Start a run: SSE, the run when it ends (stream=false), 202 (background)"),
+        ),
+        api_route(
+            "/v1/runs",
+            create_run_by_header,
+            ["POST"],
+            start_doc("Start a run in the session named by X-Session-ID", session_header),
+        ),
+        api_route("/v1/runs/{run_id}", get_run, ["GET"], Doc("Get a run", response=RunOut)),
+        api_route(
+            "/v1/runs/{run_id}/events",
+            run_events,
+            ["GET"],
+            Doc("Join or resume a run's stream", response=SSE_EVENTS, params=resume),
+        ),
+        api_route(
+            "/v1/runs/{run_id}/cancel",
+            cancel_run,
+            ["POST"],
+            Doc(
+                "Interrupt a run",
+                status=202,
+                response=accepted,
+                errors={"409": "run_not_active (it already finished)"},
+            ),
+        ),
+        api_route(
+            "/v1/runs/{run_id}/approvals/{call_id}",
+            decide,
+            ["POST"],
+            Doc(
+                "Approve or reject a paused tool call",
+                body=ApprovalDecision,
+                status=202,
+                response={"type": "object"},
+                errors={"409": "run_not_active"},
+            ),
+        ),
     ]

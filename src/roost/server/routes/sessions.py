@@ -14,7 +14,8 @@ from roost.core.jsontext import dumps
 from roost.server._http import JSON_TYPE, json_response, parse_body
 from roost.server._retry import retry_transient
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import CURSOR, PAGE_LIMIT, SEQ, query
+from roost.server.router import Doc, api_route
 from roost.server.routes._common import (
     fitting,
     load_session,
@@ -22,7 +23,7 @@ from roost.server.routes._common import (
     page_body,
     session_out,
 )
-from roost.server.schemas import SessionCreate
+from roost.server.schemas import MessagePageOut, SessionCreate, SessionList, SessionOut
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -116,10 +117,54 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             await lock.release()
         return Response(status_code=204)
 
+    limit = query("limit", "page size", PAGE_LIMIT)
     return [
-        api_route("/v1/sessions", create_session, ["POST"]),
-        api_route("/v1/sessions", list_sessions, ["GET"]),
-        api_route("/v1/sessions/{session_id}", get_session, ["GET"]),
-        api_route("/v1/sessions/{session_id}", delete_session, ["DELETE"]),
-        api_route("/v1/sessions/{session_id}/messages", list_messages, ["GET"]),
+        api_route(
+            "/v1/sessions",
+            create_session,
+            ["POST"],
+            Doc(
+                "Create a session",
+                body=SessionCreate,
+                response=SessionOut,
+                status=201,
+                errors={"404": "agent_not_found"},
+            ),
+        ),
+        api_route(
+            "/v1/sessions",
+            list_sessions,
+            ["GET"],
+            Doc(
+                "List your sessions",
+                response=SessionList,
+                params=(limit, query("cursor", "next_cursor of the previous page", CURSOR)),
+            ),
+        ),
+        api_route(
+            "/v1/sessions/{session_id}",
+            get_session,
+            ["GET"],
+            Doc("Get a session", response=SessionOut),
+        ),
+        api_route(
+            "/v1/sessions/{session_id}",
+            delete_session,
+            ["DELETE"],
+            Doc(
+                "Delete a session and its history",
+                status=204,
+                errors={"409": "session_busy (a run is active)"},
+            ),
+        ),
+        api_route(
+            "/v1/sessions/{session_id}/messages",
+            list_messages,
+            ["GET"],
+            Doc(
+                "Page through messages",
+                response=MessagePageOut,
+                params=(limit, query("after", "next_after of the previous page", SEQ)),
+            ),
+        ),
     ]

@@ -10,7 +10,8 @@ from starlette.routing import BaseRoute
 
 from roost.server._http import json_response, read_json
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import JSON_ANY
+from roost.server.router import Doc, api_route
 from roost.server.schemas import TaskOut
 
 if TYPE_CHECKING:
@@ -41,6 +42,15 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         record = await app.queue.get_call(request.path_params["task_id"], principal)
         return json_response(_task_out(record))
 
-    out: list[BaseRoute] = [api_route(s.path, make(s), ["POST"]) for s in app.tasks.values()]
-    out.append(api_route("/v1/tasks/{task_id}", get_task, ["GET"]))
+    out: list[BaseRoute] = [
+        api_route(
+            s.path,
+            make(s),
+            ["POST"],
+            Doc(f"Queue task {s.name}", body=JSON_ANY, response=TaskOut, status=202),
+        )
+        for s in app.tasks.values()
+    ]
+    doc = Doc("Status of a background task", response=TaskOut)
+    out.append(api_route("/v1/tasks/{task_id}", get_task, ["GET"], doc))
     return out

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 
 from roost.server._http import json_response
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_run
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ def routes(app: AgentApp) -> list[BaseRoute]:
                 _redact(span)
         return json_response(tree)
 
-    return [api_route("/v1/runs/{run_id}/trace", run_trace, ["GET"])]
+    doc = Doc("The run's span tree (roost.observe)", response={"type": "object"})
+    return [api_route("/v1/runs/{run_id}/trace", run_trace, ["GET"], doc)]
 
 
 _SERVER_ONLY = ("exception.message", "exception.stacktrace")

@@ -3,6 +3,7 @@ token and cost totals per group, from the runs table (costs never add across cur
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,8 @@ from starlette.routing import BaseRoute
 from roost.core import InvalidRequest
 from roost.server._http import json_response
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import query
+from roost.server.router import Doc, api_route
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp
@@ -22,17 +24,32 @@ if TYPE_CHECKING:
 GROUPS = ("session", "user", "tenant", "model", "agent")
 
 
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+_NUMBER = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+MAX_UNIX = 253402300799
+"""The last second of year 9999, the largest time Python's datetime holds."""
+
+
 def _time_param(request: Request, name: str) -> datetime | None:
+    """An RFC 3339 time (the offset may be left out: UTC) or Unix seconds (a JSON number
+    from 0 to :data:`MAX_UNIX`)."""
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
-        if raw.replace(".", "", 1).isdigit():
-            return datetime.fromtimestamp(float(raw), UTC)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if _NUMBER.fullmatch(raw):
+            seconds = float(raw)
+            if seconds > MAX_UNIX:
+                raise ValueError(raw)
+            return datetime.fromtimestamp(seconds, UTC)
+        if not _RFC3339.fullmatch(raw):
+            raise ValueError(raw)
+        value = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
     except (ValueError, OverflowError):
         raise InvalidRequest(
-            f"query parameter {name!r} must be an ISO 8601 time or Unix seconds",
+            f"query parameter {name!r} must be an RFC 3339 time or Unix seconds",
             fields=[{"field": name, "message": "e.g. 2026-01-31T00:00:00Z", "type": "datetime"}],
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -74,8 +91,6 @@ def routes(app: AgentApp) -> list[BaseRoute]:
                 ],
             )
         since, until = _time_param(request, "since"), _time_param(request, "until")
-        if since and until and since >= until:
-            raise InvalidRequest("'since' must be before 'until'")
         tenant = request.query_params.get("tenant") or None
         if principal.is_admin:
             rows = await app.store.usage_summary(
@@ -94,4 +109,22 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             }
         )
 
-    return [api_route("/v1/usage", usage, ["GET"])]
+    when = {
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "number", "minimum": 0, "maximum": MAX_UNIX},
+        ],
+        "description": "an RFC 3339 time or Unix seconds",
+    }
+    params = (
+        query(
+            "group_by",
+            "what to total by (user keys: always their own user)",
+            {"enum": list(GROUPS)},
+        ),
+        query("since", "runs created from this time", when),
+        query("until", "runs created before this time", when),
+        query("tenant", "one tenant (admin keys only)", {"type": "string"}),
+    )
+    doc = Doc("Token usage and cost, grouped", response={"type": "object"}, params=params)
+    return [api_route("/v1/usage", usage, ["GET"], doc)]
