@@ -339,7 +339,7 @@ def test_replay_from_inside_a_coalesced_range_gives_the_exact_events(served):
 
 
 def test_coalesce_round_trips():
-    from roost.server.runs import coalesce, expand_stored
+    from roost.server.engine.codec import coalesce, expand_stored
 
     events = [(1, "run.started", {"seq": 1, "type": "run.started"})]
     events += [
@@ -384,7 +384,8 @@ def test_flat_events_are_sent_as_their_json_dump():
         ToolCallStarted,
         ToolProgress,
     )
-    from roost.server.runs import _DUMPS, _FLAT_EVENTS, event_data
+    from roost.server.engine.codec import _FLAT_EVENTS, event_data
+    from roost.server.engine.codec import dumps as _DUMPS
 
     events: list[Any] = [
         ReplyStarted(msg_id="r1", agent="a"),

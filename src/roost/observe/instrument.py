@@ -97,6 +97,9 @@ class Observability:
             span_observer = RunSpanObserver()
             self._observers.append(span_observer)
             app.observers.insert(0, span_observer)
+            provider = self.provider
+            # the trace route flushes the spans of a run that just ended first
+            app.services.flush_traces = lambda: provider.force_flush(5000)
         self.probes.append(self._probe_store)
         queue = getattr(app, "queue", None)
         if queue is not None:

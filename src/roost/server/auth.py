@@ -61,14 +61,14 @@ class Principal:
             return False
         return user_id == self.user_id and tenant_id == self.tenant_id
 
-    def listing_filter(self) -> dict[str, str | None]:
-        """The store filter of what this principal may list: its (tenant, user), or
-        nothing to filter for an admin. Listings still check every item with
-        :meth:`can_access`: the store reads a ``None`` tenant as "any tenant"."""
+    def listing_filter(self) -> tuple[str | None, str | None]:
+        """The store filter ``(user_id, tenant_id)`` of what this principal may list: its
+        own, or ``(None, None)`` (everything) for an admin. Listings still check every item
+        with :meth:`can_access`: the store reads a ``None`` tenant as "any tenant"."""
         if self.role == "admin":
-            return {}
+            return None, None
         if self.role == "user":
-            return {"user_id": self.user_id, "tenant_id": self.tenant_id}
+            return self.user_id, self.tenant_id
         raise Forbidden("this route needs an API key", hint="send an API key")
 
 

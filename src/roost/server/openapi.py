@@ -18,8 +18,10 @@ from starlette.routing import Route
 from roost.core.digits import MAX_INT64
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from starlette.routing import BaseRoute
+
     from roost.server.router import Doc
+    from roost.server.services import Services
 
 _REF = "#/components/schemas/"
 JSON_VALUE: dict[str, Any] = {
@@ -124,9 +126,9 @@ CURSOR = {
 NON_BLANK = {"type": "string", "pattern": "\\S"}
 
 
-def openapi_schema(app: AgentApp, public: frozenset[str]) -> dict[str, Any]:
-    """The document of every route ``app.router`` serves; ``public`` are the paths that
-    need no key."""
+def openapi_schema(routes: list[BaseRoute], services: Services) -> dict[str, Any]:
+    """The document of the ``routes`` the app's router serves."""
+    public = services.public_paths
     components: dict[str, Any] = {"Error": _ERROR, "JsonValue": JSON_VALUE}
     paths: dict[str, Any] = {}
 
@@ -152,7 +154,7 @@ def openapi_schema(app: AgentApp, public: frozenset[str]) -> dict[str, Any]:
             return dict(SSE_DATA)
         return {"application/json": {"schema": value}}
 
-    for route in app.router.routes:
+    for route in routes:
         if not isinstance(route, Route):
             continue
         doc: Doc = getattr(route, "roost_doc", None) or _default_doc(route)
@@ -167,9 +169,9 @@ def openapi_schema(app: AgentApp, public: frozenset[str]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": f"{app.name} (Roost agent service)",
+            "title": f"{services.config.name} (Roost agent service)",
             "version": "1",
-            "description": app.description,
+            "description": services.config.description,
         },
         "paths": paths,
         "components": {

@@ -31,9 +31,6 @@ Metadata = Annotated[
     Field(description=f"Free-form labels, at most {MAX_METADATA_BYTES} bytes as JSON."),
 ]
 
-RunStatus = Literal["queued", "running", "waiting_approval", "completed", "failed", "canceled"]
-TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
-
 
 class _Out(BaseModel):
     # defer_build: validators and serializers are built on first use, not at import, so

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 from roost.core import NotFound
 from roost.core.jsontext import dumps
 from roost.server.auth import Principal
-from roost.server.errors import RunNotFound, SessionNotFound
 from roost.server.schemas import RunError, RunOut, SessionOut
+from roost.store import RunNotFound, SessionNotFound
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 
 PAGE_BYTES = 1_000_000
@@ -26,11 +26,11 @@ def _ts(value: Any) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-async def load_session(app: AgentApp, principal: Principal, session_id: str) -> Any:
+async def load_session(services: Services, principal: Principal, session_id: str) -> Any:
     """The session if it exists and the caller may see it; otherwise 404 (never 403,
     so ids of other users' sessions are not confirmed)."""
     try:
-        session = await app.get_session(session_id)
+        session = await services.sessions.get(session_id)
     except NotFound:
         session = None
     if session is None or not principal.can_access(session.user_id, session.tenant_id):
@@ -41,17 +41,19 @@ async def load_session(app: AgentApp, principal: Principal, session_id: str) -> 
 
 
 async def owned_sessions(
-    app: AgentApp, principal: Principal, limit: int, cursor: str | None
+    services: Services, principal: Principal, limit: int, cursor: str | None
 ) -> tuple[list[Any], str | None]:
     """A page of the sessions ``principal`` may see, and the cursor after it.
 
     The store filters by (tenant, user); each item is checked again with
     :meth:`Principal.can_access` (the store reads a ``None`` tenant as "any"), and the
     page is refilled, a bounded number of times, when items were dropped."""
-    scope = principal.listing_filter()
+    user_id, tenant_id = principal.listing_filter()
     items: list[Any] = []
     for _ in range(_REFILLS):
-        page = await app.store.list_sessions(**scope, limit=limit - len(items), cursor=cursor)
+        page = await services.store.list_sessions(
+            user_id=user_id, tenant_id=tenant_id, limit=limit - len(items), cursor=cursor
+        )
         items += [s for s in page.items if principal.can_access(s.user_id, s.tenant_id)]
         cursor = page.next_cursor
         if cursor is None or len(items) >= limit:
@@ -59,9 +61,9 @@ async def owned_sessions(
     return items, cursor
 
 
-async def load_run(app: AgentApp, principal: Principal, run_id: str) -> Any:
+async def load_run(services: Services, principal: Principal, run_id: str) -> Any:
     try:
-        run = await app.store.get_run(run_id)
+        run = await services.store.get_run(run_id)
     except NotFound:
         run = None
     if run is None or not principal.can_access(run.user_id, run.tenant_id):

@@ -27,7 +27,8 @@ from roost.server.router import Doc, api_route
 from roost.server.sse import EventStreamResponse, sse_data
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp, EndpointSpec
+    from roost.server.registry import EndpointSpec
+    from roost.server.services import Services
 
 log = logging.getLogger("roost.server")
 
@@ -121,5 +122,5 @@ def _doc(spec: EndpointSpec) -> Doc:
     )
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
-    return [api_route(s.path, _handler(s), list(s.methods), _doc(s)) for s in app.endpoints]
+def routes(services: Services) -> list[BaseRoute]:
+    return [api_route(s.path, _handler(s), list(s.methods), _doc(s)) for s in services.endpoints]

@@ -14,35 +14,35 @@ from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def healthz(request: Request, principal: Principal) -> Response:
-        return json_response({"status": "ok", "app": app.name})
+        return json_response({"status": "ok", "app": services.config.name})
 
     async def readyz(request: Request, principal: Principal) -> Response:
         try:
-            await app.store.ping()
+            await services.store.ping()
         except RoostError as exc:
             return error_response(exc)
         except Exception:
             from roost.store import StoreUnavailable
 
             return error_response(StoreUnavailable("the database is not reachable"))
-        return json_response({"status": "ready", "app": app.name})
+        return json_response({"status": "ready", "app": services.config.name})
 
     async def metrics(request: Request, principal: Principal) -> Response:
-        if not app.metrics_public:
+        if not services.config.metrics_public:
             # the whole service's figures (agents, tools, error rates): an operator's view
             principal.require_admin()
-        body, content_type = app.metrics.exposition()
+        body, content_type = services.metrics.exposition()
         return Response(body, media_type=content_type)
 
     async def openapi(request: Request, principal: Principal) -> Response:
         from roost.server.openapi import openapi_schema
 
-        return json_response(openapi_schema(app, app.public_paths))
+        return json_response(openapi_schema(request.scope["router"].routes, services))
 
     text = {"text/plain": {"schema": {"type": "string"}}}
     return [
@@ -60,7 +60,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             "/metrics",
             metrics,
             ["GET"],
-            Doc("Prometheus exposition", response=text, admin=not app.metrics_public),
+            Doc("Prometheus exposition", response=text, admin=not services.config.metrics_public),
         ),
         api_route(
             "/openapi.json", openapi, ["GET"], Doc("This document", response={"type": "object"})

@@ -14,7 +14,7 @@ from roost.server.router import Doc, api_route
 from roost.server.schemas import KeyCreate, KeyOut
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 
 def _key_out(record: Any, plaintext: str | None = None) -> dict[str, Any]:
@@ -32,25 +32,25 @@ def _key_out(record: Any, plaintext: str | None = None) -> dict[str, Any]:
     return out
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def create_key(request: Request, principal: Principal) -> Response:
         principal.require_admin()
         body = await parse_body(request, KeyCreate)
-        plaintext, record = await app.store.create_api_key(
+        plaintext, record = await services.store.create_api_key(
             body.name, role=body.role, tenant_id=body.tenant_id, user_id=body.user_id
         )
         return json_response(_key_out(record, plaintext), status=201)
 
     async def list_keys(request: Request, principal: Principal) -> Response:
         principal.require_admin()
-        records = await app.store.list_api_keys()
+        records = await services.store.list_api_keys()
         return json_response({"data": [_key_out(r) for r in records]})
 
     async def revoke_key(request: Request, principal: Principal) -> Response:
         principal.require_admin()
-        record = await app.store.revoke_api_key(request.path_params["key_id"])
-        if app.authenticator is not None:
-            app.authenticator.forget()
+        record = await services.store.revoke_api_key(request.path_params["key_id"])
+        if services.authenticator is not None:
+            services.authenticator.forget()
         return json_response(_key_out(record))
 
     listed = {"type": "object", "properties": {"data": {"type": "array"}}}

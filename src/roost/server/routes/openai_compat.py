@@ -32,7 +32,7 @@ from roost.server.sse import EventStreamResponse, LastFrames, sse_data
 from roost.store.errors import SessionExists
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 _FINISH = {"run.completed": "stop", "run.canceled": "stop", "run.failed": "stop"}
 
@@ -91,7 +91,7 @@ def _usage(run: Any) -> dict[str, int]:
     }
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def resolve_session(
         request: Request, principal: Principal, body: ChatCompletionCreate, agent: str
     ) -> tuple[Any, bool]:
@@ -104,7 +104,7 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             )
         if sid is not None:
             try:
-                session = await load_session(app, principal, sid)
+                session = await load_session(services, principal, sid)
             except NotFound:
                 # an id this key cannot see: the client's own name for a new conversation,
                 # kept apart per key like ``user`` (neither claims nor probes anyone's id)
@@ -120,12 +120,12 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             sid = _session_id_for(principal, body.user, agent)
         if sid is not None:
             try:
-                return await load_session(app, principal, sid), True
+                return await load_session(services, principal, sid), True
             except NotFound:
                 pass  # a new conversation under a derived id: created below
         try:
-            session = await app.store.create_session(
-                app=app.name,
+            session = await services.store.create_session(
+                app=services.config.name,
                 agent=agent,
                 user_id=principal.user_id,
                 tenant_id=principal.tenant_id,
@@ -135,8 +135,8 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         except SessionExists:
             # simultaneous first requests of one conversation: another one created it
             assert sid is not None
-            return await load_session(app, principal, sid), True
-        app.remember_session(session, fresh=True)
+            return await load_session(services, principal, sid), True
+        services.sessions.remember(session, fresh=True)
         return session, False
 
     async def chat_completions(request: Request, principal: Principal) -> Response:
@@ -144,23 +144,24 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         problem = body.unsupported()
         if problem is not None:
             raise UnsupportedParameter(*problem)
-        spec = app.agent_spec(body.model)
+        spec = services.agents.spec(body.model)
         msgs = to_msgs(body.messages)
         users = [m for m in msgs if m.role == "user"]
         session, existed = await resolve_session(request, principal, body, spec.name)
         # the history is resent: an existing conversation takes its last user message
         inputs = [users[-1]] if existed and users else msgs
-        handle = await app.executor.start(session, principal, inputs)
+        handle = await services.executor.start(session, principal, inputs)
         completion_id = "chatcmpl-" + handle.id
         created = int(time.time())
         headers = {"x-session-id": session.id, "x-run-id": handle.id}
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
             return EventStreamResponse(
-                _chunks(app, handle.id, completion_id, created, spec.name, include_usage), headers
+                _chunks(services, handle.id, completion_id, created, spec.name, include_usage),
+                headers,
             )
         await handle.done.wait()
-        run = await app.store.get_run(handle.id)
+        run = await services.store.get_run(handle.id)
         if run.status == "failed":
             err = error_from_dict(
                 {"code": run.error_code or "internal_error", "message": run.error_message or ""}
@@ -188,8 +189,8 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def list_models(request: Request, principal: Principal) -> Response:
         data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": app.name}
-            for name in app.agents
+            {"id": name, "object": "model", "created": 0, "owned_by": services.config.name}
+            for name in services.agents
         ]
         return json_response({"object": "list", "data": data})
 
@@ -219,7 +220,7 @@ _DONE = b"data: [DONE]\n\n"
 
 
 async def _chunks(
-    app: AgentApp, run_id: str, cid: str, created: int, model: str, include_usage: bool
+    services: Services, run_id: str, cid: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         return sse_data(
@@ -236,7 +237,7 @@ async def _chunks(
         )
 
     yield chunk({"role": "assistant", "content": ""})
-    async with contextlib.aclosing(app.executor.follow(run_id, 0)) as batches:
+    async with contextlib.aclosing(services.executor.follow(run_id, 0)) as batches:
         async for batch in batches:
             out = []
             for _seq, type_, text in batch:

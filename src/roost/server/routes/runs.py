@@ -22,7 +22,7 @@ from roost.server.schemas import ApprovalDecision, MessageIn, RunCreate, RunOut
 from roost.server.sse import KEEPALIVE, EventStreamResponse, LastFrames, sse_frame
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 TERMINAL_TYPES = frozenset({"run.completed", "run.failed", "run.canceled"})
@@ -61,9 +61,11 @@ def input_messages(raw: str | dict[str, Any] | list[dict[str, Any]]) -> list[Msg
     return msgs
 
 
-def sse_response(app: AgentApp, run_id: str, after_seq: int, headers: dict[str, str]) -> Response:
+def sse_response(
+    services: Services, run_id: str, after_seq: int, headers: dict[str, str]
+) -> Response:
     async def body() -> AsyncIterator[bytes]:
-        async with contextlib.aclosing(app.executor.follow(run_id, after_seq)) as batches:
+        async with contextlib.aclosing(services.executor.follow(run_id, after_seq)) as batches:
             async for batch in batches:
                 if not batch:
                     yield KEEPALIVE
@@ -101,22 +103,22 @@ def last_event_id(request: Request) -> int:
 
 
 async def start_run(
-    app: AgentApp, request: Request, principal: Principal, session_id: str
+    services: Services, request: Request, principal: Principal, session_id: str
 ) -> Response:
-    session = await load_session(app, principal, session_id)
+    session = await load_session(services, principal, session_id)
     body = await parse_body(request, RunCreate)
     inputs = input_messages(body.input)
-    handle = await app.executor.start(
+    handle = await services.executor.start(
         session, principal, inputs, metadata=body.metadata, background=body.background
     )
     headers = {"x-run-id": handle.id, "x-session-id": session.id}
     if body.background:
-        run = await app.store.get_run(handle.id)
+        run = await services.store.get_run(handle.id)
         return json_response(run_out(run), status=202, headers=headers)
     if body.stream:
-        return sse_response(app, handle.id, 0, headers)
+        return sse_response(services, handle.id, 0, headers)
     await handle.done.wait()
-    run = await app.store.get_run(handle.id)
+    run = await services.store.get_run(handle.id)
     if run.status == "failed":
         err = error_from_dict(
             {
@@ -129,18 +131,18 @@ async def start_run(
     return json_response(run_out(run, handle.final), headers=headers)
 
 
-async def _stored_output(app: AgentApp, run_id: str) -> Msg | None:
+async def _stored_output(services: Services, run_id: str) -> Msg | None:
     """The final message, from the run's terminal event (the last one stored)."""
-    last = await app.store.last_event_seq(run_id)
-    events = await app.store.list_events(run_id, after_seq=last - 1) if last > 0 else []
+    last = await services.store.last_event_seq(run_id)
+    events = await services.store.list_events(run_id, after_seq=last - 1) if last > 0 else []
     if events and "output" in events[-1].payload:
         return Msg.model_validate(events[-1].payload["output"])
     return None
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def create_run(request: Request, principal: Principal) -> Response:
-        return await start_run(app, request, principal, request.path_params["session_id"])
+        return await start_run(services, request, principal, request.path_params["session_id"])
 
     async def create_run_by_header(request: Request, principal: Principal) -> Response:
         session_id = request.headers.get("x-session-id")
@@ -150,33 +152,33 @@ def routes(app: AgentApp) -> list[BaseRoute]:
                 hint="use POST /v1/sessions/{id}/runs or send X-Session-ID",
                 fields=[{"field": "X-Session-ID", "message": "required", "type": "missing"}],
             )
-        return await start_run(app, request, principal, session_id)
+        return await start_run(services, request, principal, session_id)
 
     async def get_run(request: Request, principal: Principal) -> Response:
-        run = await load_run(app, principal, request.path_params["run_id"])
-        handle = app.executor.active.get(run.id)
+        run = await load_run(services, principal, request.path_params["run_id"])
+        handle = services.executor.active.get(run.id)
         output = handle.final if handle is not None else None
         if output is None and run.status in ("succeeded", "canceled"):
-            output = await _stored_output(app, run.id)
+            output = await _stored_output(services, run.id)
         return json_response(run_out(run, output))
 
     async def run_events(request: Request, principal: Principal) -> Response:
-        run = await load_run(app, principal, request.path_params["run_id"])
+        run = await load_run(services, principal, request.path_params["run_id"])
         after = last_event_id(request)
         return sse_response(
-            app, run.id, after, {"x-run-id": run.id, "x-session-id": run.session_id or ""}
+            services, run.id, after, {"x-run-id": run.id, "x-session-id": run.session_id or ""}
         )
 
     async def cancel_run(request: Request, principal: Principal) -> Response:
-        run = await load_run(app, principal, request.path_params["run_id"])
-        state = await app.executor.cancel(run.id, reason="canceled")
+        run = await load_run(services, principal, request.path_params["run_id"])
+        state = await services.executor.cancel(run.id, reason="canceled")
         return json_response({"id": run.id, "status": state}, status=202)
 
     async def decide(request: Request, principal: Principal) -> Response:
-        run = await load_run(app, principal, request.path_params["run_id"])
+        run = await load_run(services, principal, request.path_params["run_id"])
         body = await parse_body(request, ApprovalDecision)
         call_id = request.path_params["call_id"]
-        await app.executor.decide(run.id, call_id, body.approve, body.reason)
+        await services.executor.decide(run.id, call_id, body.approve, body.reason)
         return json_response(
             {"run_id": run.id, "call_id": call_id, "approved": body.approve}, status=202
         )

@@ -26,7 +26,7 @@ from roost.server.routes._common import (
 from roost.server.schemas import MessagePageOut, SessionCreate, SessionList, SessionOut
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -42,41 +42,41 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def create_session(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, SessionCreate)
-        spec = app.agent_spec(body.agent)
+        spec = services.agents.spec(body.agent)
         session = await retry_transient(
-            lambda: app.store.create_session(
-                app=app.name,
+            lambda: services.store.create_session(
+                app=services.config.name,
                 agent=spec.name,
                 user_id=principal.user_id,
                 tenant_id=principal.tenant_id,
                 metadata=body.metadata,
             )
         )
-        app.remember_session(session, fresh=True)
+        services.sessions.remember(session, fresh=True)
         return json_response(session_out(session), status=201)
 
     async def list_sessions(request: Request, principal: Principal) -> Response:
         limit = _int_param(request, "limit", 50, 1, 500)
         start = request.query_params.get("cursor")
-        items, cursor = await owned_sessions(app, principal, limit, start)
+        items, cursor = await owned_sessions(services, principal, limit, start)
         encoded = [session_out(s).model_dump_json(exclude_none=True) for s in items]
         if (n := fitting(encoded)) < len(encoded):  # the next page starts after item n
-            _, cursor = await owned_sessions(app, principal, n, start)
+            _, cursor = await owned_sessions(services, principal, n, start)
         return Response(page_body(encoded[:n], next_cursor=cursor), media_type=JSON_TYPE)
 
     async def get_session(request: Request, principal: Principal) -> Response:
-        session = await load_session(app, principal, request.path_params["session_id"])
-        session = await app.get_session(session.id, fresh=True)  # not the runs' cached copy
+        session = await load_session(services, principal, request.path_params["session_id"])
+        session = await services.sessions.get(session.id, fresh=True)  # not the runs' cached copy
         return json_response(session_out(session))
 
     async def list_messages(request: Request, principal: Principal) -> Response:
-        session = await load_session(app, principal, request.path_params["session_id"])
+        session = await load_session(services, principal, request.path_params["session_id"])
         limit = _int_param(request, "limit", 50, 1, 500)
         after = request.query_params.get("after")
-        page = await app.store.list_messages(session.id, limit=limit, after=after)
+        page = await services.store.list_messages(session.id, limit=limit, after=after)
         encoded = []
         for record in page.records:
             item = record.msg.model_dump(mode="json", exclude_none=True)
@@ -85,34 +85,36 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             encoded.append(dumps(item))
         cursor = page.next_cursor
         if (n := fitting(encoded)) < len(encoded):
-            cursor = (await app.store.list_messages(session.id, limit=n, after=after)).next_cursor
+            cursor = (
+                await services.store.list_messages(session.id, limit=n, after=after)
+            ).next_cursor
         more = {"next_after": cursor} if cursor is not None else {}
         body = page_body(encoded[:n], has_more=cursor is not None, **more)
         return Response(body, media_type=JSON_TYPE)
 
     async def delete_session(request: Request, principal: Principal) -> Response:
-        session = await load_session(app, principal, request.path_params["session_id"])
+        session = await load_session(services, principal, request.path_params["session_id"])
         busy = SessionBusy(
             f"session {session.id} has a run in progress",
             hint="cancel the run first (POST /v1/runs/{id}/cancel)",
         )
         # the session's lock, so that no run starts between the check and the delete (a
         # run starting then lost its end to the missing session, 204 and 200 both sent)
-        lock = await app.locks.try_acquire(session.id)
+        lock = await services.locks.try_acquire(session.id)
         if lock is None:
             raise busy
         try:
             if (
-                session.id in app.executor.by_session
+                session.id in services.executor.by_session
                 or (
-                    await app.store.list_runs(
+                    await services.store.list_runs(
                         session_id=session.id, status=["queued", "running", "waiting_approval"]
                     )
                 ).items
             ):
                 raise busy
-            app.forget_session(session.id)
-            await app.store.delete_session(session.id)
+            services.sessions.forget(session.id)
+            await services.store.delete_session(session.id)
         finally:
             await lock.release()
         return Response(status_code=204)

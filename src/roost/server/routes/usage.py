@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +18,7 @@ from roost.server.openapi import query
 from roost.server.router import Doc, api_route
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
     from roost.store import UsageGroup
 
 GROUPS = ("session", "user", "tenant", "model", "agent")
@@ -56,19 +56,19 @@ def _time_param(request: Request, name: str) -> datetime | None:
 
 
 async def _own_usage(
-    app: AgentApp, principal: Principal, since: datetime | None, until: datetime | None
+    services: Services, principal: Principal, since: datetime | None, until: datetime | None
 ) -> list[dict[str, Any]]:
     """The caller's rows of ``usage_summary("user")``, one per currency. Exact without a
     tenant too: the store reads tenant ``None`` as every tenant, so the same user id's
     totals in the other tenants are taken off."""
 
     async def mine(group: UsageGroup, tenant: str | None) -> dict[str, dict[str, Any]]:
-        rows = await app.store.usage_summary(group, since=since, until=until, tenant_id=tenant)
+        rows = await services.store.usage_summary(group, since=since, until=until, tenant_id=tenant)
         return {r["currency"]: r for r in rows if r.get("user") == principal.user_id}
 
     own = await mine("user", principal.tenant_id)
     if principal.tenant_id is None and own:
-        tenants = await app.store.usage_summary("tenant", since=since, until=until)
+        tenants = await services.store.usage_summary("tenant", since=since, until=until)
         for other in sorted({r["tenant"] for r in tenants if r["tenant"] is not None}):
             for currency, theirs in (await mine("user", other)).items():
                 row = own[currency]
@@ -80,9 +80,9 @@ async def _own_usage(
     return sorted(rows, key=lambda r: -r["total_tokens"])
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def usage(request: Request, principal: Principal) -> Response:
-        group_by = request.query_params.get("group_by", "session")
+        group_by = cast("UsageGroup", request.query_params.get("group_by", "session"))
         if group_by not in GROUPS:
             raise InvalidRequest(
                 f"group_by must be one of {', '.join(GROUPS)}",
@@ -93,12 +93,12 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         since, until = _time_param(request, "since"), _time_param(request, "until")
         tenant = request.query_params.get("tenant") or None
         if principal.is_admin:
-            rows = await app.store.usage_summary(
+            rows = await services.store.usage_summary(
                 group_by, since=since, until=until, tenant_id=tenant
             )
         else:  # a user key sees only its own usage, whatever it asks for
             group_by, tenant = "user", principal.tenant_id
-            rows = await _own_usage(app, principal, since, until)
+            rows = await _own_usage(services, principal, since, until)
         return json_response(
             {
                 "group_by": group_by,
