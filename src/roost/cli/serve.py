@@ -106,7 +106,8 @@ def serve(
                 name = spec.split(":", 1)[1] if spec and ":" in spec else None
                 ensure_model(name, assume_yes=yes)
             if model:
-                os.environ["ROOST_SERVE_MODEL"] = model
+                os.environ["ROOST_SERVE_MODEL"] = model  # for the worker processes
+                settings.serve_model = model  # and this one (it has read its settings)
             target = _BUILTIN
         service = _load_app(target)
         if callable(service) and not hasattr(service, "agents"):

@@ -20,7 +20,7 @@ app = typer.Typer(help="Inspect traces in the local trace store.", no_args_is_he
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(
-        "--database-url", envvar="ROOST_DATABASE_URL", help="Store URL (default: ROOST_HOME)."
+        "--database-url", help="Store URL (default: ROOST_DATABASE_URL, else under ROOST_HOME)."
     ),
 ]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -218,7 +217,9 @@ class HttpChatModel(BaseChatModel):
 
 
 def _new_poster(model: HttpChatModel) -> AiohttpPoster | Literal[False]:
-    choice = os.environ.get("ROOST_MODEL_HTTP", "").strip().lower()
+    from roost.core.settings import get_settings
+
+    choice = get_settings().model_http.strip().lower()
     if choice not in ("", "aiohttp", "httpx"):
         raise ConfigError(
             f"ROOST_MODEL_HTTP={choice!r} is not a model HTTP client",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
+from roost.core.settings import get_settings
 from roost.server.app import AgentApp
 from roost.server.context import AgentContext
 
@@ -35,7 +35,7 @@ def create_app(
     from roost.tools.builtin import builtin_tools
 
     if sandbox is None:
-        sandbox = os.environ.get("ROOST_SANDBOX", "1") not in ("0", "false", "no")
+        sandbox = get_settings().sandbox
     app = AgentApp(name, description="Roost built-in assistant", **app_options)
     chat_model = resolve_model(model)
     sandboxes: dict[str, Any] = {}
@@ -112,6 +112,4 @@ def _prestart_done(task: asyncio.Task[Any]) -> None:
 def app_from_env() -> AgentApp:
     """Factory for ``roost serve`` (also with several workers): the model spec comes from
     ``ROOST_SERVE_MODEL`` (set by ``--model``) or else ``ROOST_MODEL``/the local model."""
-    import os
-
-    return create_app(os.environ.get("ROOST_SERVE_MODEL") or None)
+    return create_app(get_settings().serve_model or None)
