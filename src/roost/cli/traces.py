@@ -84,7 +84,7 @@ async def _open(url: str | None) -> Any:
 
 
 async def _show(url: str | None, run_id: str) -> dict[str, Any]:
-    from roost.observe.trace_tree import trace_tree
+    from roost.observe.tree import trace_tree
 
     store = await _open(url)
     try:

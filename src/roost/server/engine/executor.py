@@ -37,7 +37,7 @@ from roost.core import (
     UsageEvent,
 )
 from roost.core.blocks import ToolUseBlock
-from roost.server._retry import retry_transient
+from roost.core.retry import retry_transient
 from roost.server.config import BusyPolicy
 from roost.server.context import AgentContext
 from roost.server.engine.codec import Envelope

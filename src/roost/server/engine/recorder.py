@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from roost.core import Event, Msg
-from roost.server._retry import retry_transient
+from roost.core.retry import retry_transient
 from roost.server.engine.codec import TERMINAL_EVENTS, Envelope, coalesce, dumps, event_data
 from roost.store import InvalidStoreArgument, RunFinished
 

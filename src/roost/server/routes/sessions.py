@@ -11,8 +11,8 @@ from starlette.routing import BaseRoute
 from roost.core import InvalidRequest, SessionBusy
 from roost.core.digits import parse_digits
 from roost.core.jsontext import dumps
+from roost.core.retry import retry_transient
 from roost.server._http import JSON_TYPE, json_response, parse_body
-from roost.server._retry import retry_transient
 from roost.server.auth import Principal
 from roost.server.openapi import CURSOR, PAGE_LIMIT, SEQ, query
 from roost.server.router import Doc, api_route

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def routes(services: Services) -> list[BaseRoute]:
     async def run_trace(request: Request, principal: Principal) -> Response:
-        from roost.observe.trace_tree import trace_tree
+        from roost.observe.tree import trace_tree
 
         run_id = request.path_params["run_id"]
         await load_run(services, principal, run_id)  # 404 unless the caller may see the run
