@@ -247,7 +247,7 @@ class AgentApp:
             return
         from roost.core.settings import get_settings
         from roost.server.middleware import wrap
-        from roost.server.router import build_router
+        from roost.server.routes import build_router
         from roost.server.services import Services
 
         settings = get_settings()

@@ -1,4 +1,5 @@
-"""Builds the Starlette router from the route modules (one per resource)."""
+"""An API route: a handler of ``(request, principal)`` and what the OpenAPI document says
+of it (the router is built in :mod:`roost.server.routes`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, Router
+from starlette.routing import Route
 
 from roost.server.auth import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from roost.server.services import Services
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
 
@@ -56,24 +56,3 @@ def api_route(path: str, handler: Handler, methods: list[str], doc: Doc | None =
     route = Route(path, endpoint, methods=methods)
     route.roost_doc = doc or Doc(endpoint.__name__)  # type: ignore[attr-defined]
     return route
-
-
-def build_router(services: Services, extra: list[BaseRoute]) -> Router:
-    """The app's routes, then ``extra`` (other layers')."""
-    from roost.server.routes import (
-        custom,
-        health,
-        keys,
-        openai_compat,
-        runs,
-        sessions,
-        tasks,
-        traces,
-        usage,
-    )
-
-    routes: list[BaseRoute] = []
-    for module in (health, sessions, runs, traces, usage, keys, openai_compat, tasks, custom):
-        routes.extend(module.routes(services))
-    routes.extend(extra)
-    return Router(routes=routes)
