@@ -97,13 +97,16 @@ def test_a_value_of_the_wrong_type_is_a_config_error_naming_the_variable(
 
 
 def test_configuration_md_is_generated_from_the_settings() -> None:
-    from roost.core.settings import FIELDS, configuration_markdown
+    from roost.core.settings import DOCS, configuration_markdown
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert doc.read_text() == configuration_markdown(), (
         "regenerate it: python -m roost.core.settings > docs/configuration.md"
     )
-    assert all(f.env in doc.read_text() and f.doc for f in FIELDS)
+    fields = [name for name in Settings.__annotations__]
+    assert sorted(DOCS) == sorted(fields), "document every field in DOCS"
+    for name in fields:  # each in exactly one section
+        assert doc.read_text().count(f"| `ROOST_{name.upper()}` |") == 1, name
 
 
 def test_no_module_reads_roost_variables_but_the_settings() -> None:

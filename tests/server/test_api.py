@@ -426,14 +426,14 @@ def test_streams_close_their_event_follower_when_they_end(served):
     # self-pipe wake-up and a task of its own for every stream
     s = served(echo_app())
     followers: list[Any] = []
-    follow = s.app.executor.follow
+    follow = s.app.services.executor.follow
 
     def kept(run_id: str, after_seq: int = 0) -> Any:
         gen = follow(run_id, after_seq)
         followers.append(gen)  # held here, so only an explicit close can finish it
         return gen
 
-    s.app.executor.follow = kept
+    s.app.services.executor.follow = kept
     with s.client() as c:
         sid = new_session(c)
         with c.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "hi"}) as r:

@@ -196,7 +196,7 @@ def test_workers_waiting_behind_a_queued_run_hand_their_messages_back(served, mo
             )
             ids.append(run.id)
         for run_id in reversed(ids):
-            await app.queue.enqueue_run(run_id)
+            await app.services.queue.enqueue_run(run_id)
         return ids
 
     with s.client() as c:

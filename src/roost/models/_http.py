@@ -77,10 +77,6 @@ class HttpChatModel(BaseChatModel):
         self._poster_loop: asyncio.AbstractEventLoop | None = None
 
     # -- secrets --------------------------------------------------------------------------
-    @property
-    def has_api_key(self) -> bool:
-        return bool(self.__api_key)
-
     def _api_key(self) -> str | None:
         return self.__api_key
 

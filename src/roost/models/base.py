@@ -186,9 +186,6 @@ class StreamAccumulator:
         self._calls[call_id].args.append(delta)
         return ToolCallDelta(msg_id=self.msg.id, call_id=call_id, delta=delta)
 
-    def has_call(self, call_id: str) -> bool:
-        return call_id in self._calls
-
     def finish_call(self, call_id: str) -> ToolCallFinished:
         call = self._calls[call_id]
         raw = "".join(call.args).strip()

@@ -94,9 +94,7 @@ class Observability:
             # the trace route flushes the spans of a run that just ended first
             app.services.flush_traces = lambda: provider.force_flush(5000)
         self.probes.append(self._probe_store)
-        queue = getattr(app, "queue", None)
-        if queue is not None:
-            self.probes.append(self._probe_queue)
+        self.probes.append(self._probe_queue)
         self.evaluator = AlertEvaluator(
             self.rules,
             metrics=self.metrics,
@@ -166,7 +164,7 @@ class Observability:
 
     async def _probe_queue(self) -> None:
         assert self.metrics is not None
-        huey = getattr(self.app.queue, "huey", None)
+        huey = self.app.services.queue.huey
         if huey is not None and hasattr(huey, "pending_count"):
             depth = await asyncio.to_thread(huey.pending_count)
             self.metrics.queue_depth.set(depth)

@@ -23,10 +23,8 @@ from roost.server.registry import Agents, AgentSpec, EndpointSpec, TaskSpec
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute, Router
 
-    from roost.server.engine import RunExecutor
     from roost.server.metrics import HttpMetrics
     from roost.server.services import Services
-    from roost.server.tasks import TaskQueue
     from roost.store import Store
 
 log = logging.getLogger("roost.server")
@@ -96,6 +94,8 @@ class AgentApp:
             flush_interval=flush_interval,
             keepalive_interval=keepalive_interval,
         )
+        self.name, self.description, self.admin_key = name, description, admin_key
+        self.store_url, self.store_schema, self.auth_enabled = store_url, store_schema, auth
         self.instance_id = new_id("inst")
         self.observers: list[RunObserver] = []
         self.agents = Agents()
@@ -122,30 +122,6 @@ class AgentApp:
 
     # -- options other layers read -------------------------------------------------------
     @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def description(self) -> str:
-        return self.config.description
-
-    @property
-    def store_url(self) -> str | None:
-        return self.config.store_url
-
-    @property
-    def store_schema(self) -> str | None:
-        return self.config.store_schema
-
-    @property
-    def admin_key(self) -> str | None:
-        return self.config.admin_key
-
-    @property
-    def auth_enabled(self) -> bool:
-        return self.config.auth
-
-    @property
     def public_paths(self) -> frozenset[str]:
         """The paths answered without a key (everything else needs one)."""
         public = {"/healthz", "/readyz"} | {e.path for e in self.endpoints if e.public}
@@ -167,14 +143,6 @@ class AgentApp:
     @property
     def metrics(self) -> HttpMetrics:
         return self.services.metrics
-
-    @property
-    def queue(self) -> TaskQueue:
-        return self.services.queue
-
-    @property
-    def executor(self) -> RunExecutor:
-        return self.services.executor
 
     @property
     def router(self) -> Router:

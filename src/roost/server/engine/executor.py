@@ -49,11 +49,10 @@ from roost.server.errors import RunNotActive, ServerShuttingDown
 from roost.server.observer import RunInfo, RunObserver
 
 if TYPE_CHECKING:
-    from roost.server.auth import Principal
     from roost.server.fanout import Fanout
-    from roost.server.registry import Agents
+    from roost.server.registry import Agents, AgentSpec
     from roost.server.sessions import SessionCache
-    from roost.store import SessionLocks, SessionRecord, Store
+    from roost.store import RunRecord, SessionLocks, SessionRecord, Store
 
 log = logging.getLogger("roost.server.runs")
 
@@ -139,7 +138,6 @@ class RunExecutor:
     async def start(
         self,
         session: SessionRecord,
-        principal: Principal,
         inputs: list[Msg],
         *,
         metadata: dict[str, Any] | None = None,
@@ -200,18 +198,7 @@ class RunExecutor:
             if lock is not None:
                 await lock.release()
             raise
-        info = RunInfo(
-            id=record.id,
-            session_id=session.id,
-            agent=spec.name,
-            user_id=record.user_id,
-            tenant_id=record.tenant_id,
-            started_at=time.time(),
-            metadata=dict(metadata or {}),
-        )
-        handle = RunHandle(
-            info=info, spec=spec, inputs=inputs, background=background, created_at=record.created_at
-        )
+        handle = _handle(record, spec, inputs, background, metadata or {})
         handle.status = status
         if status == "queued":
             self.turns.note_queued(session.id, record.id)
@@ -260,18 +247,7 @@ class RunExecutor:
             session = await store.get_session(session_id)
             spec = self.agents.spec(record.agent or session.agent)
             inputs = [Msg.model_validate(m) for m in record.metadata.get("input", [])]
-            info = RunInfo(
-                id=record.id,
-                session_id=session_id,
-                agent=spec.name,
-                user_id=record.user_id,
-                tenant_id=record.tenant_id,
-                started_at=time.time(),
-                metadata=dict(record.metadata),
-            )
-            handle = RunHandle(
-                info=info, spec=spec, inputs=inputs, background=True, created_at=record.created_at
-            )
+            handle = _handle(record, spec, inputs, True, record.metadata)
             handle.lock = lock
             # a run that was running when its process died starts over; numbering continues
             handle.seq = max(0, await store.last_event_seq(run_id))
@@ -562,3 +538,22 @@ class RunExecutor:
                 await self.decide(
                     h.id, str(message["call_id"]), bool(message["approve"]), message.get("reason")
                 )
+
+
+def _handle(
+    record: RunRecord,
+    spec: AgentSpec,
+    inputs: list[Msg],
+    background: bool,
+    metadata: dict[str, Any],
+) -> RunHandle:
+    info = RunInfo(
+        id=record.id,
+        session_id=str(record.session_id),
+        agent=spec.name,
+        user_id=record.user_id,
+        tenant_id=record.tenant_id,
+        started_at=time.time(),
+        metadata=dict(metadata),
+    )
+    return RunHandle(info, spec, inputs, background=background, created_at=record.created_at)

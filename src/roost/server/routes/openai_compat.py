@@ -150,7 +150,7 @@ def routes(services: Services) -> list[BaseRoute]:
         session, existed = await resolve_session(request, principal, body, spec.name)
         # the history is resent: an existing conversation takes its last user message
         inputs = [users[-1]] if existed and users else msgs
-        handle = await services.executor.start(session, principal, inputs)
+        handle = await services.executor.start(session, inputs)
         completion_id = "chatcmpl-" + handle.id
         created = int(time.time())
         headers = {"x-session-id": session.id, "x-run-id": handle.id}

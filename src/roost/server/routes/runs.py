@@ -109,7 +109,7 @@ async def start_run(
     body = await parse_body(request, RunCreate)
     inputs = input_messages(body.input)
     handle = await services.executor.start(
-        session, principal, inputs, metadata=body.metadata, background=body.background
+        session, inputs, metadata=body.metadata, background=body.background
     )
     headers = {"x-run-id": handle.id, "x-session-id": session.id}
     if body.background:
