@@ -23,6 +23,7 @@ from roost.server.registry import Agents, AgentSpec, EndpointSpec, TaskSpec
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute, Router
 
+    from roost.observe.instrument import Observability
     from roost.server.metrics import HttpMetrics
     from roost.server.services import Services
     from roost.store import Store
@@ -112,7 +113,7 @@ class AgentApp:
         """Print a generated admin key to stderr (``roost serve`` prints it itself)."""
         self.created_admin_key: str | None = None
         """The admin key generated at this start (``None`` when one already existed)."""
-        self.observability: Any = None
+        self.observability: Observability | None = None
         """What :func:`roost.observe.instrument_app` attached (``None`` with ``observe=False``)."""
         if observe:
             # tracing to the store, /metrics run/model/tool metrics, cost and alerts

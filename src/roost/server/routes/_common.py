@@ -11,7 +11,11 @@ from roost.server.schemas import RunError, RunOut, SessionOut
 from roost.store import RunNotFound, SessionNotFound
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from roost.core import Msg
     from roost.server.services import Services
+    from roost.store import RunRecord, SessionRecord
 
 
 PAGE_BYTES = 1_000_000
@@ -22,11 +26,11 @@ _REFILLS = 8
 ``next_cursor``)."""
 
 
-def _ts(value: Any) -> float | None:
+def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-async def load_session(services: Services, principal: Principal, session_id: str) -> Any:
+async def load_session(services: Services, principal: Principal, session_id: str) -> SessionRecord:
     """The session if it exists and the caller may see it; otherwise 404 (never 403,
     so ids of other users' sessions are not confirmed)."""
     try:
@@ -42,14 +46,14 @@ async def load_session(services: Services, principal: Principal, session_id: str
 
 async def owned_sessions(
     services: Services, principal: Principal, limit: int, cursor: str | None
-) -> tuple[list[Any], str | None]:
+) -> tuple[list[SessionRecord], str | None]:
     """A page of the sessions ``principal`` may see, and the cursor after it.
 
     The store filters by (tenant, user); each item is checked again with
     :meth:`Principal.can_access` (the store reads a ``None`` tenant as "any"), and the
     page is refilled, a bounded number of times, when items were dropped."""
     user_id, tenant_id = principal.listing_filter()
-    items: list[Any] = []
+    items: list[SessionRecord] = []
     for _ in range(_REFILLS):
         page = await services.store.list_sessions(
             user_id=user_id, tenant_id=tenant_id, limit=limit - len(items), cursor=cursor
@@ -61,7 +65,7 @@ async def owned_sessions(
     return items, cursor
 
 
-async def load_run(services: Services, principal: Principal, run_id: str) -> Any:
+async def load_run(services: Services, principal: Principal, run_id: str) -> RunRecord:
     try:
         run = await services.store.get_run(run_id)
     except NotFound:
@@ -87,7 +91,7 @@ def page_body(encoded: list[str], **fields: Any) -> str:
     return '{"data":[' + ",".join(encoded) + "]" + tail + "}"
 
 
-def session_out(session: Any) -> SessionOut:
+def session_out(session: SessionRecord) -> SessionOut:
     return SessionOut(
         id=session.id,
         agent=session.agent,
@@ -99,7 +103,7 @@ def session_out(session: Any) -> SessionOut:
     )
 
 
-def run_out(run: Any, output: Any = None) -> RunOut:
+def run_out(run: RunRecord, output: Msg | None = None) -> RunOut:
     from roost.core import Usage
 
     usage = None

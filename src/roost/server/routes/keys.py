@@ -15,9 +15,10 @@ from roost.server.schemas import KeyCreate, KeyOut
 
 if TYPE_CHECKING:
     from roost.server.services import Services
+    from roost.store import ApiKeyRecord
 
 
-def _key_out(record: Any, plaintext: str | None = None) -> dict[str, Any]:
+def _key_out(record: ApiKeyRecord, plaintext: str | None = None) -> dict[str, Any]:
     out = KeyOut(
         id=record.id,
         name=record.name,

@@ -33,6 +33,7 @@ from roost.store.errors import SessionExists
 
 if TYPE_CHECKING:
     from roost.server.services import Services
+    from roost.store import RunRecord, SessionRecord
 
 _FINISH = {"run.completed": "stop", "run.canceled": "stop", "run.failed": "stop"}
 
@@ -83,7 +84,7 @@ def _session_id_for(principal: Principal, user: str, agent: str) -> str:
     return "ses_oai" + digest.hexdigest()[:24]
 
 
-def _usage(run: Any) -> dict[str, int]:
+def _usage(run: RunRecord) -> dict[str, int]:
     return {
         "prompt_tokens": run.input_tokens,
         "completion_tokens": run.output_tokens,
@@ -94,7 +95,7 @@ def _usage(run: Any) -> dict[str, int]:
 def routes(services: Services) -> list[BaseRoute]:
     async def resolve_session(
         request: Request, principal: Principal, body: ChatCompletionCreate, agent: str
-    ) -> tuple[Any, bool]:
+    ) -> tuple[SessionRecord, bool]:
         sid = request.headers.get("x-session-id")
         if sid is not None and not sid.strip():
             raise InvalidRequest(
