@@ -63,18 +63,17 @@ def test_keyword_arguments_override_the_environment(
         Settings(no_such_setting=1)
 
 
-def test_switches_numbers_lists_and_json_objects_are_parsed(
+def test_switches_numbers_and_lists_are_parsed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ROOST_TRACING", "off")
     monkeypatch.setenv("ROOST_SANDBOX", "")  # empty: the default
     monkeypatch.setenv("ROOST_ALERT_INTERVAL", "0.5")
     monkeypatch.setenv("ROOST_ALERT_WEBHOOKS", "http://a, ,http://b")
-    monkeypatch.setenv("ROOST_SANDBOX_K8S_LABELS", '{"team": "ai"}')
     s = Settings()
     assert (s.tracing, s.sandbox, s.trace_content) == (False, True, None)
     assert s.alert_interval == 0.5 and s.alert_webhooks == ("http://a", "http://b")
-    assert s.sandbox_k8s_labels == {"team": "ai"}
+    assert s.sandbox_uid_base == 64000
 
 
 @pytest.mark.parametrize(
@@ -82,7 +81,6 @@ def test_switches_numbers_lists_and_json_objects_are_parsed(
     [
         ("ROOST_ALERT_INTERVAL", "soon"),
         ("ROOST_SANDBOX_UID_BASE", "1.5"),
-        ("ROOST_SANDBOX_K8S_LABELS", "[1]"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_a_config_error_naming_the_variable(

@@ -15,7 +15,6 @@ text setting is kept as given; unknown ``ROOST_*`` names are ignored.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import types
 import typing
@@ -62,28 +61,6 @@ class Settings:
     sandbox_uid_base: int = 64000
     sandbox_uid_count: int = 1000
     chromium: str | None = None
-    sandbox_docker_base_url: str | None = None
-    sandbox_docker_image: str = "python:3.12-slim"
-    sandbox_docker_runtime: str | None = None
-    sandbox_docker_user: str = "65532:65532"
-    sandbox_docker_python: str = "python3"
-    sandbox_docker_tmp_mb: int = 64
-    sandbox_docker_labels: dict[str, str] | None = None
-    sandbox_docker_network_name: str = "bridge"
-    sandbox_k8s_namespace: str = "roost-sandboxes"
-    sandbox_k8s_image: str = "python:3.12-slim"
-    sandbox_k8s_image_pull_policy: str = "IfNotPresent"
-    sandbox_k8s_runtime_class: str | None = "gvisor"
-    sandbox_k8s_max_lifetime_s: int = 3600
-    sandbox_k8s_run_as_user: int = 65532
-    sandbox_k8s_python: str = "python3"
-    sandbox_k8s_node_selector: dict[str, str] | None = None
-    sandbox_k8s_labels: dict[str, str] | None = None
-    sandbox_k8s_tmp_mb: int = 64
-    sandbox_k8s_kubeconfig: str | None = None
-    sandbox_k8s_context: str | None = None
-    sandbox_k8s_in_cluster: bool | None = None
-    sandbox_k8s_ready_timeout_s: float = 120.0
 
     def __init__(self, **overrides: Any) -> None:
         env = {k.lower(): v for k, v in os.environ.items() if k.lower().startswith(_PREFIX)}
@@ -154,28 +131,6 @@ DOCS: dict[str, str] = {
     "sandbox_uid_base": "First host uid sandboxes run as.",
     "sandbox_uid_count": "How many uids from it.",
     "chromium": "The Chromium of the browser sandbox.",
-    "sandbox_docker_base_url": "Docker/Podman engine (else `DOCKER_HOST`).",
-    "sandbox_docker_image": "Image of Docker sandboxes.",
-    "sandbox_docker_runtime": "OCI runtime (`runsc`, `kata-runtime`).",
-    "sandbox_docker_user": "uid:gid in Docker sandboxes.",
-    "sandbox_docker_python": "The interpreter in the image.",
-    "sandbox_docker_tmp_mb": "Size of /tmp (MB).",
-    "sandbox_docker_labels": "Extra container labels (a JSON object).",
-    "sandbox_docker_network_name": "Network of sandboxes with network.",
-    "sandbox_k8s_namespace": "Namespace of sandbox pods.",
-    "sandbox_k8s_image": "Image of sandbox pods.",
-    "sandbox_k8s_image_pull_policy": "Their pull policy.",
-    "sandbox_k8s_runtime_class": "RuntimeClass (`gvisor`, `kata`).",
-    "sandbox_k8s_max_lifetime_s": "activeDeadlineSeconds of a pod.",
-    "sandbox_k8s_run_as_user": "uid in sandbox pods.",
-    "sandbox_k8s_python": "The interpreter in the image.",
-    "sandbox_k8s_node_selector": "nodeSelector (a JSON object).",
-    "sandbox_k8s_labels": "Extra pod labels (a JSON object).",
-    "sandbox_k8s_tmp_mb": "Size of /tmp (MB).",
-    "sandbox_k8s_kubeconfig": "A kubeconfig file.",
-    "sandbox_k8s_context": "Its context.",
-    "sandbox_k8s_in_cluster": "In-cluster config (default: when running in a pod).",
-    "sandbox_k8s_ready_timeout_s": "Seconds a pod may take to start.",
 }
 GROUPS = {
     "General": "home database_url redis_url admin_key log_level log_format",
@@ -190,13 +145,13 @@ _KINDS = {Path: "path", SecretStr: "secret", bool: "bool", int: "int", float: "f
 @functools.cache
 def _kinds() -> dict[str, str]:
     """Each field's kind, from its type: ``str``, ``secret``, ``path``, ``bool``, ``int``,
-    ``float``, ``list`` (comma separated) or ``json`` (an object)."""
+    ``float`` or ``list`` (comma separated)."""
     out = {}
     for name, hint in typing.get_type_hints(Settings).items():
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         base = args[0] if isinstance(hint, types.UnionType) else hint
         origin = typing.get_origin(base)
-        out[name] = "list" if origin is tuple else "json" if origin is dict else _KINDS[base]
+        out[name] = "list" if origin is tuple else _KINDS[base]
     return out
 
 
@@ -215,12 +170,7 @@ def _parse(name: str, kind: str, value: Any) -> Any:
     try:
         if kind == "bool":
             return value.strip().lower() not in ("0", "false", "no", "off")
-        if kind in ("int", "float"):
-            return int(value) if kind == "int" else float(value)
-        parsed = json.loads(value)
-        if not isinstance(parsed, dict):
-            raise ValueError("not a JSON object")
-        return parsed
+        return int(value) if kind == "int" else float(value)
     except ValueError:
         env = "ROOST_" + name.upper()
         raise ConfigError(f"{env}={value!r} is not a valid {kind}", hint=DOCS[name]) from None
@@ -256,6 +206,12 @@ def configuration_markdown() -> str:
                 if isinstance(default, bool):
                     shown = "on" if default else "off"
                 out.append(f"| `ROOST_{name.upper()}` | {kind} | {shown} | {DOCS[name]} |")
+    out += [
+        "",
+        "The Docker and Kubernetes sandbox backends also read `ROOST_SANDBOX_DOCKER_*` and",
+        "`ROOST_SANDBOX_K8S_*`: the fields of `roost.sandbox.DockerConfig` and",
+        "`KubernetesConfig` (image, runtime, user, limits, namespace …).",
+    ]
     return "\n".join(out) + "\n"
 
 
