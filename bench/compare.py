@@ -1,40 +1,45 @@
 """Roost vs the peer (AgentScope Runtime), side by side, in one command.
 
-    python bench/peer/setup.py          # once: the peer's isolated venv
-    python bench/compare.py             # full run (~15-25 min on a loaded 2-core machine)
-    python bench/compare.py --quick     # scaled down (fewer requests, 1k instead of 10k soak)
+    python -m bench.peer.setup          # once: the peer's isolated venv
+    python -m bench.compare             # full run (~15-25 min on a loaded 2-core machine)
+    python -m bench.compare --quick     # scaled down (fewer requests, 1k instead of 10k soak)
 
 Both servers are started in turn on the same workload — one streamed agent turn whose model is
-the fake OpenAI server (bench/fake_openai.py, its own process so its CPU is charged to
+the fake OpenAI server (bench.apps.fake_openai, its own process so its CPU is charged to
 neither) — alternating A B A B over ``--pairs`` pairs. Each metric is reported as the median per
 side and the ratio Roost ÷ peer per pair. Results: raw JSON in bench/results/compare-<date>.json
-and a Markdown table appended to docs/benchmarks.md.
+and a Markdown table appended to docs/benchmarks-history.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import _procstat
-from _load import HttpRequest, LoadReport, fetch, run_load
-from _sides import (
+from bench import harness
+from bench.harness import (
+    byte_compile,
+    fake_model_server,
+    free_port,
+    model_calls,
+    stop,
+    wait_healthy,
+)
+from bench.load import LoadReport, run_load
+from bench.sides import (
     BENCH,
     PEER_PYTHON,
     PEER_VENV,
@@ -42,13 +47,13 @@ from _sides import (
     ROOST_CORE_VENV,
     STORES,
     Side,
-    byte_compile,
     peer_side,
     roost_side,
 )
 
 RESULTS = BENCH / "results"
-DOC = REPO / "docs" / "benchmarks.md"
+DOC = REPO / "docs" / "benchmarks-history.md"
+"""The journal: each run appends its table there; benchmarks.md keeps the current figures."""
 MB = 1024 * 1024
 
 # (metric key, label, unit, goal as (op, value) on the ratio Roost ÷ peer, or None)
@@ -74,66 +79,6 @@ STATIC_METRICS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("install_mb", "install size (site-packages of a fresh venv)", "MB", ("<=", 0.3)),
     ("install_packages", "installed packages (pip list, minus pip/setuptools)", "", None),
 ]
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def fake_model_server(chunks: int = 20) -> Iterator[str]:
-    """Run bench/fake_openai.py in its own process; yield its base URL (…/v1)."""
-    proc = subprocess.Popen(
-        [sys.executable, str(BENCH / "fake_openai.py"), "--port", "0", "--chunks", str(chunks)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"fake OpenAI server did not start: {line!r}")
-        yield line.removeprefix("listening on ") + "/v1"
-    finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL after ``timeout`` (only this process, which we started)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def wait_healthy(base: str, path: str, proc: subprocess.Popen[Any], limit: float) -> float:
-    """Poll ``path`` every 10 ms until it answers 200; return the monotonic time it did."""
-    deadline = time.perf_counter() + limit
-    request = HttpRequest("GET", path)
-    while time.perf_counter() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before it was healthy")
-        try:
-            response = await fetch(base, request, timeout=2.0)
-            if response.status == 200:
-                return time.perf_counter()
-        except Exception:  # refused, reset, timeout: not up yet
-            pass
-        await asyncio.sleep(0.01)
-    raise RuntimeError(f"server not healthy after {limit} s")
-
-
-async def model_calls(model_url: str) -> int:
-    response = await fetch(model_url.removesuffix("/v1"), HttpRequest("GET", "/stats"))
-    return int(json.loads(response.body)["served"])
 
 
 # --------------------------------------------------------------------------- one server run
@@ -193,7 +138,7 @@ async def _measure(
     healthy = await wait_healthy(base, side.health_path, proc, limit=120)
     result: dict[str, Any] = {"start_s": round(healthy - started, 3)}
     await asyncio.sleep(1.0)
-    result["idle_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
+    result["idle_rss_mb"] = round(harness.sample(proc.pid).rss_bytes / MB, 1)
     calls_before = await model_calls(model_url)
     runs = 0
     failures: dict[str, Any] = {}
@@ -204,11 +149,11 @@ async def _measure(
     _check(side, "warm-up", warm, failures)
     runs += warm.ok
 
-    cpu0 = _procstat.sample(proc.pid).cpu_s
+    cpu0 = harness.sample(proc.pid).cpu_s
     seq = await run_load(
         base, scenario=side.scenario, total=plan.sequential, concurrency=1, validate=side.validate
     )
-    cpu1 = _procstat.sample(proc.pid).cpu_s
+    cpu1 = harness.sample(proc.pid).cpu_s
     _check(side, "sequential", seq, failures)
     runs += seq.ok
     result["cpu_ms_per_run"] = round((cpu1 - cpu0) * 1000 / seq.ok, 3)
@@ -218,7 +163,7 @@ async def _measure(
 
     levels: dict[str, Any] = {}
     for concurrency, total in plan.per_level.items():
-        c0 = _procstat.sample(proc.pid).cpu_s
+        c0 = harness.sample(proc.pid).cpu_s
         rep = await run_load(
             base,
             scenario=side.scenario,
@@ -226,7 +171,7 @@ async def _measure(
             concurrency=concurrency,
             validate=side.validate,
         )
-        c1 = _procstat.sample(proc.pid).cpu_s
+        c1 = harness.sample(proc.pid).cpu_s
         _check(side, f"concurrency {concurrency}", rep, failures)
         runs += rep.ok
         levels[str(concurrency)] = {
@@ -250,13 +195,13 @@ async def _measure(
         runs += rep.ok
         result["soak"] = rep.to_dict()
         await asyncio.sleep(0.5)
-        result["soak_rss_mb"] = round(_procstat.sample(proc.pid).rss_bytes / MB, 1)
+        result["soak_rss_mb"] = round(harness.sample(proc.pid).rss_bytes / MB, 1)
         result["soak_runs"] = runs
     result["runs"] = runs
     result["failures"] = failures
     result["failed_runs"] = sum(f["failed"] for f in failures.values())
     result["model_calls_per_run"] = round((await model_calls(model_url) - calls_before) / runs, 3)
-    result["processes"] = _procstat.sample(proc.pid).processes
+    result["processes"] = harness.sample(proc.pid).processes
     return result
 
 
@@ -565,11 +510,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if not PEER_PYTHON.exists():
-        print("peer venv missing: run `python bench/peer/setup.py` first", file=sys.stderr)
+        print("peer venv missing: run `python -m bench.peer.setup` first", file=sys.stderr)
         return 2
     plan = Plan(args.quick, args.soak)
     today = dt.datetime.now(dt.UTC)
-    command = "python bench/compare.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench.compare " + " ".join(argv if argv is not None else sys.argv[1:])
     info: dict[str, Any] = {
         "date": today.isoformat(timespec="seconds"),
         "command": command.strip(),
@@ -677,7 +622,7 @@ def render(
     scale = "QUICK (scaled down) — " if info["quick"] else ""
     out = [
         f"\n## Roost vs AgentScope Runtime — {info['date']}{' (quick)' if info['quick'] else ''}\n",
-        f"- command: `{info['command']}` (peer venv: `python bench/peer/setup.py`)",
+        f"- command: `{info['command']}` (peer venv: `python -m bench.peer.setup`)",
         f"- machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Linux {m['kernel']}, Python {m['python']}; "
         f"load average at start {' '.join(m['loadavg_start'])}, at end {' '.join(info['loadavg_end'])} — "
         "**shared machine, loaded by other work: compare the ratios (measured side by side), not absolute times**",
@@ -685,7 +630,7 @@ def render(
         f"Roost {v['roost']} `AgentApp` + `ReActAgent` + `OpenAIChatModel` as {info['roost_baseline']} "
         "(auth on, rate limit off; one run = `POST /v1/sessions` + streamed `POST /v1/sessions/{id}/runs`, "
         "the peer's one `POST /process` does both); both call the same fake OpenAI server "
-        "(bench/fake_openai.py, separate process, 20-chunk reply) once per run",
+        "(bench.apps.fake_openai, separate process, 20-chunk reply) once per run",
         f"- {scale}per server start: {plan['warmup']} warm-up runs, {plan['sequential']} sequential runs (CPU/run and p50/p99), "
         f"then {', '.join(f'{n} runs at concurrency {c}' for c, n in plan['per_level'].items())}; "
         f"RSS after soak = after {plan['soak']} runs in total (first pair only); A B alternating, ratios = Roost ÷ peer per pair",

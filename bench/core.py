@@ -1,6 +1,6 @@
 """Agent-core speed: import cost and ReAct loop overhead.
 
-    python bench/core.py [--iterations 2000]
+    python -m bench.core [--iterations 2000]
 
 - `import roost` (and `import roost.agents`): wall time and peak RSS in a fresh
   interpreter, median of 7 runs.

@@ -1,9 +1,9 @@
 """The server benchmark's workload without sockets: the app's own cost per run.
 
-    python bench/inprocess.py                     # CPU ms per run, Roost's bench app
-    python bench/inprocess.py --side floor        # the bare Starlette floor, same calls
-    python bench/inprocess.py --callgrind         # instructions per run (valgrind)
-    PYTHONPATH=/tmp/base/src python bench/inprocess.py --callgrind   # another tree
+    python -m bench.inprocess                     # CPU ms per run, Roost's bench app
+    python -m bench.inprocess --side floor        # the bare Starlette floor, same calls
+    python -m bench.inprocess --callgrind         # instructions per run (valgrind)
+    PYTHONPATH=/tmp/base/src python -m bench.inprocess --callgrind   # another tree
 
 The ASGI app is called directly (no uvicorn, no TCP), one session + one streamed run per
 iteration, ``--concurrency`` at a time, so the figure is what the app itself spends.
@@ -117,14 +117,13 @@ def _callgrind_helper() -> Any:
 
 
 async def measure(args: argparse.Namespace) -> float:
-    sys.path.insert(0, str(BENCH))
-    import server as bench_server  # the same app as bench/server.py
+    from bench import server as bench_server  # the same app as bench/server.py
 
     app: Any
     if args.side == "floor":
-        import _floor_app
+        from bench.apps import floor
 
-        app = _floor_app.app
+        app = floor.app
     else:
         app = bench_server.build_roost_app(False)
         await app.startup()
@@ -152,7 +151,8 @@ def run_callgrind(args: argparse.Namespace) -> None:
         "--tool=callgrind",
         f"--callgrind-out-file={out}/cg.%p",
         sys.executable,
-        __file__,
+        "-m",
+        "bench.inprocess",
         "--in-callgrind",
         "--side",
         args.side,
@@ -163,7 +163,9 @@ def run_callgrind(args: argparse.Namespace) -> None:
         "--concurrency",
         str(args.concurrency),
     ]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=BENCH.parent
+    )
     for dump in out.iterdir():
         text = dump.read_text(errors="replace")
         if "measured" in text:

@@ -1,10 +1,10 @@
 """Knowledge benchmarks: retrieval quality on the labelled set, insert rate and search
 latency of the embedded store at scale, end-to-end ingestion with the local embedder.
 
-    nice python bench/knowledge.py quality              # recall@5 / MRR: bm25, vector, hybrid
-    nice python bench/knowledge.py insert --n 1000000   # precomputed 384-d vectors, then search p99
-    nice python bench/knowledge.py ingest --copies 10   # documents → chunks/s, local embedder
-    nice python bench/knowledge.py embedders            # ONNX Runtime vs PyTorch, same weights
+    nice python -m bench.knowledge quality              # recall@5 / MRR: bm25, vector, hybrid
+    nice python -m bench.knowledge insert --n 1000000   # precomputed 384-d vectors, then search p99
+    nice python -m bench.knowledge ingest --copies 10   # documents → chunks/s, local embedder
+    nice python -m bench.knowledge embedders            # ONNX Runtime vs PyTorch, same weights
 
 The labelled set is tests/data/knowledge (27 documents written for the project, 6 of
 them Chinese; 91 questions, 17 in Chinese, each labelled with the one document that
@@ -24,12 +24,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from roost.knowledge import DocumentInput, KnowledgeStore, OnnxEmbedder
+from roost.knowledge.local_embedder import default_onnx_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "knowledge"
-sys.path.insert(0, str(ROOT / "src"))
-
-from roost.knowledge import DocumentInput, KnowledgeStore, OnnxEmbedder  # noqa: E402
-from roost.knowledge.local_embedder import default_onnx_dir  # noqa: E402
 
 
 def _embedder() -> OnnxEmbedder:

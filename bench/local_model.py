@@ -6,7 +6,7 @@ reports task success rate, tool-call validity (well-formed decisions naming a re
 with valid arguments), mean model calls per task, generation tokens/s, time to first
 token, time to ready and server RSS.
 
-    python bench/local_model.py --model qwen2.5-coder-0.5b [--threads 2] [--json out.json]
+    python -m bench.local_model --model qwen2.5-coder-0.5b [--threads 2] [--json out.json]
 
 The model must be installed (``roost model install NAME``) under ``ROOST_HOME``.
 """

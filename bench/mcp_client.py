@@ -1,6 +1,6 @@
 """MCP client cost: connect time and tool-call round trip over stdio, through a Toolkit.
 
-    python bench/mcp_client.py [--calls 300]
+    python -m bench.mcp_client [--calls 300]
 
 Uses the test server tests/tools/mcp_servers/demo_server.py (MCP SDK ``MCPServer``).
 """

@@ -1,7 +1,7 @@
 """Model-provider overhead: CPU per streamed completion through ``OpenAIChatModel`` vs a
-bare httpx read of the same SSE stream, against bench/fake_openai.py in its own process.
+bare httpx read of the same SSE stream, against bench.apps.fake_openai in its own process.
 
-    python bench/models.py [--requests 300] [--chunks 20]
+    python -m bench.models [--requests 300] [--chunks 20]
 
 CPU time of this process (not wall time) is the figure to compare: the machine is shared.
 """
@@ -27,7 +27,8 @@ def start_server(chunks: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(Path(__file__).with_name("fake_openai.py")),
+            "-m",
+            "bench.apps.fake_openai",
             "--port",
             "0",
             "--chunks",
@@ -35,6 +36,7 @@ def start_server(chunks: int) -> tuple[subprocess.Popen[str], str]:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -1,6 +1,6 @@
 """Trace store write throughput: spans/s into SQLite (and PostgreSQL when configured).
 
-    python bench/observe.py [--spans 20000] [--batch 512] [--postgres URL]
+    python -m bench.observe [--spans 20000] [--batch 512] [--postgres URL]
 
 Two measurements per database, each on a fresh, migrated store:
 - ``exporter``: ``LocalStoreSpanExporter.export`` fed pre-built SDK spans in batches —
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -30,8 +29,6 @@ from pathlib import Path
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from roost.observe import LocalStoreSpanExporter, run_context, setup_tracing, shutdown_tracing
 from roost.store import Store

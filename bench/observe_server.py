@@ -1,9 +1,9 @@
 """Server CPU per streamed run with and without observability (issue 6: tracing with the
 local store adds <= 10 %).
 
-    python bench/observe_server.py [--pairs 2] [--store disk]
+    python -m bench.observe_server [--pairs 2] [--store disk]
 
-Starts bench/roost_app.py against the fake OpenAI server, alternating
+Starts bench.apps.roost against the fake OpenAI server, alternating
 ``roost[disk]`` (observe off) and ``roost[disk,observe]`` (``--trace``: spans into the local
 trace store, run metrics, cost, alert evaluation — Roost's default) over ``--pairs`` pairs,
 with compare.py's quick plan. Prints the per-run server CPU of each side and the ratio.
@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _sides import roost_side
-from compare import Plan, fake_model_server, measure_server
+from bench.compare import Plan, measure_server
+from bench.harness import fake_model_server
+from bench.sides import roost_side
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Where a server's CPU goes on the comparison workload (py-spy, per-thread /proc CPU).
 
-    python bench/profile_compare.py                      # Roost baseline (tmpfs store)
-    python bench/profile_compare.py --store disk --trace # Roost's default configuration
-    python bench/profile_compare.py --peer               # the peer
+    python -m bench.profile_compare                      # Roost baseline (tmpfs store)
+    python -m bench.profile_compare --store disk --trace # Roost's default configuration
+    python -m bench.profile_compare --peer               # the peer
 
 Starts the server, warms it up, then runs ``--runs`` runs at ``--concurrency`` while
 ``py-spy record --gil --threads`` samples it. Prints CPU per run split by thread (from
@@ -21,9 +21,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from _load import run_load
-from _sides import STORES, Side, peer_side, roost_side
-from compare import fake_model_server, free_port, stop, wait_healthy
+from bench.harness import REPO, fake_model_server, free_port, stop, wait_healthy
+from bench.load import run_load
+from bench.sides import STORES, Side, peer_side, roost_side
 
 # (substring of a py-spy frame, component); the first match walking from the leaf wins.
 COMPONENTS = [
@@ -156,6 +156,7 @@ def main() -> None:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=REPO,
         )
         try:
             base = f"http://127.0.0.1:{port}"

@@ -1,7 +1,7 @@
 """Cost of the per-key rate limit on Redis against the in-process one, side by side.
 
-    python bench/ratelimit.py --redis redis://127.0.0.1:6379/0          # default sizes
-    python bench/ratelimit.py --redis redis://127.0.0.1:6379/0 --quick  # smoke run
+    python -m bench.ratelimit --redis redis://127.0.0.1:6379/0          # default sizes
+    python -m bench.ratelimit --redis redis://127.0.0.1:6379/0 --quick  # smoke run
 
 Two measurements, each in alternating blocks (local, Redis, local, …) in one run:
 ``check()`` alone (µs per call, in this process), and the latency of a small
@@ -23,10 +23,8 @@ import time
 import uuid
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 ADMIN_KEY = "rk_" + "b" * 43
-SELF = [sys.executable, os.path.abspath(__file__)]
+SELF = [sys.executable, "-m", "bench.ratelimit"]
 
 
 async def bench_check(redis_url: str, calls: int, blocks: int) -> dict[str, float]:
@@ -81,7 +79,8 @@ def bench_requests(redis_url: str, requests: int, blocks: int) -> dict[str, floa
     """Sequential ``GET /v1/sessions/{id}`` on keep-alive connections to two server
     processes (uvicorn), alternating blocks: the latency a client sees per request."""
     import httpx
-    from compare import free_port, stop
+
+    from bench.harness import REPO, free_port, stop
 
     procs: dict[str, subprocess.Popen[Any]] = {}
     clients: dict[str, httpx.Client] = {}
@@ -92,6 +91,7 @@ def bench_requests(redis_url: str, requests: int, blocks: int) -> dict[str, floa
             procs[name] = subprocess.Popen(
                 [*SELF, "--serve", name, "--port", str(port), "--redis", redis_url],
                 env={**os.environ, "ROOST_HOME": tempfile.mkdtemp(prefix="roost-rl-")},
+                cwd=REPO,
             )
             clients[name] = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers)
         sids: dict[str, str] = {}

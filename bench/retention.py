@@ -8,11 +8,11 @@ prunes with short ages. Every ``--every`` runs it prints the database's size (SQ
 file + WAL, and free pages; PostgreSQL: the tables' total relation size) and the rows
 left; at the end, how much the size still grew after the ages had passed.
 
-    python bench/retention.py                          # SQLite (sqlite3 backend)
-    python bench/retention.py --no-retention           # the same without the job
-    python bench/retention.py --backend sqlalchemy     # SQLite through SQLAlchemy
+    python -m bench.retention                          # SQLite (sqlite3 backend)
+    python -m bench.retention --no-retention           # the same without the job
+    python -m bench.retention --backend sqlalchemy     # SQLite through SQLAlchemy
     ROOST_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
-        python bench/retention.py --postgres
+        python -m bench.retention --postgres
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 acquire, ``run_python("1+1")`` round trip, and N concurrent base sandboxes all
 answering a cell.
 
-Run: ``python bench/sandbox.py [--backend bwrap] [--concurrent 50] [-n 20]
+Run: ``python -m bench.sandbox [--backend bwrap] [--concurrent 50] [-n 20]
 [--only cold_create,cold_phases] [--json]``.
 Each benchmark is a plain async function so other sandbox types can add theirs.
 """

@@ -2,7 +2,7 @@
 ``run_python("1+1")`` (median of 200), one sample of each tree in turn so that load
 swings hit both alike. Each tree runs in its own worker process.
 
-Run: ``python bench/sandbox_ab.py /path/to/old/src /path/to/new/src [-n 40]`` (e.g. the
+Run: ``python -m bench.sandbox_ab /path/to/old/src /path/to/new/src [-n 40]`` (e.g. the
 old tree from ``git archive main src | tar -x -C /tmp/old``).
 """
 

@@ -1,6 +1,6 @@
 """Browser and GUI sandbox figures (bwrap backend).
 
-    python bench/sandbox_browser.py [--runs 5]
+    python -m bench.sandbox_browser [--runs 5]
 
 Browser: time from ``start()`` to a sandbox ready to navigate (bwrap + Chromium inside it
 + Playwright connected, first tab open), cold (first browser of the process: the

@@ -1,8 +1,8 @@
 """Server benchmark: Roost's AgentApp (persisted runs) against a bare Starlette floor.
 
-    python bench/server.py                 # default sizes (a few minutes on a loaded box)
-    python bench/server.py --quick         # smoke run
-    python bench/server.py --serve roost --port 8090   # just run the bench app
+    python -m bench.server                 # default sizes (a few minutes on a loaded box)
+    python -m bench.server --quick         # smoke run
+    python -m bench.server --serve roost --port 8090   # just run the bench app
 
 Both servers run as separate processes and are measured side by side in one invocation:
 CPU time of the server process tree per streamed run (from /proc; in ``--rounds``
@@ -13,7 +13,7 @@ serves a ``ReActAgent`` on ``ScriptedModel`` streaming a fixed 20-chunk reply, w
 SQLite file store under a temporary ``ROOST_HOME`` (every run persisted: session, user
 message, events, reply, agent state, run status); ``--observe`` adds roost.observe.
 ``--db-floor`` adds a third side, the floor plus the rows a persisted run must write on
-raw ``sqlite3`` (``_floor_db_app.py``): how much of the CPU goal persistence alone takes.
+raw ``sqlite3`` (``bench.apps.floor_db``): how much of the CPU goal persistence alone takes.
 ``BENCH_CHUNKS=N`` (all sides) streams N chunks instead of 20, to split a run's cost into
 its fixed part and its part per event.
 """
@@ -33,12 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from _load import Connection, HttpRequest, HttpResponse, run_load
-from _procstat import sample
-from _sides import byte_compile
-from compare import free_port, stop, wait_healthy
+from bench.harness import REPO, byte_compile, free_port, sample, stop, wait_healthy
+from bench.load import Connection, HttpRequest, HttpResponse, run_load
 
 BENCH = Path(__file__).parent
 ADMIN_KEY = "rk_" + "b" * 43
@@ -85,11 +81,11 @@ def start(
     side: str, port: int, home: str, observe: bool, baseline: str | None = None
 ) -> subprocess.Popen[Any]:
     if side == "floor":
-        cmd = [sys.executable, str(BENCH / "_floor_app.py"), "--port", str(port)]
+        cmd = [sys.executable, "-m", "bench.apps.floor", "--port", str(port)]
     elif side == "dbfloor":
-        cmd = [sys.executable, str(BENCH / "_floor_db_app.py"), "--port", str(port)]
+        cmd = [sys.executable, "-m", "bench.apps.floor_db", "--port", str(port)]
     else:
-        cmd = [sys.executable, str(Path(__file__)), "--serve", "roost", "--port", str(port)]
+        cmd = [sys.executable, "-m", "bench.server", "--serve", "roost", "--port", str(port)]
         if observe:
             cmd.append("--observe")
     env = {**os.environ, "ROOST_HOME": home}
@@ -101,7 +97,7 @@ def start(
         )
     env.pop("ROOST_DATABASE_URL", None)
     env.pop("ROOST_REDIS_URL", None)
-    return subprocess.Popen(cmd, env=env)
+    return subprocess.Popen(cmd, env=env, cwd=REPO)
 
 
 async def _cpu_ms_per_run(
@@ -257,7 +253,7 @@ def parse() -> argparse.Namespace:
     p.add_argument(
         "--db-floor",
         action="store_true",
-        help="also measure the floor with raw-sqlite3 persistence (bench/_floor_db_app.py)",
+        help="also measure the floor with raw-sqlite3 persistence (bench.apps.floor_db)",
     )
     p.add_argument("--runs", type=int, default=2000, help="runs per side for the CPU figure")
     p.add_argument(

@@ -5,10 +5,10 @@ Measures what the server does per streamed run: ``flush_run`` (a batch of events
 the partial reply upsert in one transaction), single-message appends, event reads for
 SSE resume, and SQLite ``synchronous=NORMAL`` against ``FULL`` in alternating rounds.
 
-    python bench/store.py                       # SQLite only
+    python -m bench.store                       # SQLite only
     ROOST_TEST_POSTGRES_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
-        python bench/store.py --postgres
-    ROOST_TEST_REDIS_URL=redis://127.0.0.1:6379/0 python bench/store.py --redis
+        python -m bench.store --postgres
+    ROOST_TEST_REDIS_URL=redis://127.0.0.1:6379/0 python -m bench.store --redis
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The peer's side of the workload: AgentScope Runtime's ``AgentApp`` serving an AgentScope
 2.0 ``Agent`` whose model is the fake OpenAI-compatible server.
 
-Runs only inside the peer venv (``python bench/peer/setup.py``)::
+Runs only inside the peer venv (``python -m bench.peer.setup``)::
 
-    bench/peer/.venv/bin/python bench/peer/peer_app.py --port 8091 \
+    bench/peer/.venv/bin/python -m bench.peer.peer_app --port 8091 \
         --model-url http://127.0.0.1:PORT/v1
 
 The documented ``@app.query(framework="agentscope")`` path is broken with agentscope 2.0

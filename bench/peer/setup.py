@@ -5,9 +5,9 @@ git) so its ~140 packages cannot leak into Roost's dependency set or its measure
 
 Usage::
 
-    python bench/peer/setup.py            # agentscope 2.0 + runtime 1.1.6.post2 (default)
-    python bench/peer/setup.py --recreate # wipe and rebuild
-    python bench/peer/setup.py --print    # print the venv's python path and exit
+    python -m bench.peer.setup            # agentscope 2.0 + runtime 1.1.6.post2 (default)
+    python -m bench.peer.setup --recreate # wipe and rebuild
+    python -m bench.peer.setup --print    # print the venv's python path and exit
 
 The combination is the one documented in docs/shared notes: ``pip install agentscope
 agentscope-runtime`` resolves to agentscope 2.0.10 + agentscope-runtime 1.1.6.post2, and the

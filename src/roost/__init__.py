@@ -6,18 +6,11 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+from roost._lazy import lazy_names
 
 __version__ = "0.1.0"
-
-if "httpx" not in sys.modules:
-    # httpx's __init__ imports its command-line client (click, rich, pygments) whenever
-    # they are installed, and Roost's own CLI installs them: ~50 ms and ~6 MB in every
-    # process for a command line Roost never runs (decision 0104). Marked absent, httpx
-    # falls back to its stub ``httpx.main``; the ``httpx`` command itself is unaffected.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 _LAZY = {
     "Msg": "roost.core",
@@ -29,12 +22,15 @@ _LAZY = {
     "AnthropicChatModel": "roost.models",
     "AgentApp": "roost.server",
 }
-
+__getattr__ = lazy_names(__name__, _LAZY)
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'roost' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+if TYPE_CHECKING:
+    from roost.agents import ReActAgent as ReActAgent
+    from roost.core import Msg as Msg
+    from roost.models import AnthropicChatModel as AnthropicChatModel
+    from roost.models import OpenAIChatModel as OpenAIChatModel
+    from roost.models import ScriptedModel as ScriptedModel
+    from roost.server import AgentApp as AgentApp
+    from roost.tools import Toolkit as Toolkit
+    from roost.tools import tool as tool

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench.apps import fake_openai
+from bench.apps import roost as roost_app
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
+from bench import harness
+from bench import load as _load
 
-import _load  # noqa: E402
-import _procstat  # noqa: E402
-import fake_openai  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 STREAM_REQUEST = _load.HttpRequest(
     "POST",
@@ -34,9 +34,10 @@ STREAM_REQUEST = _load.HttpRequest(
 @pytest.fixture
 def fake_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     proc = subprocess.Popen(
-        [sys.executable, str(BENCH / "fake_openai.py"), "--port", "0", "--chunks", "20"],
+        [sys.executable, "-m", "bench.apps.fake_openai", "--port", "0", "--chunks", "20"],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=REPO,
     )
     try:
         assert proc.stdout is not None
@@ -208,33 +209,27 @@ TEST_KEY = "rk_test_key_0123456789abcdef"
 def roost_bench_server(
     fake_server: tuple[str, subprocess.Popen[str]], tmp_path: Path
 ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
-    """bench/roost_app.py as a real server process: (its URL, the fake model URL, process)."""
-    import compare
-    import roost_app
-
+    """bench.apps.roost as a real server process: (its URL, the fake model URL, process)."""
     url, _ = fake_server
-    port = compare.free_port()
+    port = harness.free_port()
     env = {**os.environ, "ROOST_HOME": str(tmp_path), roost_app.ADMIN_KEY_ENV: TEST_KEY}
-    command = [sys.executable, str(BENCH / "roost_app.py"), "--port", str(port)]
+    command = [sys.executable, "-m", "bench.apps.roost", "--port", str(port)]
     command += ["--model-url", url + "/v1", "--store", "file"]
     server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
     )
     try:
         yield f"http://127.0.0.1:{port}", url + "/v1", server
     finally:
-        compare.stop(server)
+        harness.stop(server)
 
 
 async def test_roost_bench_app_streams_complete_runs_and_keeps_auth_on(
     roost_bench_server: tuple[str, str, subprocess.Popen[bytes]],
 ) -> None:
     """Roost's side of the comparison works end to end against the fake model."""
-    import compare
-    import roost_app
-
     base, model_url, server = roost_bench_server
-    await compare.wait_healthy(base, roost_app.HEALTH_PATH, server, limit=60)
+    await harness.wait_healthy(base, roost_app.HEALTH_PATH, server, limit=60)
     report = await _load.run_load(
         base,
         scenario=roost_app.scenario("hi", key=TEST_KEY),
@@ -243,7 +238,7 @@ async def test_roost_bench_app_streams_complete_runs_and_keeps_auth_on(
         validate=roost_app.valid_run,
     )
     assert (report.ok, report.errors) == (3, 0)
-    assert await compare.model_calls(model_url) == 3
+    assert await harness.model_calls(model_url) == 3
     refused = await _load.run_load(
         base, scenario=roost_app.scenario("hi", key="wrong"), total=1, concurrency=1
     )
@@ -270,15 +265,15 @@ def test_procstat_charges_cpu_to_the_process_tree() -> None:
     )
     try:
         deadline = 200
-        while deadline and _procstat.sample(parent.pid).cpu_s < 0.3:
+        while deadline and harness.sample(parent.pid).cpu_s < 0.3:
             deadline -= 1
             subprocess.run(["sleep", "0.05"])
-        tree = _procstat.sample(parent.pid)
+        tree = harness.sample(parent.pid)
         assert tree.processes == 2
         assert tree.cpu_s >= 0.3
-        assert tree.rss_bytes > _procstat.sample(parent.pid).rss_bytes // 2 > 0
+        assert tree.rss_bytes > harness.sample(parent.pid).rss_bytes // 2 > 0
     finally:
-        for pid in _procstat.tree(parent.pid)[1:]:
+        for pid in harness.tree(parent.pid)[1:]:
             subprocess.run(["kill", str(pid)])
         parent.wait(10)
 
@@ -289,7 +284,8 @@ def test_inprocess_bench_runs_both_sides(side: str, tmp_path: Path) -> None:
     out = subprocess.run(
         [
             sys.executable,
-            str(BENCH / "inprocess.py"),
+            "-m",
+            "bench.inprocess",
             *("--side", side, "--runs", "20", "--warmup", "5", "--concurrency", "4"),
         ],
         env={**os.environ, "ROOST_HOME": str(tmp_path)},
@@ -297,6 +293,7 @@ def test_inprocess_bench_runs_both_sides(side: str, tmp_path: Path) -> None:
         text=True,
         timeout=120,
         check=True,
+        cwd=REPO,
     )
     assert out.stdout.startswith(f"{side}: ") and "ms CPU per run" in out.stdout
 
@@ -306,15 +303,13 @@ async def test_db_floor_streams_like_the_floor_and_keeps_every_row(tmp_path: Pat
     rows a persisted run must keep, on Roost's tables, before its stream ends."""
     import sqlite3
 
-    import compare
+    from bench import server as bench_server
 
-    import server as bench_server
-
-    port = compare.free_port()
+    port = harness.free_port()
     proc = bench_server.start("dbfloor", port, str(tmp_path), observe=False)
     try:
         base = f"http://127.0.0.1:{port}"
-        await compare.wait_healthy(base, "/healthz", proc, limit=60)
+        await harness.wait_healthy(base, "/healthz", proc, limit=60)
         report = await _load.run_load(
             base,
             scenario=bench_server.scenario(bench_server.ADMIN_KEY),
@@ -324,7 +319,7 @@ async def test_db_floor_streams_like_the_floor_and_keeps_every_row(tmp_path: Pat
         )
         assert (report.ok, report.errors) == (3, 0)
     finally:
-        compare.stop(proc)
+        harness.stop(proc)
     db = sqlite3.connect(tmp_path / "floor.db")
     count = {
         t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,34 @@ def test_serve_prints_the_admin_key_once_and_it_works(roost_home, fake_openai):
         assert "ROOST_ADMIN_KEY=" not in "".join(second.output)
     finally:
         second.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--port", "70000"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--workers", "0"], "--workers"),
+        (["--log-level", "loud"], "--log-level"),
+        (["--host", "999.1.1.1"], "cannot listen on 999.1.1.1:8000"),
+        (["--port", "{busy}"], "Address already in use"),
+    ],
+)
+def test_serve_exits_with_a_clear_error_on_bad_options(tmp_path, roost_home, args, says):
+    # the default (local) model: the bad option must stop everything before it starts
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        proc = _roost(
+            "serve",
+            *[a.replace("{busy}", port) for a in args],
+            cwd=tmp_path,
+            env={"ROOST_HOME": str(roost_home)},
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert "Roost is serving" not in proc.stdout
 
 
 def test_serve_refuses_several_workers_without_redis(tmp_path, roost_home):

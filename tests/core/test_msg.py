@@ -94,3 +94,9 @@ def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
     child = os.read(read, 100).decode()
     os.close(read)
     assert child[-16:] != new_id("run")[-16:]
+
+
+def test_a_data_block_of_null_survives_the_round_trip_of_the_store() -> None:
+    msg = Msg(role="user", content=[DataBlock(data=None)])
+    again = Msg.model_validate_json(msg.model_dump_json(exclude_none=True))
+    assert again.content == msg.content

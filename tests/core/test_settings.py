@@ -61,3 +61,63 @@ def test_keyword_arguments_override_the_environment(
     assert s.redis_url == "redis://kw" and s.home == tmp_path
     with pytest.raises(TypeError):
         Settings(no_such_setting=1)
+
+
+def test_switches_numbers_and_lists_are_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROOST_TRACING", "off")
+    monkeypatch.setenv("ROOST_SANDBOX", "")  # empty: the default
+    monkeypatch.setenv("ROOST_ALERT_INTERVAL", "0.5")
+    monkeypatch.setenv("ROOST_ALERT_WEBHOOKS", "http://a, ,http://b")
+    s = Settings()
+    assert (s.tracing, s.sandbox, s.trace_content) == (False, True, None)
+    assert s.alert_interval == 0.5 and s.alert_webhooks == ("http://a", "http://b")
+    assert s.sandbox_uid_base == 64000
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ROOST_ALERT_INTERVAL", "soon"),
+        ("ROOST_SANDBOX_UID_BASE", "1.5"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    from roost.core import ConfigError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        Settings()
+    assert name in info.value.message and info.value.hint
+
+
+def test_configuration_md_is_generated_from_the_settings() -> None:
+    from roost.core.settings import DOCS, _kinds, configuration_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert doc.read_text() == configuration_markdown(), (
+        "regenerate it: python -m roost.core.settings > docs/configuration.md"
+    )
+    fields = list(_kinds())  # the prefixed sandbox_docker/k8s maps are described in prose
+    assert sorted(DOCS) == sorted(fields), "document every field in DOCS"
+    for name in fields:  # each in exactly one section
+        assert doc.read_text().count(f"| `ROOST_{name.upper()}` |") == 1, name
+
+
+def test_no_module_reads_roost_variables_but_the_settings() -> None:
+    import re
+
+    src = Path(__file__).resolve().parents[2] / "src" / "roost"
+    reads = re.compile(
+        r"(environ\.get\(|getenv\(|envvar\s*=)\s*[\"']ROOST_|environ\[\s*[\"']ROOST_\w+[\"']\s*\](?!\s*=)"
+    )
+    readers = sorted(
+        str(p.relative_to(src))
+        for p in src.rglob("*.py")
+        if reads.search(p.read_text()) and p.name != "settings.py"
+    )
+    # the sandbox and store modules move to the settings in their own restructuring
+    assert [r for r in readers if not r.startswith(("sandbox/", "store/"))] == []

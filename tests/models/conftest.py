@@ -25,6 +25,9 @@ def anthropic_server() -> Iterator[FakeAnthropicServer]:
 def model_http(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a provider test on aiohttp (the default with the ``fast`` extra) and on httpx's
     own transport (``ROOST_MODEL_HTTP=httpx``): their typed errors must be the same."""
+    from roost.core.settings import get_settings
+
     param: str = request.param
     monkeypatch.setenv("ROOST_MODEL_HTTP", param)
+    get_settings.cache_clear()
     return param

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from fake_providers import AppServer, FakeOpenAIServer, Reply
 from roost.core import Msg
+from roost.core.settings import get_settings
 from roost.models import OpenAIChatModel
 from roost.models._aiohttp import AiohttpPoster
 
@@ -113,12 +114,14 @@ async def test_a_model_uses_aiohttp_unless_told_otherwise(
         await model.aclose()
 
         monkeypatch.setenv("ROOST_MODEL_HTTP", "httpx")
+        get_settings.cache_clear()  # settings are read once per process
         model = OpenAIChatModel("m", base_url=fake.url, api_key="k")
         assert (await model.complete([Msg.user("hi")])).msg.text == "over httpx"
         assert model._fast() is None
         await model.aclose()
 
         monkeypatch.delenv("ROOST_MODEL_HTTP")
+        get_settings.cache_clear()
         async with httpx.AsyncClient() as client:  # a caller's own client is used as given
             model = OpenAIChatModel("m", base_url=fake.url, api_key="k", client=client)
             assert (await model.complete([Msg.user("hi")])).msg.text == "given"
@@ -131,6 +134,7 @@ async def test_an_unknown_model_http_setting_is_a_clear_error(
     from roost.core import ConfigError
 
     monkeypatch.setenv("ROOST_MODEL_HTTP", "curl")
+    get_settings.cache_clear()
     model = OpenAIChatModel("m", base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)
     with pytest.raises(ConfigError) as info:
         await model.complete([Msg.user("hi")])

@@ -25,7 +25,7 @@ from roost.core import (
     ToolSpec,
     ToolUseBlock,
 )
-from roost.models import AnthropicChatModel, RetryPolicy
+from roost.models import AnthropicChatModel, ModelRequest, RetryPolicy
 
 # every test runs on both HTTP transports: aiohttp (the `fast` extra) and httpx's own
 pytestmark = pytest.mark.usefixtures("model_http")
@@ -223,23 +223,14 @@ def test_structured_output_with_thinking_asks_for_the_tool_instead_of_forcing_it
 
     model = AnthropicChatModel("claude-sonnet-4", api_key="k", thinking_budget=2048)
     body, tool_name = model.build_body(
-        [Msg.system("Be exact."), Msg.user("7?")],
-        tools=None,
-        tool_choice=None,
-        response_format=Answer,
-        options={},
+        [Msg.system("Be exact."), Msg.user("7?")], ModelRequest(response_format=Answer)
     )
     assert tool_name == "Answer"
     assert body["tool_choice"] == {"type": "auto"}
     assert body["system"].startswith("Be exact.") and "'Answer'" in body["system"]
     with pytest.raises(ConfigError):
-        model.build_body(
-            [Msg.user("x")],
-            tools=None,
-            tool_choice=None,
-            response_format={"type": "json_schema", "json_schema": {"schema": {"type": "array"}}},
-            options={},
-        )
+        schema = {"type": "json_schema", "json_schema": {"schema": {"type": "array"}}}
+        model.build_body([Msg.user("x")], ModelRequest(response_format=schema))
 
 
 async def test_prompt_cache_breakpoints(anthropic_server: FakeAnthropicServer) -> None:

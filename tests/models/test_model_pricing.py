@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from roost.core import ConfigError, Usage
+from roost.core.settings import get_settings
 from roost.models import Price, PriceTable, default_price_table
 from roost.models.pricing import self_hosted_price_table
 
@@ -44,6 +45,7 @@ def test_overrides_from_dict_and_yaml(tmp_path: Path, monkeypatch: pytest.Monkey
         "  gpt-4o-mini: {input_per_1k: 9, output_per_1k: 9}\n"
     )
     monkeypatch.setenv("ROOST_PRICES", str(prices))
+    get_settings.cache_clear()  # settings are read once per process
     table = default_price_table()
     assert table.lookup("my-finetune-v2") == Price(0.5, 1.5, "EUR")
     assert table["gpt-4o-mini"].input_per_1k == 9
@@ -60,11 +62,13 @@ def test_bad_price_files_are_config_errors(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(ConfigError):
         PriceTable.from_dict({"m": {"input_per_1k": -1, "output_per_1k": 1}})
     monkeypatch.setenv("ROOST_PRICES", str(tmp_path / "missing.yaml"))
+    get_settings.cache_clear()
     with pytest.raises(ConfigError) as info:
         default_price_table()
     assert "ROOST_PRICES" in str(info.value)
     bad = tmp_path / "bad.yaml"
     bad.write_text("- just\n- a list\n")
     monkeypatch.setenv("ROOST_PRICES", str(bad))
+    get_settings.cache_clear()
     with pytest.raises(ConfigError):
         default_price_table()

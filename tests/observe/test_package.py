@@ -9,7 +9,7 @@ _SCRIPT = """
 import sys
 import roost.observe as observe
 print("opentelemetry.sdk" in sys.modules, "httpx" in sys.modules, "yaml" in sys.modules)
-import roost.observe.trace_tree  # binds the submodule on the package, by the same name
+import roost.observe.tree  # the module of trace_tree: loading it changes no name
 print(callable(observe.trace_tree), observe.configure_logging.__module__)
 """
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from opentelemetry import trace
@@ -14,6 +13,7 @@ from roost.models import ScriptedModel, ScriptedReply
 from roost.observe import (
     TraceNotFound,
     add_redactor,
+    content_capture_enabled,
     run_context,
     setup_tracing,
     shutdown_tracing,
@@ -89,7 +89,7 @@ async def test_agent_run_spans_nest_with_genai_attributes(store: Store) -> None:
 
 async def test_content_is_captured_for_the_store_and_redacted(store: Store) -> None:
     provider = setup_tracing(store=store)
-    assert os.environ["ROOST_TRACE_CONTENT"] == "1"  # agents record content events
+    assert content_capture_enabled()  # agents record content events
     add_redactor(lambda text: text.replace("A17", "[ORDER]"))
     await _run_agent()
     provider.force_flush()
@@ -107,7 +107,7 @@ async def test_content_is_captured_for_the_store_and_redacted(store: Store) -> N
 
 async def test_content_capture_off_keeps_spans_but_drops_content(store: Store) -> None:
     provider = setup_tracing(store=store, capture_content=False)
-    assert os.environ["ROOST_TRACE_CONTENT"] == "0"
+    assert not content_capture_enabled()
     await _run_agent()
     provider.force_flush()
     spans = await store.spans_for_run("run_t1")

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import httpx
-from server_support import ADMIN_KEY, new_session, read_sse
+from server_support import ADMIN_KEY, new_session, read_sse, wait_until
 
 from roost.agents import ReActAgent
 from roost.core import Msg
@@ -339,7 +339,7 @@ def test_replay_from_inside_a_coalesced_range_gives_the_exact_events(served):
 
 
 def test_coalesce_round_trips():
-    from roost.server.runs import coalesce, expand_stored
+    from roost.server.engine.codec import coalesce, expand_stored
 
     events = [(1, "run.started", {"seq": 1, "type": "run.started"})]
     events += [
@@ -384,7 +384,8 @@ def test_flat_events_are_sent_as_their_json_dump():
         ToolCallStarted,
         ToolProgress,
     )
-    from roost.server.runs import _DUMPS, _FLAT_EVENTS, event_data
+    from roost.server.engine.codec import _FLAT_EVENTS, event_data
+    from roost.server.engine.codec import dumps as _DUMPS
 
     events: list[Any] = [
         ReplyStarted(msg_id="r1", agent="a"),
@@ -425,14 +426,14 @@ def test_streams_close_their_event_follower_when_they_end(served):
     # self-pipe wake-up and a task of its own for every stream
     s = served(echo_app())
     followers: list[Any] = []
-    follow = s.app.executor.follow
+    follow = s.app.services.executor.follow
 
     def kept(run_id: str, after_seq: int = 0) -> Any:
         gen = follow(run_id, after_seq)
         followers.append(gen)  # held here, so only an explicit close can finish it
         return gen
 
-    s.app.executor.follow = kept
+    s.app.services.executor.follow = kept
     with s.client() as c:
         sid = new_session(c)
         with c.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "hi"}) as r:
@@ -443,4 +444,5 @@ def test_streams_close_their_event_follower_when_they_end(served):
         )
         assert chat.text.endswith("data: [DONE]\n\n")
     assert len(followers) == 2
-    assert all(gen.ag_frame is None for gen in followers)  # finished, not suspended
+    # finished, not suspended (closed right after the stream's last write: wait for it)
+    wait_until(lambda: all(gen.ag_frame is None for gen in followers), timeout=10)

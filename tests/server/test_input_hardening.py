@@ -17,13 +17,15 @@ from server_support import ADMIN_KEY, new_session, read_sse
 
 from roost.core import Msg
 from roost.server import AgentApp, AgentContext
-from roost.server._http import MAX_JSON_DEPTH
+from roost.server._http import MAX_JSON_DEPTH, MAX_JSON_VALUES
+from roost.server.routes._common import PAGE_BYTES
+from roost.server.schemas import MAX_METADATA_BYTES
 
 JSON = {"content-type": "application/json"}
 
 
-def echo_app() -> AgentApp:
-    app = AgentApp("hardening", admin_key=ADMIN_KEY)
+def echo_app(**options: Any) -> AgentApp:
+    app = AgentApp("hardening", admin_key=ADMIN_KEY, **options)
 
     @app.agent
     async def echo(msg: Msg, ctx: AgentContext) -> Any:
@@ -264,3 +266,72 @@ def test_approval_decision_needs_a_real_boolean(served):
         run = c.post(f"/v1/sessions/{sid}/runs", json={"input": "hi", "stream": False}).json()
         r = c.post(f"/v1/runs/{run['id']}/approvals/call_1", json={"approve": "yes"})
         assert_error(r, 422, "invalid_request", "approve")
+
+
+def test_a_small_body_of_very_many_values_is_413_and_stores_nothing(served):
+    s = served(echo_app())
+    # 300,000 empty objects in 900 KB: under the byte limit, far over the value limit
+    body = '{"metadata": {"a": [' + ",".join(["{}"] * 300_000) + "]}}"
+    with s.client() as c:
+        r = c.post("/v1/sessions", content=body, headers=JSON)
+        assert_error(r, 413, "payload_too_large")
+        assert str(MAX_JSON_VALUES) in r.json()["error"]["message"]
+        just_under = {"metadata": {}, "agent": None}
+        assert c.post("/v1/sessions", json=just_under).status_code == 201
+        assert session_count(c) == 1
+
+
+@pytest.mark.parametrize("where", ["session", "run", "input message"])
+def test_metadata_over_its_size_limit_is_422_and_not_stored(served, where):
+    s = served(echo_app())
+    big = {"note": "x" * MAX_METADATA_BYTES}
+    with s.client() as c:
+        sid = new_session(c)
+        if where == "session":
+            r, field = c.post("/v1/sessions", json={"metadata": big}), "metadata"
+        elif where == "run":
+            r = c.post(f"/v1/sessions/{sid}/runs", json={"input": "x", "metadata": big})
+            field = "metadata"
+        else:
+            msg = {"content": "x", "metadata": big}
+            r = c.post(f"/v1/sessions/{sid}/runs", json={"input": [msg]})
+            field = "input.0.metadata"
+        assert_error(r, 422, "invalid_request", field)
+        assert r.json()["error"]["details"]["fields"][0]["type"] == "too_large"
+        assert session_count(c) == 1 and message_count(c, sid) == 0
+
+
+def test_pages_stop_near_a_megabyte_and_continue_on_the_next(served):
+    s = served(echo_app(rate_limit=None))
+    metadata = {"note": "x" * (MAX_METADATA_BYTES - 100)}
+    with s.client() as c:
+        made = {new_session(c, metadata=metadata) for _ in range(PAGE_BYTES // 16_000 + 10)}
+        sid = sorted(made)[0]
+        for i in range(3):
+            text = f"{i}" * 400_000  # three messages of 400 KB and their replies
+            r = c.post(f"/v1/sessions/{sid}/runs", json={"input": text, "stream": False})
+            assert r.status_code == 200
+        seen: list[str] = []
+        cursor = None
+        while True:
+            r = c.get(
+                "/v1/sessions", params={"limit": 500, **({"cursor": cursor} if cursor else {})}
+            )
+            assert len(r.content) <= PAGE_BYTES + MAX_METADATA_BYTES
+            seen += [x["id"] for x in r.json()["data"]]
+            cursor = r.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == sorted(made) and len(seen) == len(made)
+        texts: list[str] = []
+        after = None
+        pages = 0
+        while True:
+            page = c.get(f"/v1/sessions/{sid}/messages", params={"after": after} if after else {})
+            assert len(page.content) <= PAGE_BYTES + 450_000
+            pages += 1
+            texts += [m["content"][0]["text"][:12] for m in page.json()["data"]]
+            if not page.json()["has_more"]:
+                break
+            after = page.json()["next_after"]
+        assert len(texts) == 6 and pages >= 3

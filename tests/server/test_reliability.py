@@ -20,6 +20,18 @@ def _env(home: Path) -> dict[str, str]:
     return {"ROOST_HOME": str(home)}
 
 
+def assert_replay_is_the_last_attempt(c: httpx.Client, run_id: str, output: str) -> None:
+    """A client joining the deltas of a replay gets exactly the final output: the stream
+    of a run started over begins at its latest attempt (docs/protocol.md)."""
+    with c.stream("GET", f"/v1/runs/{run_id}/events") as r:
+        events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+    assert events[0]["type"] == "run.started" and events[0]["attempt"] == 2
+    assert "".join(e["delta"] for e in events if e["type"] == "text.delta") == output
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[0] > 1
+    assert events[-1]["type"] == "run.completed"
+
+
 def test_kill9_mid_stream_keeps_what_the_client_saw(processes, roost_home):
     server = start_process(TARGET, _env(roost_home))
     processes.append(server)
@@ -123,6 +135,7 @@ def test_background_run_and_task_survive_kill9(processes, roost_home, tmp_path):
     # not the first attempt's partial beside it
     msgs = c.get(f"/v1/sessions/{sid}/messages").json()["data"]
     assert [(m["role"], m["partial"]) for m in msgs] == [("user", False), ("assistant", False)]
+    assert_replay_is_the_last_attempt(c, run_id, final["output"]["content"][0]["text"])
 
 
 def test_queued_background_run_completes_after_restart(processes, roost_home):
@@ -179,3 +192,4 @@ def test_graceful_stop_requeues_a_running_background_run(processes, roost_home):
     # not the first attempt's partial beside it
     msgs = c.get(f"/v1/sessions/{sid}/messages").json()["data"]
     assert [(m["role"], m["partial"]) for m in msgs] == [("user", False), ("assistant", False)]
+    assert_replay_is_the_last_attempt(c, run_id, final["output"]["content"][0]["text"])

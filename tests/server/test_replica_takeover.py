@@ -4,6 +4,7 @@ it; a replica cut off from Redis stops its runs before another one may resume th
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -116,10 +117,15 @@ def test_background_work_of_a_killed_replica_is_finished_by_another(
     assert {t[0] for t in r2} == {b.proc.pid} and [t[2] for t in r2] == list(range(20))
     r1_span = (min(t[3] for t in r1_on_b), max(t[3] for t in r1_on_b))
     assert min(t[3] for t in r2) > r1_span[1] or max(t[3] for t in r2) < r1_span[0]
-    # the event log of R1 goes on where A's flushed part ended: one ordered stream
+    # the event log of R1 goes on where A's flushed part ended, and its replay is the
+    # attempt on B alone: one ordered stream whose deltas join into the output
     with cb.stream("GET", f"/v1/runs/{ids[0]}/events") as r:
-        seqs = [int(x[4:]) for x in r.iter_lines() if x.startswith("id: ")]
-    assert seqs == list(range(1, len(seqs) + 1))
+        events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: ")]
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[0] > 1
+    assert events[0]["type"] == "run.started" and events[0]["attempt"] == 2
+    text = "".join(e["delta"] for e in events if e["type"] == "text.delta")
+    assert text == first["output"]["content"][0]["text"]
     # nothing of A is left in flight
     assert not [k for k in queue.keys(f"roost.queue.roost{redis_name}.inflight.*") if queue.llen(k)]
 

@@ -171,9 +171,9 @@ def test_reject_policy_refuses_a_run_while_a_background_run_waits(served):
 def test_workers_waiting_behind_a_queued_run_hand_their_messages_back(served, monkeypatch):
     """Newer runs' messages taken first by every worker: they must not hold the workers
     for good while the oldest run's message waits behind them in the queue."""
-    import roost.server.runs
+    import roost.server.engine.executor
 
-    monkeypatch.setattr(roost.server.runs, "_TURN_PATIENCE", 0.3)
+    monkeypatch.setattr(roost.server.engine.executor, "_TURN_PATIENCE", 0.3)
     seen: dict[str, list[str]] = {}
     app = recording_app(seen)
     loops: list[asyncio.AbstractEventLoop] = []
@@ -196,7 +196,7 @@ def test_workers_waiting_behind_a_queued_run_hand_their_messages_back(served, mo
             )
             ids.append(run.id)
         for run_id in reversed(ids):
-            await app.queue.enqueue_run(run_id)
+            await app.services.queue.enqueue_run(run_id)
         return ids
 
     with s.client() as c:

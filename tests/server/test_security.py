@@ -8,7 +8,7 @@ import httpx
 import pytest
 from server_support import ADMIN_KEY, new_session
 
-from roost.core import ConfigError, Msg
+from roost.core import ConfigError, Msg, Unauthorized
 from roost.server import AgentApp, AgentContext
 
 
@@ -200,3 +200,41 @@ def test_cors_is_off_by_default_and_never_a_wildcard(served):
     assert api_key.status_code == 200, api_key.text
     assert ok.headers["access-control-allow-origin"] == "https://app.example"
     assert bad.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_failed_authentications_are_limited_per_address_with_retry_after(served):
+    s = served(make_app(auth_failure_limit="5/minute"))
+    with s.client() as admin:
+        in_use = admin.post("/v1/keys", json={"name": "a", "user_id": "a"}).json()["key"]
+        unused = admin.post("/v1/keys", json={"name": "b", "user_id": "b"}).json()["key"]
+    with s.client(key=in_use) as c:
+        assert c.get("/v1/sessions").status_code == 200
+    with s.client(key="rk_" + "B" * 43) as wrong, s.client(key=None) as nokey:
+        assert [wrong.get("/v1/sessions").status_code for _ in range(5)] == [401] * 5
+        refused = wrong.get("/v1/sessions")
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert nokey.get("/v1/sessions").status_code == 401  # no key: nothing looked up
+    with s.client(key=unused) as c:  # not looked up while the address is refused
+        assert c.get("/v1/sessions").status_code == 429
+    with s.client(key=in_use) as c:  # a key known to be valid keeps working
+        assert c.get("/v1/sessions").status_code == 200
+
+
+async def test_a_flood_of_invalid_keys_does_not_evict_the_valid_ones(roost_home):
+    from roost.server.auth import Authenticator
+    from roost.store import Store
+
+    store = await Store.open(f"sqlite+aiosqlite:///{roost_home / 'keys.db'}")
+    try:
+        plaintext, record = await store.create_api_key("k", role="user", user_id="u")
+        auth = Authenticator(store, cache_size=10)
+        headers = {"authorization": f"Bearer {plaintext}"}
+        assert (await auth.authenticate(headers)).user_id == "u"
+        await store.revoke_api_key(record.id)  # only the cached verdict can accept it now
+        for i in range(50):
+            with pytest.raises(Unauthorized):
+                await auth.authenticate({"authorization": f"Bearer rk_{i:043d}"})
+        assert (await auth.authenticate(headers)).user_id == "u"
+    finally:
+        await store.close()

@@ -32,18 +32,18 @@ def test_a_client_that_leaves_mid_stream_frees_its_follower_and_the_run_goes_on(
             for line in lines:
                 if '"text.delta"' in line:
                     break
-            handle = app.executor.active[run_id]
+            handle = app.services.executor.active[run_id]
             wait_until(lambda: handle.followers_waiting == 1, timeout=10)
         # the connection is closed: the server notices without any event to send
         wait_until(lambda: handle.followers_waiting == 0, timeout=10)
-        assert app.executor.active[run_id] is handle  # the run itself goes on
+        assert app.services.executor.active[run_id] is handle  # the run itself goes on
 
         with c.stream("GET", f"/v1/runs/{run_id}/events") as joined:
             lines = joined.iter_lines()
             for line in lines:
                 if '"text.delta"' in line:
                     break
-            loop = app.executor._flusher.get_loop()  # type: ignore[union-attr]
+            loop = app.services.executor._flusher.get_loop()  # type: ignore[union-attr]
             loop.call_soon_threadsafe(release.set)
             events = [json.loads(x[6:]) for x in lines if x.startswith("data: ")]
         run = c.get(f"/v1/runs/{run_id}").json()

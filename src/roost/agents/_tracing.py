@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -75,5 +74,8 @@ def context_attributes() -> dict[str, Any]:
 
 
 def capture_content() -> bool:
-    """Whether prompts and completions are recorded as span events (``ROOST_TRACE_CONTENT``)."""
-    return os.environ.get("ROOST_TRACE_CONTENT", "0") not in ("0", "", "false", "no")
+    """Whether prompts and completions are recorded as span events: the provider
+    ``roost.observe`` installed says so (some destination of the spans keeps content)."""
+    from opentelemetry import trace
+
+    return bool(getattr(trace.get_tracer_provider(), "roost_capture_content", False))

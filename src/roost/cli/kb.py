@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from roost.core import RoostError
+from roost.core.settings import get_settings
 
 app = typer.Typer(help="Knowledge bases: create, ingest documents, search.", no_args_is_help=True)
 T = TypeVar("T")
@@ -57,7 +57,10 @@ def _run(console: Console, directory: Path | None, work: Callable[[Any], Awaitab
 
 
 def _api_key() -> str | None:
-    return os.environ.get("ROOST_EMBEDDINGS_API_KEY") or None
+    from roost.core.settings import get_settings
+
+    key = get_settings().embeddings_api_key
+    return key.get_secret_value() if key else None
 
 
 @app.command("create")
@@ -68,7 +71,7 @@ def create(
     ] = "local",
     base_url: Annotated[
         str | None,
-        typer.Option(envvar="ROOST_EMBEDDINGS_BASE_URL", help="Embeddings endpoint (…/v1)."),
+        typer.Option(help="Embeddings endpoint (…/v1; default ROOST_EMBEDDINGS_BASE_URL)."),
     ] = None,
     chunker: Annotated[str, typer.Option(help="tokens, sentences or markdown.")] = "sentences",
     max_tokens: Annotated[int, typer.Option(help="Chunk size in tokens.")] = 200,
@@ -77,12 +80,13 @@ def create(
     directory: DirOpt = None,
 ) -> None:
     """Create a knowledge base."""
-    from roost.knowledge.embedders import resolve_embedder
+    from roost.knowledge.resolve import resolve_embedder
 
     console = Console()
 
     async def work(store: Any) -> Any:
-        model = resolve_embedder(embedder, base_url=base_url, api_key=_api_key())
+        url = base_url or get_settings().embeddings_base_url
+        model = resolve_embedder(embedder, base_url=url, api_key=_api_key())
         settings = {"kind": chunker, "max_tokens": max_tokens, "overlap_tokens": overlap}
         return (await store.create(name, model, tenant_id=tenant, chunker=settings)).info
 

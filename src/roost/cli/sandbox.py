@@ -4,13 +4,14 @@ sandboxes of a running service."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+from roost.core.settings import get_settings
 
 app = typer.Typer(
     name="sandbox",
@@ -20,6 +21,10 @@ app = typer.Typer(
 
 _T = TypeVar("_T")
 DEFAULT_PORT = 8790
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _fail(err: Exception) -> typer.Exit:
@@ -54,8 +59,8 @@ def serve(
     token: Annotated[
         str | None,
         typer.Option(
-            envvar="ROOST_SANDBOX_TOKEN",
-            help="Bearer token every request must carry (required; ≥ 16 characters).",
+            help="Bearer token every request must carry (required; ≥ 16 characters; "
+            "default: ROOST_SANDBOX_TOKEN).",
             show_default=False,
         ),
     ] = None,
@@ -71,7 +76,7 @@ def serve(
 
     try:
         application = create_app(
-            token=token,
+            token=token or _secret(get_settings().sandbox_token),
             backend=backend,
             pool_size=pool_size,
             mcp=mcp,
@@ -147,12 +152,14 @@ def python(
 @app.command("list")
 def list_(
     url: Annotated[
-        str,
-        typer.Option(envvar="ROOST_SANDBOX_URL", help="Sandbox service URL."),
-    ] = f"http://127.0.0.1:{DEFAULT_PORT}",
+        str | None,
+        typer.Option(
+            help=f"Sandbox service URL (default: ROOST_SANDBOX_URL, else port {DEFAULT_PORT})."
+        ),
+    ] = None,
     token: Annotated[
         str | None,
-        typer.Option(envvar="ROOST_SANDBOX_TOKEN", help="Service token.", show_default=False),
+        typer.Option(help="Service token (default: ROOST_SANDBOX_TOKEN).", show_default=False),
     ] = None,
 ) -> None:
     """List the live sandboxes of a running sandbox service."""
@@ -162,7 +169,9 @@ def list_(
     from roost.sandbox import RemoteSandboxManager
 
     async def go() -> Any:
-        async with RemoteSandboxManager(url, token or os.environ.get("ROOST_SANDBOX_TOKEN")) as m:
+        settings = get_settings()
+        where = url or settings.sandbox_url or f"http://127.0.0.1:{DEFAULT_PORT}"
+        async with RemoteSandboxManager(where, token or _secret(settings.sandbox_token)) as m:
             return await m.list_sandboxes()
 
     infos = _run(go)

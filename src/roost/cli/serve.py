@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import socket
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,15 @@ import typer
 app = typer.Typer(no_args_is_help=False)
 
 _BUILTIN = "roost.server.builtin:app_from_env"
+
+
+class LogLevel(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
 
 
 def _load_app(target: str) -> Any:
@@ -54,14 +65,14 @@ def serve(
         None, metavar="[MODULE:APP]", help="Your AgentApp; default: the built-in assistant."
     ),
     host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 to expose it)."),
-    port: int = typer.Option(8000, help="Port (0 = any free port)."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port (0 = any free port)."),
     workers: int = typer.Option(
         1, min=1, help="Worker processes (more than 1 needs ROOST_REDIS_URL)."
     ),
     model: str = typer.Option(
         None, help="Model spec for the built-in assistant (default: ROOST_MODEL or local)."
     ),
-    log_level: str = typer.Option("warning", help="uvicorn log level."),
+    log_level: LogLevel = typer.Option(LogLevel.warning, help="uvicorn log level."),
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Download the default local model on first start without asking."
     ),
@@ -73,6 +84,8 @@ def serve(
     from roost.core.settings import get_settings
 
     try:
+        # the address first: nothing starts (a local model, a sandbox) on one we cannot use
+        sock = _listen(host, port)
         settings = get_settings()
         from roost.observe.logging import configure_logging
 
@@ -93,7 +106,8 @@ def serve(
                 name = spec.split(":", 1)[1] if spec and ":" in spec else None
                 ensure_model(name, assume_yes=yes)
             if model:
-                os.environ["ROOST_SERVE_MODEL"] = model
+                os.environ["ROOST_SERVE_MODEL"] = model  # for the worker processes
+                settings.serve_model = model  # and this one (it has read its settings)
             target = _BUILTIN
         service = _load_app(target)
         if callable(service) and not hasattr(service, "agents"):
@@ -125,13 +139,14 @@ def serve(
         sys.stdout.flush()
 
     if workers > 1:
+        sock.close()  # uvicorn binds it again for its workers
         announce(port)
         uvicorn.run(
             target,
             host=host,
             port=port,
             workers=workers,
-            log_level=log_level,
+            log_level=log_level.value,
             factory=target == _BUILTIN,
         )
         return
@@ -142,8 +157,27 @@ def serve(
             if self.started and self.servers:
                 announce(self.servers[0].sockets[0].getsockname()[1])
 
-    config = uvicorn.Config(service, host=host, port=port, log_level=log_level, lifespan="on")
-    _Server(config).run()
+    config = uvicorn.Config(service, host=host, port=port, log_level=log_level.value, lifespan="on")
+    _Server(config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (as uvicorn binds it), or a ``ConfigError``."""
+    from roost.core import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc}",
+            hint="pick a free port (--port, 0 for any) and an address of this machine (--host)",
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 _APP_PY = '''"""{name}: a Roost agent service. Run it with `roost serve app:app`."""

@@ -20,7 +20,7 @@ app = typer.Typer(help="Inspect traces in the local trace store.", no_args_is_he
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(
-        "--database-url", envvar="ROOST_DATABASE_URL", help="Store URL (default: ROOST_HOME)."
+        "--database-url", help="Store URL (default: ROOST_DATABASE_URL, else under ROOST_HOME)."
     ),
 ]
 
@@ -84,7 +84,7 @@ async def _open(url: str | None) -> Any:
 
 
 async def _show(url: str | None, run_id: str) -> dict[str, Any]:
-    from roost.observe.trace_tree import trace_tree
+    from roost.observe.tree import trace_tree
 
     store = await _open(url)
     try:

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from roost._lazy import lazy_names
 from roost.core.blocks import (
     AudioBlock,
     ContentBlock,
@@ -75,15 +76,10 @@ from roost.core.usage import Usage
 if TYPE_CHECKING:
     from roost.core.settings import Settings, get_settings
 
-
-def __getattr__(name: str) -> object:
-    # Loaded when settings are first used (most library users never read them).
-    if name in ("Settings", "get_settings"):
-        from roost.core import settings
-
-        return getattr(settings, name)
-    raise AttributeError(f"module 'roost.core' has no attribute {name!r}")
-
+# settings load when first used (most library users never read them)
+__getattr__ = lazy_names(
+    __name__, {"Settings": "roost.core.settings", "get_settings": "roost.core.settings"}
+)
 
 __all__ = [
     "AgentInterrupted",

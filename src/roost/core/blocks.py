@@ -74,7 +74,8 @@ class DataBlock(_Block):
     """Structured data (a JSON value), e.g. a tool's typed return or structured output."""
 
     type: Literal["data"] = "data"
-    data: Any
+    data: Any = None
+    """JSON ``null`` is a value too: stored without it (``exclude_none``), read back as None."""
     mime_type: str = "application/json"
 
 

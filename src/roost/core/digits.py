@@ -16,3 +16,16 @@ def parse_digits(raw: str, hi: int = MAX_INT64) -> int | None:
         return None
     value = int(raw)
     return value if value <= hi else None
+
+
+def digits_pattern(hi: int = MAX_INT64) -> str:
+    """The regular expression of exactly the strings :func:`parse_digits` accepts (an
+    OpenAPI ``pattern`` for a header, which travels as text)."""
+    top = str(hi)
+    n = len(top)
+    options = [f"[0-9]{{1,{n - 1}}}"] if n > 1 else []
+    for i, digit in enumerate(top):  # as long as ``top``: at most it, digit by digit
+        if digit != "0":
+            options.append(f"{top[:i]}[0-{int(digit) - 1}][0-9]{{{n - i - 1}}}")
+    options.append(top)
+    return "^(" + "|".join(options) + ")$"

@@ -1,15 +1,23 @@
-"""Process-wide settings from ``ROOST_*`` environment variables.
+"""Process-wide settings: every ``ROOST_*`` environment variable Roost reads, in one place.
+
+``get_settings()`` reads the environment once per process (not at import) into a
+:class:`Settings`; the other layers take their configuration from it, never from
+``os.environ``. A field is declared once, as a typed class attribute with its default,
+and documented in :data:`DOCS`; ``docs/configuration.md`` is generated from both
+(``python -m roost.core.settings``; a test checks it is current).
 
 A plain class rather than a pydantic-settings model: every process reads these at start,
 and pydantic-settings plus the schema building it triggers cost a server ~2 MB of idle
-memory for ten strings (docs/decisions/0097). Same rules as before: names are matched
-case-insensitively, an empty value is kept as given, unknown ``ROOST_*`` names are ignored.
+memory (docs/decisions/0097). Names are matched case-insensitively; an empty value of a
+text setting is kept as given; unknown ``ROOST_*`` names are ignored.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -21,85 +29,84 @@ _PREFIX = "roost_"
 
 
 class Settings:
-    """Embedded defaults: everything under ``ROOST_HOME`` (``~/.roost``)."""
+    """Embedded defaults: everything under ``ROOST_HOME`` (``~/.roost``). Keyword arguments
+    (field names) take precedence over the environment."""
 
-    home: Path
-    database_url: str | None
-    """SQLAlchemy URL; default ``sqlite+aiosqlite:///$ROOST_HOME/roost.db``."""
-    redis_url: str | None
-    admin_key: SecretStr | None
-    model: str | None
-    """Default model spec, e.g. ``openai:gpt-4o-mini``, ``anthropic:claude-…``, a base URL."""
-    local_model: str | None
-    """Path to any GGUF file to use instead of the catalogue model."""
-    local_model_name: str
-    log_level: str
-    log_format: str
+    home: Path = None  # type: ignore[assignment]  # ~/.roost, computed when read
+    database_url: str | None = None
+    redis_url: str | None = None
+    admin_key: SecretStr | None = None
+    log_level: str = "INFO"
+    log_format: str = "json"
+    model: str | None = None
+    model_api_key: SecretStr | None = None
+    model_http: str = ""
+    local_model: str | None = None
+    local_model_name: str = "qwen2.5-coder-0.5b"
+    prices: Path | None = None
+    serve_model: str | None = None
+    sandbox: bool = True
+    tracing: bool = True
+    trace_content: bool | None = None
+    otlp_endpoint: str | None = None
+    otlp_protocol: str | None = None
+    alert_rules: Path | None = None
+    alert_webhooks: tuple[str, ...] = ()
+    alert_interval: float = 30.0
+    sandbox_url: str | None = None
+    sandbox_token: SecretStr | None = None
+    sandbox_python: str | None = None
+    sandbox_cgroup_root: str | None = None
+    sandbox_runtime_dir: str | None = None
+    sandbox_uid_base: int = 64000
+    sandbox_uid_count: int = 1000
+    chromium: str | None = None
 
-    # -- retention (roost.store.retention; numbers as given, parsed there) -------------
-    retention_run_events_days: float | str
-    """Days the stream events of a finished run are kept (0: forever)."""
-    retention_spans_days: float | str
-    """Days spans stay in the local trace store (0: forever)."""
-    retention_sessions_days: float | str
-    """Days an idle session is kept, with its messages, runs and events (0: forever)."""
-    retention_interval_seconds: float | str
-    """Seconds between retention passes."""
+    retention_run_events_days: float = 7.0
+    retention_spans_days: float = 14.0
+    retention_sessions_days: float = 0.0
+    retention_interval_seconds: float = 3600.0
+    knowledge_base: str | None = None
+    memory: bool = False
+    embeddings_api_key: SecretStr | None = None
+    embeddings_base_url: str | None = None
+    container_engine: str | None = None
 
-    # -- sandbox (roost.sandbox; read when a sandbox starts) ---------------------------
-    sandbox_python: str | None
-    """Interpreter of the sandbox kernel; default the server's own when the sandbox uid
-    can run it, else ``/usr/bin/python3``."""
-    sandbox_runtime_dir: str | None
-    """Host directory of workdirs, uid leases and lock files; default
-    ``/run/roost-sandbox`` as root, else under ``$XDG_RUNTIME_DIR``."""
-    sandbox_cgroup_root: str | None
-    """A delegated cgroup v2 directory for sandbox cgroups; default: found under
-    ``/sys/fs/cgroup``."""
-    sandbox_uid_base: int
-    sandbox_uid_count: int
-    """As root, each sandbox leases a uid from ``[base, base + count)``."""
-    sandbox_url: str | None
-    sandbox_token: SecretStr | None
-    """The remote sandbox service (backend ``remote``) and its bearer token (also the
-    token of ``roost sandbox serve``)."""
-    chromium: str | None
-    """Chromium binary for browser sandboxes; default Debian's ``/usr/lib/chromium``."""
+    # ``ROOST_SANDBOX_DOCKER_<FIELD>`` / ``ROOST_SANDBOX_K8S_<FIELD>``: the fields of
+    # ``roost.sandbox.DockerConfig`` / ``KubernetesConfig``, collected by prefix (not
+    # typed fields: the configs validate them).
     sandbox_docker: dict[str, str]
-    """``ROOST_SANDBOX_DOCKER_<FIELD>``: fields of ``roost.sandbox.DockerConfig``
-    (``image``, ``runtime``, ``user``, ``base_url`` …)."""
     sandbox_k8s: dict[str, str]
-    """``ROOST_SANDBOX_K8S_<FIELD>``: fields of ``roost.sandbox.KubernetesConfig``
-    (``namespace``, ``image``, ``runtime_class`` …)."""
 
     def __init__(self, **overrides: Any) -> None:
-        """Read the environment; keyword arguments (field names) take precedence."""
         env = {k.lower(): v for k, v in os.environ.items() if k.lower().startswith(_PREFIX)}
-        unknown = set(overrides) - set(_FIELDS)
+        kinds = _kinds()
+        unknown = set(overrides) - set(kinds)
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        for name, default in _FIELDS.items():
+        for name, kind in kinds.items():
             if name in overrides:
-                value = overrides[name]
+                value = _parse(name, kind, overrides[name])
             elif _PREFIX + name in env:
-                value = env[_PREFIX + name]
+                value = _parse(name, kind, env[_PREFIX + name])
             else:
-                value = default() if callable(default) else default
-            if value is not None and name == "home":
-                value = Path(value)
-            elif value is not None and name == "admin_key" and not isinstance(value, SecretStr):
-                value = SecretStr(str(value))
+                value = getattr(Settings, name)
             setattr(self, name, value)
-        _sandbox_values(self, env, overrides)
+        if self.home is None:
+            self.home = Path.home() / ".roost"
+        for name in _PREFIXED:
+            prefix = f"{_PREFIX}{name}_"
+            fields = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
+            setattr(self, name, dict(overrides.get(name, fields)))
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _kinds())
         return f"Settings({fields})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Settings):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in _FIELDS)
+        return all(getattr(self, n) == getattr(other, n) for n in _kinds())
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the pydantic model was
 
@@ -114,57 +121,133 @@ class Settings:
         return self.home
 
 
-def _default_home() -> Path:
-    return Path.home() / ".roost"
-
-
-_FIELDS: dict[str, Any] = {
-    "home": _default_home,
-    "database_url": None,
-    "redis_url": None,
-    "admin_key": None,
-    "model": None,
-    "local_model": None,
-    "local_model_name": "qwen2.5-coder-0.5b",
-    "log_level": "INFO",
-    "log_format": "json",
-    # retention (roost.store.retention parses these)
-    "retention_run_events_days": 7.0,
-    "retention_spans_days": 14.0,
-    "retention_sessions_days": 0.0,
-    "retention_interval_seconds": 3600.0,
-    # sandbox
-    "sandbox_python": None,
-    "sandbox_runtime_dir": None,
-    "sandbox_cgroup_root": None,
-    "sandbox_uid_base": 64000,
-    "sandbox_uid_count": 1000,
-    "sandbox_url": None,
-    "sandbox_token": None,
-    "chromium": None,
-    "sandbox_docker": dict,
-    "sandbox_k8s": dict,
+DOCS: dict[str, str] = {
+    "home": "Where Roost keeps its files (database, models, queue); default `~/.roost`.",
+    "database_url": "SQLAlchemy URL of the store; default `sqlite+aiosqlite:///$ROOST_HOME/roost.db`.",
+    "redis_url": "Redis for session locks, stream fan-out, the queue and rate limits.",
+    "admin_key": "The admin API key (else one is generated at first start).",
+    "log_level": "Log level of the server.",
+    "log_format": "`json` (one object a line) or `console`.",
+    "model": "Default model spec (`openai:gpt-4o-mini`, `anthropic:…`, a base URL, `local`).",
+    "model_api_key": "API key of self-hosted OpenAI-compatible servers (vLLM …) in a model spec.",
+    "model_http": "HTTP client of the providers: `aiohttp` (default when installed) or `httpx`.",
+    "local_model": "A GGUF file to use instead of the catalogue model.",
+    "local_model_name": "The catalogue model to use.",
+    "prices": "A YAML price table overriding or extending the built-in one.",
+    "serve_model": "The model spec of `roost serve --model` (set by the command for its workers).",
+    "sandbox": "The built-in assistant runs code in a sandbox per session (`0`: no sandbox tools).",
+    "tracing": "Tracing of `AgentApp` (`0` turns it off).",
+    "trace_content": "`0`: no prompts or completions in spans (default: in the trace store only).",
+    "otlp_endpoint": "OTLP collector (else `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `…_ENDPOINT`).",
+    "otlp_protocol": "`http/protobuf` (default) or `grpc` (else `OTEL_EXPORTER_OTLP_PROTOCOL`).",
+    "alert_rules": "A YAML file of alert rules added to the built-ins.",
+    "alert_webhooks": "Webhook URLs (comma-separated) alerts are sent to.",
+    "alert_interval": "Seconds between two evaluations of the alert rules.",
+    "sandbox_url": "A remote sandbox service (`roost sandbox serve`).",
+    "sandbox_token": "The token of that service.",
+    "sandbox_python": "The interpreter run inside bubblewrap sandboxes.",
+    "sandbox_cgroup_root": "The cgroup v2 directory sandboxes are limited in.",
+    "sandbox_runtime_dir": "Where sandbox sockets and workdirs live.",
+    "sandbox_uid_base": "First host uid sandboxes run as.",
+    "sandbox_uid_count": "How many uids from it.",
+    "chromium": "The Chromium of the browser sandbox.",
+    "retention_run_events_days": "Days the stream events of a finished run are kept (`0`: forever).",
+    "retention_spans_days": "Days spans stay in the local trace store (`0`: forever).",
+    "retention_sessions_days": "Days an idle session is kept, with its messages, runs and events (`0`: forever).",
+    "retention_interval_seconds": "Seconds between two retention passes.",
+    "knowledge_base": "A knowledge base the built-in assistant searches (`roost kb create`).",
+    "memory": "The built-in assistant keeps long-term memory per user.",
+    "embeddings_api_key": "API key of the OpenAI-compatible embeddings endpoint of knowledge bases.",
+    "embeddings_base_url": "That endpoint (`…/v1`), the default of `roost kb create --base-url`.",
+    "container_engine": "`docker` or `podman` for `roost build` / `roost bundle` (default: the one found).",
 }
+GROUPS = {
+    "General": "home database_url redis_url admin_key log_level log_format",
+    "Models": "model model_api_key model_http local_model local_model_name prices",
+    "Server": "serve_model sandbox knowledge_base memory embeddings_*",
+    "Deployment": "container_engine",
+    "Retention": "retention_*",
+    "Observability": "tracing trace_content otlp_endpoint otlp_protocol alert_*",
+    "Sandbox (read by `roost.sandbox`)": "sandbox_* chromium",
+}
+_PREFIXED = ("sandbox_docker", "sandbox_k8s")
+_KINDS = {Path: "path", SecretStr: "secret", bool: "bool", int: "int", float: "float", str: "str"}
 
 
-def _sandbox_values(settings: Settings, env: dict[str, str], overrides: dict[str, Any]) -> None:
-    """The sandbox block's typed values, and its backends' prefixed variables."""
-    for name in ("sandbox_uid_base", "sandbox_uid_count"):
-        try:
-            setattr(settings, name, int(getattr(settings, name)))
-        except ValueError:
-            raise ConfigError(f"ROOST_{name.upper()} must be an integer") from None
-    token = settings.sandbox_token
-    if token is not None and not isinstance(token, SecretStr):
-        settings.sandbox_token = SecretStr(str(token))
-    for name in ("sandbox_docker", "sandbox_k8s"):
-        prefix = f"{_PREFIX}{name}_"
-        if name not in overrides:
-            fields = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
-            setattr(settings, name, fields)
+@functools.cache
+def _kinds() -> dict[str, str]:
+    """Each field's kind, from its type: ``str``, ``secret``, ``path``, ``bool``, ``int``,
+    ``float`` or ``list`` (comma separated)."""
+    out = {}
+    for name, hint in typing.get_type_hints(Settings).items():
+        if name in _PREFIXED:
+            continue
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        base = args[0] if isinstance(hint, types.UnionType) else hint
+        origin = typing.get_origin(base)
+        out[name] = "list" if origin is tuple else _KINDS[base]
+    return out
+
+
+def _parse(name: str, kind: str, value: Any) -> Any:
+    """A value of the environment (text) or a keyword argument, as the field's type."""
+    if not isinstance(value, str):
+        if kind == "secret" and value is not None and not isinstance(value, SecretStr):
+            return SecretStr(str(value))
+        return Path(value) if kind == "path" and value is not None else value
+    if kind in ("str", "secret", "path", "list"):
+        if kind == "list":
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return {"str": str, "secret": SecretStr, "path": Path}[kind](value) if value else value
+    if not value.strip():
+        return getattr(Settings, name)  # an empty switch or number: not given
+    try:
+        if kind == "bool":
+            return value.strip().lower() not in ("0", "false", "no", "off")
+        return int(value) if kind == "int" else float(value)
+    except ValueError:
+        env = "ROOST_" + name.upper()
+        raise ConfigError(f"{env}={value!r} is not a valid {kind}", hint=DOCS[name]) from None
 
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings read once per process; call ``get_settings.cache_clear()`` in tests."""
     return Settings()
+
+
+def configuration_markdown() -> str:
+    """``docs/configuration.md``: every setting, from the class and :data:`DOCS`."""
+    import fnmatch
+
+    out = [
+        "# Configuration",
+        "",
+        "Roost reads these environment variables once per process, into",
+        "`roost.core.settings.Settings` (`get_settings()`); nothing else in Roost reads",
+        "`ROOST_*` variables. Generated by `python -m roost.core.settings >",
+        "docs/configuration.md` (a test checks it is current). Switches take",
+        "`0`/`false`/`no`/`off` for off; an empty value of a switch or a number is as if",
+        "unset. `AgentApp(...)` options take precedence over the variables they share",
+        "(`store_url`, `redis_url`, `admin_key`).",
+    ]
+    for title, patterns in GROUPS.items():
+        out += ["", f"## {title}", "", "| variable | type | default | what |", "|---|---|---|---|"]
+        for name, kind in _kinds().items():
+            if any(fnmatch.fnmatch(name, p) for p in patterns.split()):
+                default = getattr(Settings, name)
+                shown = "" if default in (None, (), "") else f"`{default}`"
+                if isinstance(default, bool):
+                    shown = "on" if default else "off"
+                out.append(f"| `ROOST_{name.upper()}` | {kind} | {shown} | {DOCS[name]} |")
+    out += [
+        "",
+        "The Docker and Kubernetes sandbox backends also read `ROOST_SANDBOX_DOCKER_*` and",
+        "`ROOST_SANDBOX_K8S_*`: the fields of `roost.sandbox.DockerConfig` and",
+        "`KubernetesConfig` (image, runtime, user, limits, namespace …).",
+    ]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(configuration_markdown(), end="")

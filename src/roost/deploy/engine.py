@@ -47,7 +47,9 @@ def _answers(path: str, name: str) -> bool:
 def find_engine(preferred: str | None = None) -> Engine | None:
     """The engine to use: ``preferred`` (or ``ROOST_CONTAINER_ENGINE``) if it answers,
     else Docker when its daemon answers, else Podman; ``None`` when neither does."""
-    wanted = preferred or os.environ.get("ROOST_CONTAINER_ENGINE") or None
+    from roost.core.settings import get_settings
+
+    wanted = preferred or get_settings().container_engine or None
     names = (wanted,) if wanted and wanted != "auto" else ENGINES
     for name in names:
         path = shutil.which(name)

@@ -165,7 +165,7 @@ class KnowledgeStore:
     ) -> KnowledgeBase:
         """Open with the embedder the knowledge base was created with (``local`` or the
         endpoint recorded at creation; the API key is never recorded, pass it)."""
-        from roost.knowledge.embedders import resolve_embedder
+        from roost.knowledge.resolve import resolve_embedder
 
         info, settings = await asyncio.to_thread(self.catalog.get_kb, kb, tenant_id)
         cached = self._open.get(info.id)
@@ -506,7 +506,6 @@ def _terms(drafts: Sequence[ChunkDraft]) -> list[str]:
 @asynccontextmanager
 async def _span(base: KnowledgeBase, query: str, mode: str) -> AsyncIterator[Span | None]:
     """A ``retrieve`` span through the OTel API (a no-op without a provider)."""
-    import os
 
     from opentelemetry import trace
 
@@ -519,9 +518,11 @@ async def _span(base: KnowledgeBase, query: str, mode: str) -> AsyncIterator[Spa
     tracer = trace.get_tracer("roost")
     started = time.perf_counter()
     with tracer.start_as_current_span(f"retrieve {base.info.name}", attributes=attrs) as span:
-        if span.is_recording() and os.environ.get("ROOST_TRACE_CONTENT", "0") not in (
-            "0", "", "false", "no"
-        ):  # fmt: skip
+        # content only where the installed provider says a destination keeps it (as
+        # roost.agents does for prompts)
+        if span.is_recording() and getattr(
+            trace.get_tracer_provider(), "roost_capture_content", False
+        ):
             span.add_event("gen_ai.retrieval.query", {"gen_ai.retrieval.query": query})
         yield span if span.is_recording() else None
         span.set_attribute("roost.knowledge.duration_ms", (time.perf_counter() - started) * 1000)

@@ -1,8 +1,12 @@
 """Chat models: the ``ChatModel`` protocol, providers, and the scripted test double."""
 
+from typing import TYPE_CHECKING
+
+from roost._lazy import lazy_names
 from roost.models.base import (
     BaseChatModel,
     ChatModel,
+    ModelRequest,
     ResponseFormat,
     StreamAccumulator,
     ToolChoice,
@@ -19,6 +23,7 @@ from roost.models.scripted import (
 __all__ = [
     "BaseChatModel",
     "ChatModel",
+    "ModelRequest",
     "ResponseFormat",
     "ScriptedCall",
     "ScriptedModel",
@@ -30,8 +35,9 @@ __all__ = [
     "tool_use_from_json",
 ]
 
-# The embedded local model and its installer load on first access, so `import roost.models`
-# stays light (H2: local model).
+# The embedded local model, its installer, the HTTP providers, retries, fallback,
+# pricing and spec resolution load on first access: `import roost.models` imports
+# neither httpx nor the model installer.
 _LAZY = {
     "LocalModel": "roost.models.local",
     "LocalServer": "roost.models.local",
@@ -41,22 +47,6 @@ _LAZY = {
     "ensure_model": "roost.models.install",
     "install_model": "roost.models.install",
     "resolve_model_path": "roost.models.install",
-}
-__all__ += list(_LAZY)
-
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'roost.models' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
-
-# HTTP providers, retries, fallback, pricing and spec resolution (H1): lazy as well, so
-# `import roost.models` does not import httpx.
-_H1 = {
     "OpenAIChatModel": "roost.models.openai",
     "AnthropicChatModel": "roost.models.anthropic",
     "RetryPolicy": "roost.models.retry",
@@ -66,10 +56,9 @@ _H1 = {
     "default_price_table": "roost.models.pricing",
     "resolve_model": "roost.models.resolve",
 }
-_LAZY.update(_H1)
-__all__ += list(_H1)
+__all__ += list(_LAZY)
+__getattr__ = lazy_names(__name__, _LAZY)
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
     from roost.models.anthropic import AnthropicChatModel as AnthropicChatModel
     from roost.models.fallback import FallbackModel as FallbackModel

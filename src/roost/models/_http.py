@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -78,10 +77,6 @@ class HttpChatModel(BaseChatModel):
         self._poster_loop: asyncio.AbstractEventLoop | None = None
 
     # -- secrets --------------------------------------------------------------------------
-    @property
-    def has_api_key(self) -> bool:
-        return bool(self.__api_key)
-
     def _api_key(self) -> str | None:
         return self.__api_key
 
@@ -218,7 +213,9 @@ class HttpChatModel(BaseChatModel):
 
 
 def _new_poster(model: HttpChatModel) -> AiohttpPoster | Literal[False]:
-    choice = os.environ.get("ROOST_MODEL_HTTP", "").strip().lower()
+    from roost.core.settings import get_settings
+
+    choice = get_settings().model_http.strip().lower()
     if choice not in ("", "aiohttp", "httpx"):
         raise ConfigError(
             f"ROOST_MODEL_HTTP={choice!r} is not a model HTTP client",

@@ -28,13 +28,13 @@ from roost.core import (
     TextBlock,
     ThinkingBlock,
     ToolResultBlock,
-    ToolSpec,
     ToolUseBlock,
     Usage,
 )
 from roost.models._http import HttpChatModel, bad_chunk
 from roost.models._sse import iter_sse
 from roost.models.base import (
+    ModelRequest,
     ResponseFormat,
     StreamAccumulator,
     ToolChoice,
@@ -123,15 +123,11 @@ class AnthropicChatModel(HttpChatModel):
 
     # -- request --------------------------------------------------------------------------
     def build_body(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None,
-        tool_choice: ToolChoice | None,
-        response_format: ResponseFormat | None,
-        options: Mapping[str, Any],
+        self, messages: Sequence[Msg], request: ModelRequest
     ) -> tuple[dict[str, Any], str | None]:
         """The request body and the name of the forced output tool (structured output)."""
+        tools, tool_choice = request.tools, request.tool_choice
+        response_format, options = request.response_format, request.options
         system, converted = to_anthropic_messages(messages)
         body: dict[str, Any] = {
             "model": self.model_name,
@@ -176,22 +172,10 @@ class AnthropicChatModel(HttpChatModel):
         return body, output_tool
 
     # -- streaming ------------------------------------------------------------------------
-    async def stream(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+    async def request_stream(
+        self, messages: Sequence[Msg], request: ModelRequest
     ) -> AsyncIterator[Event]:
-        body, output_tool = self.build_body(
-            list(messages),
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-            options=options,
-        )
+        body, output_tool = self.build_body(list(messages), request)
         async for event in stream_with_retries(
             lambda: self._attempt(body, output_tool),
             self.retry,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -41,70 +41,81 @@ ResponseFormat = dict[str, Any] | type[BaseModel]
 pydantic model class whose schema constrains the output."""
 
 
+@dataclass(frozen=True)
+class ModelRequest:
+    """What one model call asks for besides the messages (pydantic-ai's request
+    parameters): the tools it may call, which one it must, the shape of its output, and
+    provider options (``temperature``, ``max_tokens``, ``seed`` …)."""
+
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice | None = None
+    response_format: ResponseFormat | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        tools: Sequence[ToolSpec] | None = None,
+        tool_choice: ToolChoice | None = None,
+        response_format: ResponseFormat | None = None,
+        **options: Any,
+    ) -> ModelRequest:
+        """The request that keyword parameters describe (``model.stream(msgs, tools=…)``)."""
+        return cls(tuple(tools or ()), tool_choice, response_format, options)
+
+
+def request_of(request: ModelRequest | None, params: Mapping[str, Any]) -> ModelRequest:
+    """``request``, or the one ``params`` describe: not both."""
+    if request is None:
+        return ModelRequest.of(**params)
+    if params:
+        raise TypeError("pass a ModelRequest or keyword parameters, not both")
+    return request
+
+
 @runtime_checkable
 class ChatModel(Protocol):
-    """What agents need from a model: a stream of events for a list of messages."""
+    """What agents need from a model: a stream of events for a list of messages.
+
+    ``request`` holds the call's tools, tool choice, output format and options; keyword
+    parameters (``tools=``, ``temperature=`` …) describe one instead."""
 
     model_name: str
     provider: str
 
     def stream(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+        self, messages: Sequence[Msg], request: ModelRequest | None = None, **params: Any
     ) -> AsyncIterator[Event]: ...
 
     async def complete(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+        self, messages: Sequence[Msg], request: ModelRequest | None = None, **params: Any
     ) -> ModelResponse: ...
 
 
 class BaseChatModel(abc.ABC):
-    """Shared plumbing: ``complete()`` aggregates ``stream()``; providers implement
-    ``stream()``."""
+    """Shared plumbing: ``stream()`` and ``complete()`` over the one method providers
+    implement, :meth:`request_stream`."""
 
     model_name: str = "unknown"
     provider: str = "unknown"
 
     @abc.abstractmethod
-    def stream(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+    def request_stream(
+        self, messages: Sequence[Msg], request: ModelRequest
     ) -> AsyncIterator[Event]:
         """Stream the model's reply as events, ending with one ``ModelResponse``."""
 
+    def stream(
+        self, messages: Sequence[Msg], request: ModelRequest | None = None, **params: Any
+    ) -> AsyncIterator[Event]:
+        return self.request_stream(messages, request_of(request, params))
+
     async def complete(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+        self, messages: Sequence[Msg], request: ModelRequest | None = None, **params: Any
     ) -> ModelResponse:
         final: ModelResponse | None = None
-        async for event in self.stream(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-            **options,
-        ):
+        async for event in self.request_stream(messages, request_of(request, params)):
             if isinstance(event, ModelResponse):
                 final = event
         if final is None:
@@ -174,9 +185,6 @@ class StreamAccumulator:
     def call_delta(self, call_id: str, delta: str) -> ToolCallDelta:
         self._calls[call_id].args.append(delta)
         return ToolCallDelta(msg_id=self.msg.id, call_id=call_id, delta=delta)
-
-    def has_call(self, call_id: str) -> bool:
-        return call_id in self._calls
 
     def finish_call(self, call_id: str) -> ToolCallFinished:
         call = self._calls[call_id]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
 
 from roost.core import (
     ConfigError,
@@ -17,9 +16,8 @@ from roost.core import (
     ModelNotInstalled,
     ModelResponse,
     Msg,
-    ToolSpec,
 )
-from roost.models.base import BaseChatModel, ChatModel, ResponseFormat, ToolChoice
+from roost.models.base import BaseChatModel, ChatModel, ModelRequest
 from roost.models.retry import is_retryable
 
 logger = logging.getLogger("roost.models")
@@ -63,26 +61,14 @@ class FallbackModel(BaseChatModel):
     def __repr__(self) -> str:
         return f"FallbackModel({', '.join(_label(m) for m in self.models)})"
 
-    async def stream(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+    async def request_stream(
+        self, messages: Sequence[Msg], request: ModelRequest
     ) -> AsyncIterator[Event]:
         failures: list[dict[str, str]] = []
         for position, model in enumerate(self.models):
             yielded = False
             try:
-                async for event in model.stream(
-                    messages,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    response_format=response_format,
-                    **options,
-                ):
+                async for event in model.stream(messages, request):
                     if isinstance(event, ModelResponse):
                         event.msg.metadata["answered_by"] = _label(model)
                         if failures:

@@ -78,11 +78,6 @@ def models_dir(home: Path | None = None) -> Path:
     return (home or get_settings().home) / "models"
 
 
-def model_file(name: str | None = None, *, home: Path | None = None) -> Path:
-    """Where the catalogue model ``name`` lives once installed."""
-    return models_dir(home) / get_entry(name).filename
-
-
 def manifest_file(entry: CatalogueEntry, directory: Path) -> Path:
     return directory / f"{entry.name}.json"
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, ClassVar
 
 import httpx
 
@@ -34,10 +34,9 @@ from roost.core import (
     ModelBadResponse,
     ModelUnavailable,
     Msg,
-    ToolSpec,
 )
 from roost.core.settings import get_settings
-from roost.models.base import BaseChatModel, ResponseFormat, ToolChoice
+from roost.models.base import BaseChatModel, ModelRequest
 from roost.models.catalogue import CATALOGUE, get_entry
 from roost.models.install import check_gguf, resolve_model_path
 from roost.models.openai import OpenAIChatModel
@@ -388,14 +387,8 @@ class LocalModel(BaseChatModel):
         if delegate is not None:
             await delegate.aclose()
 
-    async def stream(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+    async def request_stream(
+        self, messages: Sequence[Msg], request: ModelRequest
     ) -> AsyncIterator[Event]:
         server = self.server
         # Never block the event loop on the server lock (a start may hold it for seconds).
@@ -407,13 +400,7 @@ class LocalModel(BaseChatModel):
             )
         delegate = await self._client(server)
         try:
-            async for event in delegate.stream(
-                messages,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                **options,
-            ):
+            async for event in delegate.request_stream(messages, request):
                 yield event
         except (ModelUnavailable, ModelBadResponse, httpx.TransportError) as exc:
             death = await asyncio.to_thread(server.take_death, 1.0)

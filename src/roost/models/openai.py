@@ -23,13 +23,13 @@ from roost.core import (
     Msg,
     TextBlock,
     ToolResultBlock,
-    ToolSpec,
     ToolUseBlock,
     Usage,
     new_id,
 )
 from roost.models._http import HttpChatModel, StreamedResponse, bad_chunk, estimate_tokens
 from roost.models.base import (
+    ModelRequest,
     ResponseFormat,
     StreamAccumulator,
     ToolChoice,
@@ -112,19 +112,13 @@ class OpenAIChatModel(HttpChatModel):
         self.default_options = default_options
 
     # -- request --------------------------------------------------------------------------
-    def build_body(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None,
-        tool_choice: ToolChoice | None,
-        response_format: ResponseFormat | None,
-        options: Mapping[str, Any],
-    ) -> dict[str, Any]:
+    def build_body(self, messages: Sequence[Msg], request: ModelRequest) -> dict[str, Any]:
         """The JSON body sent to ``/chat/completions`` (public so it can be inspected)."""
+        tools, tool_choice = request.tools, request.tool_choice
+        response_format = request.response_format
         body: dict[str, Any] = {"model": self.model_name, "messages": to_openai_messages(messages)}
         body.update({k: v for k, v in self.default_options.items() if v is not None})
-        body.update({k: v for k, v in options.items() if v is not None})
+        body.update({k: v for k, v in request.options.items() if v is not None})
         body["stream"] = True
         if self.stream_usage:
             body["stream_options"] = {"include_usage": True}
@@ -154,23 +148,10 @@ class OpenAIChatModel(HttpChatModel):
         return headers
 
     # -- streaming ------------------------------------------------------------------------
-    async def stream(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+    async def request_stream(
+        self, messages: Sequence[Msg], request: ModelRequest
     ) -> AsyncIterator[Event]:
-        msgs = list(messages)
-        body = self.build_body(
-            msgs,
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-            options=options,
-        )
+        body = self.build_body(list(messages), request)
         async for event in stream_with_retries(
             lambda: self._attempt(body),
             self.retry,

@@ -8,7 +8,6 @@ override or extend them with a dict or a YAML file named by ``ROOST_PRICES``.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,9 +238,12 @@ def _file_entries(path: str, mtime_ns: int) -> dict[str, Price]:
 
 def user_prices() -> dict[str, Price]:
     """Entries from the YAML file named by ``ROOST_PRICES`` (empty when unset)."""
-    path = os.environ.get("ROOST_PRICES")
-    if not path:
+    from roost.core.settings import get_settings
+
+    file = get_settings().prices
+    if file is None:
         return {}
+    path = str(file)
     try:
         mtime = Path(path).stat().st_mtime_ns
     except OSError as exc:

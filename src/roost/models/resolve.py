@@ -69,7 +69,7 @@ def resolve_model(spec: str | None = None, **options: Any) -> ChatModel:
             name or "default",
             base_url=url,
             provider="openai-compatible",
-            api_key=os.environ.get("ROOST_MODEL_API_KEY"),
+            api_key=_model_api_key(),
             options=options,
         )
 
@@ -111,9 +111,15 @@ def resolve_model(spec: str | None = None, **options: Any) -> ChatModel:
                 f"model spec {spec!r} needs a model and a base URL",
                 hint="e.g. vllm:Qwen/Qwen2.5-7B-Instruct@http://gpu-1:8000/v1 (or set VLLM_BASE_URL)",
             )
-        vllm_key = os.environ.get("VLLM_API_KEY") or os.environ.get("ROOST_MODEL_API_KEY")
+        vllm_key = os.environ.get("VLLM_API_KEY") or _model_api_key()
         return _openai(model, base_url=url, provider="vllm", api_key=vllm_key, options=options)
     raise ConfigError(f"unknown model provider {kind!r} in spec {spec!r}", hint=SPEC_HELP)
+
+
+def _model_api_key() -> str | None:
+    """``ROOST_MODEL_API_KEY``: the key of self-hosted OpenAI-compatible servers."""
+    key = get_settings().model_api_key
+    return key.get_secret_value() if key is not None else None
 
 
 def _require_key(env: str, provider: str) -> str:

@@ -16,7 +16,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from roost.core import Event, Msg, RoostError, ToolSpec, Usage, new_id
-from roost.models.base import BaseChatModel, ResponseFormat, StreamAccumulator, ToolChoice
+from roost.models.base import (
+    BaseChatModel,
+    ModelRequest,
+    ResponseFormat,
+    StreamAccumulator,
+    ToolChoice,
+)
 
 
 @dataclass
@@ -132,18 +138,13 @@ class ScriptedModel(BaseChatModel):
         size = -(-len(text) // n)
         return [text[i : i + size] for i in range(0, len(text), size)]
 
-    async def stream(
-        self,
-        messages: Sequence[Msg],
-        *,
-        tools: Sequence[ToolSpec] | None = None,
-        tool_choice: ToolChoice | None = None,
-        response_format: ResponseFormat | None = None,
-        **options: Any,
+    async def request_stream(
+        self, messages: Sequence[Msg], request: ModelRequest
     ) -> AsyncIterator[Event]:
         msgs = list(messages)
+        r = request
         self.calls.append(
-            ScriptedCall(msgs, list(tools or []), tool_choice, response_format, dict(options))
+            ScriptedCall(msgs, list(r.tools), r.tool_choice, r.response_format, dict(r.options))
         )
         reply = self._next(msgs)
         if isinstance(reply, BaseException):

@@ -7,10 +7,9 @@ Names load on first access (the OTel SDK, httpx, YAML and the alert engine are h
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from roost._lazy import lazy_names
 
 _LAZY = {
     "Alert": "roost.observe.notifiers",
@@ -50,33 +49,14 @@ _LAZY = {
     "run_context": "roost.observe.tracing",
     "setup_tracing": "roost.observe.tracing",
     "shutdown_tracing": "roost.observe.tracing",
-    "trace_tree": "roost.observe.trace_tree",
+    "trace_tree": "roost.observe.tree",
     "webhook_payload": "roost.observe.notifiers",
 }
 
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'roost.observe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-class _Package(types.ModuleType):
-    """``roost.observe.trace_tree`` stays the function when its submodule is imported
-    (Python binds a loaded submodule on its package, under the same name)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "trace_tree" and isinstance(value, types.ModuleType):
-            value = value.trace_tree
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 if TYPE_CHECKING:
@@ -115,9 +95,9 @@ if TYPE_CHECKING:
         instrument_sandbox_manager as instrument_sandbox_manager,
     )
     from roost.observe.store_exporter import LocalStoreSpanExporter as LocalStoreSpanExporter
-    from roost.observe.trace_tree import trace_tree as trace_tree
     from roost.observe.tracing import content_capture_enabled as content_capture_enabled
     from roost.observe.tracing import run_context as run_context
     from roost.observe.tracing import setup_tracing as setup_tracing
     from roost.observe.tracing import shutdown_tracing as shutdown_tracing
+    from roost.observe.tree import trace_tree as trace_tree
     from roost.observe.usage import StoreUsageSource as StoreUsageSource

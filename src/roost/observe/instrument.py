@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from roost.core import ConfigError
+from roost.core.settings import get_settings
 from roost.observe.alert_evaluator import AlertEvaluator
 from roost.observe.alerts import AlertRule, builtin_rules, load_rules
 from roost.observe.cost import CostCalculator
@@ -32,13 +32,6 @@ from roost.observe.usage import StoreUsageSource
 log = logging.getLogger("roost.observe")
 
 Probe = Callable[[], Awaitable[None]]
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _is_memory_db(url: str) -> bool:
@@ -97,10 +90,11 @@ class Observability:
             span_observer = RunSpanObserver()
             self._observers.append(span_observer)
             app.observers.insert(0, span_observer)
+            provider = self.provider
+            # the trace route flushes the spans of a run that just ended first
+            app.services.flush_traces = lambda: provider.force_flush(5000)
         self.probes.append(self._probe_store)
-        queue = getattr(app, "queue", None)
-        if queue is not None:
-            self.probes.append(self._probe_queue)
+        self.probes.append(self._probe_queue)
         self.evaluator = AlertEvaluator(
             self.rules,
             metrics=self.metrics,
@@ -170,7 +164,7 @@ class Observability:
 
     async def _probe_queue(self) -> None:
         assert self.metrics is not None
-        huey = getattr(self.app.queue, "huey", None)
+        huey = self.app.services.queue.huey
         if huey is not None and hasattr(huey, "pending_count"):
             depth = await asyncio.to_thread(huey.pending_count)
             self.metrics.queue_depth.set(depth)
@@ -203,22 +197,17 @@ class Observability:
             self.provider = None
 
 
-def _default_rules() -> list[AlertRule]:
+def _default_rules(path: Path | None) -> list[AlertRule]:
     rules = builtin_rules()
-    path = os.environ.get("ROOST_ALERT_RULES")
-    if path:
-        extra = load_rules(Path(path))
+    if path is not None:
+        extra = load_rules(path)
         names = {r.name for r in extra}
         rules = [r for r in rules if r.name not in names] + extra
     return rules
 
 
-def _default_notifiers() -> list[Notifier]:
-    notifiers: list[Notifier] = [LogNotifier()]
-    for url in (os.environ.get("ROOST_ALERT_WEBHOOKS") or "").split(","):
-        if url.strip():
-            notifiers.append(WebhookNotifier(url.strip()))
-    return notifiers
+def _default_notifiers(webhooks: Sequence[str]) -> list[Notifier]:
+    return [LogNotifier(), *(WebhookNotifier(url) for url in webhooks)]
 
 
 def instrument_app(
@@ -236,21 +225,17 @@ def instrument_app(
     existing = getattr(app, "observability", None)
     if isinstance(existing, Observability):
         return existing
-    interval = alert_interval
-    if interval is None:
-        try:
-            interval = float(os.environ.get("ROOST_ALERT_INTERVAL", "30"))
-        except ValueError:
-            raise ConfigError("ROOST_ALERT_INTERVAL must be a number of seconds") from None
+    settings = get_settings()
+    interval = settings.alert_interval if alert_interval is None else alert_interval
     if interval <= 0:
         raise ConfigError("the alert interval must be > 0 seconds")
-    notifiers = _default_notifiers() + [WebhookNotifier(u) for u in webhooks]
+    notifiers = _default_notifiers([*settings.alert_webhooks, *webhooks])
     obs = Observability(
         app,
-        tracing=_env_bool("ROOST_TRACING", True) if tracing is None else tracing,
+        tracing=settings.tracing if tracing is None else tracing,
         otlp_endpoint=otlp_endpoint,
         capture_content=capture_content,
-        rules=_default_rules() if rules is None else rules,
+        rules=_default_rules(settings.alert_rules) if rules is None else rules,
         notifiers=notifiers,
         alert_interval=interval,
         costs=costs or CostCalculator(),

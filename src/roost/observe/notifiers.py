@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -11,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import httpx
+
+from roost.core.retry import retry
 
 log = logging.getLogger("roost.alerts")
 
@@ -122,6 +123,10 @@ class LogNotifier:
             )
 
 
+class _TryAgain(Exception):
+    """A webhook answer worth another attempt (429, 5xx)."""
+
+
 class WebhookNotifier:
     """POSTs Alertmanager-format JSON to a URL; retries on connection errors, 429 and 5xx."""
 
@@ -152,27 +157,33 @@ class WebhookNotifier:
         if not alerts:
             return
         body = webhook_payload(alerts, receiver=self.receiver)
+
+        async def post() -> httpx.Response:
+            resp = await client.post(self.url, json=body, headers=self.headers)
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise _TryAgain(f"HTTP {resp.status_code}")
+            return resp
+
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            for attempt in range(self.retries + 1):
-                try:
-                    resp = await client.post(self.url, json=body, headers=self.headers)
-                    if resp.status_code < 300:
-                        self.delivered += 1
-                        return
-                    if resp.status_code != 429 and resp.status_code < 500:
-                        log.warning(
-                            "alert webhook %s rejected the alerts: HTTP %s",
-                            self.url,
-                            resp.status_code,
-                        )
-                        self.failed += 1
-                        return
-                    reason = f"HTTP {resp.status_code}"
-                except httpx.HTTPError as exc:
-                    reason = exc.__class__.__name__
-                if attempt < self.retries:
-                    await asyncio.sleep(self.backoff * 2**attempt)
-            self.failed += 1
-            log.warning(
-                "alert webhook %s failed after %d attempts: %s", self.url, self.retries + 1, reason
-            )
+            try:
+                resp = await retry(
+                    post,
+                    attempts=self.retries + 1,
+                    when=lambda exc: isinstance(exc, _TryAgain | httpx.HTTPError),
+                    delay=lambda n: self.backoff * 2**n,
+                )
+            except (_TryAgain, httpx.HTTPError) as exc:
+                self.failed += 1
+                reason = str(exc) if isinstance(exc, _TryAgain) else exc.__class__.__name__
+                log.warning(
+                    "alert webhook %s failed after %d attempts: %s",
+                    self.url,
+                    self.retries + 1,
+                    reason,
+                )
+                return
+        if resp.status_code < 300:
+            self.delivered += 1
+            return
+        log.warning("alert webhook %s rejected the alerts: HTTP %s", self.url, resp.status_code)
+        self.failed += 1

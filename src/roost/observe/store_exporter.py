@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from roost.core.retry import retry
 from roost.store.errors import StoreUnavailable
 from roost.store.traces import SpanRecord, insert_spans, trace_engine
 
@@ -167,17 +168,22 @@ class LocalStoreSpanExporter(SpanExporter):
     async def _write(self, records: list[SpanRecord]) -> int:
         if self._engine is None:
             self._engine = trace_engine(self.database_url, schema=self.schema)
-        for attempt in range(self.retries + 1):
-            try:
-                return await insert_spans(self._engine, records)
-            except (OperationalError, StoreUnavailable) as exc:
-                # SQLite busy beyond its timeout, a PostgreSQL restart: wait and retry,
-                # the batch is only lost when the database stays away
-                if attempt == self.retries:
-                    raise
+        engine = self._engine
+
+        def busy(exc: Exception) -> bool:
+            # SQLite busy beyond its timeout, a PostgreSQL restart: wait and retry, the
+            # batch is only lost when the database stays away
+            if isinstance(exc, (OperationalError, StoreUnavailable)):
                 log.info("trace store busy (%s), retrying", exc.__class__.__name__)
-                await asyncio.sleep(0.5 * 2**attempt)
-        return 0
+                return True
+            return False
+
+        return await retry(
+            lambda: insert_spans(engine, records),
+            attempts=self.retries + 1,
+            when=busy,
+            delay=lambda n: 0.5 * 2**n,
+        )
 
     def _settle(self, timeout: float) -> bool:
         """Wait for the batch in flight; False (and counted) if it failed."""

@@ -26,13 +26,11 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.trace import Status
 
 from roost.core import ConfigError
+from roost.core.settings import get_settings
 from roost.observe.redaction import redact, redact_value
 from roost.observe.store_exporter import CostFn, LocalStoreSpanExporter
 
 log = logging.getLogger("roost.observe")
-
-CONTENT_ENV = "ROOST_TRACE_CONTENT"
-"""``1``/``0``: whether agents record prompt/completion content on spans (read by agents)."""
 
 OTLP_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 """The GenAI semantic-convention switch; ``true`` also sends content over OTLP."""
@@ -254,10 +252,14 @@ class _SwitchableTracer(trace.Tracer):
 
 
 class _SwitchableTracerProvider(trace.TracerProvider):
-    """Installed once as the OTel global so ``setup_tracing`` can be called again."""
+    """Installed once as the OTel global so ``setup_tracing`` can be called again.
+
+    ``roost_capture_content`` tells the agents (which only see the OTel API) whether to
+    record prompts and completions: true when some destination keeps them."""
 
     def __init__(self) -> None:
         self.delegate: TracerProvider | None = None
+        self.roost_capture_content = False
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
         return _SwitchableTracer(self, args)
@@ -267,7 +269,7 @@ _global_lock = threading.Lock()
 _switch: _SwitchableTracerProvider | None = None
 
 
-def _install(provider: TracerProvider) -> None:
+def _install(provider: TracerProvider, capture_content: bool) -> None:
     global _switch
     with _global_lock:
         if _switch is None:
@@ -281,6 +283,7 @@ def _install(provider: TracerProvider) -> None:
             _switch = switch
         old = _switch.delegate
         _switch.delegate = provider
+        _switch.roost_capture_content = capture_content
     if old is not None and old is not provider:
         old.shutdown()
 
@@ -296,6 +299,7 @@ def shutdown_tracing() -> None:
         provider = _switch.delegate if _switch is not None else None
         if _switch is not None:
             _switch.delegate = None
+            _switch.roost_capture_content = False
     if provider is not None:
         provider.shutdown()
 
@@ -333,12 +337,14 @@ def otlp_exporter(endpoint: str, protocol: OtlpProtocol = "http/protobuf") -> Sp
 
 
 def _otlp_from_env() -> tuple[str | None, str | None]:
+    """Roost's settings, else OpenTelemetry's own variables (the standard names)."""
+    settings = get_settings()
     endpoint = (
-        os.environ.get("ROOST_OTLP_ENDPOINT")
+        settings.otlp_endpoint
         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     )
-    protocol = os.environ.get("ROOST_OTLP_PROTOCOL") or os.environ.get(
+    protocol = settings.otlp_protocol or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
     )
     return endpoint or None, protocol or None
@@ -374,8 +380,7 @@ def setup_tracing(
         raise ConfigError(
             f"unknown OTLP protocol {protocol!r}", hint="use 'http/protobuf' or 'grpc'"
         )
-    env_switch = _truthy(os.environ.get(CONTENT_ENV))
-    if capture_content is None and env_switch is False:
+    if capture_content is None and get_settings().trace_content is False:
         capture_content = False
     store_content = capture_content if capture_content is not None else True
     remote_content = (
@@ -420,11 +425,10 @@ def setup_tracing(
             )
         )
         wants_content = wants_content or remote_content
-    os.environ[CONTENT_ENV] = "1" if wants_content else "0"
-    _install(provider)
+    _install(provider, wants_content)
     return provider
 
 
 def content_capture_enabled() -> bool:
     """What agents should do: record content events only when this is true."""
-    return bool(_truthy(os.environ.get(CONTENT_ENV)))
+    return _switch is not None and _switch.roost_capture_content

@@ -4,6 +4,9 @@
 imported when the app starts, not here.
 """
 
+from typing import TYPE_CHECKING
+
+from roost._lazy import lazy_names
 from roost.server.app import AgentApp, AgentSpec, BusyPolicy
 from roost.server.auth import Principal
 from roost.server.context import AgentContext
@@ -12,13 +15,16 @@ from roost.server.errors import (
     MethodNotAllowed,
     RouteNotFound,
     RunNotActive,
-    RunNotFound,
     ServerShuttingDown,
-    SessionNotFound,
     TaskNotFound,
     UnsupportedMediaType,
 )
 from roost.server.observer import RunInfo, RunObserver
+
+if TYPE_CHECKING:
+    from roost.store import RunNotFound, SessionNotFound
+
+__getattr__ = lazy_names(__name__, {"RunNotFound": "roost.store", "SessionNotFound": "roost.store"})
 
 __all__ = [
     "AgentApp",

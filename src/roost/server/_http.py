@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from roost.core import InvalidRequest, RoostError
+from roost.core import InvalidRequest, PayloadTooLarge, RoostError
 from roost.server.errors import UnsupportedMediaType
 
 T = TypeVar("T", bound=BaseModel)
@@ -20,6 +20,9 @@ JSON_TYPE = "application/json"
 MAX_JSON_DEPTH = 64
 """Arrays/objects a request body may nest (the body itself is level 1): far above what an
 API body needs, far below where the JSON and pydantic encoders give up (~255)."""
+MAX_JSON_VALUES = 10_000
+"""Values (objects, arrays, strings, numbers …) a request body may hold: a conversation
+of hundreds of messages is far below, 300,000 empty objects in 900 KB are far above."""
 MAX_JSON_INT = 2**63 - 1
 """Integers in request JSON fit a signed 64-bit integer (PostgreSQL ``bigint``, OTel)."""
 
@@ -51,9 +54,10 @@ def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
 
 
 def validate(model: type[T], data: Any) -> T:
-    """Validate ``data`` or raise ``InvalidRequest`` listing every bad field."""
+    """Validate ``data`` or raise ``InvalidRequest`` listing every bad field. Strictly: a
+    boolean is ``true``, a number is not ``"1"`` (what the OpenAPI document says)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         fields = field_errors(exc)
         first = fields[0]
@@ -89,15 +93,19 @@ def _check_scalar(value: Any, path: list[str | int]) -> None:
                 raise _bad_json(
                     _field(path), "text contains a lone UTF-16 surrogate", "string_unicode"
                 ) from None
-    elif kind is float:
-        if not math.isfinite(value):
-            raise _bad_json(
-                _field(path),
-                "number must be finite (no NaN, Infinity or overflow)",
-                "finite_number",
-            )
-    elif kind is int and not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT:
+    elif kind is float and not math.isfinite(value):
+        raise _bad_json(
+            _field(path), "number must be finite (no NaN, Infinity or overflow)", "finite_number"
+        )
+    elif (kind is int or kind is float) and _out_of_range(value):
         raise _bad_json(_field(path), "integer out of the signed 64-bit range", "int_range")
+
+
+def _out_of_range(value: float) -> bool:
+    """An integer (JSON Schema counts ``1e20`` as one too) outside 64 bits."""
+    return not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT and (
+        type(value) is int or float(value).is_integer()
+    )
 
 
 def _suspect(value: Any) -> bool:
@@ -107,12 +115,51 @@ def _suspect(value: Any) -> bool:
         return not value.isascii()
     if kind is int:
         return not -MAX_JSON_INT - 1 <= value <= MAX_JSON_INT
-    return kind is float and not math.isfinite(value)
+    return kind is float and (not math.isfinite(value) or _out_of_range(value))
 
 
 def check_json(value: Any) -> None:
-    """Refuse what would be stored but could not be sent back as JSON: non-finite or
-    huge numbers, lone surrogates, nesting deeper than :data:`MAX_JSON_DEPTH`."""
+    """Refuse what would be stored but could not be sent back as JSON — non-finite or
+    huge numbers, lone surrogates, nesting deeper than :data:`MAX_JSON_DEPTH` — and
+    bodies of more than :data:`MAX_JSON_VALUES` values (413: a small body of many empty
+    objects costs the server far more than its size says).
+
+    A first walk only counts and looks; the path of a bad value is found by a second,
+    slower walk when there is one."""
+    count = 1
+    suspect = False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if type(node) is dict:
+            items: Any = node.values()
+            suspect = suspect or not all(type(k) is str and k.isascii() for k in node)
+        elif type(node) is list:
+            items = node
+        else:
+            suspect = suspect or _suspect(node)
+            continue
+        count += len(node)
+        if count > MAX_JSON_VALUES:
+            raise PayloadTooLarge(
+                f"the request body holds more than {MAX_JSON_VALUES} JSON values",
+                hint="send fewer items (every object, array, string, number counts)",
+            )
+        if depth > MAX_JSON_DEPTH:
+            suspect = True
+            continue
+        for item in items:
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append((item, depth + 1))
+            elif not suspect and _suspect(item):
+                suspect = True
+    if suspect:
+        _find_bad_json(value)
+
+
+def _find_bad_json(value: Any) -> None:
+    """The slow walk of :func:`check_json`: raise for the first bad value, with its path."""
     stack: list[tuple[Any, list[str | int]]] = [(value, [])]
     while stack:
         node, path = stack.pop()

@@ -2,68 +2,38 @@
 
 The app is a plain ASGI callable: a small middleware (auth, body limit, rate limit,
 metrics, error mapping) in front of a Starlette router whose routes live one module per
-resource in :mod:`roost.server.routes`. Storage, locks, fan-out and the background queue
-are opened at startup from the app's arguments or the ``ROOST_*`` settings.
+resource in :mod:`roost.server.routes`. What it runs on — storage, locks, fan-out, the
+run executor and the background queue — is opened at startup as :class:`Services`
+from the app's options and the ``ROOST_*`` settings.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
-import json
 import logging
 import sys
-import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from roost.core import ConfigError, new_id
-from roost.core.settings import get_settings
-from roost.server._generator_agent import GeneratorAgent
-from roost.server.context import AgentContext
-from roost.server.errors import AgentNotFound
+from roost.server.config import AppConfig, BusyPolicy
 from roost.server.observer import RunObserver
+from roost.server.registry import Agents, AgentSpec, EndpointSpec, TaskSpec
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute, Router
 
-    from roost.server.auth import Authenticator
+    from roost.observe.instrument import Observability
     from roost.server.metrics import HttpMetrics
-    from roost.server.ratelimit import RateLimiter
-    from roost.server.runs import RunExecutor
-    from roost.server.tasks import TaskQueue
+    from roost.server.services import Services
+    from roost.store import Store
 
 log = logging.getLogger("roost.server")
 
-BusyPolicy = Literal["reject", "enqueue", "interrupt"]
 Hook = Callable[[], Any]
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
-
-@dataclass
-class AgentSpec:
-    """A registered agent: a factory ``(ctx) -> Agent`` or an async generator ``(msg, ctx)``."""
-
-    name: str
-    fn: Callable[..., Any]
-    kind: Literal["factory", "generator"]
-    description: str = ""
-
-
-@dataclass
-class EndpointSpec:
-    path: str
-    fn: Callable[..., Any]
-    methods: tuple[str, ...]
-    public: bool = False
-
-
-@dataclass
-class TaskSpec:
-    path: str
-    fn: Callable[..., Any]
-    name: str
+__all__ = ["AgentApp", "AgentSpec", "BusyPolicy", "ensure_admin_key"]
 
 
 class AgentApp:
@@ -85,6 +55,7 @@ class AgentApp:
         cors_origins: list[str] | None = None,
         max_body_bytes: int = 1_000_000,
         rate_limit: str | None = "60/minute",
+        auth_failure_limit: str | None = "60/minute",
         auth: bool = True,
         admin_key: str | None = None,
         metrics_public: bool = False,
@@ -107,56 +78,78 @@ class AgentApp:
             raise ConfigError(
                 "max_body_bytes, flush_interval and keepalive_interval must be positive"
             )
-        self.name = name
-        self.description = description
-        self.store_url = store_url
-        self.store_schema = store_schema
-        self.redis_url = redis_url
-        self.busy_policy: BusyPolicy = busy_policy
-        self.cors_origins = list(cors_origins or [])
-        self.max_body_bytes = max_body_bytes
-        self.rate_limit_spec = rate_limit
-        self.auth_enabled = auth
-        self.admin_key = admin_key
-        self.metrics_public = metrics_public
-        self.flush_interval = flush_interval
-        self.keepalive_interval = keepalive_interval
-        """Seconds between SSE comments on idle streams (so proxies keep them open)."""
+        self.config = AppConfig(
+            name=name,
+            description=description,
+            store_url=store_url,
+            store_schema=store_schema,
+            redis_url=redis_url,
+            busy_policy=busy_policy,
+            cors_origins=tuple(cors_origins or ()),
+            max_body_bytes=max_body_bytes,
+            rate_limit=rate_limit,
+            auth_failure_limit=auth_failure_limit,
+            auth=auth,
+            admin_key=admin_key,
+            metrics_public=metrics_public,
+            flush_interval=flush_interval,
+            keepalive_interval=keepalive_interval,
+        )
+        self.name, self.description, self.admin_key = name, description, admin_key
+        self.store_url, self.store_schema, self.auth_enabled = store_url, store_schema, auth
         self.instance_id = new_id("inst")
         self.observers: list[RunObserver] = []
-        self.agents: dict[str, AgentSpec] = {}
+        self.agents = Agents()
         self.endpoints: list[EndpointSpec] = []
         self.tasks: dict[str, TaskSpec] = {}
         self.extra_routes: list[BaseRoute] = []
-        """Routes other layers add (e.g. observability's ``/v1/runs/{id}/trace``)."""
+        """Routes other layers add."""
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
-        self._started = False
-        self._asgi: Callable[..., Awaitable[None]] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
-        # opened at startup
-        self.store: Any = None
-        self.locks: Any = None
-        self.bus: Any = None
-        self.bus_remote = False
-        self.executor: RunExecutor
-        self.queue: TaskQueue
-        self.authenticator: Authenticator | None = None
-        self.rate_limiter: RateLimiter | None = None
-        self.metrics: HttpMetrics
-        self.router: Router
-        self._session_cache: dict[str, tuple[Any, float]] = {}
-        self._fresh_sessions: set[str] = set()
+        self._services: Services | None = None
+        self._router: Router | None = None
+        self._asgi: ASGIApp | None = None
         self.print_admin_key = True
         """Print a generated admin key to stderr (``roost serve`` prints it itself)."""
         self.created_admin_key: str | None = None
         """The admin key generated at this start (``None`` when one already existed)."""
-        self.observability: Any = None
+        self.observability: Observability | None = None
+        """What :func:`roost.observe.instrument_app` attached (``None`` with ``observe=False``)."""
         if observe:
             # tracing to the store, /metrics run/model/tool metrics, cost and alerts
             from roost.observe.instrument import instrument_app
 
             instrument_app(self)
+
+    # -- options other layers read -------------------------------------------------------
+    @property
+    def public_paths(self) -> frozenset[str]:
+        """The paths answered without a key (everything else needs one)."""
+        public = {"/healthz", "/readyz"} | {e.path for e in self.endpoints if e.public}
+        if self.config.metrics_public:
+            public.add("/metrics")
+        return frozenset(public)
+
+    # -- what the app runs on, once started ------------------------------------------
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise ConfigError("the app has not started", hint="await app.startup() first")
+        return self._services
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def metrics(self) -> HttpMetrics:
+        return self.services.metrics
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            raise ConfigError("the app has not started", hint="await app.startup() first")
+        return self._router
 
     # -- registration ------------------------------------------------------------------
     def agent(self, fn: Callable[..., Any] | None = None, *, name: str | None = None) -> Any:
@@ -164,14 +157,14 @@ class AgentApp:
         generator ``(msg, ctx)`` yielding text or events. Usable bare or with ``name=``."""
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
-            agent_name = name or (self.name if not self.agents else func.__name__)
+            agent_name = name or (self.name if not len(self.agents) else func.__name__)
             if agent_name in self.agents:
                 raise ConfigError(f"agent {agent_name!r} is registered twice")
             kind: Literal["factory", "generator"] = (
                 "generator" if inspect.isasyncgenfunction(func) else "factory"
             )
             doc = inspect.getdoc(func) or ""
-            self.agents[agent_name] = AgentSpec(agent_name, func, kind, doc.split("\n")[0])
+            self.agents.add(AgentSpec(agent_name, func, kind, doc.split("\n")[0]))
             return func
 
         return register(fn) if fn is not None else register
@@ -216,94 +209,51 @@ class AgentApp:
         self._shutdown.append(fn)
         return fn
 
-    # -- agents ------------------------------------------------------------------------
-    def agent_spec(self, name: str | None) -> AgentSpec:
-        if not self.agents:
-            raise AgentNotFound("this app has no agent", hint="register one with @app.agent")
-        if name is None:
-            return next(iter(self.agents.values()))
-        spec = self.agents.get(name)
-        if spec is None:
-            raise AgentNotFound(
-                f"no agent named {name!r}", hint=f"known agents: {', '.join(self.agents)}"
-            )
-        return spec
-
-    async def build_agent(self, spec: AgentSpec, ctx: AgentContext) -> Any:
-        if spec.kind == "generator":
-            return GeneratorAgent(spec.name, spec.fn, ctx)
-        agent = spec.fn(ctx)
-        if inspect.isawaitable(agent):
-            agent = await agent
-        if ctx.state and not ctx.state_loaded:
-            agent.load_state_dict(ctx.state)
-        return agent
-
     # -- lifecycle ---------------------------------------------------------------------
     async def startup(self) -> None:
-        """Open the store, locks, bus and queue; create the admin key on first start."""
-        if self._started:
+        """Open the services, create the admin key on first start, run the hooks."""
+        if self._services is not None:
             return
-        from roost.server._backends import open_backends, open_rate_limiter
-        from roost.server.auth import Authenticator
-        from roost.server.metrics import HttpMetrics
-        from roost.server.router import build_router
-        from roost.server.runs import RunExecutor
-        from roost.server.tasks import TaskQueue
+        from roost.core.settings import get_settings
+        from roost.server.middleware import wrap
+        from roost.server.routes import build_router
+        from roost.server.services import Services
 
         settings = get_settings()
-        self.store, self.locks, self.bus = await open_backends(self, settings)
-        self.bus_remote = bool(self.redis_url or settings.redis_url)
-        admin = self.admin_key or (
-            settings.admin_key.get_secret_value() if settings.admin_key else None
+        services = await Services.open(
+            self.config,
+            settings,
+            instance_id=self.instance_id,
+            agents=self.agents,
+            endpoints=self.endpoints,
+            tasks=self.tasks,
+            observers=self.observers,
+            public_paths=self.public_paths,
         )
-        if self.auth_enabled:
-            self.authenticator = Authenticator(self.store, admin)
-            if admin is None:
-                self.created_admin_key = await ensure_admin_key(self.store)
-                if self.created_admin_key and self.print_admin_key:
-                    print(
-                        f"roost: admin key (shown once, store it now): {self.created_admin_key}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-        self.rate_limiter = open_rate_limiter(self, settings)
-        self.metrics = HttpMetrics()
-        self.executor = RunExecutor(self)
-        self.queue = TaskQueue(self, settings)
-        self.router = build_router(self)
-        self._asgi = self._wrap(self.router)
-        from roost.server._backends import Publisher
-
-        self._publisher = Publisher(self.bus)
-        requeued = await self.queue.requeue_orphaned_runs()
-        if self.bus_remote:
-            # replicas share the database: only runs whose owner stopped heart-beating
-            await self.store.fail_orphaned_runs(older_than_heartbeat_s=45)
-            self.spawn(self._control_loop())
-            self.spawn(self._heartbeat_loop())
-        else:
-            await self.store.fail_orphaned_runs()  # single node: every active run is orphaned
-        self.executor.start_background_loops()
-        from roost.store.retention import RetentionJob  # prunes what ages out (0123)
-
-        self.spawn(RetentionJob.from_settings(self.store, settings).run())
-        await self.queue.start(force=bool(requeued))
-        for run_id in requeued:
-            await self.queue.enqueue_run(run_id)
+        self._services = services
+        if services.authenticator is not None and not (self.admin_key or settings.admin_key):
+            self.created_admin_key = await ensure_admin_key(services.store)
+            if self.created_admin_key and self.print_admin_key:
+                print(
+                    f"roost: admin key (shown once, store it now): {self.created_admin_key}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        self._router = build_router(services, self.extra_routes)
+        self._asgi = wrap(self._router, services)
+        await services.start()
         for hook in self._startup:
             result = hook()
             if inspect.isawaitable(result):
                 await result
-        self._started = True
         from roost.server._memory import trim_heap
 
         trim_heap()  # start-up temporaries back to the OS: idle RSS (decision 0097)
 
     async def shutdown(self) -> None:
-        if not self._started:
+        services, self._services = self._services, None
+        if services is None:
             return
-        self._started = False
         for hook in self._shutdown:
             try:
                 result = hook()
@@ -311,113 +261,9 @@ class AgentApp:
                     await result
             except Exception:
                 log.exception("shutdown hook %r failed", hook)
-        await self.executor.close()
-        await self.queue.stop()
-        await self._publisher.aclose()
-        for task in list(self._background):
-            task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(BaseException):
-                await task
-        from roost.server._backends import close_backends
-
-        await close_backends(self)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """A fire-and-forget task that is kept referenced and cancelled at shutdown."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    # -- sessions (a small cache: a session is created, then run in, many times) -------
-    async def get_session(self, session_id: str, *, fresh: bool = False) -> Any:
-        """The session record, cached for a few seconds: runs need only its owner and
-        agent, which never change (deletion this process applies at once, other replicas
-        within 5 s). ``fresh`` reads the store, for those who show the record (its
-        ``updated_at`` and message count move with every run)."""
-        now = time.monotonic()
-        hit = None if fresh else self._session_cache.get(session_id)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        record = await self.store.get_session(session_id)
-        self.remember_session(record, fresh=False)
-        return record
-
-    def remember_session(self, record: Any, *, fresh: bool) -> None:
-        if len(self._session_cache) > 10_000:
-            self._session_cache.clear()
-            self._fresh_sessions.clear()
-        self._session_cache[record.id] = (record, time.monotonic() + 5.0)
-        if fresh and not self.bus_remote:  # with replicas, a run may happen elsewhere first
-            self._fresh_sessions.add(record.id)
-
-    def forget_session(self, session_id: str) -> None:
-        self._session_cache.pop(session_id, None)
-        self._fresh_sessions.discard(session_id)
-
-    def take_fresh(self, session_id: str) -> bool:
-        """True once for a session created by this process: it has no saved state yet."""
-        if session_id in self._fresh_sessions:
-            self._fresh_sessions.discard(session_id)
-            return True
-        return False
-
-    # -- fan-out across processes ------------------------------------------------------
-    def publish_event(self, run_id: str, text: str) -> None:
-        self._publisher.put(f"run:{run_id}", text)
-
-    def subscribe_run(self, run_id: str) -> Any:
-        return self.bus.subscribe(f"run:{run_id}")
-
-    async def send_control(self, owner: str | None, message: dict[str, Any]) -> None:
-        """Ask the process that owns a run to cancel it or resolve an approval."""
-        if not owner or not self.bus_remote:
-            return
-        await self.bus.publish(f"control:{owner}", json.dumps(message))
-
-    async def _control_loop(self) -> None:
-        async with self.bus.subscribe(f"control:{self.instance_id}") as sub:
-            async for data in sub:
-                try:
-                    await self.executor.handle_control(json.loads(data))
-                except Exception:
-                    log.exception("bad control message %r", data)
-
-    async def _heartbeat_loop(self) -> None:
-        """Keep this instance's runs alive and fail those of replicas that died."""
-        while True:
-            await asyncio.sleep(10)
-            try:
-                await self.store.heartbeat(self.instance_id)
-                await self.store.fail_orphaned_runs(older_than_heartbeat_s=45)
-            except Exception:
-                log.exception("heartbeat failed")
+        await services.close()
 
     # -- ASGI --------------------------------------------------------------------------
-    def _wrap(self, router: Router) -> Callable[..., Awaitable[None]]:
-        from roost.server.middleware import ServiceMiddleware
-
-        app: Callable[..., Awaitable[None]] = ServiceMiddleware(router, self)
-        if self.cors_origins:
-            from starlette.middleware.cors import CORSMiddleware
-
-            app = CORSMiddleware(
-                app,
-                allow_origins=self.cors_origins,
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=[
-                    "authorization",
-                    "content-type",
-                    "last-event-id",
-                    "x-api-key",
-                    "x-session-id",
-                ],
-                allow_credentials=True,
-                expose_headers=["x-run-id", "x-session-id", "retry-after"],
-            )
-        return app
-
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -447,7 +293,7 @@ class AgentApp:
                 return
 
 
-async def ensure_admin_key(store: Any) -> str | None:
+async def ensure_admin_key(store: Store) -> str | None:
     """Create the first admin key if the store has none; return its plaintext (once)."""
     keys = await store.list_api_keys(include_revoked=False)
     if any(k.role == "admin" for k in keys):

@@ -3,6 +3,10 @@
 The admin key is either ``ROOST_ADMIN_KEY`` or generated at first start and printed
 once; only its hash is stored. ``X-Roost-User`` / ``X-Roost-Tenant`` are honoured for
 admin keys only, so a gateway holding the admin key can act on behalf of its users.
+
+Every principal that is not an admin has a user id (a user key created without one is
+its own user, ``user_id`` = the key's id, decision 0130), and what it may see is decided
+in one place, :meth:`Principal.can_access`, by its (tenant, user) pair.
 """
 
 from __future__ import annotations
@@ -10,23 +14,35 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from roost.core import Forbidden, Unauthorized
+from roost.core import Forbidden, InvalidRequest, RateLimited, Unauthorized
+from roost.server.ratelimit import FailureLimiter
 
 _CACHE_TTL = 30.0
 _CACHE_MAX = 10_000
 
+Role = Literal["admin", "user", "public"]
+
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key, its role, and the tenant/user the call acts for."""
+    """Who is calling: the key, its role, and the tenant/user the call acts for.
+
+    A ``user`` principal always has a ``user_id``: it cannot be built without one, so no
+    missing field can widen what it sees.
+    """
 
     key_id: str
-    role: str
+    role: Role
     user_id: str | None = None
     tenant_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role == "user" and not self.user_id:
+            raise ValueError("a user principal needs a user_id")
 
     @property
     def is_admin(self) -> bool:
@@ -37,13 +53,23 @@ class Principal:
             raise Forbidden("this route needs an admin key", hint="use the admin key")
 
     def can_access(self, user_id: str | None, tenant_id: str | None) -> bool:
-        """Admins see everything; a user key only its own (tenant, user) resources; an
-        unauthenticated caller nothing."""
-        if self.is_admin and self.user_id is None:
+        """Admins see everything; a user principal only what belongs to its own
+        (tenant, user); anyone else (a public route's caller) nothing."""
+        if self.role == "admin":
             return True
-        if self.role == "public":
+        if self.role != "user":
             return False
         return user_id == self.user_id and tenant_id == self.tenant_id
+
+    def listing_filter(self) -> tuple[str | None, str | None]:
+        """The store filter ``(user_id, tenant_id)`` of what this principal may list: its
+        own, or ``(None, None)`` (everything) for an admin. Listings still check every item
+        with :meth:`can_access`: the store reads a ``None`` tenant as "any tenant"."""
+        if self.role == "admin":
+            return None, None
+        if self.role == "user":
+            return self.user_id, self.tenant_id
+        raise Forbidden("this route needs an API key", hint="send an API key")
 
 
 ANONYMOUS = Principal(key_id="anonymous", role="admin")
@@ -69,54 +95,110 @@ def bearer_token(headers: dict[str, str]) -> str | None:
     return key.strip() if key else None
 
 
+def key_principal(record: Any) -> Principal:
+    """The principal of a stored key: a user key without a user id is its own user."""
+    if record.role == "admin":
+        return Principal(str(record.id), "admin", record.user_id, record.tenant_id)
+    return Principal(str(record.id), "user", record.user_id or str(record.id), record.tenant_id)
+
+
+class _LRU:
+    """A bounded least-recently-used map of key hashes to verdicts with an expiry."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, tuple[Principal | None, float]] = OrderedDict()
+
+    def get(self, digest: str, now: float) -> tuple[Principal | None] | None:
+        hit = self._items.get(digest)
+        if hit is None or hit[1] <= now:
+            return None
+        self._items.move_to_end(digest)
+        return (hit[0],)
+
+    def put(self, digest: str, principal: Principal | None, expires: float) -> None:
+        self._items[digest] = (principal, expires)
+        self._items.move_to_end(digest)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 class Authenticator:
-    """Turns request headers into a :class:`Principal` or raises ``Unauthorized``."""
+    """Turns request headers into a :class:`Principal` or raises ``Unauthorized``.
 
-    def __init__(self, store: Any, admin_key: str | None = None) -> None:
+    Verdicts are cached in two bounded LRUs, valid keys apart from invalid ones, so a
+    flood of random keys never evicts the keys in use.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        admin_key: str | None = None,
+        failures: FailureLimiter | None = None,
+        cache_size: int = _CACHE_MAX,
+    ) -> None:
         self.store = store
+        self.failures = failures
         self._admin_hash = _hash(admin_key) if admin_key else None
-        self._cache: dict[str, tuple[Principal | None, float]] = {}
+        self._valid = _LRU(cache_size)
+        self._invalid = _LRU(cache_size)
 
-    async def authenticate(self, headers: dict[str, str]) -> Principal:
+    async def authenticate(self, headers: dict[str, str], address: str = "") -> Principal:
+        """The caller's principal; ``address`` (the client's) is what failed attempts
+        are counted by (see :class:`FailureLimiter`)."""
         token = bearer_token(headers)
         if not token:
             raise Unauthorized(
                 "missing API key", hint="send 'Authorization: Bearer <key>' (see `roost serve`)"
             )
-        principal = await self._principal_for(token)
+        principal = await self._principal_for(token, address)
         if principal is None:
+            if self.failures is not None:
+                self.failures.failed(address)
             raise Unauthorized(
                 "invalid API key", hint="check the key; admins create keys at /v1/keys"
             )
         if principal.is_admin:
             user = headers.get("x-roost-user")
             tenant = headers.get("x-roost-tenant")
-            if user or tenant:
-                return Principal(principal.key_id, "user", user_id=user, tenant_id=tenant)
+            if tenant and not user:
+                raise InvalidRequest(
+                    "X-Roost-Tenant needs X-Roost-User",
+                    hint="name the user the admin key acts for, or send neither header",
+                    fields=[{"field": "X-Roost-User", "message": "required", "type": "missing"}],
+                )
+            if user:
+                return Principal(principal.key_id, "user", user_id=user, tenant_id=tenant or None)
         return principal
 
-    async def _principal_for(self, token: str) -> Principal | None:
+    async def _principal_for(self, token: str, address: str) -> Principal | None:
         digest = _hash(token)
         if self._admin_hash is not None and hmac.compare_digest(digest, self._admin_hash):
             return Principal(key_id="admin-env", role="admin")
         now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        record = await self.store.verify_api_key(token)
-        principal = None
-        if record is not None:
-            principal = Principal(
-                key_id=str(record.id),
-                role=str(getattr(record, "role", "user") or "user"),
-                user_id=getattr(record, "user_id", None),
-                tenant_id=getattr(record, "tenant_id", None),
+        hit = self._valid.get(digest, now)
+        if hit is not None:
+            return hit[0]
+        wait = self.failures.wait(address) if self.failures is not None else 0
+        if wait:
+            raise RateLimited(
+                "too many failed authentications from this address",
+                hint=f"check the key; retry after {int(wait)} s",
+                retry_after=int(wait),
             )
-        if len(self._cache) >= _CACHE_MAX:
-            self._cache.clear()
-        self._cache[digest] = (principal, now + _CACHE_TTL)
+        hit = self._invalid.get(digest, now)
+        if hit is not None:
+            return hit[0]
+        record = await self.store.verify_api_key(token)
+        principal = key_principal(record) if record is not None else None
+        cache = self._valid if principal is not None else self._invalid
+        cache.put(digest, principal, now + _CACHE_TTL)
         return principal
 
     def forget(self) -> None:
         """Drop cached verdicts (after a key is created or revoked in this process)."""
-        self._cache.clear()
+        self._valid.clear()
+        self._invalid.clear()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
+from roost.core.settings import get_settings
 from roost.server.app import AgentApp
 from roost.server.context import AgentContext
 
@@ -48,7 +48,7 @@ def create_app(
     from roost.tools.builtin import builtin_tools
 
     if sandbox is None:
-        sandbox = os.environ.get("ROOST_SANDBOX", "1") not in ("0", "false", "no")
+        sandbox = get_settings().sandbox
     app = AgentApp(name, description="Roost built-in assistant", **app_options)
     chat_model = resolve_model(model)
     sandboxes: dict[str, Any] = {}
@@ -76,12 +76,9 @@ def create_app(
             if manager is not None:
                 await manager.aclose()
 
-    knowledge_base = knowledge_base or os.environ.get("ROOST_KNOWLEDGE_BASE") or None
-    remember = (
-        memory
-        if memory is not None
-        else os.environ.get("ROOST_MEMORY", "0") not in ("0", "false", "no", "")
-    )
+    settings = get_settings()
+    knowledge_base = knowledge_base or settings.knowledge_base or None
+    remember = memory if memory is not None else settings.memory
     attached: dict[str, Any] = {}
     if knowledge_base:
 
@@ -89,7 +86,7 @@ def create_app(
         async def _open_knowledge_base() -> None:
             from roost.server.routes.knowledge import knowledge_store
 
-            attached["kb"] = await knowledge_store(app).open_recorded(
+            attached["kb"] = await knowledge_store(app.services).open_recorded(
                 knowledge_base, tenant_id=None
             )
 
@@ -104,7 +101,7 @@ def create_app(
         if remember and ctx.user_id:
             from roost.server.routes.knowledge import memory_for
 
-            user_memory = memory_for(app, ctx.tenant_id or "default")
+            user_memory = memory_for(app.services, ctx.tenant_id or "default")
         has_kb = "kb" in attached
         if not has_kb and user_memory is None:
             return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
@@ -166,6 +163,4 @@ def _prestart_done(task: asyncio.Task[Any]) -> None:
 def app_from_env() -> AgentApp:
     """Factory for ``roost serve`` (also with several workers): the model spec comes from
     ``ROOST_SERVE_MODEL`` (set by ``--model``) or else ``ROOST_MODEL``/the local model."""
-    import os
-
-    return create_app(os.environ.get("ROOST_SERVE_MODEL") or None)
+    return create_app(get_settings().serve_model or None)

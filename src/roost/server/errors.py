@@ -1,20 +1,12 @@
-"""Errors of the HTTP service; each has a stable ``code`` and the HTTP ``status`` it maps to."""
+"""Errors of the HTTP service; each has a stable ``code`` and the HTTP ``status`` it maps to.
+
+A missing (or someone else's) session or run is the store's ``SessionNotFound`` /
+``RunNotFound``: one class per code, so catching one catches every such error.
+"""
 
 from __future__ import annotations
 
 from roost.core import Conflict, NotFound, RoostError
-
-
-class SessionNotFound(NotFound):
-    """No session with that id (or it belongs to another user)."""
-
-    code = "session_not_found"
-
-
-class RunNotFound(NotFound):
-    """No run with that id (or it belongs to another user)."""
-
-    code = "run_not_found"
 
 
 class AgentNotFound(NotFound):

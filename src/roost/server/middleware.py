@@ -8,42 +8,59 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.routing import Match, Route
 
 from roost.core import PayloadTooLarge, RateLimited, RoostError
 from roost.server._http import error_body
 from roost.server.auth import ANONYMOUS, PUBLIC
 from roost.server.errors import MethodNotAllowed, RouteNotFound
-from roost.server.router import RouteTable
 
 if TYPE_CHECKING:
     from starlette.routing import Router
 
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 log = logging.getLogger("roost.server.http")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+
+def wrap(router: Router, services: Services) -> Callable[..., Awaitable[None]]:
+    """The router behind the service middleware, behind CORS when origins are allowed."""
+    app: Callable[..., Awaitable[None]] = ServiceMiddleware(router, services)
+    origins = services.config.cors_origins
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "last-event-id",
+                "x-api-key",
+                "x-session-id",
+            ],
+            allow_credentials=True,
+            expose_headers=["x-run-id", "x-session-id", "retry-after"],
+        )
+    return app
 
 
 class ServiceMiddleware:
-    def __init__(self, app: Router, service: AgentApp) -> None:
+    def __init__(self, app: Router, services: Services) -> None:
         self.app = app
-        self.table = RouteTable(app.routes)
-        self.service = service
-        self.public = set(PUBLIC_PATHS)
-        if service.metrics_public:
-            self.public.add("/metrics")
-        self.public |= {e.path for e in service.endpoints if e.public}
+        self.services = services
+        self.public = services.public_paths
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        service = self.service
+        services = self.services
         start = time.perf_counter()
         status_box = [500]
         started = [False]
@@ -54,7 +71,7 @@ class ServiceMiddleware:
                 started[0] = True
             await send(message)
 
-        limit = service.max_body_bytes
+        limit = services.config.max_body_bytes
         received = [0]
 
         async def receive_limited() -> dict[str, Any]:
@@ -78,33 +95,27 @@ class ServiceMiddleware:
                 )
             path = scope["path"]
             if path not in self.public and scope["method"] != "OPTIONS":
-                auth = service.authenticator
+                auth = services.authenticator
                 if auth is not None:
-                    principal = await auth.authenticate(headers)
+                    client = scope.get("client")
+                    principal = await auth.authenticate(headers, client[0] if client else "")
                 else:
                     principal = ANONYMOUS
                 scope["roost.principal"] = principal
-                limiter = service.rate_limiter
+                limiter = services.rate_limiter
                 if limiter is not None:
                     wait = await limiter.check(principal.key_id)
                     if wait:
                         raise RateLimited(
-                            f"rate limit of {service.rate_limit_spec} per key exceeded",
+                            f"rate limit of {limiter.spec} per key exceeded",
                             hint=f"retry after {int(wait)} s",
                             retry_after=int(wait),
                         )
             else:  # a public route, or a CORS preflight: nobody is authenticated
-                scope["roost.principal"] = ANONYMOUS if service.authenticator is None else PUBLIC
+                public = services.authenticator is not None
+                scope["roost.principal"] = PUBLIC if public else ANONYMOUS
             scope["roost.headers"] = headers
-            hit = self.table.match(scope["method"], path)
-            if hit is None:
-                await self.app(scope, receive_limited, send_wrapper)
-            else:  # what the router would do, without its layers (see RouteTable)
-                handler, scope["roost.route"], scope["path_params"] = hit
-                scope["router"] = self.app
-                request = Request(scope, receive_limited)
-                response = await handler(request, scope.get("roost.principal", ANONYMOUS))
-                await response(scope, receive_limited, send_wrapper)
+            await self.app(scope, receive_limited, send_wrapper)
         except Exception as exc:
             if started[0]:
                 log.exception(
@@ -113,6 +124,9 @@ class ServiceMiddleware:
                 return
             err = _as_roost_error(exc)
             extra: list[tuple[bytes, bytes]] = []
+            if isinstance(err, MethodNotAllowed):  # what every route on this path allows
+                allowed = _allowed(self.app, scope)
+                extra.append((b"allow", ", ".join(allowed).encode()))
             if isinstance(err, RateLimited):
                 extra.append((b"retry-after", str(err.details.get("retry_after", 1)).encode()))
             run_id = err.details.get("run_id")
@@ -120,13 +134,29 @@ class ServiceMiddleware:
                 extra.append((b"x-run-id", run_id.encode()))
             await _send_error(send_wrapper, err, extra)
         finally:
-            route = scope.get("roost.route")
+            route = scope.get("roost.route")  # set by the route Starlette matched
             if route is None:  # refused before routing (401, 413, 429): still its route
-                hit = self.table.match(scope["method"], scope["path"])
-                route = hit[1] if hit is not None else _unmatched(status_box[0])
-            service.metrics.observe(
+                route = _template(self.app, scope) or _unmatched(status_box[0])
+            services.metrics.observe(
                 route, scope["method"], status_box[0], time.perf_counter() - start
             )
+
+
+def _template(router: Router, scope: dict[str, Any]) -> str | None:
+    """The path template of the route the router would take (the first that matches the
+    path, whatever the method)."""
+    for route in router.routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            return route.path
+    return None
+
+
+def _allowed(router: Router, scope: dict[str, Any]) -> list[str]:
+    methods: set[str] = set()
+    for route in router.routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def _unmatched(status: int) -> str:

@@ -1,16 +1,42 @@
-"""The OpenAPI 3.1 document of an app, built from the pydantic bodies in ``schemas``."""
+"""The OpenAPI 3.1 document of an app, built from the routes its router serves.
+
+Each route carries a :class:`~roost.server.router.Doc`; bodies come from the pydantic
+models in ``schemas``. The document says exactly what the server accepts (schemathesis
+checks it in the test suite): any JSON value is :data:`JSON_VALUE` (integers within 64
+bits, as the input checks want), bodies without a required field may be left out, and
+an event stream is described event by event (``itemSchema``, OpenAPI 3.2's keyword).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from starlette.routing import Route
 
-from roost.server import schemas as s
+from roost.core.digits import MAX_INT64
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from starlette.routing import BaseRoute
 
+    from roost.server.router import Doc
+    from roost.server.services import Services
+
+_REF = "#/components/schemas/"
+JSON_VALUE: dict[str, Any] = {
+    "description": "Any JSON value; integers (also 1e20) within the signed 64-bit range.",
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "string"},
+        {"type": "integer", "minimum": -MAX_INT64 - 1, "maximum": MAX_INT64},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "array", "items": {"$ref": _REF + "JsonValue"}},
+        {"type": "object", "additionalProperties": {"$ref": _REF + "JsonValue"}},
+    ],
+}
+JSON_ANY = {"$ref": _REF + "JsonValue"}
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -27,84 +53,48 @@ _ERROR = {
         }
     },
 }
-_ERROR_CONTENT = {
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_EVENT = {
+    "type": "object",
+    "required": ["seq", "type", "run_id", "session_id"],
+    "properties": {
+        "seq": {"type": "integer", "minimum": 1},
+        "type": {"type": "string"},
+        "run_id": {"type": "string"},
+        "session_id": {"type": "string"},
+    },
+    "description": "An event envelope (docs/protocol.md)",
 }
-_SSE = {"text/event-stream": {"schema": {"type": "string", "description": "docs/protocol.md"}}}
-
-# (method, path, summary, request model, response model or "sse", success status)
-_OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
-    ("get", "/healthz", "Liveness (no key needed)", None, None, 200),
-    ("get", "/readyz", "Readiness: the store is reachable (no key needed)", None, None, 200),
-    ("get", "/metrics", "Prometheus exposition", None, None, 200),
-    ("get", "/openapi.json", "This document", None, None, 200),
-    ("post", "/v1/sessions", "Create a session", s.SessionCreate, s.SessionOut, 201),
-    ("get", "/v1/sessions", "List your sessions", None, None, 200),
-    ("get", "/v1/sessions/{session_id}", "Get a session", None, s.SessionOut, 200),
-    ("delete", "/v1/sessions/{session_id}", "Delete a session and its history", None, None, 204),
-    (
-        "get",
-        "/v1/sessions/{session_id}/messages",
-        "Page through messages",
-        None,
-        s.MessagePageOut,
-        200,
-    ),
-    (
-        "post",
-        "/v1/sessions/{session_id}/runs",
-        "Start a run (SSE when stream=true)",
-        s.RunCreate,
-        "sse",
-        200,
-    ),
-    (
-        "post",
-        "/v1/runs",
-        "Start a run in the session named by X-Session-ID",
-        s.RunCreate,
-        "sse",
-        200,
-    ),
-    ("get", "/v1/runs/{run_id}", "Get a run", None, s.RunOut, 200),
-    (
-        "get",
-        "/v1/runs/{run_id}/events",
-        "Join or resume a run's stream (Last-Event-ID)",
-        None,
-        "sse",
-        200,
-    ),
-    ("post", "/v1/runs/{run_id}/cancel", "Interrupt a run", None, None, 202),
-    (
-        "post",
-        "/v1/runs/{run_id}/approvals/{call_id}",
-        "Approve or reject a paused tool call",
-        s.ApprovalDecision,
-        None,
-        202,
-    ),
-    ("get", "/v1/runs/{run_id}/trace", "The run's span tree (roost.observe)", None, None, 200),
-    ("get", "/v1/usage", "Token usage and cost, grouped", None, None, 200),
-    ("post", "/v1/keys", "Create an API key (admin)", s.KeyCreate, s.KeyOut, 201),
-    ("get", "/v1/keys", "List API keys (admin)", None, None, 200),
-    ("delete", "/v1/keys/{key_id}", "Revoke an API key (admin)", None, s.KeyOut, 200),
-    (
-        "post",
-        "/v1/chat/completions",
-        "OpenAI-compatible chat completions",
-        s.ChatCompletionCreate,
-        None,
-        200,
-    ),
-    ("get", "/v1/models", "The agents, as OpenAI models", None, None, 200),
-    ("get", "/v1/tasks/{task_id}", "Status of a background task", None, s.TaskOut, 200),
-]
-
-_PUBLIC = frozenset({"/healthz", "/readyz"})
+SSE_EVENTS = {
+    "text/event-stream": {
+        "itemSchema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "event": {"type": "string"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": _EVENT,
+                },
+            },
+        }
+    }
+}
+"""A run's stream: one event per SSE frame (``id`` = ``seq``, ``data`` = the envelope)."""
+SSE_DATA = {
+    "text/event-stream": {
+        "itemSchema": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+        }
+    }
+}
+"""An SSE stream of ``data:`` frames (the OpenAI-compatible stream, custom endpoints)."""
 
 
-def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
@@ -114,152 +104,74 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     }
 
 
-_PAGE_LIMIT = {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
-_SEQ = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
-_TIME = {"type": "string", "description": "ISO 8601 time or Unix seconds"}
-# query and header parameters, by (method, path)
-_PARAMS: dict[tuple[str, str], list[dict[str, Any]]] = {
-    ("get", "/v1/sessions"): [
-        _query("limit", "page size", _PAGE_LIMIT),
-        _query("cursor", "next_cursor of the previous page", {"type": "string"}),
-    ],
-    ("get", "/v1/sessions/{session_id}/messages"): [
-        _query("limit", "page size", _PAGE_LIMIT),
-        _query("after", "next_cursor of the previous page", {"type": "string"}),
-    ],
-    ("get", "/v1/runs/{run_id}/events"): [
-        _query("after", "events after this id (the Last-Event-ID header wins)", _SEQ),
-        {
-            "name": "Last-Event-ID",
-            "in": "header",
-            "required": False,
-            "schema": _SEQ,
-            "description": "the id of the last event received: the stream resumes after it",
-        },
-    ],
-    ("post", "/v1/runs"): [
-        {
-            "name": "X-Session-ID",
-            "in": "header",
-            "required": True,
-            "schema": {"type": "string"},
-            "description": "the session to run in",
-        }
-    ],
-    ("post", "/v1/chat/completions"): [
-        {
-            "name": "X-Session-ID",
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": "the conversation (docs/api.md, OpenAI-compatible)",
-        }
-    ],
-    ("get", "/v1/usage"): [
-        _query("group_by", "one of session, user, tenant, model, agent", {"type": "string"}),
-        _query("since", "from this time", _TIME),
-        _query("until", "until this time", _TIME),
-        _query("tenant", "one tenant (admin keys only)", {"type": "string"}),
-    ],
-}
-_EXTRA_ERRORS: dict[tuple[str, str], dict[str, str]] = {
-    ("post", "/v1/chat/completions"): {
-        "400": "unsupported_parameter (an option the agent cannot honour)",
-        "404": "agent_not_found (model names no agent)",
-    },
-    ("post", "/v1/sessions"): {"404": "agent_not_found"},
-}
-# errors a route can answer besides 401/429 (and 422/413 where it takes a body)
-_CONFLICTS = {
-    ("post", "/v1/sessions"): "session_exists",
-    ("delete", "/v1/sessions/{session_id}"): "session_busy (a run is active)",
-    ("post", "/v1/sessions/{session_id}/runs"): "session_busy (busy_policy reject)",
-    ("post", "/v1/runs"): "session_busy (busy_policy reject)",
-    ("post", "/v1/runs/{run_id}/cancel"): "run_not_active (it already finished)",
-    ("post", "/v1/runs/{run_id}/approvals/{call_id}"): "run_not_active",
-    ("post", "/v1/chat/completions"): "session_busy, session_agent_mismatch",
-}
+def header(
+    name: str, description: str, schema: dict[str, Any], *, required: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
 
 
-def openapi_schema(app: AgentApp) -> dict[str, Any]:
-    components: dict[str, Any] = {"Error": _ERROR}
+PAGE_LIMIT = {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+SEQ = {"type": "integer", "minimum": 0, "maximum": MAX_INT64}
+CURSOR = {
+    "type": "string",
+    "format": "roost-cursor",
+    "description": "a next_cursor you received (opaque; anything else is 422 invalid_cursor)",
+}
+NON_BLANK = {"type": "string", "pattern": "\\S"}
+
+
+def openapi_schema(routes: list[BaseRoute], services: Services) -> dict[str, Any]:
+    """The document of the ``routes`` the app's router serves."""
+    public = services.public_paths
+    components: dict[str, Any] = {"Error": _ERROR, "JsonValue": JSON_VALUE}
     paths: dict[str, Any] = {}
 
     def ref(model: type[BaseModel]) -> dict[str, str]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in schema.pop("$defs", {}).items():
-            components.setdefault(name, sub)
-        components[model.__name__] = schema
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
+        if model.__name__ not in components:
+            schema = model.model_json_schema(ref_template=_REF + "{model}")
+            for name, sub in schema.pop("$defs", {}).items():
+                components.setdefault(name, _bounded(sub))
+            components[model.__name__] = schema = _bounded(schema)
+            patch = _PATCHES.get(model.__name__)
+            if patch is not None:
+                patch(schema["properties"], ref)
+        return {"$ref": _REF + model.__name__}
 
-    from roost.server.routes.knowledge import OPENAPI_OPS as knowledge_ops
+    def content(value: Any) -> dict[str, Any]:
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            return {"application/json": {"schema": ref(value)}}
+        if isinstance(value, dict) and value and all("/" in k for k in value):
+            return value  # media types already
+        if value == "sse":
+            return {**SSE_EVENTS, "application/json": {"schema": ref(_run_out())}}
+        if value == "stream":
+            return dict(SSE_DATA)
+        return {"application/json": {"schema": value}}
 
-    ops = list(_OPS) + knowledge_ops
-    ops += [
-        ("post", t.path, f"Queue task {t.name}", None, s.TaskOut, 202) for t in app.tasks.values()
-    ]
-    ops += [
-        (m.lower(), e.path, f"Custom endpoint {e.fn.__name__}", None, None, 200)
-        for e in app.endpoints
-        for m in e.methods
-    ]
-    for method, path, summary, body, resp, status in ops:
-        op: dict[str, Any] = {"summary": summary, "responses": {}}
-        names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-        parameters = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in names
-        ] + _PARAMS.get((method, path), [])
-        if parameters:
-            op["parameters"] = parameters
-        if body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": ref(body)}},
-            }
-        if resp == "sse":
-            content: dict[str, Any] | None = {**_SSE, "application/json": {"schema": ref(s.RunOut)}}
-        elif resp is not None:
-            content = {"application/json": {"schema": ref(resp)}}
-        else:
-            content = None
-        ok: dict[str, Any] = {"description": "success"}
-        if content:
-            ok["content"] = content
-        op["responses"][str(status)] = ok
-        errors: list[tuple[str, str]] = []
-        extra = _EXTRA_ERRORS.get((method, path), {})
-        if "400" in extra:
-            errors.append(("400", extra["400"]))
-        if path not in _PUBLIC:
-            errors.append(("401", "missing or invalid key"))
-            if path.startswith("/v1/keys") or path == "/metrics":
-                errors.append(("403", "an admin key is needed"))
-        if names:
-            errors.append(("404", f"no such {names[0].removesuffix('_id')} (or not yours)"))
-        elif "404" in extra:
-            errors.append(("404", extra["404"]))
-        if (method, path) in _CONFLICTS:
-            errors.append(("409", _CONFLICTS[(method, path)]))
-        if body is not None:
-            errors.append(("413", "the body is over the size limit"))
-            errors.append(("415", "the body is not JSON (Content-Type)"))
-        if body is not None or (method, path) in _PARAMS or names:
-            errors.append(("422", "invalid request: the fields at fault are listed"))
-        if path not in _PUBLIC:
-            errors.append(("429", "rate limited (see Retry-After)"))
-        if path == "/readyz":
-            errors.append(("503", "the store is unreachable"))
-        for code, text in errors:
-            op["responses"][code] = {"description": text, **_ERROR_CONTENT}
-        if path not in _PUBLIC:
-            op["security"] = [{"bearer": []}, {"apiKey": []}]
-        paths.setdefault(path, {})[method] = op
+    for route in routes:
+        if not isinstance(route, Route):
+            continue
+        doc: Doc = getattr(route, "roost_doc", None) or _default_doc(route)
+        # Starlette's convertors (``{name:path}``) are not OpenAPI's
+        path = re.sub(r"\{([^}:]+):[^}]+\}", r"{\1}", route.path)
+        for method in sorted(route.methods or ()):
+            if method == "HEAD":
+                continue  # implied by GET
+            paths.setdefault(path, {})[method.lower()] = _operation(path, doc, content, public)
+    for body in (s for s in components.values() if isinstance(s, dict)):
+        _require_discriminators(body)
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": f"{app.name} (Roost agent service)",
+            "title": f"{services.config.name} (Roost agent service)",
             "version": "1",
-            "description": app.description,
+            "description": services.config.description,
         },
         "paths": paths,
         "components": {
@@ -270,3 +182,158 @@ def openapi_schema(app: AgentApp) -> dict[str, Any]:
             },
         },
     }
+
+
+def _operation(path: str, doc: Doc, content: Any, public: frozenset[str]) -> dict[str, Any]:
+    names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+    op: dict[str, Any] = {"summary": doc.summary, "responses": {}}
+    parameters = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in names
+    ] + list(doc.params)
+    if parameters:
+        op["parameters"] = parameters
+    if doc.body is not None:
+        body = doc.body
+        schema = content(body)["application/json"]["schema"] if isinstance(body, type) else body
+        # an empty body is read as {}: it may be left out when {} is a valid body
+        required = isinstance(body, type) and any(
+            f.is_required() for f in body.model_fields.values()
+        )
+        op["requestBody"] = {
+            "required": required,
+            "content": {"application/json": {"schema": schema}},
+        }
+    ok: dict[str, Any] = {"description": "success"}
+    if doc.response is not None:
+        ok["content"] = content(doc.response)
+    op["responses"][str(doc.status)] = ok
+    for status, resp in doc.codes.items():
+        op["responses"][status] = {"description": "success", "content": content(resp)}
+    errors: dict[str, str] = {}
+    if path not in public:
+        errors["401"] = "missing or invalid key"
+        if doc.admin:
+            errors["403"] = "an admin key is needed"
+    if names:
+        errors["404"] = f"no such {names[0].removesuffix('_id')} (or not yours)"
+    if doc.body is not None:
+        errors["413"] = "the body is over the size limit (bytes or JSON values)"
+        errors["415"] = "the body is not JSON (Content-Type)"
+    if doc.body is not None or doc.params or names:
+        errors["422"] = "invalid request: the fields at fault are listed"
+    if path not in public:
+        errors["429"] = "rate limited (see Retry-After)"
+    errors.update(doc.errors)
+    for code in sorted(errors):
+        op["responses"][code] = {
+            "description": errors[code],
+            "content": {"application/json": {"schema": {"$ref": _REF + "Error"}}},
+        }
+    if path not in public:
+        op["security"] = [{"bearer": []}, {"apiKey": []}]
+    return op
+
+
+# What the validators refuse beyond their types (schemas.py, runs' input_messages and
+# ChatCompletionCreate.unsupported): the document says it too.
+def _message_in(props: dict[str, Any], ref: Any) -> None:
+    text, blocks = props["content"]["anyOf"]
+    text.update(NON_BLANK)
+    blocks["minItems"] = 1
+    for option in blocks["items"]["oneOf"]:  # no blank text block
+        if option["$ref"].endswith("/TextBlock"):
+            option["properties"] = {"text": NON_BLANK}
+
+
+def _run_create(props: dict[str, Any], ref: Any) -> None:
+    from roost.server.schemas import MessageIn
+
+    message = ref(MessageIn)
+    props["input"] = {
+        "description": props["input"].get("description", ""),
+        "anyOf": [NON_BLANK, message, {"type": "array", "items": message, "minItems": 1}],
+    }
+
+
+def _chat_completion(props: dict[str, Any], ref: Any) -> None:
+    none = {"type": "null"}
+    for name in ("tools", "functions"):  # an empty list only: the agent has its own tools
+        props[name] = {"anyOf": [{"type": "array", "maxItems": 0}, none]}
+    for name in ("tool_choice", "function_call"):
+        props[name] = {"enum": ["none", "auto", None]}
+    props["n"] = {"enum": [1, None]}
+    props["logprobs"] = {"enum": [False, None]}
+    props["top_logprobs"] = {"enum": [0, None]}
+    props["response_format"] = {
+        "anyOf": [
+            none,
+            {
+                "type": "object",
+                "properties": {"type": {"const": "text"}},
+                "additionalProperties": JSON_ANY,
+            },
+        ]
+    }
+    props["modalities"] = {"anyOf": [none, {"type": "array", "items": {"const": "text"}}]}
+    props["audio"] = props["web_search_options"] = none
+
+
+_PATCHES = {
+    "MessageIn": _message_in,
+    "RunCreate": _run_create,
+    "ChatCompletionCreate": _chat_completion,
+}
+
+
+def _default_doc(route: Route) -> Doc:
+    from roost.server.router import Doc
+
+    return Doc(getattr(route.endpoint, "__name__", route.path))
+
+
+def _run_out() -> type[BaseModel]:
+    from roost.server.schemas import RunOut
+
+    return RunOut
+
+
+def _bounded(schema: Any) -> Any:
+    """A pydantic JSON schema with "any value" (``{}``, ``additionalProperties: true``)
+    as :data:`JSON_VALUE`: what the input checks accept, not every JSON text."""
+    if isinstance(schema, list):
+        return [_bounded(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if not any(
+        k in schema for k in ("type", "$ref", "anyOf", "oneOf", "allOf", "const", "enum", "not")
+    ):
+        return {**schema, **JSON_ANY}
+    out = {k: (v if k in ("properties", "$defs") else _bounded(v)) for k, v in schema.items()}
+    for key in ("properties", "$defs"):
+        if key in schema:
+            out[key] = {n: _bounded(s) for n, s in schema[key].items()}
+    if out.get("additionalProperties") is True or (
+        out.get("type") == "object"
+        and "additionalProperties" not in out
+        and "properties" not in out
+    ):
+        out["additionalProperties"] = JSON_ANY
+    return out
+
+
+def _require_discriminators(schema: Any) -> None:
+    """pydantic leaves a discriminator with a default out of ``required``; a union cannot
+    be told apart without it, so the server refuses a block that lacks its ``type``."""
+    if isinstance(schema, list):
+        for item in schema:
+            _require_discriminators(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    disc = schema.get("discriminator")
+    if isinstance(disc, dict):  # here, not in the shared component: plain unions need not
+        for option in schema.get("oneOf", []):
+            option["required"] = [disc["propertyName"]]
+    for value in schema.values():
+        if isinstance(value, (dict, list)):
+            _require_discriminators(value)

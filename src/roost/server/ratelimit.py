@@ -15,6 +15,7 @@ import math
 import re
 import time
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from roost.core import ConfigError
@@ -96,6 +97,36 @@ class LocalRateLimiter(RateLimiter):
             return 0.0
         self._buckets[key] = (tokens, now)
         return max(1.0, math.ceil((1.0 - tokens) / self.rate))
+
+
+class FailureLimiter:
+    """Failed authentications per client address, in this process: a token bucket that
+    only failures drain. While it is empty, the address's keys that are not known to be
+    valid are refused (429) without being looked up, so guessing keys costs the guesser
+    time and the database nothing; keys in use (cached as valid) keep working."""
+
+    def __init__(self, spec: str, max_addresses: int = 100_000) -> None:
+        self.spec = spec
+        self.limit, period = parse_rate(spec)
+        self.rate = self.limit / period
+        self.max_addresses = max_addresses
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def _tokens(self, address: str, now: float) -> float:
+        tokens, last = self._buckets.get(address, (float(self.limit), now))
+        return min(float(self.limit), tokens + (now - last) * self.rate)
+
+    def wait(self, address: str) -> float:
+        """0 while ``address`` may try a key, else whole seconds until it may again."""
+        tokens = self._tokens(address, time.monotonic())
+        return 0.0 if tokens >= 1.0 else max(1.0, math.ceil((1.0 - tokens) / self.rate))
+
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        self._buckets[address] = (max(0.0, self._tokens(address, now) - 1.0), now)
+        self._buckets.move_to_end(address)
+        while len(self._buckets) > self.max_addresses:
+            self._buckets.popitem(last=False)  # the longest quiet: nearly full again
 
 
 class RedisRateLimiter(RateLimiter):

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
 from roost.core import ContentBlock, Msg, TextBlock, Usage
+from roost.core.jsontext import dumps
 
-RunStatus = Literal["queued", "running", "waiting_approval", "completed", "failed", "canceled"]
-TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
+MAX_METADATA_BYTES = 16_384
+"""Metadata is stored with its session, run or message and sent back with every listing
+of them: a few labels and ids, not a document (that goes in the input)."""
+
+
+def _bounded(value: dict[str, Any]) -> dict[str, Any]:
+    if value and len(dumps(value).encode()) > MAX_METADATA_BYTES:
+        raise PydanticCustomError(
+            "too_large",
+            "metadata must be at most {limit} bytes of JSON",
+            {"limit": MAX_METADATA_BYTES},
+        )
+    return value
+
+
+Metadata = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded),
+    Field(description=f"Free-form labels, at most {MAX_METADATA_BYTES} bytes as JSON."),
+]
 
 
 class _Out(BaseModel):
@@ -27,7 +46,7 @@ class SessionCreate(_Body):
     """``POST /v1/sessions``."""
 
     agent: str | None = Field(None, description="Agent name; default: the app's first agent.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class SessionOut(_Out):
@@ -42,29 +61,38 @@ class SessionOut(_Out):
 
 class SessionList(_Out):
     data: list[SessionOut]
+    next_cursor: str | None = None
+
+
+class MessageOut(Msg):
+    """A stored message: which run wrote it, and whether the run was still writing it."""
+
+    run_id: str | None = None
+    partial: bool = False
 
 
 class MessagePageOut(_Out):
-    data: list[dict[str, Any]]
+    data: list[MessageOut]
     has_more: bool = False
     next_after: str | None = None
 
 
 class MessageIn(_Body):
     """One message of a run's ``input``: unknown keys are refused, not dropped, and a
-    message says something (an empty user turn would reach the model as a real turn)."""
+    message says something (an empty user turn would reach the model as a real turn):
+    no empty content, no blank text block."""
 
     role: Literal["system", "user", "assistant", "tool"] = "user"
     content: str | list[ContentBlock]
     name: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("content")
     @classmethod
     def _not_empty(cls, value: str | list[Any]) -> str | list[Any]:
         blocks = [TextBlock(text=value)] if isinstance(value, str) else value
-        if all(isinstance(b, TextBlock) and not b.text.strip() for b in blocks):
-            raise PydanticCustomError("empty", "content must not be empty")
+        if not blocks or any(isinstance(b, TextBlock) and not b.text.strip() for b in blocks):
+            raise PydanticCustomError("empty", "content must not be empty, nor a text block blank")
         return value
 
     def to_msg(self) -> Msg:
@@ -85,7 +113,7 @@ class RunCreate(_Body):
     background: StrictBool = Field(
         False, description="Queue the run durably and return 202 at once (huey queue)."
     )
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class RunError(_Out):
@@ -116,10 +144,16 @@ class ApprovalDecision(_Body):
 class KeyCreate(_Body):
     """``POST /v1/keys`` (admin only)."""
 
-    name: str = Field(..., min_length=1, max_length=200)
+    name: str = Field(..., min_length=1, max_length=128)
     role: Literal["user", "admin"] = "user"
-    tenant_id: str | None = None
-    user_id: str | None = None
+    tenant_id: str | None = Field(None, min_length=1, max_length=128)
+    user_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="The user the key acts as; a user key without one is its own user "
+        "(its user id is the key's id).",
+    )
 
 
 class KeyOut(_Out):

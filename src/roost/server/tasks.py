@@ -45,10 +45,10 @@ from roost.server.errors import ServerShuttingDown, TaskNotFound
 
 if TYPE_CHECKING:
     from roost.server._queue_storage import LeasedRedisStorage
-    from roost.server.app import AgentApp
     from roost.server.auth import Principal
-    from roost.server.runs import Resumed
-    from roost.store import RunRecord
+    from roost.server.engine import Resumed, RunExecutor
+    from roost.server.registry import TaskSpec
+    from roost.store import RunRecord, Store
 
 log = logging.getLogger("roost.server.tasks")
 
@@ -73,12 +73,28 @@ class TaskQueue:
 
     lease_ttl: float = 15.0
 
-    def __init__(self, app: AgentApp, settings: Settings, workers: int = 4) -> None:
-        self.app = app
+    def __init__(
+        self,
+        *,
+        name: str,
+        store: Store,
+        executor: RunExecutor,
+        tasks: dict[str, TaskSpec],
+        settings: Settings,
+        redis_url: str | None,
+        instance_id: str,
+        workers: int = 4,
+    ) -> None:
+        self.name = name
+        self.store = store
+        self.executor = executor
+        executor.queue = self  # its background runs wait here
+        self.tasks = tasks
         self.settings = settings
         self.workers = workers
-        self.redis_url = app.redis_url or settings.redis_url
-        self.path = Path(settings.home) / f"queue-{app.name}.db"
+        self.redis_url = redis_url
+        self.instance_id = instance_id
+        self.path = Path(settings.home) / f"queue-{name}.db"
         if self.lease_ttl < 3.0:
             raise ConfigError(f"TaskQueue.lease_ttl must be >= 3 s, got {self.lease_ttl}")
         self.huey: Any = None
@@ -103,7 +119,7 @@ class TaskQueue:
     async def start(self, force: bool = False) -> None:
         """Start the consumer now if work may be waiting; otherwise at the first enqueue."""
         self._loop = asyncio.get_running_loop()
-        if force or self.app.tasks or self.redis_url or self.path.exists():
+        if force or self.tasks or self.redis_url or self.path.exists():
             await self._ensure_started()
             if self.redis_url:
                 self._sweeper = asyncio.create_task(self._sweep_loop())
@@ -120,7 +136,7 @@ class TaskQueue:
         from huey import RedisHuey, SqliteHuey
         from huey.consumer import Consumer
 
-        name = f"roost-{self.app.name}"
+        name = f"roost-{self.name}"
         if self.redis_url:
             from roost.server._queue_storage import LeasedRedisStorage
 
@@ -129,7 +145,7 @@ class TaskQueue:
                 url=self.redis_url,
                 results=False,
                 storage_class=LeasedRedisStorage,
-                consumer_id=self.app.instance_id,
+                consumer_id=self.instance_id,
                 lease_ttl=self.lease_ttl,
             )
             try:
@@ -180,7 +196,7 @@ class TaskQueue:
                 # (or this one, restarted) at once, instead of after the lease expires
                 try:
                     moved = await asyncio.to_thread(storage.release_own)
-                    await self._mark_requeued(moved, self.app.instance_id)
+                    await self._mark_requeued(moved, self.instance_id)
                 except Exception as exc:
                     log.warning("queue: could not hand back in-flight work (%s)", exc)
             with contextlib.suppress(Exception):
@@ -217,7 +233,7 @@ class TaskQueue:
         if storage is not None and storage.lease_age() > self.lease_ttl / 2:
             return "abandoned"  # our lease may lapse: leave the run to a replica that has one
         try:
-            return await self.app.executor.resume_queued(run_id)
+            return await self.executor.resume_queued(run_id)
         except RoostError as exc:
             if exc.retryable or isinstance(exc, ServerShuttingDown):
                 raise  # the store or Redis is unreachable: try again later
@@ -227,7 +243,7 @@ class TaskQueue:
             log.exception("background run %s could not be resumed", run_id)
             code, message = "internal_error", f"resuming the run raised {type(exc).__name__}"
         with contextlib.suppress(RoostError):
-            await self.app.store.set_run_status(
+            await self.store.set_run_status(
                 run_id, "failed", error_code=code, error_message=message
             )
         return "done"
@@ -274,7 +290,7 @@ class TaskQueue:
         """Mark background runs a dead process had taken as ``queued`` again; the caller
         enqueues the returned ids (oldest first) once orphaned interactive runs have been
         failed."""
-        store = self.app.store
+        store = self.store
         page = await store.list_runs(status=["running", "waiting_approval"], limit=500)
         again: list[RunRecord] = []
         if not self.redis_url:
@@ -296,14 +312,14 @@ class TaskQueue:
             if self.redis_url and not _stale(run.heartbeat_at, _STALE_AFTER):
                 continue  # its replica is alive
             with contextlib.suppress(RoostError):
-                await store.set_run_status(run.id, "queued", owner=self.app.instance_id)
+                await store.set_run_status(run.id, "queued", owner=self.instance_id)
                 again.append(run)
                 log.info("background run %s queued again after its server stopped", run.id)
         # in submission order, so workers mostly take them in the order they may start
         again.sort(key=lambda r: (r.created_at, r.id))
         for run in again:
             if run.session_id is not None:
-                self.app.executor.note_queued(run.session_id, run.id)
+                self.executor.note_queued(run.session_id, run.id)
         return [r.id for r in again]
 
     # -- @app.task calls ---------------------------------------------------------------
@@ -350,8 +366,8 @@ class TaskQueue:
         record = self._get(task_id)
         if record is None or record["status"] in ("completed", "failed"):
             return
-        spec = self.app.tasks.get(record["name"])
-        record.update(status="running", owner=self.app.instance_id, heartbeat=time.time())
+        spec = self.tasks.get(record["name"])
+        record.update(status="running", owner=self.instance_id, heartbeat=time.time())
         self._put(record)
         done = threading.Event()
         writing = threading.Lock()
@@ -425,7 +441,7 @@ class TaskQueue:
                 # them first, so that no run ever executes in two places at once
                 fenced = True
                 log.error("queue lease lapsing: abandoning this replica's background runs")
-                self._loop.call_soon_threadsafe(self.app.executor.abandon_background)
+                self._loop.call_soon_threadsafe(self.executor.abandon_background)
 
     async def _sweep_loop(self) -> None:
         storage = self.storage
@@ -461,9 +477,9 @@ class TaskQueue:
                 if task.name != "roost.run":
                     continue
                 run_id = str(task.args[0])
-                run = await self.app.store.get_run(run_id)
+                run = await self.store.get_run(run_id)
                 if run.status in ("running", "waiting_approval") and run.owner == owner:
-                    await self.app.store.set_run_status(run_id, "queued")
+                    await self.store.set_run_status(run_id, "queued")
             except Exception as exc:
                 log.warning("queue: could not mark a reclaimed run as queued (%s)", exc)
 

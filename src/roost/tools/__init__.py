@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from roost._lazy import lazy_names
 from roost.tools.tool import ApprovalPolicy, Tool, tool
 from roost.tools.toolkit import Toolkit
 
@@ -21,10 +22,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # the MCP SDK is heavy: import it only when MCP is used
-    if name in ("McpConnection", "McpUnavailable", "connect_mcp"):
-        from roost.tools import mcp
-
-        return getattr(mcp, name)
-    raise AttributeError(f"module 'roost.tools' has no attribute {name!r}")
+# the MCP SDK is heavy: imported only when MCP is used
+__getattr__ = lazy_names(
+    __name__,
+    {name: "roost.tools.mcp" for name in ("McpConnection", "McpUnavailable", "connect_mcp")},
+)

@@ -1,1 +1,43 @@
-"""HTTP routes, one module per resource; each exposes ``routes(app) -> list[BaseRoute]``."""
+"""The routes of the API, one module per resource, and the router they make."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute, Router
+
+if TYPE_CHECKING:
+    from roost.server.services import Services
+
+
+def build_router(services: Services, extra: list[BaseRoute]) -> Router:
+    """The app's routes, then ``extra`` (other layers')."""
+    from roost.server.routes import (
+        custom,
+        health,
+        keys,
+        knowledge,
+        openai_compat,
+        runs,
+        sessions,
+        tasks,
+        traces,
+        usage,
+    )
+
+    routes: list[BaseRoute] = []
+    for module in (
+        health,
+        sessions,
+        runs,
+        traces,
+        usage,
+        keys,
+        openai_compat,
+        tasks,
+        knowledge,
+        custom,
+    ):
+        routes.extend(module.routes(services))
+    routes.extend(extra)
+    return Router(routes=routes)

@@ -19,14 +19,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from roost.core import RoostError
+from roost.core import InvalidRequest, RoostError
 from roost.server._http import error_body, json_response, read_json
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import JSON_ANY, query
+from roost.server.router import Doc, api_route
 from roost.server.sse import EventStreamResponse, sse_data
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp, EndpointSpec
+    from roost.server.registry import EndpointSpec
+    from roost.server.services import Services
 
 log = logging.getLogger("roost.server")
 
@@ -41,10 +43,15 @@ def _frame(item: Any) -> bytes:
     return sse_data(json.dumps(item, separators=(",", ":"), default=str))
 
 
+_FILLED = frozenset({"body", "request", "principal"})
+
+
 def _handler(spec: EndpointSpec) -> Callable[[Request, Principal], Any]:
     fn = spec.fn
-    params = list(inspect.signature(fn).parameters)
+    signature = inspect.signature(fn).parameters
+    params = list(signature)
     wants_body = "body" in params
+    required = [n for n, p in signature.items() if p.default is p.empty and n not in _FILLED]
 
     async def handle(request: Request, principal: Principal) -> Response:
         kwargs: dict[str, Any] = {}
@@ -60,6 +67,12 @@ def _handler(spec: EndpointSpec) -> Callable[[Request, Principal], Any]:
                 kwargs[name] = request.path_params[name]
             elif name in request.query_params:
                 kwargs[name] = request.query_params[name]
+        missing = [n for n in required if n not in kwargs]
+        if missing:
+            raise InvalidRequest(
+                f"missing query parameter {missing[0]!r}",
+                fields=[{"field": n, "message": "required", "type": "missing"} for n in missing],
+            )
         if inspect.isasyncgenfunction(fn):
             return _stream(fn(**kwargs))
         if inspect.isgeneratorfunction(fn):
@@ -91,5 +104,23 @@ def _stream(items: AsyncIterator[Any]) -> Response:
     return EventStreamResponse(body(), {})
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
-    return [api_route(s.path, _handler(s), list(s.methods)) for s in app.endpoints]
+def _doc(spec: EndpointSpec) -> Doc:
+    """Query parameters are the handler's own parameters that the path does not fill."""
+    signature = inspect.signature(spec.fn).parameters
+    in_path = {seg[1:-1].split(":")[0] for seg in spec.path.split("/") if seg.startswith("{")}
+    params = tuple(
+        {**query(n, "a handler parameter", {"type": "string"}), "required": p.default is p.empty}
+        for n, p in signature.items()
+        if n not in _FILLED and n not in in_path
+    )
+    streams = inspect.isasyncgenfunction(spec.fn) or inspect.isgeneratorfunction(spec.fn)
+    return Doc(
+        f"Custom endpoint {spec.fn.__name__}",
+        body=JSON_ANY if "body" in signature and set(spec.methods) - {"GET", "HEAD"} else None,
+        response="stream" if streams else None,
+        params=params,
+    )
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    return [api_route(s.path, _handler(s), list(s.methods), _doc(s)) for s in services.endpoints]

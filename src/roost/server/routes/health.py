@@ -11,42 +11,58 @@ from starlette.routing import BaseRoute
 from roost.core import RoostError
 from roost.server._http import error_response, json_response
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.router import Doc, api_route
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def healthz(request: Request, principal: Principal) -> Response:
-        return json_response({"status": "ok", "app": app.name})
+        return json_response({"status": "ok", "app": services.config.name})
 
     async def readyz(request: Request, principal: Principal) -> Response:
         try:
-            await app.store.ping()
+            await services.store.ping()
         except RoostError as exc:
             return error_response(exc)
         except Exception:
             from roost.store import StoreUnavailable
 
             return error_response(StoreUnavailable("the database is not reachable"))
-        return json_response({"status": "ready", "app": app.name})
+        return json_response({"status": "ready", "app": services.config.name})
 
     async def metrics(request: Request, principal: Principal) -> Response:
-        if not app.metrics_public:
+        if not services.config.metrics_public:
             # the whole service's figures (agents, tools, error rates): an operator's view
             principal.require_admin()
-        body, content_type = app.metrics.exposition()
+        body, content_type = services.metrics.exposition()
         return Response(body, media_type=content_type)
 
     async def openapi(request: Request, principal: Principal) -> Response:
         from roost.server.openapi import openapi_schema
 
-        return json_response(openapi_schema(app))
+        return json_response(openapi_schema(request.scope["router"].routes, services))
 
+    text = {"text/plain": {"schema": {"type": "string"}}}
     return [
-        api_route("/healthz", healthz, ["GET"]),
-        api_route("/readyz", readyz, ["GET"]),
-        api_route("/metrics", metrics, ["GET"]),
-        api_route("/openapi.json", openapi, ["GET"]),
+        api_route("/healthz", healthz, ["GET"], Doc("Liveness (no key needed)")),
+        api_route(
+            "/readyz",
+            readyz,
+            ["GET"],
+            Doc(
+                "Readiness: the store is reachable (no key needed)",
+                errors={"503": "the store is unreachable"},
+            ),
+        ),
+        api_route(
+            "/metrics",
+            metrics,
+            ["GET"],
+            Doc("Prometheus exposition", response=text, admin=not services.config.metrics_public),
+        ),
+        api_route(
+            "/openapi.json", openapi, ["GET"], Doc("This document", response={"type": "object"})
+        ),
     ]

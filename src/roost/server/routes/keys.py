@@ -10,20 +10,22 @@ from starlette.routing import BaseRoute
 
 from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.router import Doc, api_route
 from roost.server.schemas import KeyCreate, KeyOut
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
+    from roost.store import ApiKeyRecord
 
 
-def _key_out(record: Any, plaintext: str | None = None) -> dict[str, Any]:
+def _key_out(record: ApiKeyRecord, plaintext: str | None = None) -> dict[str, Any]:
     out = KeyOut(
         id=record.id,
         name=record.name,
         role=record.role,
         tenant_id=record.tenant_id,
-        user_id=record.user_id,
+        # a user key without a user id is its own user (decision 0130)
+        user_id=record.user_id or (record.id if record.role == "user" else None),
         key=plaintext,
     ).model_dump(exclude_none=True)
     out["prefix"] = record.display
@@ -31,29 +33,47 @@ def _key_out(record: Any, plaintext: str | None = None) -> dict[str, Any]:
     return out
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def create_key(request: Request, principal: Principal) -> Response:
         principal.require_admin()
         body = await parse_body(request, KeyCreate)
-        plaintext, record = await app.store.create_api_key(
+        plaintext, record = await services.store.create_api_key(
             body.name, role=body.role, tenant_id=body.tenant_id, user_id=body.user_id
         )
         return json_response(_key_out(record, plaintext), status=201)
 
     async def list_keys(request: Request, principal: Principal) -> Response:
         principal.require_admin()
-        records = await app.store.list_api_keys()
+        records = await services.store.list_api_keys()
         return json_response({"data": [_key_out(r) for r in records]})
 
     async def revoke_key(request: Request, principal: Principal) -> Response:
         principal.require_admin()
-        record = await app.store.revoke_api_key(request.path_params["key_id"])
-        if app.authenticator is not None:
-            app.authenticator.forget()
+        record = await services.store.revoke_api_key(request.path_params["key_id"])
+        if services.authenticator is not None:
+            services.authenticator.forget()
         return json_response(_key_out(record))
 
+    listed = {"type": "object", "properties": {"data": {"type": "array"}}}
     return [
-        api_route("/v1/keys", create_key, ["POST"]),
-        api_route("/v1/keys", list_keys, ["GET"]),
-        api_route("/v1/keys/{key_id}", revoke_key, ["DELETE"]),
+        api_route(
+            "/v1/keys",
+            create_key,
+            ["POST"],
+            Doc(
+                "Create an API key (admin)", body=KeyCreate, response=KeyOut, status=201, admin=True
+            ),
+        ),
+        api_route(
+            "/v1/keys",
+            list_keys,
+            ["GET"],
+            Doc("List API keys (admin)", response=listed, admin=True),
+        ),
+        api_route(
+            "/v1/keys/{key_id}",
+            revoke_key,
+            ["DELETE"],
+            Doc("Revoke an API key (admin)", response=KeyOut, admin=True),
+        ),
     ]

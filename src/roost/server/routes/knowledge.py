@@ -2,9 +2,8 @@
 admins) as background jobs with progress, search, delete; ``/v1/memories``: a user's
 long-term memories (list, export, delete — the deletion is real).
 
-One module with a thin surface so it can move with the server's structure: the routes
-reach the knowledge layer through :func:`knowledge_store` (one embedded store per app,
-under ``ROOST_HOME/knowledge``) and nothing else of the app but its auth. Knowledge
+The routes reach the knowledge layer through :func:`knowledge_store` (one embedded store
+per app, under ``ROOST_HOME/knowledge``, closed with the app's services). Knowledge
 bases belong to the caller's tenant; another tenant's are "not found". Writes need an
 admin key until the roles of the tenants issue exist (fail closed). Ingestion jobs live
 in the process: a restart loses a job's status, not the documents it committed.
@@ -26,11 +25,11 @@ from starlette.routing import BaseRoute
 from roost.core import InvalidRequest, NotFound, new_id
 from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.router import Doc, api_route
 
 if TYPE_CHECKING:
     from roost.knowledge import KnowledgeBase, KnowledgeStore, LongTermMemory
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 _Scalar = str | int | float | bool
 
@@ -105,24 +104,24 @@ class _Knowledge:
 _STORES: weakref.WeakKeyDictionary[Any, _Knowledge] = weakref.WeakKeyDictionary()
 
 
-def knowledge_store(app: AgentApp) -> KnowledgeStore:
+def knowledge_store(services: Services) -> KnowledgeStore:
     """The app's knowledge store (embedded, ``ROOST_HOME/knowledge``), opened on first use."""
-    return _state(app).store
+    return _state(services).store
 
 
-def _state(app: AgentApp) -> _Knowledge:
-    state = _STORES.get(app)
+def _state(services: Services) -> _Knowledge:
+    state = _STORES.get(services)
     if state is None:
         from roost.knowledge import KnowledgeStore
 
-        state = _STORES.setdefault(app, _Knowledge(KnowledgeStore.default()))
+        state = _STORES.setdefault(services, _Knowledge(KnowledgeStore.default()))
 
-        @app.on_shutdown
-        async def _close_knowledge() -> None:
-            closing = _STORES.pop(app, None)
+        async def close_knowledge() -> None:
+            closing = _STORES.pop(services, None)
             if closing is not None:
                 await closing.store.close()
 
+        services.closers.append(close_knowledge)
     return state
 
 
@@ -148,20 +147,23 @@ def _kb_out(info: Any) -> dict[str, Any]:
 
 
 def _api_key() -> str | None:
-    import os
+    from roost.core.settings import get_settings
 
-    return os.environ.get("ROOST_EMBEDDINGS_API_KEY") or None
+    key = get_settings().embeddings_api_key
+    return key.get_secret_value() if key else None
 
 
-async def _open(app: AgentApp, principal: Principal, kb_id: str) -> KnowledgeBase:
+async def _open(app: Services, principal: Principal, kb_id: str) -> KnowledgeBase:
     return await knowledge_store(app).open_recorded(
         kb_id, tenant_id=_tenant(principal), api_key=_api_key()
     )
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
+    app = services
+
     async def create(request: Request, principal: Principal) -> Response:
-        from roost.knowledge.embedders import resolve_embedder
+        from roost.knowledge.resolve import resolve_embedder
 
         principal.require_admin()
         body = await parse_body(request, KnowledgeBaseCreate)
@@ -275,39 +277,132 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         return json_response({"deleted": await memory.delete_all(user)})
 
     base = "/v1/knowledge-bases"
+    listed = {"type": "object", "properties": {"data": {"type": "array"}}}
+    job = {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}
+    kb_out = {"type": "object", "properties": {"id": {"type": "string"}}}
+    ndjson = {"application/x-ndjson": {"schema": {"type": "string"}}}
+    raw = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    name = {"name": "name", "in": "query", "required": True, "schema": {"type": "string"}}
+    user = {"name": "user_id", "in": "query", "schema": {"type": "string"}}
+    tenant = {"name": "tenant_id", "in": "query", "schema": {"type": "string"}}
     return [
-        api_route("/v1/memories", list_memories, ["GET"]),
-        api_route("/v1/memories", delete_memories, ["DELETE"]),
-        api_route("/v1/memories/export", export_memories, ["GET"]),
-        api_route("/v1/memories/{memory_id}", delete_memory, ["DELETE"]),
-        api_route(base, create, ["POST"]),
-        api_route(base, list_bases, ["GET"]),
-        api_route(base + "/{kb_id}", get_base, ["GET"]),
-        api_route(base + "/{kb_id}", delete_base, ["DELETE"]),
-        api_route(base + "/{kb_id}/documents", list_documents, ["GET"]),
-        api_route(base + "/{kb_id}/documents", upload, ["POST"]),
-        api_route(base + "/{kb_id}/documents/{document_id}", delete_document, ["DELETE"]),
-        api_route(base + "/{kb_id}/ingest", ingest_paths, ["POST"]),
-        api_route(base + "/{kb_id}/jobs/{job_id}", get_job, ["GET"]),
-        api_route(base + "/{kb_id}/search", search, ["POST"]),
+        api_route(
+            "/v1/memories",
+            list_memories,
+            ["GET"],
+            Doc(
+                "Your long-term memories (admin: ?user_id=)", response=listed, params=(user, tenant)
+            ),
+        ),
+        api_route(
+            "/v1/memories",
+            delete_memories,
+            ["DELETE"],
+            Doc("Delete all your memories", response={"type": "object"}, params=(user, tenant)),
+        ),
+        api_route(
+            "/v1/memories/export",
+            export_memories,
+            ["GET"],
+            Doc("Export your memories (JSON lines)", response=ndjson, params=(user, tenant)),
+        ),
+        api_route(
+            "/v1/memories/{memory_id}",
+            delete_memory,
+            ["DELETE"],
+            Doc("Delete one memory", status=204, params=(user, tenant)),
+        ),
+        api_route(
+            base,
+            create,
+            ["POST"],
+            Doc(
+                "Create a knowledge base (admin)",
+                body=KnowledgeBaseCreate,
+                response=kb_out,
+                status=201,
+                admin=True,
+            ),
+        ),
+        api_route(
+            base, list_bases, ["GET"], Doc("List your tenant's knowledge bases", response=listed)
+        ),
+        api_route(
+            base + "/{kb_id}", get_base, ["GET"], Doc("Get a knowledge base", response=kb_out)
+        ),
+        api_route(
+            base + "/{kb_id}",
+            delete_base,
+            ["DELETE"],
+            Doc("Delete a knowledge base (admin)", status=204, admin=True),
+        ),
+        api_route(
+            base + "/{kb_id}/documents",
+            list_documents,
+            ["GET"],
+            Doc("List its documents", response=listed),
+        ),
+        api_route(
+            base + "/{kb_id}/documents",
+            upload,
+            ["POST"],
+            Doc(
+                "Upload a document (raw body, ?name=FILE.EXT; admin): a background job",
+                body=raw,
+                response=job,
+                status=202,
+                params=(name,),
+                admin=True,
+            ),
+        ),
+        api_route(
+            base + "/{kb_id}/documents/{document_id}",
+            delete_document,
+            ["DELETE"],
+            Doc("Delete a document from every index (admin)", status=204, admin=True),
+        ),
+        api_route(
+            base + "/{kb_id}/ingest",
+            ingest_paths,
+            ["POST"],
+            Doc(
+                "Ingest files or folders on the server (admin): a background job",
+                body=KnowledgeIngestPaths,
+                response=job,
+                status=202,
+                admin=True,
+            ),
+        ),
+        api_route(
+            base + "/{kb_id}/jobs/{job_id}",
+            get_job,
+            ["GET"],
+            Doc("An ingestion job's progress and report", response=job),
+        ),
+        api_route(
+            base + "/{kb_id}/search",
+            search,
+            ["POST"],
+            Doc("Search (hybrid, bm25 or vector)", body=KnowledgeSearch, response=listed),
+        ),
     ]
 
 
-def memory_for(app: AgentApp, tenant_id: str) -> LongTermMemory:
+def memory_for(app: Services, tenant_id: str) -> LongTermMemory:
     """The long-term memory of a tenant's users (local embedder), shared by the routes and
     the built-in assistant."""
     state = _state(app)
     memory = state.memories.get(tenant_id)
     if memory is None:
         from roost.knowledge import LongTermMemory
-        from roost.knowledge.embedders import resolve_embedder
+        from roost.knowledge.resolve import resolve_embedder
 
         memory = LongTermMemory(state.store, resolve_embedder("local"), tenant_id=tenant_id)
         state.memories[tenant_id] = memory
     return memory
 
 
-def _memory(app: AgentApp, principal: Principal, request: Request) -> tuple[LongTermMemory, str]:
+def _memory(app: Services, principal: Principal, request: Request) -> tuple[LongTermMemory, str]:
     """The caller's own memories; an admin names the user (``?user_id=``, and
     ``?tenant_id=``)."""
     user = principal.user_id
@@ -343,7 +438,7 @@ def _documents_under(paths: list[str]) -> list[Any]:
     return docs
 
 
-def _start(app: AgentApp, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
+def _start(app: Services, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
     job = IngestJob(id=new_id("job"), kb_id=kb.id, total=len(docs))
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -369,64 +464,3 @@ def _start(app: AgentApp, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
     job.task = asyncio.get_running_loop().create_task(run(), name=f"ingest:{job.id}")
     _state(app).jobs[job.id] = job
     return job
-
-
-# (method, path, summary, request model, response model, status) for the OpenAPI document
-OPENAPI_OPS: list[tuple[str, str, str, type[BaseModel] | None, Any, int]] = [
-    ("get", "/v1/memories", "Your long-term memories (admin: ?user_id=)", None, None, 200),
-    ("delete", "/v1/memories", "Delete all your memories", None, None, 200),
-    ("get", "/v1/memories/export", "Export your memories (JSON lines)", None, None, 200),
-    ("delete", "/v1/memories/{memory_id}", "Delete one memory", None, None, 204),
-    (
-        "post",
-        "/v1/knowledge-bases",
-        "Create a knowledge base (admin)",
-        KnowledgeBaseCreate,
-        None,
-        201,
-    ),
-    ("get", "/v1/knowledge-bases", "List your tenant's knowledge bases", None, None, 200),
-    ("get", "/v1/knowledge-bases/{kb_id}", "Get a knowledge base", None, None, 200),
-    ("delete", "/v1/knowledge-bases/{kb_id}", "Delete a knowledge base (admin)", None, None, 204),
-    ("get", "/v1/knowledge-bases/{kb_id}/documents", "List its documents", None, None, 200),
-    (
-        "post",
-        "/v1/knowledge-bases/{kb_id}/documents",
-        "Upload a document (raw body, ?name=FILE.EXT; admin): a background job",
-        None,
-        None,
-        202,
-    ),
-    (
-        "delete",
-        "/v1/knowledge-bases/{kb_id}/documents/{document_id}",
-        "Delete a document from every index (admin)",
-        None,
-        None,
-        204,
-    ),
-    (
-        "post",
-        "/v1/knowledge-bases/{kb_id}/ingest",
-        "Ingest files or folders on the server (admin): a background job",
-        KnowledgeIngestPaths,
-        None,
-        202,
-    ),
-    (
-        "get",
-        "/v1/knowledge-bases/{kb_id}/jobs/{job_id}",
-        "An ingestion job's progress and report",
-        None,
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/v1/knowledge-bases/{kb_id}/search",
-        "Search (hybrid, bm25 or vector)",
-        KnowledgeSearch,
-        None,
-        200,
-    ),
-]

@@ -24,14 +24,16 @@ from starlette.routing import BaseRoute
 from roost.core import Conflict, InvalidRequest, Msg, NotFound, RoostError, error_from_dict
 from roost.server._http import error_body, json_response, parse_body
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import NON_BLANK, SSE_DATA, header
+from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_session
 from roost.server.schemas import ChatCompletionCreate, ChatMessageIn
 from roost.server.sse import EventStreamResponse, LastFrames, sse_data
 from roost.store.errors import SessionExists
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
+    from roost.store import RunRecord, SessionRecord
 
 _FINISH = {"run.completed": "stop", "run.canceled": "stop", "run.failed": "stop"}
 
@@ -82,7 +84,7 @@ def _session_id_for(principal: Principal, user: str, agent: str) -> str:
     return "ses_oai" + digest.hexdigest()[:24]
 
 
-def _usage(run: Any) -> dict[str, int]:
+def _usage(run: RunRecord) -> dict[str, int]:
     return {
         "prompt_tokens": run.input_tokens,
         "completion_tokens": run.output_tokens,
@@ -90,14 +92,20 @@ def _usage(run: Any) -> dict[str, int]:
     }
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def resolve_session(
         request: Request, principal: Principal, body: ChatCompletionCreate, agent: str
-    ) -> tuple[Any, bool]:
+    ) -> tuple[SessionRecord, bool]:
         sid = request.headers.get("x-session-id")
+        if sid is not None and not sid.strip():
+            raise InvalidRequest(
+                "X-Session-ID is empty",
+                hint="name a conversation, or leave the header out",
+                fields=[{"field": "X-Session-ID", "message": "must not be empty", "type": "empty"}],
+            )
         if sid is not None:
             try:
-                session = await load_session(app, principal, sid)
+                session = await load_session(services, principal, sid)
             except NotFound:
                 # an id this key cannot see: the client's own name for a new conversation,
                 # kept apart per key like ``user`` (neither claims nor probes anyone's id)
@@ -113,12 +121,12 @@ def routes(app: AgentApp) -> list[BaseRoute]:
             sid = _session_id_for(principal, body.user, agent)
         if sid is not None:
             try:
-                return await load_session(app, principal, sid), True
+                return await load_session(services, principal, sid), True
             except NotFound:
                 pass  # a new conversation under a derived id: created below
         try:
-            session = await app.store.create_session(
-                app=app.name,
+            session = await services.store.create_session(
+                app=services.config.name,
                 agent=agent,
                 user_id=principal.user_id,
                 tenant_id=principal.tenant_id,
@@ -128,8 +136,8 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         except SessionExists:
             # simultaneous first requests of one conversation: another one created it
             assert sid is not None
-            return await load_session(app, principal, sid), True
-        app.remember_session(session, fresh=True)
+            return await load_session(services, principal, sid), True
+        services.sessions.remember(session, fresh=True)
         return session, False
 
     async def chat_completions(request: Request, principal: Principal) -> Response:
@@ -137,32 +145,24 @@ def routes(app: AgentApp) -> list[BaseRoute]:
         problem = body.unsupported()
         if problem is not None:
             raise UnsupportedParameter(*problem)
-        spec = app.agent_spec(body.model)
+        spec = services.agents.spec(body.model)
         msgs = to_msgs(body.messages)
+        users = [m for m in msgs if m.role == "user"]
         session, existed = await resolve_session(request, principal, body, spec.name)
-        if existed:
-            users = [m for m in msgs if m.role == "user"]
-            if not users:
-                raise InvalidRequest(
-                    "messages has no user message",
-                    fields=[
-                        {"field": "messages", "message": "needs a user message", "type": "missing"}
-                    ],
-                )
-            inputs = [users[-1]]
-        else:
-            inputs = msgs
-        handle = await app.executor.start(session, principal, inputs)
+        # the history is resent: an existing conversation takes its last user message
+        inputs = [users[-1]] if existed and users else msgs
+        handle = await services.executor.start(session, inputs)
         completion_id = "chatcmpl-" + handle.id
         created = int(time.time())
         headers = {"x-session-id": session.id, "x-run-id": handle.id}
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
             return EventStreamResponse(
-                _chunks(app, handle.id, completion_id, created, spec.name, include_usage), headers
+                _chunks(services, handle.id, completion_id, created, spec.name, include_usage),
+                headers,
             )
         await handle.done.wait()
-        run = await app.store.get_run(handle.id)
+        run = await services.store.get_run(handle.id)
         if run.status == "failed":
             err = error_from_dict(
                 {"code": run.error_code or "internal_error", "message": run.error_message or ""}
@@ -190,14 +190,30 @@ def routes(app: AgentApp) -> list[BaseRoute]:
 
     async def list_models(request: Request, principal: Principal) -> Response:
         data = [
-            {"id": name, "object": "model", "created": 0, "owned_by": app.name}
-            for name in app.agents
+            {"id": name, "object": "model", "created": 0, "owned_by": services.config.name}
+            for name in services.agents
         ]
         return json_response({"object": "list", "data": data})
 
+    completion = {
+        "application/json": {"schema": {"type": "object", "required": ["id", "choices"]}},
+        **SSE_DATA,
+    }
+    doc = Doc(
+        "OpenAI-compatible chat completions (model = an agent's name)",
+        body=ChatCompletionCreate,
+        response=completion,
+        params=(header("X-Session-ID", "the conversation (docs/api.md)", NON_BLANK),),
+        errors={
+            "400": "unsupported_parameter (an option the agent cannot honour)",
+            "404": "agent_not_found (model names no agent)",
+            "409": "session_busy, session_agent_mismatch",
+        },
+    )
+    models = Doc("The agents, as OpenAI models", response={"type": "object"})
     return [
-        api_route("/v1/chat/completions", chat_completions, ["POST"]),
-        api_route("/v1/models", list_models, ["GET"]),
+        api_route("/v1/chat/completions", chat_completions, ["POST"], doc),
+        api_route("/v1/models", list_models, ["GET"], models),
     ]
 
 
@@ -205,7 +221,7 @@ _DONE = b"data: [DONE]\n\n"
 
 
 async def _chunks(
-    app: AgentApp, run_id: str, cid: str, created: int, model: str, include_usage: bool
+    services: Services, run_id: str, cid: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         return sse_data(
@@ -222,7 +238,7 @@ async def _chunks(
         )
 
     yield chunk({"role": "assistant", "content": ""})
-    async with contextlib.aclosing(app.executor.follow(run_id, 0)) as batches:
+    async with contextlib.aclosing(services.executor.follow(run_id, 0)) as batches:
         async for batch in batches:
             out = []
             for _seq, type_, text in batch:

@@ -11,15 +11,23 @@ from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, SessionBusy
 from roost.core.digits import parse_digits
-from roost.server._http import json_response, parse_body
-from roost.server._retry import retry_transient
+from roost.core.jsontext import dumps
+from roost.core.retry import retry_transient
+from roost.server._http import JSON_TYPE, json_response, parse_body
 from roost.server.auth import Principal
-from roost.server.router import api_route
-from roost.server.routes._common import load_session, session_out
-from roost.server.schemas import MessagePageOut, SessionCreate, SessionList
+from roost.server.openapi import CURSOR, PAGE_LIMIT, SEQ, query
+from roost.server.router import Doc, api_route
+from roost.server.routes._common import (
+    fitting,
+    load_session,
+    owned_sessions,
+    page_body,
+    session_out,
+)
+from roost.server.schemas import MessagePageOut, SessionCreate, SessionList, SessionOut
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -35,93 +43,133 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def create_session(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, SessionCreate)
-        spec = app.agent_spec(body.agent)
+        spec = services.agents.spec(body.agent)
         session = await retry_transient(
-            lambda: app.store.create_session(
-                app=app.name,
+            lambda: services.store.create_session(
+                app=services.config.name,
                 agent=spec.name,
                 user_id=principal.user_id,
                 tenant_id=principal.tenant_id,
                 metadata=body.metadata,
             )
         )
-        app.remember_session(session, fresh=True)
+        services.sessions.remember(session, fresh=True)
         return json_response(session_out(session), status=201)
 
     async def list_sessions(request: Request, principal: Principal) -> Response:
         limit = _int_param(request, "limit", 50, 1, 500)
-        page = await app.store.list_sessions(
-            user_id=principal.user_id,
-            tenant_id=principal.tenant_id,
-            limit=limit,
-            cursor=request.query_params.get("cursor"),
-        )
-        return json_response(
-            {
-                "data": [session_out(s).model_dump(exclude_none=True) for s in page.items],
-                "next_cursor": page.next_cursor,
-            }
-        )
+        start = request.query_params.get("cursor")
+        items, cursor = await owned_sessions(services, principal, limit, start)
+        encoded = [session_out(s).model_dump_json(exclude_none=True) for s in items]
+        if (n := fitting(encoded)) < len(encoded):  # the next page starts after item n
+            _, cursor = await owned_sessions(services, principal, n, start)
+        return Response(page_body(encoded[:n], next_cursor=cursor), media_type=JSON_TYPE)
 
     async def get_session(request: Request, principal: Principal) -> Response:
-        session = await load_session(app, principal, request.path_params["session_id"])
-        session = await app.get_session(session.id, fresh=True)  # not the runs' cached copy
+        session = await load_session(services, principal, request.path_params["session_id"])
+        session = await services.sessions.get(session.id, fresh=True)  # not the runs' cached copy
         return json_response(session_out(session))
 
     async def list_messages(request: Request, principal: Principal) -> Response:
-        session = await load_session(app, principal, request.path_params["session_id"])
+        session = await load_session(services, principal, request.path_params["session_id"])
         limit = _int_param(request, "limit", 50, 1, 500)
-        page = await app.store.list_messages(
-            session.id, limit=limit, after=request.query_params.get("after")
-        )
-        data = []
+        after = request.query_params.get("after")
+        page = await services.store.list_messages(session.id, limit=limit, after=after)
+        encoded = []
         for record in page.records:
             item = record.msg.model_dump(mode="json", exclude_none=True)
             item["run_id"] = record.run_id
             item["partial"] = record.partial
-            data.append(item)
-        out = MessagePageOut(
-            data=data, has_more=page.next_cursor is not None, next_after=page.next_cursor
-        )
-        return json_response(out)
+            encoded.append(dumps(item))
+        cursor = page.next_cursor
+        if (n := fitting(encoded)) < len(encoded):
+            cursor = (
+                await services.store.list_messages(session.id, limit=n, after=after)
+            ).next_cursor
+        more = {"next_after": cursor} if cursor is not None else {}
+        body = page_body(encoded[:n], has_more=cursor is not None, **more)
+        return Response(body, media_type=JSON_TYPE)
 
     async def delete_session(request: Request, principal: Principal) -> Response:
-        session = await load_session(app, principal, request.path_params["session_id"])
+        session = await load_session(services, principal, request.path_params["session_id"])
         busy = SessionBusy(
             f"session {session.id} has a run in progress",
             hint="cancel the run first (POST /v1/runs/{id}/cancel)",
         )
         # the session's lock, so that no run starts between the check and the delete (a
         # run starting then lost its end to the missing session, 204 and 200 both sent)
-        lock = await app.locks.try_acquire(session.id)
+        lock = await services.locks.try_acquire(session.id)
         if lock is None:
             raise busy
         try:
             if (
-                session.id in app.executor.by_session
+                session.id in services.executor.by_session
                 or (
-                    await app.store.list_runs(
+                    await services.store.list_runs(
                         session_id=session.id, status=["queued", "running", "waiting_approval"]
                     )
                 ).items
             ):
                 raise busy
-            app.forget_session(session.id)
-            await app.store.delete_session(session.id)
+            services.sessions.forget(session.id)
+            await services.store.delete_session(session.id)
         finally:
             await lock.release()
         if (sandbox := sys.modules.get("roost.sandbox")) is not None:  # only if in use
             await sandbox.release_session(session.id)  # its sandboxes end with it
         return Response(status_code=204)
 
-    _ = SessionList
+    limit = query("limit", "page size", PAGE_LIMIT)
     return [
-        api_route("/v1/sessions", create_session, ["POST"]),
-        api_route("/v1/sessions", list_sessions, ["GET"]),
-        api_route("/v1/sessions/{session_id}", get_session, ["GET"]),
-        api_route("/v1/sessions/{session_id}", delete_session, ["DELETE"]),
-        api_route("/v1/sessions/{session_id}/messages", list_messages, ["GET"]),
+        api_route(
+            "/v1/sessions",
+            create_session,
+            ["POST"],
+            Doc(
+                "Create a session",
+                body=SessionCreate,
+                response=SessionOut,
+                status=201,
+                errors={"404": "agent_not_found"},
+            ),
+        ),
+        api_route(
+            "/v1/sessions",
+            list_sessions,
+            ["GET"],
+            Doc(
+                "List your sessions",
+                response=SessionList,
+                params=(limit, query("cursor", "next_cursor of the previous page", CURSOR)),
+            ),
+        ),
+        api_route(
+            "/v1/sessions/{session_id}",
+            get_session,
+            ["GET"],
+            Doc("Get a session", response=SessionOut),
+        ),
+        api_route(
+            "/v1/sessions/{session_id}",
+            delete_session,
+            ["DELETE"],
+            Doc(
+                "Delete a session and its history",
+                status=204,
+                errors={"409": "session_busy (a run is active)"},
+            ),
+        ),
+        api_route(
+            "/v1/sessions/{session_id}/messages",
+            list_messages,
+            ["GET"],
+            Doc(
+                "Page through messages",
+                response=MessagePageOut,
+                params=(limit, query("after", "next_after of the previous page", SEQ)),
+            ),
+        ),
     ]

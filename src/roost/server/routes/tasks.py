@@ -10,11 +10,13 @@ from starlette.routing import BaseRoute
 
 from roost.server._http import json_response, read_json
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.openapi import JSON_ANY
+from roost.server.router import Doc, api_route
 from roost.server.schemas import TaskOut
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp, TaskSpec
+    from roost.server.registry import TaskSpec
+    from roost.server.services import Services
 
 
 def _task_out(record: dict[str, Any]) -> TaskOut:
@@ -27,20 +29,29 @@ def _task_out(record: dict[str, Any]) -> TaskOut:
     )
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     def make(spec: TaskSpec) -> Any:
         async def enqueue(request: Request, principal: Principal) -> Response:
             payload = await read_json(request)
-            record = await app.queue.enqueue_call(spec.name, payload, principal)
+            record = await services.queue.enqueue_call(spec.name, payload, principal)
             return json_response(_task_out(record), status=202, headers={"x-task-id": record["id"]})
 
         enqueue.__name__ = f"task_{spec.name}"
         return enqueue
 
     async def get_task(request: Request, principal: Principal) -> Response:
-        record = await app.queue.get_call(request.path_params["task_id"], principal)
+        record = await services.queue.get_call(request.path_params["task_id"], principal)
         return json_response(_task_out(record))
 
-    out: list[BaseRoute] = [api_route(s.path, make(s), ["POST"]) for s in app.tasks.values()]
-    out.append(api_route("/v1/tasks/{task_id}", get_task, ["GET"]))
+    out: list[BaseRoute] = [
+        api_route(
+            s.path,
+            make(s),
+            ["POST"],
+            Doc(f"Queue task {s.name}", body=JSON_ANY, response=TaskOut, status=202),
+        )
+        for s in services.tasks.values()
+    ]
+    doc = Doc("Status of a background task", response=TaskOut)
+    out.append(api_route("/v1/tasks/{task_id}", get_task, ["GET"], doc))
     return out

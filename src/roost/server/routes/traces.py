@@ -10,32 +10,32 @@ from starlette.routing import BaseRoute
 
 from roost.server._http import json_response
 from roost.server.auth import Principal
-from roost.server.router import api_route
+from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_run
 
 if TYPE_CHECKING:
-    from roost.server.app import AgentApp
+    from roost.server.services import Services
 
 
-def routes(app: AgentApp) -> list[BaseRoute]:
+def routes(services: Services) -> list[BaseRoute]:
     async def run_trace(request: Request, principal: Principal) -> Response:
-        from roost.observe.trace_tree import trace_tree
+        from roost.observe.tree import trace_tree
 
         run_id = request.path_params["run_id"]
-        await load_run(app, principal, run_id)  # 404 unless the caller may see the run
-        provider = getattr(getattr(app, "observability", None), "provider", None)
-        if provider is not None:
+        await load_run(services, principal, run_id)  # 404 unless the caller may see the run
+        if services.flush_traces is not None:
             # spans of a run that just ended may still sit in the batch queue
             import asyncio
 
-            await asyncio.to_thread(provider.force_flush, 5000)
-        tree = await trace_tree(app.store, run_id)
+            await asyncio.to_thread(services.flush_traces)
+        tree = await trace_tree(services.store, run_id)
         if not principal.is_admin:
             for span in tree["spans"]:
                 _redact(span)
         return json_response(tree)
 
-    return [api_route("/v1/runs/{run_id}/trace", run_trace, ["GET"])]
+    doc = Doc("The run's span tree (roost.observe)", response={"type": "object"})
+    return [api_route("/v1/runs/{run_id}/trace", run_trace, ["GET"], doc)]
 
 
 _SERVER_ONLY = ("exception.message", "exception.stacktrace")

@@ -30,7 +30,7 @@ from roost.core import jsontext
 from roost.core.errors import ConfigError
 from roost.core.jsontext import JSONText
 from roost.store.backend import Body, Dialect, Integrity, Params, R, Row
-from roost.store.backends.sqlite import (
+from roost.store.backends._common import (
     BUSY_TIMEOUT_MS,
     create_private_file,
     not_storable,

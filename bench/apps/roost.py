@@ -2,7 +2,7 @@
 fake OpenAI-compatible server (``OpenAIChatModel``, not ``ScriptedModel``, so that Roost pays
 the same model-client cost as the peer).
 
-    python bench/roost_app.py --port 8090 --model-url http://127.0.0.1:PORT/v1 \
+    python -m bench.apps.roost --port 8090 --model-url http://127.0.0.1:PORT/v1 \
         [--store memory|file] [--trace]
 
 Default: the store is in-memory SQLite and observability is off (``observe=False``) — the
@@ -24,7 +24,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from _load import Connection, HttpRequest, HttpResponse, Scenario
+from bench.load import Connection, HttpRequest, HttpResponse, Scenario
 
 if TYPE_CHECKING:
     from roost.server.app import AgentApp

@@ -1,7 +1,7 @@
 """The floor of the server benchmark: a bare Starlette app streaming the same SSE events as
 Roost's run protocol (run.started, 20 text.delta, run.completed), persisting nothing.
 
-    python bench/_floor_app.py --port 8091
+    python -m bench.apps.floor --port 8091
 """
 
 from __future__ import annotations

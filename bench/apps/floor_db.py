@@ -1,8 +1,8 @@
-"""The floor with persistence: the bare Starlette floor (``_floor_app.py``) plus the rows a
+"""The floor with persistence: the bare Starlette floor (``bench.apps.floor``) plus the rows a
 persisted run must write, on raw ``sqlite3`` — a lower bound for any server that keeps
 what the reliability tests demand, with no framework, agent, auth or validation.
 
-    python bench/_floor_db_app.py --port 8092      # database: $ROOST_HOME/floor.db
+    python -m bench.apps.floor_db --port 8092      # database: $ROOST_HOME/floor.db
 
 Per run, on Roost's own tables and indexes (``roost.store.schema``, created once at
 start-up) in WAL mode with ``synchronous=NORMAL`` as Roost opens them:

@@ -14,7 +14,7 @@ Routes:
 
 Run::
 
-    python bench/fake_openai.py --port 0        # prints "listening on http://127.0.0.1:PORT"
+    python -m bench.apps.fake_openai --port 0        # prints "listening on http://127.0.0.1:PORT"
 """
 
 from __future__ import annotations

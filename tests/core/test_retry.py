@@ -1,12 +1,20 @@
-"""Transient store errors are retried; permanent ones are not."""
+"""Transient errors (the store's ``StoreUnavailable`` is one) are retried; permanent ones
+are not."""
 
 from __future__ import annotations
 
 import pytest
 
-from roost.core import InvalidRequest
-from roost.server._retry import retry_transient
-from roost.store import StoreUnavailable
+from roost.core import InvalidRequest, RoostError
+from roost.core.retry import retry_transient
+
+
+class StoreUnavailable(RoostError):
+    """As ``roost.store.StoreUnavailable``: the database is away for now."""
+
+    code = "store_unavailable"
+    status = 503
+    retryable = True
 
 
 async def test_retryable_errors_are_retried_until_success():

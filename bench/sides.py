@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _load import Connection, HttpRequest, HttpResponse, Scenario, Validator
+from bench.load import Connection, HttpRequest, HttpResponse, Scenario, Validator
 
 RequestFactory = Callable[[int], HttpRequest]
 
@@ -98,12 +98,12 @@ STORES = ("memory", "tmpfs", "disk")
 
 
 def roost_side(*, store: str = "memory", trace: bool = False) -> Side:
-    """Roost's AgentApp (bench/roost_app.py) with the given store and observability switch."""
-    import roost_app  # the workload definition lives next to the app it describes
+    """Roost's AgentApp (``bench.apps.roost``) with the given store and observability switch."""
+    from bench.apps import roost as roost_app  # the workload lives next to its app
 
     if store not in STORES:
         raise ValueError(f"store must be one of {STORES}, got {store!r}")
-    argv = [str(BENCH / "roost_app.py"), "--store", "memory" if store == "memory" else "file"]
+    argv = ["-m", "bench.apps.roost", "--store", "memory" if store == "memory" else "file"]
     if trace:
         argv.append("--trace")
     return Side(
@@ -117,23 +117,3 @@ def roost_side(*, store: str = "memory", trace: bool = False) -> Side:
         env={roost_app.ADMIN_KEY_ENV: roost_app.BENCH_ADMIN_KEY},
         home_parent="/dev/shm" if store == "tmpfs" else None,
     )
-
-
-def byte_compile(python: str, package_dir: str | None = None) -> str:
-    """Write the ``.pyc`` files of Roost's source, as any installed package has them.
-
-    Roost is installed editable here, and this machine sets ``PYTHONDONTWRITEBYTECODE``,
-    so without this every server start compiled all of Roost from source (~0.15 s) while
-    the peer's packages, installed by pip, start from bytecode. Returns the directory.
-    """
-    import subprocess
-
-    if package_dir is None:
-        package_dir = subprocess.run(
-            [python, "-c", "import os, roost; print(os.path.dirname(roost.__file__))"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    subprocess.run([python, "-m", "compileall", "-q", package_dir], check=True)
-    return package_dir
