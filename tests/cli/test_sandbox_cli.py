@@ -17,6 +17,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from roost.cli.sandbox import app
+from roost.core.settings import get_settings
 from roost.sandbox.backends.remote import RemoteSandboxManager
 from roost.sandbox.service.server import create_app
 
@@ -87,6 +88,7 @@ def test_list_shows_the_sandboxes_of_a_running_service(monkeypatch: pytest.Monke
 
         sandbox_id = asyncio.run(acquire())
         monkeypatch.setenv("ROOST_SANDBOX_TOKEN", token)
+        get_settings.cache_clear()  # the environment is read once per process
         result = runner.invoke(app, ["list", "--url", url])
         assert result.exit_code == 0, result.output
         assert sandbox_id in result.stdout and "cli-session" in result.stdout
