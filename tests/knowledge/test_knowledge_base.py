@@ -228,9 +228,10 @@ async def test_a_search_is_a_span_with_chunk_ids_and_scores(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setenv("ROOST_TRACE_CONTENT", "1")
+    provider.roost_capture_content = True  # type: ignore[attr-defined]  # as roost.observe sets it
     tracer = provider.get_tracer("test")
     monkeypatch.setattr("opentelemetry.trace.get_tracer", lambda *a, **k: tracer)
+    monkeypatch.setattr("opentelemetry.trace.get_tracer_provider", lambda: provider)
     hits = await kb.search("annual leave", k=2)
     (span,) = exporter.get_finished_spans()
     assert span.name == "retrieve handbook"

@@ -244,7 +244,7 @@ def test_the_assistant_remembers_a_user_and_the_user_manages_the_memories(
             assert fact in later_system  # recalled in a later session
             mine = client.get("/v1/memories").json()["data"]
             assert [(m["user_id"], m["text"]) for m in mine] == [("alice", fact)]
-            exported = client.get("/v1/memories/export")
+            exported = client.get("/v1/memories", params={"format": "jsonl"})
             assert exported.headers["content-type"].startswith("application/x-ndjson")
             assert _json.loads(exported.text.splitlines()[0])["text"] == fact
         with server.client(bob) as other:

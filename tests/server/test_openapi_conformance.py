@@ -50,7 +50,12 @@ def make_app() -> AgentApp:
     return app
 
 
-def test_the_openapi_document_is_what_the_server_does(served, tmp_path):
+def test_the_openapi_document_is_what_the_server_does(served, tmp_path, roost_home, onnx_dir):
+    # the knowledge routes search with the local embedder, installed as `roost kb
+    # install-embedder` does
+    embedders = roost_home / "models" / "embedders"
+    embedders.mkdir(parents=True)
+    (embedders / onnx_dir.name).symlink_to(onnx_dir)
     s = served(make_app())
     with s.client() as c:
         for _ in range(3):

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("roost.server")
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity (a key of per-app state)
 class Services:
     config: AppConfig
     settings: Settings

@@ -12,12 +12,14 @@ in the process: a restart loses a job's status, not the documents it committed.
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -31,31 +33,90 @@ if TYPE_CHECKING:
     from roost.knowledge import KnowledgeBase, KnowledgeStore, LongTermMemory
     from roost.server.services import Services
 
-_Scalar = str | int | float | bool
+_Scalar = Annotated[
+    str | int | float | bool,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "boolean"},
+                {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                {"type": "number", "not": {"type": "integer"}},
+            ]
+        }
+    ),
+]
+
+
+def _integral(value: Any) -> Any:
+    """JSON has no integer type of its own: ``43.0`` is the integer 43 (JSON Schema says
+    so too), which strict validation would refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_Int = Annotated[int, BeforeValidator(_integral)]
+_FIELD_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
+"""A metadata field a search may filter on (``roost.knowledge.catalog``'s rule)."""
 
 
 class KnowledgeBaseCreate(BaseModel):
+    # an openai: embedder needs the endpoint (here or ROOST_EMBEDDINGS_BASE_URL)
     model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str = Field(min_length=1, max_length=200)
-    embedder: str = Field("local", description="'local' or 'openai:MODEL' (needs base_url)")
-    base_url: str | None = Field(None, description="the embeddings endpoint, …/v1")
+    embedder: str = Field(
+        "local",
+        pattern=r"^(local|local:all-MiniLM-L6-v2|openai:[\x21-\x7e]{1,200})$",
+        description="'local' or 'openai:MODEL' (needs base_url)",
+    )
+    base_url: str | None = Field(
+        None, pattern=r"^https?://[\x21-\x7e]+$", description="the embeddings endpoint, …/v1"
+    )
     chunker: Literal["tokens", "sentences", "markdown"] = "sentences"
-    max_tokens: int = Field(200, ge=16, le=4000)
-    overlap_tokens: int = Field(30, ge=0, le=1000)
+    max_tokens: _Int = Field(200, ge=16, le=4000)
+    overlap_tokens: _Int = Field(
+        30, ge=0, le=1000, description="at most half the chunk size (a larger value is reduced)"
+    )
     tenant_id: str | None = Field(None, description="admins only: create for this tenant")
 
 
 class KnowledgeIngestPaths(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
-    paths: list[str] = Field(min_length=1, max_length=10_000)
+    paths: list[Annotated[str, Field(pattern=r"^/", max_length=4096)]] = Field(
+        min_length=1, max_length=10_000, description="absolute paths of files or folders"
+    )
 
 
 class KnowledgeSearch(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
     query: str = Field(min_length=1, max_length=4000)
-    k: int = Field(5, ge=1, le=50)
+    k: _Int = Field(5, ge=1, le=50)
     mode: Literal["bm25", "vector", "hybrid"] = "hybrid"
-    filters: dict[str, _Scalar | list[_Scalar]] | None = None
+    filters: (
+        dict[
+            Annotated[str, Field(pattern=_FIELD_NAME)],
+            _Scalar | Annotated[list[_Scalar], Field(min_length=1)],
+        ]
+        | None
+    ) = Field(None, json_schema_extra={"propertyNames": {"pattern": _FIELD_NAME}})
+
+
+class PathNotFound(NotFound):
+    """A server-side path to ingest does not exist."""
+
+    code = "path_not_found"
+
+
+class TooManyFiles(InvalidRequest):
+    """A folder walk of an ingestion job found more files than one job takes."""
+
+    code = "too_many_files"
+
+
+MAX_INGEST_FILES = 10_000
+MAX_WALKED_FILES = 1_000_000
+_SYSTEM_DIRS = {"proc", "sys", "dev", "run"}
 
 
 class KnowledgeJobNotFound(NotFound):
@@ -172,7 +233,7 @@ def routes(services: Services) -> list[BaseRoute]:
         chunker = {
             "kind": body.chunker,
             "max_tokens": body.max_tokens,
-            "overlap_tokens": body.overlap_tokens,
+            "overlap_tokens": min(body.overlap_tokens, body.max_tokens // 2),
         }
         kb = await knowledge_store(app).create(
             body.name, embedder, tenant_id=tenant, chunker=chunker
@@ -226,15 +287,17 @@ def routes(services: Services) -> list[BaseRoute]:
             )
         kb = await _open(app, principal, request.path_params["kb_id"])
         data = await request.body()  # within the server's max_body_bytes (413 beyond)
-        job = _start(app, kb, [DocumentInput(name, data=data)])
+        job = _start(app, kb, lambda: [DocumentInput(name, data=data)], total=1)
         return json_response(job.out(), status=202)
 
     async def ingest_paths(request: Request, principal: Principal) -> Response:
         principal.require_admin()  # reads the server's own files
         body = await parse_body(request, KnowledgeIngestPaths)
         kb = await _open(app, principal, request.path_params["kb_id"])
-        docs = await asyncio.to_thread(_documents_under, body.paths)
-        job = _start(app, kb, docs)
+        for raw in body.paths:  # what is missing is refused now; folders are walked by the job
+            if not await asyncio.to_thread(Path(raw).exists):
+                raise PathNotFound(f"no file or folder {raw!r} on the server")
+        job = _start(app, kb, lambda: _documents_under(body.paths), total=len(body.paths))
         return json_response(job.out(), status=202)
 
     async def get_job(request: Request, principal: Principal) -> Response:
@@ -261,11 +324,12 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def list_memories(request: Request, principal: Principal) -> Response:
         memory, user = _memory(app, principal, request)
+        fmt = request.query_params.get("format", "json")
+        if fmt == "jsonl":  # the export: one memory a line
+            return Response(await memory.export(user), media_type="application/x-ndjson")
+        if fmt != "json":
+            raise InvalidRequest("format is json or jsonl", fields=[{"field": "format"}])
         return json_response({"data": [m.to_dict() for m in await memory.list(user)]})
-
-    async def export_memories(request: Request, principal: Principal) -> Response:
-        memory, user = _memory(app, principal, request)
-        return Response(await memory.export(user), media_type="application/x-ndjson")
 
     async def delete_memory(request: Request, principal: Principal) -> Response:
         memory, user = _memory(app, principal, request)
@@ -282,8 +346,15 @@ def routes(services: Services) -> list[BaseRoute]:
     kb_out = {"type": "object", "properties": {"id": {"type": "string"}}}
     ndjson = {"application/x-ndjson": {"schema": {"type": "string"}}}
     raw = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-    name = {"name": "name", "in": "query", "required": True, "schema": {"type": "string"}}
+    name = {
+        "name": "name",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^[^/\\]{1,255}$"},
+        "description": "the file name; its extension picks the reader",
+    }
     user = {"name": "user_id", "in": "query", "schema": {"type": "string"}}
+    fmt = {"name": "format", "in": "query", "schema": {"enum": ["json", "jsonl"]}}
     tenant = {"name": "tenant_id", "in": "query", "schema": {"type": "string"}}
     return [
         api_route(
@@ -291,7 +362,9 @@ def routes(services: Services) -> list[BaseRoute]:
             list_memories,
             ["GET"],
             Doc(
-                "Your long-term memories (admin: ?user_id=)", response=listed, params=(user, tenant)
+                "Your long-term memories (admin: ?user_id=); ?format=jsonl exports them",
+                response={"application/json": {"schema": listed}, **ndjson},
+                params=(user, tenant, fmt),
             ),
         ),
         api_route(
@@ -299,12 +372,6 @@ def routes(services: Services) -> list[BaseRoute]:
             delete_memories,
             ["DELETE"],
             Doc("Delete all your memories", response={"type": "object"}, params=(user, tenant)),
-        ),
-        api_route(
-            "/v1/memories/export",
-            export_memories,
-            ["GET"],
-            Doc("Export your memories (JSON lines)", response=ndjson, params=(user, tenant)),
         ),
         api_route(
             "/v1/memories/{memory_id}",
@@ -321,6 +388,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 body=KnowledgeBaseCreate,
                 response=kb_out,
                 status=201,
+                errors={"409": "a knowledge base of that name exists in the tenant"},
                 admin=True,
             ),
         ),
@@ -367,6 +435,7 @@ def routes(services: Services) -> list[BaseRoute]:
             ["POST"],
             Doc(
                 "Ingest files or folders on the server (admin): a background job",
+                errors={"404": "a path (or the knowledge base) does not exist"},
                 body=KnowledgeIngestPaths,
                 response=job,
                 status=202,
@@ -404,17 +473,14 @@ def memory_for(app: Services, tenant_id: str) -> LongTermMemory:
 
 def _memory(app: Services, principal: Principal, request: Request) -> tuple[LongTermMemory, str]:
     """The caller's own memories; an admin names the user (``?user_id=``, and
-    ``?tenant_id=``)."""
+    ``?tenant_id=``), or else has its own, as its key (decision 0130: a key without a
+    user is its own user)."""
     user = principal.user_id
     tenant = principal.tenant_id or "default"
     if principal.is_admin and principal.user_id is None:
-        user = request.query_params.get("user_id")
+        user = request.query_params.get("user_id") or principal.key_id
         tenant = request.query_params.get("tenant_id") or tenant
-    if not user:
-        raise InvalidRequest(
-            "memories belong to a user", hint="use a user's key, or ?user_id= with an admin key"
-        )
-    return memory_for(app, tenant), user
+    return memory_for(app, tenant), user or principal.key_id
 
 
 def _documents_under(paths: list[str]) -> list[Any]:
@@ -423,23 +489,36 @@ def _documents_under(paths: list[str]) -> list[Any]:
     from roost.knowledge.readers import supported_suffixes
 
     suffixes = set(supported_suffixes())
-    docs: list[Any] = []
+    files: list[Path] = []
+    seen = 0
     for raw in paths:
         path = Path(raw)
-        if not path.is_absolute() or not path.exists():
-            raise InvalidRequest(f"{raw!r} is not an existing absolute path on the server")
-        if path.is_dir():
-            files = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
-            )
-        else:
-            files = [path]
-        docs.extend(DocumentInput.from_path(f) for f in files)
-    return docs
+        if not path.exists():
+            raise PathNotFound(f"no file or folder {raw!r} on the server")
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for folder, dirs, names in os.walk(path):  # no symlinked folders followed
+            dirs[:] = sorted(d for d in dirs if not (folder == "/" and d in _SYSTEM_DIRS))
+            for name in sorted(names):
+                seen += 1
+                if Path(name).suffix.lower() in suffixes:
+                    files.append(Path(folder) / name)
+            if len(files) > MAX_INGEST_FILES or seen > MAX_WALKED_FILES:
+                raise TooManyFiles(
+                    f"the paths hold more than {MAX_INGEST_FILES:,} documents (or "
+                    f"{MAX_WALKED_FILES:,} files)",
+                    hint="ingest a narrower folder, or several jobs",
+                )
+    return [DocumentInput.from_path(f) for f in files]
 
 
-def _start(app: Services, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
-    job = IngestJob(id=new_id("job"), kb_id=kb.id, total=len(docs))
+def _start(
+    app: Services, kb: KnowledgeBase, documents: Callable[[], list[Any]], *, total: int
+) -> IngestJob:
+    """A background job that lists the documents (a folder walk, in a thread) and ingests
+    them; ``total`` is what the request named until the walk has counted the files."""
+    job = IngestJob(id=new_id("job"), kb_id=kb.id, total=total)
 
     def progress(stage: str, done: int, total: int) -> None:
         if stage == "read":
@@ -450,6 +529,8 @@ def _start(app: Services, kb: KnowledgeBase, docs: list[Any]) -> IngestJob:
     async def run() -> None:
         job.status = "running"
         try:
+            docs = await asyncio.to_thread(documents)
+            job.total = len(docs)
             report = await kb.ingest(docs, progress)
             await kb.flush()
         except Exception as exc:  # a bug or a backend down: the job says so, typed
