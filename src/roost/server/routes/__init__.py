@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     """The app's routes, then ``extra`` (other layers')."""
+    from roost.server import console
     from roost.server.routes import (
         custom,
         health,
@@ -37,6 +38,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         tasks,
         knowledge,
         custom,
+        console,
     ):
         routes.extend(module.routes(services))
     routes.extend(extra)
