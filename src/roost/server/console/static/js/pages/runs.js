@@ -1,0 +1,78 @@
+// A run: its status and usage, its events (replayed from the stream) and its trace as a
+// waterfall of spans with timings, tokens, cost and (where the key may see it) content.
+import { api, stream } from "../api.js";
+import { h, clear, when, json } from "../dom.js";
+import { t } from "../i18n.js";
+
+const enc = encodeURIComponent;
+
+export async function render(main, ctx) {
+  const id = ctx.parts[0];
+  const run = await api(`/v1/runs/${enc(id)}`, { signal: ctx.signal });
+  const events = h("tbody");
+  const trace = h("div", { class: "waterfall", id: "waterfall" });
+  const usage = run.usage || {};
+  clear(main).append(
+    h("h1", {}, `${t("Run")} `, h("code", {}, run.id)),
+    h("div", { class: "card" },
+      h("div", { class: "row" }, h("span", { class: `status ${run.status}`, id: "run-status" }, run.status),
+        `${t("Agent")}: ${run.agent || ""}`, `${t("Model")}: ${run.model || "-"}`,
+        `${t("Tokens")}: ${(usage.input_tokens || 0)} / ${(usage.output_tokens || 0)}`,
+        usage.cost !== undefined && usage.cost !== null ? `${t("Cost")}: ${usage.cost} ${usage.currency || ""}` : null,
+        `${t("Created")}: ${when(run.created_at)}`),
+      run.error ? h("div", { class: "error" }, `${run.error.code}: ${run.error.message}`) : null,
+      run.session_id ? h("a", { href: `/console/sessions/${enc(run.session_id)}` }, `${t("Session")} ${run.session_id}`) : null),
+    h("h2", {}, `${t("Trace")} · ${t("Waterfall")}`), trace,
+    h("h2", {}, t("Events")),
+    h("table", { id: "events" }, h("thead", {}, h("tr", {}, ["#", "type", t("Details")].map((c) => h("th", { scope: "col" }, c)))), events));
+  const done = ["succeeded", "failed", "canceled"].includes(run.status);
+  const loadTrace = api(`/v1/runs/${enc(id)}/trace`, { signal: ctx.signal })
+    .then((tree) => drawTrace(trace, tree))
+    .catch((err) => trace.append(h("p", { class: "muted" }, `${t("No spans")}: ${err.message}`)));
+  if (done) {
+    const rows = [];
+    await stream(`/v1/runs/${enc(id)}/events`, { signal: ctx.signal, onEvent: (type, data, seq) => {
+      if (type === "text.delta" && rows.length && rows[rows.length - 1].type === type) { rows[rows.length - 1].text += data.delta; return; }
+      rows.push({ seq, type, text: type === "text.delta" ? data.delta : json(data) });
+    } });
+    for (const r of rows) events.append(h("tr", {}, h("td", {}, String(r.seq)), h("td", {}, h("code", {}, r.type)), h("td", {}, h("pre", {}, r.text))));
+  }
+  await loadTrace;
+}
+
+function flatten(spans, depth, out) {
+  for (const s of spans) {
+    out.push([s, depth]);
+    flatten(s.children || [], depth + 1, out);
+  }
+  return out;
+}
+
+export function drawTrace(el, tree) {
+  const rows = flatten(tree.spans || [], 0, []);
+  const total = Math.max(1, ...rows.map(([s]) => s.offset_ms + s.duration_ms));
+  const frag = document.createDocumentFragment();
+  frag.append(h("div", { class: "muted" }, `${rows.length} ${t("Spans")} · ${total.toFixed(1)} ms`));
+  for (const [s, depth] of rows) {
+    const bar = h("span", { class: `bar ${s.operation || ""} ${s.status === "error" ? "error" : ""}` });
+    bar.style.left = `${(100 * s.offset_ms) / total}%`;
+    bar.style.width = `${(100 * s.duration_ms) / total}%`;
+    const tokens = (s.input_tokens || 0) + (s.output_tokens || 0);
+    const name = h("span", { class: "name" }, s.name);
+    name.style.paddingLeft = `${depth * 14}px`;
+    const info = h("div", { hidden: true, class: "card" },
+      h("div", {}, `${t("Duration")}: ${s.duration_ms} ms · ${t("Tokens")}: ${s.input_tokens}/${s.output_tokens}${s.cost !== null ? ` · ${t("Cost")}: ${s.cost} ${s.currency || ""}` : ""}${s.model ? ` · ${t("Model")}: ${s.model}` : ""}`),
+      s.status_message ? h("div", { class: "bad" }, s.status_message) : null,
+      h("pre", {}, json(s.attributes || {})),
+      (s.events || []).length ? h("pre", {}, json(s.events)) : null);
+    const row = h("button", { type: "button", class: "span", "aria-expanded": "false", "data-span": s.span_id },
+      name, h("span", { class: "track", "aria-hidden": "true" }, bar),
+      h("span", { class: "muted" }, `${s.duration_ms.toFixed(1)} ms${tokens ? ` · ${tokens} tok` : ""}`));
+    row.addEventListener("click", () => {
+      info.hidden = !info.hidden;
+      row.setAttribute("aria-expanded", String(!info.hidden));
+    });
+    frag.append(row, info);
+  }
+  clear(el).append(frag);
+}
