@@ -21,8 +21,17 @@ from roost.server import AgentApp, AgentContext
 
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
-PUBLIC = {"/healthz", "/readyz", "/v1/public"}
-ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/v1/public",
+    "/",
+    "/console",
+    "/console/{page:path}",
+    "/console/assets/{name:path}",
+}
+"""The console's page and files are public: they hold no data."""
+ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics", "/v1/alerts"}
 RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
 NO_KEY = ("none", "wrong", "basic")
@@ -130,6 +139,8 @@ def _request(
         "task_id": res.task,
         "call_id": "call_1",
         "key_id": key_id,
+        "page:path": "sessions",
+        "name:path": "app.css",
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):

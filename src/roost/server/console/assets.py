@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -21,6 +22,8 @@ TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".LICENSE": "text/plain; charset=utf-8",
 }
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+"""A file name under ``static/``: plain segments, none hidden, no ``..``."""
 _COMPRESSIBLE = (".html", ".js", ".css", ".svg", ".txt", ".LICENSE")
 
 
@@ -43,9 +46,9 @@ def _suffix(name: str) -> str:
 def asset(name: str) -> Asset | None:
     """The packaged file ``static/<name>``, or ``None`` (unknown, or a path that tries to
     leave the folder: only plain segments of known types are served)."""
-    parts = name.split("/")
-    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+    if len(name) > 200 or not _NAME.fullmatch(name):
         return None
+    parts = name.split("/")
     suffix = _suffix(parts[-1])
     if suffix not in TYPES:
         return None

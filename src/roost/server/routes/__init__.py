@@ -14,6 +14,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     """The app's routes, then ``extra`` (other layers')."""
     from roost.server import console
     from roost.server.routes import (
+        alerts,
         custom,
         health,
         keys,
@@ -37,6 +38,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         openai_compat,
         tasks,
         knowledge,
+        alerts,
         custom,
         console,
     ):
