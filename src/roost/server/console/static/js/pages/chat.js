@@ -89,7 +89,12 @@ export async function render(main, ctx) {
     state = { id: null, seq: 0, events: [], input: text };
     await follow(turn, (onEvent) => stream(`/v1/sessions/${enc(sid)}/runs`, {
       method: "POST", body: { input: text, stream: true }, signal: ctx.signal,
-      onOpen: (headers) => { state.id = headers.get("x-run-id"); turn.runId = state.id; save(true); },
+      onOpen: (headers) => {
+        state.id = headers.get("x-run-id");
+        turn.runId = state.id;
+        turn.el.dataset.run = state.id;
+        save(true);
+      },
       onEvent,
     }));
     loadHistory();
