@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Match, Route
 
 from roost.core import PayloadTooLarge, RateLimited, RoostError
-from roost.server._http import error_body
 from roost.server import console
+from roost.server._http import error_body
 from roost.server.auth import ANONYMOUS, PUBLIC
 from roost.server.errors import MethodNotAllowed, RouteNotFound
 

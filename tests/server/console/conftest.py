@@ -13,8 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from console_app import console_app  # noqa: E402
-from server_support import ADMIN_KEY, Served, serve, stop  # noqa: E402
+from console_app import console_app
+from server_support import ADMIN_KEY, Served, serve, stop
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,9 @@ def console_app(admin_key: str, store_url: str) -> AgentApp:
     def guarded(ctx: AgentContext) -> ReActAgent:
         tools = Toolkit()
         tools.register(delete_file, requires_approval=True)
-        model = ScriptedModel([ScriptedModel.tool_call("delete_file", {"path": "/tmp/x"}), "Deleted."])
+        model = ScriptedModel(
+            [ScriptedModel.tool_call("delete_file", {"path": "/tmp/x"}), "Deleted."]
+        )
         return ReActAgent("guarded", model, toolkit=tools)
 
     @app.agent(name="slow")

@@ -13,7 +13,7 @@ import pytest
 from server_support import ADMIN_KEY, Served
 
 pytest.importorskip("playwright")
-from playwright.sync_api import expect  # noqa: E402
+from playwright.sync_api import expect
 
 
 def sign_in(page: Any, key: str = ADMIN_KEY) -> None:
@@ -98,7 +98,9 @@ def test_a_reload_resumes_the_stream_from_the_last_event_id(page: Any) -> None:
     assert text.count("w2 ") == 1 and text.count("w58 ") == 1  # nothing lost or repeated
 
 
-def test_the_trace_page_draws_the_spans_as_a_waterfall(page: Any, console: Served, shots: Path) -> None:
+def test_the_trace_page_draws_the_spans_as_a_waterfall(
+    page: Any, console: Served, shots: Path
+) -> None:
     with console.client() as c:
         sid = c.post("/v1/sessions", json={"agent": "assistant"}).json()["id"]
         run = c.post(f"/v1/sessions/{sid}/runs", json={"input": "weather?", "stream": False})

@@ -85,8 +85,7 @@ def pages_for(principal: Principal, routes: list[BaseRoute]) -> list[str]:
     out = []
     for page, prefix in PAGES.items():
         if any(
-            (path == prefix or path.startswith(prefix + "/"))
-            and (principal.is_admin or not admin)
+            (path == prefix or path.startswith(prefix + "/")) and (principal.is_admin or not admin)
             for path, admin in readable
         ):
             out.append(page)
