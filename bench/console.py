@@ -7,7 +7,9 @@
   (empty cache) on loopback;
 - the usage page (charts: uPlot loads on first use);
 - a trace of 500 spans drawn by the waterfall (the page's own ``drawTrace``);
-- text deltas: from the server's ``yield`` to the page's stream reader (same clock).
+- text deltas: from the server's ``yield`` to the page's stream reader (same clock);
+- the sessions page over ``--sessions`` sessions (10,000 by default): first page and the
+  next one, each a cursor page of 50 (never the whole list).
 """
 
 from __future__ import annotations
@@ -69,6 +71,20 @@ DELTA_JS = """async (sid) => {
 }"""
 
 
+def _make_sessions(url: str, auth: dict[str, str], n: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    def make(count: int) -> None:
+        with httpx.Client(base_url=url, headers=auth, timeout=60) as c:
+            for _ in range(count):
+                c.post("/v1/sessions", json={"agent": "clock"}).raise_for_status()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(make, [n // 8 + (1 if i < n % 8 else 0) for i in range(8)]))
+
+
 def _fmt(ms: list[float]) -> str:
     ms = sorted(ms)
     p90 = ms[min(len(ms) - 1, round(0.9 * (len(ms) - 1)))]
@@ -78,6 +94,7 @@ def _fmt(ms: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=10_000)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "server"))
     import httpx
@@ -92,6 +109,7 @@ def main() -> None:
         with httpx.Client(base_url=served.url, headers=auth) as c:
             sid = c.post("/v1/sessions", json={"agent": "clock"}).json()["id"]
             c.post(f"/v1/sessions/{sid}/runs", json={"input": "x", "stream": False})
+        _make_sessions(served.url, auth, args.sessions)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=find_chromium(), headless=True)
@@ -108,7 +126,7 @@ def main() -> None:
                         if signed_in:  # the cookie, as a sign-in leaves it
                             page.request.post("/v1/console/session", headers=auth)
                         responses: list[Any] = []
-                        page.on("response", lambda r: responses.append(r))
+                        page.on("response", lambda r, got=responses: got.append(r))
                         t = time.perf_counter()
                         page.goto(path)
                         page.wait_for_selector(ready)
@@ -133,6 +151,21 @@ def main() -> None:
                 for _ in range(args.runs):
                     lags += page.evaluate(DELTA_JS, sid)
                 figures["text delta, server yield -> page"] = lags
+                first, following = [], []
+                for _ in range(args.runs):
+                    t = time.perf_counter()
+                    page.goto("/console/sessions")
+                    page.wait_for_selector("#sessions tbody tr")
+                    first.append((time.perf_counter() - t) * 1000)
+                    top = page.inner_text("#sessions tbody tr")
+                    t = time.perf_counter()
+                    page.click("#next")
+                    page.wait_for_function(
+                        "t => document.querySelector('#sessions tbody tr').innerText !== t", arg=top
+                    )
+                    following.append((time.perf_counter() - t) * 1000)
+                figures[f"sessions page of {args.sessions}: first"] = first
+                figures[f"sessions page of {args.sessions}: next"] = following
                 ctx.close()
                 browser.close()
         finally:

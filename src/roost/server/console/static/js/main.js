@@ -103,6 +103,9 @@ async function route() {
 }
 
 async function start() {
+  // the page's module loads while the key is checked (one round trip less on first load)
+  const first = location.pathname.replace(/^\/console\/?/, "").split("/")[0] || "chat";
+  if (MODULES[first]) import(MODULES[first]).catch(() => null);
   try {
     me = await api("/v1/console/session");
   } catch (err) {
