@@ -115,7 +115,7 @@ def test_the_trace_page_draws_the_spans_as_a_waterfall(
     spans.first.click()
     expect(spans.first).to_have_attribute("aria-expanded", "true")
     expect(page.locator("#events")).to_contain_text("run.completed")
-    page.screenshot(path=str(shots / "trace.png"), full_page=True)
+    page.screenshot(path=str(shots / "trace.png"))
 
 
 def test_usage_and_metrics_pages_plot_data(page: Any, console: Served, shots: Path) -> None:

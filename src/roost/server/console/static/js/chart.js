@@ -24,7 +24,7 @@ export async function lineChart(el, title, xs, series, { width = 460, height = 2
   const uPlot = await loadUPlot();
   const names = Object.keys(series);
   const opts = {
-    title, width, height,
+    width, height,
     series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2, points: { show: xs.length < 40 } }))],
     axes: [{}, { size: 60 }],
   };

@@ -16,10 +16,10 @@ export async function render(main, ctx) {
     h("h1", {}, `${t("Run")} `, h("code", {}, run.id)),
     h("div", { class: "card" },
       h("div", { class: "row" }, h("span", { class: `status ${run.status}`, id: "run-status" }, run.status),
-        `${t("Agent")}: ${run.agent || ""}`, `${t("Model")}: ${run.model || "-"}`,
-        `${t("Tokens")}: ${(usage.input_tokens || 0)} / ${(usage.output_tokens || 0)}`,
-        usage.cost !== undefined && usage.cost !== null ? `${t("Cost")}: ${usage.cost} ${usage.currency || ""}` : null,
-        `${t("Created")}: ${when(run.created_at)}`),
+        [`${t("Agent")}: ${run.agent || ""}`, `${t("Model")}: ${run.model || "-"}`,
+          `${t("Tokens")}: ${(usage.input_tokens || 0)} / ${(usage.output_tokens || 0)}`,
+          usage.cost !== undefined && usage.cost !== null ? `${t("Cost")}: ${usage.cost} ${usage.currency || ""}` : null,
+          `${t("Created")}: ${when(run.created_at)}`].filter(Boolean).map((x) => h("span", {}, x))),
       run.error ? h("div", { class: "error" }, `${run.error.code}: ${run.error.message}`) : null,
       run.session_id ? h("a", { href: `/console/sessions/${enc(run.session_id)}` }, `${t("Session")} ${run.session_id}`) : null),
     h("h2", {}, `${t("Trace")} · ${t("Waterfall")}`), trace,
@@ -33,7 +33,8 @@ export async function render(main, ctx) {
     const rows = [];
     await stream(`/v1/runs/${enc(id)}/events`, { signal: ctx.signal, onEvent: (type, data, seq) => {
       if (type === "text.delta" && rows.length && rows[rows.length - 1].type === type) { rows[rows.length - 1].text += data.delta; return; }
-      rows.push({ seq, type, text: type === "text.delta" ? data.delta : json(data) });
+      const { seq: _s, run_id: _r, session_id: _x, agent: _a, type: _t, ...rest } = data;
+      rows.push({ seq, type, text: type === "text.delta" ? data.delta : JSON.stringify(rest) });
     } });
     for (const r of rows) events.append(h("tr", {}, h("td", {}, String(r.seq)), h("td", {}, h("code", {}, r.type)), h("td", {}, h("pre", {}, r.text))));
   }
@@ -61,7 +62,7 @@ export function drawTrace(el, tree) {
     const name = h("span", { class: "name" }, s.name);
     name.style.paddingLeft = `${depth * 14}px`;
     const info = h("div", { hidden: true, class: "card" },
-      h("div", {}, `${t("Duration")}: ${s.duration_ms} ms · ${t("Tokens")}: ${s.input_tokens}/${s.output_tokens}${s.cost !== null ? ` · ${t("Cost")}: ${s.cost} ${s.currency || ""}` : ""}${s.model ? ` · ${t("Model")}: ${s.model}` : ""}`),
+      h("div", {}, `${t("Duration")}: ${s.duration_ms} ms · ${t("Tokens")}: ${s.total_input_tokens ?? s.input_tokens}/${s.total_output_tokens ?? s.output_tokens}${s.total_cost !== null && s.total_cost !== undefined ? ` · ${t("Cost")}: ${s.total_cost} ${s.total_currency || ""}` : ""}${s.model ? ` · ${t("Model")}: ${s.model}` : ""}`),
       s.status_message ? h("div", { class: "bad" }, s.status_message) : null,
       h("pre", {}, json(s.attributes || {})),
       (s.events || []).length ? h("pre", {}, json(s.events)) : null);
