@@ -80,6 +80,10 @@ def test_stop_cancels_the_run(page: Any, console: Served) -> None:
     expect(page.locator("#send")).to_be_enabled()
     with console.client() as c:
         assert c.get(f"/v1/runs/{run_id}").json()["status"] == "canceled"
+    page.click("nav a[data-page=runs]")
+    page.select_option("#f-status", "canceled")
+    expect(page.locator(f"#runs a[href='/console/runs/{run_id}']")).to_be_visible()
+    expect(page.locator("#runs tbody .status.succeeded")).to_have_count(0)
 
 
 def test_a_reload_resumes_the_stream_from_the_last_event_id(page: Any) -> None:
@@ -202,6 +206,7 @@ def test_the_pages_have_no_serious_accessibility_violations(page: Any, console: 
     for path, ready in (
         (f"/console/chat/{sid}", "#transcript .msg"),
         ("/console/sessions", "#sessions tbody tr"),
+        ("/console/runs", "#runs tbody tr"),
         (f"/console/sessions/{sid}", "#runs tbody tr"),
         (f"/console/runs/{run_id}", "#waterfall .span"),
         ("/console/usage", ".chart canvas"),

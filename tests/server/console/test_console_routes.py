@@ -98,7 +98,7 @@ def test_a_user_key_is_offered_only_the_pages_its_api_allows(console: Served) ->
     with httpx.Client(base_url=console.url, headers={"authorization": f"Bearer {key}"}) as c:
         me = c.get("/v1/console/session").json()
         assert me["role"] == "user" and me["user_id"] == "u1" and me["tenant_id"] == "t9"
-        assert set(me["pages"]) == {"chat", "sessions", "usage", "knowledge"}
+        assert set(me["pages"]) == {"chat", "sessions", "runs", "usage", "knowledge"}
         assert c.get("/v1/alerts").status_code == 403
         assert c.get("/v1/keys").status_code == 403
 
@@ -108,3 +108,32 @@ def test_alerts_lists_rules_states_and_history_for_admins(console: Served) -> No
         body = c.get("/v1/alerts").json()
     assert {"rules", "states", "history"} <= set(body)
     assert body["rules"] and all("name" in r and "threshold" in r for r in body["rules"])
+
+
+def test_runs_are_listed_newest_first_by_status_and_only_the_callers(console: Served) -> None:
+    with console.client() as admin:
+        key = admin.post("/v1/keys", json={"name": "r", "user_id": "runner", "tenant_id": "tr"})
+        key = key.json()["key"]
+    with httpx.Client(base_url=console.url, headers={"authorization": f"Bearer {key}"}) as c:
+        sid = c.post("/v1/sessions", json={"agent": "assistant"}).json()["id"]
+        made = [
+            c.post(f"/v1/sessions/{sid}/runs", json={"input": "x", "stream": False}).json()["id"]
+            for _ in range(3)
+        ]
+        page = c.get("/v1/runs", params={"limit": 2}).json()
+        assert [r["id"] for r in page["data"]] == made[::-1][:2]
+        rest = c.get("/v1/runs", params={"limit": 2, "cursor": page["next_cursor"]}).json()
+        assert [r["id"] for r in rest["data"]] == [made[0]] and rest["next_cursor"] is None
+        assert c.get("/v1/runs", params={"status": "failed"}).json()["data"] == []
+        done = c.get("/v1/runs", params={"status": "succeeded", "session_id": sid}).json()
+        assert len(done["data"]) == 3
+        bad = c.get("/v1/runs", params={"status": "nope"})
+        assert (
+            bad.status_code == 422
+            and bad.json()["error"]["details"]["fields"][0]["field"] == "status"
+        )
+    with console.client() as admin:  # an admin sees them too; another user does not
+        assert len(admin.get("/v1/runs", params={"session_id": sid}).json()["data"]) == 3
+        other = {"x-roost-user": "someone-else"}
+        theirs = admin.get("/v1/runs", params={"session_id": sid}, headers=other).json()
+        assert theirs["data"] == []

@@ -30,6 +30,7 @@ COOKIE_MAX_AGE = 12 * 3600
 PAGES: dict[str, str] = {
     "chat": "/v1/sessions",
     "sessions": "/v1/sessions",
+    "runs": "/v1/runs",
     "usage": "/v1/usage",
     "metrics": "/metrics",
     "alerts": "/v1/alerts",

@@ -13,7 +13,7 @@ const zh = {
   "Waiting for approval": "等待批准", "Run": "运行", "Status": "状态", "Trace": "追踪",
   "User": "用户", "Tenant": "租户", "Created": "创建时间", "Updated": "更新时间", "Search": "搜索",
   "Next page": "下一页", "First page": "第一页", "All": "全部", "Since": "起始",
-  "Session": "会话", "Runs": "运行", "Events": "事件", "Open trace": "打开追踪",
+  "Session": "会话", "Runs": "运行记录", "Events": "事件", "Open trace": "打开追踪",
   "Spans": "跨度", "Duration": "耗时", "Tokens": "Token", "Cost": "成本", "Model": "模型",
   "No spans": "没有跨度", "Range": "时间范围", "Last hour": "最近 1 小时", "Last 24 hours": "最近 24 小时",
   "Last 7 days": "最近 7 天", "Tokens by agent": "按智能体的 Token", "Cost by agent": "按智能体的成本",

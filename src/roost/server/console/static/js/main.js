@@ -6,7 +6,7 @@ import { t, lang, setLang } from "./i18n.js";
 
 const NAV = [
   ["Build", [["chat", "Chat"], ["knowledge", "Knowledge"], ["evals", "Evaluation"]]],
-  ["Observe", [["sessions", "Sessions"], ["usage", "Usage"], ["metrics", "Metrics"], ["alerts", "Alerts"]]],
+  ["Observe", [["sessions", "Sessions"], ["runs", "Runs"], ["usage", "Usage"], ["metrics", "Metrics"], ["alerts", "Alerts"]]],
   ["Govern", [["keys", "API keys"], ["audit", "Audit"], ["tenants", "Tenants"], ["roles", "Roles"], ["secrets", "Secrets"]]],
   ["Reference", [["api", "API reference"]]],
 ];
@@ -15,7 +15,7 @@ const MODULES = {
   usage: "./pages/usage.js", metrics: "./pages/metrics.js", alerts: "./pages/alerts.js",
   knowledge: "./pages/knowledge.js", keys: "./pages/keys.js", api: "./pages/apiref.js",
 };
-const ALWAYS = new Set(["api", "runs"]);
+const ALWAYS = new Set(["api"]);
 const PAGE_API = { audit: "/v1/audit", tenants: "/v1/tenants", roles: "/v1/roles", secrets: "/v1/secrets", evals: "/v1/evals" };
 
 const main = document.getElementById("main");
@@ -85,7 +85,7 @@ async function route() {
   const parts = location.pathname.replace(/^\/console\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   let page = parts[0] || (allowed("chat") ? "chat" : (me.pages[0] || "api"));
   if (!parts.length) history.replaceState(null, "", `/console/${page}`);
-  renderNav(page === "runs" ? "sessions" : page);
+  renderNav(page);
   clear(main);
   if (!allowed(page)) {
     main.append(h("h1", {}, t("Not found")));

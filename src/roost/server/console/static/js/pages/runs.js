@@ -6,8 +6,62 @@ import { t } from "../i18n.js";
 
 const enc = encodeURIComponent;
 
+const STATUSES = ["queued", "running", "waiting_approval", "succeeded", "failed", "canceled"];
+
+// The caller's runs, newest first, a cursor page at a time; status and session are
+// filtered by the API, the agent on the page.
+async function list(main, ctx) {
+  const cursors = [null];
+  let page = 0;
+  let items = [];
+  const status = h("select", { id: "f-status" }, h("option", { value: "" }, t("All")), STATUSES.map((s) => h("option", { value: s }, s)));
+  const session = h("input", { id: "f-session", placeholder: "ses_…" });
+  const agent = h("select", { id: "f-agent" }, h("option", { value: "" }, t("All")), ctx.me.agents.map((a) => h("option", { value: a }, a)));
+  const body = h("tbody");
+  const next = h("button", { type: "button", id: "next" }, t("Next page"));
+  const first = h("button", { type: "button" }, t("First page"));
+  function draw() {
+    clear(body);
+    for (const r of items.filter((x) => !agent.value || x.agent === agent.value)) {
+      const u = r.usage || {};
+      body.append(h("tr", {},
+        h("td", {}, h("a", { href: `/console/runs/${enc(r.id)}` }, h("code", {}, r.id))),
+        h("td", {}, h("span", { class: `status ${r.status}` }, r.status)), h("td", {}, r.agent || ""),
+        h("td", {}, r.session_id ? h("a", { href: `/console/sessions/${enc(r.session_id)}` }, h("code", {}, r.session_id)) : ""),
+        h("td", {}, String((u.input_tokens || 0) + (u.output_tokens || 0))),
+        h("td", {}, when(r.created_at))));
+    }
+  }
+  async function load() {
+    const q = new URLSearchParams({ limit: "50" });
+    if (cursors[page]) q.set("cursor", cursors[page]);
+    if (status.value) q.set("status", status.value);
+    if (session.value.trim()) q.set("session_id", session.value.trim());
+    const data = await api(`/v1/runs?${q}`, { signal: ctx.signal });
+    items = data.data;
+    cursors[page + 1] = data.next_cursor;
+    next.disabled = !data.next_cursor;
+    first.disabled = page === 0;
+    draw();
+  }
+  const reload = () => { page = 0; cursors.length = 1; load(); };
+  status.addEventListener("change", reload);
+  session.addEventListener("change", reload);
+  agent.addEventListener("change", draw);
+  next.addEventListener("click", () => { page += 1; load(); });
+  first.addEventListener("click", () => { page = 0; load(); });
+  clear(main).append(h("h1", {}, t("Runs")),
+    h("div", { class: "row card", role: "search" },
+      h("label", { class: "field" }, t("Status"), status), h("label", { class: "field" }, t("Session"), session),
+      h("label", { class: "field" }, t("Agent"), agent)),
+    h("table", { id: "runs" }, h("thead", {}, h("tr", {}, [t("Run"), t("Status"), t("Agent"), t("Session"), t("Tokens"), t("Created")].map((c) => h("th", { scope: "col" }, c)))), body),
+    h("div", { class: "row pager" }, first, next));
+  await load();
+}
+
 export async function render(main, ctx) {
   const id = ctx.parts[0];
+  if (!id) return list(main, ctx);
   const run = await api(`/v1/runs/${enc(id)}`, { signal: ctx.signal });
   const events = h("tbody");
   const trace = h("div", { class: "waterfall", id: "waterfall" });

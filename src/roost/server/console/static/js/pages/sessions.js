@@ -61,8 +61,7 @@ export async function render(main, ctx) {
 async function detail(main, ctx, sid) {
   const session = await api(`/v1/sessions/${enc(sid)}`, { signal: ctx.signal });
   const page = await api(`/v1/sessions/${enc(sid)}/messages?limit=500`, { signal: ctx.signal });
-  const runIds = [...new Set(page.data.map((m) => m.run_id).filter(Boolean))];
-  const runs = await Promise.all(runIds.map((id) => api(`/v1/runs/${enc(id)}`, { signal: ctx.signal }).catch(() => ({ id, status: "?" }))));
+  const runs = (await api(`/v1/runs?limit=100&session_id=${enc(sid)}`, { signal: ctx.signal })).data;
   const transcript = h("div", { class: "transcript", role: "log", "aria-label": t("Transcript") });
   renderMessages(transcript, page.data);
   clear(main).append(
