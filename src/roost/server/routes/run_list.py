@@ -63,7 +63,12 @@ def routes(services: Services) -> list[BaseRoute]:
                 f"status must be one of {', '.join(RUN_STATUSES)}",
                 fields=[{"field": "status", "message": "unknown status", "type": "enum"}],
             )
-        session_id = request.query_params.get("session_id") or None
+        session_id = request.query_params.get("session_id")
+        if session_id is not None and not session_id.strip():
+            raise InvalidRequest(
+                "session_id must name a session",
+                fields=[{"field": "session_id", "message": "must not be blank", "type": "blank"}],
+            )
         items, cursor = await owned_runs(
             services,
             principal,
