@@ -3,7 +3,7 @@ status in the store (the console's runs page; a user key sees its own only)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,7 +57,7 @@ async def owned_runs(
 def routes(services: Services) -> list[BaseRoute]:
     async def list_runs(request: Request, principal: Principal) -> Response:
         limit = _int_param(request, "limit", 50, 1, 500)
-        status = request.query_params.get("status") or None
+        status = request.query_params.get("status")
         if status is not None and status not in RUN_STATUSES:
             raise InvalidRequest(
                 f"status must be one of {', '.join(RUN_STATUSES)}",
@@ -75,7 +75,7 @@ def routes(services: Services) -> list[BaseRoute]:
             limit,
             request.query_params.get("cursor"),
             session_id,
-            cast("RunStatus | None", status),
+            status,
         )
         data = [run_out(r).model_dump(mode="json", exclude_none=True) for r in items]
         return json_response({"data": data, "next_cursor": cursor})
