@@ -171,6 +171,26 @@ def test_the_language_switch_shows_chinese(page: Any, shots: Path) -> None:
     expect(page.locator("nav a[data-page=sessions]")).to_have_text("会话")
 
 
+def test_an_admin_creates_and_revokes_a_key(page: Any, console: Served) -> None:
+    sign_in(page)
+    page.click("nav a[data-page=keys]")
+    page.fill("#key-name", "made-in-console")
+    page.fill("#key-user", "carol")
+    page.fill("#key-tenant", "t7")
+    page.get_by_role("button", name="Create key").click()
+    plaintext = page.locator("#new-key").inner_text().strip()
+    assert plaintext.startswith("rk_")
+    with httpx.Client(base_url=console.url, headers={"authorization": f"Bearer {plaintext}"}) as c:
+        assert c.get("/v1/console/session").json()["user_id"] == "carol"
+        row = page.locator("#keys tbody tr", has_text="made-in-console")
+        row.get_by_role("button", name="Revoke made-in-console").click()
+        expect(row).to_contain_text("Revoked")
+        assert c.get("/v1/sessions").status_code == 401  # the server forgot its verdict
+    with console.client() as admin:
+        keys = admin.get("/v1/keys").json()["data"]
+        assert next(k for k in keys if k["name"] == "made-in-console")["revoked"] is True
+
+
 def test_signing_out_forgets_the_key(page: Any) -> None:
     sign_in(page)
     page.click("#signout")

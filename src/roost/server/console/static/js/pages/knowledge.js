@@ -17,16 +17,20 @@ export async function render(main, ctx) {
   if (!id) return;
   const kb = await api(`/v1/knowledge-bases/${enc(id)}`, { signal: ctx.signal });
   const docs = await api(`/v1/knowledge-bases/${enc(id)}/documents`, { signal: ctx.signal });
-  const query = h("input", { id: "kb-query", type: "search" });
-  const hits = h("div");
+  const query = h("input", { id: "kb-query", type: "search", required: true });
+  const mode = h("select", { id: "kb-mode" }, ["hybrid", "bm25", "vector"].map((m) => h("option", { value: m }, m)));
+  const hits = h("div", { id: "kb-hits", role: "status" });
   main.append(
-    h("h2", {}, kb.name || kb.id), h("pre", {}, json(kb)),
-    h("h2", {}, t("Documents")),
-    h("table", {}, h("tbody", {}, (docs.data || []).map((d) => h("tr", {}, h("td", {}, d.title || d.source || d.id), h("td", {}, h("code", {}, d.id)))))),
+    h("h2", {}, kb.name || kb.id),
+    h("p", { class: "muted" }, `${t("Tenant")}: ${kb.tenant_id || "-"} · ${t("Documents")}: ${kb.documents} · chunks: ${kb.chunks} · ${kb.embedder || ""}`),
+    h("table", { id: "kb-documents" }, h("thead", {}, h("tr", {}, [t("Documents"), "chunks", t("Created")].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, (docs.data || []).map((d) => h("tr", {}, h("td", {}, d.source || d.id), h("td", {}, String(d.chunks ?? "")), h("td", {}, String(d.created_at ?? "")))))),
     h("form", { class: "row card", onsubmit: async (e) => {
       e.preventDefault();
-      const res = await api(`/v1/knowledge-bases/${enc(id)}/search`, { method: "POST", body: { query: query.value } });
-      clear(hits).append(...(res.data || res.hits || []).map((r) => h("pre", {}, json(r))));
-    } }, h("label", { class: "field" }, t("Query"), query), h("button", { type: "submit", class: "primary" }, t("Search"))),
+      const res = await api(`/v1/knowledge-bases/${enc(id)}/search`, { method: "POST", body: { query: query.value, mode: mode.value } });
+      clear(hits);
+      if (!res.data.length) hits.append(h("p", { class: "muted" }, t("Nothing here yet.")));
+      for (const r of res.data) hits.append(h("div", { class: "card" }, h("div", { class: "muted" }, `${r.source || r.document_id || ""} · ${json(r.scores)}`), h("pre", {}, r.text)));
+    } }, h("label", { class: "field" }, t("Query"), query), h("label", { class: "field" }, "mode", mode), h("button", { type: "submit", class: "primary" }, t("Search"))),
     hits);
 }
