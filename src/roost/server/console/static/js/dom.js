@@ -1,4 +1,6 @@
 // Elements built from data: text goes in as text nodes, never as HTML.
+import { lang } from "./i18n.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -27,7 +29,7 @@ export function clear(el) {
 
 export function when(ts) {
   if (ts === null || ts === undefined) return "";
-  return new Date(ts * 1000).toLocaleString();
+  return new Date(ts * 1000).toLocaleString(lang === "zh" ? "zh-CN" : undefined);
 }
 
 export function json(value) {
