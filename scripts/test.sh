@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # skipped otherwise).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
-  for pkg in chromium xvfb xdotool x11-utils python3-matplotlib python3-numpy openssl \
+  for pkg in chromium xvfb xdotool x11-utils python3-matplotlib python3-numpy openssl fonts-wqy-microhei \
              podman runc debootstrap etcd-server golang-go dpkg-dev nginx-light systemd; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done

@@ -39,6 +39,7 @@ def test_serve_prints_the_admin_key_once_and_it_works(roost_home, fake_openai):
     try:
         text = "".join(first.output)
         assert "Roost is serving 'assistant' at http://127.0.0.1:" in text
+        assert f"Web console: {first.url}/console/" in text
         key = text.split("ROOST_ADMIN_KEY=")[1].split()[0]
         r = httpx.post(
             first.url + "/v1/sessions", json={}, headers={"authorization": f"Bearer {key}"}

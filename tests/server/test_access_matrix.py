@@ -21,8 +21,23 @@ from roost.server import AgentApp, AgentContext
 
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
-PUBLIC = {"/healthz", "/readyz", "/v1/public"}
-ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics", ("POST", "/v1/knowledge-bases")}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/v1/public",
+    "/",
+    "/console",
+    "/console/{page:path}",
+    "/console/assets/{name:path}",
+}
+"""The console's page and files are public: they hold no data."""
+ADMIN_ONLY = {
+    "/v1/keys",
+    "/v1/keys/{key_id}",
+    "/metrics",
+    "/v1/alerts",
+    ("POST", "/v1/knowledge-bases"),
+}
 RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "memory_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
 TENANT = "t1"
@@ -195,6 +210,8 @@ def _request(
         "kb_id": res.kb,
         "document_id": res.document,
         "job_id": res.job,
+        "page:path": "sessions",
+        "name:path": "app.css",
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):

@@ -129,6 +129,7 @@ def serve(
         admin_key = admin_key or getattr(service, "created_admin_key", None)
         url = f"http://{host}:{bound_port}"
         typer.echo(f"Roost is serving {service.name!r} at {url}  (API docs: {url}/openapi.json)")
+        typer.echo(f"Web console: {url}/console/  (sign in with an API key)")
         if admin_key:
             typer.echo("Admin key (shown once, store it now):")
             typer.echo(f"  export ROOST_ADMIN_KEY={admin_key}")

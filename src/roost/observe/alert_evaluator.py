@@ -158,6 +158,8 @@ class AlertEvaluator:
         self.interval = interval
         self.states: dict[tuple[str, Labels], AlertState] = {}
         self._history = _History()
+        self.transitions: deque[tuple[float, Transition]] = deque(maxlen=500)
+        """The latest state changes, newest last (this process's, for the console)."""
         self._keep = max((r.window_seconds for r in self.rules), default=300.0) + interval
         self._task: asyncio.Task[None] | None = None
 
@@ -264,6 +266,7 @@ class AlertEvaluator:
             firing = any(s.state == "firing" for k, s in self.states.items() if k[0] == rule.name)
             self.metrics.alerts_firing.labels(rule.name, rule.severity).set(1 if firing else 0)
         self._history.add(now, snap, self._keep)
+        self.transitions.extend((now, tr) for tr in transitions)
         if to_notify:
             await self._notify(to_notify)
         return transitions

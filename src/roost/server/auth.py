@@ -95,6 +95,23 @@ def bearer_token(headers: dict[str, str]) -> str | None:
     return key.strip() if key else None
 
 
+CONSOLE_COOKIE = "roost_console"
+"""The web console's sign-in cookie: the key itself, HttpOnly and SameSite=Strict."""
+
+
+def console_token(headers: dict[str, str]) -> str | None:
+    """The key in the console's cookie, honoured only with ``X-Roost-Console: 1``: a page
+    of another site can neither send a SameSite=Strict cookie nor set that header without
+    a CORS preflight the server refuses, so a cookie alone never authenticates (CSRF)."""
+    if headers.get("x-roost-console") != "1":
+        return None
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == CONSOLE_COOKIE and value:
+            return value
+    return None
+
+
 def key_principal(record: Any) -> Principal:
     """The principal of a stored key: a user key without a user id is its own user."""
     if record.role == "admin":
@@ -149,7 +166,7 @@ class Authenticator:
     async def authenticate(self, headers: dict[str, str], address: str = "") -> Principal:
         """The caller's principal; ``address`` (the client's) is what failed attempts
         are counted by (see :class:`FailureLimiter`)."""
-        token = bearer_token(headers)
+        token = bearer_token(headers) or console_token(headers)
         if not token:
             raise Unauthorized(
                 "missing API key", hint="send 'Authorization: Bearer <key>' (see `roost serve`)"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Match, Route
 
 from roost.core import PayloadTooLarge, RateLimited, RoostError
+from roost.server import console
 from roost.server._http import error_body
 from roost.server.auth import ANONYMOUS, PUBLIC
 from roost.server.errors import MethodNotAllowed, RouteNotFound
@@ -94,7 +95,11 @@ class ServiceMiddleware:
                     hint="send a smaller body (the limit is max_body_bytes)",
                 )
             path = scope["path"]
-            if path not in self.public and scope["method"] != "OPTIONS":
+            if (
+                path not in self.public
+                and not console.is_public(path)
+                and scope["method"] != "OPTIONS"
+            ):
                 auth = services.authenticator
                 if auth is not None:
                     client = scope.get("client")

@@ -128,7 +128,13 @@ NON_BLANK = {"type": "string", "pattern": "\\S"}
 
 def openapi_schema(routes: list[BaseRoute], services: Services) -> dict[str, Any]:
     """The document of the ``routes`` the app's router serves."""
-    public = services.public_paths
+    from roost.server import console
+
+    public = services.public_paths | {
+        re.sub(r"\{([^}:]+):[^}]+\}", r"{\1}", r.path)
+        for r in routes
+        if isinstance(r, Route) and console.is_public(r.path)
+    }
     components: dict[str, Any] = {"Error": _ERROR, "JsonValue": JSON_VALUE}
     paths: dict[str, Any] = {}
 

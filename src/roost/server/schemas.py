@@ -134,6 +134,11 @@ class RunOut(_Out):
     finished_at: float | None = None
 
 
+class RunList(_Out):
+    data: list[RunOut]
+    next_cursor: str | None = None
+
+
 class ApprovalDecision(_Body):
     """``POST /v1/runs/{id}/approvals/{call_id}``."""
 

@@ -12,12 +12,15 @@ if TYPE_CHECKING:
 
 def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     """The app's routes, then ``extra`` (other layers')."""
+    from roost.server import console
     from roost.server.routes import (
+        alerts,
         custom,
         health,
         keys,
         knowledge,
         openai_compat,
+        run_list,
         runs,
         sessions,
         tasks,
@@ -30,13 +33,16 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         health,
         sessions,
         runs,
+        run_list,
         traces,
         usage,
         keys,
         openai_compat,
         tasks,
         knowledge,
+        alerts,
         custom,
+        console,
     ):
         routes.extend(module.routes(services))
     routes.extend(extra)

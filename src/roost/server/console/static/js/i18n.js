@@ -1,0 +1,50 @@
+// The console's text in English and Chinese; the choice is kept in localStorage.
+const zh = {
+  "Language": "语言", "Sign out": "退出", "Sign in": "登录", "Skip to content": "跳到内容",
+  "API key": "API 密钥", "Sign in with an API key": "使用 API 密钥登录",
+  "The key is kept in an HttpOnly cookie of this browser for 12 hours.": "密钥保存在本浏览器的 HttpOnly Cookie 中，有效期 12 小时。",
+  "Build": "构建", "Observe": "观测", "Govern": "治理", "Reference": "参考",
+  "Chat": "对话", "Sessions": "会话", "Usage": "用量", "Metrics": "指标", "Alerts": "告警",
+  "Knowledge": "知识库", "API keys": "API 密钥", "Audit": "审计", "Tenants": "租户", "Roles": "角色",
+  "Secrets": "密钥库", "Evaluation": "评测", "API reference": "API 参考",
+  "Agent": "智能体", "New chat": "新对话", "History": "历史", "Send": "发送", "Stop": "停止",
+  "Message": "消息", "Type a message": "输入消息", "Approve": "批准", "Reject": "拒绝",
+  "Tool call": "工具调用", "Result": "结果", "Arguments": "参数", "approved": "已批准", "rejected": "已拒绝",
+  "Waiting for approval": "等待批准", "Run": "运行", "Status": "状态", "Trace": "追踪",
+  "User": "用户", "Tenant": "租户", "Created": "创建时间", "Updated": "更新时间", "Search": "搜索",
+  "Next page": "下一页", "First page": "第一页", "All": "全部", "Since": "起始",
+  "Session": "会话", "Runs": "运行记录", "Events": "事件", "Open trace": "打开追踪",
+  "Spans": "跨度", "Duration": "耗时", "Tokens": "Token", "Cost": "成本", "Model": "模型",
+  "No spans": "没有跨度", "Range": "时间范围", "Last hour": "最近 1 小时", "Last 24 hours": "最近 24 小时",
+  "Last 7 days": "最近 7 天", "Tokens by agent": "按智能体的 Token", "Cost by agent": "按智能体的成本",
+  "Runs by agent": "按智能体的运行数", "Totals": "合计", "Group by": "分组",
+  "Live metrics (this server)": "实时指标（本服务器）", "Runs/s": "运行/秒", "Tokens/s": "Token/秒",
+  "Error rate": "错误率", "Run latency p50 / p95 (s)": "运行延迟 p50 / p95（秒）",
+  "Sandbox pool": "沙箱池", "Rules": "规则", "State": "状态", "Firing history": "触发历史",
+  "Name": "名称", "Role": "角色", "Create key": "创建密钥", "Revoke": "吊销", "Revoked": "已吊销",
+  "Copy it now: it is shown once.": "请立即复制：只显示一次。", "Prefix": "前缀",
+  "Knowledge bases": "知识库", "Documents": "文档", "Query": "查询", "Nothing here yet.": "暂无内容。",
+  "Loading…": "加载中…", "Not found": "未找到", "Value": "值", "Severity": "级别", "Since ": "自",
+  "Threshold": "阈值", "When": "时间", "Change": "变化", "Transcript": "对话记录",
+  "Waterfall": "瀑布图", "Details": "详情", "Filter this page": "筛选本页",
+  "Collected every 5 s while this page is open.": "本页打开期间每 5 秒采集一次。",
+  "Canceled": "已取消", "Reconnecting…": "正在重连…", "Resumed after reload": "重新加载后已恢复",
+  "Error": "错误", "Description": "描述", "Path": "路径", "Method": "方法", "Summary": "摘要",
+  "Admins only": "仅管理员", "Select an agent": "选择智能体", "Start": "开始", "Input": "输入",
+  "Output": "输出", "Total": "合计", "Currency": "货币",
+};
+const tables = { zh };
+
+export let lang = localStorage.getItem("roost.lang") || (navigator.language.startsWith("zh") ? "zh" : "en");
+if (!(lang in tables) && lang !== "en") lang = "en";
+
+export function t(text) {
+  const table = tables[lang];
+  return (table && table[text]) || text;
+}
+
+export function setLang(value) {
+  lang = value === "zh" ? "zh" : "en";
+  localStorage.setItem("roost.lang", lang);
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+}
