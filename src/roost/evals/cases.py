@@ -1,0 +1,161 @@
+"""A dataset case and the files cases come from (JSONL, CSV).
+
+A case is an input (one message or a whole conversation) with what is expected of the
+reply: an output, reference facts, tool calls; tags and metadata to slice results; and,
+for a case taken from real traffic, the run's recorded events so it can be replayed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from roost.core import Msg, new_id
+from roost.evals.errors import DatasetInvalid
+
+MAX_CASES = 100_000
+"""Cases one dataset may hold (a file or an API call with more is refused)."""
+
+
+class ExpectedCall(BaseModel):
+    """A tool call the agent should make: its name and (a subset of) its arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    arguments: dict[str, Any] | None = None
+    """``None``: any arguments; otherwise every key given must match."""
+
+
+class Case(BaseModel):
+    """One evaluation case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=lambda: new_id("case"), max_length=64)
+    input: list[Msg] = Field(min_length=1)
+    expected: str | None = None
+    """The expected output (for exact, contains, regex, numeric, JSON schema scorers)."""
+    facts: list[str] = Field(default_factory=list)
+    """Reference facts the reply should state (for the judge or ``contains``)."""
+    tool_calls: list[ExpectedCall] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    recorded: dict[str, Any] | None = None
+    """From real traffic: ``{"run_id", "events": [...]}`` so the case can be replayed."""
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _messages(cls, value: Any) -> Any:
+        """A string is one user message; a dict one message; a list a conversation."""
+        if isinstance(value, str):
+            return [Msg.user(value)]
+        if isinstance(value, dict):
+            return [value]
+        if isinstance(value, list):
+            return [Msg.user(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    @property
+    def text(self) -> str:
+        """The last input message's text (what tables show)."""
+        return self.input[-1].text
+
+
+def parse_case(data: Any, where: str) -> Case:
+    """A case from plain data, or ``DatasetInvalid`` naming ``where`` and the field."""
+    if not isinstance(data, dict):
+        raise DatasetInvalid(f"{where}: a case must be a JSON object", hint='e.g. {"input": "hi"}')
+    try:
+        return Case.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "case"
+        raise DatasetInvalid(
+            f"{where}: {field}: {first['msg']}",
+            hint="a case has input (text or messages), and optionally expected, facts, "
+            "tool_calls, tags, metadata",
+        ) from None
+
+
+def parse_cases(items: Iterable[Any], where: str = "case") -> list[Case]:
+    cases = []
+    for i, item in enumerate(items, 1):
+        if i > MAX_CASES:
+            raise DatasetInvalid(f"more than {MAX_CASES} cases", hint="split the dataset")
+        cases.append(parse_case(item, f"{where} {i}"))
+    return cases
+
+
+def read_jsonl(text: str, name: str = "file") -> list[Case]:
+    """One case per line; blank lines and ``#`` comments are skipped."""
+    items = []
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            items.append((n, json.loads(stripped)))
+        except json.JSONDecodeError as exc:
+            raise DatasetInvalid(
+                f"{name} line {n}: not JSON ({exc.msg})", hint="one JSON object per line"
+            ) from None
+        if len(items) > MAX_CASES:
+            raise DatasetInvalid(f"more than {MAX_CASES} cases", hint="split the dataset")
+    return [parse_case(item, f"{name} line {n}") for n, item in items]
+
+
+_LIST_COLUMNS = ("facts", "tags")
+_JSON_COLUMNS = ("tool_calls", "metadata")
+
+
+def read_csv(text: str, name: str = "file") -> list[Case]:
+    """A header row with ``input`` and optional ``expected``, ``facts`` and ``tags``
+    (``|``-separated), ``tool_calls`` and ``metadata`` (JSON), ``id``."""
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "input" not in reader.fieldnames:
+        raise DatasetInvalid(f"{name}: the CSV needs an 'input' column", hint="input,expected")
+    cases = []
+    for n, row in enumerate(reader, 2):
+        data: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
+        for key in _LIST_COLUMNS:
+            if key in data:
+                data[key] = [p.strip() for p in str(data[key]).split("|") if p.strip()]
+        for key in _JSON_COLUMNS:
+            if key in data:
+                try:
+                    data[key] = json.loads(data[key])
+                except json.JSONDecodeError:
+                    raise DatasetInvalid(
+                        f"{name} line {n}: column {key!r} is not JSON", hint='e.g. [{"name": "f"}]'
+                    ) from None
+        cases.append(parse_case(data, f"{name} line {n}"))
+        if len(cases) > MAX_CASES:
+            raise DatasetInvalid(f"more than {MAX_CASES} cases", hint="split the dataset")
+    return cases
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Cases from a ``.jsonl``/``.json`` (a list) or ``.csv`` file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DatasetInvalid(f"cannot read {p}: {exc.strerror}", hint="check the path") from None
+    if p.suffix.lower() == ".csv":
+        return read_csv(text, p.name)
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetInvalid(f"{p.name}: not JSON ({exc.msg})") from None
+        if not isinstance(data, list):
+            raise DatasetInvalid(f"{p.name}: a JSON dataset is a list of cases")
+        return parse_cases(data, p.name + " case")
+    return read_jsonl(text, p.name)
