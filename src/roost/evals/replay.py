@@ -223,29 +223,53 @@ async def replay_run(services: Services, run: RunRecord, *, against: str | None 
     recorded = stored_events(await services.store.list_events(run.id))
     if not recorded:
         raise ReplayImpossible(f"run {run.id!r} has no stored events", hint="they may have aged out")
-    target = against or run.agent
-    spec = services.agents.spec(target)
     inputs = await _inputs(services, run)
-    ctx = AgentContext(
-        session_id=run.session_id or new_id("ses"),
-        agent=spec.name,
-        user_id=run.user_id,
-        tenant_id=run.tenant_id,
-        run_id=new_id("run"),
-        metadata={"replay_of": run.id},
+    return await replay_events(
+        services,
+        recorded,
+        inputs,
+        agent=run.agent,
+        against=against,
+        model=run.model,
+        run_id=run.id,
+        owner=(run.user_id, run.tenant_id),
     )
-    agent = await services.agents.build(spec, ctx)
+
+
+async def replay_events(
+    services: Services,
+    recorded: list[dict[str, Any]],
+    inputs: list[Msg],
+    *,
+    agent: str | None,
+    against: str | None = None,
+    model: str | None = None,
+    run_id: str | None = None,
+    owner: tuple[str | None, str | None] = (None, None),
+) -> dict[str, Any]:
+    """Replay recorded events (a stored run's, or a dataset case's from real traffic)."""
+    target = against or agent
+    spec = services.agents.spec(target)
+    ctx = AgentContext(
+        session_id=new_id("ses"),
+        agent=spec.name,
+        user_id=owner[0],
+        tenant_id=owner[1],
+        run_id=new_id("run"),
+        metadata={"replay_of": run_id},
+    )
+    built = await services.agents.build(spec, ctx)
     mode = "live"
     tools: RecordedTools | None = None
-    if hasattr(agent, "toolkit"):
-        tools = RecordedTools(recorded, None if against is None else agent.toolkit, specs_from=agent.toolkit)
-        agent.toolkit = tools
-    if against is None and hasattr(agent, "model"):
-        agent.model = RecordedModel(model_turns(recorded), run.model or "replay")
+    if hasattr(built, "toolkit"):
+        tools = RecordedTools(recorded, None if against is None else built.toolkit, specs_from=built.toolkit)
+        built.toolkit = tools
+    if against is None and hasattr(built, "model"):
+        built.model = RecordedModel(model_turns(recorded), model or "replay")
         mode = "deterministic"
     replayed: list[dict[str, Any]] = []
     try:
-        async for event in agent.reply(inputs if len(inputs) > 1 else inputs[0]):
+        async for event in built.reply(inputs if len(inputs) > 1 else inputs[0]):
             if event.type in _NOT_STORED:
                 continue
             replayed.append(event_data(event))
@@ -254,8 +278,8 @@ async def replay_run(services: Services, run: RunRecord, *, against: str | None 
     before, after = canonical(recorded), canonical(replayed)
     old, new = transcript(recorded), transcript(replayed)
     return {
-        "run_id": run.id,
-        "agent": run.agent,
+        "run_id": run_id,
+        "agent": agent,
         "against": target,
         "mode": mode,
         "identical": before == after,
