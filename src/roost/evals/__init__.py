@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from roost.evals.experiment import ExperimentConfig, ExperimentRunner
     from roost.evals.records import EvalRecords, ReleaseRecords
     from roost.evals.scorers import Outcome, Score, Scorer, make_scorer
+    from roost.evals.service import Evals, enable_evals
 
 __all__ = [
     "Case",
     "EvalRecords",
+    "Evals",
     "ExpectedCall",
     "ExperimentConfig",
     "ExperimentRunner",
@@ -28,6 +30,7 @@ __all__ = [
     "Score",
     "Scorer",
     "load_cases",
+    "enable_evals",
     "make_scorer",
     "parse_cases",
 ]
@@ -47,5 +50,7 @@ __getattr__ = lazy_names(
         "Score": "roost.evals.scorers",
         "Scorer": "roost.evals.scorers",
         "make_scorer": "roost.evals.scorers",
+        "Evals": "roost.evals.service",
+        "enable_evals": "roost.evals.service",
     },
 )
