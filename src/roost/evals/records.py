@@ -108,13 +108,15 @@ _EXP_COLS = (
 )
 
 
-def _owner_where(user_id: str | None, tenant_id: str | None, params: dict[str, Any]) -> str:
+def _owner_where(
+    user_id: str | None, tenant_id: str | None, params: dict[str, Any], prefix: str = ""
+) -> str:
     """The listing filter of a principal: ``(None, None)`` is an admin's (everything)."""
     if user_id is None and tenant_id is None:
         return ""
     params.update(user_id=user_id, tenant_id=tenant_id)
-    tenant = "tenant_id = :tenant_id" if tenant_id is not None else "tenant_id IS NULL"
-    return f" WHERE user_id = :user_id AND {tenant}"
+    tenant = f"{prefix}tenant_id = :tenant_id" if tenant_id is not None else f"{prefix}tenant_id IS NULL"
+    return f" WHERE {prefix}user_id = :user_id AND {tenant}"
 
 
 class EvalRecords:
@@ -195,8 +197,7 @@ class EvalRecords:
         self, *, user_id: str | None = None, tenant_id: str | None = None, limit: int = 100
     ) -> list[DatasetRecord]:
         params: dict[str, Any] = {"limit": limit}
-        where = _owner_where(user_id, tenant_id, params).replace("user_id", "d.user_id")
-        where = where.replace("tenant_id", "d.tenant_id")
+        where = _owner_where(user_id, tenant_id, params, "d.")
         stmt = (
             f"SELECT {_DATASET_COLS}, (SELECT COUNT(*) FROM eval_cases c"
             f" WHERE c.dataset_id = d.id) AS cases FROM eval_datasets d{where}"
