@@ -8,6 +8,7 @@ for a case taken from real traffic, the run's recorded events so it can be repla
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -68,12 +69,37 @@ class Case(BaseModel):
         return self.input[-1].text
 
 
+def _content_id(case: Case) -> str:
+    """A case id from what the case asks and expects: the same file imported twice gives
+    the same ids, so experiments on either compare case by case."""
+    body = case.model_dump(mode="json", include={"input", "expected", "facts", "tool_calls"})
+    for msg in body["input"]:
+        msg.pop("id", None)
+        msg.pop("created_at", None)
+    digest = hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=12)
+    return "case_" + digest.hexdigest()
+
+
+def unique_ids(cases: list[Case]) -> list[Case]:
+    """Repeated ids (the same case twice in a file) get ``-2``, ``-3`` …"""
+    seen: dict[str, int] = {}
+    for case in cases:
+        n = seen.get(case.id, 0) + 1
+        seen[case.id] = n
+        if n > 1:
+            case.id = f"{case.id}-{n}"
+    return cases
+
+
 def parse_case(data: Any, where: str) -> Case:
     """A case from plain data, or ``DatasetInvalid`` naming ``where`` and the field."""
     if not isinstance(data, dict):
         raise DatasetInvalid(f"{where}: a case must be a JSON object", hint='e.g. {"input": "hi"}')
     try:
-        return Case.model_validate(data)
+        case = Case.model_validate(data)
+        if "id" not in data:
+            case.id = _content_id(case)
+        return case
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "case"
@@ -90,7 +116,7 @@ def parse_cases(items: Iterable[Any], where: str = "case") -> list[Case]:
         if i > MAX_CASES:
             raise DatasetInvalid(f"more than {MAX_CASES} cases", hint="split the dataset")
         cases.append(parse_case(item, f"{where} {i}"))
-    return cases
+    return unique_ids(cases)
 
 
 def read_jsonl(text: str, name: str = "file") -> list[Case]:
@@ -108,7 +134,7 @@ def read_jsonl(text: str, name: str = "file") -> list[Case]:
             ) from None
         if len(items) > MAX_CASES:
             raise DatasetInvalid(f"more than {MAX_CASES} cases", hint="split the dataset")
-    return [parse_case(item, f"{name} line {n}") for n, item in items]
+    return unique_ids([parse_case(item, f"{name} line {n}") for n, item in items])
 
 
 _LIST_COLUMNS = ("facts", "tags")
@@ -138,7 +164,7 @@ def read_csv(text: str, name: str = "file") -> list[Case]:
         cases.append(parse_case(data, f"{name} line {n}"))
         if len(cases) > MAX_CASES:
             raise DatasetInvalid(f"more than {MAX_CASES} cases", hint="split the dataset")
-    return cases
+    return unique_ids(cases)
 
 
 def load_cases(path: str | Path) -> list[Case]:
