@@ -14,17 +14,19 @@ from roost.cli import main as cli
 cli._register()
 runner = CliRunner()
 
-APP = '''
+APP = """
 import sys
 sys.path.insert(0, {tests!r})
 from evals.apps import make_app
 app = make_app(store_url={db!r})
-'''
+"""
 
 
 def _setup(tmp_path: Path, monkeypatch) -> str:
     tests = str(Path(__file__).parent.parent)
-    (tmp_path / "calcapp.py").write_text(APP.format(tests=tests, db=f"sqlite:///{tmp_path / 'c.db'}"))
+    (tmp_path / "calcapp.py").write_text(
+        APP.format(tests=tests, db=f"sqlite:///{tmp_path / 'c.db'}")
+    )
     (tmp_path / "cases.jsonl").write_text(
         "\n".join(
             json.dumps(c)
@@ -42,33 +44,77 @@ def _setup(tmp_path: Path, monkeypatch) -> str:
 
 def test_eval_run_passes_then_fails_its_gate_against_the_baseline(tmp_path, monkeypatch):
     cases = _setup(tmp_path, monkeypatch)
-    first = runner.invoke(cli.app, ["eval", "run", cases, "--app", "calcapp:app", "--agent", "calc@v1",
-                                    "--gate", "pass_rate>=0.9", "--json"])
+    first = runner.invoke(
+        cli.app,
+        [
+            "eval",
+            "run",
+            cases,
+            "--app",
+            "calcapp:app",
+            "--agent",
+            "calc@v1",
+            "--gate",
+            "pass_rate>=0.9",
+            "--json",
+        ],
+    )
     assert first.exit_code == 0, first.output
     base = json.loads(first.stdout.strip().splitlines()[-1])
     assert base["pass_rate"] == 1.0
 
     sys.modules.pop("calcapp", None)
     report = tmp_path / "report.html"
-    second = runner.invoke(cli.app, ["eval", "run", cases, "--app", "calcapp:app", "--agent", "calc@v2",
-                                     "--baseline", base["experiment"], "--gate",
-                                     "pass_rate>=0.9,regressions==0", "--report", str(report)])
+    second = runner.invoke(
+        cli.app,
+        [
+            "eval",
+            "run",
+            cases,
+            "--app",
+            "calcapp:app",
+            "--agent",
+            "calc@v2",
+            "--baseline",
+            base["experiment"],
+            "--gate",
+            "pass_rate>=0.9,regressions==0",
+            "--report",
+            str(report),
+        ],
+    )
     assert second.exit_code == 1, second.output
     # v2 guesses "4" without its tool: right for 2+2 only
     assert "1 worse" in second.output and "FAIL" in second.output
     assert "<svg" in report.read_text()
 
-    bad = runner.invoke(cli.app, ["eval", "run", cases, "--app", "calcapp:app", "--agent", "calc@v1",
-                                  "--gate", "pass_rate>>1"])
+    bad = runner.invoke(
+        cli.app,
+        [
+            "eval",
+            "run",
+            cases,
+            "--app",
+            "calcapp:app",
+            "--agent",
+            "calc@v1",
+            "--gate",
+            "pass_rate>>1",
+        ],
+    )
     assert bad.exit_code == 2 and "eval_gate_invalid" in bad.output
 
 
 def test_release_commands_change_the_policy_in_the_store(tmp_path, monkeypatch):
     _setup(tmp_path, monkeypatch)
-    r = runner.invoke(cli.app, ["release", "set-weights", "calc", "v1=90", "v2=10", "--app", "calcapp:app"])
+    r = runner.invoke(
+        cli.app, ["release", "set-weights", "calc", "v1=90", "v2=10", "--app", "calcapp:app"]
+    )
     assert r.exit_code == 0, r.output
     assert "weights_set" in r.output
-    r = runner.invoke(cli.app, ["release", "set-weights", "calc", "v1=90", "v3=10", "--app", "calcapp:app"])
+    r = runner.invoke(
+        cli.app, ["release", "set-weights", "calc", "v1=90", "v3=10", "--app", "calcapp:app"]
+    )
     assert r.exit_code == 2 and "release_policy_invalid" in r.output
     r = runner.invoke(cli.app, ["release", "rollback", "calc", "--app", "calcapp:app"])
     assert r.exit_code == 0 and "rolled_back" in r.output

@@ -29,7 +29,9 @@ def adder_model() -> ScriptedModel:
         nums = [int(w) for w in last.text.replace("?", " ").split() if w.isdigit()]
         if len(nums) < 2:
             return ScriptedModel.text("I need two numbers.")
-        return ScriptedModel.tool_call("add", {"a": nums[0], "b": nums[1]}, id=f"call_{nums[0]}_{nums[1]}")
+        return ScriptedModel.tool_call(
+            "add", {"a": nums[0], "b": nums[1]}, id=f"call_{nums[0]}_{nums[1]}"
+        )
 
     return ScriptedModel([step], loop=True)
 

@@ -5,6 +5,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "server"))
 
-from server_support import served  # noqa: E402
+from server_support import served
 
 __all__ = ["served"]

@@ -23,7 +23,9 @@ def _app(tmp_path):
 
 
 def _finished(c: httpx.Client, exp_id: str) -> dict:
-    return wait_until(lambda: (e := c.get(f"/v1/evals/experiments/{exp_id}").json())["status"] != "running" and e)
+    return wait_until(
+        lambda: (e := c.get(f"/v1/evals/experiments/{exp_id}").json())["status"] != "running" and e
+    )
 
 
 def test_datasets_experiments_baselines_gates_and_reports(served, tmp_path):
@@ -37,7 +39,11 @@ def test_datasets_experiments_baselines_gates_and_reports(served, tmp_path):
             json={
                 "name": "sums",
                 "cases": [
-                    {"input": "What is 1 plus 2?", "expected": "3", "tool_calls": [{"name": "add"}]},
+                    {
+                        "input": "What is 1 plus 2?",
+                        "expected": "3",
+                        "tool_calls": [{"name": "add"}],
+                    },
                     {"input": "What is 5 plus 5?", "expected": "10"},
                 ],
             },
@@ -45,16 +51,25 @@ def test_datasets_experiments_baselines_gates_and_reports(served, tmp_path):
         assert made.status_code == 201 and made.json()["cases"] == 2
         ds = made.json()["id"]
         scorers = ["contains", "trajectory", {"type": "custom", "name": "says_answer"}]
-        r = c.post("/v1/evals/experiments", json={"dataset": "sums", "agent": "calc@v1", "scorers": scorers})
+        r = c.post(
+            "/v1/evals/experiments",
+            json={"dataset": "sums", "agent": "calc@v1", "scorers": scorers},
+        )
         assert r.status_code == 202, r.text
         base = _finished(c, r.json()["id"])
-        assert base["summary"]["pass_rate"] == 1.0 and base["summary"]["scorers"]["says_answer"]["passed"] == 2
+        assert (
+            base["summary"]["pass_rate"] == 1.0
+            and base["summary"]["scorers"]["says_answer"]["passed"] == 2
+        )
 
         r = c.post(
             "/v1/evals/experiments",
             json={
-                "dataset": ds, "agent": "calc@v2", "scorers": scorers,
-                "baseline": base["id"], "gate": "pass_rate>=0.9,regressions==0",
+                "dataset": ds,
+                "agent": "calc@v2",
+                "scorers": scorers,
+                "baseline": base["id"],
+                "gate": "pass_rate>=0.9,regressions==0",
             },
         )
         cand = _finished(c, r.json()["id"])
@@ -73,11 +88,16 @@ def test_datasets_experiments_baselines_gates_and_reports(served, tmp_path):
         # importing code as a scorer needs an admin key
         key = c.post("/v1/keys", json={"name": "u", "user_id": "u1"}).json()["key"]
         with httpx.Client(base_url=s.url, headers={"authorization": f"Bearer {key}"}) as user:
-            mine = user.post("/v1/evals/datasets", json={"name": "mine", "cases": [{"input": "hi"}]})
+            mine = user.post(
+                "/v1/evals/datasets", json={"name": "mine", "cases": [{"input": "hi"}]}
+            )
             r = user.post(
                 "/v1/evals/experiments",
-                json={"dataset": mine.json()["id"], "agent": "calc@v1",
-                      "scorers": [{"type": "custom", "function": "os:getcwd"}]},
+                json={
+                    "dataset": mine.json()["id"],
+                    "agent": "calc@v1",
+                    "scorers": [{"type": "custom", "function": "os:getcwd"}],
+                },
             )
             assert r.status_code == 403, r.text
             # and nobody else's dataset or experiment is visible
@@ -92,7 +112,9 @@ def test_a_run_from_real_traffic_becomes_a_case_and_replays(served, tmp_path):
     s = served(_app(tmp_path))
     with s.client() as c:
         sid = c.post("/v1/sessions", json={"agent": "calc@v1"}).json()["id"]
-        run = c.post(f"/v1/sessions/{sid}/runs", json={"input": "What is 7 plus 8?", "stream": False}).json()
+        run = c.post(
+            f"/v1/sessions/{sid}/runs", json={"input": "What is 7 plus 8?", "stream": False}
+        ).json()
         assert run["status"] == "succeeded"
         ds = c.post("/v1/evals/datasets", json={"name": "traffic"}).json()["id"]
         made = c.post(f"/v1/evals/datasets/{ds}/cases/from-run", json={"run_id": run["id"]})

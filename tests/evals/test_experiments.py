@@ -10,7 +10,11 @@ from .apps import make_app
 
 CASES = [
     {"input": "What is 2 plus 2?", "expected": "4", "tool_calls": [{"name": "add"}]},
-    {"input": "What is 3 plus 4?", "expected": "7", "tool_calls": [{"name": "add", "arguments": {"a": 3}}]},
+    {
+        "input": "What is 3 plus 4?",
+        "expected": "7",
+        "tool_calls": [{"name": "add", "arguments": {"a": 3}}],
+    },
     {"input": "What is 10 plus 5?", "expected": "15", "tags": ["big"]},
     {"input": "boom 1 2", "expected": "3"},
 ]
@@ -45,7 +49,9 @@ async def test_an_experiment_scores_every_case_and_a_crash_is_a_failed_case(tmp_
         exp2, summary2, results2 = await _experiment(app, ds.id, "calc@v2")
         crashed = [r for r in results2 if r.body["run_status"] == "failed"]
         assert len(crashed) == 1 and crashed[0].status == "failed"
-        assert summary2["runs"] == 4 and (await records.get_experiment(exp2.id)).status == "succeeded"
+        assert (
+            summary2["runs"] == 4 and (await records.get_experiment(exp2.id)).status == "succeeded"
+        )
 
         diff = compare(exp.id, results, exp2.id, results2)
         # v2 skips the tool everywhere: every case got worse, none better

@@ -19,7 +19,10 @@ from roost.server import AgentApp, AgentContext
 
 def shop_app(tmp_path: Any) -> AgentApp:
     app = AgentApp(
-        "shop", admin_key=ADMIN_KEY, rate_limit=None, auth_failure_limit=None,
+        "shop",
+        admin_key=ADMIN_KEY,
+        rate_limit=None,
+        auth_failure_limit=None,
         store_url=f"sqlite:///{tmp_path / 'shop.db'}",
     )
     calls = itertools.count()
@@ -50,7 +53,11 @@ def _session(c: httpx.Client, user: str, **headers: str) -> dict[str, Any]:
 
 
 def _turn(c: httpx.Client, session: dict[str, Any], user: str) -> str:
-    r = c.post(f"/v1/sessions/{session['id']}/runs", json={"input": "hi", "stream": False}, headers=_as(user))
+    r = c.post(
+        f"/v1/sessions/{session['id']}/runs",
+        json={"input": "hi", "stream": False},
+        headers=_as(user),
+    )
     if r.status_code == 500:  # the run failed: the agent's error, as the API reports it
         assert r.json()["error"]["code"] == "agent_error", r.text
         return "failed"
@@ -97,7 +104,9 @@ def test_users_tenants_and_headers_pick_versions_and_sessions_stick(served, tmp_
         time.sleep(0.1)  # the router's cache
         assert _session(c, "erin")["agent"] == "shop@v2"
         assert _turn(c, first, "erin") == "succeeded"
-        assert c.get(f"/v1/sessions/{first['id']}", headers=_as("erin")).json()["agent"] == "shop@v1"
+        assert (
+            c.get(f"/v1/sessions/{first['id']}", headers=_as("erin")).json()["agent"] == "shop@v1"
+        )
         history = c.get("/v1/releases/shop").json()["events"]
         assert [e["kind"] for e in history] == ["weights_set", "policy_set"]
         assert history[0]["detail"]["to"] == {"v1": 0.0, "v2": 100.0}
@@ -121,7 +130,9 @@ def test_a_failing_canary_is_rolled_back_by_its_guard_and_no_v1_session_moves(se
         assert c.put("/v1/releases/shop", json=policy).status_code == 200
         time.sleep(0.1)
         sessions = {f"user{i}": _session(c, f"user{i}") for i in range(60)}
-        on = {v: [u for u, x in sessions.items() if x["agent"] == f"shop@{v}"] for v in ("v1", "v2")}
+        on = {
+            v: [u for u, x in sessions.items() if x["agent"] == f"shop@{v}"] for v in ("v1", "v2")
+        }
         assert len(on["v1"]) > 10 and len(on["v2"]) > 10  # about half each
         for user in on["v2"][:20] + on["v1"][:5]:
             _turn(c, sessions[user], user)
@@ -148,9 +159,13 @@ def test_a_failing_canary_is_rolled_back_by_its_guard_and_no_v1_session_moves(se
 def test_weights_split_callers_by_a_stable_hash():
     policy = ReleasePolicy(stable="v1", weights={"v1": 90, "v2": 10})
     picks = [
-        choose("a", policy, user_id=f"u{i}", tenant_id=None, key="k", headers={}) for i in range(5000)
+        choose("a", policy, user_id=f"u{i}", tenant_id=None, key="k", headers={})
+        for i in range(5000)
     ]
     share = picks.count("v2") / len(picks)
     assert 0.08 < share < 0.12
-    again = [choose("a", policy, user_id=f"u{i}", tenant_id=None, key="k", headers={}) for i in range(5000)]
+    again = [
+        choose("a", policy, user_id=f"u{i}", tenant_id=None, key="k", headers={})
+        for i in range(5000)
+    ]
     assert again == picks

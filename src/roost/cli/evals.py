@@ -89,10 +89,10 @@ async def _run(
     baseline: str | None,
     gate: str | None,
     console: Console,
+    file_cases: list[Any] | None,
 ) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from roost.evals.cases import load_cases
     from roost.evals.compare import parse_gate
     from roost.evals.experiment import ExperimentConfig
 
@@ -102,9 +102,11 @@ async def _run(
     try:
         evals = service.evals
         records = evals.records
-        if Path(dataset).is_file():
-            cases = load_cases(dataset)
-            record = await records.create_dataset(Path(dataset).stem, cases, metadata={"file": str(dataset)})
+        if file_cases is not None:
+            cases = file_cases
+            record = await records.create_dataset(
+                Path(dataset).stem, cases, metadata={"file": str(dataset)}
+            )
         else:
             try:
                 record = await records.get_dataset(dataset)
@@ -157,11 +159,23 @@ def _print(console: Console, outcome: Any) -> None:
         table.add_column(col, justify="left" if col == "scorer" else "right")
     for name, per in (s.get("scorers") or {}).items():
         lo, hi = per.get("ci95") or [0, 1]
-        table.add_row(name, _pct(per.get("pass_rate")), f"{_pct(lo)}–{_pct(hi)}",
-                      str(per["passed"]), str(per["failed"]), str(per["errors"]))
+        table.add_row(
+            name,
+            _pct(per.get("pass_rate")),
+            f"{_pct(lo)}–{_pct(hi)}",
+            str(per["passed"]),
+            str(per["failed"]),
+            str(per["errors"]),
+        )
     lo, hi = s.get("ci95") or [0, 1]
-    table.add_row("[bold]all[/]", _pct(s.get("pass_rate")), f"{_pct(lo)}–{_pct(hi)}",
-                  str(s.get("passed")), str(s.get("failed")), str(s.get("errors")))
+    table.add_row(
+        "[bold]all[/]",
+        _pct(s.get("pass_rate")),
+        f"{_pct(lo)}–{_pct(hi)}",
+        str(s.get("passed")),
+        str(s.get("failed")),
+        str(s.get("errors")),
+    )
     console.print(table)
     p50, p95 = lat.get("p50"), lat.get("p95")
     cost = (s.get("cost") or {}).get("total")
@@ -171,8 +185,10 @@ def _print(console: Console, outcome: Any) -> None:
     )
     if outcome.comparison is not None:
         c = outcome.comparison
-        console.print(f"against {c.baseline}: [green]{len(c.improved)} better[/], "
-                      f"[red]{len(c.regressed)} worse[/], {c.unchanged} unchanged")
+        console.print(
+            f"against {c.baseline}: [green]{len(c.improved)} better[/], "
+            f"[red]{len(c.regressed)} worse[/], {c.unchanged} unchanged"
+        )
         for change in c.regressed[:10]:
             console.print(f"  [red]worse[/] {escape(change.input[:80])}")
     for check in outcome.gate or []:
@@ -182,31 +198,70 @@ def _print(console: Console, outcome: Any) -> None:
 
 @app.command("run")
 def run(
-    dataset: Annotated[str, typer.Argument(help="A JSONL/CSV file, or a stored dataset's name or id. / 数据集文件或名称。")],
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="A JSONL/CSV file, or a stored dataset's name or id. / 数据集文件或名称。"
+        ),
+    ],
     agent: Annotated[str, typer.Option("--agent", help="NAME[@VERSION]. / 智能体[@版本]。")],
     target: AppOpt = "app:app",
-    baseline: Annotated[str | None, typer.Option("--baseline", help="Experiment id to compare with. / 基线实验。")] = None,
-    gate: Annotated[str | None, typer.Option("--gate", help="e.g. 'pass_rate>=0.9,regressions==0'. / 门禁条件。")] = None,
-    scorers: Annotated[str | None, typer.Option("--scorers", help="Names (contains,trajectory), JSON, or a JSON file. / 评分器。")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Cases at a time. / 并发数。")] = 4,
-    repetitions: Annotated[int, typer.Option(min=1, max=100, help="Runs per case. / 每例重复次数。")] = 1,
-    seed: Annotated[int | None, typer.Option(help="Fixes the order; given to the agent. / 随机种子。")] = None,
-    report: Annotated[Path | None, typer.Option("--report", help="Write the HTML report here. / HTML 报告路径。")] = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="Experiment id to compare with. / 基线实验。")
+    ] = None,
+    gate: Annotated[
+        str | None,
+        typer.Option("--gate", help="e.g. 'pass_rate>=0.9,regressions==0'. / 门禁条件。"),
+    ] = None,
+    scorers: Annotated[
+        str | None,
+        typer.Option(
+            "--scorers", help="Names (contains,trajectory), JSON, or a JSON file. / 评分器。"
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=256, help="Cases at a time. / 并发数。")
+    ] = 4,
+    repetitions: Annotated[
+        int, typer.Option(min=1, max=100, help="Runs per case. / 每例重复次数。")
+    ] = 1,
+    seed: Annotated[
+        int | None, typer.Option(help="Fixes the order; given to the agent. / 随机种子。")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the HTML report here. / HTML 报告路径。")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Run DATASET against an agent version; exit 1 when the gate fails. / 运行评估，门禁失败时退出码为 1。"""
     console = Console(stderr=as_json)
     try:
+        from roost.evals.cases import load_cases
+
         service = _load(target, database_url)
+        file_cases = load_cases(dataset) if Path(dataset).is_file() else None
         outcome, results = asyncio.run(
-            _run(service, dataset, agent, scorers=_read_scorers(scorers), concurrency=concurrency,
-                 repetitions=repetitions, seed=seed, baseline=baseline, gate=gate, console=console)
+            _run(
+                service,
+                dataset,
+                agent,
+                scorers=_read_scorers(scorers),
+                concurrency=concurrency,
+                repetitions=repetitions,
+                seed=seed,
+                baseline=baseline,
+                gate=gate,
+                console=console,
+                file_cases=file_cases,
+            )
         )
     except RoostError as exc:
         raise _fail(console, exc) from None
     if as_json:
-        typer.echo(json.dumps({"experiment": outcome.experiment.id, **outcome.summary}, default=str))
+        typer.echo(
+            json.dumps({"experiment": outcome.experiment.id, **outcome.summary}, default=str)
+        )
     else:
         _print(console, outcome)
     if report is not None:
@@ -248,7 +303,9 @@ def datasets(target: AppOpt = "app:app", database_url: DatabaseOpt = None) -> No
 
 @app.command("add-run")
 def add_run(
-    dataset: Annotated[str, typer.Argument(help="Dataset name (created if missing). / 数据集名称。")],
+    dataset: Annotated[
+        str, typer.Argument(help="Dataset name (created if missing). / 数据集名称。")
+    ],
     run_id: Annotated[str, typer.Argument(help="A stored run. / 已存储的运行。")],
     target: AppOpt = "app:app",
     database_url: DatabaseOpt = None,
@@ -282,7 +339,10 @@ def add_run(
 
 def replay(
     run_id: Annotated[str, typer.Argument(help="The run to replay. / 要重放的运行。")],
-    against: Annotated[str | None, typer.Option("--against", help="NAME@VERSION to re-run it live on. / 对比版本。")] = None,
+    against: Annotated[
+        str | None,
+        typer.Option("--against", help="NAME@VERSION to re-run it live on. / 对比版本。"),
+    ] = None,
     target: AppOpt = "app:app",
     as_json: Annotated[bool, typer.Option("--json")] = False,
     database_url: DatabaseOpt = None,
@@ -349,7 +409,9 @@ def _show_status(console: Console, status: dict[str, Any]) -> None:
     table = Table("version", "runs", "error rate", "p95 ms", "cost/session", "eval pass")
     for version, m in status["metrics"].items():
         table.add_row(
-            version, str(m["runs"]), _pct(m["error_rate"]),
+            version,
+            str(m["runs"]),
+            _pct(m["error_rate"]),
             "–" if m["p95_latency_ms"] is None else f"{m['p95_latency_ms']:.0f}",
             "–" if m["cost_per_session"] is None else f"{m['cost_per_session']:.4f}",
             _pct(m["eval_pass_rate"]),
@@ -377,7 +439,9 @@ def _release_command(agent: str, target: str, database_url: str | None, fn: Any)
 
 
 @release_app.command("status")
-def release_status(agent: str, target: AppOpt = "app:app", database_url: DatabaseOpt = None) -> None:
+def release_status(
+    agent: str, target: AppOpt = "app:app", database_url: DatabaseOpt = None
+) -> None:
     """Policy, per-version metrics and recent changes. / 策略、各版本指标与变更记录。"""
 
     async def nothing(ops: Any) -> None:
@@ -389,7 +453,9 @@ def release_status(agent: str, target: AppOpt = "app:app", database_url: Databas
 @release_app.command("set-weights")
 def release_set_weights(
     agent: str,
-    weights: Annotated[list[str], typer.Argument(help="VERSION=PERCENT … adding up to 100. / 版本=百分比。")],
+    weights: Annotated[
+        list[str], typer.Argument(help="VERSION=PERCENT … adding up to 100. / 版本=百分比。")
+    ],
     target: AppOpt = "app:app",
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -408,7 +474,9 @@ def release_set_weights(
 @release_app.command("promote")
 def release_promote(
     agent: str,
-    version: Annotated[str | None, typer.Argument(help="Default: the guarded canary. / 默认：灰度版本。")] = None,
+    version: Annotated[
+        str | None, typer.Argument(help="Default: the guarded canary. / 默认：灰度版本。")
+    ] = None,
     target: AppOpt = "app:app",
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -417,7 +485,9 @@ def release_promote(
 
 
 @release_app.command("rollback")
-def release_rollback(agent: str, target: AppOpt = "app:app", database_url: DatabaseOpt = None) -> None:
+def release_rollback(
+    agent: str, target: AppOpt = "app:app", database_url: DatabaseOpt = None
+) -> None:
     """Send every new session back to the stable version. / 所有新会话回到稳定版本。"""
     _release_command(agent, target, database_url, lambda ops: ops.rollback(agent, "cli"))
 

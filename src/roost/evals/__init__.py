@@ -29,8 +29,8 @@ __all__ = [
     "ReleaseRecords",
     "Score",
     "Scorer",
-    "load_cases",
     "enable_evals",
+    "load_cases",
     "make_scorer",
     "parse_cases",
 ]

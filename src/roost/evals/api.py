@@ -23,7 +23,7 @@ from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_run
 
 if TYPE_CHECKING:
-    from roost.evals.service import Evals
+    from roost.evals.host import EvalHost
 
 
 class DatasetCreate(BaseModel):
@@ -100,7 +100,7 @@ _OBJECT = {"type": "object"}
 _LIST = {"type": "object", "properties": {"data": {"type": "array", "items": _OBJECT}}}
 
 
-def routes(evals: Evals) -> list[BaseRoute]:
+def routes(evals: EvalHost) -> list[BaseRoute]:
     async def dataset(principal: Principal, ref: str) -> DatasetRecord:
         records = evals.records
         try:
@@ -143,7 +143,9 @@ def routes(evals: Evals) -> list[BaseRoute]:
         found = await dataset(principal, request.path_params["dataset_id"])
         cases = await evals.records.cases(found.id)
         out = dataset_out(found)
-        out["data"] = [c.model_dump(mode="json", exclude_none=True, exclude={"recorded"}) for c in cases]
+        out["data"] = [
+            c.model_dump(mode="json", exclude_none=True, exclude={"recorded"}) for c in cases
+        ]
         return json_response(out)
 
     async def delete_dataset(request: Request, principal: Principal) -> Response:
@@ -207,13 +209,21 @@ def routes(evals: Evals) -> list[BaseRoute]:
         return json_response({"data": data})
 
     async def get_experiment(request: Request, principal: Principal) -> Response:
-        return json_response(experiment_out(await experiment(principal, request.path_params["experiment_id"])))
+        return json_response(
+            experiment_out(await experiment(principal, request.path_params["experiment_id"]))
+        )
 
     async def experiment_results(request: Request, principal: Principal) -> Response:
         found = await experiment(principal, request.path_params["experiment_id"])
         results = await evals.records.results(found.id)
         data = [
-            {"case_id": r.case_id, "repetition": r.repetition, "run_id": r.run_id, "status": r.status, **r.body}
+            {
+                "case_id": r.case_id,
+                "repetition": r.repetition,
+                "run_id": r.run_id,
+                "status": r.status,
+                **r.body,
+            }
             for r in results
         ]
         return json_response({"data": data})
@@ -227,7 +237,9 @@ def routes(evals: Evals) -> list[BaseRoute]:
             raise InvalidRequest("which baseline?", hint="pass ?baseline=EXPERIMENT_ID")
         base = await experiment(principal, str(base_ref))
         records = evals.records
-        diff = compare(base.id, await records.results(base.id), found.id, await records.results(found.id))
+        diff = compare(
+            base.id, await records.results(base.id), found.id, await records.results(found.id)
+        )
         out = diff.as_dict()
         gate = request.query_params.get("gate")
         if gate:
@@ -244,7 +256,9 @@ def routes(evals: Evals) -> list[BaseRoute]:
         if found.config.get("baseline"):
             base = await records.get_experiment(str(found.config["baseline"]))
             diff = compare(base.id, await records.results(base.id), found.id, results)
-        return Response(render(found, results, comparison=diff), media_type="text/html; charset=utf-8")
+        return Response(
+            render(found, results, comparison=diff), media_type="text/html; charset=utf-8"
+        )
 
     async def replay(request: Request, principal: Principal) -> Response:
         from roost.evals.replay import replay_run
@@ -257,18 +271,55 @@ def routes(evals: Evals) -> list[BaseRoute]:
     ex = "/v1/evals/experiments"
     html = {"text/html": {"schema": {"type": "string"}}}
     return [
-        api_route(ds, create_dataset, ["POST"], Doc("Create a dataset with its cases", body=DatasetCreate, response=_OBJECT, status=201)),
+        api_route(
+            ds,
+            create_dataset,
+            ["POST"],
+            Doc(
+                "Create a dataset with its cases", body=DatasetCreate, response=_OBJECT, status=201
+            ),
+        ),
         api_route(ds, list_datasets, ["GET"], Doc("The caller's datasets", response=_LIST)),
-        api_route(f"{ds}/{{dataset_id}}", get_dataset, ["GET"], Doc("A dataset and its cases (by id or name)", response=_OBJECT)),
-        api_route(f"{ds}/{{dataset_id}}", delete_dataset, ["DELETE"], Doc("Delete a dataset and its cases", status=204)),
-        api_route(f"{ds}/{{dataset_id}}/cases", add_cases, ["POST"], Doc("Append cases", body=CasesAdd, response=_OBJECT, status=201)),
+        api_route(
+            f"{ds}/{{dataset_id}}",
+            get_dataset,
+            ["GET"],
+            Doc("A dataset and its cases (by id or name)", response=_OBJECT),
+        ),
+        api_route(
+            f"{ds}/{{dataset_id}}",
+            delete_dataset,
+            ["DELETE"],
+            Doc("Delete a dataset and its cases", status=204),
+        ),
+        api_route(
+            f"{ds}/{{dataset_id}}/cases",
+            add_cases,
+            ["POST"],
+            Doc("Append cases", body=CasesAdd, response=_OBJECT, status=201),
+        ),
         api_route(
             f"{ds}/{{dataset_id}}/cases/from-run",
             case_from_run,
             ["POST"],
-            Doc("Turn a stored run into a case (its tool results kept for replay)", body=CaseFromRun, response=_OBJECT, status=201),
+            Doc(
+                "Turn a stored run into a case (its tool results kept for replay)",
+                body=CaseFromRun,
+                response=_OBJECT,
+                status=201,
+            ),
         ),
-        api_route(ex, create_experiment, ["POST"], Doc("Run a dataset against an agent version (in the background)", body=ExperimentCreate, response=_OBJECT, status=202)),
+        api_route(
+            ex,
+            create_experiment,
+            ["POST"],
+            Doc(
+                "Run a dataset against an agent version (in the background)",
+                body=ExperimentCreate,
+                response=_OBJECT,
+                status=202,
+            ),
+        ),
         api_route(
             ex,
             list_experiments,
@@ -276,11 +327,23 @@ def routes(evals: Evals) -> list[BaseRoute]:
             Doc(
                 "The caller's experiments",
                 response=_LIST,
-                params=(query("dataset", "only this dataset's", {"type": "string", "maxLength": 64}),),
+                params=(
+                    query("dataset", "only this dataset's", {"type": "string", "maxLength": 64}),
+                ),
             ),
         ),
-        api_route(f"{ex}/{{experiment_id}}", get_experiment, ["GET"], Doc("An experiment and its summary", response=_OBJECT)),
-        api_route(f"{ex}/{{experiment_id}}/results", experiment_results, ["GET"], Doc("Every case's result, scores and run", response=_LIST)),
+        api_route(
+            f"{ex}/{{experiment_id}}",
+            get_experiment,
+            ["GET"],
+            Doc("An experiment and its summary", response=_OBJECT),
+        ),
+        api_route(
+            f"{ex}/{{experiment_id}}/results",
+            experiment_results,
+            ["GET"],
+            Doc("Every case's result, scores and run", response=_LIST),
+        ),
         api_route(
             f"{ex}/{{experiment_id}}/compare",
             compare_experiments,
@@ -289,11 +352,33 @@ def routes(evals: Evals) -> list[BaseRoute]:
                 "Case by case against a baseline: what got better, what got worse",
                 response=_OBJECT,
                 params=(
-                    query("baseline", "the baseline experiment (default: the one it ran with)", {"type": "string", "maxLength": 64}),
-                    query("gate", "checks, e.g. pass_rate>=0.9,regressions==0", {"type": "string", "maxLength": 500}),
+                    query(
+                        "baseline",
+                        "the baseline experiment (default: the one it ran with)",
+                        {"type": "string", "maxLength": 64},
+                    ),
+                    query(
+                        "gate",
+                        "checks, e.g. pass_rate>=0.9,regressions==0",
+                        {"type": "string", "maxLength": 500},
+                    ),
                 ),
             ),
         ),
-        api_route(f"{ex}/{{experiment_id}}/report", experiment_report, ["GET"], Doc("The HTML report", response=html)),
-        api_route("/v1/runs/{run_id}/replay", replay, ["POST"], Doc("Replay a stored run (or against another version) and diff", body=ReplayCreate, response=_OBJECT)),
+        api_route(
+            f"{ex}/{{experiment_id}}/report",
+            experiment_report,
+            ["GET"],
+            Doc("The HTML report", response=html),
+        ),
+        api_route(
+            "/v1/runs/{run_id}/replay",
+            replay,
+            ["POST"],
+            Doc(
+                "Replay a stored run (or against another version) and diff",
+                body=ReplayCreate,
+                response=_OBJECT,
+            ),
+        ),
     ]

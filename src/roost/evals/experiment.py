@@ -235,7 +235,9 @@ def summarize(results: list[ResultRecord], scorer_names: list[str]) -> dict[str,
             "errors": err,
             "pass_rate": ok / judged if judged else None,
             "ci95": list(wilson(ok, judged)),
-            "mean": (sum(float(s.get("value", 0)) for s in scores) / len(scores)) if scores else None,
+            "mean": (sum(float(s.get("value", 0)) for s in scores) / len(scores))
+            if scores
+            else None,
         }
     latencies = [float(r.body.get("latency_ms") or 0) for r in results]
     costs = [float(r.body["cost"]) for r in results if r.body.get("cost") is not None]
@@ -253,5 +255,3 @@ def summarize(results: list[ResultRecord], scorer_names: list[str]) -> dict[str,
         "cost": {"total": sum(costs) if costs else None, **spread(costs)},
         "tokens": sum(sum(r.body.get("tokens") or [0, 0]) for r in results),
     }
-
-

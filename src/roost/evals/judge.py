@@ -15,7 +15,7 @@ from typing import Any
 from roost.core import Msg, RoostError
 from roost.evals.cases import Case
 from roost.evals.errors import ScorerFailed
-from roost.evals.scorers import Outcome, Score
+from roost.evals.score import Outcome, Score
 
 _PROMPT = """You are grading an AI assistant's reply.
 
@@ -65,7 +65,9 @@ class Judge:
         if case.expected:
             reference += f"\nReference answer: {case.expected}\n"
         if case.facts:
-            reference += "\nFacts the reply should state:\n" + "\n".join(f"- {f}" for f in case.facts)
+            reference += "\nFacts the reply should state:\n" + "\n".join(
+                f"- {f}" for f in case.facts
+            )
         prompt = _PROMPT.format(
             rubric=self.rubric,
             conversation=conversation,

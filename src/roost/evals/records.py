@@ -115,7 +115,9 @@ def _owner_where(
     if user_id is None and tenant_id is None:
         return ""
     params.update(user_id=user_id, tenant_id=tenant_id)
-    tenant = f"{prefix}tenant_id = :tenant_id" if tenant_id is not None else f"{prefix}tenant_id IS NULL"
+    tenant = (
+        f"{prefix}tenant_id = :tenant_id" if tenant_id is not None else f"{prefix}tenant_id IS NULL"
+    )
     return f" WHERE {prefix}user_id = :user_id AND {tenant}"
 
 
@@ -138,8 +140,9 @@ class EvalRecords:
     ) -> DatasetRecord:
         """A dataset and its cases, one commit."""
         at = now()
-        values = {
-            "id": new_id("ds"),
+        dataset_id = new_id("ds")
+        values: dict[str, Any] = {
+            "id": dataset_id,
             "name": name,
             "description": description,
             "user_id": user_id,
@@ -155,7 +158,7 @@ class EvalRecords:
                 " :metadata, :created_at)",
                 values,
             )
-            _insert_cases(tx, values["id"], cases, 0, at)
+            _insert_cases(tx, dataset_id, cases, 0, at)
 
         await self._backend.write(body)
         return _dataset({**values, "cases": len(cases)})
@@ -184,7 +187,9 @@ class EvalRecords:
         )
         row = await self._backend.read(lambda tx: one(tx, stmt, params))
         if row is None:
-            raise DatasetNotFound(f"no dataset {dataset_id!r}", hint="list them: GET /v1/evals/datasets")
+            raise DatasetNotFound(
+                f"no dataset {dataset_id!r}", hint="list them: GET /v1/evals/datasets"
+            )
         return _dataset(row)
 
     async def find_dataset(self, name: str) -> DatasetRecord | None:
@@ -285,8 +290,7 @@ class EvalRecords:
             params["dataset_id"] = dataset_id
             where += (" AND" if where else " WHERE") + " dataset_id = :dataset_id"
         stmt = (
-            f"SELECT {_EXP_COLS} FROM eval_experiments{where}"
-            " ORDER BY created_at DESC LIMIT :limit"
+            f"SELECT {_EXP_COLS} FROM eval_experiments{where} ORDER BY created_at DESC LIMIT :limit"
         )
         return [_experiment(r) for r in await self._backend.read(lambda tx: tx.rows(stmt, params))]
 
@@ -318,7 +322,10 @@ class EvalRecords:
             "SELECT experiment_id, case_id, repetition, run_id, status, body FROM eval_results"
             " WHERE experiment_id = :e ORDER BY case_id, repetition"
         )
-        return [_result(r) for r in await self._backend.read(lambda tx: tx.rows(stmt, {"e": experiment_id}))]
+        return [
+            _result(r)
+            for r in await self._backend.read(lambda tx: tx.rows(stmt, {"e": experiment_id}))
+        ]
 
     async def runs_of(self, agent: str, since: datetime) -> list[Row]:
         """The runs of ``agent`` (a version) created since ``since``: what guards measure."""
@@ -335,7 +342,9 @@ class EvalRecords:
             return {}
         params: dict[str, Any] = {}
         stmt = "SELECT id, agent FROM sessions WHERE id IN " + in_list("s", session_ids, params)
-        return {r["id"]: r["agent"] for r in await self._backend.read(lambda tx: tx.rows(stmt, params))}
+        return {
+            r["id"]: r["agent"] for r in await self._backend.read(lambda tx: tx.rows(stmt, params))
+        }
 
 
 def _insert_cases(tx: Tx, dataset_id: str, cases: list[Case], start: int, at: datetime) -> None:
@@ -373,7 +382,13 @@ class ReleaseRecords:
         return {r["agent"]: (document(r["policy"]), int(r["revision"])) for r in found}
 
     async def put_policy(
-        self, agent: str, policy: dict[str, Any], *, kind: str, actor: str | None, detail: dict[str, Any]
+        self,
+        agent: str,
+        policy: dict[str, Any],
+        *,
+        kind: str,
+        actor: str | None,
+        detail: dict[str, Any],
     ) -> int:
         """Store the policy and its audit event in one commit; the new revision."""
         at = now()
@@ -431,5 +446,12 @@ def _event(
     tx.run(
         "INSERT INTO release_events (id, agent, kind, actor, detail, created_at)"
         " VALUES (:id, :agent, :kind, :actor, :detail, :at)",
-        {"id": new_id("rel"), "agent": agent, "kind": kind, "actor": actor, "detail": detail, "at": at},
+        {
+            "id": new_id("rel"),
+            "agent": agent,
+            "kind": kind,
+            "actor": actor,
+            "detail": detail,
+            "at": at,
+        },
     )

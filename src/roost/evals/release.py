@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from roost.evals.errors import ReleasePolicyInvalid, ReleaseNotFound
+from roost.evals.errors import ReleaseNotFound, ReleasePolicyInvalid
 from roost.evals.records import ReleaseRecords
 from roost.store import Store
 
@@ -184,7 +184,9 @@ class ReleaseRouter:
             self._cache, self._loaded = cache, time.monotonic()
         return self._cache
 
-    async def __call__(self, name: str | None, principal: Any, headers: Mapping[str, str]) -> str | None:
+    async def __call__(
+        self, name: str | None, principal: Any, headers: Mapping[str, str]
+    ) -> str | None:
         if name is None or name in self.registered:
             return name  # the default agent, or a version named outright
         versions = versions_of(name, self.registered)

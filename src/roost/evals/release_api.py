@@ -18,7 +18,7 @@ from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
 
 if TYPE_CHECKING:
-    from roost.evals.service import Evals
+    from roost.evals.host import EvalHost
 
 
 class WeightsSet(BaseModel):
@@ -42,7 +42,7 @@ class Rollback(BaseModel):
 _OBJECT = {"type": "object"}
 
 
-def routes(evals: Evals) -> list[BaseRoute]:
+def routes(evals: EvalHost) -> list[BaseRoute]:
     def releases(principal: Principal) -> Releases:
         principal.require_admin()
         assert evals.releases is not None, "set at start-up"
@@ -70,7 +70,9 @@ def routes(evals: Evals) -> list[BaseRoute]:
         ops = releases(principal)
         agent = request.path_params["agent"]
         body = await parse_body(request, WeightsSet)
-        return await changed(ops, agent, await ops.set_weights(agent, body.weights, actor(principal)))
+        return await changed(
+            ops, agent, await ops.set_weights(agent, body.weights, actor(principal))
+        )
 
     async def promote(request: Request, principal: Principal) -> Response:
         ops = releases(principal)
@@ -87,9 +89,41 @@ def routes(evals: Evals) -> list[BaseRoute]:
 
     path = "/v1/releases/{agent}"
     return [
-        api_route(path, status, ["GET"], Doc("Policy, per-version metrics and history", response=_OBJECT, admin=True)),
-        api_route(path, put_policy, ["PUT"], Doc("Set the release policy", body=ReleasePolicy, response=_OBJECT, admin=True)),
-        api_route(f"{path}/weights", set_weights, ["POST"], Doc("Change the traffic weights", body=WeightsSet, response=_OBJECT, admin=True)),
-        api_route(f"{path}/promote", promote, ["POST"], Doc("Make a version stable with all traffic", body=Promote, response=_OBJECT, admin=True)),
-        api_route(f"{path}/rollback", rollback, ["POST"], Doc("Send every new session to the stable version", body=Rollback, response=_OBJECT, admin=True)),
+        api_route(
+            path,
+            status,
+            ["GET"],
+            Doc("Policy, per-version metrics and history", response=_OBJECT, admin=True),
+        ),
+        api_route(
+            path,
+            put_policy,
+            ["PUT"],
+            Doc("Set the release policy", body=ReleasePolicy, response=_OBJECT, admin=True),
+        ),
+        api_route(
+            f"{path}/weights",
+            set_weights,
+            ["POST"],
+            Doc("Change the traffic weights", body=WeightsSet, response=_OBJECT, admin=True),
+        ),
+        api_route(
+            f"{path}/promote",
+            promote,
+            ["POST"],
+            Doc(
+                "Make a version stable with all traffic", body=Promote, response=_OBJECT, admin=True
+            ),
+        ),
+        api_route(
+            f"{path}/rollback",
+            rollback,
+            ["POST"],
+            Doc(
+                "Send every new session to the stable version",
+                body=Rollback,
+                response=_OBJECT,
+                admin=True,
+            ),
+        ),
     ]

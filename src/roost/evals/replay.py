@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from roost.store import RunRecord
 
 MODEL_EVENTS = frozenset(
-    {"thinking.delta", "text.delta", "tool_call.started", "tool_call.delta", "tool_call.finished", "usage"}
+    {
+        "thinking.delta",
+        "text.delta",
+        "tool_call.started",
+        "tool_call.delta",
+        "tool_call.finished",
+        "usage",
+    }
 )
 """What a model stream yields (the agent forwards them); the rest the agent emits."""
 RUN_EVENTS = frozenset({"run.queued", "run.started", "run.completed", "run.failed", "run.canceled"})
@@ -81,7 +88,9 @@ class RecordedModel(BaseChatModel):
         self.model_name = model_name
         self.index = 0
 
-    async def request_stream(self, messages: Sequence[Msg], request: ModelRequest) -> AsyncIterator[Event]:
+    async def request_stream(
+        self, messages: Sequence[Msg], request: ModelRequest
+    ) -> AsyncIterator[Event]:
         if self.index >= len(self.turns):
             raise RoostError(
                 "the replayed agent called its model more often than the recorded run",
@@ -116,10 +125,16 @@ class RecordedTools:
     """A toolkit whose calls return recorded results: by call id (deterministic), or by
     name and arguments falling back to the live toolkit (``live`` given)."""
 
-    def __init__(self, events: Sequence[Mapping[str, Any]], live: Any = None, *, specs_from: Any = None) -> None:
+    def __init__(
+        self, events: Sequence[Mapping[str, Any]], live: Any = None, *, specs_from: Any = None
+    ) -> None:
         self.by_id: dict[str, Mapping[str, Any]] = {}
         self.by_call: list[tuple[str, Any, Mapping[str, Any]]] = []
-        inputs = {e["call_id"]: e.get("input") or {} for e in events if e.get("type") == "tool_call.finished"}
+        inputs = {
+            e["call_id"]: e.get("input") or {}
+            for e in events
+            if e.get("type") == "tool_call.finished"
+        }
         for e in events:
             if e.get("type") == "tool.result":
                 self.by_id[e["call_id"]] = e
@@ -156,8 +171,12 @@ class RecordedTools:
             return
         if self.live is None:
             yield ToolResultBlock(
-                tool_use_id=call.id, name=call.name, is_error=True, status="error",
-                code="replay_missing", content=[],
+                tool_use_id=call.id,
+                name=call.name,
+                is_error=True,
+                status="error",
+                code="replay_missing",
+                content=[],
             )
             return
         self.ran_live += 1
@@ -175,7 +194,9 @@ def normalize(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             return {k: fix(v, k) for k, v in value.items() if k not in _VOLATILE}
         if isinstance(value, list):
             return [fix(v) for v in value]
-        if isinstance(value, str) and (key in ("id", "msg_id", "reply_id") or key.endswith("_msg_id")):
+        if isinstance(value, str) and (
+            key in ("id", "msg_id", "reply_id") or key.endswith("_msg_id")
+        ):
             return ids.setdefault(value, f"id#{len(ids) + 1}")
         return value
 
@@ -216,13 +237,19 @@ def transcript(events: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-async def replay_run(services: Services, run: RunRecord, *, against: str | None = None) -> dict[str, Any]:
+async def replay_run(
+    services: Services, run: RunRecord, *, against: str | None = None
+) -> dict[str, Any]:
     """Replay ``run``; returns whether it reproduced (or the transcript diff)."""
     if not run.is_final:
-        raise ReplayImpossible(f"run {run.id!r} is still {run.status}", hint="replay it once it ended")
+        raise ReplayImpossible(
+            f"run {run.id!r} is still {run.status}", hint="replay it once it ended"
+        )
     recorded = stored_events(await services.store.list_events(run.id))
     if not recorded:
-        raise ReplayImpossible(f"run {run.id!r} has no stored events", hint="they may have aged out")
+        raise ReplayImpossible(
+            f"run {run.id!r} has no stored events", hint="they may have aged out"
+        )
     inputs = await _inputs(services, run)
     return await replay_events(
         services,
@@ -262,7 +289,9 @@ async def replay_events(
     mode = "live"
     tools: RecordedTools | None = None
     if hasattr(built, "toolkit"):
-        tools = RecordedTools(recorded, None if against is None else built.toolkit, specs_from=built.toolkit)
+        tools = RecordedTools(
+            recorded, None if against is None else built.toolkit, specs_from=built.toolkit
+        )
         built.toolkit = tools
     if against is None and hasattr(built, "model"):
         built.model = RecordedModel(model_turns(recorded), model or "replay")

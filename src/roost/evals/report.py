@@ -41,7 +41,9 @@ def pass_rate_plot(scorers: dict[str, dict[str, Any]]) -> str:
             f'<line x1="{160 + lo * 400:.1f}" x2="{160 + hi * 400:.1f}" y1="{y + 9}" '
             f'y2="{y + 9}" stroke="#222" stroke-width="2"/>'
         )
-        parts.append(f'<text x="570" y="{y + 14}" font-size="12">{_pct(per.get("pass_rate"))}</text>')
+        parts.append(
+            f'<text x="570" y="{y + 14}" font-size="12">{_pct(per.get("pass_rate"))}</text>'
+        )
     parts.append(f'<line x1="160" x2="560" y1="{height - 12}" y2="{height - 12}" stroke="#999"/>')
     parts.append("</svg>")
     return "".join(parts)
@@ -60,7 +62,9 @@ def latency_plot(latencies: list[float], bins: int = 20) -> str:
     bars = []
     for i, count in enumerate(counts):
         h = 120 * count / top
-        bars.append(f'<rect x="{i * 30}" y="{130 - h:.1f}" width="26" height="{h:.1f}" fill="#7b61ff"/>')
+        bars.append(
+            f'<rect x="{i * 30}" y="{130 - h:.1f}" width="26" height="{h:.1f}" fill="#7b61ff"/>'
+        )
     return (
         f'<svg width="{bins * 30}" height="160" role="img" aria-label="latency histogram">'
         + "".join(bars)
@@ -101,7 +105,9 @@ def render(
             )
         html.append("</table>")
     html.append("<h2>Pass rate by scorer</h2>" + pass_rate_plot(s.get("scorers") or {}))
-    html.append("<h2>Latency</h2>" + latency_plot([float(r.body.get("latency_ms") or 0) for r in results]))
+    html.append(
+        "<h2>Latency</h2>" + latency_plot([float(r.body.get("latency_ms") or 0) for r in results])
+    )
     if comparison is not None:
         html.append(
             f"<h2>Against {escape(comparison.baseline)}</h2><p>{len(comparison.improved)} better, "
@@ -110,14 +116,18 @@ def render(
         for title, changes in (("Worse", comparison.regressed), ("Better", comparison.improved)):
             if not changes:
                 continue
-            html.append(f"<h3>{title}</h3><table><tr><th>input</th><th>baseline</th><th>now</th></tr>")
+            html.append(
+                f"<h3>{title}</h3><table><tr><th>input</th><th>baseline</th><th>now</th></tr>"
+            )
             for c in changes:
                 html.append(
                     f"<tr><td>{escape(c.input)}</td><td class='mono'>{escape(c.baseline_output)}</td>"
                     f"<td class='mono'>{escape(c.candidate_output)}</td></tr>"
                 )
             html.append("</table>")
-    html.append("<h2>Cases</h2><table><tr><th>case</th><th>input</th><th>output</th><th>scores</th><th>run</th></tr>")
+    html.append(
+        "<h2>Cases</h2><table><tr><th>case</th><th>input</th><th>output</th><th>scores</th><th>run</th></tr>"
+    )
     for r in results:
         scores = "<br>".join(
             f"<span class='{'passed' if sc.get('passed') else ('error' if sc.get('error') else 'failed')}'>"

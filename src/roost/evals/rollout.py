@@ -90,17 +90,31 @@ class Releases:
             raise ReleasePolicyInvalid("which version?", hint="name the version to promote")
         new = parse_policy(
             agent,
-            {"stable": target, "weights": {target: 100}, "header": policy.header, "status": "promoted"},
+            {
+                "stable": target,
+                "weights": {target: 100},
+                "header": policy.header,
+                "status": "promoted",
+            },
             self.registered,
         )
         revision = await self.records.put_policy(
-            agent, _dump(new), kind="promoted", actor=actor, detail={"from": policy.stable, "to": target}
+            agent,
+            _dump(new),
+            kind="promoted",
+            actor=actor,
+            detail={"from": policy.stable, "to": target},
         )
         self._changed()
         return revision
 
     async def rollback(
-        self, agent: str, actor: str | None, *, kind: str = "rolled_back", detail: dict[str, Any] | None = None
+        self,
+        agent: str,
+        actor: str | None,
+        *,
+        kind: str = "rolled_back",
+        detail: dict[str, Any] | None = None,
     ) -> int:
         """Every new session on the stable version; lists and guard kept for the record."""
         policy, _ = await self.policy(agent)
@@ -113,7 +127,11 @@ class Releases:
         }
         new = parse_policy(agent, data, self.registered)
         revision = await self.records.put_policy(
-            agent, _dump(new), kind=kind, actor=actor, detail={"from": policy.weights, **(detail or {})}
+            agent,
+            _dump(new),
+            kind=kind,
+            actor=actor,
+            detail={"from": policy.weights, **(detail or {})},
         )
         self._changed()
         return revision
@@ -207,7 +225,12 @@ class Releases:
     async def _alert(self, agent: str, canary: str, rule: GuardRule, value: float) -> None:
         log.warning(
             "release guard: %s@%s %s=%g %s %g: rolled back to stable",
-            agent, canary, rule.metric, value, rule.op, rule.threshold,
+            agent,
+            canary,
+            rule.metric,
+            value,
+            rule.op,
+            rule.threshold,
         )
         if not self.notifiers:
             return

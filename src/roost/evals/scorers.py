@@ -14,46 +14,14 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from roost.evals.cases import Case
 from roost.evals.errors import ScorerFailed, ScorerInvalid
+from roost.evals.score import Outcome, Score
 
-
-@dataclass
-class Outcome:
-    """What one run of a case produced."""
-
-    output: str
-    status: str
-    """The run's status: ``succeeded``, ``failed``, ``canceled``."""
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    latency_ms: float = 0.0
-    cost: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    error: str | None = None
-    run_id: str | None = None
-    session_id: str | None = None
-
-
-@dataclass
-class Score:
-    name: str
-    passed: bool
-    value: float
-    reason: str = ""
-    error: str | None = None
-    """Set when the scorer could not score (counted apart, never a pass)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "passed": self.passed, "value": self.value}
-        if self.reason:
-            out["reason"] = self.reason
-        if self.error:
-            out["error"] = self.error
-        return out
+__all__ = ["BUILTIN", "Outcome", "Score", "ScoreFn", "Scorer", "default_scorers", "make_scorer"]
 
 
 ScoreFn = Callable[[Case, Outcome], "Score | bool | float | Awaitable[Score | bool | float]"]
@@ -229,7 +197,9 @@ def latency(spec: dict[str, Any]) -> ScoreFn:
     budget = float(spec.get("max_ms", 0) or 0)
     if budget <= 0:
         raise ScorerInvalid("a latency scorer needs 'max_ms' > 0")
-    return lambda case, out: Score("", out.latency_ms <= budget, out.latency_ms, f"{out.latency_ms:.0f} ms")
+    return lambda case, out: Score(
+        "", out.latency_ms <= budget, out.latency_ms, f"{out.latency_ms:.0f} ms"
+    )
 
 
 def cost(spec: dict[str, Any]) -> ScoreFn:

@@ -21,7 +21,7 @@ from roost.evals.experiment import ExperimentConfig, ExperimentRunner, Progress
 from roost.evals.records import EvalRecords, ExperimentRecord
 from roost.evals.release import ReleaseRouter
 from roost.evals.rollout import Releases, guard_loop
-from roost.evals.scorers import Scorer, ScoreFn, default_scorers, make_scorer
+from roost.evals.scorers import ScoreFn, Scorer, default_scorers, make_scorer
 
 if TYPE_CHECKING:
     from roost.server import AgentApp
@@ -73,7 +73,9 @@ class Evals:
 
         return register
 
-    def build_scorers(self, specs: list[Any] | None, cases: list[Case], *, trusted: bool) -> list[Scorer]:
+    def build_scorers(
+        self, specs: list[Any] | None, cases: list[Case], *, trusted: bool
+    ) -> list[Scorer]:
         """Scorers from specs. Untrusted callers (the API without an admin key) may name
         the app's registered custom scorers but not import code or pick a judge model."""
         if not specs:
@@ -91,8 +93,13 @@ class Evals:
                     )
                 out.append(Scorer(name, self.scorers[name], float(spec.get("threshold", 1.0))))
                 continue
-            if not trusted and isinstance(spec, dict) and (
-                spec.get("type") == "custom" or (spec.get("type") == "judge" and spec.get("model"))
+            if (
+                not trusted
+                and isinstance(spec, dict)
+                and (
+                    spec.get("type") == "custom"
+                    or (spec.get("type") == "judge" and spec.get("model"))
+                )
             ):
                 from roost.core import Forbidden
 
@@ -109,7 +116,9 @@ class Evals:
         services.agents.router = self.router
         observability = getattr(self.app, "observability", None)
         notifiers = list(getattr(observability, "notifiers", []) or [])
-        self.releases = Releases(services.store, services.agents, router=self.router, notifiers=notifiers)
+        self.releases = Releases(
+            services.store, services.agents, router=self.router, notifiers=notifiers
+        )
         if self.guard_interval > 0:
             services.spawn(guard_loop(self.releases, self.guard_interval))
 
@@ -130,21 +139,29 @@ class Evals:
         runner = ExperimentRunner(self.services)
         records = self.records
         if experiment is None:
-            experiment = await runner.start(dataset_id, config, user_id=user_id, tenant_id=tenant_id)
+            experiment = await runner.start(
+                dataset_id, config, user_id=user_id, tenant_id=tenant_id
+            )
         cases = await records.cases(dataset_id)
         summary = await runner.run(experiment, cases, scorers, progress=progress)
         comparison = None
         if config.baseline:
             base = await records.get_experiment(config.baseline)
             comparison = compare(
-                base.id, await records.results(base.id), experiment.id, await records.results(experiment.id)
+                base.id,
+                await records.results(base.id),
+                experiment.id,
+                await records.results(experiment.id),
             )
             summary["comparison"] = {
                 k: v for k, v in comparison.as_dict().items() if k not in ("improved", "regressed")
             }
         checks = evaluate_gate(gate, summary, comparison) if gate else None
         if checks is not None:
-            summary["gate"] = {"passed": all(c.passed for c in checks), "checks": [c.as_dict() for c in checks]}
+            summary["gate"] = {
+                "passed": all(c.passed for c in checks),
+                "checks": [c.as_dict() for c in checks],
+            }
         if comparison is not None or checks is not None:
             await records.finish_experiment(experiment.id, "succeeded", summary)
         experiment = await records.get_experiment(experiment.id)

@@ -51,7 +51,9 @@ class Agents:
         self._specs: dict[str, AgentSpec] = {}
         self.router: AgentRouter | None = None
 
-    async def route(self, name: str | None, principal: Principal, headers: Mapping[str, str]) -> str | None:
+    async def route(
+        self, name: str | None, principal: Principal, headers: Mapping[str, str]
+    ) -> str | None:
         """The agent a new session asked for ``name`` runs (the release router's pick)."""
         if self.router is None:
             return name
