@@ -22,8 +22,13 @@ from roost.server import AgentApp, AgentContext
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
 PUBLIC = {"/healthz", "/readyz", "/v1/public"}
-ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"}
-RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
+ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"} | {
+    "/v1/releases/{agent}",
+    "/v1/releases/{agent}/weights",
+    "/v1/releases/{agent}/promote",
+    "/v1/releases/{agent}/rollback",
+}
+RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "dataset_id", "experiment_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
 NO_KEY = ("none", "wrong", "basic")
 
@@ -34,6 +39,14 @@ def make_app() -> AgentApp:
     @app.agent(name="echo")
     async def echo(msg: Msg, ctx: AgentContext) -> Any:
         yield f"echo {msg.text}"
+
+    @app.agent(name="echo@v2")
+    async def echo_v2(msg: Msg, ctx: AgentContext) -> Any:
+        yield f"echo v2 {msg.text}"
+
+    from roost.evals import enable_evals
+
+    enable_evals(app, guard_interval=0)
 
     @app.task("/v1/jobs/echo")
     async def echo_job(body: Any) -> Any:
@@ -65,6 +78,8 @@ class Owned:
     session: str
     run: str
     task: str
+    dataset: str
+    experiment: str
 
 
 def _key(admin: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -98,7 +113,7 @@ def _callers(admin: httpx.Client) -> dict[str, Caller]:
     }
 
 
-def _own(c: httpx.Client, marker: str) -> Owned:
+def _own(c: httpx.Client, marker: str, evals: bool = True) -> Owned:
     r = c.post("/v1/sessions", json={"metadata": {"marker": marker}})
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
@@ -108,7 +123,15 @@ def _own(c: httpx.Client, marker: str) -> Owned:
     assert task.status_code == 202, task.text
     task_id = task.json()["id"]
     wait_until(lambda: c.get(f"/v1/tasks/{task_id}").json()["status"] == "completed")
-    return Owned(sid, run.json()["id"], task_id)
+    if not evals:  # an experiment's cases are sessions and runs of their own
+        return Owned(sid, run.json()["id"], task_id, "-", "-")
+    ds = c.post("/v1/evals/datasets", json={"name": marker, "cases": [{"input": marker}]})
+    assert ds.status_code == 201, ds.text
+    exp = c.post("/v1/evals/experiments", json={"dataset": ds.json()["id"], "agent": "echo"})
+    assert exp.status_code == 202, exp.text
+    exp_id = exp.json()["id"]
+    wait_until(lambda: c.get(f"/v1/evals/experiments/{exp_id}").json()["status"] == "succeeded")
+    return Owned(sid, run.json()["id"], task_id, ds.json()["id"], exp_id)
 
 
 def _routes(s: Served) -> list[tuple[str, str]]:
@@ -130,6 +153,9 @@ def _request(
         "task_id": res.task,
         "call_id": "call_1",
         "key_id": key_id,
+        "dataset_id": res.dataset,
+        "experiment_id": res.experiment,
+        "agent": "echo",
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -138,6 +164,10 @@ def _request(
         path = path.replace("{" + name + "}", values[name])
     headers = {}
     body: Any = None
+    if template == "/v1/evals/experiments/{experiment_id}/compare":
+        path += f"?baseline={res.experiment}"
+    if (method, template) == ("PUT", "/v1/releases/{agent}"):
+        body = {"stable": "v2"}
     if (method, template) == ("POST", "/v1/runs"):
         headers["x-session-id"] = res.session
     if (method, template) == ("POST", "/v1/chat/completions"):
@@ -149,13 +179,20 @@ def _request(
             "/v1/runs": {"input": "hi", "stream": False},
             "/v1/runs/{run_id}/approvals/{call_id}": {"approve": True},
             "/v1/keys": {"name": "made-in-matrix"},
+            "/v1/evals/datasets": {"name": "made-in-matrix"},
+            "/v1/evals/datasets/{dataset_id}/cases": {"cases": [{"input": "hi"}]},
+            "/v1/evals/datasets/{dataset_id}/cases/from-run": {"run_id": res.run},
+            "/v1/evals/experiments": {"dataset": res.dataset, "agent": "echo"},
+            "/v1/releases/{agent}/weights": {"weights": {"v2": 100}},
+            "/v1/releases/{agent}/promote": {"version": "v2"},
         }.get(template, {})
     return c.request(method, path, json=body, headers=headers)
 
 
 def _names_a_resource(method: str, template: str) -> bool:
     params = {seg[1:-1] for seg in template.split("/") if seg.startswith("{")}
-    return bool(params & RESOURCE_PARAMS) or (method, template) == ("POST", "/v1/runs")
+    named_in_body = {("POST", "/v1/runs"), ("POST", "/v1/evals/experiments")}
+    return bool(params & RESOURCE_PARAMS) or (method, template) in named_in_body
 
 
 def test_every_route_refuses_every_caller_but_the_owner(served):
@@ -219,7 +256,7 @@ def test_listings_hold_only_the_callers_own_data(served):
     scoped = [c for c in callers.values() if c.user_id is not None]
     clients = {c.name: httpx.Client(base_url=s.url, headers=c.headers, timeout=30) for c in scoped}
     try:
-        owned = {name: _own(client, f"{name}'s") for name, client in clients.items()}
+        owned = {name: _own(client, f"{name}'s", evals=False) for name, client in clients.items()}
         extra = clients["owner"].post(
             f"/v1/sessions/{owned['owner'].session}/runs", json={"input": "2", "stream": False}
         )
