@@ -32,8 +32,8 @@ def test_datasets_experiments_baselines_gates_and_reports(served, tmp_path):
     s = served(_app(tmp_path))
     with s.client() as c:
         bad = c.post("/v1/evals/datasets", json={"name": "x", "cases": [{"expected": "4"}]})
-        assert bad.status_code == 422 and bad.json()["error"]["code"] == "eval_dataset_invalid"
-        assert "case 1: input" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+        assert "cases.0.input" in bad.json()["error"]["message"], bad.text
         made = c.post(
             "/v1/evals/datasets",
             json={

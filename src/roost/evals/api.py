@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from roost.evals.cases import MAX_CASES, parse_cases
+from roost.evals.cases import MAX_CASES, Case, content_id, unique_ids
 from roost.evals.compare import compare, evaluate_gate, parse_gate
 from roost.evals.errors import DatasetNotFound, ExperimentNotFound
 from roost.evals.experiment import ExperimentConfig
@@ -31,14 +31,14 @@ class DatasetCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=128)
     description: str | None = Field(None, max_length=2000)
-    cases: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_CASES)
+    cases: list[Case] = Field(default_factory=list, max_length=MAX_CASES)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class CasesAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cases: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_CASES)
+    cases: list[Case] = Field(min_length=1, max_length=MAX_CASES)
 
 
 class CaseFromRun(BaseModel):
@@ -96,6 +96,14 @@ def experiment_out(e: ExperimentRecord) -> dict[str, Any]:
     }
 
 
+def _with_ids(cases: list[Case], request: Request) -> list[Case]:
+    """Cases sent without an id get one from their content (stable across imports)."""
+    for case in cases:
+        if "id" not in case.model_fields_set:
+            case.id = content_id(case)
+    return unique_ids(cases)
+
+
 _OBJECT = {"type": "object"}
 _LIST = {"type": "object", "properties": {"data": {"type": "array", "items": _OBJECT}}}
 
@@ -122,7 +130,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
 
     async def create_dataset(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, DatasetCreate)
-        cases = parse_cases(body.cases)
+        cases = _with_ids(body.cases, request)
         made = await evals.records.create_dataset(
             body.name,
             cases,
@@ -156,7 +164,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
     async def add_cases(request: Request, principal: Principal) -> Response:
         found = await dataset(principal, request.path_params["dataset_id"])
         body = await parse_body(request, CasesAdd)
-        size = await evals.records.add_cases(found.id, parse_cases(body.cases))
+        size = await evals.records.add_cases(found.id, _with_ids(body.cases, request))
         return json_response({"dataset_id": found.id, "cases": size}, status=201)
 
     async def case_from_run(request: Request, principal: Principal) -> Response:
@@ -202,8 +210,13 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
 
     async def list_experiments(request: Request, principal: Principal) -> Response:
         user_id, tenant_id = principal.listing_filter()
+        dataset_id = request.query_params.get("dataset")
+        if dataset_id is not None and not 0 < len(dataset_id) <= 64:
+            from roost.core import InvalidRequest
+
+            raise InvalidRequest("query parameter 'dataset' is 1 to 64 characters")
         found = await evals.records.list_experiments(
-            user_id=user_id, tenant_id=tenant_id, dataset_id=request.query_params.get("dataset")
+            user_id=user_id, tenant_id=tenant_id, dataset_id=dataset_id
         )
         data = [experiment_out(e) for e in found if principal.can_access(e.user_id, e.tenant_id)]
         return json_response({"data": data})
@@ -318,6 +331,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 body=ExperimentCreate,
                 response=_OBJECT,
                 status=202,
+                errors={"404": "no such dataset, baseline or agent"},
             ),
         ),
         api_route(
@@ -328,7 +342,11 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 "The caller's experiments",
                 response=_LIST,
                 params=(
-                    query("dataset", "only this dataset's", {"type": "string", "maxLength": 64}),
+                    query(
+                        "dataset",
+                        "only this dataset's",
+                        {"type": "string", "minLength": 1, "maxLength": 64},
+                    ),
                 ),
             ),
         ),

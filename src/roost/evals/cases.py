@@ -40,7 +40,9 @@ class Case(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(default_factory=lambda: new_id("case"), max_length=64)
-    input: list[Msg] = Field(min_length=1)
+    input: str | Msg | list[str | Msg] = Field(
+        description="one user message as text, one message, or a conversation"
+    )
     expected: str | None = None
     """The expected output (for exact, contains, regex, numeric, JSON schema scorers)."""
     facts: list[str] = Field(default_factory=list)
@@ -51,31 +53,30 @@ class Case(BaseModel):
     recorded: dict[str, Any] | None = None
     """From real traffic: ``{"run_id", "events": [...]}`` so the case can be replayed."""
 
-    @field_validator("input", mode="before")
+    @field_validator("input")
     @classmethod
-    def _messages(cls, value: Any) -> Any:
-        """A string is one user message; a dict one message; a list a conversation."""
-        if isinstance(value, str):
-            return [Msg.user(value)]
-        if isinstance(value, dict):
-            return [value]
-        if isinstance(value, list):
-            return [Msg.user(v) if isinstance(v, str) else v for v in value]
+    def _not_empty(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError("a conversation needs at least one message")
         return value
+
+    @property
+    def messages(self) -> list[Msg]:
+        """The input as messages (text becomes a user message)."""
+        items = self.input if isinstance(self.input, list) else [self.input]
+        return [Msg.user(m) if isinstance(m, str) else m for m in items]
 
     @property
     def text(self) -> str:
         """The last input message's text (what tables show)."""
-        return self.input[-1].text
+        return self.messages[-1].text
 
 
-def _content_id(case: Case) -> str:
+def content_id(case: Case) -> str:
     """A case id from what the case asks and expects: the same file imported twice gives
     the same ids, so experiments on either compare case by case."""
-    body = case.model_dump(mode="json", include={"input", "expected", "facts", "tool_calls"})
-    for msg in body["input"]:
-        msg.pop("id", None)
-        msg.pop("created_at", None)
+    body = case.model_dump(mode="json", include={"expected", "facts", "tool_calls"})
+    body["input"] = [m.model_dump(mode="json", exclude={"id", "created_at"}) for m in case.messages]
     digest = hashlib.blake2b(json.dumps(body, sort_keys=True).encode(), digest_size=12)
     return "case_" + digest.hexdigest()
 
@@ -98,7 +99,7 @@ def parse_case(data: Any, where: str) -> Case:
     try:
         case = Case.model_validate(data)
         if "id" not in data:
-            case.id = _content_id(case)
+            case.id = content_id(case)
         return case
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -177,7 +177,7 @@ class ExperimentRunner:
             )
         )
         services.sessions.remember(session, fresh=True)
-        inputs = [m.model_copy(deep=True) for m in case.input]
+        inputs = [m.model_copy(deep=True) for m in case.messages]
         for m in inputs:
             m.id = _fresh_id()
         began = time.perf_counter()

@@ -60,7 +60,7 @@ class Judge:
         self.threshold = threshold
 
     async def __call__(self, case: Case, outcome: Outcome) -> Score:
-        conversation = "\n".join(f"{m.role}: {m.text}" for m in case.input)
+        conversation = "\n".join(f"{m.role}: {m.text}" for m in case.messages)
         reference = ""
         if case.expected:
             reference += f"\nReference answer: {case.expected}\n"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -21,6 +21,7 @@ from roost.evals.errors import ReleaseNotFound, ReleasePolicyInvalid
 from roost.evals.records import ReleaseRecords
 from roost.store import Store
 
+Percent = Annotated[float, Field(ge=0, le=100)]
 Metric = Literal["error_rate", "p95_latency_ms", "cost_per_session", "eval_pass_rate"]
 
 
@@ -55,7 +56,7 @@ class ReleasePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     stable: str
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: dict[str, Percent] = Field(default_factory=dict, max_length=32)
     """Percent of new sessions per version; they add up to 100. Empty: all on stable."""
     users: dict[str, list[str]] = Field(default_factory=dict)
     """Version → users who always get it."""
@@ -69,8 +70,6 @@ class ReleasePolicy(BaseModel):
 
     @model_validator(mode="after")
     def _weights_add_up(self) -> ReleasePolicy:
-        if any(w < 0 for w in self.weights.values()):
-            raise ValueError("weights cannot be negative")
         if self.weights and abs(sum(self.weights.values()) - 100.0) > 1e-6:
             raise ValueError(f"weights add up to {sum(self.weights.values()):g}, not 100")
         return self

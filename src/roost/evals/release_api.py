@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from roost.evals.release import ReleasePolicy
+from roost.evals.release import Percent, ReleasePolicy
 from roost.evals.rollout import Releases
 from roost.server._http import json_response, parse_body, read_json
 from roost.server.auth import Principal
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class WeightsSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    weights: dict[str, float] = Field(min_length=1, max_length=32)
+    weights: dict[str, Percent] = Field(min_length=1, max_length=32)
 
 
 class Promote(BaseModel):
