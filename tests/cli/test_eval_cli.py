@@ -118,3 +118,29 @@ def test_release_commands_change_the_policy_in_the_store(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "release_policy_invalid" in r.output
     r = runner.invoke(cli.app, ["release", "rollback", "calc", "--app", "calcapp:app"])
     assert r.exit_code == 0 and "rolled_back" in r.output
+
+
+def test_roost_replay_reproduces_a_run_from_the_store(tmp_path, monkeypatch):
+    _setup(tmp_path, monkeypatch)
+    import asyncio
+
+    from roost.core import Msg
+
+    async def one_run() -> str:
+        import calcapp  # type: ignore[import-not-found]
+
+        app = calcapp.app
+        await app.startup()
+        try:
+            session = await app.store.create_session(app="t", agent="calc@v1")
+            handle = await app.services.executor.start(session, [Msg.user("What is 4 plus 4?")])
+            await handle.done.wait()
+            return str(handle.id)
+        finally:
+            await app.shutdown()
+
+    run_id = asyncio.run(one_run())
+    sys.modules.pop("calcapp", None)
+    r = runner.invoke(cli.app, ["replay", run_id, "--app", "calcapp:app"])
+    assert r.exit_code == 0, r.output
+    assert "identical" in r.output and "The answer is 8." in r.output

@@ -37,3 +37,21 @@ async def test_a_replay_reproduces_the_stored_events_byte_for_byte(tmp_path):
         assert "+assistant: I think it is 4." in other["diff"]
     finally:
         await app.shutdown()
+
+
+async def test_a_session_replays_run_by_run(tmp_path):
+    from roost.evals.replay import replay_session
+
+    app = make_app(store_url=f"sqlite:///{tmp_path / 's.db'}")
+    await app.startup()
+    try:
+        services = app.services
+        session = await services.store.create_session(app="t", agent="calc@v1", user_id="u1")
+        for text in ("What is 1 plus 1?", "And 2 plus 3?"):
+            handle = await services.executor.start(session, [Msg.user(text)])
+            await handle.done.wait()
+        result = await replay_session(services, session.id)
+        assert result["identical"] and len(result["runs"]) == 2
+        assert result["runs"][1]["transcript"]["recorded"][-1] == "assistant: The answer is 5."
+    finally:
+        await app.shutdown()

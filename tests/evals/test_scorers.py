@@ -24,7 +24,11 @@ async def test_text_scorers():
     assert not (await _score("exact", case, "paris")).passed
     partial = await _score({"type": "contains", "values": ["France", "Seine"]}, case, "in France")
     assert not partial.passed and partial.value == 0.5 and "Seine" in partial.reason
-    assert (await _score({"type": "regex", "pattern": r"\bpar+is\b", "ignore_case": True}, case, "PARIS!")).passed
+    assert (
+        await _score(
+            {"type": "regex", "pattern": r"\bpar+is\b", "ignore_case": True}, case, "PARIS!"
+        )
+    ).passed
     with pytest.raises(ScorerInvalid):
         make_scorer({"type": "regex", "pattern": "("})
 
@@ -36,7 +40,11 @@ async def test_numeric_and_schema_scorers():
     words = await _score({"type": "numeric"}, _case(expected="many"), "3")
     assert words.error and not words.passed  # a case that cannot be scored: an error
     schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
-    assert (await _score({"type": "json_schema", "schema": schema}, case, '```json\n{"city": "Oslo"}\n```')).passed
+    assert (
+        await _score(
+            {"type": "json_schema", "schema": schema}, case, '```json\n{"city": "Oslo"}\n```'
+        )
+    ).passed
     bad = await _score({"type": "json_schema", "schema": schema}, case, '{"town": 1}')
     assert not bad.passed and "city" in bad.reason
 
@@ -46,13 +54,22 @@ async def test_trajectory_budgets_and_custom_scorers():
     calls = [{"name": "open", "arguments": {}}, {"name": "search", "arguments": {"q": "x", "n": 3}}]
     assert not (await _score("trajectory", case, tool_calls=calls)).passed
     assert (await _score({"type": "trajectory", "ordered": False}, case, tool_calls=calls)).passed
-    assert not (await _score({"type": "trajectory", "ordered": False, "strict": True}, case,
-                             tool_calls=[*calls, {"name": "x"}])).passed
+    assert not (
+        await _score(
+            {"type": "trajectory", "ordered": False, "strict": True},
+            case,
+            tool_calls=[*calls, {"name": "x"}],
+        )
+    ).passed
     assert not (await _score({"type": "latency", "max_ms": 100}, case, latency_ms=150)).passed
     assert (await _score({"type": "cost", "max_cost": 0.01}, case, cost=0.001)).passed
-    custom = await _score({"type": "custom", "function": "tests.evals.test_scorers:shouts"}, case, "HI")
+    custom = await _score(
+        {"type": "custom", "function": "tests.evals.test_scorers:shouts"}, case, "HI"
+    )
     assert custom.passed
-    broken = await _score({"type": "custom", "function": "tests.evals.test_scorers:broken"}, case, "x")
+    broken = await _score(
+        {"type": "custom", "function": "tests.evals.test_scorers:broken"}, case, "x"
+    )
     assert broken.error and "ZeroDivisionError" in broken.error and not broken.passed
 
 
@@ -70,7 +87,10 @@ async def test_the_judge_stores_its_reasoning_and_garbage_is_a_scorer_error():
     judge = make_scorer({"type": "judge", "rubric": "Is it correct?", "model_object": model})
     good = await judge.score(case, Outcome(output="Paris", status="succeeded"))
     assert good.passed and good.value == 0.9 and good.reason == "names the capital"
-    assert "Is it correct?" in model.calls[0].messages[0].text and "Paris" in model.calls[0].messages[0].text
+    assert (
+        "Is it correct?" in model.calls[0].messages[0].text
+        and "Paris" in model.calls[0].messages[0].text
+    )
     garbage = await judge.score(case, Outcome(output="Paris", status="succeeded"))
     assert not garbage.passed and garbage.error and "did not answer JSON" in garbage.error
 

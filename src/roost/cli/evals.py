@@ -338,7 +338,9 @@ def add_run(
 
 
 def replay(
-    run_id: Annotated[str, typer.Argument(help="The run to replay. / 要重放的运行。")],
+    run_id: Annotated[
+        str, typer.Argument(help="The run (or ses_… session) to replay. / 要重放的运行或会话。")
+    ],
     against: Annotated[
         str | None,
         typer.Option("--against", help="NAME@VERSION to re-run it live on. / 对比版本。"),
@@ -350,11 +352,21 @@ def replay(
     """Replay a stored run from its events, or against another version, and diff. / 重放一次运行并比较。"""
 
     async def go() -> dict[str, Any]:
-        from roost.evals.replay import replay_run
+        from roost.evals.replay import replay_run, replay_session
 
         service = _load(target, database_url)
         await service.startup()
         try:
+            if run_id.startswith("ses_"):  # a session: each of its runs in turn
+                whole = await replay_session(service.services, run_id, against=against)
+                runs = whole["runs"]
+                return {
+                    **runs[-1],
+                    "identical": whole["identical"],
+                    "against": runs[-1]["against"],
+                    "diff": [line for r in runs for line in r["diff"]],
+                    "runs": len(runs),
+                }
             run = await service.store.get_run(run_id)
             return await replay_run(service.services, run, against=against)
         finally:

@@ -20,7 +20,7 @@ from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.openapi import query
 from roost.server.router import Doc, api_route
-from roost.server.routes._common import load_run
+from roost.server.routes._common import load_run, load_session
 
 if TYPE_CHECKING:
     from roost.evals.host import EvalHost
@@ -280,6 +280,13 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
         body = await parse_body(request, ReplayCreate)
         return json_response(await replay_run(evals.services, run, against=body.against))
 
+    async def replay_session(request: Request, principal: Principal) -> Response:
+        from roost.evals.replay import replay_session as replay_all
+
+        session = await load_session(evals.services, principal, request.path_params["session_id"])
+        body = await parse_body(request, ReplayCreate)
+        return json_response(await replay_all(evals.services, session.id, against=body.against))
+
     ds = "/v1/evals/datasets"
     ex = "/v1/evals/experiments"
     html = {"text/html": {"schema": {"type": "string"}}}
@@ -395,6 +402,16 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
             ["POST"],
             Doc(
                 "Replay a stored run (or against another version) and diff",
+                body=ReplayCreate,
+                response=_OBJECT,
+            ),
+        ),
+        api_route(
+            "/v1/sessions/{session_id}/replay",
+            replay_session,
+            ["POST"],
+            Doc(
+                "Replay every finished run of a session, oldest first",
                 body=ReplayCreate,
                 response=_OBJECT,
             ),

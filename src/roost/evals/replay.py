@@ -330,3 +330,19 @@ async def _inputs(services: Services, run: RunRecord) -> list[Msg]:
     if not mine:
         raise ReplayImpossible(f"run {run.id!r} has no stored input")
     return mine
+
+
+async def replay_session(
+    services: Services, session_id: str, *, against: str | None = None
+) -> dict[str, Any]:
+    """Replay every finished run of a session, oldest first (each from its own events)."""
+    page = await services.store.list_runs(session_id=session_id, limit=500)
+    runs = [r for r in reversed(page.items) if r.is_final]
+    if not runs:
+        raise ReplayImpossible(f"session {session_id!r} has no finished run")
+    results = [await replay_run(services, run, against=against) for run in runs]
+    return {
+        "session_id": session_id,
+        "identical": all(r["identical"] for r in results),
+        "runs": results,
+    }
