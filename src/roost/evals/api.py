@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class DatasetCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, max_length=128)
     description: str | None = Field(None, max_length=2000)
@@ -36,20 +36,20 @@ class DatasetCreate(BaseModel):
 
 
 class CasesAdd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     cases: list[Case] = Field(min_length=1, max_length=MAX_CASES)
 
 
 class CaseFromRun(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     run_id: str = Field(min_length=1, max_length=64)
     tags: list[str] = Field(default_factory=list, max_length=32)
 
 
 class ExperimentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     dataset: str = Field(min_length=1, max_length=128, description="a dataset id or name")
     agent: str = Field(min_length=1, max_length=128, description="name@version")
@@ -63,7 +63,7 @@ class ExperimentCreate(BaseModel):
 
 
 class ReplayCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     against: str | None = Field(None, min_length=1, max_length=128)
 

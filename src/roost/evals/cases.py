@@ -27,7 +27,7 @@ MAX_CASES = 100_000
 class ExpectedCall(BaseModel):
     """A tool call the agent should make: its name and (a subset of) its arguments."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str = Field(min_length=1, max_length=128)
     arguments: dict[str, Any] | None = None
@@ -37,7 +37,7 @@ class ExpectedCall(BaseModel):
 class Case(BaseModel):
     """One evaluation case."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str = Field(default_factory=lambda: new_id("case"), max_length=64)
     input: str | Msg | list[str | Msg] = Field(

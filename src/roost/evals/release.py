@@ -29,7 +29,7 @@ class GuardRule(BaseModel):
     """Fires when the canary's ``metric`` (minus the stable version's, when
     ``relative``) compares true with ``threshold``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     metric: Metric
     op: Literal[">", ">=", "<", "<="] = ">"
@@ -40,7 +40,7 @@ class GuardRule(BaseModel):
 class Guard(BaseModel):
     """Watches the canary while it runs; a rule that fires sends traffic back to stable."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     canary: str
     window_s: float = Field(300.0, gt=0, le=7 * 86400)
@@ -53,7 +53,7 @@ class Guard(BaseModel):
 class ReleasePolicy(BaseModel):
     """How new sessions of one agent are split between its versions."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     stable: str
     weights: dict[str, Percent] = Field(default_factory=dict, max_length=32)

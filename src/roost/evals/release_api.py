@@ -22,19 +22,19 @@ if TYPE_CHECKING:
 
 
 class WeightsSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     weights: dict[str, Percent] = Field(min_length=1, max_length=32)
 
 
 class Promote(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     version: str | None = Field(None, min_length=1, max_length=64)
 
 
 class Rollback(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     reason: str | None = Field(None, max_length=500)
 
