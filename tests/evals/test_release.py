@@ -169,3 +169,45 @@ def test_weights_split_callers_by_a_stable_hash():
         for i in range(5000)
     ]
     assert again == picks
+
+
+def test_a_policy_change_reaches_another_replica_without_restart(served, tmp_path):
+    one, two = served(shop_app(tmp_path)), served(shop_app(tmp_path))  # one database
+    with one.client() as a, two.client() as b:
+        assert _session(b, "frank")["agent"] == "shop@v1"  # no policy: the first version
+        r = a.put("/v1/releases/shop", json={"stable": "v1", "weights": {"v2": 100, "v1": 0}})
+        assert r.status_code == 200
+        wait_until(lambda: _session(b, "frank")["agent"] == "shop@v2", timeout=5)
+
+
+async def test_the_guard_also_watches_the_canarys_eval_score(tmp_path):
+    from roost.evals import EvalRecords
+    from roost.evals.rollout import Releases
+
+    app = shop_app(tmp_path)
+    await app.startup()
+    try:
+        services = app.services
+        releases = Releases(services.store, services.agents)
+        policy = {
+            "stable": "v1",
+            "weights": {"v1": 50, "v2": 50},
+            "guard": {
+                "canary": "v2",
+                "min_runs": 1,
+                "rules": [{"metric": "eval_pass_rate", "op": "<", "threshold": 0.8}],
+            },
+        }
+        await releases.set_policy("shop", policy, "admin")
+        session = await services.store.create_session(app="t", agent="shop@v2", user_id="u")
+        handle = await services.executor.start(session, [Msg.user("hi")])
+        await handle.done.wait()
+        assert await releases.check_guards() == []  # no experiment of v2 yet: nothing to compare
+        records = EvalRecords(services.store)
+        exp = await records.create_experiment("ds", "shop@v2", {})
+        await records.finish_experiment(exp.id, "succeeded", {"pass_rate": 0.5})
+        fired = await releases.check_guards()
+        assert [f["rule"]["metric"] for f in fired] == ["eval_pass_rate"]
+        assert (await releases.policy("shop"))[0].status == "rolled_back"
+    finally:
+        await app.shutdown()
