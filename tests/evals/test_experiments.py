@@ -3,8 +3,11 @@ summarised with intervals, and two experiments are compared case by case."""
 
 from __future__ import annotations
 
+import pytest
+
 from roost.evals import EvalRecords, ExperimentConfig, ExperimentRunner, make_scorer, parse_cases
-from roost.evals.compare import compare, evaluate_gate
+from roost.evals.compare import compare, evaluate_gate, parse_gate
+from roost.evals.errors import GateInvalid
 
 from .apps import make_app
 
@@ -61,3 +64,14 @@ async def test_an_experiment_scores_every_case_and_a_crash_is_a_failed_case(tmp_
         assert all(c.passed for c in evaluate_gate("pass_rate>=0.9,errors==0", summary))
     finally:
         await app.shutdown()
+
+
+def test_a_gate_with_a_typo_is_refused_before_anything_runs():
+    assert parse_gate(" pass_rate >= 0.9 , scorer.contains>0.5") == [
+        ("pass_rate", ">=", 0.9),
+        ("scorer.contains", ">", 0.5),
+    ]
+    with pytest.raises(GateInvalid, match="unknown gate metric 'pas_rate'"):
+        parse_gate("pas_rate>=0.9")
+    with pytest.raises(GateInvalid, match="cannot read"):
+        parse_gate("pass_rate=>0.9")

@@ -4,6 +4,8 @@ and is 404 to anyone else (decision 0130); admins see all."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -96,6 +98,13 @@ def experiment_out(e: ExperimentRecord) -> dict[str, Any]:
     }
 
 
+def _finished(evals: EvalHost, experiment_id: str, task: asyncio.Task[Any]) -> None:
+    """Forget a background experiment; log why it failed (its status says ``failed``)."""
+    evals.running.pop(experiment_id, None)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("experiment %s failed", experiment_id, exc_info=task.exception())
+
+
 def _with_ids(cases: list[Case], request: Request) -> list[Case]:
     """Cases sent without an id get one from their content (stable across imports)."""
     for case in cases:
@@ -103,6 +112,8 @@ def _with_ids(cases: list[Case], request: Request) -> list[Case]:
             case.id = content_id(case)
     return unique_ids(cases)
 
+
+log = logging.getLogger("roost.evals")
 
 _OBJECT = {"type": "object"}
 _LIST = {"type": "object", "properties": {"data": {"type": "array", "items": _OBJECT}}}
@@ -205,7 +216,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
             evals.run_experiment(found.id, config, scorers, gate=body.gate, experiment=record)
         )
         evals.running[record.id] = task
-        task.add_done_callback(lambda _t: evals.running.pop(record.id, None))
+        task.add_done_callback(lambda t: _finished(evals, record.id, t))
         return json_response(experiment_out(record), status=202)
 
     async def list_experiments(request: Request, principal: Principal) -> Response:

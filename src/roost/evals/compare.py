@@ -128,6 +128,24 @@ class GateCheck:
         }
 
 
+GATE_METRICS = (
+    "pass_rate",
+    "pass_rate_low",
+    "errors",
+    "failed",
+    "passed",
+    "runs",
+    "p50_latency_ms",
+    "p95_latency_ms",
+    "p99_latency_ms",
+    "cost",
+    "mean_cost",
+    "regressions",
+    "improvements",
+)
+"""What a gate may check, besides ``scorer.NAME`` (that scorer's pass rate)."""
+
+
 def parse_gate(text: str) -> list[tuple[str, str, float]]:
     checks = []
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -137,7 +155,13 @@ def parse_gate(text: str) -> list[tuple[str, str, float]]:
                 f"cannot read gate check {part!r}",
                 hint="write metric op number, e.g. pass_rate>=0.9,regressions==0",
             )
-        checks.append((match.group(1), match.group(2), float(match.group(3))))
+        metric = match.group(1)
+        if metric not in GATE_METRICS and not metric.startswith("scorer."):
+            raise GateInvalid(
+                f"unknown gate metric {metric!r}",
+                hint="known: " + ", ".join(GATE_METRICS) + ", scorer.NAME",
+            )
+        checks.append((metric, match.group(2), float(match.group(3))))
     if not checks:
         raise GateInvalid("the gate is empty", hint="e.g. pass_rate>=0.9")
     return checks
@@ -175,8 +199,6 @@ def evaluate_gate(
     known = metrics(summary, comparison)
     checks = []
     for metric, op, threshold in parse_gate(text):
-        if metric not in known and not metric.startswith("scorer."):
-            raise GateInvalid(f"unknown gate metric {metric!r}", hint="known: " + ", ".join(known))
         value = known.get(metric)
         ok = value is not None and bool(_OPS[op](float(value), threshold))
         checks.append(GateCheck(metric, op, threshold, None if value is None else float(value), ok))

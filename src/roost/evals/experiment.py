@@ -120,8 +120,11 @@ class ExperimentRunner:
         status = "succeeded"
         try:
             await asyncio.gather(*(one(c, r) for c, r in order))
+        except asyncio.CancelledError:
+            status = "canceled"  # the server shut down, or the caller gave up
+            raise
         except BaseException:
-            status = "canceled"
+            status = "failed"
             raise
         finally:
             await self.records.save_results(pending)
