@@ -124,6 +124,17 @@ def test_a_run_from_real_traffic_becomes_a_case_and_replays(served, tmp_path):
         assert case["tool_calls"] == [{"name": "add", "arguments": {"a": 7, "b": 8}}]
         assert "from-traffic" in case["tags"]
 
+        again = c.post(f"/v1/evals/datasets/{ds}/cases/{case['id']}/replay", json={})
+        assert again.status_code == 200 and again.json()["identical"] is True, again.text
+        plain = c.post(f"/v1/evals/datasets/{ds}/cases", json={"cases": [{"input": "x"}]})
+        assert plain.status_code == 201
+        listed = c.get(f"/v1/evals/datasets/{ds}").json()["data"]
+        no_events = c.post(f"/v1/evals/datasets/{ds}/cases/{listed[1]['id']}/replay", json={})
+        assert (
+            no_events.status_code == 409
+            and no_events.json()["error"]["code"] == "replay_impossible"
+        )
+
         replay = c.post(f"/v1/runs/{run['id']}/replay", json={})
         assert replay.status_code == 200 and replay.json()["identical"] is True
         against = c.post(f"/v1/runs/{run['id']}/replay", json={"against": "calc@v2"}).json()

@@ -80,6 +80,7 @@ class Owned:
     task: str
     dataset: str
     experiment: str
+    case: str = "-"
 
 
 def _key(admin: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -131,7 +132,8 @@ def _own(c: httpx.Client, marker: str, evals: bool = True) -> Owned:
     assert exp.status_code == 202, exp.text
     exp_id = exp.json()["id"]
     wait_until(lambda: c.get(f"/v1/evals/experiments/{exp_id}").json()["status"] == "succeeded")
-    return Owned(sid, run.json()["id"], task_id, ds.json()["id"], exp_id)
+    case = c.get(f"/v1/evals/datasets/{ds.json()['id']}").json()["data"][0]["id"]
+    return Owned(sid, run.json()["id"], task_id, ds.json()["id"], exp_id, case)
 
 
 def _routes(s: Served) -> list[tuple[str, str]]:
@@ -155,6 +157,7 @@ def _request(
         "key_id": key_id,
         "dataset_id": res.dataset,
         "experiment_id": res.experiment,
+        "case_id": res.case,
         "agent": "echo",
     }
     path = template

@@ -298,6 +298,34 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
         body = await parse_body(request, ReplayCreate)
         return json_response(await replay_all(evals.services, session.id, against=body.against))
 
+    async def replay_case(request: Request, principal: Principal) -> Response:
+        from roost.evals.errors import ReplayImpossible
+        from roost.evals.replay import replay_events
+
+        found = await dataset(principal, request.path_params["dataset_id"])
+        case_id = request.path_params["case_id"]
+        case = next((c for c in await evals.records.cases(found.id) if c.id == case_id), None)
+        if case is None:
+            raise DatasetNotFound(f"no case {case_id!r} in dataset {found.id!r}")
+        body = await parse_body(request, ReplayCreate)
+        recorded = case.recorded or {}
+        if not recorded.get("events"):
+            raise ReplayImpossible(
+                f"case {case_id!r} has no recorded run",
+                hint="cases made from real traffic (cases/from-run) replay",
+            )
+        result = await replay_events(
+            evals.services,
+            list(recorded["events"]),
+            case.messages,
+            agent=recorded.get("agent"),
+            against=body.against,
+            model=recorded.get("model"),
+            run_id=recorded.get("run_id"),
+            owner=(principal.user_id, principal.tenant_id),
+        )
+        return json_response({"case_id": case.id, **result})
+
     ds = "/v1/evals/datasets"
     ex = "/v1/evals/experiments"
     html = {"text/html": {"schema": {"type": "string"}}}
@@ -350,6 +378,17 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 response=_OBJECT,
                 status=202,
                 errors={"404": "no such dataset, baseline or agent"},
+            ),
+        ),
+        api_route(
+            f"{ds}/{{dataset_id}}/cases/{{case_id}}/replay",
+            replay_case,
+            ["POST"],
+            Doc(
+                "Replay a case made from real traffic, its recorded tool results fed back",
+                body=ReplayCreate,
+                response=_OBJECT,
+                errors={"409": "the case has no recorded run"},
             ),
         ),
         api_route(
@@ -415,6 +454,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 "Replay a stored run (or against another version) and diff",
                 body=ReplayCreate,
                 response=_OBJECT,
+                errors={"409": "the run has not ended, or its events are gone"},
             ),
         ),
         api_route(
@@ -425,6 +465,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 "Replay every finished run of a session, oldest first",
                 body=ReplayCreate,
                 response=_OBJECT,
+                errors={"409": "the session has no finished run"},
             ),
         ),
     ]
