@@ -3,7 +3,8 @@
 1. An experiment of ``--cases`` cases (a ReAct agent with a scripted model: a tool call,
    then the answer) at ``--concurrency``, through the app's run engine with every run
    stored, scored (contains + trajectory + succeeded) and summarised. Prints the wall
-   time and runs per second.
+   time and runs per second, then the same runs straight through the engine (the floor
+   the evals layer adds to).
 2. Routing: the release router's pick per new session (cached policy, 90/10 weights),
    against the server CPU of one run (session + run through the engine, stored), side
    by side: the same sessions and runs with and without the router.
@@ -95,6 +96,30 @@ async def experiment(cases: int, concurrency: int) -> dict[str, Any]:
     }
 
 
+async def floor(cases: int, concurrency: int) -> float:
+    """The same runs straight through the run engine, without the evals layer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_app(Path(tmp) / "f.db")
+        await app.startup()
+        try:
+            services = app.services
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(i: int) -> None:
+                async with gate:
+                    session = await services.store.create_session(app="b", agent="calc@v1")
+                    handle = await services.executor.start(
+                        session, [Msg.user(f"add {i} and {i + 1}")]
+                    )
+                    await handle.done.wait()
+
+            began = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(cases)))
+            return time.perf_counter() - began
+        finally:
+            await app.shutdown()
+
+
 async def routing(n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         app = build_app(Path(tmp) / "r.db")
@@ -143,6 +168,8 @@ def main() -> None:
         f"experiment: {exp['cases']} cases at concurrency {exp['concurrency']}: "
         f"{exp['wall_s']:.1f} s ({exp['cases'] / exp['wall_s']:.0f} runs/s), pass rate {exp['pass_rate']}"
     )
+    bare = asyncio.run(floor(args.cases, args.concurrency))
+    print(f"the same runs without the evals layer: {bare:.1f} s ({args.cases / bare:.0f} runs/s)")
     r = asyncio.run(routing(args.routing))
     share = r["pick_us"] / (r["run_ms_plain"] * 1e3) * 100
     print(

@@ -180,9 +180,8 @@ class ExperimentRunner:
             )
         )
         services.sessions.remember(session, fresh=True)
-        inputs = [m.model_copy(deep=True) for m in case.messages]
-        for m in inputs:
-            m.id = _fresh_id()
+        # fresh ids (a message id is unique in the store); blocks are shared, not copied
+        inputs = [m.model_copy(update={"id": _fresh_id()}) for m in case.messages]
         began = time.perf_counter()
         handle = await services.executor.start(session, inputs, metadata={"eval": eval_meta})
         try:
