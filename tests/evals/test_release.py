@@ -99,6 +99,8 @@ def test_users_tenants_and_headers_pick_versions_and_sessions_stick(served, tmp_
         assert _session(c, "dave")["agent"] == "shop@v1"
         assert _session(c, "dave", **{"x-shop-version": "v2"})["agent"] == "shop@v2"
         first = _session(c, "erin")
+        unnamed = c.post("/v1/sessions", json={}, headers={**_as("carol")})
+        assert unnamed.json()["agent"] == "shop@v2"  # the default agent's versions are released too
         r = c.post("/v1/releases/shop/weights", json={"weights": {"v1": 0, "v2": 100}})
         assert r.status_code == 200 and r.json()["revision"] == 2
         time.sleep(0.1)  # the router's cache

@@ -186,8 +186,13 @@ class ReleaseRouter:
     async def __call__(
         self, name: str | None, principal: Any, headers: Mapping[str, str]
     ) -> str | None:
+        if name is None and self.registered:
+            base, version = split_name(self.registered[0])
+            if version is None:
+                return None  # the default agent is not versioned
+            name = base  # the default agent's versions: released like a named one
         if name is None or name in self.registered:
-            return name  # the default agent, or a version named outright
+            return name  # a version (or an unversioned agent) named outright
         versions = versions_of(name, self.registered)
         if not versions:
             return name  # not a versioned agent: the registry answers (maybe 404)
