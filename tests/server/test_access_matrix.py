@@ -22,14 +22,23 @@ from roost.server import AgentApp, AgentContext
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
 PUBLIC = {"/healthz", "/readyz", "/v1/public"}
-ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"} | {
+ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics", ("POST", "/v1/knowledge-bases")} | {
     "/v1/releases/{agent}",
     "/v1/releases/{agent}/weights",
     "/v1/releases/{agent}/promote",
     "/v1/releases/{agent}/rollback",
 }
-RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "dataset_id", "experiment_id"}
+RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "memory_id", "dataset_id", "experiment_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
+TENANT = "t1"
+"""The owner's tenant, whose knowledge base the test makes: shared by the tenant's users
+for reading (decision 0162), written by admins only."""
+KB_WRITES = {
+    ("DELETE", "/v1/knowledge-bases/{kb_id}"),
+    ("POST", "/v1/knowledge-bases/{kb_id}/documents"),
+    ("DELETE", "/v1/knowledge-bases/{kb_id}/documents/{document_id}"),
+    ("POST", "/v1/knowledge-bases/{kb_id}/ingest"),
+}
 NO_KEY = ("none", "wrong", "basic")
 
 
@@ -56,6 +65,16 @@ def make_app() -> AgentApp:
     def whoami(principal: Any) -> dict[str, Any]:
         return {"user_id": principal.user_id, "tenant_id": principal.tenant_id}
 
+    @app.endpoint("/v1/remember", methods=["GET"])
+    async def remember(principal: Any) -> dict[str, Any]:
+        """A long-term memory of the caller's own (the built-in assistant's memory tool
+        makes them; this app has no model)."""
+        from roost.server.routes.knowledge import memory_for
+
+        memory = memory_for(app.services, principal.tenant_id or "default")
+        made = await memory.remember(principal.user_id or principal.key_id, "likes green tea")
+        return {"id": made.id}
+
     @app.endpoint("/v1/public", methods=["GET"], public=True)
     def public() -> dict[str, str]:
         return {"ok": "yes"}
@@ -73,13 +92,19 @@ class Caller:
 
 @dataclass
 class Owned:
-    """One caller's session, finished run and task."""
+    """One caller's session, finished run, task and memory; the tenant's knowledge base
+    with a document and its ingestion job; a file on the server to ingest."""
 
     session: str
     run: str
     task: str
-    dataset: str
-    experiment: str
+    memory: str
+    kb: str
+    document: str
+    job: str
+    file: str
+    dataset: str = "-"
+    experiment: str = "-"
     case: str = "-"
 
 
@@ -114,7 +139,36 @@ def _callers(admin: httpx.Client) -> dict[str, Caller]:
     }
 
 
-def _own(c: httpx.Client, marker: str, evals: bool = True) -> Owned:
+@dataclass
+class Knowledge:
+    kb: str
+    document: str
+    job: str
+    file: str
+
+
+def _knowledge(admin: httpx.Client, tmp_path: Any) -> Knowledge:
+    """A knowledge base of the owner's tenant, made by an admin, with one document."""
+    made = admin.post("/v1/knowledge-bases", json={"name": "handbook", "tenant_id": TENANT})
+    assert made.status_code == 201, made.text
+    kb = made.json()["id"]
+    up = admin.post(
+        f"/v1/knowledge-bases/{kb}/documents",
+        params={"name": "tea.txt"},
+        content=b"Green tea is served at ten.",
+    )
+    assert up.status_code == 202, up.text
+    job = up.json()["id"]
+    wait_until(
+        lambda: admin.get(f"/v1/knowledge-bases/{kb}/jobs/{job}").json()["status"] == "succeeded"
+    )
+    docs = admin.get(f"/v1/knowledge-bases/{kb}/documents").json()["data"]
+    file = tmp_path / "coffee.txt"
+    file.write_text("Coffee is served at three.")
+    return Knowledge(kb, docs[0]["id"], job, str(file))
+
+
+def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None, evals: bool = True) -> Owned:
     r = c.post("/v1/sessions", json={"metadata": {"marker": marker}})
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
@@ -124,16 +178,31 @@ def _own(c: httpx.Client, marker: str, evals: bool = True) -> Owned:
     assert task.status_code == 202, task.text
     task_id = task.json()["id"]
     wait_until(lambda: c.get(f"/v1/tasks/{task_id}").json()["status"] == "completed")
-    if not evals:  # an experiment's cases are sessions and runs of their own
-        return Owned(sid, run.json()["id"], task_id, "-", "-")
-    ds = c.post("/v1/evals/datasets", json={"name": marker, "cases": [{"input": marker}]})
-    assert ds.status_code == 201, ds.text
-    exp = c.post("/v1/evals/experiments", json={"dataset": ds.json()["id"], "agent": "echo"})
-    assert exp.status_code == 202, exp.text
-    exp_id = exp.json()["id"]
-    wait_until(lambda: c.get(f"/v1/evals/experiments/{exp_id}").json()["status"] == "succeeded")
-    case = c.get(f"/v1/evals/datasets/{ds.json()['id']}").json()["data"][0]["id"]
-    return Owned(sid, run.json()["id"], task_id, ds.json()["id"], exp_id, case)
+    evaluated: dict[str, str] = {}
+    if evals:  # an experiment's cases are sessions and runs of their own
+        ds = c.post("/v1/evals/datasets", json={"name": marker, "cases": [{"input": marker}]})
+        assert ds.status_code == 201, ds.text
+        exp = c.post("/v1/evals/experiments", json={"dataset": ds.json()["id"], "agent": "echo"})
+        assert exp.status_code == 202, exp.text
+        exp_id = exp.json()["id"]
+        wait_until(lambda: c.get(f"/v1/evals/experiments/{exp_id}").json()["status"] == "succeeded")
+        case = c.get(f"/v1/evals/datasets/{ds.json()['id']}").json()["data"][0]["id"]
+        evaluated = {"dataset": ds.json()["id"], "experiment": exp_id, "case": case}
+    if kb is None:  # no knowledge routes called
+        return Owned(sid, run.json()["id"], task_id, "", "", "", "", "", **evaluated)
+    memory = c.get("/v1/remember")
+    assert memory.status_code == 200, memory.text
+    return Owned(
+        sid,
+        run.json()["id"],
+        task_id,
+        memory.json()["id"],
+        kb.kb,
+        kb.document,
+        kb.job,
+        kb.file,
+        **evaluated,
+    )
 
 
 def _routes(s: Served) -> list[tuple[str, str]]:
@@ -143,7 +212,8 @@ def _routes(s: Served) -> list[tuple[str, str]]:
     for route in s.app.router.routes:
         assert isinstance(route, Route), f"teach this test about {route!r}"
         out += [(m, route.path) for m in sorted(route.methods or ())]
-    return sorted(out, key=lambda mp: mp[0] == "DELETE")
+    # the longer paths first among deletions: a document goes before its knowledge base
+    return sorted(out, key=lambda mp: (mp[0] == "DELETE", mp[0] == "DELETE" and -len(mp[1])))
 
 
 def _request(
@@ -155,6 +225,10 @@ def _request(
         "task_id": res.task,
         "call_id": "call_1",
         "key_id": key_id,
+        "memory_id": res.memory,
+        "kb_id": res.kb,
+        "document_id": res.document,
+        "job_id": res.job,
         "dataset_id": res.dataset,
         "experiment_id": res.experiment,
         "case_id": res.case,
@@ -167,6 +241,8 @@ def _request(
         path = path.replace("{" + name + "}", values[name])
     headers = {}
     body: Any = None
+    if (method, template) == ("POST", "/v1/knowledge-bases/{kb_id}/documents"):
+        return c.post(path, params={"name": "more.txt"}, content=b"Water is free.")
     if template == "/v1/evals/experiments/{experiment_id}/compare":
         path += f"?baseline={res.experiment}"
     if (method, template) == ("PUT", "/v1/releases/{agent}"):
@@ -182,6 +258,9 @@ def _request(
             "/v1/runs": {"input": "hi", "stream": False},
             "/v1/runs/{run_id}/approvals/{call_id}": {"approve": True},
             "/v1/keys": {"name": "made-in-matrix"},
+            "/v1/knowledge-bases": {"name": "kb-" + uuid.uuid4().hex, "tenant_id": TENANT},
+            "/v1/knowledge-bases/{kb_id}/ingest": {"paths": [res.file]},
+            "/v1/knowledge-bases/{kb_id}/search": {"query": "tea", "mode": "bm25"},
             "/v1/evals/datasets": {"name": "made-in-matrix"},
             "/v1/evals/datasets/{dataset_id}/cases": {"cases": [{"input": "hi"}]},
             "/v1/evals/datasets/{dataset_id}/cases/from-run": {"run_id": res.run},
@@ -198,17 +277,27 @@ def _names_a_resource(method: str, template: str) -> bool:
     return bool(params & RESOURCE_PARAMS) or (method, template) in named_in_body
 
 
-def test_every_route_refuses_every_caller_but_the_owner(served):
+def _same_tenant(caller: str) -> bool:
+    return caller in ("owner", "user")
+
+
+def test_every_route_refuses_every_caller_but_the_owner(served, tmp_path, roost_home, onnx_dir):
+    # the knowledge routes embed with the local embedder, installed as `roost kb
+    # install-embedder` does
+    embedders = roost_home / "models" / "embedders"
+    embedders.mkdir(parents=True)
+    (embedders / onnx_dir.name).symlink_to(onnx_dir)
     s = served(make_app())
     with s.client() as admin:
         callers = _callers(admin)
         spare_key = _key(admin, user_id="spare")["id"]
+        kb = _knowledge(admin, tmp_path)
     clients = {
         name: httpx.Client(base_url=s.url, headers=c.headers, timeout=30)
         for name, c in callers.items()
     }
     try:
-        owned = _own(clients["owner"], MARKER)
+        owned = _own(clients["owner"], MARKER, kb)
         routes = _routes(s)
         assert ("GET", "/v1/runs/{run_id}/trace") in routes  # other layers' routes too
         for name in callers:
@@ -221,8 +310,12 @@ def test_every_route_refuses_every_caller_but_the_owner(served):
                 assert MARKER not in r.text, where
                 if name in NO_KEY:
                     assert r.status_code == (200 if template in PUBLIC else 401), where
-                elif template in ADMIN_ONLY:
+                elif template in ADMIN_ONLY or (method, template) in ADMIN_ONLY:
                     assert r.status_code == 403, where
+                elif (method, template) in KB_WRITES:
+                    assert r.status_code in (403, 404), where
+                elif "{kb_id}" in template:
+                    assert r.status_code == (200 if _same_tenant(name) else 404), where
                 elif _names_a_resource(method, template):
                     assert r.status_code == 404, where
                 else:
@@ -238,12 +331,13 @@ def test_every_route_refuses_every_caller_but_the_owner(served):
         assert len(messages) == 2
 
         # the owner, then an admin (with resources of its own), reach every route
-        admin_owned = _own(clients["admin"], "admin's")
+        admin_owned = _own(clients["admin"], "admin's", kb)
         for name, res in (("owner", owned), ("admin", admin_owned)):
             for method, template in routes:
                 r = _request(clients[name], method, template, res, spare_key)
                 where = f"{name}: {method} {template} -> {r.status_code} {r.text[:200]}"
-                if name == "owner" and template in ADMIN_ONLY:
+                admin_only = template in ADMIN_ONLY or (method, template) in ADMIN_ONLY
+                if name == "owner" and (admin_only or (method, template) in KB_WRITES):
                     assert r.status_code == 403, where
                 else:  # found (409: a finished run cannot be canceled or approved)
                     assert r.status_code < 300 or r.status_code == 409, where

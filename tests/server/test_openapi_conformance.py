@@ -9,6 +9,7 @@ worker; the fuzzer learns what an opaque cursor looks like from real ones
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,7 +18,12 @@ from typing import Any
 
 import pytest
 from server_support import ADMIN_KEY, new_session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from fake_providers import AppServer
 from roost.core import Msg
 from roost.server import AgentApp, AgentContext
 
@@ -50,12 +56,38 @@ def make_app() -> AgentApp:
     return app
 
 
-def test_the_openapi_document_is_what_the_server_does(served, tmp_path, roost_home, onnx_dir):
+async def _embeddings(request: Request) -> JSONResponse:
+    """An OpenAI-compatible embeddings endpoint (vectors from a hash: the fuzzer's
+    knowledge bases need an endpoint that answers, not a good one)."""
+    body = await request.json()
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = [
+        {"object": "embedding", "index": i, "embedding": [b / 255 + 0.01 for b in _digest(t)]}
+        for i, t in enumerate(texts)
+    ]
+    return JSONResponse({"object": "list", "data": data, "model": body.get("model", "")})
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "replace")).digest()[:16]
+
+
+def test_the_openapi_document_is_what_the_server_does(
+    served, tmp_path, roost_home, onnx_dir, request
+):
     # the knowledge routes search with the local embedder, installed as `roost kb
     # install-embedder` does
     embedders = roost_home / "models" / "embedders"
     embedders.mkdir(parents=True)
     (embedders / onnx_dir.name).symlink_to(onnx_dir)
+    embeddings = AppServer(
+        Starlette(routes=[Route("/v1/embeddings", _embeddings, methods=["POST"])])
+    )
+    request.addfinalizer(embeddings.stop)
+    embeddings.start()
+    ingest_dir = tmp_path / "docs"
+    ingest_dir.mkdir()
+    (ingest_dir / "a.md").write_text("# Leave\n\nTwenty-seven days a year.")
     s = served(make_app())
     with s.client() as c:
         for _ in range(3):
@@ -82,6 +114,11 @@ def test_the_openapi_document_is_what_the_server_does(served, tmp_path, roost_ho
             "none",
             "--workers",
             "1",
+            # the first search loads the local embedder: slow on a busy 2-core machine
+            "--request-timeout",
+            "60",
+            "--max-response-time",
+            "60",
             "--no-color",
             "--report-dir",
             str(tmp_path),
@@ -90,6 +127,9 @@ def test_the_openapi_document_is_what_the_server_does(served, tmp_path, roost_ho
             **os.environ,
             "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
             "ROOST_CURSORS": ",".join(cursors),
+            # where the fuzzer's openai: embedders point (a made-up URL is refused)
+            "ROOST_EMBEDDINGS_URL": embeddings.base + "/v1",
+            "ROOST_INGEST_DIR": str(ingest_dir),
             "PYTHONPATH": str(Path(__file__).parent)
             + os.pathsep
             + os.environ.get("PYTHONPATH", ""),

@@ -62,8 +62,16 @@ _FIELD_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 
 
 class KnowledgeBaseCreate(BaseModel):
-    # an openai: embedder needs the endpoint (here or ROOST_EMBEDDINGS_BASE_URL)
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # an openai: embedder needs the endpoint (here or ROOST_EMBEDDINGS_BASE_URL); the
+    # schema asks for it here, the server also takes the setting
+    model_config = ConfigDict(
+        extra="forbid",
+        defer_build=True,
+        json_schema_extra={
+            "if": {"properties": {"embedder": {"pattern": "^openai:"}}, "required": ["embedder"]},
+            "then": {"required": ["base_url"]},
+        },
+    )
     name: str = Field(min_length=1, max_length=200)
     embedder: str = Field(
         "local",
@@ -83,8 +91,9 @@ class KnowledgeBaseCreate(BaseModel):
 
 class KnowledgeIngestPaths(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
-    paths: list[Annotated[str, Field(pattern=r"^/", max_length=4096)]] = Field(
-        min_length=1, max_length=10_000, description="absolute paths of files or folders"
+    # within the server's body limit: folders are how many files go in at once
+    paths: list[Annotated[str, Field(pattern=r"^/", max_length=1024)]] = Field(
+        min_length=1, max_length=100, description="absolute paths of files or folders"
     )
 
 
@@ -106,6 +115,12 @@ class PathNotFound(NotFound):
     """A server-side path to ingest does not exist."""
 
     code = "path_not_found"
+
+
+class EmbedderUnusable(InvalidRequest):
+    """A new knowledge base's embeddings endpoint failed its probe: nothing was created."""
+
+    code = "embedder_unusable"
 
 
 class TooManyFiles(InvalidRequest):
@@ -160,6 +175,9 @@ class _Knowledge:
     store: KnowledgeStore
     jobs: dict[str, IngestJob] = field(default_factory=dict)
     memories: dict[str, LongTermMemory] = field(default_factory=dict)
+    ingest_slot: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Ingestion embeds on this machine's CPU: jobs run one after another, so that a
+    large one does not starve the API."""
 
 
 _STORES: weakref.WeakKeyDictionary[Any, _Knowledge] = weakref.WeakKeyDictionary()
@@ -224,20 +242,36 @@ def routes(services: Services) -> list[BaseRoute]:
     app = services
 
     async def create(request: Request, principal: Principal) -> Response:
+        from roost.core.settings import get_settings
+        from roost.knowledge.errors import EmbeddingError
         from roost.knowledge.resolve import resolve_embedder
 
         principal.require_admin()
         body = await parse_body(request, KnowledgeBaseCreate)
         tenant = body.tenant_id or _tenant(principal) or "default"
-        embedder = resolve_embedder(body.embedder, base_url=body.base_url, api_key=_api_key())
+        base_url = body.base_url or get_settings().embeddings_base_url
+        if body.embedder.startswith("openai:") and not base_url:
+            raise InvalidRequest(
+                f"embedder {body.embedder!r} needs the endpoint's base URL",
+                hint="send base_url (http://host:port/v1) or set ROOST_EMBEDDINGS_BASE_URL",
+                fields=[{"field": "base_url", "message": "required", "type": "missing"}],
+            )
+        embedder = resolve_embedder(body.embedder, base_url=base_url, api_key=_api_key())
         chunker = {
             "kind": body.chunker,
             "max_tokens": body.max_tokens,
             "overlap_tokens": min(body.overlap_tokens, body.max_tokens // 2),
         }
-        kb = await knowledge_store(app).create(
-            body.name, embedder, tenant_id=tenant, chunker=chunker
-        )
+        try:  # the endpoint is probed for its dimensions: one that fails is refused now
+            kb = await knowledge_store(app).create(
+                body.name, embedder, tenant_id=tenant, chunker=chunker
+            )
+        except EmbeddingError as exc:
+            raise EmbedderUnusable(
+                f"the embedder could not be used: {exc.message}",
+                hint=exc.hint or "check base_url and that the endpoint is running",
+                fields=[{"field": "base_url", "message": exc.message, "type": "unusable"}],
+            ) from None
         return json_response(_kb_out(kb.info), status=201)
 
     async def list_bases(request: Request, principal: Principal) -> Response:
@@ -356,6 +390,9 @@ def routes(services: Services) -> list[BaseRoute]:
     user = {"name": "user_id", "in": "query", "schema": {"type": "string"}}
     fmt = {"name": "format", "in": "query", "schema": {"enum": ["json", "jsonl"]}}
     tenant = {"name": "tenant_id", "in": "query", "schema": {"type": "string"}}
+    # a knowledge base may be named instead of its id; an admin of no tenant may see that
+    # name in several tenants
+    by_name = {"409": "several tenants have a knowledge base of that name: use its id"}
     return [
         api_route(
             "/v1/memories",
@@ -388,7 +425,10 @@ def routes(services: Services) -> list[BaseRoute]:
                 body=KnowledgeBaseCreate,
                 response=kb_out,
                 status=201,
-                errors={"409": "a knowledge base of that name exists in the tenant"},
+                errors={
+                    "409": "a knowledge base of that name exists in the tenant",
+                    "422": "invalid, or the embedder failed its probe (embedder_unusable)",
+                },
                 admin=True,
             ),
         ),
@@ -396,19 +436,22 @@ def routes(services: Services) -> list[BaseRoute]:
             base, list_bases, ["GET"], Doc("List your tenant's knowledge bases", response=listed)
         ),
         api_route(
-            base + "/{kb_id}", get_base, ["GET"], Doc("Get a knowledge base", response=kb_out)
+            base + "/{kb_id}",
+            get_base,
+            ["GET"],
+            Doc("Get a knowledge base", response=kb_out, errors=by_name),
         ),
         api_route(
             base + "/{kb_id}",
             delete_base,
             ["DELETE"],
-            Doc("Delete a knowledge base (admin)", status=204, admin=True),
+            Doc("Delete a knowledge base (admin)", status=204, admin=True, errors=by_name),
         ),
         api_route(
             base + "/{kb_id}/documents",
             list_documents,
             ["GET"],
-            Doc("List its documents", response=listed),
+            Doc("List its documents", response=listed, errors=by_name),
         ),
         api_route(
             base + "/{kb_id}/documents",
@@ -421,13 +464,16 @@ def routes(services: Services) -> list[BaseRoute]:
                 status=202,
                 params=(name,),
                 admin=True,
+                errors=by_name,
             ),
         ),
         api_route(
             base + "/{kb_id}/documents/{document_id}",
             delete_document,
             ["DELETE"],
-            Doc("Delete a document from every index (admin)", status=204, admin=True),
+            Doc(
+                "Delete a document from every index (admin)", status=204, admin=True, errors=by_name
+            ),
         ),
         api_route(
             base + "/{kb_id}/ingest",
@@ -435,7 +481,7 @@ def routes(services: Services) -> list[BaseRoute]:
             ["POST"],
             Doc(
                 "Ingest files or folders on the server (admin): a background job",
-                errors={"404": "a path (or the knowledge base) does not exist"},
+                errors={**by_name, "404": "a path (or the knowledge base) does not exist"},
                 body=KnowledgeIngestPaths,
                 response=job,
                 status=202,
@@ -446,13 +492,18 @@ def routes(services: Services) -> list[BaseRoute]:
             base + "/{kb_id}/jobs/{job_id}",
             get_job,
             ["GET"],
-            Doc("An ingestion job's progress and report", response=job),
+            Doc("An ingestion job's progress and report", response=job, errors=by_name),
         ),
         api_route(
             base + "/{kb_id}/search",
             search,
             ["POST"],
-            Doc("Search (hybrid, bm25 or vector)", body=KnowledgeSearch, response=listed),
+            Doc(
+                "Search (hybrid, bm25 or vector)",
+                body=KnowledgeSearch,
+                response=listed,
+                errors=by_name,
+            ),
         ),
     ]
 
@@ -526,13 +577,16 @@ def _start(
         elif stage == "embed":
             job.embedded += done
 
+    state = _state(app)
+
     async def run() -> None:
-        job.status = "running"
         try:
-            docs = await asyncio.to_thread(documents)
-            job.total = len(docs)
-            report = await kb.ingest(docs, progress)
-            await kb.flush()
+            async with state.ingest_slot:  # one job at a time: the rest wait, queued
+                job.status = "running"
+                docs = await asyncio.to_thread(documents)
+                job.total = len(docs)
+                report = await kb.ingest(docs, progress)
+                await kb.flush()
         except Exception as exc:  # a bug or a backend down: the job says so, typed
             from roost.core import RoostError
 
@@ -543,5 +597,5 @@ def _start(
         job.status = "succeeded"
 
     job.task = asyncio.get_running_loop().create_task(run(), name=f"ingest:{job.id}")
-    _state(app).jobs[job.id] = job
+    state.jobs[job.id] = job
     return job
