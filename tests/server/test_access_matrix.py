@@ -37,8 +37,12 @@ ADMIN_ONLY = {
     "/metrics",
     "/v1/alerts",
     ("POST", "/v1/knowledge-bases"),
+    "/v1/releases/{agent}",
+    "/v1/releases/{agent}/weights",
+    "/v1/releases/{agent}/promote",
+    "/v1/releases/{agent}/rollback",
 }
-RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "memory_id"}
+RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "memory_id", "dataset_id", "experiment_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
 TENANT = "t1"
 """The owner's tenant, whose knowledge base the test makes: shared by the tenant's users
@@ -58,6 +62,14 @@ def make_app() -> AgentApp:
     @app.agent(name="echo")
     async def echo(msg: Msg, ctx: AgentContext) -> Any:
         yield f"echo {msg.text}"
+
+    @app.agent(name="echo@v2")
+    async def echo_v2(msg: Msg, ctx: AgentContext) -> Any:
+        yield f"echo v2 {msg.text}"
+
+    from roost.evals import enable_evals
+
+    enable_evals(app, guard_interval=0)
 
     @app.task("/v1/jobs/echo")
     async def echo_job(body: Any) -> Any:
@@ -105,6 +117,9 @@ class Owned:
     document: str
     job: str
     file: str
+    dataset: str = "-"
+    experiment: str = "-"
+    case: str = "-"
 
 
 def _key(admin: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -167,7 +182,7 @@ def _knowledge(admin: httpx.Client, tmp_path: Any) -> Knowledge:
     return Knowledge(kb, docs[0]["id"], job, str(file))
 
 
-def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None) -> Owned:
+def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None, evals: bool = True) -> Owned:
     r = c.post("/v1/sessions", json={"metadata": {"marker": marker}})
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
@@ -177,12 +192,30 @@ def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None) -> Owned:
     assert task.status_code == 202, task.text
     task_id = task.json()["id"]
     wait_until(lambda: c.get(f"/v1/tasks/{task_id}").json()["status"] == "completed")
+    evaluated: dict[str, str] = {}
+    if evals:  # an experiment's cases are sessions and runs of their own
+        ds = c.post("/v1/evals/datasets", json={"name": marker, "cases": [{"input": marker}]})
+        assert ds.status_code == 201, ds.text
+        exp = c.post("/v1/evals/experiments", json={"dataset": ds.json()["id"], "agent": "echo"})
+        assert exp.status_code == 202, exp.text
+        exp_id = exp.json()["id"]
+        wait_until(lambda: c.get(f"/v1/evals/experiments/{exp_id}").json()["status"] == "succeeded")
+        case = c.get(f"/v1/evals/datasets/{ds.json()['id']}").json()["data"][0]["id"]
+        evaluated = {"dataset": ds.json()["id"], "experiment": exp_id, "case": case}
     if kb is None:  # no knowledge routes called
-        return Owned(sid, run.json()["id"], task_id, "", "", "", "", "")
+        return Owned(sid, run.json()["id"], task_id, "", "", "", "", "", **evaluated)
     memory = c.get("/v1/remember")
     assert memory.status_code == 200, memory.text
     return Owned(
-        sid, run.json()["id"], task_id, memory.json()["id"], kb.kb, kb.document, kb.job, kb.file
+        sid,
+        run.json()["id"],
+        task_id,
+        memory.json()["id"],
+        kb.kb,
+        kb.document,
+        kb.job,
+        kb.file,
+        **evaluated,
     )
 
 
@@ -212,6 +245,10 @@ def _request(
         "job_id": res.job,
         "page:path": "sessions",
         "name:path": "app.css",
+        "dataset_id": res.dataset,
+        "experiment_id": res.experiment,
+        "case_id": res.case,
+        "agent": "echo",
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -222,6 +259,10 @@ def _request(
     body: Any = None
     if (method, template) == ("POST", "/v1/knowledge-bases/{kb_id}/documents"):
         return c.post(path, params={"name": "more.txt"}, content=b"Water is free.")
+    if template == "/v1/evals/experiments/{experiment_id}/compare":
+        path += f"?baseline={res.experiment}"
+    if (method, template) == ("PUT", "/v1/releases/{agent}"):
+        body = {"stable": "v2"}
     if (method, template) == ("POST", "/v1/runs"):
         headers["x-session-id"] = res.session
     if (method, template) == ("POST", "/v1/chat/completions"):
@@ -236,13 +277,20 @@ def _request(
             "/v1/knowledge-bases": {"name": "kb-" + uuid.uuid4().hex, "tenant_id": TENANT},
             "/v1/knowledge-bases/{kb_id}/ingest": {"paths": [res.file]},
             "/v1/knowledge-bases/{kb_id}/search": {"query": "tea", "mode": "bm25"},
+            "/v1/evals/datasets": {"name": "made-in-matrix"},
+            "/v1/evals/datasets/{dataset_id}/cases": {"cases": [{"input": "hi"}]},
+            "/v1/evals/datasets/{dataset_id}/cases/from-run": {"run_id": res.run},
+            "/v1/evals/experiments": {"dataset": res.dataset, "agent": "echo"},
+            "/v1/releases/{agent}/weights": {"weights": {"v2": 100}},
+            "/v1/releases/{agent}/promote": {"version": "v2"},
         }.get(template, {})
     return c.request(method, path, json=body, headers=headers)
 
 
 def _names_a_resource(method: str, template: str) -> bool:
     params = {seg[1:-1] for seg in template.split("/") if seg.startswith("{")}
-    return bool(params & RESOURCE_PARAMS) or (method, template) == ("POST", "/v1/runs")
+    named_in_body = {("POST", "/v1/runs"), ("POST", "/v1/evals/experiments")}
+    return bool(params & RESOURCE_PARAMS) or (method, template) in named_in_body
 
 
 def _same_tenant(caller: str) -> bool:
@@ -321,7 +369,7 @@ def test_listings_hold_only_the_callers_own_data(served):
     scoped = [c for c in callers.values() if c.user_id is not None]
     clients = {c.name: httpx.Client(base_url=s.url, headers=c.headers, timeout=30) for c in scoped}
     try:
-        owned = {name: _own(client, f"{name}'s") for name, client in clients.items()}
+        owned = {name: _own(client, f"{name}'s", evals=False) for name, client in clients.items()}
         extra = clients["owner"].post(
             f"/v1/sessions/{owned['owner'].session}/runs", json={"input": "2", "stream": False}
         )

@@ -33,6 +33,9 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.bundle", "app", None),
     ("roost.cli.db", "app", "db"),
     ("roost.cli.kb", "app", "kb"),
+    ("roost.cli.evals", "app", "eval"),
+    ("roost.cli.evals", "release_app", "release"),
+    ("roost.cli.evals", "replay_app", None),
 ]
 
 
@@ -51,6 +54,9 @@ _ENTRY: dict[str, str] = {
     "bundle": "roost.cli.bundle",
     "db": "roost.cli.db",
     "kb": "roost.cli.kb",
+    "eval": "roost.cli.evals",
+    "release": "roost.cli.evals",
+    "replay": "roost.cli.evals",
 }
 
 

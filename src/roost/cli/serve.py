@@ -112,6 +112,10 @@ def serve(
         service = _load_app(target)
         if callable(service) and not hasattr(service, "agents"):
             service = service()  # an app factory
+        if hasattr(service, "extra_routes"):
+            from roost.evals import enable_evals
+
+            enable_evals(service)  # /v1/evals, /v1/releases, version routing (idempotent)
         admin_key = None
         needs_key = getattr(service, "auth_enabled", False) and not (
             service.admin_key or settings.admin_key

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from roost.server._generator_agent import GeneratorAgent
 from roost.server.context import AgentContext
 from roost.server.errors import AgentNotFound
+
+if TYPE_CHECKING:
+    from roost.server.auth import Principal
+
+AgentRouter = Callable[["str | None", "Principal", Mapping[str, str]], Awaitable["str | None"]]
+"""Picks the agent (version) a new session runs: ``(asked, principal, headers) -> name``.
+Set by roost.evals for gray release; sessions stay on what it picked."""
 
 
 @dataclass
@@ -42,6 +49,15 @@ class Agents:
 
     def __init__(self) -> None:
         self._specs: dict[str, AgentSpec] = {}
+        self.router: AgentRouter | None = None
+
+    async def route(
+        self, name: str | None, principal: Principal, headers: Mapping[str, str]
+    ) -> str | None:
+        """The agent a new session asked for ``name`` runs (the release router's pick)."""
+        if self.router is None:
+            return name
+        return await self.router(name, principal, headers)
 
     def add(self, spec: AgentSpec) -> None:
         self._specs[spec.name] = spec

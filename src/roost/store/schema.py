@@ -214,6 +214,89 @@ spans = sa.Table(
     sa.Index("ix_spans_start_ns", "start_ns"),
 )
 
+# -- roost.evals (migration 0005_evals) ------------------------------------------------
+eval_datasets = sa.Table(
+    "eval_datasets",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("user_id", sa.String(128), nullable=True),
+    sa.Column("tenant_id", sa.String(128), nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_eval_datasets_owner", "tenant_id", "user_id"),
+)
+
+eval_cases = sa.Table(
+    "eval_cases",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "dataset_id",
+        sa.String(64),
+        sa.ForeignKey("eval_datasets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_eval_cases_dataset", "dataset_id", "seq"),
+)
+
+eval_experiments = sa.Table(
+    "eval_experiments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("dataset_id", sa.String(64), nullable=False),
+    sa.Column("agent", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("user_id", sa.String(128), nullable=True),
+    sa.Column("tenant_id", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Index("ix_eval_experiments_owner", "tenant_id", "user_id"),
+)
+
+eval_results = sa.Table(
+    "eval_results",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.String(64),
+        sa.ForeignKey("eval_experiments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("case_id", sa.String(64), primary_key=True),
+    sa.Column("repetition", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+)
+
+release_policies = sa.Table(
+    "release_policies",
+    metadata,
+    sa.Column("agent", sa.String(128), primary_key=True),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+release_events = sa.Table(
+    "release_events",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("agent", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_release_events_agent", "agent", "created_at"),
+)
+
 HEAD_TABLES: tuple[sa.Table, ...] = (
     sessions,
     messages,
@@ -223,6 +306,12 @@ HEAD_TABLES: tuple[sa.Table, ...] = (
     api_keys,
     sandbox_bindings,
     spans,
+    eval_datasets,
+    eval_cases,
+    eval_experiments,
+    eval_results,
+    release_policies,
+    release_events,
 )
 """Every table the packaged migrations create, referenced tables first: what a fresh
 database gets in one transaction (``_migrate.create_if_empty``)."""

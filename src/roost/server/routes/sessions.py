@@ -46,7 +46,8 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
 def routes(services: Services) -> list[BaseRoute]:
     async def create_session(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, SessionCreate)
-        spec = services.agents.spec(body.agent)
+        asked = await services.agents.route(body.agent, principal, request.headers)
+        spec = services.agents.spec(asked)
         session = await retry_transient(
             lambda: services.store.create_session(
                 app=services.config.name,
