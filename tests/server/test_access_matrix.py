@@ -17,14 +17,18 @@ from server_support import ADMIN_KEY, Served, wait_until
 from starlette.routing import Route
 
 from roost.core import Msg
+from roost.govern.roles import Reach, reach
 from roost.server import AgentApp, AgentContext
 
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
 PUBLIC = {"/healthz", "/readyz", "/v1/public"}
-ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"}
-RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
-"""Path parameters that name someone's resource (``key_id`` names an admin's)."""
+RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "key_id", "tenant_id"}
+"""Path parameters that name someone's resource (a key or a tenant: the whole tenant's)."""
+TENANT_PARAMS = {"key_id", "tenant_id"}
+"""Parameters naming something of a whole tenant (within reach of ``tenant``, not ``own``)."""
+ABSENT_PARAMS = {"kb_id", "document_id", "job_id", "memory_id"}
+"""Parameters this test names nothing real with: 404 for whoever is let in."""
 NO_KEY = ("none", "wrong", "basic")
 
 
@@ -60,11 +64,24 @@ class Caller:
 
 @dataclass
 class Owned:
-    """One caller's session, finished run and task."""
+    """One caller's session, finished run and task (and the tenant and a key of it the
+    tenant routes are called with)."""
 
     session: str
     run: str
     task: str
+    tenant: str = "t1"
+    user: str = "alice"
+
+
+def permission(route: Route, method: str) -> str:
+    """The permission the route is served under (from its ``Doc``, as the router does)."""
+    del method  # one Doc per Route: a method of its own is a Route of its own
+    return str(route.roost_doc.needs)  # type: ignore[attr-defined]
+
+
+def granted(role: str, perm: str, tenant: str | None) -> Reach | None:
+    return reach(role, perm, tenant)
 
 
 def _key(admin: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -114,10 +131,15 @@ def _own(c: httpx.Client, marker: str) -> Owned:
 def _routes(s: Served) -> list[tuple[str, str]]:
     """``(method, path template)`` of every route the running app's router serves,
     deletions last (so that they do not take the resources away from other cells)."""
+    return [(m, t) for m, t, _ in _route_perms(s)]
+
+
+def _route_perms(s: Served) -> list[tuple[str, str, str]]:
+    """``(method, template, permission)`` of every route, deletions last."""
     out = []
     for route in s.app.router.routes:
         assert isinstance(route, Route), f"teach this test about {route!r}"
-        out += [(m, route.path) for m in sorted(route.methods or ())]
+        out += [(m, route.path, permission(route, m)) for m in sorted(route.methods or ())]
     return sorted(out, key=lambda mp: mp[0] == "DELETE")
 
 
@@ -130,6 +152,9 @@ def _request(
         "task_id": res.task,
         "call_id": "call_1",
         "key_id": key_id,
+        "tenant_id": res.tenant,
+        "user_id": res.user,
+        **{name: "absent" for name in ABSENT_PARAMS},
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -149,39 +174,48 @@ def _request(
             "/v1/runs": {"input": "hi", "stream": False},
             "/v1/runs/{run_id}/approvals/{call_id}": {"approve": True},
             "/v1/keys": {"name": "made-in-matrix"},
+            "/v1/tenants": {"id": "made-in-matrix"},
+            "/v1/knowledge-bases/{kb_id}/search": {"query": "x"},
+            "/v1/knowledge-bases/{kb_id}/ingest": {"paths": ["/"]},
         }.get(template, {})
+    elif method == "PUT":
+        body = {}
     return c.request(method, path, json=body, headers=headers)
 
 
 def _names_a_resource(method: str, template: str) -> bool:
     params = {seg[1:-1] for seg in template.split("/") if seg.startswith("{")}
-    return bool(params & RESOURCE_PARAMS) or (method, template) == ("POST", "/v1/runs")
+    return bool(params & (RESOURCE_PARAMS | ABSENT_PARAMS)) or (method, template) == (
+        "POST",
+        "/v1/runs",
+    )
 
 
 def test_every_route_refuses_every_caller_but_the_owner(served):
     s = served(make_app())
     with s.client() as admin:
         callers = _callers(admin)
-        spare_key = _key(admin, user_id="spare")["id"]
+        spare_key = _key(admin, user_id="spare")["id"]  # a key of no tenant
+        assert admin.post("/v1/tenants", json={"id": "t9"}).status_code == 201
     clients = {
         name: httpx.Client(base_url=s.url, headers=c.headers, timeout=30)
         for name, c in callers.items()
     }
     try:
         owned = _own(clients["owner"], MARKER)
-        routes = _routes(s)
-        assert ("GET", "/v1/runs/{run_id}/trace") in routes  # other layers' routes too
+        routes = _route_perms(s)
+        assert ("GET", "/v1/runs/{run_id}/trace", "traces.read") in routes  # other layers' too
         for name in callers:
             if name in ("owner", "admin"):
                 continue
             c = clients[name]
-            for method, template in routes:
+            for method, template, perm in routes:
                 r = _request(c, method, template, owned, spare_key)
                 where = f"{name}: {method} {template} -> {r.status_code} {r.text[:200]}"
                 assert MARKER not in r.text, where
                 if name in NO_KEY:
                     assert r.status_code == (200 if template in PUBLIC else 401), where
-                elif template in ADMIN_ONLY:
+                elif template not in PUBLIC and granted("user", perm, None) is None:
                     assert r.status_code == 403, where
                 elif _names_a_resource(method, template):
                     assert r.status_code == 404, where
@@ -197,14 +231,23 @@ def test_every_route_refuses_every_caller_but_the_owner(served):
         messages = owner.get(f"/v1/sessions/{owned.session}/messages").json()["data"]
         assert len(messages) == 2
 
-        # the owner, then an admin (with resources of its own), reach every route
+        # the owner, then an admin (with resources of its own), reach every route they
+        # are granted (a user: nothing of a whole tenant, not even its own tenant's)
         admin_owned = _own(clients["admin"], "admin's")
+        admin_owned.tenant = "t9"
         for name, res in (("owner", owned), ("admin", admin_owned)):
-            for method, template in routes:
+            for method, template, perm in routes:
                 r = _request(clients[name], method, template, res, spare_key)
                 where = f"{name}: {method} {template} -> {r.status_code} {r.text[:200]}"
-                if name == "owner" and template in ADMIN_ONLY:
+                params = {seg[1:-1] for seg in template.split("/") if seg.startswith("{")}
+                if name == "owner" and template not in PUBLIC and not granted("user", perm, "t1"):
                     assert r.status_code == 403, where
+                elif params & ABSENT_PARAMS:  # let in, then nothing found (or input refused)
+                    assert r.status_code in (404, 422), where
+                elif name == "owner" and params & TENANT_PARAMS:
+                    assert r.status_code == 404, where
+                elif template == "/v1/knowledge-bases" and method == "POST":
+                    assert r.status_code == 422, where  # let in; the body names no base
                 else:  # found (409: a finished run cannot be canceled or approved)
                     assert r.status_code < 300 or r.status_code == 409, where
     finally:

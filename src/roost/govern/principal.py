@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from roost.core import Forbidden
-from roost.govern.roles import CONTENT_BLIND, PERMISSIONS, Reach, Role, reach
+from roost.govern.roles import CONTENT_BLIND, PERMISSIONS, TENANT_ROLES, Reach, Role, reach
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Principal:
     def __post_init__(self) -> None:
         if self.role not in ("admin", "public", "metrics") and not self.user_id:
             raise ValueError(f"a {self.role} principal needs a user_id")
+        if self.role in TENANT_ROLES and not self.tenant_id:
+            raise ValueError(f"a {self.role} principal needs a tenant_id")
 
     @property
     def is_admin(self) -> bool:
@@ -102,7 +104,8 @@ class Principal:
 
     def tenant_scope(self) -> str | None:
         """The one tenant this principal is confined to for the route's permission, or
-        ``None`` when its reach is every tenant."""
+        ``None`` when its reach is every tenant. (A confined principal without a tenant
+        is confined to the tenant-less space: compare with ``reach()``, not with None.)"""
         return None if self.reach() == "all" else self.tenant_id
 
 

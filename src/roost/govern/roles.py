@@ -64,9 +64,9 @@ PERMISSIONS: dict[str, str] = {
     "knowledge.manage": "create, fill and delete knowledge bases",
     "keys.manage": "create, list and revoke API keys; list users",
     "tenants.read": "read tenants",
-    "tenants.manage": "create and disable tenants",
+    "tenants.manage": "create, disable and enable tenants; set a tenant's own quotas",
     "quotas.read": "read quotas and current usage against them",
-    "quotas.manage": "set quotas (tenant admins: their users' only)",
+    "quotas.manage": "set the quotas of a tenant's users (a tenant's own: tenants.manage)",
     "metrics.read": "scrape /metrics",
 }
 

@@ -36,7 +36,7 @@ def wrap(router: Router, services: Services) -> Callable[..., Awaitable[None]]:
         app = CORSMiddleware(
             app,
             allow_origins=list(origins),
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=[
                 "authorization",
                 "content-type",
@@ -115,6 +115,7 @@ class ServiceMiddleware:
                 public = services.authenticator is not None
                 scope["roost.principal"] = PUBLIC if public else ANONYMOUS
             scope["roost.headers"] = headers
+            scope["roost.quotas"] = services.quotas
             await self.app(scope, receive_limited, send_wrapper)
         except Exception as exc:
             if started[0]:

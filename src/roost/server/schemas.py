@@ -141,18 +141,31 @@ class ApprovalDecision(_Body):
     reason: str | None = None
 
 
+KeyRole = Literal["admin", "tenant_admin", "developer", "operator", "viewer", "user", "metrics"]
+
+
 class KeyCreate(_Body):
-    """``POST /v1/keys`` (admin only)."""
+    """``POST /v1/keys`` (platform admins; tenant admins for their own tenant)."""
 
     name: str = Field(..., min_length=1, max_length=128)
-    role: Literal["user", "admin"] = "user"
-    tenant_id: str | None = Field(None, min_length=1, max_length=128)
+    role: KeyRole = Field("user", description="See the permission table in docs/security.md.")
+    tenant_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="Needed for tenant_admin, developer and viewer; a tenant admin's keys "
+        "are always of its tenant.",
+    )
     user_id: str | None = Field(
         None,
         min_length=1,
         max_length=128,
-        description="The user the key acts as; a user key without one is its own user "
+        description="The user the key acts as; a key without one is its own user "
         "(its user id is the key's id).",
+    )
+    expires_in: int | None = Field(
+        None, ge=60, le=10 * 366 * 86400, description="Seconds until the key stops working."
     )
 
 
@@ -163,6 +176,8 @@ class KeyOut(_Out):
     tenant_id: str | None = None
     user_id: str | None = None
     key: str | None = Field(None, description="The plaintext key; returned once, at creation.")
+    expires_at: float | None = Field(None, description="Unix seconds; absent: never expires.")
+    last_used_at: float | None = Field(None, description="Unix seconds, to a minute.")
 
 
 class TaskOut(_Out):

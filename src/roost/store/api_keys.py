@@ -181,14 +181,28 @@ class ApiKeys(Part):
             or row["tenant_disabled_at"] is not None
         ):
             return None
-        if record.hash_scheme == LEGACY_SCHEME:
-            params = {"id": record.id, "key_hash": digest, "hash_scheme": hasher.scheme}
-            await self._backend.write(lambda tx: tx.run(sql.REHASH_API_KEY, params))
-            record = dataclasses.replace(record, hash_scheme=hasher.scheme)
-        if record.last_used_at is None or at - record.last_used_at > LAST_USED_RESOLUTION:
-            params = {"id": record.id, "now": at}
-            await self._backend.write(lambda tx: tx.run(sql.TOUCH_API_KEY, params))
-            record = dataclasses.replace(record, last_used_at=at)
+        rehash = record.hash_scheme == LEGACY_SCHEME
+        touch = record.last_used_at is None or at - record.last_used_at > LAST_USED_RESOLUTION
+        if rehash or touch:  # one write, and none on most requests
+            params: dict[str, Any] = {
+                "id": record.id,
+                "now": at,
+                "key_hash": digest,
+                "hash_scheme": hasher.scheme,
+            }
+
+            def update(tx: Tx) -> None:
+                if rehash:
+                    tx.run(sql.REHASH_API_KEY, params)
+                if touch:
+                    tx.run(sql.TOUCH_API_KEY, params)
+
+            await self._backend.write(update)
+            record = dataclasses.replace(
+                record,
+                hash_scheme=hasher.scheme,
+                last_used_at=at if touch else record.last_used_at,
+            )
         return record
 
     async def get_api_key(self, key_id: str) -> ApiKeyRecord:
@@ -230,7 +244,7 @@ class ApiKeys(Part):
 
     async def revoke_api_key(self, key_id: str) -> ApiKeyRecord:
         """Revoke a key (idempotent: the first revocation time is kept)."""
-        params = {"id": key_id, "now": rows.now()}
+        params: dict[str, Any] = {"id": key_id, "now": rows.now()}
 
         def body(tx: Tx) -> Row | None:
             tx.run(sql.REVOKE_API_KEY, params)

@@ -21,6 +21,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         runs,
         sessions,
         tasks,
+        tenants,
         traces,
         usage,
     )
@@ -33,6 +34,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         traces,
         usage,
         keys,
+        tenants,
         openai_compat,
         tasks,
         knowledge,
