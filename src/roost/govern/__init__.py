@@ -25,7 +25,18 @@ _LAZY = {
     "TABLE": "roost.govern.roles",
 }
 __getattr__ = lazy_names(__name__, _LAZY)
-__all__ = sorted(_LAZY)
+__all__ = [
+    "ANONYMOUS",
+    "PERMISSIONS",
+    "PUBLIC",
+    "QUOTAS",
+    "ROLES",
+    "TABLE",
+    "Principal",
+    "QuotaExceeded",
+    "QuotaGate",
+    "QuotaLimitReached",
+]
 
 if TYPE_CHECKING:
     from roost.govern.errors import QuotaExceeded, QuotaLimitReached
