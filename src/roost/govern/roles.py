@@ -68,6 +68,7 @@ PERMISSIONS: dict[str, str] = {
     "quotas.read": "read quotas and current usage against them",
     "quotas.manage": "set the quotas of a tenant's users (a tenant's own: tenants.manage)",
     "metrics.read": "scrape /metrics",
+    "audit.read": "read the audit trail (for the audit routes of roost.govern.audit)",
 }
 
 _USE: dict[str, Reach] = {
@@ -98,6 +99,7 @@ TABLE: dict[str, dict[str, Reach]] = {
                 "tenants.read",
                 "quotas.read",
                 "quotas.manage",
+                "audit.read",
             ),
             "tenant",
         ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections import OrderedDict
 from typing import Any
@@ -25,6 +26,8 @@ from roost.govern.roles import TENANT_ROLES, Role
 from roost.server.ratelimit import FailureLimiter
 
 __all__ = ["ANONYMOUS", "PUBLIC", "Authenticator", "Principal", "Role", "key_principal"]
+
+log = logging.getLogger("roost.server.auth")
 
 _CACHE_TTL = 30.0
 _CACHE_MAX = 10_000
@@ -154,6 +157,21 @@ class Authenticator:
             until = min(until, now + max(left, 0.0))
         cache.put(digest, principal, until)
         return principal
+
+    async def check_pepper(self) -> None:
+        """Warn when the active keys were all hashed with another pepper than this
+        process's: every one of them would be refused (decision 0181)."""
+        from roost.store.api_keys import LEGACY_SCHEME, key_hasher
+
+        schemes = await self.store.api_key_schemes()
+        keyed = {s for s in schemes if s != LEGACY_SCHEME}
+        if keyed and key_hasher().scheme not in keyed:
+            log.error(
+                "the active API keys were hashed with another pepper (%s, this server: %s):"
+                " set ROOST_API_KEY_PEPPER to the same value on every replica",
+                ", ".join(sorted(keyed)),
+                key_hasher().scheme,
+            )
 
     def forget(self) -> None:
         """Drop cached verdicts (after a key is created or revoked in this process)."""

@@ -127,6 +127,8 @@ class Services:
     async def start(self) -> None:
         """Take over the work a stopped process left, and start the background loops."""
         store = self.store
+        if self.authenticator is not None:
+            await self.authenticator.check_pepper()
         requeued = await self.queue.requeue_orphaned_runs()
         if self.fanout.remote:
             # replicas share the database: only runs whose owner stopped heart-beating
