@@ -156,7 +156,7 @@ class QuotaGate:
     async def _used(
         self, tenant: str, user: str | None, period: str, at: datetime, now: float
     ) -> tuple[int, float]:
-        key = (tenant, user, f"{period}:{period_start(period, at).isoformat()}")
+        key = (tenant, user, f"{period}:{at.year}-{at.month}-{at.day if period == 'day' else 0}")
         hit = self._usage.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
