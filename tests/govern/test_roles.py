@@ -21,7 +21,7 @@ def test_every_role_grants_only_known_permissions_and_admin_all() -> None:
     for role in ROLES:
         assert set(TABLE[role]) <= set(PERMISSIONS), role
     assert set(TABLE["admin"]) == set(PERMISSIONS)
-    assert set(TABLE["metrics"]) == {"metrics.read"}
+    assert set(TABLE["metrics"]) == {"authenticated", "metrics.read"}
     assert "content.read" not in TABLE["operator"]
 
 

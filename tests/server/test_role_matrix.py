@@ -161,3 +161,25 @@ def test_a_disabled_tenant_is_locked_out_and_back_when_enabled(served):
             assert c.get("/v1/sessions").status_code == 401
             assert admin.post("/v1/tenants/acme/enable").json()["disabled"] is False
             assert c.get("/v1/sessions").status_code == 200
+
+
+def test_metrics_public_opens_metrics_to_every_key_and_the_scraper_still_only_that(served):
+    from server_support import ADMIN_KEY
+
+    from roost.server import AgentApp
+
+    app = AgentApp("m", admin_key=ADMIN_KEY, rate_limit=None, metrics_public=True)
+
+    @app.agent(name="echo")
+    async def echo(msg, ctx):
+        yield "hi"
+
+    s = served(app)
+    with s.client() as admin:
+        scraper = _key(admin, role="metrics")["key"]
+        user = _key(admin, user_id="u")["key"]
+    for key in (scraper, user):
+        with s.client(key) as c:
+            assert c.get("/metrics").status_code == 200
+    with s.client(scraper) as c:
+        assert c.get("/v1/sessions").status_code == 403

@@ -164,7 +164,7 @@ TABLE: dict[str, dict[str, Reach]] = {
         ),
         "knowledge.read": "tenant",
     },
-    "metrics": {"metrics.read": "all"},
+    "metrics": {"authenticated": "own", "metrics.read": "all"},
     "public": {},
 }
 """``TABLE[role][permission]``: the reach the role has; a missing permission is a 403."""
