@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from roost.core import ContentBlock, Msg, TextBlock, Usage
@@ -141,6 +149,17 @@ class ApprovalDecision(_Body):
     reason: str | None = None
 
 
+def _integral(value: Any) -> Any:
+    """JSON has no integer type of its own: ``43.0`` is the integer 43 (JSON Schema says
+    so too), which strict validation would refuse."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integral = Annotated[int, BeforeValidator(_integral)]
+"""An integer field that also takes an integral JSON number (``60.0``)."""
+
 KeyRole = Literal["admin", "tenant_admin", "developer", "operator", "viewer", "user", "metrics"]
 
 
@@ -164,7 +183,7 @@ class KeyCreate(_Body):
         description="The user the key acts as; a key without one is its own user "
         "(its user id is the key's id).",
     )
-    expires_in: int | None = Field(
+    expires_in: Integral | None = Field(
         None, ge=60, le=10 * 366 * 86400, description="Seconds until the key stops working."
     )
 

@@ -18,7 +18,7 @@ from roost.govern.quotas import QUOTAS, QuotaGate
 from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
-from roost.server.schemas import Metadata, _Body, _Out
+from roost.server.schemas import Integral, Metadata, _Body, _Out
 from roost.store import TenantNotFound
 
 if TYPE_CHECKING:
@@ -45,13 +45,13 @@ class TenantOut(_Out):
 class QuotaLimits(_Body):
     """The limits to set (all of them: a limit left out is removed, i.e. unlimited)."""
 
-    runs_per_minute: int | None = Field(None, ge=0, description=QUOTAS["runs_per_minute"])
-    tokens_per_day: int | None = Field(None, ge=0, description=QUOTAS["tokens_per_day"])
-    tokens_per_month: int | None = Field(None, ge=0, description=QUOTAS["tokens_per_month"])
+    runs_per_minute: Integral | None = Field(None, ge=0, description=QUOTAS["runs_per_minute"])
+    tokens_per_day: Integral | None = Field(None, ge=0, description=QUOTAS["tokens_per_day"])
+    tokens_per_month: Integral | None = Field(None, ge=0, description=QUOTAS["tokens_per_month"])
     cost_per_day: float | None = Field(None, ge=0, description=QUOTAS["cost_per_day"])
     cost_per_month: float | None = Field(None, ge=0, description=QUOTAS["cost_per_month"])
-    open_sessions: int | None = Field(None, ge=0, description=QUOTAS["open_sessions"])
-    sandboxes: int | None = Field(None, ge=0, description=QUOTAS["sandboxes"])
+    open_sessions: Integral | None = Field(None, ge=0, description=QUOTAS["open_sessions"])
+    sandboxes: Integral | None = Field(None, ge=0, description=QUOTAS["sandboxes"])
 
 
 def _tenant_out(record: TenantRecord) -> dict[str, Any]:
