@@ -149,16 +149,14 @@ class ApprovalDecision(_Body):
     reason: str | None = None
 
 
-def _integral(value: Any) -> Any:
+def integral(value: Any) -> Any:
     """JSON has no integer type of its own: ``43.0`` is the integer 43 (JSON Schema says
-    so too), which strict validation would refuse."""
+    so too), which strict validation would refuse. Put it after the constraints
+    (``Annotated[int, Field(ge=…), BeforeValidator(integral)]``) so the schema shows them."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
-
-Integral = Annotated[int, BeforeValidator(_integral)]
-"""An integer field that also takes an integral JSON number (``60.0``)."""
 
 KeyRole = Literal["admin", "tenant_admin", "developer", "operator", "viewer", "user", "metrics"]
 
@@ -183,9 +181,9 @@ class KeyCreate(_Body):
         description="The user the key acts as; a key without one is its own user "
         "(its user id is the key's id).",
     )
-    expires_in: Integral | None = Field(
-        None, ge=60, le=10 * 366 * 86400, description="Seconds until the key stops working."
-    )
+    expires_in: (
+        Annotated[int, Field(ge=60, le=10 * 366 * 86400), BeforeValidator(integral)] | None
+    ) = Field(None, description="Seconds until the key stops working.")
 
 
 class KeyOut(_Out):

@@ -7,18 +7,19 @@ Tenant quotas are set by platform admins; a tenant admin sets its users' quotas.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from roost.core.digits import MAX_INT64
 from roost.govern.quotas import QUOTAS, QuotaGate
 from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
-from roost.server.schemas import Integral, Metadata, _Body, _Out
+from roost.server.schemas import Metadata, _Body, _Out, integral
 from roost.store import TenantNotFound
 
 if TYPE_CHECKING:
@@ -42,16 +43,19 @@ class TenantOut(_Out):
     disabled: bool
 
 
+Limit = Annotated[int, Field(ge=0, le=MAX_INT64), BeforeValidator(integral)]
+
+
 class QuotaLimits(_Body):
     """The limits to set (all of them: a limit left out is removed, i.e. unlimited)."""
 
-    runs_per_minute: Integral | None = Field(None, ge=0, description=QUOTAS["runs_per_minute"])
-    tokens_per_day: Integral | None = Field(None, ge=0, description=QUOTAS["tokens_per_day"])
-    tokens_per_month: Integral | None = Field(None, ge=0, description=QUOTAS["tokens_per_month"])
+    runs_per_minute: Limit | None = Field(None, description=QUOTAS["runs_per_minute"])
+    tokens_per_day: Limit | None = Field(None, description=QUOTAS["tokens_per_day"])
+    tokens_per_month: Limit | None = Field(None, description=QUOTAS["tokens_per_month"])
     cost_per_day: float | None = Field(None, ge=0, description=QUOTAS["cost_per_day"])
     cost_per_month: float | None = Field(None, ge=0, description=QUOTAS["cost_per_month"])
-    open_sessions: Integral | None = Field(None, ge=0, description=QUOTAS["open_sessions"])
-    sandboxes: Integral | None = Field(None, ge=0, description=QUOTAS["sandboxes"])
+    open_sessions: Limit | None = Field(None, description=QUOTAS["open_sessions"])
+    sandboxes: Limit | None = Field(None, description=QUOTAS["sandboxes"])
 
 
 def _tenant_out(record: TenantRecord) -> dict[str, Any]:
