@@ -164,6 +164,18 @@ KeyRole = Literal["admin", "tenant_admin", "developer", "operator", "viewer", "u
 class KeyCreate(_Body):
     """``POST /v1/keys`` (platform admins; tenant admins for their own tenant)."""
 
+    # a tenant role needs a tenant (a tenant admin's own is taken when it leaves it out)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {
+                "properties": {"role": {"enum": ["tenant_admin", "developer", "viewer"]}},
+                "required": ["role"],
+            },
+            "then": {"required": ["tenant_id"], "properties": {"tenant_id": {"type": "string"}}},
+        },
+    )
+
     name: str = Field(..., min_length=1, max_length=128)
     role: KeyRole = Field("user", description="See the permission table in docs/security.md.")
     tenant_id: str | None = Field(

@@ -52,8 +52,10 @@ class QuotaLimits(_Body):
     runs_per_minute: Limit | None = Field(None, description=QUOTAS["runs_per_minute"])
     tokens_per_day: Limit | None = Field(None, description=QUOTAS["tokens_per_day"])
     tokens_per_month: Limit | None = Field(None, description=QUOTAS["tokens_per_month"])
-    cost_per_day: float | None = Field(None, ge=0, description=QUOTAS["cost_per_day"])
-    cost_per_month: float | None = Field(None, ge=0, description=QUOTAS["cost_per_month"])
+    cost_per_day: float | None = Field(None, ge=0, le=MAX_INT64, description=QUOTAS["cost_per_day"])
+    cost_per_month: float | None = Field(
+        None, ge=0, le=MAX_INT64, description=QUOTAS["cost_per_month"]
+    )
     open_sessions: Limit | None = Field(None, description=QUOTAS["open_sessions"])
     sandboxes: Limit | None = Field(None, description=QUOTAS["sandboxes"])
 
