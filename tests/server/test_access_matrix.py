@@ -17,6 +17,7 @@ from server_support import ADMIN_KEY, Served, wait_until
 from starlette.routing import Route
 
 from roost.core import Msg
+from roost.govern.roles import Reach, reach
 from roost.server import AgentApp, AgentContext
 
 MARKER = "secret-" + uuid.uuid4().hex
@@ -31,19 +32,23 @@ PUBLIC = {
     "/console/assets/{name:path}",
 }
 """The console's page and files are public: they hold no data."""
-ADMIN_ONLY = {
-    "/v1/keys",
-    "/v1/keys/{key_id}",
-    "/metrics",
-    "/v1/alerts",
-    ("POST", "/v1/knowledge-bases"),
-    "/v1/releases/{agent}",
-    "/v1/releases/{agent}/weights",
-    "/v1/releases/{agent}/promote",
-    "/v1/releases/{agent}/rollback",
+RESOURCE_PARAMS = {
+    "session_id",
+    "run_id",
+    "task_id",
+    "memory_id",
+    "dataset_id",
+    "experiment_id",
+    "key_id",
+    "tenant_id",
 }
-RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "memory_id", "dataset_id", "experiment_id"}
-"""Path parameters that name someone's resource (``key_id`` names an admin's)."""
+"""Path parameters that name someone's resource (a key or a tenant: the whole tenant's).
+Who may call a route at all is the permission table's (``roost.govern.roles``)."""
+ABSENT_PARAMS = {"kb_id", "document_id", "job_id", "memory_id"}
+"""What ``_own`` names "absent" when it makes no knowledge base (the role matrix): 404
+for whoever is let in."""
+TENANT_PARAMS = {"key_id", "tenant_id"}
+"""Parameters naming something of a whole tenant (within reach of ``tenant``, not ``own``)."""
 TENANT = "t1"
 """The owner's tenant, whose knowledge base the test makes: shared by the tenant's users
 for reading (decision 0162), written by admins only."""
@@ -120,6 +125,18 @@ class Owned:
     dataset: str = "-"
     experiment: str = "-"
     case: str = "-"
+    tenant: str = "t1"
+    user: str = "alice"
+
+
+def permission(route: Route, method: str) -> str:
+    """The permission the route is served under (from its ``Doc``, as the router does)."""
+    del method  # one Doc per Route: a method of its own is a Route of its own
+    return str(route.roost_doc.needs)  # type: ignore[attr-defined]
+
+
+def granted(role: str, perm: str, tenant: str | None) -> Reach | None:
+    return reach(role, perm, tenant)
 
 
 def _key(admin: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -203,7 +220,7 @@ def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None, evals: bool 
         case = c.get(f"/v1/evals/datasets/{ds.json()['id']}").json()["data"][0]["id"]
         evaluated = {"dataset": ds.json()["id"], "experiment": exp_id, "case": case}
     if kb is None:  # no knowledge routes called
-        return Owned(sid, run.json()["id"], task_id, "", "", "", "", "", **evaluated)
+        return Owned(sid, run.json()["id"], task_id, *(["absent"] * 4), "/absent", **evaluated)
     memory = c.get("/v1/remember")
     assert memory.status_code == 200, memory.text
     return Owned(
@@ -220,13 +237,17 @@ def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None, evals: bool 
 
 
 def _routes(s: Served) -> list[tuple[str, str]]:
-    """``(method, path template)`` of every route the running app's router serves,
-    deletions last (so that they do not take the resources away from other cells)."""
+    return [(m, t) for m, t, _ in _route_perms(s)]
+
+
+def _route_perms(s: Served) -> list[tuple[str, str, str]]:
+    """``(method, path template, permission)`` of every route the running app's router
+    serves, deletions last (so that they do not take the resources away from other
+    cells), the longer paths first among them (a document before its knowledge base)."""
     out = []
     for route in s.app.router.routes:
         assert isinstance(route, Route), f"teach this test about {route!r}"
-        out += [(m, route.path) for m in sorted(route.methods or ())]
-    # the longer paths first among deletions: a document goes before its knowledge base
+        out += [(m, route.path, permission(route, m)) for m in sorted(route.methods or ())]
     return sorted(out, key=lambda mp: (mp[0] == "DELETE", mp[0] == "DELETE" and -len(mp[1])))
 
 
@@ -249,6 +270,8 @@ def _request(
         "experiment_id": res.experiment,
         "case_id": res.case,
         "agent": "echo",
+        "tenant_id": res.tenant,
+        "user_id": res.user,
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -277,6 +300,7 @@ def _request(
             "/v1/knowledge-bases": {"name": "kb-" + uuid.uuid4().hex, "tenant_id": TENANT},
             "/v1/knowledge-bases/{kb_id}/ingest": {"paths": [res.file]},
             "/v1/knowledge-bases/{kb_id}/search": {"query": "tea", "mode": "bm25"},
+            "/v1/tenants": {"id": "made-in-matrix"},
             "/v1/evals/datasets": {"name": "made-in-matrix"},
             "/v1/evals/datasets/{dataset_id}/cases": {"cases": [{"input": "hi"}]},
             "/v1/evals/datasets/{dataset_id}/cases/from-run": {"run_id": res.run},
@@ -284,6 +308,8 @@ def _request(
             "/v1/releases/{agent}/weights": {"weights": {"v2": 100}},
             "/v1/releases/{agent}/promote": {"version": "v2"},
         }.get(template, {})
+    elif method == "PUT" and body is None:
+        body = {}
     return c.request(method, path, json=body, headers=headers)
 
 
@@ -306,7 +332,8 @@ def test_every_route_refuses_every_caller_but_the_owner(served, tmp_path, roost_
     s = served(make_app())
     with s.client() as admin:
         callers = _callers(admin)
-        spare_key = _key(admin, user_id="spare")["id"]
+        spare_key = _key(admin, user_id="spare")["id"]  # a key of no tenant
+        assert admin.post("/v1/tenants", json={"id": "t9"}).status_code == 201
         kb = _knowledge(admin, tmp_path)
     clients = {
         name: httpx.Client(base_url=s.url, headers=c.headers, timeout=30)
@@ -314,19 +341,19 @@ def test_every_route_refuses_every_caller_but_the_owner(served, tmp_path, roost_
     }
     try:
         owned = _own(clients["owner"], MARKER, kb)
-        routes = _routes(s)
-        assert ("GET", "/v1/runs/{run_id}/trace") in routes  # other layers' routes too
+        routes = _route_perms(s)
+        assert ("GET", "/v1/runs/{run_id}/trace", "traces.read") in routes  # other layers' too
         for name in callers:
             if name in ("owner", "admin"):
                 continue
             c = clients[name]
-            for method, template in routes:
+            for method, template, perm in routes:
                 r = _request(c, method, template, owned, spare_key)
                 where = f"{name}: {method} {template} -> {r.status_code} {r.text[:200]}"
                 assert MARKER not in r.text, where
                 if name in NO_KEY:
                     assert r.status_code == (200 if template in PUBLIC else 401), where
-                elif template in ADMIN_ONLY or (method, template) in ADMIN_ONLY:
+                elif template not in PUBLIC and granted("user", perm, None) is None:
                     assert r.status_code == 403, where
                 elif (method, template) in KB_WRITES:
                     assert r.status_code in (403, 404), where
@@ -346,15 +373,19 @@ def test_every_route_refuses_every_caller_but_the_owner(served, tmp_path, roost_
         messages = owner.get(f"/v1/sessions/{owned.session}/messages").json()["data"]
         assert len(messages) == 2
 
-        # the owner, then an admin (with resources of its own), reach every route
+        # the owner, then an admin (with resources of its own), reach every route they
+        # are granted (a user: nothing of a whole tenant, not even its own tenant's)
         admin_owned = _own(clients["admin"], "admin's", kb)
+        admin_owned.tenant = "t9"
         for name, res in (("owner", owned), ("admin", admin_owned)):
-            for method, template in routes:
+            for method, template, perm in routes:
                 r = _request(clients[name], method, template, res, spare_key)
                 where = f"{name}: {method} {template} -> {r.status_code} {r.text[:200]}"
-                admin_only = template in ADMIN_ONLY or (method, template) in ADMIN_ONLY
-                if name == "owner" and (admin_only or (method, template) in KB_WRITES):
+                params = {seg[1:-1] for seg in template.split("/") if seg.startswith("{")}
+                if name == "owner" and template not in PUBLIC and not granted("user", perm, "t1"):
                     assert r.status_code == 403, where
+                elif name == "owner" and params & TENANT_PARAMS:
+                    assert r.status_code == 404, where
                 else:  # found (409: a finished run cannot be canceled or approved)
                     assert r.status_code < 300 or r.status_code == 409, where
     finally:

@@ -62,10 +62,16 @@ def _describe(conn: sa.Connection) -> dict[str, Any]:
             "checks": insp.get_check_constraints(name, schema=schema),
         }
         if not _pg(conn):
-            tables[name]["sql"] = conn.exec_driver_sql(
-                "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? ORDER BY name",
-                (name,),
-            ).all()
+            # a table Alembic rebuilt (batch mode) is named in quotes: the same table
+            tables[name]["sql"] = [
+                (kind, item, sql.replace(f'CREATE TABLE "{name}"', f"CREATE TABLE {name}", 1))
+                if sql
+                else (kind, item, sql)
+                for kind, item, sql in conn.exec_driver_sql(
+                    "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = ? ORDER BY name",
+                    (name,),
+                ).all()
+            ]
     return tables
 
 

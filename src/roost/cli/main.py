@@ -36,6 +36,8 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.evals", "app", "eval"),
     ("roost.cli.evals", "release_app", "release"),
     ("roost.cli.evals", "replay_app", None),
+    ("roost.cli.access", "keys_app", "keys"),
+    ("roost.cli.access", "tenants_app", "tenants"),
 ]
 
 
@@ -57,6 +59,8 @@ _ENTRY: dict[str, str] = {
     "eval": "roost.cli.evals",
     "release": "roost.cli.evals",
     "replay": "roost.cli.evals",
+    "keys": "roost.cli.access",
+    "tenants": "roost.cli.access",
 }
 
 

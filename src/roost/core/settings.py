@@ -36,6 +36,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     admin_key: SecretStr | None = None
+    api_key_pepper: SecretStr | None = None
     log_level: str = "INFO"
     log_format: str = "json"
     model: str | None = None
@@ -126,6 +127,7 @@ DOCS: dict[str, str] = {
     "database_url": "SQLAlchemy URL of the store; default `sqlite+aiosqlite:///$ROOST_HOME/roost.db`.",
     "redis_url": "Redis for session locks, stream fan-out, the queue and rate limits.",
     "admin_key": "The admin API key (else one is generated at first start).",
+    "api_key_pepper": "The server key API keys are hashed with (HMAC-SHA256); else a file `$ROOST_HOME/api-key-pepper` made at first use. Set the same value on every replica.",
     "log_level": "Log level of the server.",
     "log_format": "`json` (one object a line) or `console`.",
     "model": "Default model spec (`openai:gpt-4o-mini`, `anthropic:…`, a base URL, `local`).",
@@ -162,7 +164,7 @@ DOCS: dict[str, str] = {
     "container_engine": "`docker` or `podman` for `roost build` / `roost bundle` (default: the one found).",
 }
 GROUPS = {
-    "General": "home database_url redis_url admin_key log_level log_format",
+    "General": "home database_url redis_url admin_key api_key_pepper log_level log_format",
     "Models": "model model_api_key model_http local_model local_model_name prices",
     "Server": "serve_model sandbox knowledge_base memory embeddings_*",
     "Deployment": "container_engine",

@@ -1,83 +1,36 @@
-"""API-key authentication: bearer keys verified against the store (hashed), cached briefly.
+"""API-key authentication: bearer keys verified against the store (keyed hash), cached
+briefly.
 
 The admin key is either ``ROOST_ADMIN_KEY`` or generated at first start and printed
 once; only its hash is stored. ``X-Roost-User`` / ``X-Roost-Tenant`` are honoured for
 admin keys only, so a gateway holding the admin key can act on behalf of its users.
 
-Every principal that is not an admin has a user id (a user key created without one is
-its own user, ``user_id`` = the key's id, decision 0130), and what it may see is decided
-in one place, :meth:`Principal.can_access`, by its (tenant, user) pair.
+A key has one of the roles of :mod:`roost.govern.roles`; the :class:`Principal` it
+becomes is checked against the permission table by the router (``api_route``) on every
+route, and what it may see is decided in one place, :meth:`Principal.can_access`
+(decisions 0130 and 0180).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from roost.core import Forbidden, InvalidRequest, RateLimited, Unauthorized
+from roost.core import InvalidRequest, RateLimited, Unauthorized
+from roost.govern.principal import ANONYMOUS, PUBLIC, Principal
+from roost.govern.roles import TENANT_ROLES, Role
 from roost.server.ratelimit import FailureLimiter
+
+__all__ = ["ANONYMOUS", "PUBLIC", "Authenticator", "Principal", "Role", "key_principal"]
+
+log = logging.getLogger("roost.server.auth")
 
 _CACHE_TTL = 30.0
 _CACHE_MAX = 10_000
-
-Role = Literal["admin", "user", "public"]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key, its role, and the tenant/user the call acts for.
-
-    A ``user`` principal always has a ``user_id``: it cannot be built without one, so no
-    missing field can widen what it sees.
-    """
-
-    key_id: str
-    role: Role
-    user_id: str | None = None
-    tenant_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.role == "user" and not self.user_id:
-            raise ValueError("a user principal needs a user_id")
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def require_admin(self) -> None:
-        if not self.is_admin:
-            raise Forbidden("this route needs an admin key", hint="use the admin key")
-
-    def can_access(self, user_id: str | None, tenant_id: str | None) -> bool:
-        """Admins see everything; a user principal only what belongs to its own
-        (tenant, user); anyone else (a public route's caller) nothing."""
-        if self.role == "admin":
-            return True
-        if self.role != "user":
-            return False
-        return user_id == self.user_id and tenant_id == self.tenant_id
-
-    def listing_filter(self) -> tuple[str | None, str | None]:
-        """The store filter ``(user_id, tenant_id)`` of what this principal may list: its
-        own, or ``(None, None)`` (everything) for an admin. Listings still check every item
-        with :meth:`can_access`: the store reads a ``None`` tenant as "any tenant"."""
-        if self.role == "admin":
-            return None, None
-        if self.role == "user":
-            return self.user_id, self.tenant_id
-        raise Forbidden("this route needs an API key", hint="send an API key")
-
-
-ANONYMOUS = Principal(key_id="anonymous", role="admin")
-"""The principal of every request when the app runs with ``auth=False`` (tests, local dev)."""
-
-PUBLIC = Principal(key_id="public", role="public")
-"""Who calls a public route (``/healthz``, ``@app.endpoint(..., public=True)``) with auth
-on: nobody known, so no admin rights and no one's resources."""
 
 
 def _hash(key: str) -> str:
@@ -113,10 +66,13 @@ def console_token(headers: dict[str, str]) -> str | None:
 
 
 def key_principal(record: Any) -> Principal:
-    """The principal of a stored key: a user key without a user id is its own user."""
+    """The principal of a stored key: a key without a user id is its own user."""
     if record.role == "admin":
         return Principal(str(record.id), "admin", record.user_id, record.tenant_id)
-    return Principal(str(record.id), "user", record.user_id or str(record.id), record.tenant_id)
+    role = record.role
+    if role in TENANT_ROLES and not record.tenant_id:  # made outside the API: least rights
+        role = "user"
+    return Principal(str(record.id), role, record.user_id or str(record.id), record.tenant_id)
 
 
 class _LRU:
@@ -212,8 +168,27 @@ class Authenticator:
         record = await self.store.verify_api_key(token)
         principal = key_principal(record) if record is not None else None
         cache = self._valid if principal is not None else self._invalid
-        cache.put(digest, principal, now + _CACHE_TTL)
+        until = now + _CACHE_TTL
+        if record is not None and record.expires_at is not None:  # not cached past expiry
+            left = record.expires_at.timestamp() - time.time()
+            until = min(until, now + max(left, 0.0))
+        cache.put(digest, principal, until)
         return principal
+
+    async def check_pepper(self) -> None:
+        """Warn when the active keys were all hashed with another pepper than this
+        process's: every one of them would be refused (decision 0181)."""
+        from roost.store.api_keys import LEGACY_SCHEME, key_hasher
+
+        schemes = await self.store.api_key_schemes()
+        keyed = {s for s in schemes if s != LEGACY_SCHEME}
+        if keyed and key_hasher().scheme not in keyed:
+            log.error(
+                "the active API keys were hashed with another pepper (%s, this server: %s):"
+                " set ROOST_API_KEY_PEPPER to the same value on every replica",
+                ", ".join(sorted(keyed)),
+                key_hasher().scheme,
+            )
 
     def forget(self) -> None:
         """Drop cached verdicts (after a key is created or revoked in this process)."""

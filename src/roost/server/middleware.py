@@ -37,7 +37,7 @@ def wrap(router: Router, services: Services) -> Callable[..., Awaitable[None]]:
         app = CORSMiddleware(
             app,
             allow_origins=list(origins),
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
             allow_headers=[
                 "authorization",
                 "content-type",
@@ -120,6 +120,7 @@ class ServiceMiddleware:
                 public = services.authenticator is not None
                 scope["roost.principal"] = PUBLIC if public else ANONYMOUS
             scope["roost.headers"] = headers
+            scope["roost.quotas"] = services.quotas
             await self.app(scope, receive_limited, send_wrapper)
         except Exception as exc:
             if started[0]:

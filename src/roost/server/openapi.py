@@ -218,8 +218,18 @@ def _operation(path: str, doc: Doc, content: Any, public: frozenset[str]) -> dic
     errors: dict[str, str] = {}
     if path not in public:
         errors["401"] = "missing or invalid key"
-        if doc.admin:
-            errors["403"] = "an admin key is needed"
+        from roost.govern.roles import TABLE
+
+        needs = doc.needs
+        roles = [r for r in TABLE if r != "public" and needs in TABLE[r]]
+        op["x-roost-permission"] = needs
+        op["description"] = (
+            op.get("description", "") + f"\n\nPermission `{needs}`: roles {', '.join(roles)}."
+        ).strip()
+        if needs != "authenticated":
+            errors["403"] = f"the key's role does not grant {needs} (docs/security.md)"
+        if doc.quota is not None:
+            errors["403"] = errors.get("403", "") + "; quota_limit_reached"
     if names:
         errors["404"] = f"no such {names[0].removesuffix('_id')} (or not yours)"
     if doc.body is not None:
@@ -229,6 +239,8 @@ def _operation(path: str, doc: Doc, content: Any, public: frozenset[str]) -> dic
         errors["422"] = "invalid request: the fields at fault are listed"
     if path not in public:
         errors["429"] = "rate limited (see Retry-After)"
+        if doc.quota is not None:
+            errors["429"] += "; quota_exceeded (details: quota, limit, used, resets_at)"
     errors.update(doc.errors)
     for code in sorted(errors):
         op["responses"][code] = {

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from roost.core import ContentBlock, Msg, TextBlock, Usage
@@ -146,19 +154,53 @@ class ApprovalDecision(_Body):
     reason: str | None = None
 
 
+def integral(value: Any) -> Any:
+    """JSON has no integer type of its own: ``43.0`` is the integer 43 (JSON Schema says
+    so too), which strict validation would refuse. Put it after the constraints
+    (``Annotated[int, Field(ge=…), BeforeValidator(integral)]``) so the schema shows them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+KeyRole = Literal["admin", "tenant_admin", "developer", "operator", "viewer", "user", "metrics"]
+
+
 class KeyCreate(_Body):
-    """``POST /v1/keys`` (admin only)."""
+    """``POST /v1/keys`` (platform admins; tenant admins for their own tenant)."""
+
+    # a tenant role needs a tenant (a tenant admin's own is taken when it leaves it out)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {
+                "properties": {"role": {"enum": ["tenant_admin", "developer", "viewer"]}},
+                "required": ["role"],
+            },
+            "then": {"required": ["tenant_id"], "properties": {"tenant_id": {"type": "string"}}},
+        },
+    )
 
     name: str = Field(..., min_length=1, max_length=128)
-    role: Literal["user", "admin"] = "user"
-    tenant_id: str | None = Field(None, min_length=1, max_length=128)
+    role: KeyRole = Field("user", description="See the permission table in docs/security.md.")
+    tenant_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="Needed for tenant_admin, developer and viewer; a tenant admin's keys "
+        "are always of its tenant.",
+    )
     user_id: str | None = Field(
         None,
         min_length=1,
         max_length=128,
-        description="The user the key acts as; a user key without one is its own user "
+        description="The user the key acts as; a key without one is its own user "
         "(its user id is the key's id).",
     )
+    expires_in: (
+        Annotated[int, Field(ge=60, le=10 * 366 * 86400), BeforeValidator(integral)] | None
+    ) = Field(None, description="Seconds until the key stops working.")
 
 
 class KeyOut(_Out):
@@ -168,6 +210,8 @@ class KeyOut(_Out):
     tenant_id: str | None = None
     user_id: str | None = None
     key: str | None = Field(None, description="The plaintext key; returned once, at creation.")
+    expires_at: float | None = Field(None, description="Unix seconds; absent: never expires.")
+    last_used_at: float | None = Field(None, description="Unix seconds, to a minute.")
 
 
 class TaskOut(_Out):

@@ -20,6 +20,7 @@ from roost.server.tasks import TaskQueue
 
 if TYPE_CHECKING:
     from roost.core.settings import Settings
+    from roost.govern.quotas import QuotaGate
     from roost.server.auth import Authenticator
     from roost.server.observer import RunObserver
     from roost.server.ratelimit import RateLimiter
@@ -47,6 +48,8 @@ class Services:
     authenticator: Authenticator | None
     rate_limiter: RateLimiter | None
     public_paths: frozenset[str]
+    quotas: QuotaGate | None = None
+    """Admits runs and new sessions against tenant and user quotas (roost.govern)."""
     flush_traces: Callable[[], object] | None = None
     """Flush the spans of ended runs to the trace store (set when tracing is on)."""
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -118,11 +121,14 @@ class Services:
             authenticator=_authenticator(config, settings, store),
             rate_limiter=_rate_limiter(config, redis_url),
             public_paths=public_paths,
+            quotas=_quotas(config, store),
         )
 
     async def start(self) -> None:
         """Take over the work a stopped process left, and start the background loops."""
         store = self.store
+        if self.authenticator is not None:
+            await self.authenticator.check_pepper()
         requeued = await self.queue.requeue_orphaned_runs()
         if self.fanout.remote:
             # replicas share the database: only runs whose owner stopped heart-beating
@@ -176,6 +182,15 @@ def _authenticator(config: AppConfig, settings: Settings, store: Store) -> Authe
     )
     failures = FailureLimiter(config.auth_failure_limit) if config.auth_failure_limit else None
     return Authenticator(store, admin, failures)
+
+
+def _quotas(config: AppConfig, store: Store) -> QuotaGate | None:
+    """Quotas hold for keys of a tenant: without auth there are none to hold them to."""
+    if not config.auth:
+        return None
+    from roost.govern.quotas import QuotaGate
+
+    return QuotaGate(store)
 
 
 def _rate_limiter(config: AppConfig, redis_url: str | None) -> RateLimiter | None:

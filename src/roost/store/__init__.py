@@ -28,6 +28,8 @@ from roost.store.errors import (
     StateVersionConflict,
     StoreError,
     StoreUnavailable,
+    TenantExists,
+    TenantNotFound,
 )
 from roost.store.locks import (
     LocalSessionLocks,
@@ -46,9 +48,11 @@ from roost.store.records import (
     MessagePage,
     MessageRecord,
     Page,
+    QuotaRecord,
     RunRecord,
     RunStatus,
     SessionRecord,
+    TenantRecord,
     UsageGroup,
 )
 from roost.store.store import Store
@@ -75,6 +79,7 @@ __all__ = [
     "MessageRecord",
     "MigrationError",
     "Page",
+    "QuotaRecord",
     "RedisEventBus",
     "RedisSessionLocks",
     "RunExists",
@@ -92,6 +97,9 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Subscription",
+    "TenantExists",
+    "TenantNotFound",
+    "TenantRecord",
     "UsageGroup",
     "bus_from_settings",
     "locks_from_settings",

@@ -111,3 +111,15 @@ class BusOverflow(RoostError):
     code = "bus_overflow"
     status = 503
     retryable = True
+
+
+class TenantNotFound(NotFound):
+    """The tenant does not exist."""
+
+    code = "tenant_not_found"
+
+
+class TenantExists(Conflict):
+    """A tenant with this id already exists."""
+
+    code = "tenant_exists"

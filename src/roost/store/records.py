@@ -20,7 +20,16 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
 ACTIVE_RUN_STATUSES: frozenset[str] = frozenset({"queued", "running", "waiting_approval"})
 FINAL_RUN_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
-ApiKeyRole = Literal["admin", "user"]
+ApiKeyRole = Literal["admin", "tenant_admin", "developer", "operator", "viewer", "user", "metrics"]
+API_KEY_ROLES: tuple[ApiKeyRole, ...] = (
+    "admin",
+    "tenant_admin",
+    "developer",
+    "operator",
+    "viewer",
+    "user",
+    "metrics",
+)
 UsageGroup = Literal["session", "user", "tenant", "model", "agent"]
 
 T = TypeVar("T")
@@ -124,6 +133,9 @@ class ApiKeyRecord:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    expires_at: datetime | None = None
+    hash_scheme: str = "hmac-sha256"
+    """``sha256`` for a key stored before keyed hashing, until its first use (0181)."""
 
     @property
     def display(self) -> str:
@@ -133,3 +145,32 @@ class ApiKeyRecord:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def expired(self, at: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= at
+
+
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    """A tenant: a team whose keys, sessions, usage and quotas are kept apart."""
+
+    id: str
+    name: str
+    metadata: dict[str, Any]
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRecord:
+    """The limits of a tenant (``user_id`` ``""``) or of one user of it; a limit left out
+    is unlimited."""
+
+    tenant_id: str
+    user_id: str
+    limits: dict[str, float]
+    updated_at: datetime

@@ -21,9 +21,11 @@ from roost.store.records import (
     ApiKeyRecord,
     EventRecord,
     MessageRecord,
+    QuotaRecord,
     RunRecord,
     RunStatus,
     SessionRecord,
+    TenantRecord,
 )
 
 MAX_PAGE = 10_000
@@ -106,8 +108,28 @@ def api_key(row: Row) -> ApiKeyRecord:
         created_at=created(row["created_at"]),
         revoked_at=stamp(row["revoked_at"]),
         last_used_at=stamp(row["last_used_at"]),
+        expires_at=stamp(row["expires_at"]),
     )
     return ApiKeyRecord(**values)
+
+
+def tenant(row: Row) -> TenantRecord:
+    return TenantRecord(
+        id=row["id"],
+        name=row["name"],
+        metadata=dict(document(row["metadata"]) or {}),
+        created_at=created(row["created_at"]),
+        disabled_at=stamp(row["disabled_at"]),
+    )
+
+
+def quota(row: Row) -> QuotaRecord:
+    return QuotaRecord(
+        tenant_id=row["tenant_id"],
+        user_id=row["user_id"],
+        limits=dict(document(row["limits"]) or {}),
+        updated_at=created(row["updated_at"]),
+    )
 
 
 # -- checks: the same limits on every dialect (SQLite would store anything) -------------

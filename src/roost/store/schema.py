@@ -18,7 +18,9 @@ from sqlalchemy.types import TypeDecorator
 RUN_STATUS_CHECK = (
     "status IN ('queued', 'running', 'waiting_approval', 'succeeded', 'failed', 'canceled')"
 )
-API_KEY_ROLE_CHECK = "role IN ('admin', 'user')"
+API_KEY_ROLE_CHECK = (
+    "role IN ('admin', 'tenant_admin', 'developer', 'operator', 'viewer', 'user', 'metrics')"
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -165,7 +167,29 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime),
     sa.Column("last_used_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("hash_scheme", sa.String(32), nullable=False, server_default="sha256"),
     sa.CheckConstraint(API_KEY_ROLE_CHECK, name="ck_api_keys_role"),
+    sa.Index("ix_api_keys_tenant", "tenant_id", "created_at"),
+)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime),
+)
+
+quotas = sa.Table(
+    "quotas",
+    metadata,
+    sa.Column("tenant_id", sa.String(128), primary_key=True),
+    sa.Column("user_id", sa.String(128), primary_key=True),
+    sa.Column("limits", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 
@@ -312,6 +336,8 @@ HEAD_TABLES: tuple[sa.Table, ...] = (
     eval_results,
     release_policies,
     release_events,
+    tenants,
+    quotas,
 )
 """Every table the packaged migrations create, referenced tables first: what a fresh
 database gets in one transaction (``_migrate.create_if_empty``)."""

@@ -106,12 +106,42 @@ LIST_EVENTS = f"SELECT {EVENT} FROM run_events WHERE run_id = :run_id AND seq > 
 LAST_EVENT_SEQ = "SELECT max(seq) AS seq FROM run_events WHERE run_id = :run_id"
 
 # -- API keys --------------------------------------------------------------------------
-API_KEY = "id, name, prefix, role, tenant_id, user_id, created_at, revoked_at, last_used_at"
+API_KEY = (
+    "id, name, prefix, role, tenant_id, user_id, created_at, revoked_at, last_used_at,"
+    " expires_at, hash_scheme"
+)
 INSERT_API_KEY = _insert("api_keys", API_KEY + ", key_hash")
-API_KEY_BY_HASH = f"SELECT {API_KEY}, key_hash FROM api_keys WHERE key_hash = :key_hash"
+API_KEY_BY_HASH = (
+    "SELECT k.id, k.name, k.prefix, k.role, k.tenant_id, k.user_id, k.created_at,"
+    " k.revoked_at, k.last_used_at, k.expires_at, k.hash_scheme, k.key_hash,"
+    " t.disabled_at AS tenant_disabled_at"
+    " FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = :key_hash"
+)
 GET_API_KEY = f"SELECT {API_KEY} FROM api_keys WHERE id = :id"
 TOUCH_API_KEY = "UPDATE api_keys SET last_used_at = :now WHERE id = :id"
+REHASH_API_KEY = (
+    "UPDATE api_keys SET key_hash = :key_hash, hash_scheme = :hash_scheme"
+    " WHERE id = :id AND hash_scheme = 'sha256'"
+)
 REVOKE_API_KEY = "UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"
+
+# -- tenants and quotas ----------------------------------------------------------------
+TENANT = "id, name, metadata, created_at, disabled_at"
+INSERT_TENANT = _insert("tenants", TENANT)
+ENSURE_TENANT = _insert("tenants", TENANT, " ON CONFLICT (id) DO NOTHING")
+GET_TENANT = f"SELECT {TENANT} FROM tenants WHERE id = :id"
+LIST_TENANTS = f"SELECT {TENANT} FROM tenants ORDER BY id"
+DISABLE_TENANT = "UPDATE tenants SET disabled_at = :now WHERE id = :id AND disabled_at IS NULL"
+ENABLE_TENANT = "UPDATE tenants SET disabled_at = NULL WHERE id = :id"
+QUOTA = "tenant_id, user_id, limits, updated_at"
+UPSERT_QUOTA = _insert(
+    "quotas",
+    QUOTA,
+    " ON CONFLICT (tenant_id, user_id) DO UPDATE SET limits = excluded.limits,"
+    " updated_at = excluded.updated_at",
+)
+DELETE_QUOTA = "DELETE FROM quotas WHERE tenant_id = :tenant_id AND user_id = :user_id"
+QUOTAS_OF_TENANT = f"SELECT {QUOTA} FROM quotas WHERE tenant_id = :tenant_id ORDER BY user_id"
 
 # -- sandbox bindings ------------------------------------------------------------------
 BINDING = "sandbox_id, session_id, type, backend, owner, created_at, last_used_at, detail"

@@ -48,19 +48,20 @@ from roost.store.messages import Messages
 from roost.store.runs import Runs
 from roost.store.sessions import Sessions
 from roost.store.states import States
+from roost.store.tenants import Tenants
 from roost.store.traces import Spans
 from roost.store.usage import UsageTotals
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-HEAD_REVISION = "0005_evals"
+HEAD_REVISION = "0006_access"
 """The newest packaged migration; tests/store/test_migrations.py keeps it in sync."""
 
 BackendChoice = Literal["auto", "sqlite3", "sqlalchemy"]
 
 
-class Store(Sessions, Messages, States, Runs, Events, ApiKeys, UsageTotals, Spans):
+class Store(Sessions, Messages, States, Runs, Events, ApiKeys, Tenants, UsageTotals, Spans):
     """Async persistence facade over one :class:`~roost.store.backend.StoreBackend`."""
 
     def __init__(self, backend: StoreBackend, url: str, *, schema: str | None = None) -> None:

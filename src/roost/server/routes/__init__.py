@@ -24,6 +24,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         runs,
         sessions,
         tasks,
+        tenants,
         traces,
         usage,
     )
@@ -37,6 +38,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         traces,
         usage,
         keys,
+        tenants,
         openai_compat,
         tasks,
         knowledge,

@@ -119,6 +119,7 @@ def _doc(spec: EndpointSpec) -> Doc:
         body=JSON_ANY if "body" in signature and set(spec.methods) - {"GET", "HEAD"} else None,
         response="stream" if streams else None,
         params=params,
+        permission="endpoints.call",
     )
 
 

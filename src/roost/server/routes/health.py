@@ -33,9 +33,8 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response({"status": "ready", "app": services.config.name})
 
     async def metrics(request: Request, principal: Principal) -> Response:
-        if not services.config.metrics_public:
-            # the whole service's figures (agents, tools, error rates): an operator's view
-            principal.require_admin()
+        # the whole service's figures (agents, tools, error rates): an operator's view,
+        # unless metrics_public (any key); the route's permission says which
         body, content_type = services.metrics.exposition()
         return Response(body, media_type=content_type)
 
@@ -46,7 +45,12 @@ def routes(services: Services) -> list[BaseRoute]:
 
     text = {"text/plain": {"schema": {"type": "string"}}}
     return [
-        api_route("/healthz", healthz, ["GET"], Doc("Liveness (no key needed)")),
+        api_route(
+            "/healthz",
+            healthz,
+            ["GET"],
+            Doc("Liveness (no key needed)", permission="authenticated"),
+        ),
         api_route(
             "/readyz",
             readyz,
@@ -54,15 +58,23 @@ def routes(services: Services) -> list[BaseRoute]:
             Doc(
                 "Readiness: the store is reachable (no key needed)",
                 errors={"503": "the store is unreachable"},
+                permission="authenticated",
             ),
         ),
         api_route(
             "/metrics",
             metrics,
             ["GET"],
-            Doc("Prometheus exposition", response=text, admin=not services.config.metrics_public),
+            Doc(
+                "Prometheus exposition (roles operator and metrics; any key if metrics_public)",
+                response=text,
+                permission="authenticated" if services.config.metrics_public else "metrics.read",
+            ),
         ),
         api_route(
-            "/openapi.json", openapi, ["GET"], Doc("This document", response={"type": "object"})
+            "/openapi.json",
+            openapi,
+            ["GET"],
+            Doc("This document", response={"type": "object"}, permission="api.docs"),
         ),
     ]

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from roost.core import InvalidRequest, NotFound, new_id
+from roost.core import Forbidden, InvalidRequest, NotFound, new_id
 from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
@@ -246,9 +246,13 @@ def routes(services: Services) -> list[BaseRoute]:
         from roost.knowledge.errors import EmbeddingError
         from roost.knowledge.resolve import resolve_embedder
 
-        principal.require_admin()
         body = await parse_body(request, KnowledgeBaseCreate)
         tenant = body.tenant_id or _tenant(principal) or "default"
+        if principal.tenant_scope() is not None and tenant != _tenant(principal):
+            raise Forbidden(
+                "a knowledge base can only be made in your own tenant",
+                hint="leave tenant_id out",
+            )
         base_url = body.base_url or get_settings().embeddings_base_url
         if body.embedder.startswith("openai:") and not base_url:
             raise InvalidRequest(
@@ -285,7 +289,6 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response(_kb_out(info))
 
     async def delete_base(request: Request, principal: Principal) -> Response:
-        principal.require_admin()
         await knowledge_store(app).delete(
             request.path_params["kb_id"], tenant_id=_tenant(principal)
         )
@@ -313,7 +316,6 @@ def routes(services: Services) -> list[BaseRoute]:
     async def upload(request: Request, principal: Principal) -> Response:
         from roost.knowledge import DocumentInput
 
-        principal.require_admin()
         name = request.query_params.get("name", "")
         if not name or "/" in name or "\\" in name or len(name) > 255:
             raise InvalidRequest(
@@ -342,7 +344,6 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response(job.out())
 
     async def delete_document(request: Request, principal: Principal) -> Response:
-        principal.require_admin()
         kb = await _open(app, principal, request.path_params["kb_id"])
         await kb.delete_document(request.path_params["document_id"])
         await kb.flush()
@@ -402,26 +403,32 @@ def routes(services: Services) -> list[BaseRoute]:
                 "Your long-term memories (admin: ?user_id=); ?format=jsonl exports them",
                 response={"application/json": {"schema": listed}, **ndjson},
                 params=(user, tenant, fmt),
+                permission="memories",
             ),
         ),
         api_route(
             "/v1/memories",
             delete_memories,
             ["DELETE"],
-            Doc("Delete all your memories", response={"type": "object"}, params=(user, tenant)),
+            Doc(
+                "Delete all your memories",
+                response={"type": "object"},
+                params=(user, tenant),
+                permission="memories",
+            ),
         ),
         api_route(
             "/v1/memories/{memory_id}",
             delete_memory,
             ["DELETE"],
-            Doc("Delete one memory", status=204, params=(user, tenant)),
+            Doc("Delete one memory", status=204, params=(user, tenant), permission="memories"),
         ),
         api_route(
             base,
             create,
             ["POST"],
             Doc(
-                "Create a knowledge base (admin)",
+                "Create a knowledge base (developers and admins of the tenant)",
                 body=KnowledgeBaseCreate,
                 response=kb_out,
                 status=201,
@@ -429,41 +436,48 @@ def routes(services: Services) -> list[BaseRoute]:
                     "409": "a knowledge base of that name exists in the tenant",
                     "422": "invalid, or the embedder failed its probe (embedder_unusable)",
                 },
-                admin=True,
+                permission="knowledge.manage",
             ),
         ),
         api_route(
-            base, list_bases, ["GET"], Doc("List your tenant's knowledge bases", response=listed)
+            base,
+            list_bases,
+            ["GET"],
+            Doc("List your tenant's knowledge bases", response=listed, permission="knowledge.read"),
         ),
         api_route(
             base + "/{kb_id}",
             get_base,
             ["GET"],
-            Doc("Get a knowledge base", response=kb_out, errors=by_name),
+            Doc(
+                "Get a knowledge base", response=kb_out, errors=by_name, permission="knowledge.read"
+            ),
         ),
         api_route(
             base + "/{kb_id}",
             delete_base,
             ["DELETE"],
-            Doc("Delete a knowledge base (admin)", status=204, admin=True, errors=by_name),
+            Doc(
+                "Delete a knowledge base", status=204, permission="knowledge.manage", errors=by_name
+            ),
         ),
         api_route(
             base + "/{kb_id}/documents",
             list_documents,
             ["GET"],
-            Doc("List its documents", response=listed, errors=by_name),
+            Doc("List its documents", response=listed, errors=by_name, permission="knowledge.read"),
         ),
         api_route(
             base + "/{kb_id}/documents",
             upload,
             ["POST"],
             Doc(
-                "Upload a document (raw body, ?name=FILE.EXT; admin): a background job",
+                "Upload a document (raw body, ?name=FILE.EXT): a background job",
                 body=raw,
                 response=job,
                 status=202,
                 params=(name,),
-                admin=True,
+                permission="knowledge.manage",
                 errors=by_name,
             ),
         ),
@@ -472,7 +486,10 @@ def routes(services: Services) -> list[BaseRoute]:
             delete_document,
             ["DELETE"],
             Doc(
-                "Delete a document from every index (admin)", status=204, admin=True, errors=by_name
+                "Delete a document from every index",
+                status=204,
+                permission="knowledge.manage",
+                errors=by_name,
             ),
         ),
         api_route(
@@ -492,7 +509,12 @@ def routes(services: Services) -> list[BaseRoute]:
             base + "/{kb_id}/jobs/{job_id}",
             get_job,
             ["GET"],
-            Doc("An ingestion job's progress and report", response=job, errors=by_name),
+            Doc(
+                "An ingestion job's progress and report",
+                response=job,
+                errors=by_name,
+                permission="knowledge.read",
+            ),
         ),
         api_route(
             base + "/{kb_id}/search",
@@ -503,6 +525,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 body=KnowledgeSearch,
                 response=listed,
                 errors=by_name,
+                permission="knowledge.read",
             ),
         ),
     ]

@@ -209,8 +209,12 @@ def routes(services: Services) -> list[BaseRoute]:
             "404": "agent_not_found (model names no agent)",
             "409": "session_busy, session_agent_mismatch",
         },
+        permission="runs.write",
+        quota="run",
     )
-    models = Doc("The agents, as OpenAI models", response={"type": "object"})
+    models = Doc(
+        "The agents, as OpenAI models", response={"type": "object"}, permission="agents.read"
+    )
     return [
         api_route("/v1/chat/completions", chat_completions, ["POST"], doc),
         api_route("/v1/models", list_models, ["GET"], models),

@@ -160,6 +160,8 @@ def routes(services: Services) -> list[BaseRoute]:
         output = handle.final if handle is not None else None
         if output is None and run.status in ("succeeded", "canceled"):
             output = await _stored_output(services, run.id)
+        if not principal.allows("content.read"):  # operators: the run, not what was said
+            output = None
         return json_response(run_out(run, output))
 
     async def run_events(request: Request, principal: Principal) -> Response:
@@ -194,6 +196,8 @@ def routes(services: Services) -> list[BaseRoute]:
                 "404": "session_not_found (or not yours), agent_not_found",
                 "409": "session_busy (busy_policy reject)",
             },
+            permission="runs.write",
+            quota="run",
         )
 
     session_header = header("X-Session-ID", "the session to run in", NON_BLANK, required=True)
@@ -222,12 +226,22 @@ def routes(services: Services) -> list[BaseRoute]:
             ["POST"],
             start_doc("Start a run in the session named by X-Session-ID", session_header),
         ),
-        api_route("/v1/runs/{run_id}", get_run, ["GET"], Doc("Get a run", response=RunOut)),
+        api_route(
+            "/v1/runs/{run_id}",
+            get_run,
+            ["GET"],
+            Doc("Get a run", response=RunOut, permission="runs.read"),
+        ),
         api_route(
             "/v1/runs/{run_id}/events",
             run_events,
             ["GET"],
-            Doc("Join or resume a run's stream", response=SSE_EVENTS, params=resume),
+            Doc(
+                "Join or resume a run's stream",
+                response=SSE_EVENTS,
+                params=resume,
+                permission="content.read",
+            ),
         ),
         api_route(
             "/v1/runs/{run_id}/cancel",
@@ -238,6 +252,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 status=202,
                 response=accepted,
                 errors={"409": "run_not_active (it already finished)"},
+                permission="runs.write",
             ),
         ),
         api_route(
@@ -250,6 +265,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 status=202,
                 response={"type": "object"},
                 errors={"409": "run_not_active"},
+                permission="runs.write",
             ),
         ),
     ]

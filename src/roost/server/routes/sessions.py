@@ -135,6 +135,8 @@ def routes(services: Services) -> list[BaseRoute]:
                 response=SessionOut,
                 status=201,
                 errors={"404": "agent_not_found"},
+                permission="sessions.write",
+                quota="session",
             ),
         ),
         api_route(
@@ -145,13 +147,14 @@ def routes(services: Services) -> list[BaseRoute]:
                 "List your sessions",
                 response=SessionList,
                 params=(limit, query("cursor", "next_cursor of the previous page", CURSOR)),
+                permission="sessions.read",
             ),
         ),
         api_route(
             "/v1/sessions/{session_id}",
             get_session,
             ["GET"],
-            Doc("Get a session", response=SessionOut),
+            Doc("Get a session", response=SessionOut, permission="sessions.read"),
         ),
         api_route(
             "/v1/sessions/{session_id}",
@@ -161,6 +164,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 "Delete a session and its history",
                 status=204,
                 errors={"409": "session_busy (a run is active)"},
+                permission="sessions.write",
             ),
         ),
         api_route(
@@ -171,6 +175,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 "Page through messages",
                 response=MessagePageOut,
                 params=(limit, query("after", "next_after of the previous page", SEQ)),
+                permission="content.read",
             ),
         ),
     ]

@@ -48,10 +48,17 @@ def routes(services: Services) -> list[BaseRoute]:
             s.path,
             make(s),
             ["POST"],
-            Doc(f"Queue task {s.name}", body=JSON_ANY, response=TaskOut, status=202),
+            Doc(
+                f"Queue task {s.name}",
+                body=JSON_ANY,
+                response=TaskOut,
+                status=202,
+                permission="endpoints.call",
+                quota="run",
+            ),
         )
         for s in services.tasks.values()
     ]
-    doc = Doc("Status of a background task", response=TaskOut)
+    doc = Doc("Status of a background task", response=TaskOut, permission="endpoints.call")
     out.append(api_route("/v1/tasks/{task_id}", get_task, ["GET"], doc))
     return out

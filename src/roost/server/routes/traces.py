@@ -32,9 +32,18 @@ def routes(services: Services) -> list[BaseRoute]:
         if not principal.is_admin:
             for span in tree["spans"]:
                 _redact(span)
+        if not principal.allows("content.read"):  # operators: timings, not what was said
+            from roost.observe.tracing import CONTENT_ATTRIBUTES, CONTENT_EVENT_PREFIXES
+
+            for span in tree["spans"]:
+                _strip_content(span, CONTENT_ATTRIBUTES, CONTENT_EVENT_PREFIXES)
         return json_response(tree)
 
-    doc = Doc("The run's span tree (roost.observe)", response={"type": "object"})
+    doc = Doc(
+        "The run's span tree (roost.observe; without prompts and replies for operators)",
+        response={"type": "object"},
+        permission="traces.read",
+    )
     return [api_route("/v1/runs/{run_id}/trace", run_trace, ["GET"], doc)]
 
 
@@ -55,3 +64,20 @@ def _redact(span: dict[str, Any]) -> None:
             span["status_message"] = attrs.get("exception.type") or "error"
     for child in span.get("children") or ():
         _redact(child)
+
+
+def _strip_content(span: dict[str, Any], keys: frozenset[str], prefixes: tuple[str, ...]) -> None:
+    """Drop the attributes and events that hold prompts, replies and tool payloads."""
+    attrs = span.get("attributes")
+    if isinstance(attrs, dict):
+        for key in [k for k in attrs if k in keys]:
+            del attrs[key]
+    events = span.get("events")
+    if isinstance(events, list):
+        span["events"] = [
+            e
+            for e in events
+            if not (isinstance(e, dict) and str(e.get("name")).startswith(prefixes))
+        ]
+    for child in span.get("children") or ():
+        _strip_content(child, keys, prefixes)

@@ -92,7 +92,13 @@ def routes(services: Services) -> list[BaseRoute]:
             )
         since, until = _time_param(request, "since"), _time_param(request, "until")
         tenant = request.query_params.get("tenant") or None
-        if principal.is_admin:
+        reach = principal.reach()
+        if reach == "all":
+            rows = await services.store.usage_summary(
+                group_by, since=since, until=until, tenant_id=tenant
+            )
+        elif reach == "tenant" and principal.tenant_id is not None:  # its tenant's, whole
+            tenant = principal.tenant_id
             rows = await services.store.usage_summary(
                 group_by, since=since, until=until, tenant_id=tenant
             )
@@ -126,5 +132,10 @@ def routes(services: Services) -> list[BaseRoute]:
         query("until", "runs created before this time", when),
         query("tenant", "one tenant (admin keys only)", {"type": "string"}),
     )
-    doc = Doc("Token usage and cost, grouped", response={"type": "object"}, params=params)
+    doc = Doc(
+        "Token usage and cost, grouped (your own, your tenant's, or every tenant's by role)",
+        response={"type": "object"},
+        params=params,
+        permission="usage.read",
+    )
     return [api_route("/v1/usage", usage, ["GET"], doc)]
