@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from roost.agents import _decision as decision
 from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
 from roost.agents.memory import InMemoryMemory, Memory
+from roost.core import jsontext
 from roost.core import (
     ApprovalNotFound,
     ApprovalRequired,
@@ -477,6 +479,10 @@ class ReActAgent:
                     "gen_ai.output.messages",
                     {"gen_ai.output.messages": response.msg.model_dump_json()},
                 )
+        # the call itself, for whoever records what the model was asked (the audit trail)
+        sent = jsontext.encode([m.model_dump(mode="json", exclude_none=True) for m in msgs])
+        response.prompt_digest = "sha256:" + hashlib.sha256(sent.encode()).hexdigest()
+        emit(response)
         return response
 
     def _decision_message(

@@ -9,6 +9,7 @@ verifier recomputes a million of them in seconds (docs/decisions/0200).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -106,7 +107,7 @@ class AuditRecord:
         from datetime import UTC, datetime
 
         out: dict[str, Any] = {name: getattr(self, name) for name in COLUMNS}
-        out["detail"] = jsontext.decode(self.detail) if self.detail else {}
+        out["detail"] = json.loads(self.detail) if self.detail else {}
         out["at"] = datetime.fromtimestamp(self.at_us / 1e6, UTC).isoformat()
         return out
 

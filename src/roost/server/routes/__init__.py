@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     """The app's routes, then ``extra`` (other layers')."""
     from roost.server.routes import (
+        audit,
         custom,
         health,
         keys,
@@ -36,6 +37,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         openai_compat,
         tasks,
         knowledge,
+        audit,
         custom,
     ):
         routes.extend(module.routes(services))

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from roost.server._http import json_response, parse_body
+from roost.server.auditing import record_action
 from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
 from roost.server.schemas import KeyCreate, KeyOut
@@ -40,6 +41,10 @@ def routes(services: Services) -> list[BaseRoute]:
         plaintext, record = await services.store.create_api_key(
             body.name, role=body.role, tenant_id=body.tenant_id, user_id=body.user_id
         )
+        await record_action(
+            services, "key.created", resource_type="key", resource_id=record.id,
+            detail={"role": record.role, "for_user": record.user_id, "for_tenant": record.tenant_id},
+        )
         return json_response(_key_out(record, plaintext), status=201)
 
     async def list_keys(request: Request, principal: Principal) -> Response:
@@ -52,6 +57,7 @@ def routes(services: Services) -> list[BaseRoute]:
         record = await services.store.revoke_api_key(request.path_params["key_id"])
         if services.authenticator is not None:
             services.authenticator.forget()
+        await record_action(services, "key.revoked", resource_type="key", resource_id=record.id)
         return json_response(_key_out(record))
 
     listed = {"type": "object", "properties": {"data": {"type": "array"}}}

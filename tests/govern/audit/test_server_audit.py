@@ -1,0 +1,137 @@
+"""The audit trail of a real server: a run with a tool call leaves its records and
+lineage, admin actions and refused requests are on record, deleting the session keeps
+them, and only admins read the trail."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "server"))
+
+from server_support import ADMIN_KEY, new_session, read_sse, served  # noqa: E402
+
+from roost.agents import ReActAgent  # noqa: E402
+from roost.core import Usage  # noqa: E402
+from roost.models import ScriptedModel, ScriptedReply  # noqa: E402
+from roost.server import AgentApp, AgentContext  # noqa: E402
+from roost.tools import Toolkit  # noqa: E402
+
+__all__ = ["served"]
+
+
+def lookup(city: str) -> str:
+    """Look up the weather of a city."""
+    return f"{city}: sunny, 21 C"
+
+
+def make_app() -> AgentApp:
+    app = AgentApp("audited", admin_key=ADMIN_KEY, rate_limit=None, auth_failure_limit=None)
+
+    @app.agent(name="weather")
+    def weather(ctx: AgentContext) -> ReActAgent:
+        model = ScriptedModel(
+            [
+                ScriptedModel.tool_call("lookup", {"city": "Paris"}),
+                ScriptedReply(text="Sunny in Paris.", usage=Usage(input_tokens=30, output_tokens=4)),
+            ],
+            model_name="scripted-weather",
+        )
+        return ReActAgent("weather", model, toolkit=Toolkit([lookup]))
+
+    return app
+
+
+def _records(admin: httpx.Client, **params: Any) -> list[dict[str, Any]]:
+    r = admin.get("/v1/audit", params={"limit": 1000, **params})
+    assert r.status_code == 200, r.text
+    return list(r.json()["data"])
+
+
+def test_a_run_leaves_its_records_and_lineage_beyond_the_session(served: Any) -> None:
+    s = served(make_app())
+    with s.client() as admin:
+        key = admin.post("/v1/keys", json={"name": "alice", "user_id": "alice", "tenant_id": "t1"})
+        alice_key = key.json()["key"]
+        with s.client(alice_key, headers={"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"}) as alice:
+            sid = new_session(alice)
+            with alice.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "weather?"}) as r:
+                events = read_sse(r)
+            done = events.events[-1]
+            assert done["type"] == "run.completed"
+            answer_id = done["output"]["id"]
+            run_id = done["run_id"]
+
+            records = _records(admin, run_id=run_id)
+            actions = [r["action"] for r in reversed(records)]
+            assert actions == ["run.started", "model.call", "tool.call", "model.call", "run.finished"]
+            for rec in records:
+                assert (rec["user_id"], rec["tenant_id"]) == ("alice", "t1")
+                assert rec["key_id"] == key.json()["id"] and rec["client"] == "127.0.0.1"
+                assert rec["trace_id"] == "ab" * 16
+            tool = next(r for r in records if r["action"] == "tool.call")
+            assert tool["detail"]["args_digest"].startswith("sha256:")
+            assert "Paris" not in json.dumps(tool)  # digests, not content, by default
+
+            lineage = alice.get(f"/v1/messages/{answer_id}/lineage")
+            assert lineage.status_code == 200, lineage.text
+            tree = lineage.json()
+            assert tree["run"]["id"] == run_id and tree["run"]["user_id"] == "alice"
+            assert [c["model"] for c in tree["model_calls"]] == ["scripted-weather"] * 2
+            assert tree["model_calls"][1]["usage"]["input_tokens"] == 30
+            assert tree["model_calls"][0]["prompt_digest"] != tree["model_calls"][1]["prompt_digest"]
+            assert [t["name"] for t in tree["tool_calls"]] == ["lookup"]
+
+            # another user does not see it; the owner deletes the session; the trail stays
+            with s.client(admin.post("/v1/keys", json={"name": "bob", "user_id": "bob"}).json()["key"]) as bob:
+                assert bob.get(f"/v1/messages/{answer_id}/lineage").status_code == 404
+                assert bob.get("/v1/audit").status_code == 403
+            assert alice.delete(f"/v1/sessions/{sid}").status_code == 204
+            assert alice.get(f"/v1/messages/{answer_id}/lineage").json() == tree
+        assert len(_records(admin, run_id=run_id)) == 5
+        deleted = _records(admin, action="session.*")
+        assert deleted[0]["resource_id"] == sid and deleted[0]["key_id"] == key.json()["id"]
+        assert _records(admin, action="key.created")[0]["detail"]["for_user"] == "bob"
+        assert (r := admin.get("/v1/audit/verify")).status_code == 200 and r.json()["ok"], r.text
+
+
+def test_refused_requests_are_on_record(served: Any) -> None:
+    s = served(make_app())
+    with s.client("rk_" + "B" * 43) as wrong:
+        assert wrong.get("/v1/sessions").status_code == 401
+    with s.client() as admin:
+        user = admin.post("/v1/keys", json={"name": "u", "user_id": "carol"}).json()
+        with s.client(user["key"]) as carol:
+            assert carol.get("/v1/keys").status_code == 403
+        failed = _records(admin, action="auth.failed")
+        assert failed[0]["resource_id"] == "GET /v1/sessions" and failed[0]["outcome"] == "denied"
+        denied = _records(admin, action="authz.denied")
+        assert (denied[0]["user_id"], denied[0]["key_id"]) == ("carol", user["id"])
+
+
+def test_export_filters_by_user_and_time_as_jsonl_and_csv(served: Any) -> None:
+    s = served(make_app())
+    with s.client() as admin:
+        for name in ("dave", "erin"):
+            k = admin.post("/v1/keys", json={"name": name, "user_id": name}).json()["key"]
+            with s.client(k) as c:
+                sid = new_session(c)
+                r = c.post(f"/v1/sessions/{sid}/runs", json={"input": "hi", "stream": False})
+                assert r.status_code == 200
+        lines = admin.get("/v1/audit", params={"user_id": "dave", "format": "jsonl"}).text.splitlines()
+        rows = [json.loads(line) for line in lines]
+        assert rows and {r["user_id"] for r in rows} == {"dave"}
+        assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+        csv_text = admin.get("/v1/audit", params={"user_id": "erin", "format": "csv"}).text
+        assert csv_text.splitlines()[0].startswith("seq,at,")
+        assert len(csv_text.splitlines()) == 1 + len(_records(admin, user_id="erin"))
+        assert _records(admin, user_id="dave", until="2000-01-01T00:00:00Z") == []
+        page = admin.get("/v1/audit", params={"limit": 2}).json()
+        more = admin.get("/v1/audit", params={"limit": 2, "before": page["next_before"]}).json()
+        assert page["data"][-1]["seq"] > more["data"][0]["seq"]
+        bad = admin.get("/v1/audit", params={"since": "yesterday"})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
