@@ -33,6 +33,8 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.bundle", "app", None),
     ("roost.cli.db", "app", "db"),
     ("roost.cli.kb", "app", "kb"),
+    ("roost.cli.audit", "app", "audit"),
+    ("roost.cli.audit", "lineage_app", None),
 ]
 
 
@@ -51,6 +53,8 @@ _ENTRY: dict[str, str] = {
     "bundle": "roost.cli.bundle",
     "db": "roost.cli.db",
     "kb": "roost.cli.kb",
+    "audit": "roost.cli.audit",
+    "lineage": "roost.cli.audit",
 }
 
 
