@@ -22,8 +22,17 @@ from roost.server import AgentApp, AgentContext
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
 PUBLIC = {"/healthz", "/readyz", "/v1/public"}
-ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"}
-RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
+ADMIN_ONLY = {
+    "/v1/keys",
+    "/v1/keys/{key_id}",
+    "/metrics",
+    "/v1/audit",
+    "/v1/audit/verify",
+    "/v1/audit/holds",
+    "/v1/audit/holds/{hold_id}",
+    "/v1/audit/archive",
+}
+RESOURCE_PARAMS = {"session_id", "run_id", "task_id", "message_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
 NO_KEY = ("none", "wrong", "basic")
 
@@ -60,11 +69,12 @@ class Caller:
 
 @dataclass
 class Owned:
-    """One caller's session, finished run and task."""
+    """One caller's session, finished run (and its answer) and task."""
 
     session: str
     run: str
     task: str
+    message: str
 
 
 def _key(admin: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -108,7 +118,7 @@ def _own(c: httpx.Client, marker: str) -> Owned:
     assert task.status_code == 202, task.text
     task_id = task.json()["id"]
     wait_until(lambda: c.get(f"/v1/tasks/{task_id}").json()["status"] == "completed")
-    return Owned(sid, run.json()["id"], task_id)
+    return Owned(sid, run.json()["id"], task_id, run.json()["output"]["id"])
 
 
 def _routes(s: Served) -> list[tuple[str, str]]:
@@ -130,6 +140,8 @@ def _request(
         "task_id": res.task,
         "call_id": "call_1",
         "key_id": key_id,
+        "message_id": res.message,
+        "hold_id": "hold_matrix",  # none such: 404 for an admin too, 403 for the others
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -149,6 +161,7 @@ def _request(
             "/v1/runs": {"input": "hi", "stream": False},
             "/v1/runs/{run_id}/approvals/{call_id}": {"approve": True},
             "/v1/keys": {"name": "made-in-matrix"},
+            "/v1/audit/holds": {"user_id": "nobody", "reason": "matrix"},
         }.get(template, {})
     return c.request(method, path, json=body, headers=headers)
 
@@ -205,6 +218,8 @@ def test_every_route_refuses_every_caller_but_the_owner(served):
                 where = f"{name}: {method} {template} -> {r.status_code} {r.text[:200]}"
                 if name == "owner" and template in ADMIN_ONLY:
                     assert r.status_code == 403, where
+                elif template == "/v1/audit/holds/{hold_id}":
+                    assert r.status_code == 404, where  # no such hold
                 else:  # found (409: a finished run cannot be canceled or approved)
                     assert r.status_code < 300 or r.status_code == 409, where
     finally:

@@ -135,3 +135,34 @@ def test_export_filters_by_user_and_time_as_jsonl_and_csv(served: Any) -> None:
         assert page["data"][-1]["seq"] > more["data"][0]["seq"]
         bad = admin.get("/v1/audit", params={"since": "yesterday"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+
+
+AUDIT_ROUTES = [
+    ("GET", "/v1/audit", None),
+    ("GET", "/v1/audit/verify", None),
+    ("GET", "/v1/audit/holds", None),
+    ("POST", "/v1/audit/holds", {"user_id": "frank", "reason": "case 9"}),
+    ("POST", "/v1/audit/archive", {}),
+    ("DELETE", "/v1/audit/holds/hold_none", None),
+]
+
+
+def test_only_admins_reach_the_audit_routes(served: Any) -> None:
+    s = served(make_app())
+    with s.client() as admin:
+        user_key = admin.post("/v1/keys", json={"name": "u", "user_id": "gus"}).json()["key"]
+        with s.client(None) as nobody, s.client(user_key) as user:
+            for method, path, body in AUDIT_ROUTES:
+                assert nobody.request(method, path, json=body).status_code == 401, path
+                assert user.request(method, path, json=body).status_code == 403, path
+                got = admin.request(method, path, json=body)
+                expected = 404 if path.endswith("hold_none") else (201 if method == "POST" and "holds" in path else 200)
+                assert got.status_code == expected, (path, got.text)
+        held = admin.get("/v1/audit/holds").json()["data"]
+        assert [h["user_id"] for h in held] == ["frank"]
+        released = admin.delete(f"/v1/audit/holds/{held[0]['id']}")
+        assert released.status_code == 200 and released.json()["released_at_us"]
+        short = admin.post("/v1/audit/archive", json={"days": 3})
+        assert short.status_code == 422 and short.json()["error"]["code"] == "audit_retention_too_short"
+        refused = _records(admin, action="authz.denied")
+        assert len(refused) == len(AUDIT_ROUTES)
