@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import os
 import resource
 import secrets
 import statistics
@@ -46,9 +45,12 @@ def _entry(i: int) -> AuditEntry:
         resource_id="openai:gpt-4o-mini",
         run_id=f"run_{i // 5}",
         session_id=f"ses_{i // 50}",
-        detail={"model": "openai:gpt-4o-mini", "prompt_digest": "sha256:" + "ab" * 32,
-                "completion_digest": "sha256:" + "cd" * 32,
-                "usage": {"input_tokens": 812, "output_tokens": 64}},
+        detail={
+            "model": "openai:gpt-4o-mini",
+            "prompt_digest": "sha256:" + "ab" * 32,
+            "completion_digest": "sha256:" + "cd" * 32,
+            "usage": {"input_tokens": 812, "output_tokens": 64},
+        },
     )
 
 
@@ -67,8 +69,10 @@ async def _append(url: str, n: int, schema: str | None) -> None:
     await asyncio.gather(*(producer(p) for p in range(producers)))
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     done = per * producers
-    print(f"{store.dialect}: {done} records in {wall:.2f} s = {done / wall:,.0f} records/s "
-          f"({done / cpu:,.0f} per CPU-second of this process)")
+    print(
+        f"{store.dialect}: {done} records in {wall:.2f} s = {done / wall:,.0f} records/s "
+        f"({done / cpu:,.0f} per CPU-second of this process)"
+    )
     report = await verify(store)
     assert report.ok and report.records == done + 1, report.problem
     await store.close()
@@ -85,13 +89,15 @@ async def _verify(n: int) -> None:
             await log.record_many([_entry(i) for i in range(start, min(n, start + batch))])
         fill = time.perf_counter() - t0
         print(f"filled {n:,} records in {fill:.1f} s ({n / fill:,.0f}/s in batches of {batch:,})")
-        size = os.path.getsize(Path(tmp) / "audit.db") / 1e6
+        size = (Path(tmp) / "audit.db").stat().st_size / 1e6
         t0, c0 = time.perf_counter(), _cpu()
         report = await verify(store, verifier=signer.verifier)
         wall, cpu = time.perf_counter() - t0, _cpu() - c0
         assert report.ok and report.records == n, report.problem
-        print(f"verify {n:,} records: {wall:.2f} s wall, {cpu:.2f} s CPU "
-              f"({report.checkpoints} checkpoints checked; database {size:.0f} MB)")
+        print(
+            f"verify {n:,} records: {wall:.2f} s wall, {cpu:.2f} s CPU "
+            f"({report.checkpoints} checkpoints checked; database {size:.0f} MB)"
+        )
         t0 = time.perf_counter()
         rows = [r async for r in export(store, AuditQuery(user_id="user42"))]
         wall = time.perf_counter() - t0
@@ -99,7 +105,9 @@ async def _verify(n: int) -> None:
         t0 = time.perf_counter()
         since = rows[len(rows) // 2].at_us
         half = [r async for r in export(store, AuditQuery(user_id="user42", since_us=since))]
-        print(f"export one user since a time ({len(half):,} records): {time.perf_counter() - t0:.3f} s")
+        print(
+            f"export one user since a time ({len(half):,} records): {time.perf_counter() - t0:.3f} s"
+        )
         await store.close()
 
 
@@ -110,8 +118,12 @@ def _server(pairs: int) -> None:
 
     base = roost_side(store="disk")
     sides = [
-        dataclasses.replace(base, name="roost[disk,audit off]", env={**base.env, "ROOST_AUDIT": "0"}),
-        dataclasses.replace(base, name="roost[disk,audit on]", env={**base.env, "ROOST_AUDIT": "1"}),
+        dataclasses.replace(
+            base, name="roost[disk,audit off]", env={**base.env, "ROOST_AUDIT": "0"}
+        ),
+        dataclasses.replace(
+            base, name="roost[disk,audit on]", env={**base.env, "ROOST_AUDIT": "1"}
+        ),
     ]
     plan = Plan(quick=True, soak=None)
     logs = Path(tempfile.mkdtemp(prefix="roost-bench-audit-"))
@@ -120,17 +132,23 @@ def _server(pairs: int) -> None:
     with fake_model_server() as model_url:
         for i in range(pairs):
             for side in sides:
-                r = measure_server(side, model_url, plan, soak=False, log=logs / f"{i}-{side.name}.log")
+                r = measure_server(
+                    side, model_url, plan, soak=False, log=logs / f"{i}-{side.name}.log"
+                )
                 cpu[side.name].append(r["cpu_ms_per_run"])
                 c20[side.name].append(r["cpu_ms_per_run_c20"])
-                print(f"pair {i + 1} {side.name:22s} CPU {r['cpu_ms_per_run']:.2f} ms/run sequential, "
-                      f"{r['cpu_ms_per_run_c20']:.2f} ms/run at c20, tracebacks {r['server_tracebacks']}",
-                      flush=True)
+                print(
+                    f"pair {i + 1} {side.name:22s} CPU {r['cpu_ms_per_run']:.2f} ms/run sequential, "
+                    f"{r['cpu_ms_per_run_c20']:.2f} ms/run at c20, tracebacks {r['server_tracebacks']}",
+                    flush=True,
+                )
     off, on = (s.name for s in sides)
     for label, data in (("sequential", cpu), ("c20", c20)):
         ratios = [b / a for a, b in zip(data[off], data[on], strict=True)]
-        print(f"{label}: median {statistics.median(data[off]):.2f} → {statistics.median(data[on]):.2f} "
-              f"ms/run; audit on/off per pair {', '.join(f'{r:.3f}' for r in ratios)}")
+        print(
+            f"{label}: median {statistics.median(data[off]):.2f} → {statistics.median(data[on]):.2f} "
+            f"ms/run; audit on/off per pair {', '.join(f'{r:.3f}' for r in ratios)}"
+        )
 
 
 def main() -> None:

@@ -27,12 +27,25 @@ def db(roost_home: Path) -> str:
         log = AuditLog.from_settings(store, get_settings())  # creates the signing key file
         for i in range(6):
             who = "ann" if i % 2 else "ben"
-            await log.record(AuditEntry("run.started", user_id=who, run_id="run_1",
-                                        message_id="msg_in", detail={"i": i}))
-        await log.record(AuditEntry("model.call", user_id="ann", run_id="run_1",
-                                    message_id="msg_out", resource_id="scripted",
-                                    detail={"model": "scripted", "prompt_digest": "sha256:00",
-                                            "usage": {"input_tokens": 5, "output_tokens": 2}}))
+            await log.record(
+                AuditEntry(
+                    "run.started", user_id=who, run_id="run_1", message_id="msg_in", detail={"i": i}
+                )
+            )
+        await log.record(
+            AuditEntry(
+                "model.call",
+                user_id="ann",
+                run_id="run_1",
+                message_id="msg_out",
+                resource_id="scripted",
+                detail={
+                    "model": "scripted",
+                    "prompt_digest": "sha256:00",
+                    "usage": {"input_tokens": 5, "output_tokens": 2},
+                },
+            )
+        )
         await log.close()
         await store.close()
 
@@ -56,7 +69,8 @@ def test_verify_says_ok_then_names_the_altered_record(db: str) -> None:
     bad = runner.invoke(app, ["verify", "--database-url", db, "--json"])
     assert bad.exit_code == 1
     assert json.loads(bad.output)["problem"] == {
-        "kind": "altered", "seq": 4,
+        "kind": "altered",
+        "seq": 4,
         "message": "record 4 was altered: its hash does not match its content",
     }
 
@@ -72,8 +86,22 @@ def test_verify_without_a_key_is_a_typed_error(db: str, roost_home: Path) -> Non
 
 def test_export_one_user_as_csv_and_search(db: str, tmp_path: Path) -> None:
     out = tmp_path / "ann.csv"
-    done = runner.invoke(app, ["export", "--user", "ann", "--format", "csv", "-o", str(out),
-                               "--database-url", db, "--since", "2020-01-01"])
+    done = runner.invoke(
+        app,
+        [
+            "export",
+            "--user",
+            "ann",
+            "--format",
+            "csv",
+            "-o",
+            str(out),
+            "--database-url",
+            db,
+            "--since",
+            "2020-01-01",
+        ],
+    )
     assert done.exit_code == 0, done.output
     lines = out.read_text().splitlines()
     assert lines[0].startswith("seq,at,") and len(lines) == 1 + 4

@@ -22,7 +22,6 @@ from pydantic import BaseModel, ValidationError
 from roost.agents import _decision as decision
 from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
 from roost.agents.memory import InMemoryMemory, Memory
-from roost.core import jsontext
 from roost.core import (
     ApprovalNotFound,
     ApprovalRequired,
@@ -50,6 +49,7 @@ from roost.core import (
     ToolUseBlock,
     Usage,
     UsageEvent,
+    jsontext,
     new_id,
 )
 from roost.models.base import ChatModel

@@ -56,7 +56,9 @@ def _time(value: str | None, name: str) -> int | None:
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO 8601 date or time", param_hint=name) from None
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 date or time", param_hint=name
+        ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return int(at.timestamp() * 1_000_000)
@@ -84,7 +86,9 @@ def verify_cmd(
     archive: ArchiveOpt = None,
     skip_signatures: Annotated[
         bool,
-        typer.Option("--skip-signatures", help="Do not check checkpoint signatures. / 不校验签名。"),
+        typer.Option(
+            "--skip-signatures", help="Do not check checkpoint signatures. / 不校验签名。"
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -96,8 +100,13 @@ def verify_cmd(
     try:
         verifier = None if skip_signatures else load_verifier(settings)
         target = target_for(archive, settings)
-        with Progress(SpinnerColumn(), TextColumn("verifying the audit chain"),
-                      TimeElapsedColumn(), console=Console(stderr=True), transient=True):
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("verifying the audit chain"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ):
             report = asyncio.run(
                 _with_store(database_url, lambda s: verify(s, target=target, verifier=verifier))
             )
@@ -123,28 +132,62 @@ def verify_cmd(
     raise typer.Exit(code=0 if report.ok else 1)
 
 
-def _query(user: str | None, tenant: str | None, action: str | None, resource: str | None,
-           since: str | None, until: str | None) -> Any:
+def _query(
+    user: str | None,
+    tenant: str | None,
+    action: str | None,
+    resource: str | None,
+    since: str | None,
+    until: str | None,
+) -> Any:
     from roost.govern.audit.query import AuditQuery
 
-    return AuditQuery(user_id=user, tenant_id=tenant, action=action, resource_id=resource,
-                      since_us=_time(since, "--since"), until_us=_time(until, "--until"))
+    return AuditQuery(
+        user_id=user,
+        tenant_id=tenant,
+        action=action,
+        resource_id=resource,
+        since_us=_time(since, "--since"),
+        until_us=_time(until, "--until"),
+    )
 
 
-CSV_COLUMNS = ("seq", "at", "tenant_id", "user_id", "key_id", "client", "action",
-               "resource_type", "resource_id", "outcome", "trace_id", "run_id", "session_id",
-               "message_id", "detail", "prev_hash", "hash")
+CSV_COLUMNS = (
+    "seq",
+    "at",
+    "tenant_id",
+    "user_id",
+    "key_id",
+    "client",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "trace_id",
+    "run_id",
+    "session_id",
+    "message_id",
+    "detail",
+    "prev_hash",
+    "hash",
+)
 
 
 @app.command("export")
 def export_cmd(
     user: Annotated[str | None, typer.Option("--user", help="Only this user. / 指定用户。")] = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant. / 指定租户。")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="An action or prefix (run.*). / 操作。")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Only this tenant. / 指定租户。")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="An action or prefix (run.*). / 操作。")
+    ] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv. / 格式。")] = "jsonl",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout). / 输出文件。")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout). / 输出文件。")
+    ] = None,
     database_url: DatabaseOpt = None,
     archive: ArchiveOpt = None,
 ) -> None:
@@ -163,8 +206,13 @@ def export_cmd(
 
     async def work(store: Any) -> int:
         n = 0
-        with Progress(SpinnerColumn(), TextColumn("exported {task.completed} records"),
-                      TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("exported {task.completed} records"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
             task = bar.add_task("export")
             async for rec in export(store, q, target=target):
                 row = rec.to_json()
@@ -191,12 +239,20 @@ def export_cmd(
 @app.command("search")
 def search_cmd(
     user: Annotated[str | None, typer.Option("--user", help="Only this user. / 指定用户。")] = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant. / 指定租户。")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="An action or prefix (run.*). / 操作。")] = None,
-    resource: Annotated[str | None, typer.Option("--resource", help="A resource id. / 资源。")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Only this tenant. / 指定租户。")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option("--action", help="An action or prefix (run.*). / 操作。")
+    ] = None,
+    resource: Annotated[
+        str | None, typer.Option("--resource", help="A resource id. / 资源。")
+    ] = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000, help="How many. / 条数。")] = 50,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=1000, help="How many. / 条数。")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -215,14 +271,21 @@ def search_cmd(
     for r in records:
         row = r.to_json()
         resource_text = f"{r.resource_type or ''}:{r.resource_id or ''}".strip(":")
-        table.add_row(str(r.seq), row["at"][:23], r.user_id or "-", r.action, resource_text, r.outcome)
+        table.add_row(
+            str(r.seq), row["at"][:23], r.user_id or "-", r.action, resource_text, r.outcome
+        )
     Console().print(table)
 
 
 @app.command("archive")
 def archive_cmd(
-    days: Annotated[float | None, typer.Option("--days", help="Retention in days (default: the setting, 180). / 保留天数。")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Accept under 180 days. / 允许少于180天。")] = False,
+    days: Annotated[
+        float | None,
+        typer.Option("--days", help="Retention in days (default: the setting, 180). / 保留天数。"),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Accept under 180 days. / 允许少于180天。")
+    ] = False,
     database_url: DatabaseOpt = None,
     archive: ArchiveOpt = None,
 ) -> None:
@@ -235,14 +298,22 @@ def archive_cmd(
 
     async def work(store: Any) -> Any:
         log = AuditLog.from_settings(store, settings)
-        retention = AuditRetention(log, target_for(archive, settings),
-                                   days=settings.audit_retention_days,
-                                   force=settings.audit_retention_force)
+        retention = AuditRetention(
+            log,
+            target_for(archive, settings),
+            days=settings.audit_retention_days,
+            force=settings.audit_retention_force,
+        )
         return await retention.archive(days=days, force=force or None)
 
     try:
-        with Progress(SpinnerColumn(), TextColumn("archiving"), TimeElapsedColumn(),
-                      console=Console(stderr=True), transient=True):
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("archiving"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ):
             done = asyncio.run(_with_store(database_url, work))
     except RoostError as err:
         raise _fail(err) from None
@@ -255,15 +326,25 @@ def archive_cmd(
 @app.command("hold")
 def hold_cmd(
     reason: Annotated[str, typer.Option("--reason", help="Why (case, ticket). / 原因。")],
-    user: Annotated[str | None, typer.Option("--user", help="Hold this user's records. / 用户。")] = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Hold this tenant's records. / 租户。")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Hold this user's records. / 用户。")
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Hold this tenant's records. / 租户。")
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Place a legal hold: these records are not pruned until it is released. / 设置法律保全。"""
     if user is None and tenant is None:
         raise typer.BadParameter("name --user, --tenant or both")
-    hold = asyncio.run(_with_store(database_url, lambda s: _retention(s).place_hold(
-        tenant_id=tenant, user_id=user, reason=reason, by="cli")))
+    hold = asyncio.run(
+        _with_store(
+            database_url,
+            lambda s: _retention(s).place_hold(
+                tenant_id=tenant, user_id=user, reason=reason, by="cli"
+            ),
+        )
+    )
     Console().print(f"hold {hold.id} placed")
 
 
@@ -274,7 +355,9 @@ def release_cmd(
 ) -> None:
     """Release a legal hold. / 解除法律保全。"""
     try:
-        asyncio.run(_with_store(database_url, lambda s: _retention(s).release_hold(hold_id, by="cli")))
+        asyncio.run(
+            _with_store(database_url, lambda s: _retention(s).release_hold(hold_id, by="cli"))
+        )
     except RoostError as err:
         raise _fail(err, 1) from None
     Console().print(f"hold {hold_id} released")
@@ -325,20 +408,28 @@ def render_lineage(data: dict[str, Any]) -> Tree:
         f"[bold]message {escape(data['message_id'])}[/]  run {escape(str(run.get('id')))}  "
         f"status {run.get('status', '-')}"
     )
-    tree.add(f"asked by user {escape(str(run.get('user_id')))} (tenant {run.get('tenant_id') or '-'}) "
-             f"with key {escape(str(run.get('key_id')))} from {run.get('client') or '-'}")
+    tree.add(
+        f"asked by user {escape(str(run.get('user_id')))} (tenant {run.get('tenant_id') or '-'}) "
+        f"with key {escape(str(run.get('key_id')))} from {run.get('client') or '-'}"
+    )
     models = tree.add("[cyan]model calls[/]")
     for call in data["model_calls"]:
         usage = call.get("usage") or {}
-        models.add(f"{escape(str(call.get('model')))}  prompt {call.get('prompt_digest', '')[:19]}…  "
-                   f"tokens {usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)}")
+        models.add(
+            f"{escape(str(call.get('model')))}  prompt {call.get('prompt_digest', '')[:19]}…  "
+            f"tokens {usage.get('input_tokens', 0)}→{usage.get('output_tokens', 0)}"
+        )
     tools = tree.add("[cyan]tool calls[/]")
     for call in data["tool_calls"]:
-        tools.add(f"{escape(str(call.get('name')))}  args {str(call.get('args_digest'))[:19]}…  "
-                  f"result {str(call.get('result_digest'))[:19]}…  {call.get('outcome')}")
+        tools.add(
+            f"{escape(str(call.get('name')))}  args {str(call.get('args_digest'))[:19]}…  "
+            f"result {str(call.get('result_digest'))[:19]}…  {call.get('outcome')}"
+        )
     knowledge = tree.add("[cyan]knowledge[/]")
     for access in data["knowledge"]:
         for c in access.get("chunks", []):
-            knowledge.add(f"kb {c.get('knowledge_base')} / doc {c.get('document')} v{c.get('version')} "
-                          f"/ chunk {c.get('chunk')}  {escape(str(c.get('source') or ''))}")
+            knowledge.add(
+                f"kb {c.get('knowledge_base')} / doc {c.get('document')} v{c.get('version')} "
+                f"/ chunk {c.get('chunk')}  {escape(str(c.get('source') or ''))}"
+            )
     return tree

@@ -24,9 +24,7 @@ async def _sql(store: Store, sql: str, params: dict[str, object] | None = None) 
 
 
 async def _rows(store: Store) -> list[dict[str, object]]:
-    found = await store.backend.read(
-        lambda tx: tx.rows("SELECT * FROM audit_records ORDER BY seq")
-    )
+    found = await store.backend.read(lambda tx: tx.rows("SELECT * FROM audit_records ORDER BY seq"))
     return [dict(r) for r in found]
 
 
@@ -43,7 +41,9 @@ async def test_records_form_one_verified_chain_with_checkpoints(
 async def test_concurrent_records_share_a_commit_and_keep_their_order(
     store: Store, audit: AuditLog
 ) -> None:
-    seqs = await asyncio.gather(*(audit.record(AuditEntry("a", detail={"i": i})) for i in range(50)))
+    seqs = await asyncio.gather(
+        *(audit.record(AuditEntry("a", detail={"i": i})) for i in range(50))
+    )
     assert sorted(seqs) == list(range(1, 51))
     assert (await verify(store)).ok
 
@@ -100,7 +100,9 @@ async def test_reordered_records_are_named(store: Store, audit: AuditLog) -> Non
     assert (report.problem.kind, report.problem.seq) == ("reordered", 20)
 
 
-async def test_a_rewritten_chain_fails_at_its_checkpoint(store: Store, audit: AuditLog, signer: Signer) -> None:
+async def test_a_rewritten_chain_fails_at_its_checkpoint(
+    store: Store, audit: AuditLog, signer: Signer
+) -> None:
     """Whoever rewrites every hash from a record on cannot re-sign the checkpoint."""
     import hashlib
 

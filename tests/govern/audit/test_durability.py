@@ -17,10 +17,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "server"))
 
-from server_support import processes, start_process  # noqa: E402
+from server_support import processes, start_process
 
-from roost.govern.audit import verify  # noqa: E402
-from roost.store import Store  # noqa: E402
+from roost.govern.audit import verify
+from roost.store import Store
 
 __all__ = ["processes"]
 ADMIN = {"authorization": "Bearer rk_" + "A" * 43}
@@ -31,8 +31,11 @@ def _load(url: str, stop: threading.Event, runs: list[str], refused: list[int]) 
         sid = c.post("/v1/sessions", headers=ADMIN, json={}).json()["id"]
         while not stop.is_set():
             try:
-                r = c.post(f"/v1/sessions/{sid}/runs", headers=ADMIN,
-                           json={"input": "weather?", "stream": False})
+                r = c.post(
+                    f"/v1/sessions/{sid}/runs",
+                    headers=ADMIN,
+                    json={"input": "weather?", "stream": False},
+                )
                 if r.status_code == 200 and r.json()["status"] == "succeeded":
                     runs.append(r.json()["id"])
                 bad = c.get("/v1/sessions", headers={"authorization": "Bearer rk_" + "B" * 43})
@@ -54,7 +57,9 @@ def test_kill9_under_load_loses_no_acknowledged_audit_record(
     stop = threading.Event()
     runs: list[str] = []
     refused: list[int] = []
-    threads = [threading.Thread(target=_load, args=(server.url, stop, runs, refused)) for _ in range(4)]
+    threads = [
+        threading.Thread(target=_load, args=(server.url, stop, runs, refused)) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 30

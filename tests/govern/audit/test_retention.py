@@ -95,7 +95,9 @@ async def test_a_damaged_segment_fails_verify_with_its_name(
         path.unlink()
     report = await verify(store, target=target, verifier=signer.verifier)
     assert not report.ok and report.problem is not None
-    assert report.problem.kind == "archive" and (name in report.problem.message or damage == "manifest")
+    assert report.problem.kind == "archive" and (
+        name in report.problem.message or damage == "manifest"
+    )
 
 
 async def test_archives_go_to_an_s3_compatible_bucket(
@@ -110,8 +112,11 @@ async def test_archives_go_to_an_s3_compatible_bucket(
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        for var, value in (("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s"),
-                           ("AWS_DEFAULT_REGION", "us-east-1")):
+        for var, value in (
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ):
             monkeypatch.setenv(var, value)
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="audit")
         target = S3Target("audit", "roost/prod", endpoint_url=endpoint)

@@ -13,13 +13,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "server"))
 
-from server_support import ADMIN_KEY, new_session, read_sse, served  # noqa: E402
+from server_support import ADMIN_KEY, new_session, read_sse, served
 
-from roost.agents import ReActAgent  # noqa: E402
-from roost.core import Usage  # noqa: E402
-from roost.models import ScriptedModel, ScriptedReply  # noqa: E402
-from roost.server import AgentApp, AgentContext  # noqa: E402
-from roost.tools import Toolkit  # noqa: E402
+from roost.agents import ReActAgent
+from roost.core import Usage
+from roost.models import ScriptedModel, ScriptedReply
+from roost.server import AgentApp, AgentContext
+from roost.tools import Toolkit
 
 __all__ = ["served"]
 
@@ -37,7 +37,9 @@ def make_app() -> AgentApp:
         model = ScriptedModel(
             [
                 ScriptedModel.tool_call("lookup", {"city": "Paris"}),
-                ScriptedReply(text="Sunny in Paris.", usage=Usage(input_tokens=30, output_tokens=4)),
+                ScriptedReply(
+                    text="Sunny in Paris.", usage=Usage(input_tokens=30, output_tokens=4)
+                ),
             ],
             model_name="scripted-weather",
         )
@@ -57,7 +59,9 @@ def test_a_run_leaves_its_records_and_lineage_beyond_the_session(served: Any) ->
     with s.client() as admin:
         key = admin.post("/v1/keys", json={"name": "alice", "user_id": "alice", "tenant_id": "t1"})
         alice_key = key.json()["key"]
-        with s.client(alice_key, headers={"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"}) as alice:
+        with s.client(
+            alice_key, headers={"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"}
+        ) as alice:
             sid = new_session(alice)
             with alice.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "weather?"}) as r:
                 events = read_sse(r)
@@ -68,7 +72,13 @@ def test_a_run_leaves_its_records_and_lineage_beyond_the_session(served: Any) ->
 
             records = _records(admin, run_id=run_id)
             actions = [r["action"] for r in reversed(records)]
-            assert actions == ["run.started", "model.call", "tool.call", "model.call", "run.finished"]
+            assert actions == [
+                "run.started",
+                "model.call",
+                "tool.call",
+                "model.call",
+                "run.finished",
+            ]
             for rec in records:
                 assert (rec["user_id"], rec["tenant_id"]) == ("alice", "t1")
                 assert rec["key_id"] == key.json()["id"] and rec["client"] == "127.0.0.1"
@@ -83,11 +93,15 @@ def test_a_run_leaves_its_records_and_lineage_beyond_the_session(served: Any) ->
             assert tree["run"]["id"] == run_id and tree["run"]["user_id"] == "alice"
             assert [c["model"] for c in tree["model_calls"]] == ["scripted-weather"] * 2
             assert tree["model_calls"][1]["usage"]["input_tokens"] == 30
-            assert tree["model_calls"][0]["prompt_digest"] != tree["model_calls"][1]["prompt_digest"]
+            assert (
+                tree["model_calls"][0]["prompt_digest"] != tree["model_calls"][1]["prompt_digest"]
+            )
             assert [t["name"] for t in tree["tool_calls"]] == ["lookup"]
 
             # another user does not see it; the owner deletes the session; the trail stays
-            with s.client(admin.post("/v1/keys", json={"name": "bob", "user_id": "bob"}).json()["key"]) as bob:
+            with s.client(
+                admin.post("/v1/keys", json={"name": "bob", "user_id": "bob"}).json()["key"]
+            ) as bob:
                 assert bob.get(f"/v1/messages/{answer_id}/lineage").status_code == 404
                 assert bob.get("/v1/audit").status_code == 403
             assert alice.delete(f"/v1/sessions/{sid}").status_code == 204
@@ -96,7 +110,8 @@ def test_a_run_leaves_its_records_and_lineage_beyond_the_session(served: Any) ->
         deleted = _records(admin, action="session.*")
         assert deleted[0]["resource_id"] == sid and deleted[0]["key_id"] == key.json()["id"]
         assert _records(admin, action="key.created")[0]["detail"]["for_user"] == "bob"
-        assert (r := admin.get("/v1/audit/verify")).status_code == 200 and r.json()["ok"], r.text
+        checked = admin.get("/v1/audit/verify")
+        assert checked.status_code == 200 and checked.json()["ok"], checked.text
 
 
 def test_refused_requests_are_on_record(served: Any) -> None:
@@ -122,7 +137,9 @@ def test_export_filters_by_user_and_time_as_jsonl_and_csv(served: Any) -> None:
                 sid = new_session(c)
                 r = c.post(f"/v1/sessions/{sid}/runs", json={"input": "hi", "stream": False})
                 assert r.status_code == 200
-        lines = admin.get("/v1/audit", params={"user_id": "dave", "format": "jsonl"}).text.splitlines()
+        lines = admin.get(
+            "/v1/audit", params={"user_id": "dave", "format": "jsonl"}
+        ).text.splitlines()
         rows = [json.loads(line) for line in lines]
         assert rows and {r["user_id"] for r in rows} == {"dave"}
         assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
@@ -156,13 +173,20 @@ def test_only_admins_reach_the_audit_routes(served: Any) -> None:
                 assert nobody.request(method, path, json=body).status_code == 401, path
                 assert user.request(method, path, json=body).status_code == 403, path
                 got = admin.request(method, path, json=body)
-                expected = 404 if path.endswith("hold_none") else (201 if method == "POST" and "holds" in path else 200)
+                expected = (
+                    404
+                    if path.endswith("hold_none")
+                    else (201 if method == "POST" and "holds" in path else 200)
+                )
                 assert got.status_code == expected, (path, got.text)
         held = admin.get("/v1/audit/holds").json()["data"]
         assert [h["user_id"] for h in held] == ["frank"]
         released = admin.delete(f"/v1/audit/holds/{held[0]['id']}")
         assert released.status_code == 200 and released.json()["released_at_us"]
         short = admin.post("/v1/audit/archive", json={"days": 3})
-        assert short.status_code == 422 and short.json()["error"]["code"] == "audit_retention_too_short"
+        assert (
+            short.status_code == 422
+            and short.json()["error"]["code"] == "audit_retention_too_short"
+        )
         refused = _records(admin, action="authz.denied")
         assert len(refused) == len(AUDIT_ROUTES)

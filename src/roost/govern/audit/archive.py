@@ -162,7 +162,9 @@ def write_segment(
 ) -> Manifest:
     """Write ``records`` (consecutive, in seq order) as one segment and its manifest;
     the manifest goes last, so a segment without one was never finished."""
-    lines = [json.dumps({c: getattr(r, c) for c in COLUMNS}, separators=(",", ":")) for r in records]
+    lines = [
+        json.dumps({c: getattr(r, c) for c in COLUMNS}, separators=(",", ":")) for r in records
+    ]
     data = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=6, mtime=0)
     first, last = records[0], records[-1]
     name = segment_name(first.seq, last.seq)
@@ -260,5 +262,3 @@ def read_segment(target: ArchiveTarget, manifest: Manifest) -> Iterator[AuditRec
             hint="restore it from a backup",
             segment=manifest.name,
         ) from None
-
-

@@ -21,8 +21,7 @@ from roost.govern.audit.signing import Signer
 from roost.store.backend import Row, Tx, one
 
 HEAD = (
-    "SELECT seq, hash, at_us, alg, checkpoint_seq, checkpoint_at_us FROM audit_chain"
-    " WHERE id = 1"
+    "SELECT seq, hash, at_us, alg, checkpoint_seq, checkpoint_at_us FROM audit_chain WHERE id = 1"
 )
 _INIT = (
     "INSERT INTO audit_chain (id, seq, hash, at_us, alg, checkpoint_seq, checkpoint_at_us)"
@@ -114,9 +113,7 @@ def append(tx: Tx, entries: Sequence[AuditEntry], policy: ChainPolicy) -> list[i
         rows.append(row)
     tx.many(INSERT_RECORD, rows)
     cp_seq, cp_at = int(top["checkpoint_seq"]), int(top["checkpoint_at_us"])
-    due = seq - cp_seq >= policy.checkpoint_every or (
-        at - cp_at >= policy.checkpoint_seconds * 1e6
-    )
+    due = seq - cp_seq >= policy.checkpoint_every or (at - cp_at >= policy.checkpoint_seconds * 1e6)
     if policy.signer is not None and due:
         write_checkpoint(tx, policy, seq, prev, at)
         cp_seq, cp_at = seq, at

@@ -19,8 +19,18 @@ if TYPE_CHECKING:
 
 MAX_PAGE = 1000
 _EXPORT_PAGE = 10_000
-_FILTERS = ("tenant_id", "user_id", "key_id", "action", "resource_type", "resource_id",
-            "outcome", "run_id", "session_id", "message_id")
+_FILTERS = (
+    "tenant_id",
+    "user_id",
+    "key_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "run_id",
+    "session_id",
+    "message_id",
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,11 @@ class AuditQuery:
     until_us: int | None = None
 
     def __post_init__(self) -> None:
-        if self.since_us is not None and self.until_us is not None and self.since_us > self.until_us:
+        if (
+            self.since_us is not None
+            and self.until_us is not None
+            and self.since_us > self.until_us
+        ):
             raise AuditQueryInvalid("since is after until", hint="swap them")
 
     def where(self, params: dict[str, Any]) -> str:
@@ -123,11 +137,11 @@ async def export(
     after = archived_to
     params: dict[str, Any] = {}
     where = query.where(params)
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM audit_records WHERE {where} AND seq > :after"
+        f" ORDER BY seq LIMIT {_EXPORT_PAGE}"
+    )
     while True:
-        sql = (
-            f"SELECT {', '.join(COLUMNS)} FROM audit_records WHERE {where} AND seq > :after"
-            f" ORDER BY seq LIMIT {_EXPORT_PAGE}"
-        )
         rows = await store.backend.read(
             lambda tx, a=after: tx.rows(sql, {**params, "after": a})  # type: ignore[misc]
         )

@@ -153,8 +153,14 @@ class AuditRetention:
                     "audit.archived",
                     resource_type="audit",
                     resource_id=self.target.describe()[:256],
-                    detail={"segments": segments, "archived": archived, "pruned": pruned,
-                            "held": held, "through_seq": after, "retention_days": days},
+                    detail={
+                        "segments": segments,
+                        "archived": archived,
+                        "pruned": pruned,
+                        "held": held,
+                        "through_seq": after,
+                        "retention_days": days,
+                    },
                 )
             )
         return ArchivePass(segments, archived, pruned, held)
@@ -198,7 +204,11 @@ class AuditRetention:
 
     async def release_hold(self, hold_id: str, *, by: str | None) -> Hold:
         body = self.log.body(
-            [AuditEntry("audit.hold_released", resource_type="hold", resource_id=hold_id, key_id=by)]
+            [
+                AuditEntry(
+                    "audit.hold_released", resource_type="hold", resource_id=hold_id, key_id=by
+                )
+            ]
         )
         at = now_us()
 

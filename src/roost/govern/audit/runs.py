@@ -82,8 +82,14 @@ class RunAuditor:
         )
 
     def model_call(
-        self, run: Any, actor: Actor | None, msg: Any, model: str | None, usage: Any,
-        stop_reason: str | None, context: str,
+        self,
+        run: Any,
+        actor: Actor | None,
+        msg: Any,
+        model: str | None,
+        usage: Any,
+        stop_reason: str | None,
+        context: str,
     ) -> AuditEntry:
         completion = msg.model_dump(mode="json", exclude_none=True, exclude={"id", "created_at"})
         detail: dict[str, Any] = {
@@ -107,8 +113,14 @@ class RunAuditor:
         )
 
     def tool_call(
-        self, run: Any, actor: Actor | None, call_id: str, name: str,
-        arguments: Any, result: Any, sandbox: str | None,
+        self,
+        run: Any,
+        actor: Actor | None,
+        call_id: str,
+        name: str,
+        arguments: Any,
+        result: Any,
+        sandbox: str | None,
     ) -> AuditEntry:
         block = result.model_dump(mode="json", exclude_none=True)
         is_error = bool(block.get("is_error"))
@@ -131,7 +143,9 @@ class RunAuditor:
             **self._base(run, actor),
         )
 
-    def knowledge(self, run: Any, actor: Actor | None, query: str, citations: Sequence[Any]) -> AuditEntry:
+    def knowledge(
+        self, run: Any, actor: Actor | None, query: str, citations: Sequence[Any]
+    ) -> AuditEntry:
         chunks = [
             {
                 "knowledge_base": c.get("kb_id"),
@@ -155,8 +169,14 @@ class RunAuditor:
         )
 
     def finished(
-        self, run: Any, actor: Actor | None, status: str, final: Any, usage: Any,
-        model: str | None, error: tuple[str, str] | None,
+        self,
+        run: Any,
+        actor: Actor | None,
+        status: str,
+        final: Any,
+        usage: Any,
+        model: str | None,
+        error: tuple[str, str] | None,
     ) -> AuditEntry:
         detail: dict[str, Any] = {"status": status, "model": model}
         if usage is not None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Ed25519PrivateKey,
         Ed25519PublicKey,
     )
+
     from roost.core.settings import Settings
 
 SIGNATURE_ALG = "ed25519"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from roost.govern.audit import archive as _archive
 from roost.govern.audit.chain import HEAD
 from roost.govern.audit.entry import COLUMNS, FIELDS, GENESIS, hasher, link
+from roost.govern.audit.errors import AuditArchiveCorrupt
 from roost.store.backend import one
 
 if TYPE_CHECKING:
@@ -113,7 +114,9 @@ async def _verify_once(
             if why is not None:
                 return walk.fail("archive", manifest.first_seq, f"{manifest.name}: {why}")
             if manifest.alg != alg:
-                return walk.fail("archive", manifest.first_seq, f"{manifest.name} uses {manifest.alg}")
+                return walk.fail(
+                    "archive", manifest.first_seq, f"{manifest.name} uses {manifest.alg}"
+                )
             recs = (
                 {c: getattr(r, c) for c in COLUMNS}
                 for r in _archive.read_segment(target, manifest)  # type: ignore[arg-type]
@@ -140,7 +143,7 @@ async def _verify_once(
             if not walk.feed(iter(page)):
                 return report
             after = int(page[-1]["seq"])
-    except _archive.AuditArchiveCorrupt as exc:
+    except AuditArchiveCorrupt as exc:
         return walk.fail("archive", exc.details.get("seq"), exc.message)
     walk.finish(upto, str(top["hash"]))
     if report.ok and stale:
@@ -188,7 +191,11 @@ class _Walk:
             seq = values[0]
             if seq != self.expected:
                 if seq > self.expected:
-                    span = f"{self.expected}" if seq == self.expected + 1 else f"{self.expected}..{seq - 1}"
+                    span = (
+                        f"{self.expected}"
+                        if seq == self.expected + 1
+                        else f"{self.expected}..{seq - 1}"
+                    )
                     self.fail("deleted", self.expected, f"record(s) {span} are missing")
                 else:
                     self.fail("inserted", seq, f"record {seq} appears twice")
@@ -238,7 +245,7 @@ class _Walk:
                     f"record {seq - 1} was inserted: record {seq} was written as {seq - 1} "
                     f"and chained to record {seq - 2}",
                 )
-            elif nxt is not None and nxt["hash"] == rec["prev_hash"] or shift != 1:
+            elif (nxt is not None and nxt["hash"] == rec["prev_hash"]) or shift != 1:
                 self.fail(
                     "reordered",
                     seq,
@@ -267,7 +274,9 @@ class _Walk:
         if verifier is None:
             return True
         if cp["key_id"] != verifier.key_id:
-            self.fail("checkpoint", seq, f"checkpoint {seq} is signed by another key ({cp['key_id']})")
+            self.fail(
+                "checkpoint", seq, f"checkpoint {seq} is signed by another key ({cp['key_id']})"
+            )
             return False
         if not verifier.check(seq, cp["hash"], cp["at_us"], cp["alg"], cp["signature"]):
             self.fail("checkpoint", seq, f"the signature of checkpoint {seq} does not hold")
@@ -275,7 +284,6 @@ class _Walk:
         return True
 
     def finish(self, upto: int, head_hash: str) -> None:
-        report = self.report
         if self.expected - 1 < upto:
             self.fail("deleted", self.expected, f"records {self.expected}..{upto} are missing")
         elif self.prev is not None and self.prev_hash != head_hash:

@@ -33,8 +33,13 @@ def note_event(auditor: RunAuditor, h: RunHandle, event: Event) -> None:
         st = state(h)
         h.audit.append(
             auditor.model_call(
-                h.info, h.actor, event.msg, event.model or h.model, event.usage,
-                event.stop_reason, event.prompt_digest or st.context.digest(),
+                h.info,
+                h.actor,
+                event.msg,
+                event.model or h.model,
+                event.usage,
+                event.stop_reason,
+                event.prompt_digest or st.context.digest(),
             )
         )
         st.context.add(event.msg.model_dump(mode="json", exclude_none=True, exclude={"created_at"}))
@@ -44,8 +49,13 @@ def note_event(auditor: RunAuditor, h: RunHandle, event: Event) -> None:
         st = state(h)
         h.audit.append(
             auditor.tool_call(
-                h.info, h.actor, event.call_id, event.name,
-                st.arguments.pop(event.call_id, None), event.result, None,
+                h.info,
+                h.actor,
+                event.call_id,
+                event.name,
+                st.arguments.pop(event.call_id, None),
+                event.result,
+                None,
             )
         )
         st.context.add(event.result.model_dump(mode="json", exclude_none=True))

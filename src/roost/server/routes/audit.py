@@ -39,9 +39,25 @@ _FILTERS = {
     "run_id": "records of this run",
     "session_id": "records of this session",
 }
-CSV_COLUMNS = ("seq", "at", "tenant_id", "user_id", "key_id", "client", "action",
-               "resource_type", "resource_id", "outcome", "trace_id", "run_id", "session_id",
-               "message_id", "detail", "prev_hash", "hash")
+CSV_COLUMNS = (
+    "seq",
+    "at",
+    "tenant_id",
+    "user_id",
+    "key_id",
+    "client",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "trace_id",
+    "run_id",
+    "session_id",
+    "message_id",
+    "detail",
+    "prev_hash",
+    "hash",
+)
 
 
 class HoldCreate(_Body):
@@ -103,8 +119,12 @@ def routes(services: Services) -> list[BaseRoute]:
         q = _query(request, principal)
         fmt = request.query_params.get("format", "json")
         if fmt in ("jsonl", "csv"):  # the export: archives and live records, oldest first
-            await record_action(services, "audit.exported", resource_type="audit",
-                                detail={"format": fmt, "filters": _filters(q)})
+            await record_action(
+                services,
+                "audit.exported",
+                resource_type="audit",
+                detail={"format": fmt, "filters": _filters(q)},
+            )
             target = target_for(None, services.settings)
 
             async def lines() -> AsyncIterator[bytes]:
@@ -119,12 +139,10 @@ def routes(services: Services) -> list[BaseRoute]:
             return StreamingResponse(lines(), media_type=media)
         if fmt != "json":
             raise InvalidRequest("format is json, jsonl or csv", fields=[{"field": "format"}])
-        limit = _int(request, "limit", 100, 1, 1000)
+        limit = _int(request, "limit", 100, 1, 1000) or 100
         before = _int(request, "before", None, 1, 2**63 - 1)
         records, cursor = await search(services.store, q, before=before, limit=limit)
-        return json_response(
-            {"data": [r.to_json() for r in records], "next_before": cursor}
-        )
+        return json_response({"data": [r.to_json() for r in records], "next_before": cursor})
 
     async def verify_audit(request: Request, principal: Principal) -> Response:
         require_auditor(principal)
@@ -137,9 +155,13 @@ def routes(services: Services) -> list[BaseRoute]:
         report = await verify(
             services.store, target=target_for(None, services.settings), verifier=verifier
         )
-        await record_action(services, "audit.verified", resource_type="audit",
-                            outcome="ok" if report.ok else "failed",
-                            detail={"records": report.records, "ok": report.ok})
+        await record_action(
+            services,
+            "audit.verified",
+            resource_type="audit",
+            outcome="ok" if report.ok else "failed",
+            detail={"records": report.records, "ok": report.ok},
+        )
         return json_response(report.to_json())
 
     async def list_holds(request: Request, principal: Principal) -> Response:
@@ -154,13 +176,17 @@ def routes(services: Services) -> list[BaseRoute]:
         principal.require_admin()
         body = await parse_body(request, HoldCreate)
         if body.tenant_id is None and body.user_id is None:
-            raise InvalidRequest("a hold names a tenant, a user, or both",
-                                 fields=[{"field": "user_id"}, {"field": "tenant_id"}])
+            raise InvalidRequest(
+                "a hold names a tenant, a user, or both",
+                fields=[{"field": "user_id"}, {"field": "tenant_id"}],
+            )
         tenant = audit_scope(principal)
         if tenant is not None and body.tenant_id not in (None, tenant):
             raise InvalidRequest("you may only hold your tenant's records")
         hold = await _retention(services).place_hold(
-            tenant_id=body.tenant_id or tenant, user_id=body.user_id, reason=body.reason,
+            tenant_id=body.tenant_id or tenant,
+            user_id=body.user_id,
+            reason=body.reason,
             by=principal.key_id,
         )
         return json_response(hold.__dict__, status=201)
@@ -201,9 +227,16 @@ def routes(services: Services) -> list[BaseRoute]:
         query("since", "records from this time (RFC 3339 or Unix seconds)", when),
         query("until", "records before this time", when),
         query("limit", "page size (json)", {"type": "integer", "minimum": 1, "maximum": 1000}),
-        query("before", "the cursor: next_before of the previous page", {"type": "integer", "minimum": 1}),
-        query("format", "json (a page, newest first), or jsonl/csv (everything, oldest first, archives included)",
-              {"enum": ["json", "jsonl", "csv"]}),
+        query(
+            "before",
+            "the cursor: next_before of the previous page",
+            {"type": "integer", "minimum": 1},
+        ),
+        query(
+            "format",
+            "json (a page, newest first), or jsonl/csv (everything, oldest first, archives included)",
+            {"enum": ["json", "jsonl", "csv"]},
+        ),
     )
     listed = {"type": "object", "properties": {"data": {"type": "array"}}}
     export_types = {
@@ -213,25 +246,72 @@ def routes(services: Services) -> list[BaseRoute]:
     }
     hold_out = {"type": "object", "properties": {"id": {"type": "string"}}}
     return [
-        api_route("/v1/audit", list_audit, ["GET"],
-                  Doc("Audit records (admin): a filtered page, or the export", response=export_types,
-                      params=params, admin=True)),
-        api_route("/v1/audit/verify", verify_audit, ["GET"],
-                  Doc("Verify the audit chain, archives included (admin)",
-                      response={"type": "object"}, admin=True)),
-        api_route("/v1/audit/holds", list_holds, ["GET"],
-                  Doc("Legal holds (admin)", response=listed, admin=True)),
-        api_route("/v1/audit/holds", place_hold, ["POST"],
-                  Doc("Place a legal hold: the records of a tenant or user are not pruned (admin)",
-                      body=HoldCreate, response=hold_out, status=201, admin=True)),
-        api_route("/v1/audit/holds/{hold_id}", release_hold, ["DELETE"],
-                  Doc("Release a legal hold (admin)", response=hold_out, admin=True)),
-        api_route("/v1/audit/archive", archive_now, ["POST"],
-                  Doc("Archive and prune audit records past their retention now (admin)",
-                      body=ArchiveRun, response={"type": "object"}, admin=True)),
-        api_route("/v1/messages/{message_id}/lineage", message_lineage, ["GET"],
-                  Doc("Where an answer came from: run, model calls, tool calls, knowledge chunks",
-                      response={"type": "object"}, errors={"404": "no audit record names it"})),
+        api_route(
+            "/v1/audit",
+            list_audit,
+            ["GET"],
+            Doc(
+                "Audit records (admin): a filtered page, or the export",
+                response=export_types,
+                params=params,
+                admin=True,
+            ),
+        ),
+        api_route(
+            "/v1/audit/verify",
+            verify_audit,
+            ["GET"],
+            Doc(
+                "Verify the audit chain, archives included (admin)",
+                response={"type": "object"},
+                admin=True,
+            ),
+        ),
+        api_route(
+            "/v1/audit/holds",
+            list_holds,
+            ["GET"],
+            Doc("Legal holds (admin)", response=listed, admin=True),
+        ),
+        api_route(
+            "/v1/audit/holds",
+            place_hold,
+            ["POST"],
+            Doc(
+                "Place a legal hold: the records of a tenant or user are not pruned (admin)",
+                body=HoldCreate,
+                response=hold_out,
+                status=201,
+                admin=True,
+            ),
+        ),
+        api_route(
+            "/v1/audit/holds/{hold_id}",
+            release_hold,
+            ["DELETE"],
+            Doc("Release a legal hold (admin)", response=hold_out, admin=True),
+        ),
+        api_route(
+            "/v1/audit/archive",
+            archive_now,
+            ["POST"],
+            Doc(
+                "Archive and prune audit records past their retention now (admin)",
+                body=ArchiveRun,
+                response={"type": "object"},
+                admin=True,
+            ),
+        ),
+        api_route(
+            "/v1/messages/{message_id}/lineage",
+            message_lineage,
+            ["GET"],
+            Doc(
+                "Where an answer came from: run, model calls, tool calls, knowledge chunks",
+                response={"type": "object"},
+                errors={"404": "no audit record names it"},
+            ),
+        ),
     ]
 
 

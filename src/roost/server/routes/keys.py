@@ -42,8 +42,15 @@ def routes(services: Services) -> list[BaseRoute]:
             body.name, role=body.role, tenant_id=body.tenant_id, user_id=body.user_id
         )
         await record_action(
-            services, "key.created", resource_type="key", resource_id=record.id,
-            detail={"role": record.role, "for_user": record.user_id, "for_tenant": record.tenant_id},
+            services,
+            "key.created",
+            resource_type="key",
+            resource_id=record.id,
+            detail={
+                "role": record.role,
+                "for_user": record.user_id,
+                "for_tenant": record.tenant_id,
+            },
         )
         return json_response(_key_out(record, plaintext), status=201)
 

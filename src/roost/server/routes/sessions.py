@@ -119,8 +119,13 @@ def routes(services: Services) -> list[BaseRoute]:
             await services.store.delete_session(session.id)
             # gone from the product, not from the audit trail (its runs' records stay)
             await record_action(
-                services, "session.deleted", resource_type="session", resource_id=session.id,
-                user_id=session.user_id, tenant_id=session.tenant_id, session_id=session.id,
+                services,
+                "session.deleted",
+                resource_type="session",
+                resource_id=session.id,
+                user_id=session.user_id,
+                tenant_id=session.tenant_id,
+                session_id=session.id,
             )
         finally:
             await lock.release()
