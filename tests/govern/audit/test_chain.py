@@ -140,3 +140,41 @@ async def test_sm3_chain_verifies_and_refuses_a_switch(store: Store, signer: Sig
     sha = AuditLog(store, ChainPolicy(alg="sha256", signer=signer))
     with pytest.raises(Exception, match="uses sm3"):
         await sha.record(AuditEntry("x"))
+
+
+async def test_a_clock_that_went_back_is_recorded_and_warned_about(
+    store: Store, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wall clock stepping back (NTP, a VM restored) is the clock's doing: the
+    record keeps the time it was given, says how far behind the head it was, and verify
+    warns without failing (records are ordered by seq)."""
+    from roost.govern.audit import chain
+
+    await _fill(audit, 3)
+    real = chain.now_us
+    monkeypatch.setattr(chain, "now_us", lambda: real() - 3_600_000_000)  # an hour back
+    await audit.record(AuditEntry("after"))
+    rows = await _rows(store)
+    assert '"clock_behind_us":' in str(rows[-1]["detail"])
+    report = await verify(store)
+    assert report.ok and report.warnings == ["the clock went back at record 4"]
+
+
+async def test_verify_while_another_writer_appends_reports_what_it_read(
+    store: Store, audit: AuditLog, signer: Signer
+) -> None:
+    await _fill(audit, 20)
+    writer = AuditLog(store, ChainPolicy(signer=signer, checkpoint_every=7))
+
+    async def append() -> None:
+        for i in range(60):
+            await writer.record(AuditEntry("concurrent", detail={"i": i}))
+
+    task = asyncio.create_task(append())
+    reports = []
+    while not task.done():
+        reports.append(await verify(store, verifier=signer.verifier))
+    await task
+    reports.append(await verify(store, verifier=signer.verifier))
+    assert all(r.ok for r in reports), [r.problem for r in reports if not r.ok]
+    assert reports[-1].records == 80

@@ -190,3 +190,60 @@ def test_only_admins_reach_the_audit_routes(served: Any) -> None:
         )
         refused = _records(admin, action="authz.denied")
         assert len(refused) == len(AUDIT_ROUTES)
+
+
+def test_lineage_names_the_knowledge_chunks_an_answer_came_from(served: Any) -> None:
+    from roost.core import KnowledgeRetrieved, Msg
+
+    app = AgentApp("kb-audited", admin_key=ADMIN_KEY, rate_limit=None)
+    cite = {
+        "chunk_id": "chk_1",
+        "document_id": "doc_7",
+        "version": 3,
+        "kb_id": "kb_hr",
+        "source": "handbook.pdf",
+        "score": 0.91,
+        "page": 4,
+    }
+
+    @app.agent(name="rag")
+    async def rag(msg: Msg, ctx: AgentContext) -> Any:
+        yield KnowledgeRetrieved(query=msg.text, citations=[cite], mode="auto")
+        yield "Twenty-five days of leave."
+
+    s = served(app)
+    with s.client() as admin:
+        sid = new_session(admin)
+        run = admin.post(f"/v1/sessions/{sid}/runs", json={"input": "leave?", "stream": False})
+        answer = run.json()["output"]["id"]
+        tree = admin.get(f"/v1/messages/{answer}/lineage").json()
+        assert tree["knowledge"][0]["chunks"] == [
+            {
+                "knowledge_base": "kb_hr",
+                "document": "doc_7",
+                "version": 3,
+                "chunk": "chk_1",
+                "source": "handbook.pdf",
+                "score": 0.91,
+            }
+        ]
+        access = _records(admin, action="knowledge.access")
+        assert access[0]["resource_id"] == "kb_hr" and "leave" not in json.dumps(access)
+
+
+def test_a_tenant_admin_reads_only_its_tenant(served: Any) -> None:
+    s = served(make_app())
+    with s.client() as admin:
+        for tenant in ("t1", "t2"):
+            k = admin.post(
+                "/v1/keys", json={"name": tenant, "user_id": f"u-{tenant}", "tenant_id": tenant}
+            )
+            with s.client(k.json()["key"]) as c:
+                new_session(c)  # nothing audited yet: a key and a session
+                assert c.get("/v1/keys").status_code == 403  # denied: on record, in its tenant
+        t1_admin = admin.post("/v1/keys", json={"name": "a1", "role": "admin", "tenant_id": "t1"})
+        with s.client(t1_admin.json()["key"]) as a1:
+            seen = a1.get("/v1/audit").json()["data"]
+            assert seen and {r["tenant_id"] for r in seen} == {"t1"}
+            other = a1.get("/v1/audit", params={"tenant_id": "t2"})
+            assert other.status_code == 422

@@ -71,7 +71,9 @@ class HoldCreate(_Body):
 class ArchiveRun(_Body):
     """``POST /v1/audit/archive``: one archiving pass now."""
 
-    days: float | None = Field(None, ge=0, description="Retention in days; default the setting.")
+    days: float | None = Field(
+        None, ge=0, le=36500, description="Retention in days; default the setting."
+    )
     force: bool = Field(False, description="Accept a retention under 180 days.")
 
 
