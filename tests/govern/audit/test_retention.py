@@ -69,7 +69,7 @@ async def test_a_short_retention_is_refused_and_the_refusal_recorded(
     retention = AuditRetention(audit, DirectoryTarget(tmp_path / "a"))
     with pytest.raises(AuditRetentionTooShort) as err:
         await retention.archive(days=30)
-    assert err.value.code == "audit_retention_too_short" and err.value.status == 422
+    assert err.value.code == "audit_retention_too_short" and err.value.status == 409
     refused = [r async for r in export(store, AuditQuery(action="audit.retention_refused"))]
     assert len(refused) == 1 and refused[0].outcome == "denied"
     assert (await retention.archive()).archived == 0  # 180 days: nothing is that old

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roost.core import ConfigError, InvalidRequest, NotFound, RoostError
+from roost.core import ConfigError, Conflict, InvalidRequest, NotFound, RoostError
 
 
 class AuditError(RoostError):
@@ -39,8 +39,9 @@ class AuditArchiveCorrupt(AuditError):
     code = "audit_archive_corrupt"
 
 
-class AuditRetentionTooShort(InvalidRequest):
-    """Audit records must be kept at least 180 days unless forced."""
+class AuditRetentionTooShort(Conflict):
+    """Audit records must be kept at least 180 days unless forced (the policy, not the
+    request's form, refuses it: 409)."""
 
     code = "audit_retention_too_short"
 

@@ -51,14 +51,6 @@ class AuditQuery:
     since_us: int | None = None
     until_us: int | None = None
 
-    def __post_init__(self) -> None:
-        if (
-            self.since_us is not None
-            and self.until_us is not None
-            and self.since_us > self.until_us
-        ):
-            raise AuditQueryInvalid("since is after until", hint="swap them")
-
     def where(self, params: dict[str, Any]) -> str:
         clauses = []
         for name in _FILTERS:

@@ -9,7 +9,7 @@ import io
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute
@@ -61,10 +61,20 @@ CSV_COLUMNS = (
 
 
 class HoldCreate(_Body):
-    """``POST /v1/audit/holds``: stop pruning a tenant's or a user's records."""
+    """``POST /v1/audit/holds``: stop pruning a tenant's or a user's records (name at
+    least one)."""
 
-    tenant_id: str | None = Field(None, max_length=128)
-    user_id: str | None = Field(None, max_length=128)
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["tenant_id"], "properties": {"tenant_id": {"type": "string"}}},
+                {"required": ["user_id"], "properties": {"user_id": {"type": "string"}}},
+            ]
+        },
+    )
+    tenant_id: str | None = Field(None, min_length=1, max_length=128)
+    user_id: str | None = Field(None, min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -224,7 +234,8 @@ def routes(services: Services) -> list[BaseRoute]:
             {"type": "number", "minimum": 0, "maximum": MAX_UNIX},
         ]
     }
-    params = tuple(query(n, d, {"type": "string", "maxLength": 256}) for n, d in _FILTERS.items())
+    text = {"type": "string", "minLength": 1, "maxLength": 256}
+    params = tuple(query(n, d, text) for n, d in _FILTERS.items())
     params += (
         query("since", "records from this time (RFC 3339 or Unix seconds)", when),
         query("until", "records before this time", when),
@@ -232,7 +243,7 @@ def routes(services: Services) -> list[BaseRoute]:
         query(
             "before",
             "the cursor: next_before of the previous page",
-            {"type": "integer", "minimum": 1},
+            {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
         ),
         query(
             "format",
