@@ -5,6 +5,7 @@ them, and verify and export still span all of it; bad archives give typed errors
 from __future__ import annotations
 
 import gzip
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,9 @@ async def test_archives_go_to_an_s3_compatible_bucket(
             ("AWS_DEFAULT_REGION", "us-east-1"),
         ):
             monkeypatch.setenv(var, value)
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="audit")
-        target = S3Target("audit", "roost/prod", endpoint_url=endpoint)
+        bucket = f"audit-{uuid.uuid4().hex[:12]}"  # moto's buckets outlive its server
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+        target = S3Target(bucket, "roost/prod", endpoint_url=endpoint)
         await _fill(audit, 12)
         done = await AuditRetention(audit, target).archive(days=0, force=True)
         assert done.archived == 13 and target.names()[0].startswith("audit-000000000001-")
@@ -129,3 +131,24 @@ async def test_archives_go_to_an_s3_compatible_bucket(
         assert len(got) == 6
     finally:
         server.stop()
+
+
+async def test_an_archive_of_another_chain_is_refused_before_anything_is_pruned(
+    store: Store, audit: AuditLog, tmp_path: Path
+) -> None:
+    """Two installations pointed at one archive by mistake: the second one's records
+    are not pruned on the word of the first one's segments."""
+    from roost.govern.audit import AuditArchiveCorrupt, ChainPolicy
+
+    shared = DirectoryTarget(tmp_path / "shared")
+    other = await Store.open(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        foreign = AuditLog(other, ChainPolicy())
+        await _fill(foreign, 5)
+        await AuditRetention(foreign, shared).archive(days=0, force=True)
+    finally:
+        await other.close()
+    await _fill(audit, 9)
+    with pytest.raises(AuditArchiveCorrupt, match="not this database's chain"):
+        await AuditRetention(audit, shared).archive(days=0, force=True)
+    assert await _count(store) == 9 + 1  # and the note that the retention was forced

@@ -19,7 +19,7 @@ from roost.core.ids import new_id
 from roost.govern.audit import archive as _archive
 from roost.govern.audit.chain import now_us
 from roost.govern.audit.entry import COLUMNS, AuditEntry, AuditRecord
-from roost.govern.audit.errors import AuditRetentionTooShort, HoldNotFound
+from roost.govern.audit.errors import AuditArchiveCorrupt, AuditRetentionTooShort, HoldNotFound
 
 if TYPE_CHECKING:
     from roost.core.settings import Settings
@@ -118,6 +118,8 @@ class AuditRetention:
         await self.log.checkpoint()
         found = await asyncio.to_thread(_archive.manifests, self.target)
         after = found[-1].last_seq if found else 0
+        if found:
+            await self._same_chain(found[-1])
         segments: list[str] = []
         archived = 0
         while True:
@@ -164,6 +166,26 @@ class AuditRetention:
                 )
             )
         return ArchivePass(segments, archived, pruned, held)
+
+    async def _same_chain(self, last: _archive.Manifest) -> None:
+        """The archive continues this database's chain (not another install's, sharing
+        the bucket by mistake): nothing is pruned on the word of a foreign archive."""
+        rows = await self.log.store.backend.read(
+            lambda tx: tx.rows(
+                "SELECT seq, prev_hash, hash FROM audit_records WHERE seq >= :s"
+                " ORDER BY seq LIMIT 2",
+                {"s": last.last_seq},
+            )
+        )
+        for row in rows:
+            at_end = row["seq"] == last.last_seq and row["hash"] != last.last_hash
+            if at_end or (row["seq"] == last.last_seq + 1 and row["prev_hash"] != last.last_hash):
+                raise AuditArchiveCorrupt(
+                    f"the archive {self.target.describe()} ends with {last.name}, which is not"
+                    " this database's chain",
+                    hint="give each installation its own archive (ROOST_AUDIT_ARCHIVE)",
+                    segment=last.name,
+                )
 
     async def run(self) -> None:
         """Archive every ``interval`` seconds until cancelled (a server's job)."""
