@@ -92,18 +92,23 @@ def append(tx: Tx, entries: Sequence[AuditEntry], policy: ChainPolicy) -> list[i
         values = (
             seq,
             at,
-            entry.tenant_id,
-            entry.user_id,
-            entry.key_id,
-            entry.client,
-            entry.action,
-            entry.resource_type,
-            entry.resource_id,
-            entry.outcome,
-            entry.trace_id,
-            entry.run_id,
-            entry.session_id,
-            entry.message_id,
+            *[
+                None if v is None else str(v)
+                for v in (
+                    entry.tenant_id,
+                    entry.user_id,
+                    entry.key_id,
+                    entry.client,
+                    entry.action,
+                    entry.resource_type,
+                    entry.resource_id,
+                    entry.outcome,
+                    entry.trace_id,
+                    entry.run_id,
+                    entry.session_id,
+                    entry.message_id,
+                )
+            ],
             jsontext.encode(detail),
         )
         prev = link(make, prev, values)

@@ -113,8 +113,11 @@ class AuditRecord:
 
 
 def canonical(values: tuple[Any, ...]) -> bytes:
-    """The bytes hashed for one record: its fields in :data:`FIELDS` order."""
-    return _SEP.join(_NULL if v is None else str(v) for v in values).encode()
+    """The bytes hashed for one record: its fields in :data:`FIELDS` order (``seq`` and
+    ``at_us`` integers, the others text or None)."""
+    seq, at_us, *rest = values
+    text = _SEP.join([_NULL if v is None else v for v in rest])
+    return f"{seq}{_SEP}{at_us}{_SEP}{text}".encode()
 
 
 def hasher(alg: str) -> Any:

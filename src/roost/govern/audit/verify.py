@@ -9,6 +9,7 @@ it is reported (docs/decisions/0200).
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -130,19 +131,32 @@ async def _verify_once(
         if walk.held:
             seq = min(walk.held)
             return walk.fail("inserted", seq, f"record {seq} is in the table but in no segment")
-        after = archived_to
-        while after < upto:
-            page = await backend.read(
-                lambda tx, a=after: tx.rows(  # type: ignore[misc]
-                    f"{_SELECT} WHERE seq > :after AND seq <= :upto ORDER BY seq LIMIT {PAGE}",
-                    {"after": a, "upto": upto},
-                )
-            )
+
+        def read(after: int) -> asyncio.Future[list[Any]]:
+            sql = f"{_SELECT} WHERE seq > :after AND seq <= :upto ORDER BY seq LIMIT {PAGE}"
+            params = {"after": after, "upto": upto}
+            return asyncio.ensure_future(backend.read(lambda tx: tx.rows(sql, params)))
+
+        # the next page is read (in a reader thread) while this one is hashed
+        pending = read(archived_to) if archived_to < upto else None
+        while pending is not None:
+            page = await pending
+            pending = None
             if not page:
                 break
-            if not walk.feed(iter(page)):
+            last = int(page[-1]["seq"])
+            if last < upto and len(page) == PAGE:
+                pending = read(last)
+            try:
+                intact = walk.feed(iter(page))
+            except BaseException:
+                if pending is not None:
+                    pending.cancel()
+                raise
+            if not intact:
+                if pending is not None:
+                    await asyncio.gather(pending, return_exceptions=True)
                 return report
-            after = int(page[-1]["seq"])
     except AuditArchiveCorrupt as exc:
         return walk.fail("archive", exc.details.get("seq"), exc.message)
     walk.finish(upto, str(top["hash"]))
