@@ -408,13 +408,14 @@ class Runs(Part):
                     _messages.save(tx, sid, msg, run_id, partial, at, new=msg_new)
                 if st is not None:
                     states.save(tx, sid, st[0], st[1], None, at)
-            if also is not None:
+            done = None
+            if status is not None:
+                done = set_status(
+                    tx, run_id, status, error_code, error_message, usage, model, None, at, record
+                )
+            if also is not None:  # last: it may lock a row every writer shares (audit head)
                 also(tx)
-            if status is None:
-                return None
-            return set_status(
-                tx, run_id, status, error_code, error_message, usage, model, None, at, record
-            )
+            return done
 
         try:
             return await self._backend.write(body)
