@@ -120,3 +120,18 @@ def test_lineage_prints_the_tree(db: str) -> None:
 def test_archive_refuses_a_short_retention(db: str) -> None:
     out = runner.invoke(app, ["archive", "--days", "7", "--database-url", db])
     assert out.exit_code == 2 and "audit_retention_too_short" in out.output
+
+
+def test_hold_and_release_sign_with_the_servers_key_only(db: str, roost_home: Path) -> None:
+    placed = runner.invoke(
+        app, ["hold", "--user", "ann", "--reason", "case 1", "--database-url", db]
+    )
+    assert placed.exit_code == 0, placed.output
+    hold_id = placed.output.split()[1]
+    assert runner.invoke(app, ["release", hold_id, "--database-url", db]).exit_code == 0
+    assert runner.invoke(app, ["verify", "--database-url", db]).exit_code == 0
+    (roost_home / "audit-signing.key").unlink()  # a CLI elsewhere never makes a key of its own
+    get_settings.cache_clear()
+    refused = runner.invoke(app, ["hold", "--user", "ann", "--reason", "x", "--database-url", db])
+    assert refused.exit_code == 2 and "audit_key_missing" in refused.output
+    assert not (roost_home / "audit-signing.key").exists()

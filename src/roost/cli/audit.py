@@ -297,7 +297,7 @@ def archive_cmd(
     settings = _settings()
 
     async def work(store: Any) -> Any:
-        log = AuditLog.from_settings(store, settings)
+        log = AuditLog.from_settings(store, settings, create_key=False)
         retention = AuditRetention(
             log,
             target_for(archive, settings),
@@ -337,14 +337,17 @@ def hold_cmd(
     """Place a legal hold: these records are not pruned until it is released. / 设置法律保全。"""
     if user is None and tenant is None:
         raise typer.BadParameter("name --user, --tenant or both")
-    hold = asyncio.run(
-        _with_store(
-            database_url,
-            lambda s: _retention(s).place_hold(
-                tenant_id=tenant, user_id=user, reason=reason, by="cli"
-            ),
+    try:
+        hold = asyncio.run(
+            _with_store(
+                database_url,
+                lambda s: _retention(s).place_hold(
+                    tenant_id=tenant, user_id=user, reason=reason, by="cli"
+                ),
+            )
         )
-    )
+    except RoostError as err:
+        raise _fail(err) from None
     Console().print(f"hold {hold.id} placed")
 
 
@@ -379,7 +382,8 @@ def _retention(store: Any) -> Any:
     from roost.govern.audit.retention import AuditRetention
 
     settings = _settings()
-    return AuditRetention(AuditLog.from_settings(store, settings), target_for(None, settings))
+    log = AuditLog.from_settings(store, settings, create_key=False)
+    return AuditRetention(log, target_for(None, settings))
 
 
 @lineage_app.command("lineage")

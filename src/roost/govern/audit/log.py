@@ -38,16 +38,19 @@ class AuditLog:
         self._writer: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_settings(cls, store: Store, settings: Settings) -> AuditLog:
-        """The signing key from the settings (created on first use), the hash, the
-        checkpoint pace."""
+    def from_settings(
+        cls, store: Store, settings: Settings, *, create_key: bool = True
+    ) -> AuditLog:
+        """The signing key from the settings (created on first use by a server; a tool
+        that only adds to an existing trail passes ``create_key=False``: a new key would
+        sign checkpoints the server's key cannot verify), the hash, the checkpoint pace."""
         from roost.govern.audit.signing import load_signer
 
-        if settings.audit_signing_key is None and settings.audit_signing_key_file is None:
+        if create_key and settings.audit_signing_key is None:
             settings.ensure_home()
         policy = ChainPolicy(
             alg=settings.audit_hash,
-            signer=load_signer(settings, create=True),
+            signer=load_signer(settings, create=create_key),
             checkpoint_every=max(1, settings.audit_checkpoint_every),
             checkpoint_seconds=settings.audit_checkpoint_seconds,
         )
