@@ -313,6 +313,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 body=ArchiveRun,
                 response={"type": "object"},
                 admin=True,
+                errors={"409": "under 180 days without force (audit_retention_too_short)"},
             ),
         ),
         api_route(
