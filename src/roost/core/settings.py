@@ -83,6 +83,7 @@ class Settings:
     audit_archive: str | None = None
     audit_s3_endpoint: str | None = None
     audit_content: bool = False
+    audit_content_tenants: tuple[str, ...] = ()
 
     # ``ROOST_SANDBOX_DOCKER_<FIELD>`` / ``ROOST_SANDBOX_K8S_<FIELD>``: the fields of
     # ``roost.sandbox.DockerConfig`` / ``KubernetesConfig``, collected by prefix (not
@@ -183,6 +184,7 @@ DOCS: dict[str, str] = {
     "audit_archive": "Where audit segments go: a directory (default `$ROOST_HOME/audit-archive`) or `s3://bucket/prefix`.",
     "audit_s3_endpoint": "Endpoint URL of the S3-compatible store of `s3://` archives (MinIO, OSS, OBS).",
     "audit_content": "Audit records also keep the content (prompts, completions, arguments, results) after redaction.",
+    "audit_content_tenants": "Tenants (comma-separated) whose audit records keep the redacted content, when `ROOST_AUDIT_CONTENT` is off.",
     "container_engine": "`docker` or `podman` for `roost build` / `roost bundle` (default: the one found).",
 }
 GROUPS = {

@@ -186,8 +186,8 @@ def _audit(store: Store, settings: Settings) -> tuple[AuditLog | None, RunAudito
     from roost.govern.audit.runs import RunAuditor
 
     log = AuditLog.from_settings(store, settings)
-    content = settings.audit_content
-    return log, RunAuditor(log, content=lambda tenant: content)
+    everyone, tenants = settings.audit_content, frozenset(settings.audit_content_tenants)
+    return log, RunAuditor(log, content=lambda tenant: everyone or tenant in tenants)
 
 
 def _authenticator(config: AppConfig, settings: Settings, store: Store) -> Authenticator | None:

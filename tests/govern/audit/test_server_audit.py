@@ -247,3 +247,24 @@ def test_a_tenant_admin_reads_only_its_tenant(served: Any) -> None:
             assert seen and {r["tenant_id"] for r in seen} == {"t1"}
             other = a1.get("/v1/audit", params={"tenant_id": "t2"})
             assert other.status_code == 422
+
+
+def test_content_is_kept_redacted_for_the_tenants_that_ask(served: Any, monkeypatch: Any) -> None:
+    from roost.core.settings import get_settings
+
+    monkeypatch.setenv("ROOST_AUDIT_CONTENT_TENANTS", "t1")
+    get_settings.cache_clear()
+    s = served(make_app())
+    with s.client() as admin:
+        for tenant in ("t1", "t2"):
+            key = admin.post("/v1/keys", json={"name": tenant, "user_id": "u", "tenant_id": tenant})
+            with s.client(key.json()["key"]) as c:
+                sid = new_session(c)
+                body = {"input": "weather? mail me at ann@example.com", "stream": False}
+                assert c.post(f"/v1/sessions/{sid}/runs", json=body).status_code == 200
+        kept = _records(admin, tenant_id="t1", action="run.started")[0]["detail"]
+        assert "[EMAIL]" in json.dumps(kept["input"]) and "ann@example.com" not in json.dumps(kept)
+        tool = _records(admin, tenant_id="t1", action="tool.call")[0]["detail"]
+        assert tool["arguments"] == {"city": "Paris"} and "Paris" in tool["result"][0]["text"]
+        other = _records(admin, tenant_id="t2", action="run.started")[0]["detail"]
+        assert "input" not in other
