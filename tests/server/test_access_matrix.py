@@ -41,12 +41,13 @@ RESOURCE_PARAMS = {
     "experiment_id",
     "key_id",
     "tenant_id",
+    "message_id",
 }
 """Path parameters that name someone's resource (a key or a tenant: the whole tenant's).
 Who may call a route at all is the permission table's (``roost.govern.roles``)."""
-ABSENT_PARAMS = {"kb_id", "document_id", "job_id", "memory_id"}
-"""What ``_own`` names "absent" when it makes no knowledge base (the role matrix): 404
-for whoever is let in."""
+ABSENT_PARAMS = {"kb_id", "document_id", "job_id", "memory_id", "hold_id"}
+"""What ``_own`` names "absent" when it makes no knowledge base (the role matrix), and
+the legal hold no test makes: 404 for whoever is let in."""
 TENANT_PARAMS = {"key_id", "tenant_id"}
 """Parameters naming something of a whole tenant (within reach of ``tenant``, not ``own``)."""
 TENANT = "t1"
@@ -127,6 +128,7 @@ class Owned:
     case: str = "-"
     tenant: str = "t1"
     user: str = "alice"
+    message: str = "-"
 
 
 def permission(route: Route, method: str) -> str:
@@ -220,7 +222,15 @@ def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None, evals: bool 
         case = c.get(f"/v1/evals/datasets/{ds.json()['id']}").json()["data"][0]["id"]
         evaluated = {"dataset": ds.json()["id"], "experiment": exp_id, "case": case}
     if kb is None:  # no knowledge routes called
-        return Owned(sid, run.json()["id"], task_id, *(["absent"] * 4), "/absent", **evaluated)
+        return Owned(
+            sid,
+            run.json()["id"],
+            task_id,
+            *(["absent"] * 4),
+            "/absent",
+            **evaluated,
+            message=run.json()["output"]["id"],
+        )
     memory = c.get("/v1/remember")
     assert memory.status_code == 200, memory.text
     return Owned(
@@ -233,6 +243,7 @@ def _own(c: httpx.Client, marker: str, kb: Knowledge | None = None, evals: bool 
         kb.job,
         kb.file,
         **evaluated,
+        message=run.json()["output"]["id"],
     )
 
 
@@ -272,6 +283,8 @@ def _request(
         "agent": "echo",
         "tenant_id": res.tenant,
         "user_id": res.user,
+        "message_id": res.message,
+        "hold_id": "hold_matrix",  # none such: 404 for an admin too, 403 for the others
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -307,6 +320,7 @@ def _request(
             "/v1/evals/experiments": {"dataset": res.dataset, "agent": "echo"},
             "/v1/releases/{agent}/weights": {"weights": {"v2": 100}},
             "/v1/releases/{agent}/promote": {"version": "v2"},
+            "/v1/audit/holds": {"user_id": "nobody", "reason": "matrix"},
         }.get(template, {})
     elif method == "PUT" and body is None:
         body = {}
@@ -386,6 +400,8 @@ def test_every_route_refuses_every_caller_but_the_owner(served, tmp_path, roost_
                     assert r.status_code == 403, where
                 elif name == "owner" and params & TENANT_PARAMS:
                     assert r.status_code == 404, where
+                elif template == "/v1/audit/holds/{hold_id}":
+                    assert r.status_code == 404, where  # no such hold
                 else:  # found (409: a finished run cannot be canceled or approved)
                     assert r.status_code < 300 or r.status_code == 409, where
     finally:

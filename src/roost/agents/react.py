@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -48,6 +49,7 @@ from roost.core import (
     ToolUseBlock,
     Usage,
     UsageEvent,
+    jsontext,
     new_id,
 )
 from roost.models.base import ChatModel
@@ -477,6 +479,10 @@ class ReActAgent:
                     "gen_ai.output.messages",
                     {"gen_ai.output.messages": response.msg.model_dump_json()},
                 )
+        # the call itself, for whoever records what the model was asked (the audit trail)
+        sent = jsontext.encode([m.model_dump(mode="json", exclude_none=True) for m in msgs])
+        response.prompt_digest = "sha256:" + hashlib.sha256(sent.encode()).hexdigest()
+        emit(response)
         return response
 
     def _decision_message(

@@ -38,6 +38,8 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.evals", "replay_app", None),
     ("roost.cli.access", "keys_app", "keys"),
     ("roost.cli.access", "tenants_app", "tenants"),
+    ("roost.cli.audit", "app", "audit"),
+    ("roost.cli.audit", "lineage_app", None),
 ]
 
 
@@ -61,6 +63,8 @@ _ENTRY: dict[str, str] = {
     "replay": "roost.cli.evals",
     "keys": "roost.cli.access",
     "tenants": "roost.cli.access",
+    "audit": "roost.cli.audit",
+    "lineage": "roost.cli.audit",
 }
 
 

@@ -140,6 +140,9 @@ class ModelResponse(_Event):
     stop_reason: str | None = None
     model: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    prompt_digest: str | None = None
+    """``sha256:<hex>`` of the messages the model was sent; set by the agent that made
+    the call, for the audit trail's lineage (roost.govern.audit)."""
 
 
 Event = Annotated[

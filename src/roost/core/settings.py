@@ -72,6 +72,19 @@ class Settings:
     embeddings_api_key: SecretStr | None = None
     embeddings_base_url: str | None = None
     container_engine: str | None = None
+    audit: bool = True
+    audit_hash: str = "sha256"
+    audit_signing_key: SecretStr | None = None
+    audit_signing_key_file: Path | None = None
+    audit_verify_key: str | None = None
+    audit_checkpoint_every: int = 1000
+    audit_checkpoint_seconds: float = 60.0
+    audit_retention_days: float = 180.0
+    audit_retention_force: bool = False
+    audit_archive: str | None = None
+    audit_s3_endpoint: str | None = None
+    audit_content: bool = False
+    audit_content_tenants: tuple[str, ...] = ()
 
     # ``ROOST_SANDBOX_DOCKER_<FIELD>`` / ``ROOST_SANDBOX_K8S_<FIELD>``: the fields of
     # ``roost.sandbox.DockerConfig`` / ``KubernetesConfig``, collected by prefix (not
@@ -161,6 +174,19 @@ DOCS: dict[str, str] = {
     "memory": "The built-in assistant keeps long-term memory per user.",
     "embeddings_api_key": "API key of the OpenAI-compatible embeddings endpoint of knowledge bases.",
     "embeddings_base_url": "That endpoint (`…/v1`), the default of `roost kb create --base-url`.",
+    "audit": "The audit trail of `AgentApp` (`0` turns it off; compliance needs it on).",
+    "audit_hash": "Hash of the audit chain: `sha256`, or `sm3` (national-crypto profile); fixed when the chain starts.",
+    "audit_signing_key": "Base64 Ed25519 seed that signs audit checkpoints (else the key file).",
+    "audit_signing_key_file": "File of that seed; default `$ROOST_HOME/audit-signing.key`, created 0600 at first start.",
+    "audit_verify_key": "Base64 Ed25519 public key `roost audit verify` checks checkpoints with (else derived from the signing key).",
+    "audit_checkpoint_every": "Records between two signed checkpoints.",
+    "audit_checkpoint_seconds": "Seconds after which the next append also writes a signed checkpoint.",
+    "audit_retention_days": "Days audit records stay in the database before they are archived (at least 180 unless forced).",
+    "audit_retention_force": "Accept an audit retention under 180 days.",
+    "audit_archive": "Where audit segments go: a directory (default `$ROOST_HOME/audit-archive`) or `s3://bucket/prefix`.",
+    "audit_s3_endpoint": "Endpoint URL of the S3-compatible store of `s3://` archives (MinIO, OSS, OBS).",
+    "audit_content": "Audit records also keep the content (prompts, completions, arguments, results) after redaction.",
+    "audit_content_tenants": "Tenants (comma-separated) whose audit records keep the redacted content, when `ROOST_AUDIT_CONTENT` is off.",
     "container_engine": "`docker` or `podman` for `roost build` / `roost bundle` (default: the one found).",
 }
 GROUPS = {
@@ -169,6 +195,7 @@ GROUPS = {
     "Server": "serve_model sandbox knowledge_base memory embeddings_*",
     "Deployment": "container_engine",
     "Retention": "retention_*",
+    "Audit": "audit audit_*",
     "Observability": "tracing trace_content otlp_endpoint otlp_protocol alert_*",
     "Sandbox (read by `roost.sandbox`)": "sandbox_* chromium",
 }

@@ -1,5 +1,6 @@
-"""Governance: tenants, roles and their permission table, API-key principals, quotas
-(and, from other issues, audit, secrets and data protection).
+"""Governance: tenants, roles and their permission table, API-key principals, quotas;
+the audit trail and data lineage (:mod:`roost.govern.audit`); secrets and data
+protection.
 
 Sits between the server and observability in the layers: the server authenticates a
 request into a :class:`Principal`, this package decides what it may do and spend.

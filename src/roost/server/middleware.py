@@ -16,6 +16,7 @@ from starlette.routing import Match, Route
 from roost.core import PayloadTooLarge, RateLimited, RoostError
 from roost.server import console
 from roost.server._http import error_body
+from roost.server.auditing import record_refusal, set_actor
 from roost.server.auth import ANONYMOUS, PUBLIC
 from roost.server.errors import MethodNotAllowed, RouteNotFound
 
@@ -101,12 +102,14 @@ class ServiceMiddleware:
                 and scope["method"] != "OPTIONS"
             ):
                 auth = services.authenticator
+                client = scope.get("client")
                 if auth is not None:
-                    client = scope.get("client")
                     principal = await auth.authenticate(headers, client[0] if client else "")
                 else:
                     principal = ANONYMOUS
                 scope["roost.principal"] = principal
+                if services.audit is not None:
+                    set_actor(principal, headers, client[0] if client else None)
                 limiter = services.rate_limiter
                 if limiter is not None:
                     wait = await limiter.check(principal.key_id)
@@ -129,6 +132,11 @@ class ServiceMiddleware:
                 )
                 return
             err = _as_roost_error(exc)
+            if services.audit is not None and err.status in (401, 403):
+                try:  # the refusal is on record before the client hears of it
+                    await record_refusal(services, err, scope, _headers(scope))
+                except Exception:
+                    log.exception("could not record a refused request in the audit trail")
             extra: list[tuple[bytes, bytes]] = []
             if isinstance(err, MethodNotAllowed):  # what every route on this path allows
                 allowed = _allowed(self.app, scope)

@@ -20,6 +20,8 @@ from roost.server.tasks import TaskQueue
 
 if TYPE_CHECKING:
     from roost.core.settings import Settings
+    from roost.govern.audit import AuditLog
+    from roost.govern.audit.runs import RunAuditor
     from roost.govern.quotas import QuotaGate
     from roost.server.auth import Authenticator
     from roost.server.observer import RunObserver
@@ -50,6 +52,8 @@ class Services:
     public_paths: frozenset[str]
     quotas: QuotaGate | None = None
     """Admits runs and new sessions against tenant and user quotas (roost.govern)."""
+    audit: AuditLog | None = None
+    """The audit trail (``ROOST_AUDIT=0``: None)."""
     flush_traces: Callable[[], object] | None = None
     """Flush the spans of ended runs to the trace store (set when tracing is on)."""
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -84,6 +88,7 @@ class Services:
             locks, bus = LocalSessionLocks(), LocalEventBus()
         fanout = Fanout(bus, remote=bool(redis_url), instance_id=instance_id)
         sessions = SessionCache(store, remote=fanout.remote)
+        audit, auditor = _audit(store, settings)
         executor = RunExecutor(
             store=store,
             locks=locks,
@@ -94,6 +99,7 @@ class Services:
             busy_policy=config.busy_policy,
             flush_interval=config.flush_interval,
             keepalive_interval=config.keepalive_interval,
+            auditor=auditor,
         )
         queue = TaskQueue(
             name=config.name,
@@ -122,6 +128,7 @@ class Services:
             rate_limiter=_rate_limiter(config, redis_url),
             public_paths=public_paths,
             quotas=_quotas(config, store),
+            audit=audit,
         )
 
     async def start(self) -> None:
@@ -141,6 +148,10 @@ class Services:
         from roost.store.retention import RetentionJob  # prunes what ages out (0123)
 
         self.spawn(RetentionJob.from_settings(store, self.settings).run())
+        if self.audit is not None:
+            from roost.govern.audit.retention import AuditRetention
+
+            self.spawn(AuditRetention.from_settings(self.audit, self.settings).run())
         await self.queue.start(force=bool(requeued))
         for run_id in requeued:
             await self.queue.enqueue_run(run_id)
@@ -162,6 +173,8 @@ class Services:
             with contextlib.suppress(BaseException):
                 await task
         closers = [*self.closers, self.bus.aclose, self.locks.aclose, self.store.close]
+        if self.audit is not None:
+            closers.insert(len(self.closers), self.audit.close)
         if self.rate_limiter is not None:
             closers.insert(0, self.rate_limiter.aclose)
         for closer in closers:
@@ -169,6 +182,18 @@ class Services:
                 await closer()
             except Exception:
                 log.exception("closing %r failed", closer)
+
+
+def _audit(store: Store, settings: Settings) -> tuple[AuditLog | None, RunAuditor | None]:
+    """The audit trail and the run auditor, unless ``ROOST_AUDIT=0``."""
+    if not settings.audit:
+        return None, None
+    from roost.govern.audit import AuditLog
+    from roost.govern.audit.runs import RunAuditor
+
+    log = AuditLog.from_settings(store, settings)
+    everyone, tenants = settings.audit_content, frozenset(settings.audit_content_tenants)
+    return log, RunAuditor(log, content=lambda tenant: everyone or tenant in tenants)
 
 
 def _authenticator(config: AppConfig, settings: Settings, store: Store) -> Authenticator | None:

@@ -14,7 +14,7 @@ from roost.store import _cursor, rows, states
 from roost.store import events as _events
 from roost.store import messages as _messages
 from roost.store import statements as sql
-from roost.store.backend import Integrity, Part, Tx, in_list, one, scalar
+from roost.store.backend import Body, Integrity, Part, Tx, in_list, one, scalar
 from roost.store.errors import (
     InvalidStoreArgument,
     MessageIdConflict,
@@ -140,12 +140,14 @@ class Runs(Part):
         metadata: Mapping[str, Any] | None = None,
         run_id: str | None = None,
         inputs: Sequence[Msg] = (),
+        also: Body[object] | None = None,
     ) -> RunRecord:
         """Record a new run; ``agent``/``user_id``/``tenant_id`` default to the session's.
 
         ``inputs`` are appended to the session (as :meth:`append_messages` with this
         run's id) in the same transaction: a run and its user message are stored — and
-        acknowledged — together, in one commit.
+        acknowledged — together, in one commit. ``also`` runs in that transaction too
+        (the audit record of the run, roost.govern.audit).
         """
         status = rows.check_status(status)
         if inputs and session_id is None:
@@ -202,6 +204,8 @@ class Runs(Part):
                 raise RunExists(f"run {rid!r} already exists") from exc
             if inputs and session_id is not None:
                 _messages.append(tx, session_id, inputs, rid, at, last=last)
+            if also is not None:
+                also(tx)
 
         try:
             await self._backend.write(body)
@@ -366,6 +370,7 @@ class Runs(Part):
         state: tuple[str, Mapping[str, Any]] | None = None,
         msg_new: bool = False,
         record: bool = True,
+        also: Body[object] | None = None,
     ) -> RunRecord | None:
         """One transaction for a streaming run: a batch of events, completed
         ``messages``, the (partial) reply ``msg``, the agent ``state`` (``(agent_name,
@@ -403,11 +408,14 @@ class Runs(Part):
                     _messages.save(tx, sid, msg, run_id, partial, at, new=msg_new)
                 if st is not None:
                     states.save(tx, sid, st[0], st[1], None, at)
-            if status is None:
-                return None
-            return set_status(
-                tx, run_id, status, error_code, error_message, usage, model, None, at, record
-            )
+            done = None
+            if status is not None:
+                done = set_status(
+                    tx, run_id, status, error_code, error_message, usage, model, None, at, record
+                )
+            if also is not None:  # last: it may lock a row every writer shares (audit head)
+                also(tx)
+            return done
 
         try:
             return await self._backend.write(body)

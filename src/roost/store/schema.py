@@ -321,6 +321,69 @@ release_events = sa.Table(
     sa.Index("ix_release_events_agent", "agent", "created_at"),
 )
 
+audit_records = sa.Table(
+    "audit_records",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("client", sa.String(64)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("resource_type", sa.String(32)),
+    sa.Column("resource_id", sa.String(256)),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("trace_id", sa.String(32)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("session_id", sa.String(64)),
+    sa.Column("message_id", sa.String(64)),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_records_at", "at_us"),
+    sa.Index("ix_audit_records_user", "user_id", "at_us"),
+    sa.Index("ix_audit_records_tenant", "tenant_id", "at_us"),
+    sa.Index("ix_audit_records_action", "action", "at_us"),
+    sa.Index("ix_audit_records_run", "run_id"),
+    sa.Index("ix_audit_records_message", "message_id"),
+)
+
+audit_chain = sa.Table(
+    "audit_chain",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("alg", sa.String(16), nullable=False),
+    sa.Column("checkpoint_seq", sa.BigInteger, nullable=False),
+    sa.Column("checkpoint_at_us", sa.BigInteger, nullable=False),
+)
+
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("alg", sa.String(16), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+)
+
+audit_holds = sa.Table(
+    "audit_holds",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(128)),
+    sa.Column("user_id", sa.String(128)),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(64)),
+    sa.Column("created_at_us", sa.BigInteger, nullable=False),
+    sa.Column("released_at_us", sa.BigInteger),
+)
+
 HEAD_TABLES: tuple[sa.Table, ...] = (
     sessions,
     messages,
@@ -338,6 +401,10 @@ HEAD_TABLES: tuple[sa.Table, ...] = (
     release_events,
     tenants,
     quotas,
+    audit_records,
+    audit_chain,
+    audit_checkpoints,
+    audit_holds,
 )
 """Every table the packaged migrations create, referenced tables first: what a fresh
 database gets in one transaction (``_migrate.create_if_empty``)."""

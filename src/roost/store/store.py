@@ -55,7 +55,7 @@ from roost.store.usage import UsageTotals
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-HEAD_REVISION = "0006_access"
+HEAD_REVISION = "0007_audit"
 """The newest packaged migration; tests/store/test_migrations.py keeps it in sync."""
 
 BackendChoice = Literal["auto", "sqlite3", "sqlalchemy"]

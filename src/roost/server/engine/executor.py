@@ -37,10 +37,12 @@ from roost.core import (
     UsageEvent,
 )
 from roost.core.blocks import ToolUseBlock
+from roost.core.ids import new_id
 from roost.core.retry import retry_transient
 from roost.server.config import BusyPolicy
 from roost.server.context import AgentContext
-from roost.server.engine.codec import Envelope
+from roost.server.engine.auditing import note_event
+from roost.server.engine.codec import Envelope, event_data
 from roost.server.engine.follower import FINAL, Follower
 from roost.server.engine.handle import RunHandle
 from roost.server.engine.recorder import Recorder
@@ -49,6 +51,7 @@ from roost.server.errors import RunNotActive, ServerShuttingDown
 from roost.server.observer import RunInfo, RunObserver
 
 if TYPE_CHECKING:
+    from roost.govern.audit.runs import RunAuditor
     from roost.server.fanout import Fanout
     from roost.server.registry import Agents, AgentSpec
     from roost.server.sessions import SessionCache
@@ -86,8 +89,11 @@ class RunExecutor:
         busy_policy: BusyPolicy,
         flush_interval: float,
         keepalive_interval: float,
+        auditor: RunAuditor | None = None,
     ) -> None:
         self.store = store
+        self.auditor = auditor
+        """Records what runs do in the audit trail (``None``: auditing is off)."""
         self.locks = locks
         self.agents = agents
         self.sessions = sessions
@@ -102,7 +108,7 @@ class RunExecutor:
         self.turns = SessionTurns(
             store, locks, self.active, remote=fanout.remote, instance_id=fanout.instance_id
         )
-        self.recorder = Recorder(store, fanout, observers)
+        self.recorder = Recorder(store, fanout, observers, auditor)
         self.follower = Follower(store, fanout, self.active, poll_interval=flush_interval)
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
@@ -180,6 +186,12 @@ class RunExecutor:
         if background:
             run_meta["background"] = True
             run_meta["input"] = [m.model_dump(mode="json", exclude_none=True) for m in inputs]
+        run_id, also, actor = None, None, None
+        if self.auditor is not None:  # the run's audit record commits with the run
+            run_id, actor = new_id("run"), self.auditor.actor()
+            info = RunInfo(run_id, session.id, spec.name, session.user_id, session.tenant_id)
+            entry = self.auditor.started(info, spec.name, inputs, actor, background)
+            also = self.auditor.body([entry])
         try:
             record = await retry_transient(
                 lambda: self.store.create_run(
@@ -192,6 +204,8 @@ class RunExecutor:
                     metadata=run_meta,
                     owner=self.fanout.instance_id,
                     inputs=inputs,  # the run and its input: one transaction
+                    run_id=run_id,
+                    also=also,
                 )
             )
         except BaseException:
@@ -200,6 +214,7 @@ class RunExecutor:
             raise
         handle = _handle(record, spec, inputs, background, metadata or {})
         handle.status = status
+        handle.actor = actor
         if status == "queued":
             self.turns.note_queued(session.id, record.id)
         if background:
@@ -374,6 +389,8 @@ class RunExecutor:
 
     async def _on_event(self, h: RunHandle, event: Event) -> None:
         store, rec = self.store, self.recorder
+        if self.auditor is not None:
+            note_event(self.auditor, h, event)
         if isinstance(event, TextDelta):
             h.partial_for(event.msg_id).text.append(event.delta)
         elif isinstance(event, ThinkingDelta):
@@ -400,8 +417,12 @@ class RunExecutor:
             await rec.save_completed_turn(h)
             tool_msg = Msg(role="tool", name=event.name, content=[event.result])
             await store.save_message(h.session_id, tool_msg, run_id=h.id)
-            rec.emit_event(h, event)
-            await rec.flush(h)
+            # shown once it and its audit record are committed
+            rec.emit(h, event.type, event_data(event), hold=True)
+            try:
+                await rec.flush(h)
+            finally:
+                rec.show_held(h)
             return
         elif isinstance(event, ApprovalRequired):
             h.approvals.add(event.call_id)

@@ -85,6 +85,12 @@ class RunHandle:
     """2, 3 … for a background run started over after its server stopped."""
     first_seq: int = 1
     """The ``seq`` of this attempt's first event (``events[0]``)."""
+    actor: Any = None
+    """Who started the run (``roost.govern.audit.Actor``), when auditing."""
+    audit: list[Any] = field(default_factory=list)
+    """Audit entries not yet committed (with the next flush of the run)."""
+    audit_state: Any = None
+    """The run's audit bookkeeping (``roost.server.engine.auditing.RunAuditState``)."""
 
     @property
     def id(self) -> str:

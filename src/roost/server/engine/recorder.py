@@ -13,6 +13,7 @@ from roost.server.engine.codec import TERMINAL_EVENTS, Envelope, coalesce, dumps
 from roost.store import InvalidStoreArgument, RunFinished
 
 if TYPE_CHECKING:
+    from roost.govern.audit.runs import RunAuditor
     from roost.server.engine.handle import RunHandle
     from roost.server.fanout import Fanout
     from roost.server.observer import RunObserver
@@ -33,10 +34,23 @@ class RunEnd:
 
 
 class Recorder:
-    def __init__(self, store: Store, fanout: Fanout, observers: list[RunObserver]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        fanout: Fanout,
+        observers: list[RunObserver],
+        auditor: RunAuditor | None = None,
+    ) -> None:
         self.store = store
         self.fanout = fanout
         self.observers = observers
+        self.auditor = auditor
+
+    def _audit_body(self, entries: list[Any]) -> Any:
+        """The entries' append, run in the transaction of the run's write."""
+        if not entries or self.auditor is None:
+            return None
+        return self.auditor.body(entries)
 
     # -- events ------------------------------------------------------------------------
     def emit_event(self, h: RunHandle, event: Event) -> None:
@@ -86,7 +100,8 @@ class Recorder:
             events = coalesce(pending)
             part = h.partial if (h.partial is not None and h.partial.dirty) else None
             completed, h.completed = h.completed, []
-            if not events and part is None and not completed:
+            audited, h.audit = h.audit, []
+            if not events and part is None and not completed and not audited:
                 return
             try:
                 reply = None
@@ -101,6 +116,7 @@ class Recorder:
                     partial=True,
                     session_id=h.session_id,
                     messages=completed,
+                    also=self._audit_body(audited),
                 )
                 if part is not None and reply is not None:
                     part.saved = True
@@ -108,6 +124,7 @@ class Recorder:
                 # nothing was committed: all of it is retried on the next flush
                 h.pending[:0] = pending
                 h.completed[:0] = completed
+                h.audit[:0] = audited
                 if part is not None and reply is not None:
                     part.dirty = True
                 raise
@@ -161,6 +178,12 @@ class Recorder:
         code, message = h.error if (status == "failed" and h.error) else (None, None)
         async with h.flush_lock:
             events, h.pending = coalesce(h.pending), []
+            audited, h.audit = h.audit, []
+            if self.auditor is not None:
+                audited.append(
+                    self.auditor.finished(h.info, h.actor, status, final, h.usage, h.model, h.error)
+                )
+            also = self._audit_body(audited)
 
             def final_flush(state: Any) -> Any:
                 return retry_transient(
@@ -180,6 +203,7 @@ class Recorder:
                         state=state,
                         msg_new=end.final_new,
                         record=False,
+                        also=also,
                     )
                 )
 
@@ -202,4 +226,5 @@ class Recorder:
                     session_id=h.session_id,
                     messages=end.completed,
                     state=end.state,
+                    also=also,
                 )

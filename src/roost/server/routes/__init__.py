@@ -15,6 +15,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     from roost.server import console
     from roost.server.routes import (
         alerts,
+        audit,
         custom,
         health,
         keys,
@@ -43,6 +44,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         tasks,
         knowledge,
         alerts,
+        audit,
         custom,
         console,
     ):

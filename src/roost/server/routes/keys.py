@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from roost.core import Forbidden, InvalidRequest
 from roost.govern.roles import ASSIGNABLE_BY_TENANT_ADMIN, TENANT_ROLES
 from roost.server._http import json_response, parse_body
+from roost.server.auditing import record_action
 from roost.server.auth import Principal
 from roost.server.openapi import query
 from roost.server.router import Doc, api_route
@@ -87,6 +88,17 @@ def routes(services: Services) -> list[BaseRoute]:
         plaintext, record = await services.store.create_api_key(
             body.name, role=body.role, tenant_id=tenant, user_id=body.user_id, expires_at=expires
         )
+        await record_action(
+            services,
+            "key.created",
+            resource_type="key",
+            resource_id=record.id,
+            detail={
+                "role": record.role,
+                "for_user": record.user_id,
+                "for_tenant": record.tenant_id,
+            },
+        )
         return json_response(key_out(record, plaintext), status=201)
 
     async def list_keys(request: Request, principal: Principal) -> Response:
@@ -107,6 +119,7 @@ def routes(services: Services) -> list[BaseRoute]:
         record = await services.store.revoke_api_key(key_id)
         if services.authenticator is not None:
             services.authenticator.forget()
+        await record_action(services, "key.revoked", resource_type="key", resource_id=record.id)
         return json_response(key_out(record))
 
     listed = {"type": "object", "properties": {"data": {"type": "array"}}}

@@ -14,6 +14,7 @@ from roost.core.digits import parse_digits
 from roost.core.jsontext import dumps
 from roost.core.retry import retry_transient
 from roost.server._http import JSON_TYPE, json_response, parse_body
+from roost.server.auditing import record_action
 from roost.server.auth import Principal
 from roost.server.openapi import CURSOR, PAGE_LIMIT, SEQ, query
 from roost.server.router import Doc, api_route
@@ -117,6 +118,16 @@ def routes(services: Services) -> list[BaseRoute]:
                 raise busy
             services.sessions.forget(session.id)
             await services.store.delete_session(session.id)
+            # gone from the product, not from the audit trail (its runs' records stay)
+            await record_action(
+                services,
+                "session.deleted",
+                resource_type="session",
+                resource_id=session.id,
+                user_id=session.user_id,
+                tenant_id=session.tenant_id,
+                session_id=session.id,
+            )
         finally:
             await lock.release()
         if (sandbox := sys.modules.get("roost.sandbox")) is not None:  # only if in use
