@@ -71,6 +71,10 @@ class Settings:
     embeddings_api_key: SecretStr | None = None
     embeddings_base_url: str | None = None
     container_engine: str | None = None
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+    secrets_kms: str | None = None
+    crypto_profile: str = "standard"
 
     # ``ROOST_SANDBOX_DOCKER_<FIELD>`` / ``ROOST_SANDBOX_K8S_<FIELD>``: the fields of
     # ``roost.sandbox.DockerConfig`` / ``KubernetesConfig``, collected by prefix (not
@@ -160,12 +164,17 @@ DOCS: dict[str, str] = {
     "embeddings_api_key": "API key of the OpenAI-compatible embeddings endpoint of knowledge bases.",
     "embeddings_base_url": "That endpoint (`…/v1`), the default of `roost kb create --base-url`.",
     "container_engine": "`docker` or `podman` for `roost build` / `roost bundle` (default: the one found).",
+    "master_key": "Master key(s) of the secret store, comma-separated `aes-256-gcm:BASE64` / `sm4-gcm:BASE64`; the first wraps new data keys.",
+    "master_key_file": "File holding the master key(s), one a line (default `$ROOST_HOME/master.key`, created at first use).",
+    "secrets_kms": "`module:factory` returning a `roost.govern.KeyWrapper` (a KMS) instead of a local master key.",
+    "crypto_profile": "`standard` (AES-256-GCM, HMAC-SHA256) or `national` (国密: SM4-GCM, HMAC-SM3).",
 }
 GROUPS = {
     "General": "home database_url redis_url admin_key log_level log_format",
     "Models": "model model_api_key model_http local_model local_model_name prices",
     "Server": "serve_model sandbox knowledge_base memory embeddings_*",
     "Deployment": "container_engine",
+    "Secrets and data protection": "master_key master_key_file secrets_kms crypto_profile",
     "Retention": "retention_*",
     "Observability": "tracing trace_content otlp_endpoint otlp_protocol alert_*",
     "Sandbox (read by `roost.sandbox`)": "sandbox_* chromium",

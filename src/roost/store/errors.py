@@ -111,3 +111,16 @@ class BusOverflow(RoostError):
     code = "bus_overflow"
     status = 503
     retryable = True
+
+
+class ContentSealed(StoreError):
+    """Stored content is encrypted for its tenant and this store has no sealer that
+    opens it (``roost.govern`` installs one when the master key is configured)."""
+
+    code = "content_sealed"
+
+
+class SecretNotFound(NotFound):
+    """No secret with that name."""
+
+    code = "secret_not_found"
