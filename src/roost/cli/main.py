@@ -33,6 +33,7 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.bundle", "app", None),
     ("roost.cli.db", "app", "db"),
     ("roost.cli.kb", "app", "kb"),
+    ("roost.cli.secrets", "app", "secrets"),
 ]
 
 
@@ -51,6 +52,7 @@ _ENTRY: dict[str, str] = {
     "bundle": "roost.cli.bundle",
     "db": "roost.cli.db",
     "kb": "roost.cli.kb",
+    "secrets": "roost.cli.secrets",
 }
 
 
