@@ -49,16 +49,24 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-async def test_rotation_killed_mid_way_resumes_without_loss(
-    tmp_path: Path, roost_home: Path
-) -> None:
-    url = f"sqlite:///{tmp_path / 'rot.db'}"
-    settings = Settings()
+async def _fill(url: str) -> None:
     async with await Store.open(url) as store:
-        secrets = SecretStore(store, settings=settings)
+        secrets = SecretStore(store, settings=Settings())
         for i in range(COUNT):
             await secrets.set(f"app/s{i:03d}", f"value-{i}")
-    old = keyring_from_settings(settings).primary
+
+
+async def _read_all(url: str) -> tuple[dict[str, int], list[str]]:
+    async with await Store.open(url) as store:
+        reader = SecretStore(store, keyring_from_settings(Settings()), settings=Settings())
+        values = [await reader.get(f"app/s{i:03d}") for i in range(COUNT)]
+        return await store.secrets_by_master_key(), values
+
+
+def test_rotation_killed_mid_way_resumes_without_loss(tmp_path: Path, roost_home: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rot.db'}"
+    asyncio.run(_fill(url))
+    old = keyring_from_settings(Settings()).primary
 
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, url],
