@@ -44,7 +44,7 @@ def cn_id(valid: bool = True) -> str:
         R.choice(REGIONS) + f"{R.randint(1950, 2008)}{R.randint(1, 12):02d}{R.randint(1, 28):02d}"
     )
     body += f"{R.randint(0, 999):03d}"
-    check = C[sum(int(c) * w for c, w in zip(body, W)) % 11]
+    check = C[sum(int(c) * w for c, w in zip(body, W, strict=True)) % 11]
     if not valid:
         check = R.choice([c for c in "0123456789X" if c != check])
     return body + check
