@@ -153,6 +153,7 @@ def keyring_from_settings(settings: Settings | None = None, *, create: bool = Tr
         )
     algo = crypto.algorithm_of(settings.crypto_profile)
     keyring = LocalKeyring([MasterKey(algo, crypto.new_key(algo))], path=path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:  # O_EXCL: two processes starting together keep one key
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

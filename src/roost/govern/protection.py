@@ -23,8 +23,10 @@ from typing import Any
 from roost.core.settings import Settings, get_settings
 from roost.govern import crypto
 from roost.govern.crypto import Algorithm
-from roost.govern.errors import DecryptionFailed
+from roost.govern.dlp import DlpPolicy, Redactor
+from roost.govern.errors import DecryptionFailed, SecretNotFound
 from roost.govern.keyring import KeyWrapper, MasterKey, keyring_from_settings, parse_key
+from roost.govern.routing import TenantScope, enter_tenant_scope
 from roost.govern.secrets import SecretStore, unseal_row
 from roost.store import Store
 from roost.store.backend import Tx
@@ -34,6 +36,7 @@ POLICY_TTL = 30.0
 """Seconds a tenant's policy is trusted from memory: how long another replica may take
 to start sealing after encryption was turned on."""
 MAX_OWNERS = 200_000
+HASH_KEY = "dlp/hash-key"
 
 
 class TenantSealer:
@@ -45,6 +48,10 @@ class TenantSealer:
         self._owners: dict[tuple[str, str], str | None] = {}
         self._policies: dict[str, tuple[float, ProtectionRow | None]] = {}
         self._data_keys: dict[str, tuple[Algorithm, bytes]] = {}
+        self._redactors: dict[str, tuple[Any, Redactor]] = {}
+        self.hash_key = b""
+        """Key of the DLP ``hash`` action (the secret ``dlp/hash-key``)."""
+        self.profile = "standard"
         self._lock = threading.Lock()
         self.lookups = 0
         """Queries the sealer made on cache misses (tests and the benchmark read it)."""
@@ -120,16 +127,53 @@ class TenantSealer:
         if tenant is None:
             return None
         pol = self.policy(tx, tenant)
-        if pol is None or not pol.encrypt or pol.key_name is None:
+        if pol is None:
             return None
+        redacted = None
+        if (
+            kind == "messages"
+            and pol.policy.get("actions", {}).get("transcripts", "allow") != "allow"
+        ):
+            redacted = text = _redact_msg_json(text, self.redactor(pol))
+        if not pol.encrypt or pol.key_name is None:
+            return redacted
         algo, key = self._data_key(tx, pol.key_name)
         blob = base64.b64encode(crypto.seal(algo, key, text.encode(), kind.encode())).decode()
         return f'{{"$sealed":1,"k":{json.dumps(pol.key_name)},"d":"{blob}"}}'
+
+    def redactor(self, pol: ProtectionRow) -> Redactor:
+        """The tenant's DLP redactor, compiled once per version of its policy."""
+        hit = self._redactors.get(pol.tenant_id)
+        if hit is not None and hit[0] == pol.updated_at:
+            return hit[1]
+        redactor = Redactor(
+            DlpPolicy.from_document(pol.policy), hash_key=self.hash_key, profile=self.profile
+        )
+        self._redactors[pol.tenant_id] = (pol.updated_at, redactor)
+        return redactor
 
     def open(self, tx: Tx | None, kind: str, sealed: Mapping[str, Any]) -> str:
         algo, key = self._data_key(tx, str(sealed["k"]))
         raw = base64.b64decode(str(sealed["d"]))
         return crypto.open_sealed(algo, key, raw, kind.encode()).decode()
+
+
+def _redact_msg_json(text: str, redactor: Redactor) -> str:
+    """A stored message with the ``transcripts`` action applied to its text (ids and
+    structure untouched)."""
+    msg = json.loads(text)
+
+    def blocks(items: list[Any]) -> None:
+        for block in items:
+            if isinstance(block, dict):
+                if isinstance(block.get("text"), str):
+                    block["text"] = redactor.redact(block["text"], "transcripts")
+                if isinstance(block.get("content"), list):
+                    blocks(block["content"])
+
+    if isinstance(msg.get("content"), list):
+        blocks(msg["content"])
+    return json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
 
 
 class DataProtection:
@@ -147,6 +191,7 @@ class DataProtection:
             sealer = TenantSealer(self.keys)
             store.sealer = sealer
         self.sealer = sealer
+        self._scopes: dict[str, tuple[float, TenantScope | None]] = {}
 
     async def set_policy(
         self,
@@ -175,10 +220,42 @@ class DataProtection:
             policy=policy if policy is not None else (current.policy if current else {}),
         )
         self.sealer.forget_policy(tenant_id)
+        self._scopes.pop(tenant_id, None)
         return row
 
     async def get_policy(self, tenant_id: str) -> ProtectionRow | None:
         return await self.store.get_protection(tenant_id)
+
+    async def start(self) -> None:
+        """Load (or create) the key of the DLP ``hash`` action."""
+        try:
+            key = await self.secrets.get_bytes(HASH_KEY)
+        except SecretNotFound:
+            key = base64.b64encode(crypto.new_key("aes-256-gcm"))
+            await self.secrets.set(HASH_KEY, key)
+        self.sealer.hash_key = base64.b64decode(key)
+        self.sealer.profile = self.settings.crypto_profile
+
+    async def scope_for(self, tenant_id: str | None) -> TenantScope | None:
+        """The routing scope of a tenant's runs (its policy, cached :data:`POLICY_TTL`)."""
+        if tenant_id is None:
+            return None
+        now = time.monotonic()
+        hit = self._scopes.get(tenant_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = await self.store.get_protection(tenant_id)
+        scope = (
+            TenantScope(confidential=row.confidential, redactor=self.sealer.redactor(row))
+            if row is not None
+            else None
+        )
+        self._scopes[tenant_id] = (now + POLICY_TTL, scope)
+        return scope
+
+    async def enter_run(self, tenant_id: str | None) -> None:
+        """Called at the start of a run's own task: its models see the tenant's policy."""
+        enter_tenant_scope(await self.scope_for(tenant_id))
 
 
 def install_data_protection(store: Store, keys: KeyWrapper | None = None) -> DataProtection:

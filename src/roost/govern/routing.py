@@ -10,8 +10,11 @@ is a ``policy.applied`` event in the run's stream (``rerouted``, ``redacted`` or
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from roost.core import Event, Msg, PolicyApplied, TextBlock, ToolResultBlock
@@ -22,6 +25,33 @@ from roost.models.fallback import FallbackModel
 
 PRIVATE_PROVIDERS = frozenset({"local", "scripted", "ollama"})
 _PRIVATE_SUFFIXES = (".local", ".internal", ".lan", ".svc", ".cluster.local", ".intranet")
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    """The data protection of the tenant a run belongs to, for the models it calls."""
+
+    confidential: bool = False
+    redactor: Redactor | None = None
+
+
+_scope: ContextVar[TenantScope | None] = ContextVar("roost_tenant_scope", default=None)
+
+
+@contextlib.contextmanager
+def tenant_scope(scope: TenantScope | None) -> Iterator[None]:
+    """Within: routers that were not given a policy use this tenant's (the server sets
+    it around each run, so an app's agent needs no change)."""
+    token = _scope.set(scope)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def enter_tenant_scope(scope: TenantScope | None) -> None:
+    """Set the scope for the rest of the current task (a run's own task)."""
+    _scope.set(scope)
 
 
 def is_private(model: ChatModel) -> bool:
@@ -99,14 +129,16 @@ class PrivacyRouter(BaseChatModel):
         private: ChatModel | None = None,
         *,
         redactor: Redactor | None = None,
-        confidential: bool = False,
+        confidential: bool | None = None,
     ) -> None:
         self.model = model
         if private is None and isinstance(model, FallbackModel):
             private = next((m for m in model.models if is_private(m)), None)
         self.private = private if private is not None else (model if is_private(model) else None)
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor
         self.confidential = confidential
+        """None: the run's tenant decides (:func:`tenant_scope`)."""
+        self._default = Redactor()
         self.model_name = model.model_name
         self.provider = model.provider
 
@@ -118,11 +150,16 @@ class PrivacyRouter(BaseChatModel):
         self, messages: Sequence[Msg], request: ModelRequest
     ) -> AsyncIterator[Event]:
         target, sent = self.model, list(messages)
+        scope = _scope.get()
+        redactor = self.redactor or (scope.redactor if scope else None) or self._default
+        confidential = self.confidential
+        if confidential is None:
+            confidential = scope.confidential if scope is not None else False
         if not is_private(self.model):
-            action = self.redactor.action("prompts")
-            kinds = sorted({f.kind for f in self.redactor.detector.find(prompt_text(messages))})
-            reason = "confidential_tenant" if self.confidential else "sensitive_data"
-            if self.confidential or (kinds and action == "route"):
+            action = redactor.action("prompts")
+            kinds = sorted({f.kind for f in redactor.detector.find(prompt_text(messages))})
+            reason = "confidential_tenant" if confidential else "sensitive_data"
+            if confidential or (kinds and action == "route"):
                 if self.private is None:
                     yield PolicyApplied(
                         action="refused", reason=reason, kinds=kinds, avoided=_label(self.model)
@@ -142,7 +179,7 @@ class PrivacyRouter(BaseChatModel):
                     avoided=_label(self.model),
                 )
             elif kinds and action in ("mask", "hash", "drop"):
-                sent = _redacted(messages, self.redactor)
+                sent = _redacted(messages, redactor)
                 yield PolicyApplied(
                     action="redacted", reason="sensitive_data", kinds=kinds, model=_label(target)
                 )

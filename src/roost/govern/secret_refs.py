@@ -30,9 +30,11 @@ class StoreSecretResolver:
         *,
         settings: Settings | None = None,
         ttl: float = TTL,
+        schema: str | None = None,
     ) -> None:
         self.settings = settings or get_settings()
         self.database_url = database_url or self.settings.resolved_database_url
+        self.schema = schema
         self.keys = keys
         self.ttl = ttl
         self._cache: dict[str, tuple[float, str]] = {}
@@ -59,14 +61,14 @@ class StoreSecretResolver:
         from roost.store import Store
 
         keys = self.keys or keyring_from_settings(self.settings, create=False)
-        async with await Store.open(self.database_url) as store:
+        async with await Store.open(self.database_url, schema=self.schema, migrate=False) as store:
             return await SecretStore(store, keys, settings=self.settings).get(name)
 
 
 def install_secret_resolver(
-    database_url: str | None = None, keys: KeyWrapper | None = None
+    database_url: str | None = None, keys: KeyWrapper | None = None, *, schema: str | None = None
 ) -> StoreSecretResolver:
     """Make ``secret://`` references of this process resolve from the secret store."""
-    resolver = StoreSecretResolver(database_url, keys)
+    resolver = StoreSecretResolver(database_url, keys, schema=schema)
     secret_ref.install(resolver)
     return resolver

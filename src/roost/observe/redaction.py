@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from roost.core import sink_redactors
+
 Redactor = Callable[[str], str]
 
 MASK = "[REDACTED]"
@@ -69,33 +71,34 @@ SINKS: tuple[Sink, ...] = ("logs", "traces")
 
 _lock = threading.Lock()
 _redactors: list[Redactor] = [default_redactor]
-_by_sink: dict[Sink, list[Redactor]] = {sink: [] for sink in SINKS}
 
 
 def add_redactor(redactor: Redactor, *, sinks: Sequence[Sink] | None = None) -> Redactor:
     """Register a redactor (usable as a decorator); it runs after the existing ones,
     on every sink or only on ``sinks`` (roost.govern registers its DLP policy so)."""
+    if sinks is not None:
+        for sink in sinks:
+            sink_redactors.register(sink, redactor)
+        return redactor
     with _lock:
-        for chain in [_redactors] if sinks is None else [_by_sink[s] for s in sinks]:
-            if redactor not in chain:
-                chain.append(redactor)
+        if redactor not in _redactors:
+            _redactors.append(redactor)
     return redactor
 
 
 def remove_redactor(redactor: Redactor) -> None:
     """Unregister a redactor; removing the default one disables the built-in patterns."""
+    sink_redactors.unregister(redactor)
     with _lock:
-        for chain in [_redactors, *_by_sink.values()]:
-            if redactor in chain:
-                chain.remove(redactor)
+        if redactor in _redactors:
+            _redactors.remove(redactor)
 
 
 def reset_redactors() -> None:
     """Back to the default redactor only."""
+    sink_redactors.clear()
     with _lock:
         _redactors[:] = [default_redactor]
-        for chain in _by_sink.values():
-            chain.clear()
 
 
 def redact(text: str, sink: Sink | None = None) -> str:
@@ -103,7 +106,7 @@ def redact(text: str, sink: Sink | None = None) -> str:
     for redactor in list(_redactors):
         text = redactor(text)
     if sink is not None:
-        for redactor in list(_by_sink.get(sink, ())):
+        for redactor in sink_redactors.redactors(sink):
             text = redactor(text)
     return text
 

@@ -20,6 +20,7 @@ from roost.server.tasks import TaskQueue
 
 if TYPE_CHECKING:
     from roost.core.settings import Settings
+    from roost.govern.install import Governance
     from roost.server.auth import Authenticator
     from roost.server.observer import RunObserver
     from roost.server.ratelimit import RateLimiter
@@ -47,6 +48,8 @@ class Services:
     authenticator: Authenticator | None
     rate_limiter: RateLimiter | None
     public_paths: frozenset[str]
+    governance: Governance | None = None
+    """Secrets, encryption at rest and DLP (roost.govern); None without a master key."""
     flush_traces: Callable[[], object] | None = None
     """Flush the spans of ended runs to the trace store (set when tracing is on)."""
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -92,6 +95,16 @@ class Services:
             flush_interval=config.flush_interval,
             keepalive_interval=config.keepalive_interval,
         )
+        from roost.govern.install import install_governance
+
+        governance = await install_governance(
+            store,
+            settings,
+            database_url=config.store_url or settings.resolved_database_url,
+            schema=config.store_schema,
+        )
+        if governance is not None:
+            executor.run_scope = governance.protection.enter_run
         queue = TaskQueue(
             name=config.name,
             store=store,
@@ -118,6 +131,7 @@ class Services:
             authenticator=_authenticator(config, settings, store),
             rate_limiter=_rate_limiter(config, redis_url),
             public_paths=public_paths,
+            governance=governance,
         )
 
     async def start(self) -> None:
@@ -155,6 +169,8 @@ class Services:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
+        if self.governance is not None:
+            self.governance.close()
         closers = [*self.closers, self.bus.aclose, self.locks.aclose, self.store.close]
         if self.rate_limiter is not None:
             closers.insert(0, self.rate_limiter.aclose)
