@@ -22,7 +22,14 @@ from roost.server import AgentApp, AgentContext
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
 PUBLIC = {"/healthz", "/readyz", "/v1/public"}
-ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"}
+ADMIN_ONLY = {
+    "/v1/keys",
+    "/v1/keys/{key_id}",
+    "/metrics",
+    "/v1/secrets",
+    "/v1/secrets/{name}",
+    "/v1/data-protection/{tenant_id}",
+}
 RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
 NO_KEY = ("none", "wrong", "basic")
@@ -130,6 +137,8 @@ def _request(
         "task_id": res.task,
         "call_id": "call_1",
         "key_id": key_id,
+        "name": "matrix-secret",
+        "tenant_id": "t1",
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -150,6 +159,8 @@ def _request(
             "/v1/runs/{run_id}/approvals/{call_id}": {"approve": True},
             "/v1/keys": {"name": "made-in-matrix"},
         }.get(template, {})
+    elif method == "PUT":
+        body = {"/v1/secrets/{name}": {"value": "matrix-secret-value"}}.get(template, {})
     return c.request(method, path, json=body, headers=headers)
 
 
