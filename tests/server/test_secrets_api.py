@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from fake_providers import FakeOpenAIServer
 from server_support import ADMIN_KEY
 
+from fake_providers import FakeOpenAIServer
 from roost.agents import ReActAgent
 from roost.core import Msg
 from roost.govern.routing import PrivacyRouter
