@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from roost.govern.errors import InvalidRequest
+from roost.core.errors import InvalidRequest
 
 KINDS: tuple[str, ...] = ("cn_id", "cn_mobile", "bank_card", "email", "ip", "api_key")
 CHECKSUMMED = frozenset({"cn_id", "bank_card"})

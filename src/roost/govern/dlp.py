@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from roost.core.errors import InvalidRequest
 from roost.govern import crypto
 from roost.govern.detectors import KINDS, Detector, Finding
-from roost.govern.errors import InvalidRequest
 
 SINKS: tuple[str, ...] = ("logs", "traces", "transcripts", "audit", "prompts")
 ACTIONS: dict[str, tuple[str, ...]] = {
