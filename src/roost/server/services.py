@@ -97,12 +97,14 @@ class Services:
         )
         from roost.govern.install import install_governance
 
-        governance = await install_governance(
-            store,
-            settings,
-            database_url=config.store_url or settings.resolved_database_url,
-            schema=config.store_schema,
-        )
+        governance = None
+        if settings.data_protection:
+            governance = await install_governance(
+                store,
+                settings,
+                database_url=config.store_url or settings.resolved_database_url,
+                schema=config.store_schema,
+            )
         if governance is not None:
             executor.run_scope = governance.protection.enter_run
         queue = TaskQueue(
