@@ -1,6 +1,6 @@
 """``/v1/secrets`` and ``/v1/data-protection``: the secret store and tenants' data
 protection, admin only. A secret's value goes in and never comes out whole: reads give
-its metadata and a masked preview (decision 0194)."""
+its metadata and a masked preview (decision 0190)."""
 
 from __future__ import annotations
 
