@@ -150,3 +150,26 @@ async def test_secret_references_resolve_at_use(
             secret_ref.resolve("secret://missing")
     finally:
         secret_ref.install(None)
+
+
+async def test_a_knowledge_database_url_can_be_a_secret(tmp_path: Path, postgres_url: str) -> None:
+    import asyncio
+
+    from roost.govern.secret_refs import install_secret_resolver
+    from roost.knowledge import KnowledgeBackendUnavailable
+    from roost.knowledge.pgvector import PgVectorIndex
+
+    url = f"sqlite:///{tmp_path / 'refs.db'}"
+    async with await Store.open(url) as store:
+        await SecretStore(store).set("pg-url", postgres_url)
+    install_secret_resolver(url)
+    index = PgVectorIndex("secret://pg-url")
+    try:  # connected with the secret's URL: a pool, or the typed "no pgvector here"
+        await asyncio.wait_for(index._conn_pool(), 30)
+    except KnowledgeBackendUnavailable as exc:
+        assert "pgvector" in exc.message
+    finally:
+        secret_ref.install(None)
+        if index._pool is not None:
+            await index._pool.close()
+    assert "postgres" not in repr(index)
