@@ -2,6 +2,7 @@
 encryption at rest and DLP on ≤ 1.25× off, side by side in one run).
 
     python -m bench.govern_server [--pairs 3] [--store disk] [--no-trace]
+    python -m bench.inprocess --protect off|on [--callgrind]   # the same, in-process
 
 Both sides are Roost's default app (SQLite file, tracing to the local store) serving the
 same runs as a user of one tenant. ``protect``: the tenant is encrypted at rest (message
@@ -17,10 +18,30 @@ import argparse
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench.compare import Plan, measure_server
 from bench.harness import fake_model_server
 from bench.sides import roost_side
+
+
+async def inprocess_app(protect: bool) -> tuple[Any, dict[str, str]]:
+    """bench.server's in-process app (scripted model), serving a user of the bench tenant:
+    with ``protect`` the tenant is sealed at rest, its transcripts masked and its prompts
+    scanned (the scripted model declared public); without, ``ROOST_DATA_PROTECTION=0``."""
+    import os
+
+    from bench import server as bench_server
+    from bench.apps import roost as roost_app
+    from roost.core.settings import get_settings
+
+    os.environ["ROOST_DATA_PROTECTION"] = "1" if protect else "0"
+    get_settings.cache_clear()
+    if protect:
+        await roost_app.protect_tenant_async()
+    app = bench_server.build_roost_app(False, protect=protect)
+    await app.startup()
+    return app, {"x-roost-user": "bench-user", "x-roost-tenant": roost_app.PROTECTED_TENANT}
 
 
 def main() -> None:

@@ -71,23 +71,24 @@ def valid_run(response: HttpResponse) -> bool:
 PROTECTED_TENANT = "bench-tenant"
 
 
-def protect_tenant() -> None:
+async def protect_tenant_async() -> None:
     """Before the server starts: the bench tenant's content encrypted at rest, its
     stored transcripts masked (DLP), in the SQLite file under ``ROOST_HOME``."""
-    import asyncio
-
     from roost.govern.protection import DataProtection
     from roost.store import Store
 
-    async def setup() -> None:
-        async with await Store.open() as store:
-            await DataProtection(store).set_policy(
-                PROTECTED_TENANT,
-                encrypt=True,
-                policy={"actions": {"transcripts": "mask", "prompts": "route"}},
-            )
+    async with await Store.open() as store:
+        await DataProtection(store).set_policy(
+            PROTECTED_TENANT,
+            encrypt=True,
+            policy={"actions": {"transcripts": "mask", "prompts": "route"}},
+        )
 
-    asyncio.run(setup())
+
+def protect_tenant() -> None:
+    import asyncio
+
+    asyncio.run(protect_tenant_async())
 
 
 def build_app(model_url: str, *, store: str, trace: bool, protect: bool = False) -> AgentApp:
