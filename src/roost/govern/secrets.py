@@ -27,7 +27,8 @@ from roost.govern.keyring import KeyWrapper, LocalKeyring, MasterKey, keyring_fr
 from roost.store import Store
 from roost.store.secrets import SecretRow
 
-_NAME = re.compile(r"^[A-Za-z0-9_.:/\-]{1,200}$")
+NAME_PATTERN = r"^[A-Za-z0-9_.:/\-]{1,200}$"
+_NAME = re.compile(NAME_PATTERN)
 REWRAP_BATCH = 100
 
 
@@ -109,7 +110,8 @@ class SecretStore:
     ) -> SecretInfo:
         """Store (or replace) a secret under a fresh data key."""
         check_name(name)
-        plain = value.encode() if isinstance(value, str) else bytes(value)
+        # surrogatepass: any JSON string is stored as given (a lone surrogate included)
+        plain = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
         data_key = crypto.new_key(self.algorithm)
         aad = name.encode()
         await self.store.put_secret_row(
@@ -127,7 +129,7 @@ class SecretStore:
 
     async def get(self, name: str) -> str:
         """The value (text); ``secret_not_found`` when absent."""
-        return (await self.get_bytes(name)).decode()
+        return (await self.get_bytes(name)).decode("utf-8", "surrogatepass")
 
     async def info(self, name: str) -> SecretInfo:
         return info(await self.store.get_secret_row(check_name(name)))

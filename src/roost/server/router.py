@@ -40,6 +40,8 @@ class Doc:
     errors: dict[str, str] = field(default_factory=dict)
     codes: dict[str, Any] = field(default_factory=dict)
     admin: bool = False
+    path: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """JSON schemas of path parameters that are more than any string (a pattern)."""
 
 
 def api_route(path: str, handler: Handler, methods: list[str], doc: Doc | None = None) -> Route:

@@ -5,7 +5,7 @@ its metadata and a masked preview (decision 0190)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -45,16 +45,49 @@ class SecretOut(BaseModel):
     preview: str | None = None
 
 
+Filtering = Literal["allow", "mask", "hash", "drop"]
+
+
+class SinkActions(BaseModel):
+    """The action of each sink (decision 0193); omitted sinks keep their default."""
+
+    model_config = ConfigDict(extra="forbid")
+    logs: Filtering | None = None
+    traces: Filtering | None = None
+    transcripts: Literal["allow", "mask", "hash"] | None = None
+    audit: Filtering | None = None
+    prompts: Literal["route", "allow", "mask", "hash", "drop"] | None = None
+
+
+class PolicyIn(BaseModel):
+    """A tenant's DLP policy."""
+
+    model_config = ConfigDict(extra="forbid")
+    actions: SinkActions = Field(default_factory=SinkActions)
+    kinds: list[Literal["cn_id", "cn_mobile", "bank_card", "email", "ip", "api_key"]] | None = (
+        Field(default=None, description="detectors in use (default: all)")
+    )
+    custom: dict[
+        Annotated[str, Field(min_length=1, max_length=64)],
+        Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"format": "regex"})],
+    ] = Field(default_factory=dict, max_length=50, description="name -> Python regex")
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"actions": self.actions.model_dump(exclude_none=True)}
+        if self.kinds:
+            doc["kinds"] = list(dict.fromkeys(self.kinds))
+        if self.custom:
+            doc["custom"] = dict(self.custom)
+        return doc
+
+
 class ProtectionPut(BaseModel):
     """What to change in a tenant's data protection (omitted fields stay)."""
 
     model_config = ConfigDict(extra="forbid")
     encrypt: bool | None = None
     confidential: bool | None = None
-    policy: dict[str, Any] | None = Field(
-        default=None,
-        description='DLP policy: {"actions": {sink: action}, "kinds": [...], "custom": {name: regex}}',
-    )
+    policy: PolicyIn | None = None
 
 
 class ProtectionOut(BaseModel):
@@ -136,14 +169,19 @@ def routes(services: Services) -> list[BaseRoute]:
         tenant = request.path_params["tenant_id"]
         policy = None
         if body.policy is not None:
-            policy = DlpPolicy.from_document(body.policy).to_document()
+            policy = DlpPolicy.from_document(body.policy.document()).to_document()
         row = await protection().set_policy(
             tenant, encrypt=body.encrypt, confidential=body.confidential, policy=policy
         )
         return json_response(_protection_out(tenant, row))
 
+    from roost.govern.secrets import NAME_PATTERN
+
     listed = {"type": "object", "properties": {"data": {"type": "array"}}}
     not_found = {"404": "no secret with that name"}
+    # one path segment: names with "/" (tenants' data keys) are Roost's, and the CLI's
+    named = {"name": {"type": "string", "pattern": NAME_PATTERN.replace("/", "")}}
+    tenant = {"tenant_id": {"type": "string", "minLength": 1, "maxLength": 128}}
     return [
         api_route(
             "/v1/secrets",
@@ -160,6 +198,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 body=SecretPut,
                 response=SecretOut,
                 admin=True,
+                path=named,
             ),
         ),
         api_route(
@@ -171,13 +210,20 @@ def routes(services: Services) -> list[BaseRoute]:
                 response=SecretOut,
                 errors=not_found,
                 admin=True,
+                path=named,
             ),
         ),
         api_route(
             "/v1/secrets/{name}",
             delete_secret,
             ["DELETE"],
-            Doc("Delete a secret (admin)", response=SecretOut, errors=not_found, admin=True),
+            Doc(
+                "Delete a secret (admin)",
+                response=SecretOut,
+                errors=not_found,
+                admin=True,
+                path=named,
+            ),
         ),
         api_route(
             "/v1/data-protection/{tenant_id}",
@@ -187,6 +233,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 "A tenant's data protection and DLP policy (admin)",
                 response=ProtectionOut,
                 admin=True,
+                path=tenant,
             ),
         ),
         api_route(
@@ -198,6 +245,7 @@ def routes(services: Services) -> list[BaseRoute]:
                 body=ProtectionPut,
                 response=ProtectionOut,
                 admin=True,
+                path=tenant,
             ),
         ),
     ]
