@@ -166,6 +166,7 @@ class Secrets(Part):
         return {r["master_key_id"]: int(r["n"]) for r in found}
 
     async def get_protection(self, tenant_id: str) -> ProtectionRow | None:
+        rows.check_len(tenant_id, 128, "tenant id")
         return await self._backend.read(lambda tx: protection_row(tx, tenant_id))
 
     async def list_protection(self) -> list[ProtectionRow]:
