@@ -90,3 +90,15 @@ async def test_the_server_masks_logs(
         gov.close()
     line = JsonFormatter().format(record)
     assert "11010519491231002X" in line
+
+
+async def test_audit_content_is_hashed_by_default(store: Store, keys: LocalKeyring) -> None:
+    protection = DataProtection(store, keys)
+    await protection.start()
+    out = await protection.redact("login from li.lei@example.com", "audit")
+    assert out.startswith("login from [email:") and "li.lei" not in out
+    assert out == await protection.redact("login from li.lei@example.com", "audit")
+    await protection.set_policy("acme", policy={"actions": {"audit": "mask"}})
+    assert await protection.redact("li.lei@example.com", "audit", tenant_id="acme") == (
+        "l***@example.com"
+    )

@@ -253,6 +253,15 @@ class DataProtection:
         self._scopes[tenant_id] = (now + POLICY_TTL, scope)
         return scope
 
+    async def redact(self, text: str, sink: str, *, tenant_id: str | None = None) -> str:
+        """``text`` as ``sink`` may hold it under the tenant's DLP policy (the default
+        policy without a tenant): what the audit trail calls for ``audit`` content."""
+        scope = await self.scope_for(tenant_id)
+        if scope is not None and scope.redactor is not None:
+            return scope.redactor.redact(text, sink)
+        default = Redactor(hash_key=self.sealer.hash_key, profile=self.settings.crypto_profile)
+        return default.redact(text, sink)
+
     async def enter_run(self, tenant_id: str | None) -> None:
         """Called at the start of a run's own task: its models see the tenant's policy."""
         enter_tenant_scope(await self.scope_for(tenant_id))
