@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from roost.core import Msg
+from roost.core import Msg, RoostError
 from roost.govern.keyring import LocalKeyring
 from roost.govern.protection import DataProtection, TenantSealer
 from roost.store import Store
@@ -129,3 +129,20 @@ async def test_turning_encryption_off_keeps_old_content_readable(
     await store.append_messages(sid, [Msg.user("later, in clear")])
     texts = [m.text for m in (await store.list_messages(sid)).items]
     assert texts == [SECRET, f"noted: {SECRET}", "later, in clear"]
+
+
+async def test_a_new_tenant_key_seals_new_content_and_old_content_still_opens(
+    store: Store, keys: LocalKeyring
+) -> None:
+    protection = DataProtection(store, keys)
+    await protection.set_policy("acme", encrypt=True)
+    sid, _ = await _run_of(store, "acme")
+    row = await protection.rotate_tenant_key("acme")
+    assert row.key_name == "tenant/acme/data-key/2"
+    await store.append_messages(sid, [Msg.user("after the rotation")])
+    raw = await _raw_contents(store, "acme")
+    assert any("data-key/1" in v for v in raw) and any("data-key/2" in v for v in raw)
+    texts = [m.text for m in (await store.list_messages(sid)).items]
+    assert texts == [SECRET, f"noted: {SECRET}", "after the rotation"]
+    with pytest.raises(RoostError):
+        await protection.rotate_tenant_key("not-encrypted")

@@ -29,6 +29,7 @@ ADMIN_ONLY = {
     "/v1/secrets",
     "/v1/secrets/{name}",
     "/v1/data-protection/{tenant_id}",
+    "/v1/data-protection/{tenant_id}/rotate-key",
 }
 RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""

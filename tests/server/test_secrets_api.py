@@ -71,6 +71,9 @@ def test_protected_tenant_content_is_sealed_and_reads_back(served: Any, roost_ho
                 "/v1/data-protection/t1", json={"policy": {"actions": {"logs": "route"}}}
             )
             assert bad.status_code == 422
+            rotated = admin.post("/v1/data-protection/t1/rotate-key")
+            assert rotated.status_code == 200, rotated.text
+            assert admin.post("/v1/data-protection/t9/rotate-key").status_code == 409
             key = admin.post("/v1/keys", json={"name": "u", "tenant_id": "t1", "user_id": "u"})
         with s.client(key.json()["key"]) as c:
             sid = c.post("/v1/sessions", json={"agent": "echo"}).json()["id"]

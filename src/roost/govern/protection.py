@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from roost.core.errors import Conflict
 from roost.core.settings import Settings, get_settings
 from roost.govern import crypto
 from roost.govern.crypto import Algorithm
@@ -221,6 +222,31 @@ class DataProtection:
         )
         self.sealer.forget_policy(tenant_id)
         self._scopes.pop(tenant_id, None)
+        return row
+
+    async def rotate_tenant_key(self, tenant_id: str) -> ProtectionRow:
+        """Give an encrypted tenant a new data key (``…/data-key/<n+1>``): new content is
+        sealed with it; content sealed before names its own key and keeps opening."""
+        current = await self.store.get_protection(tenant_id)
+        if current is None or not current.encrypt or current.key_name is None:
+            raise Conflict(
+                f"tenant {tenant_id!r} is not encrypted at rest",
+                hint="turn encryption on first (PUT /v1/data-protection/{tenant_id})",
+            )
+        prefix, _, n = current.key_name.rpartition("/")
+        key_name = f"{prefix}/{int(n) + 1}"
+        algo = crypto.algorithm_of(self.settings.crypto_profile)
+        await self.secrets.set(
+            key_name, MasterKey(algo, crypto.new_key(algo)).line(), tenant_id=tenant_id
+        )
+        row = await self.store.put_protection(
+            tenant_id,
+            encrypt=True,
+            confidential=current.confidential,
+            key_name=key_name,
+            policy=current.policy,
+        )
+        self.sealer.forget_policy(tenant_id)
         return row
 
     async def get_policy(self, tenant_id: str) -> ProtectionRow | None:

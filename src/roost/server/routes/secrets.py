@@ -175,6 +175,12 @@ def routes(services: Services) -> list[BaseRoute]:
         )
         return json_response(_protection_out(tenant, row))
 
+    async def rotate_tenant_key(request: Request, principal: Principal) -> Response:
+        principal.require_admin()
+        tenant = request.path_params["tenant_id"]
+        row = await protection().rotate_tenant_key(tenant)
+        return json_response(_protection_out(tenant, row))
+
     from roost.govern.secrets import NAME_PATTERN
 
     listed = {"type": "object", "properties": {"data": {"type": "array"}}}
@@ -244,6 +250,18 @@ def routes(services: Services) -> list[BaseRoute]:
                 "Change a tenant's encryption at rest, confidential flag or DLP policy (admin)",
                 body=ProtectionPut,
                 response=ProtectionOut,
+                admin=True,
+                path=tenant,
+            ),
+        ),
+        api_route(
+            "/v1/data-protection/{tenant_id}/rotate-key",
+            rotate_tenant_key,
+            ["POST"],
+            Doc(
+                "Give an encrypted tenant a new data key; older content keeps opening (admin)",
+                response=ProtectionOut,
+                errors={"409": "the tenant is not encrypted at rest"},
                 admin=True,
                 path=tenant,
             ),
