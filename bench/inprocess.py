@@ -38,12 +38,15 @@ void cg_dump(void) { CALLGRIND_DUMP_STATS_AT("measured"); }
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-async def call(app: App, path: str, body: bytes, key: str) -> tuple[int, bytes]:
+async def call(
+    app: App, path: str, body: bytes, key: str, extra: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """One request through the ASGI app; returns the status and the whole body."""
     headers = [
         (b"authorization", f"Bearer {key}".encode()),
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
+        *((k.encode(), v.encode()) for k, v in (extra or {}).items()),
     ]
     scope = {
         "type": "http",
@@ -87,20 +90,22 @@ async def call(app: App, path: str, body: bytes, key: str) -> tuple[int, bytes]:
     return status, b"".join(chunks)
 
 
-async def one_run(app: App, key: str) -> None:
-    status, body = await call(app, "/v1/sessions", b"{}", key)
+async def one_run(app: App, key: str, extra: dict[str, str] | None = None) -> None:
+    status, body = await call(app, "/v1/sessions", b"{}", key, extra)
     assert status == 201, (status, body[:300])
     sid = json.loads(body)["id"]
-    status, body = await call(app, f"/v1/sessions/{sid}/runs", b'{"input": "hello"}', key)
+    status, body = await call(app, f"/v1/sessions/{sid}/runs", b'{"input": "hello"}', key, extra)
     assert status == 200 and b"run.completed" in body and b"text.delta" in body, body[-300:]
 
 
-async def load(app: App, key: str, runs: int, concurrency: int) -> None:
+async def load(
+    app: App, key: str, runs: int, concurrency: int, extra: dict[str, str] | None = None
+) -> None:
     todo = iter(range(runs))
 
     async def worker() -> None:
         for _ in todo:
-            await one_run(app, key)
+            await one_run(app, key, extra)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
@@ -120,20 +125,25 @@ async def measure(args: argparse.Namespace) -> float:
     from bench import server as bench_server  # the same app as bench/server.py
 
     app: Any
+    extra: dict[str, str] | None = None
     if args.side == "floor":
         from bench.apps import floor
 
         app = floor.app
+    elif args.protect is not None:
+        from bench import govern_server
+
+        app, extra = await govern_server.inprocess_app(args.protect == "on")
     else:
         app = bench_server.build_roost_app(False)
         await app.startup()
     key = bench_server.ADMIN_KEY
-    await load(app, key, args.warmup, args.concurrency)
+    await load(app, key, args.warmup, args.concurrency, extra)
     cg = _callgrind_helper() if args.in_callgrind else None
     if cg is not None:
         cg.cg_zero()
     started = time.process_time()
-    await load(app, key, args.runs, args.concurrency)
+    await load(app, key, args.runs, args.concurrency, extra)
     spent = time.process_time() - started
     if cg is not None:
         cg.cg_dump()
@@ -162,6 +172,7 @@ def run_callgrind(args: argparse.Namespace) -> None:
         str(args.warmup),
         "--concurrency",
         str(args.concurrency),
+        *(["--protect", args.protect] if args.protect else []),
     ]
     subprocess.run(
         cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=BENCH.parent
@@ -186,6 +197,11 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
+    p.add_argument(
+        "--protect",
+        choices=["on", "off"],
+        help="runs of a tenant with encryption at rest and DLP on, or off (bench.govern_server)",
+    )
     p.add_argument("--in-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault("ROOST_HOME", tempfile.mkdtemp(prefix="roost-inprocess-"))

@@ -41,7 +41,9 @@ ADMIN_KEY = "rk_" + "b" * 43
 CHUNKS = int(os.environ.get("BENCH_CHUNKS", "20"))
 
 
-def build_roost_app(observe: bool) -> Any:
+def build_roost_app(observe: bool, *, protect: bool = False) -> Any:
+    """``protect``: the model is declared public and wrapped in roost.govern's
+    PrivacyRouter, so every prompt is scanned by the DLP detectors (bench.govern_server)."""
     from roost.agents import ReActAgent
     from roost.models import ScriptedModel
     from roost.server import AgentApp, AgentContext
@@ -51,7 +53,12 @@ def build_roost_app(observe: bool) -> Any:
 
     @app.agent
     def agent(ctx: AgentContext) -> ReActAgent:
-        model = ScriptedModel([reply], chunks=CHUNKS)
+        model: Any = ScriptedModel([reply], chunks=CHUNKS)
+        if protect:
+            from roost.govern.routing import PrivacyRouter
+
+            model.private = False
+            model = PrivacyRouter(model)
         return ReActAgent("bench", model, sys_prompt="You are a helpful assistant.")
 
     return app

@@ -97,8 +97,12 @@ STORES = ("memory", "tmpfs", "disk")
 """Where Roost's SQLite store lives: in memory, a file on tmpfs (/dev/shm), a file on disk."""
 
 
-def roost_side(*, store: str = "memory", trace: bool = False) -> Side:
-    """Roost's AgentApp (``bench.apps.roost``) with the given store and observability switch."""
+def roost_side(*, store: str = "memory", trace: bool = False, protect: bool | None = None) -> Side:
+    """Roost's AgentApp (``bench.apps.roost``) with the given store and observability switch.
+
+    ``protect``: None leaves data protection at its default (on, no tenant protected);
+    True runs as a tenant encrypted at rest with DLP on transcripts and prompts; False
+    runs as the same tenant with data protection off (``ROOST_DATA_PROTECTION=0``)."""
     from bench.apps import roost as roost_app  # the workload lives next to its app
 
     if store not in STORES:
@@ -106,14 +110,24 @@ def roost_side(*, store: str = "memory", trace: bool = False) -> Side:
     argv = ["-m", "bench.apps.roost", "--store", "memory" if store == "memory" else "file"]
     if trace:
         argv.append("--trace")
+    env = {roost_app.ADMIN_KEY_ENV: roost_app.BENCH_ADMIN_KEY}
+    tenant = None
+    suffix = ",observe" if trace else ""
+    if protect is not None:
+        tenant = roost_app.PROTECTED_TENANT
+        suffix += ",protect" if protect else ",unprotected"
+        if protect:
+            argv.append("--protect")
+        else:
+            env["ROOST_DATA_PROTECTION"] = "0"
     return Side(
-        name=f"roost[{store}{',observe' if trace else ''}]",
+        name=f"roost[{store}{suffix}]",
         python=sys.executable,
         argv=argv,
         health_path=roost_app.HEALTH_PATH,
-        scenario=roost_app.scenario(USER_TEXT),
+        scenario=roost_app.scenario(USER_TEXT, tenant=tenant),
         validate=roost_app.valid_run,
         import_module="roost.server",
-        env={roost_app.ADMIN_KEY_ENV: roost_app.BENCH_ADMIN_KEY},
+        env=env,
         home_parent="/dev/shm" if store == "tmpfs" else None,
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.load import Connection, HttpRequest, HttpResponse, Scenario
 
@@ -40,11 +40,15 @@ def _headers(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}", "content-type": "application/json"}
 
 
-def scenario(text: str, key: str = BENCH_ADMIN_KEY) -> Scenario:
-    """One run: ``POST /v1/sessions`` then ``POST /v1/sessions/{id}/runs`` (streamed)."""
-    create = HttpRequest("POST", "/v1/sessions", b"{}", _headers(key))
+def scenario(text: str, key: str = BENCH_ADMIN_KEY, *, tenant: str | None = None) -> Scenario:
+    """One run: ``POST /v1/sessions`` then ``POST /v1/sessions/{id}/runs`` (streamed);
+    ``tenant``: the admin acts for a user of that tenant (``X-Roost-Tenant``)."""
+    base = _headers(key)
+    if tenant is not None:
+        base.update({"x-roost-user": "bench-user", "x-roost-tenant": tenant})
+    create = HttpRequest("POST", "/v1/sessions", b"{}", base)
     run_body = json.dumps({"input": text}).encode()
-    headers = {**_headers(key), "accept": "text/event-stream"}
+    headers = {**base, "accept": "text/event-stream"}
 
     async def run(conn: Connection, _index: int) -> HttpResponse:
         created = await conn.send(create)
@@ -64,7 +68,30 @@ def valid_run(response: HttpResponse) -> bool:
     return bool(names) and names[-1] == b"run.completed" and names.count(b"text.delta") == DELTAS
 
 
-def build_app(model_url: str, *, store: str, trace: bool) -> AgentApp:
+PROTECTED_TENANT = "bench-tenant"
+
+
+async def protect_tenant_async() -> None:
+    """Before the server starts: the bench tenant's content encrypted at rest, its
+    stored transcripts masked (DLP), in the SQLite file under ``ROOST_HOME``."""
+    from roost.govern.protection import DataProtection
+    from roost.store import Store
+
+    async with await Store.open() as store:
+        await DataProtection(store).set_policy(
+            PROTECTED_TENANT,
+            encrypt=True,
+            policy={"actions": {"transcripts": "mask", "prompts": "route"}},
+        )
+
+
+def protect_tenant() -> None:
+    import asyncio
+
+    asyncio.run(protect_tenant_async())
+
+
+def build_app(model_url: str, *, store: str, trace: bool, protect: bool = False) -> AgentApp:
     """The AgentApp: one ReActAgent per run, one shared model client per process."""
     from roost.agents import ReActAgent
     from roost.models.openai import OpenAIChatModel
@@ -78,7 +105,14 @@ def build_app(model_url: str, *, store: str, trace: bool) -> AgentApp:
         admin_key=os.environ.get(ADMIN_KEY_ENV, BENCH_ADMIN_KEY),
         observe=trace,
     )
-    model = OpenAIChatModel("fake-model", base_url=model_url, api_key="bench-key", max_retries=0)
+    model: Any = OpenAIChatModel(
+        "fake-model", base_url=model_url, api_key="bench-key", max_retries=0
+    )
+    if protect:  # every prompt is scanned by the DLP detectors on its way out
+        from roost.govern.routing import PrivacyRouter
+
+        model.private = False  # the fake provider stands for a public API
+        model = PrivacyRouter(model)
 
     @app.agent
     def assistant(ctx: AgentContext) -> ReActAgent:
@@ -101,11 +135,18 @@ def main() -> None:
     parser.add_argument(
         "--trace", action="store_true", help="roost.observe on: tracing to the local store, metrics"
     )
+    parser.add_argument(
+        "--protect",
+        action="store_true",
+        help="the bench tenant encrypted at rest, DLP on transcripts and prompts",
+    )
     args = parser.parse_args()
+    if args.protect:
+        protect_tenant()
     import uvicorn
 
     uvicorn.run(
-        build_app(args.model_url, store=args.store, trace=args.trace),
+        build_app(args.model_url, store=args.store, trace=args.trace, protect=args.protect),
         host=args.host,
         port=args.port,
         log_level="warning",

@@ -285,6 +285,7 @@ def _request(
         "user_id": res.user,
         "message_id": res.message,
         "hold_id": "hold_matrix",  # none such: 404 for an admin too, 403 for the others
+        "name": "matrix-secret",
     }
     path = template
     for name in (seg[1:-1] for seg in template.split("/") if seg.startswith("{")):
@@ -323,7 +324,7 @@ def _request(
             "/v1/audit/holds": {"user_id": "nobody", "reason": "matrix"},
         }.get(template, {})
     elif method == "PUT" and body is None:
-        body = {}
+        body = {"/v1/secrets/{name}": {"value": "matrix-secret-value"}}.get(template, {})
     return c.request(method, path, json=body, headers=headers)
 
 

@@ -40,6 +40,7 @@ _COMMANDS: list[tuple[str, str, str | None]] = [
     ("roost.cli.access", "tenants_app", "tenants"),
     ("roost.cli.audit", "app", "audit"),
     ("roost.cli.audit", "lineage_app", None),
+    ("roost.cli.secrets", "app", "secrets"),
 ]
 
 
@@ -65,6 +66,7 @@ _ENTRY: dict[str, str] = {
     "tenants": "roost.cli.access",
     "audit": "roost.cli.audit",
     "lineage": "roost.cli.audit",
+    "secrets": "roost.cli.secrets",
 }
 
 

@@ -126,6 +126,21 @@ class KnowledgeRetrieved(_Event):
     mode: Literal["tool", "auto"] = "tool"
 
 
+class PolicyApplied(_Event):
+    """A data protection policy changed where a prompt went, or stopped it: sent to a
+    private model instead (``rerouted``), redacted first (``redacted``), or not sent at
+    all (``refused``). ``kinds``: what sensitive data was detected (never the values)."""
+
+    type: Literal["policy.applied"] = "policy.applied"
+    action: Literal["rerouted", "redacted", "refused"]
+    reason: Literal["sensitive_data", "confidential_tenant"]
+    kinds: list[str] = Field(default_factory=list)
+    model: str | None = None
+    """The model the prompt went to (None when refused)."""
+    avoided: str | None = None
+    """The public model it would have gone to."""
+
+
 class ReplyFinished(_Event):
     type: Literal["reply.finished"] = "reply.finished"
     msg: Msg
@@ -160,6 +175,7 @@ Event = Annotated[
     | ApprovalResolved
     | Interrupted
     | KnowledgeRetrieved
+    | PolicyApplied
     | ReplyFinished
     | ModelResponse,
     Field(discriminator="type"),

@@ -85,6 +85,11 @@ class Settings:
     audit_s3_endpoint: str | None = None
     audit_content: bool = False
     audit_content_tenants: tuple[str, ...] = ()
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+    secrets_kms: str | None = None
+    crypto_profile: str = "standard"
+    data_protection: bool = True
 
     # ``ROOST_SANDBOX_DOCKER_<FIELD>`` / ``ROOST_SANDBOX_K8S_<FIELD>``: the fields of
     # ``roost.sandbox.DockerConfig`` / ``KubernetesConfig``, collected by prefix (not
@@ -188,12 +193,18 @@ DOCS: dict[str, str] = {
     "audit_content": "Audit records also keep the content (prompts, completions, arguments, results) after redaction.",
     "audit_content_tenants": "Tenants (comma-separated) whose audit records keep the redacted content, when `ROOST_AUDIT_CONTENT` is off.",
     "container_engine": "`docker` or `podman` for `roost build` / `roost bundle` (default: the one found).",
+    "master_key": "Master key(s) of the secret store, comma-separated `aes-256-gcm:BASE64` / `sm4-gcm:BASE64`; the first wraps new data keys.",
+    "master_key_file": "File holding the master key(s), one a line (default `$ROOST_HOME/master.key`, created at first use).",
+    "secrets_kms": "`module:factory` returning a `roost.govern.KeyWrapper` (a KMS) instead of a local master key.",
+    "crypto_profile": "`standard` (AES-256-GCM, HMAC-SHA256) or `national` (国密: SM4-GCM, HMAC-SM3).",
+    "data_protection": "The server's secret store, encryption at rest and DLP (`0`: off, content in clear).",
 }
 GROUPS = {
     "General": "home database_url redis_url admin_key api_key_pepper log_level log_format",
     "Models": "model model_api_key model_http local_model local_model_name prices",
     "Server": "serve_model sandbox knowledge_base memory embeddings_*",
     "Deployment": "container_engine",
+    "Secrets and data protection": "master_key master_key_file secrets_kms crypto_profile data_protection",
     "Retention": "retention_*",
     "Audit": "audit audit_*",
     "Observability": "tracing trace_content otlp_endpoint otlp_protocol alert_*",

@@ -1,8 +1,10 @@
-"""Typed errors of tenants, roles and quotas (stable codes the server maps to HTTP)."""
+"""Typed errors of the governance layer: tenants, roles and quotas; secrets, data
+protection and DLP routing (stable codes the server maps to HTTP)."""
 
 from __future__ import annotations
 
-from roost.core.errors import Forbidden, RateLimited
+from roost.core.errors import ConfigError, Forbidden, InvalidRequest, RateLimited, RoostError
+from roost.store.errors import SecretNotFound as SecretNotFound
 
 
 class QuotaExceeded(RateLimited):
@@ -18,3 +20,29 @@ class QuotaLimitReached(Forbidden):
     up when something is deleted, not with time."""
 
     code = "quota_limit_reached"
+
+
+class DecryptionFailed(RoostError):
+    """A sealed value did not open: altered, moved, or the wrong master key."""
+
+    code = "decryption_failed"
+    status = 500
+
+
+class MasterKeyUnavailable(ConfigError):
+    """No master key is configured, or it does not hold the key a value was wrapped by."""
+
+    code = "master_key_unavailable"
+    status = 500
+
+
+class InvalidSecretName(InvalidRequest):
+    """Secret names are 1-200 characters from A-Z a-z 0-9 _ . / : -."""
+
+    code = "invalid_secret_name"
+
+
+class PromptBlocked(Forbidden):
+    """The data protection policy forbids sending this prompt to any model at hand."""
+
+    code = "prompt_blocked_by_policy"

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from roost.core import secret_ref
 from roost.knowledge.errors import KnowledgeBackendUnavailable, KnowledgeError
 from roost.knowledge.vector_index import IndexState
 
@@ -50,7 +51,9 @@ class MilvusIndex:
                         hint="pip install 'roost[milvus]'",
                     ) from None
                 try:
-                    self._client = MilvusClient(uri=self.uri, token=self.__token or "")
+                    self._client = MilvusClient(
+                        uri=self.uri, token=secret_ref.resolve(self.__token or "")
+                    )
                 except Exception as exc:
                     raise KnowledgeBackendUnavailable(
                         f"cannot reach Milvus at {self.uri} ({type(exc).__name__})",

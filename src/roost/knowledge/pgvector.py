@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from roost.core import secret_ref
 from roost.knowledge.errors import KnowledgeBackendUnavailable
 from roost.knowledge.vector_index import IndexState
 
@@ -50,7 +51,9 @@ class PgVectorIndex:
                     raise KnowledgeBackendUnavailable(
                         "the pgvector index needs asyncpg", hint="pip install 'roost[pgvector]'"
                     ) from None
-                pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
+                # ``secret://NAME``: the URL (with its password) read from the secret store now
+                dsn = secret_ref.resolve(self.url).replace("postgresql+asyncpg://", "postgresql://")
+                pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
                 problem = None
                 async with pool.acquire() as conn:
                     try:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from roost.core import ConfigError
+from roost.core import ConfigError, secret_ref
 from roost.core.settings import get_settings
 from roost.models.base import ChatModel
 
@@ -111,7 +111,7 @@ def resolve_model(spec: str | None = None, **options: Any) -> ChatModel:
                 f"model spec {spec!r} needs a model and a base URL",
                 hint="e.g. vllm:Qwen/Qwen2.5-7B-Instruct@http://gpu-1:8000/v1 (or set VLLM_BASE_URL)",
             )
-        vllm_key = os.environ.get("VLLM_API_KEY") or _model_api_key()
+        vllm_key = secret_ref.resolve_optional(os.environ.get("VLLM_API_KEY")) or _model_api_key()
         return _openai(model, base_url=url, provider="vllm", api_key=vllm_key, options=options)
     raise ConfigError(f"unknown model provider {kind!r} in spec {spec!r}", hint=SPEC_HELP)
 
@@ -119,7 +119,7 @@ def resolve_model(spec: str | None = None, **options: Any) -> ChatModel:
 def _model_api_key() -> str | None:
     """``ROOST_MODEL_API_KEY``: the key of self-hosted OpenAI-compatible servers."""
     key = get_settings().model_api_key
-    return key.get_secret_value() if key is not None else None
+    return secret_ref.resolve(key.get_secret_value()) if key is not None else None
 
 
 def _require_key(env: str, provider: str) -> str:
@@ -129,7 +129,7 @@ def _require_key(env: str, provider: str) -> str:
             f"the {provider} model needs an API key and {env} is not set",
             hint=f"export {env}=… (or choose another model with ROOST_MODEL)",
         )
-    return key
+    return secret_ref.resolve(key)  # ``secret://NAME``: read from the secret store now
 
 
 def _openai(

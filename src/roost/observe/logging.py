@@ -50,9 +50,9 @@ class ContextFilter(logging.Filter):
 
 def _message(record: logging.LogRecord) -> str:
     try:
-        return redact(record.getMessage())
+        return redact(record.getMessage(), "logs")
     except Exception:  # a bad %-format must not lose the record
-        return redact(str(record.msg))
+        return redact(str(record.msg), "logs")
 
 
 class JsonFormatter(logging.Formatter):
@@ -72,9 +72,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key in _STD_ATTRS or key in _OWN_ATTRS or key.startswith("_"):
                 continue
-            body[key] = redact(value) if isinstance(value, str) else value
+            body[key] = redact(value, "logs") if isinstance(value, str) else value
         if record.exc_info:
-            body["exc"] = redact(self.formatException(record.exc_info))
+            body["exc"] = redact(self.formatException(record.exc_info), "logs")
         return json.dumps(body, default=str, ensure_ascii=False)
 
 
@@ -92,7 +92,7 @@ class ConsoleFormatter(logging.Formatter):
         if ids:
             line += f"  [{ids}]"
         if record.exc_info:
-            line += "\n" + redact(self.formatException(record.exc_info))
+            line += "\n" + redact(self.formatException(record.exc_info), "logs")
         return line
 
 

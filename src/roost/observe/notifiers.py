@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from roost.core import secret_ref
 from roost.core.retry import retry
 
 log = logging.getLogger("roost.alerts")
@@ -140,11 +141,13 @@ class WebhookNotifier:
         timeout: float = 10.0,
         receiver: str = "roost",
     ) -> None:
-        if not url.startswith(("http://", "https://")):
+        if not secret_ref.is_ref(url) and not url.startswith(("http://", "https://")):
             from roost.observe.errors import AlertRuleInvalid
 
             raise AlertRuleInvalid(f"webhook URL {url!r} must start with http:// or https://")
         self.url = url
+        """The URL, or a ``secret://NAME`` reference resolved at each delivery (and the
+        only form that is logged)."""
         self.headers = dict(headers or {})
         self.retries = retries
         self.backoff = backoff
@@ -157,9 +160,10 @@ class WebhookNotifier:
         if not alerts:
             return
         body = webhook_payload(alerts, receiver=self.receiver)
+        target = secret_ref.resolve(self.url)
 
         async def post() -> httpx.Response:
-            resp = await client.post(self.url, json=body, headers=self.headers)
+            resp = await client.post(target, json=body, headers=self.headers)
             if resp.status_code == 429 or resp.status_code >= 500:
                 raise _TryAgain(f"HTTP {resp.status_code}")
             return resp

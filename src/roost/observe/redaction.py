@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from roost.core import sink_redactors
+
 Redactor = Callable[[str], str]
 
 MASK = "[REDACTED]"
@@ -63,12 +65,21 @@ def default_redactor(text: str) -> str:
     return text
 
 
+Sink = str
+"""Where text goes: ``logs`` or ``traces`` here (roost.govern's DLP policy names more)."""
+SINKS: tuple[Sink, ...] = ("logs", "traces")
+
 _lock = threading.Lock()
 _redactors: list[Redactor] = [default_redactor]
 
 
-def add_redactor(redactor: Redactor) -> Redactor:
-    """Register a redactor (usable as a decorator); it runs after the existing ones."""
+def add_redactor(redactor: Redactor, *, sinks: Sequence[Sink] | None = None) -> Redactor:
+    """Register a redactor (usable as a decorator); it runs after the existing ones,
+    on every sink or only on ``sinks`` (roost.govern registers its DLP policy so)."""
+    if sinks is not None:
+        for sink in sinks:
+            sink_redactors.register(sink, redactor)
+        return redactor
     with _lock:
         if redactor not in _redactors:
             _redactors.append(redactor)
@@ -77,6 +88,7 @@ def add_redactor(redactor: Redactor) -> Redactor:
 
 def remove_redactor(redactor: Redactor) -> None:
     """Unregister a redactor; removing the default one disables the built-in patterns."""
+    sink_redactors.unregister(redactor)
     with _lock:
         if redactor in _redactors:
             _redactors.remove(redactor)
@@ -84,27 +96,31 @@ def remove_redactor(redactor: Redactor) -> None:
 
 def reset_redactors() -> None:
     """Back to the default redactor only."""
+    sink_redactors.clear()
     with _lock:
         _redactors[:] = [default_redactor]
 
 
-def redact(text: str) -> str:
-    """Apply every registered redactor to ``text``."""
+def redact(text: str, sink: Sink | None = None) -> str:
+    """Apply every registered redactor to ``text`` (and those of ``sink``)."""
     for redactor in list(_redactors):
         text = redactor(text)
+    if sink is not None:
+        for redactor in sink_redactors.redactors(sink):
+            text = redactor(text)
     return text
 
 
-def redact_value(value: Any) -> Any:
+def redact_value(value: Any, sink: Sink | None = None) -> Any:
     """Redact strings inside an attribute value (str, sequence of str, or mapping)."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, sink)
     if isinstance(value, Mapping):
-        return {k: redact_value(v) for k, v in value.items()}
+        return {k: redact_value(v, sink) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         return (
-            type(value)(redact_value(v) for v in value)
+            type(value)(redact_value(v, sink) for v in value)
             if isinstance(value, tuple)
-            else [redact_value(v) for v in value]
+            else [redact_value(v, sink) for v in value]
         )
     return value

@@ -151,6 +151,8 @@ class LocalStoreSpanExporter(SpanExporter):
         schema = getattr(store, "schema", None) or getattr(store, "_schema", None)
         self.schema = schema if isinstance(schema, str) else None
         self.cost_fn = cost_fn
+        # the store's sealer (roost.govern's encryption at rest), when it has one
+        self.sealer = getattr(store, "sealer", None)
         self.export_timeout = export_timeout
         self.retries = retries
         self.exported = 0
@@ -179,7 +181,7 @@ class LocalStoreSpanExporter(SpanExporter):
             return False
 
         return await retry(
-            lambda: insert_spans(engine, records),
+            lambda: insert_spans(engine, records, self.sealer),
             attempts=self.retries + 1,
             when=busy,
             delay=lambda n: 0.5 * 2**n,

@@ -100,13 +100,13 @@ class ContentFilterExporter(SpanExporter):
         events: list[Event] = []
         if self.capture_content:
             for k in content_keys:
-                new_attrs[k] = redact_value(attrs[k])
+                new_attrs[k] = redact_value(attrs[k], "traces")
             for e in span.events:
                 if _is_content_event(e):
                     events.append(
                         Event(
                             e.name,
-                            {k: redact_value(v) for k, v in (e.attributes or {}).items()},
+                            {k: redact_value(v, "traces") for k, v in (e.attributes or {}).items()},
                             e.timestamp,
                         )
                     )
@@ -119,7 +119,9 @@ class ContentFilterExporter(SpanExporter):
         # exception messages and stack traces are kept everywhere, but never unredacted
         events = [
             Event(
-                e.name, {k: redact_value(v) for k, v in (e.attributes or {}).items()}, e.timestamp
+                e.name,
+                {k: redact_value(v, "traces") for k, v in (e.attributes or {}).items()},
+                e.timestamp,
             )
             if e.name == "exception"
             else e
@@ -127,7 +129,7 @@ class ContentFilterExporter(SpanExporter):
         ]
         status = span.status
         if status.description:
-            status = Status(status.status_code, redact(status.description))
+            status = Status(status.status_code, redact(status.description, "traces"))
         return ReadableSpan(
             name=span.name,
             context=span.context,

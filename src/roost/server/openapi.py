@@ -194,7 +194,8 @@ def _operation(path: str, doc: Doc, content: Any, public: frozenset[str]) -> dic
     names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
     op: dict[str, Any] = {"summary": doc.summary, "responses": {}}
     parameters = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in names
+        {"name": p, "in": "path", "required": True, "schema": doc.path.get(p, {"type": "string"})}
+        for p in names
     ] + list(doc.params)
     if parameters:
         op["parameters"] = parameters

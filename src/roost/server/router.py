@@ -52,6 +52,9 @@ class Doc:
         """The permission the route is served under."""
         return self.permission or ("admin" if self.admin else "api.use")
 
+    path: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """JSON schemas of path parameters that are more than any string (a pattern)."""
+
 
 def api_route(path: str, handler: Handler, methods: list[str], doc: Doc | None = None) -> Route:
     """A route whose handler gets ``(request, principal)``; it labels the request's

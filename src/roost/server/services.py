@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from roost.core.settings import Settings
     from roost.govern.audit import AuditLog
     from roost.govern.audit.runs import RunAuditor
+    from roost.govern.install import Governance
     from roost.govern.quotas import QuotaGate
     from roost.server.auth import Authenticator
     from roost.server.observer import RunObserver
@@ -54,6 +55,8 @@ class Services:
     """Admits runs and new sessions against tenant and user quotas (roost.govern)."""
     audit: AuditLog | None = None
     """The audit trail (``ROOST_AUDIT=0``: None)."""
+    governance: Governance | None = None
+    """Secrets, encryption at rest and DLP (roost.govern); None without a master key."""
     flush_traces: Callable[[], object] | None = None
     """Flush the spans of ended runs to the trace store (set when tracing is on)."""
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
@@ -101,6 +104,18 @@ class Services:
             keepalive_interval=config.keepalive_interval,
             auditor=auditor,
         )
+        from roost.govern.install import install_governance
+
+        governance = None
+        if settings.data_protection:
+            governance = await install_governance(
+                store,
+                settings,
+                database_url=config.store_url or settings.resolved_database_url,
+                schema=config.store_schema,
+            )
+        if governance is not None:
+            executor.run_scope = governance.protection.enter_run
         queue = TaskQueue(
             name=config.name,
             store=store,
@@ -129,6 +144,7 @@ class Services:
             public_paths=public_paths,
             quotas=_quotas(config, store),
             audit=audit,
+            governance=governance,
         )
 
     async def start(self) -> None:
@@ -172,6 +188,8 @@ class Services:
         for task in list(self._background):
             with contextlib.suppress(BaseException):
                 await task
+        if self.governance is not None:
+            self.governance.close()
         closers = [*self.closers, self.bus.aclose, self.locks.aclose, self.store.close]
         if self.audit is not None:
             closers.insert(len(self.closers), self.audit.close)

@@ -115,3 +115,5 @@ class Part:
     runs its transactions on."""
 
     _backend: StoreBackend
+    _sealer: Any = None
+    """The ``roost.store.sealing.ContentSealer`` of content columns (None: clear text)."""

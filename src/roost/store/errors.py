@@ -123,3 +123,16 @@ class TenantExists(Conflict):
     """A tenant with this id already exists."""
 
     code = "tenant_exists"
+
+
+class ContentSealed(StoreError):
+    """Stored content is encrypted for its tenant and this store has no sealer that
+    opens it (``roost.govern`` installs one when the master key is configured)."""
+
+    code = "content_sealed"
+
+
+class SecretNotFound(NotFound):
+    """No secret with that name."""
+
+    code = "secret_not_found"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from roost.core.jsontext import JSONText
-from roost.store import rows
+from roost.store import rows, sealing
 from roost.store import statements as sql
 from roost.store.backend import Integrity, Part, Row, StoreBackend, Tx, in_list, scalar
 from roost.store.errors import EventSeqConflict, MessageIdConflict, RunNotFound
@@ -23,9 +23,20 @@ PRUNE_BATCH = 500
 _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def insert(tx: Tx, run_id: str, events: Sequence[EventRow], at: datetime) -> None:
+def insert(
+    tx: Tx,
+    run_id: str,
+    events: Sequence[EventRow],
+    at: datetime,
+    sealer: sealing.ContentSealer | None = None,
+) -> None:
     for _, type_, _ in events:
         rows.check_len(type_, 64, "event type")
+    if sealer is not None:
+        events = [
+            (seq, type_, sealing.seal_json(sealer, tx, "run_events", payload, run_id=run_id))
+            for seq, type_, payload in events
+        ]
     tx.many(
         sql.INSERT_EVENT,
         [
@@ -99,7 +110,9 @@ class Events(Part):
         if not events:
             return
         try:
-            await self._backend.write(lambda tx: insert(tx, run_id, events, rows.now()))
+            await self._backend.write(
+                lambda tx: insert(tx, run_id, events, rows.now(), self._sealer)
+            )
         except Integrity as exc:
             raise await event_error(self._backend, run_id, events) from exc
 
@@ -113,12 +126,13 @@ class Events(Part):
         if n is not None:
             stmt += " LIMIT :limit"
             params["limit"] = n
+        sealer = self._sealer
 
         def body(tx: Tx) -> list[Row]:
             found = tx.rows(stmt, params)
             if not found:
                 require_run(tx, run_id)
-            return found
+            return sealing.open_rows(sealer, tx, "run_events", found, "payload")
 
         return [rows.event(r) for r in await self._backend.read(body)]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from roost.core.jsontext import JSONText
 from roost.core.msg import Msg
-from roost.store import _cursor, rows
+from roost.store import _cursor, rows, sealing
 from roost.store import statements as sql
 from roost.store.backend import Integrity, Part, Row, Tx, in_list, one, scalar
 from roost.store.errors import MessageIdConflict, MessageNotFound, SessionNotFound
@@ -37,6 +37,7 @@ def append(
     at: datetime,
     *,
     last: int | None = None,
+    sealer: sealing.ContentSealer | None = None,
 ) -> list[MessageRecord]:
     """Insert ``msgs`` at the end of the session (``last``: their places, already
     reserved by the caller)."""
@@ -49,7 +50,13 @@ def append(
         )
         for i, m in enumerate(msgs)
     ]
-    tx.many(sql.INSERT_MESSAGE, [_row(r) for r in records])
+    tx.many(
+        sql.INSERT_MESSAGE,
+        [
+            _row(r, sealing.seal_json(sealer, tx, "messages", _json(r.msg), session_id=session_id))
+            for r in records
+        ],
+    )
     return records
 
 
@@ -77,11 +84,12 @@ def save(
     at: datetime,
     *,
     new: bool = False,
+    sealer: sealing.ContentSealer | None = None,
 ) -> MessageRecord:
     """Insert ``msg`` at the end of the session or update it in its place. ``new``: it
     is most likely not stored yet, so try the insert first (``ON CONFLICT (id) DO
     NOTHING``; the place reserved for it stays unused when it existed after all)."""
-    content = _json(msg)
+    content = sealing.seal_json(sealer, tx, "messages", _json(msg), session_id=session_id)
 
     def insert(if_new: bool) -> MessageRecord | None:
         seq = reserve_seq(tx, session_id, 1, at)
@@ -138,7 +146,7 @@ class Messages(Part):
         rows.check_msgs(msgs)
         try:
             return await self._backend.write(
-                lambda tx: append(tx, session_id, msgs, run_id, rows.now())
+                lambda tx: append(tx, session_id, msgs, run_id, rows.now(), sealer=self._sealer)
             )
         except Integrity as exc:
             raise MessageIdConflict(
@@ -163,7 +171,9 @@ class Messages(Part):
         rows.check_msgs([msg])
         try:
             return await self._backend.write(
-                lambda tx: save(tx, session_id, msg, run_id, partial, rows.now())
+                lambda tx: save(
+                    tx, session_id, msg, run_id, partial, rows.now(), sealer=self._sealer
+                )
             )
         except Integrity as exc:
             raise MessageIdConflict(
@@ -171,10 +181,16 @@ class Messages(Part):
             ) from exc
 
     async def get_message(self, message_id: str) -> MessageRecord:
-        row = await self._backend.read(lambda tx: one(tx, sql.GET_MESSAGE, {"id": message_id}))
-        if row is None:
+        sealer = self._sealer
+
+        def body(tx: Tx) -> list[Row]:
+            found = tx.rows(sql.GET_MESSAGE, {"id": message_id})
+            return sealing.open_rows(sealer, tx, "messages", found, "content")
+
+        found = await self._backend.read(body)
+        if not found:
             raise MessageNotFound(f"message {message_id!r} does not exist")
-        return rows.message(row)
+        return rows.message(found[0])
 
     async def list_messages(
         self,
@@ -222,11 +238,13 @@ class Messages(Part):
         stmt += " ORDER BY seq DESC" if backwards else " ORDER BY seq"
         stmt += " LIMIT :n" if n is not None else ""
 
+        sealer = self._sealer
+
         def body(tx: Tx) -> list[Row]:
             found = tx.rows(stmt, params)
             if not found:
                 require_session(tx, session_id)
-            return found
+            return sealing.open_rows(sealer, tx, "messages", found, "content")
 
         found = await self._backend.read(body)
         more = n is not None and len(found) > n

@@ -202,8 +202,12 @@ class Runs(Part):
                 tx.run(sql.INSERT_RUN, values)
             except Integrity as exc:
                 raise RunExists(f"run {rid!r} already exists") from exc
+            if self._sealer is not None:
+                self._sealer.remember(
+                    session_id=session_id, run_id=rid, tenant_id=values["tenant_id"]
+                )
             if inputs and session_id is not None:
-                _messages.append(tx, session_id, inputs, rid, at, last=last)
+                _messages.append(tx, session_id, inputs, rid, at, last=last, sealer=self._sealer)
             if also is not None:
                 also(tx)
 
@@ -389,10 +393,12 @@ class Runs(Part):
             rows.check_len(state[0], 128, "agent name")
             st = (state[0], dict(state[1]))
 
+        sealer = self._sealer
+
         def body(tx: Tx) -> RunRecord | None:
             at = rows.now()  # one timestamp for the whole transaction
             if events:
-                _events.insert(tx, run_id, events, at)
+                _events.insert(tx, run_id, events, at, sealer)
             sid = session_id
             if sid is None and (msg is not None or messages or st is not None):
                 sid = scalar(tx, sql.RUN_SESSION, {"id": run_id})
@@ -403,11 +409,11 @@ class Runs(Part):
                     )
             if sid is not None:
                 for complete in messages:
-                    _messages.save(tx, sid, complete, run_id, False, at)
+                    _messages.save(tx, sid, complete, run_id, False, at, sealer=sealer)
                 if msg is not None:
-                    _messages.save(tx, sid, msg, run_id, partial, at, new=msg_new)
+                    _messages.save(tx, sid, msg, run_id, partial, at, new=msg_new, sealer=sealer)
                 if st is not None:
-                    states.save(tx, sid, st[0], st[1], None, at)
+                    states.save(tx, sid, st[0], st[1], None, at, sealer)
             done = None
             if status is not None:
                 done = set_status(

@@ -384,6 +384,32 @@ audit_holds = sa.Table(
     sa.Column("released_at_us", sa.BigInteger),
 )
 
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("tenant_id", sa.String(128), nullable=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("master_key_id", sa.String(64), nullable=False),
+    sa.Column("wrapped_key", sa.Text, nullable=False),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_secrets_master_key", "master_key_id"),
+)
+
+data_protection = sa.Table(
+    "data_protection",
+    metadata,
+    sa.Column("tenant_id", sa.String(128), primary_key=True),
+    sa.Column("encrypt", sa.Boolean, nullable=False),
+    sa.Column("confidential", sa.Boolean, nullable=False),
+    sa.Column("key_name", sa.String(200), nullable=True),
+    sa.Column("policy", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 HEAD_TABLES: tuple[sa.Table, ...] = (
     sessions,
     messages,
@@ -405,6 +431,8 @@ HEAD_TABLES: tuple[sa.Table, ...] = (
     audit_chain,
     audit_checkpoints,
     audit_holds,
+    secrets,
+    data_protection,
 )
 """Every table the packaged migrations create, referenced tables first: what a fresh
 database gets in one transaction (``_migrate.create_if_empty``)."""

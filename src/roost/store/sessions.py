@@ -59,6 +59,8 @@ class Sessions(Part):
             await self._backend.write(lambda tx: tx.run(sql.INSERT_SESSION, values))
         except Integrity as exc:
             raise SessionExists(f"session {sid!r} already exists") from exc
+        if self._sealer is not None:
+            self._sealer.remember(session_id=sid, run_id=None, tenant_id=tenant_id)
         return record
 
     async def get_session(self, session_id: str) -> SessionRecord:

@@ -179,3 +179,37 @@ DELETE_OLD_SPANS = (
     "DELETE FROM spans WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans"
     " WHERE start_ns < :before ORDER BY start_ns LIMIT :limit)"
 )
+
+# -- secrets and data protection (roost.govern) ---------------------------------------
+SECRET = (
+    "name, tenant_id, algorithm, master_key_id, wrapped_key, ciphertext, version,"
+    " created_at, updated_at"
+)
+SECRET_INFO = "name, tenant_id, algorithm, master_key_id, version, created_at, updated_at"
+UPSERT_SECRET = _insert("secrets", SECRET) + (
+    " ON CONFLICT (name) DO UPDATE SET tenant_id = excluded.tenant_id,"
+    " algorithm = excluded.algorithm, master_key_id = excluded.master_key_id,"
+    " wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext,"
+    " version = secrets.version + 1, updated_at = excluded.updated_at RETURNING version"
+)
+GET_SECRET = f"SELECT {SECRET} FROM secrets WHERE name = :name"
+DELETE_SECRET = "DELETE FROM secrets WHERE name = :name"
+SECRETS_TO_REWRAP = (
+    f"SELECT {SECRET} FROM secrets WHERE master_key_id <> :primary ORDER BY name LIMIT :limit"
+)
+REWRAP_SECRET = (
+    "UPDATE secrets SET master_key_id = :new_kid, wrapped_key = :wrapped_key"
+    " WHERE name = :name AND master_key_id = :old_kid"
+)
+"""Compare-and-set: a row re-wrapped (or changed) meanwhile is left alone."""
+SECRETS_BY_MASTER_KEY = "SELECT master_key_id, count(*) AS n FROM secrets GROUP BY master_key_id"
+PROTECTION = "tenant_id, encrypt, confidential, key_name, policy, updated_at"
+GET_PROTECTION = f"SELECT {PROTECTION} FROM data_protection WHERE tenant_id = :tenant_id"
+LIST_PROTECTION = f"SELECT {PROTECTION} FROM data_protection ORDER BY tenant_id"
+UPSERT_PROTECTION = _insert("data_protection", PROTECTION) + (
+    " ON CONFLICT (tenant_id) DO UPDATE SET encrypt = excluded.encrypt,"
+    " confidential = excluded.confidential, key_name = excluded.key_name,"
+    " policy = excluded.policy, updated_at = excluded.updated_at"
+)
+SESSION_TENANT = "SELECT tenant_id FROM sessions WHERE id = :id"
+RUN_TENANT = "SELECT tenant_id FROM runs WHERE id = :id"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from roost.store import rows
+from roost.store import rows, sealing
 from roost.store import statements as sql
 from roost.store.backend import Integrity, Part, Tx, scalar
 from roost.store.errors import SessionNotFound, StateVersionConflict
@@ -20,10 +20,12 @@ def save(
     state: dict[str, Any],
     expected_version: int | None,
     at: datetime,
+    sealer: sealing.ContentSealer | None = None,
 ) -> int:
     """Store the state; the new version. ``expected_version``: only if still at it."""
     key = {"session_id": session_id, "agent_name": agent_name}
-    params = {**key, "state": state, "updated_at": at}
+    stored = sealing.seal_json(sealer, tx, "agent_states", state, session_id=session_id)
+    params = {**key, "state": stored, "updated_at": at}
     if expected_version is None:  # one upsert, the first save of a session included
         try:
             return int(scalar(tx, sql.UPSERT_STATE, params))
@@ -61,7 +63,9 @@ class States(Part):
         state = dict(state)
         try:
             return await self._backend.write(
-                lambda tx: save(tx, session_id, agent_name, state, expected_version, rows.now())
+                lambda tx: save(
+                    tx, session_id, agent_name, state, expected_version, rows.now(), self._sealer
+                )
             )
         except Integrity as exc:  # another writer created it meanwhile
             raise StateVersionConflict(
@@ -72,5 +76,10 @@ class States(Part):
     async def load_state(self, session_id: str, agent_name: str) -> dict[str, Any] | None:
         """The last saved ``state_dict()`` of the agent in the session, or ``None``."""
         key = {"session_id": session_id, "agent_name": agent_name}
-        value = await self._backend.read(lambda tx: scalar(tx, sql.LOAD_STATE, key))
+        sealer = self._sealer
+
+        def body(tx: Tx) -> Any:
+            return sealing.opened(sealer, tx, "agent_states", scalar(tx, sql.LOAD_STATE, key))
+
+        value = await self._backend.read(body)
         return dict(rows.document(value)) if value is not None else None

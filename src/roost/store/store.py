@@ -46,6 +46,8 @@ from roost.store.events import EventRow as EventRow
 from roost.store.events import Events
 from roost.store.messages import Messages
 from roost.store.runs import Runs
+from roost.store.sealing import ContentSealer
+from roost.store.secrets import Secrets
 from roost.store.sessions import Sessions
 from roost.store.states import States
 from roost.store.tenants import Tenants
@@ -55,13 +57,15 @@ from roost.store.usage import UsageTotals
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-HEAD_REVISION = "0007_audit"
+HEAD_REVISION = "0008_govdata"
 """The newest packaged migration; tests/store/test_migrations.py keeps it in sync."""
 
 BackendChoice = Literal["auto", "sqlite3", "sqlalchemy"]
 
 
-class Store(Sessions, Messages, States, Runs, Events, ApiKeys, Tenants, UsageTotals, Spans):
+class Store(
+    Sessions, Messages, States, Runs, Events, ApiKeys, Tenants, UsageTotals, Spans, Secrets
+):
     """Async persistence facade over one :class:`~roost.store.backend.StoreBackend`."""
 
     def __init__(self, backend: StoreBackend, url: str, *, schema: str | None = None) -> None:
@@ -155,6 +159,15 @@ class Store(Sessions, Messages, States, Runs, Events, ApiKeys, Tenants, UsageTot
         """A SQLAlchemy async engine on the same database, for code that needs one (the
         trace exporter's own thread, tests); the store itself does not use it on SQLite."""
         return self._backend.engine
+
+    @property
+    def sealer(self) -> ContentSealer | None:
+        """What seals content columns at rest (:mod:`roost.store.sealing`); None: clear."""
+        return self._sealer  # type: ignore[no-any-return]
+
+    @sealer.setter
+    def sealer(self, sealer: ContentSealer | None) -> None:
+        self._sealer = sealer
 
     @property
     def backend(self) -> StoreBackend:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from roost.store import sealing
 from roost.store import statements as sql
 from roost.store.backend import Part, Row, Tx, one
 
@@ -87,8 +88,20 @@ class TraceSummary:
     errors: int = 0
 
 
-def _insert(tx: Tx, rows: list[dict[str, Any]]) -> None:
+def _insert(
+    tx: Tx, rows: list[dict[str, Any]], sealer: sealing.ContentSealer | None = None
+) -> None:
+    if sealer is not None:
+        for row in rows:  # the content of a span: its attributes and events
+            owner = {"tenant_id": row["tenant_id"], "run_id": row["run_id"]}
+            row["attributes"] = sealing.seal_text(sealer, tx, "spans", row["attributes"], **owner)
+            row["events"] = sealing.seal_text(sealer, tx, "spans", row["events"], **owner)
     tx.many(sql.INSERT_SPAN, rows)
+
+
+def _open_spans(tx: Tx, found: list[Row], sealer: sealing.ContentSealer | None) -> list[Row]:
+    found = sealing.open_rows(sealer, tx, "spans", found, "attributes")
+    return sealing.open_rows(sealer, tx, "spans", found, "events")
 
 
 def _summaries(tx: Tx, stmt: str, params: dict[str, Any]) -> list[TraceSummary]:
@@ -122,12 +135,16 @@ class Spans(Part):
         """Store a batch of finished spans; returns how many."""
         if spans:
             rows = [s.to_row() for s in spans]
-            await self._backend.write(lambda tx: _insert(tx, rows))
+            sealer = self._sealer
+            await self._backend.write(lambda tx: _insert(tx, rows, sealer))
         return len(spans)
 
     async def spans_for_run(self, run_id: str) -> list[SpanRecord]:
         """All spans of every trace that has a span tagged with ``run_id``."""
-        found = await self._backend.read(lambda tx: tx.rows(sql.SPANS_OF_RUN, {"run_id": run_id}))
+        sealer = self._sealer
+        found = await self._backend.read(
+            lambda tx: _open_spans(tx, tx.rows(sql.SPANS_OF_RUN, {"run_id": run_id}), sealer)
+        )
         return [SpanRecord.from_row(r) for r in found]
 
     async def list_traces(
@@ -167,7 +184,9 @@ def trace_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     return create_engine(parse_url(url), schema=schema)
 
 
-async def insert_spans(engine: AsyncEngine, spans: list[SpanRecord]) -> int:
+async def insert_spans(
+    engine: AsyncEngine, spans: list[SpanRecord], sealer: sealing.ContentSealer | None = None
+) -> int:
     """Insert a batch through an engine of the exporter's own (one transaction; on
     SQLite one per :data:`SQLITE_ROWS_PER_TRANSACTION` rows); returns the row count."""
     from roost.store.backends.sqlalchemy import WRITE_OPTION, SqlAlchemyTx
@@ -179,7 +198,7 @@ async def insert_spans(engine: AsyncEngine, spans: list[SpanRecord]) -> int:
         for i in range(0, len(rows), step):
 
             def body(sync: Connection, chunk: list[dict[str, Any]] = rows[i : i + step]) -> None:
-                _insert(SqlAlchemyTx(sync), chunk)
+                _insert(SqlAlchemyTx(sync), chunk, sealer)
 
             async with conn.begin():
                 await conn.run_sync(body)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from roost.core import (
@@ -112,6 +112,9 @@ class RunExecutor:
         self.follower = Follower(store, fanout, self.active, poll_interval=flush_interval)
         self._flusher: asyncio.Task[None] | None = None
         self._closing = False
+        self.run_scope: Callable[[str | None], Awaitable[None]] | None = None
+        """Awaited at the start of each run's own task with its tenant (roost.govern sets
+        the tenant's data protection there for the models the agent calls)."""
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_background_loops(self) -> None:
@@ -338,6 +341,8 @@ class RunExecutor:
                 state=state,
                 metadata=h.info.metadata,
             )
+            if self.run_scope is not None:
+                await self.run_scope(h.info.tenant_id)
             h.agent = await self.agents.build(h.spec, ctx)
             stream = h.agent.reply(h.inputs if len(h.inputs) > 1 else h.inputs[0])
             if h.cancel_reason is not None:  # canceled while the agent was being built:
