@@ -268,3 +268,35 @@ def test_content_is_kept_redacted_for_the_tenants_that_ask(served: Any, monkeypa
         assert tool["arguments"] == {"city": "Paris"} and "Paris" in tool["result"][0]["text"]
         other = _records(admin, tenant_id="t2", action="run.started")[0]["detail"]
         assert "input" not in other
+
+
+def test_governance_actions_are_on_record(served: Any) -> None:
+    """Tenants, quotas, secrets (even a read of the masked value) and data protection:
+    every change an administrator makes is recorded with who made it."""
+    s = served(make_app())
+    with s.client() as admin:
+        assert admin.post("/v1/tenants", json={"id": "acme"}).status_code == 201
+        r = admin.put("/v1/tenants/acme/quotas", json={"runs_per_minute": 5})
+        assert r.status_code == 200, r.text
+        assert admin.post("/v1/tenants/acme/disable").status_code == 200
+        assert (
+            admin.put("/v1/secrets/smtp", json={"value": "hunter2-long-value"}).status_code == 200
+        )
+        assert admin.get("/v1/secrets/smtp").status_code == 200
+        assert admin.delete("/v1/secrets/smtp").status_code == 200
+        r = admin.put("/v1/data-protection/acme", json={"encrypt": True})
+        assert r.status_code == 200, r.text
+        records = _records(admin)
+    done = [(r["action"], r["resource_id"]) for r in records]
+    for expected in (
+        ("tenant.created", "acme"),
+        ("quota.set", "acme"),
+        ("tenant.disabled", "acme"),
+        ("secret.set", "smtp"),
+        ("secret.read", "smtp"),
+        ("secret.deleted", "smtp"),
+        ("data_protection.set", "acme"),
+    ):
+        assert expected in done, (expected, done)
+    assert all(r["key_id"] == "admin-env" for r in records if r["action"].startswith("secret."))
+    assert "hunter2" not in json.dumps(records)

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 
 from roost.core import Forbidden, InvalidRequest, NotFound, new_id
 from roost.server._http import json_response, parse_body
+from roost.server.auditing import record_action
 from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
 
@@ -289,9 +290,9 @@ def routes(services: Services) -> list[BaseRoute]:
         return json_response(_kb_out(info))
 
     async def delete_base(request: Request, principal: Principal) -> Response:
-        await knowledge_store(app).delete(
-            request.path_params["kb_id"], tenant_id=_tenant(principal)
-        )
+        kb_id = request.path_params["kb_id"]
+        await knowledge_store(app).delete(kb_id, tenant_id=_tenant(principal))
+        await record_action(app, "knowledge_base.deleted", resource_type="kb", resource_id=kb_id)
         return Response(status_code=204)
 
     async def list_documents(request: Request, principal: Principal) -> Response:
@@ -347,6 +348,13 @@ def routes(services: Services) -> list[BaseRoute]:
         kb = await _open(app, principal, request.path_params["kb_id"])
         await kb.delete_document(request.path_params["document_id"])
         await kb.flush()
+        await record_action(
+            app,
+            "knowledge_document.deleted",
+            resource_type="document",
+            resource_id=request.path_params["document_id"],
+            detail={"kb_id": kb.id},
+        )
         return Response(status_code=204)
 
     async def search(request: Request, principal: Principal) -> Response:
@@ -369,11 +377,22 @@ def routes(services: Services) -> list[BaseRoute]:
     async def delete_memory(request: Request, principal: Principal) -> Response:
         memory, user = _memory(app, principal, request)
         await memory.delete(user, request.path_params["memory_id"])
+        await record_action(
+            app,
+            "memory.deleted",
+            resource_type="memory",
+            resource_id=request.path_params["memory_id"],
+            user_id=user,
+        )
         return Response(status_code=204)
 
     async def delete_memories(request: Request, principal: Principal) -> Response:
         memory, user = _memory(app, principal, request)
-        return json_response({"deleted": await memory.delete_all(user)})
+        deleted = await memory.delete_all(user)
+        await record_action(
+            app, "memory.deleted_all", resource_type="memory", user_id=user, detail={"n": deleted}
+        )
+        return json_response({"deleted": deleted})
 
     base = "/v1/knowledge-bases"
     listed = {"type": "object", "properties": {"data": {"type": "array"}}}

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from roost.core.errors import ConfigError
 from roost.server._http import json_response, parse_body
+from roost.server.auditing import record_action
 from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
 
@@ -130,6 +131,7 @@ def routes(services: Services) -> list[BaseRoute]:
         body = await parse_body(request, SecretPut)
         secrets = protection().secrets
         info = await secrets.set(request.path_params["name"], body.value, tenant_id=body.tenant_id)
+        await record_action(services, "secret.set", resource_type="secret", resource_id=info.name)
         from roost.govern.secrets import masked
 
         return json_response(_secret_out(info, masked(body.value)), status=200)
@@ -141,7 +143,9 @@ def routes(services: Services) -> list[BaseRoute]:
         secrets = protection().secrets
         name = request.path_params["name"]
         info = await secrets.info(name)
-        return json_response(_secret_out(info, masked(await secrets.get(name))))
+        preview = masked(await secrets.get(name))
+        await record_action(services, "secret.read", resource_type="secret", resource_id=name)
+        return json_response(_secret_out(info, preview))
 
     async def list_secrets(request: Request, principal: Principal) -> Response:
         principal.require_admin()
@@ -154,6 +158,7 @@ def routes(services: Services) -> list[BaseRoute]:
         name = request.path_params["name"]
         info = await secrets.info(name)
         await secrets.delete(name)
+        await record_action(services, "secret.deleted", resource_type="secret", resource_id=name)
         return json_response(_secret_out(info))
 
     async def get_protection(request: Request, principal: Principal) -> Response:
@@ -173,12 +178,22 @@ def routes(services: Services) -> list[BaseRoute]:
         row = await protection().set_policy(
             tenant, encrypt=body.encrypt, confidential=body.confidential, policy=policy
         )
+        await record_action(
+            services,
+            "data_protection.set",
+            resource_type="tenant",
+            resource_id=tenant,
+            detail={"encrypt": body.encrypt, "confidential": body.confidential},
+        )
         return json_response(_protection_out(tenant, row))
 
     async def rotate_tenant_key(request: Request, principal: Principal) -> Response:
         principal.require_admin()
         tenant = request.path_params["tenant_id"]
         row = await protection().rotate_tenant_key(tenant)
+        await record_action(
+            services, "data_protection.key_rotated", resource_type="tenant", resource_id=tenant
+        )
         return json_response(_protection_out(tenant, row))
 
     from roost.govern.secrets import NAME_PATTERN

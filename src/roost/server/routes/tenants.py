@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 from roost.core.digits import MAX_INT64
 from roost.govern.quotas import QUOTAS, QuotaGate
 from roost.server._http import json_response, parse_body
+from roost.server.auditing import record_action
 from roost.server.auth import Principal
 from roost.server.router import Doc, api_route
 from roost.server.schemas import Metadata, _Body, _Out, integral
@@ -95,6 +96,9 @@ def routes(services: Services) -> list[BaseRoute]:
     async def create_tenant(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, TenantCreate)
         record = await services.store.create_tenant(body.id, name=body.name, metadata=body.metadata)
+        await record_action(
+            services, "tenant.created", resource_type="tenant", resource_id=record.id
+        )
         return json_response(_tenant_out(record), status=201)
 
     async def get_tenant(request: Request, principal: Principal) -> Response:
@@ -107,6 +111,8 @@ def routes(services: Services) -> list[BaseRoute]:
             record = await services.store.set_tenant_disabled(tenant_id, disabled)
             if services.authenticator is not None:  # its keys stop (or start) at once
                 services.authenticator.forget()
+            action = "tenant.disabled" if disabled else "tenant.enabled"
+            await record_action(services, action, resource_type="tenant", resource_id=tenant_id)
             return json_response(_tenant_out(record))
 
         handler.__name__ = "disable_tenant" if disabled else "enable_tenant"
@@ -155,6 +161,13 @@ def routes(services: Services) -> list[BaseRoute]:
         limits = body.model_dump(exclude_none=True)
         await services.store.set_quota(tenant_id, limits, user_id=user_id)
         gate().forget(tenant_id)
+        await record_action(
+            services,
+            "quota.set",
+            resource_type="quota",
+            resource_id=f"{tenant_id}/{user_id}" if user_id else tenant_id,
+            detail={"limits": limits},
+        )
         report = await gate().report(tenant_id, user_id or None)
         return json_response({"tenant_id": tenant_id, "user_id": user_id or None, "quotas": report})
 
