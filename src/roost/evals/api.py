@@ -335,27 +335,40 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
             create_dataset,
             ["POST"],
             Doc(
-                "Create a dataset with its cases", body=DatasetCreate, response=_OBJECT, status=201
+                "Create a dataset with its cases",
+                body=DatasetCreate,
+                response=_OBJECT,
+                status=201,
+                permission="evals.run",
             ),
         ),
-        api_route(ds, list_datasets, ["GET"], Doc("The caller's datasets", response=_LIST)),
+        api_route(
+            ds,
+            list_datasets,
+            ["GET"],
+            Doc("The caller's datasets", response=_LIST, permission="evals.read"),
+        ),
         api_route(
             f"{ds}/{{dataset_id}}",
             get_dataset,
             ["GET"],
-            Doc("A dataset and its cases (by id or name)", response=_OBJECT),
+            Doc(
+                "A dataset and its cases (by id or name)", response=_OBJECT, permission="evals.read"
+            ),
         ),
         api_route(
             f"{ds}/{{dataset_id}}",
             delete_dataset,
             ["DELETE"],
-            Doc("Delete a dataset and its cases", status=204),
+            Doc("Delete a dataset and its cases", status=204, permission="evals.run"),
         ),
         api_route(
             f"{ds}/{{dataset_id}}/cases",
             add_cases,
             ["POST"],
-            Doc("Append cases", body=CasesAdd, response=_OBJECT, status=201),
+            Doc(
+                "Append cases", body=CasesAdd, response=_OBJECT, status=201, permission="evals.run"
+            ),
         ),
         api_route(
             f"{ds}/{{dataset_id}}/cases/from-run",
@@ -366,6 +379,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 body=CaseFromRun,
                 response=_OBJECT,
                 status=201,
+                permission="evals.run",
             ),
         ),
         api_route(
@@ -378,6 +392,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 response=_OBJECT,
                 status=202,
                 errors={"404": "no such dataset, baseline or agent"},
+                permission="evals.run",
             ),
         ),
         api_route(
@@ -389,6 +404,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 body=ReplayCreate,
                 response=_OBJECT,
                 errors={"409": "the case has no recorded run"},
+                permission="evals.run",
             ),
         ),
         api_route(
@@ -405,19 +421,20 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                         {"type": "string", "minLength": 1, "maxLength": 64},
                     ),
                 ),
+                permission="evals.read",
             ),
         ),
         api_route(
             f"{ex}/{{experiment_id}}",
             get_experiment,
             ["GET"],
-            Doc("An experiment and its summary", response=_OBJECT),
+            Doc("An experiment and its summary", response=_OBJECT, permission="evals.read"),
         ),
         api_route(
             f"{ex}/{{experiment_id}}/results",
             experiment_results,
             ["GET"],
-            Doc("Every case's result, scores and run", response=_LIST),
+            Doc("Every case's result, scores and run", response=_LIST, permission="evals.read"),
         ),
         api_route(
             f"{ex}/{{experiment_id}}/compare",
@@ -438,13 +455,14 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                         {"type": "string", "maxLength": 500},
                     ),
                 ),
+                permission="evals.read",
             ),
         ),
         api_route(
             f"{ex}/{{experiment_id}}/report",
             experiment_report,
             ["GET"],
-            Doc("The HTML report", response=html),
+            Doc("The HTML report", response=html, permission="evals.read"),
         ),
         api_route(
             "/v1/runs/{run_id}/replay",
@@ -455,6 +473,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 body=ReplayCreate,
                 response=_OBJECT,
                 errors={"409": "the run has not ended, or its events are gone"},
+                permission="evals.run",
             ),
         ),
         api_route(
@@ -466,6 +485,7 @@ def routes(evals: EvalHost) -> list[BaseRoute]:
                 body=ReplayCreate,
                 response=_OBJECT,
                 errors={"409": "the session has no finished run"},
+                permission="evals.run",
             ),
         ),
     ]

@@ -69,6 +69,8 @@ PERMISSIONS: dict[str, str] = {
     "quotas.manage": "set the quotas of a tenant's users (a tenant's own: tenants.manage)",
     "metrics.read": "scrape /metrics",
     "audit.read": "read the audit trail (for the audit routes of roost.govern.audit)",
+    "evals.read": "read evaluation datasets, experiments, results and reports",
+    "evals.run": "make datasets, run experiments, replay runs (roost.evals)",
 }
 
 _USE: dict[str, Reach] = {
@@ -100,6 +102,8 @@ TABLE: dict[str, dict[str, Reach]] = {
                 "quotas.read",
                 "quotas.manage",
                 "audit.read",
+                "evals.read",
+                "evals.run",
             ),
             "tenant",
         ),
@@ -119,6 +123,8 @@ TABLE: dict[str, dict[str, Reach]] = {
             ),
             "own",
         ),
+        # evaluation cases hold conversations: its own, like the sessions it reads
+        **dict.fromkeys(("evals.read", "evals.run"), "own"),
         **dict.fromkeys(("knowledge.read", "knowledge.manage", "tenants.read"), "tenant"),
     },
     "operator": {
@@ -143,6 +149,7 @@ TABLE: dict[str, dict[str, Reach]] = {
                 "knowledge.read",
                 "quotas.read",
                 "tenants.read",
+                "evals.read",
             ),
             "tenant",
         ),
@@ -159,6 +166,8 @@ TABLE: dict[str, dict[str, Reach]] = {
                 "traces.read",
                 "usage.read",
                 "quotas.read",
+                "evals.read",
+                "evals.run",
             ),
             "own",
         ),
