@@ -167,7 +167,9 @@ def render_history(msgs: list[Msg]) -> list[Msg]:
                 label = "error" if res.is_error else "result"
                 lines.append(f"Tool {res.name} {label}: {res.text}")
             if i == len(msgs) - 1:  # the step after a result: say what to do with it
-                failed = any(r.is_error and r.code != "repeated_tool_call" for r in msg.tool_results)
+                failed = any(
+                    r.is_error and r.code != "repeated_tool_call" for r in msg.tool_results
+                )
                 lines.append(ERROR_HINT if failed else RESULT_HINT)
             out.append(Msg(id=msg.id, role="user", content="\n".join(lines)))
         elif msg.role == "assistant" and msg.text:

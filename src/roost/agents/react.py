@@ -362,7 +362,9 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         if self.tool_mode == "decision":
             # retrieved passages last, next to the conversation (small models lose them
             # behind the tool descriptions)
-            prompt = f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.guidance}{st.context}"
+            prompt = (
+                f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.guidance}{st.context}"
+            )
             msgs = [Msg.system(prompt), *decision.render_history(history)]
             kwargs: dict[str, Any] = {
                 "response_format": decision.decision_schema(
@@ -406,11 +408,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         while True:
             parsed = decision.parse_decision(response.msg.text)
             note: str | None = None
-            if (
-                parsed is None
-                and retries < 2
-                and response.stop_reason in ("length", "max_tokens")
-            ):
+            if parsed is None and retries < 2 and response.stop_reason in ("length", "max_tokens"):
                 note = decision.TRUNCATED_NOTE
             elif parsed is not None and "tool" in parsed and self.loop_guard:
                 key = call_key(ToolUseBlock(id="", name=parsed["tool"], input=parsed["arguments"]))
