@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -64,11 +65,14 @@ def start_server(model: str, models_home: Path, home: Path) -> tuple[subprocess.
         while True:
             r = client.get("/readyz")
             if r.status_code == 200:  # 503 not_ready while the model loads
+                load = r.json().get("checks", {}).get("model", {}).get("ready_seconds")
                 break
             if time.monotonic() - started > 300:
                 raise SystemExit(f"the model was not ready after 300 s: {r.text}")
             time.sleep(0.1)
-    return proc, url, key, time.monotonic() - started
+    ready = time.monotonic() - started
+    print(f"model ready {ready:.1f} s after `roost serve` started (loading the weights: {load} s)")
+    return proc, url, key, ready
 
 
 def run_task(client: httpx.Client, task: Task, timeout: float) -> dict[str, Any]:
@@ -76,6 +80,7 @@ def run_task(client: httpx.Client, task: Task, timeout: float) -> dict[str, Any]
     calls: list[tuple[str, dict[str, Any]]] = []
     errors: list[str] = []
     answer = ""
+    deltas: list[str] = []
     started = time.monotonic()
     with client.stream(
         "POST", f"/v1/sessions/{session}/runs", json={"input": task.prompt}, timeout=timeout
@@ -92,11 +97,14 @@ def run_task(client: httpx.Client, task: Task, timeout: float) -> dict[str, Any]
                     calls.append((event["name"], event.get("input") or {}))
                 elif kind == "error":
                     errors.append(f"{event.get('code')}: {event.get('message')}")
-                elif kind == "reply.finished":
-                    msg = event.get("msg") or {}
-                    answer = "".join(
-                        b.get("text", "") for b in msg.get("content", []) if b.get("type") == "text"
-                    ) if isinstance(msg.get("content"), list) else str(msg.get("content") or "")
+                elif kind == "text.delta":
+                    deltas.append(event.get("delta", ""))
+                elif kind in ("run.completed", "run.failed", "run.canceled"):
+                    if kind != "run.completed":
+                        errors.append(f"{kind}: {event.get('code')}: {event.get('message')}")
+                    content = (event.get("output") or {}).get("content") or []
+                    texts = [b.get("text", "") for b in content if b.get("type") == "text"]
+                    answer = "".join(texts) if texts else "".join(deltas)
     seconds = time.monotonic() - started
     keys = [f"{n}:{json.dumps(a, sort_keys=True)}" for n, a in calls]
     outcome = Outcome(answer=answer, calls=calls, errors=errors)
@@ -149,6 +157,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on kill too
     tasks = list(TASKS) + (list(ISSUE_TASKS) if args.include_issue else [])
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
@@ -157,7 +166,6 @@ def main() -> None:
         tasks = tasks[: args.limit]
     with tempfile.TemporaryDirectory(prefix="roost-bench-") as tmp:
         proc, url, key, ready = start_server(args.model, args.models_home.expanduser(), Path(tmp))
-        print(f"{args.model}: model ready {ready:.1f} s after `roost serve` started", flush=True)
         results = []
         try:
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:

@@ -37,9 +37,12 @@ def user_language(text: str) -> str | None:
 
 
 _LANGUAGE_NOTE = {
-    "zh": "\nThe user wrote in Chinese: write your answer in Chinese (简体中文).",
-    "ja": "\nThe user wrote in Japanese: write your answer in Japanese (日本語).",
-    "ko": "\nThe user wrote in Korean: write your answer in Korean (한국어).",
+    "zh": "\nThe user wrote in Chinese: write your answer as a short sentence in Chinese"
+    " (简体中文) that contains the result.",
+    "ja": "\nThe user wrote in Japanese: write your answer as a short sentence in Japanese"
+    " (日本語) that contains the result.",
+    "ko": "\nThe user wrote in Korean: write your answer as a short sentence in Korean"
+    " (한국어) that contains the result.",
 }
 
 
