@@ -38,7 +38,9 @@ from bench.everyday_tasks import ISSUE_TASKS, TASKS, Outcome, Task
 REPO = Path(__file__).resolve().parent.parent
 
 
-def start_server(model: str, models_home: Path, home: Path) -> tuple[subprocess.Popen[str], str, str, float]:
+def start_server(
+    model: str, models_home: Path, home: Path
+) -> tuple[subprocess.Popen[str], str, str, float]:
     """``roost serve`` as a user starts it; returns (process, base URL, admin key,
     seconds from spawn to the model being ready)."""
     (home / "models").symlink_to(models_home / "models")
@@ -46,9 +48,21 @@ def start_server(model: str, models_home: Path, home: Path) -> tuple[subprocess.
     env.pop("ROOST_ADMIN_KEY", None)
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "roost.cli.main", "serve", "--yes", "--port", "0",
-         "--model", f"local:{model}"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "roost.cli.main",
+            "serve",
+            "--yes",
+            "--port",
+            "0",
+            "--model",
+            f"local:{model}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     url = key = ""
@@ -130,7 +144,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     for r in results:
         by_cat[r["category"]].append(r)
     secs = sorted(r["seconds"] for r in results)
-    p90 = secs[min(len(secs) - 1, int(round(0.9 * (len(secs) - 1))))] if secs else 0.0
+    p90 = secs[min(len(secs) - 1, round(0.9 * (len(secs) - 1)))] if secs else 0.0
     return {
         "tasks": len(results),
         "success": sum(r["ok"] for r in results) / max(1, len(results)),
@@ -146,10 +160,15 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default="qwen2.5-coder-1.5b", help="catalogue name")
-    p.add_argument("--models-home", type=Path, default=Path(
-        os.environ.get("ROOST_TEST_MODEL_HOME", Path.home() / ".roost")))
+    p.add_argument(
+        "--models-home",
+        type=Path,
+        default=Path(os.environ.get("ROOST_TEST_MODEL_HOME", Path.home() / ".roost")),
+    )
     p.add_argument("--only", default="", help="comma-separated task-id prefixes or categories")
     p.add_argument("--limit", type=int, default=0, help="run at most N tasks")
     p.add_argument("--include-issue", action="store_true", help="also run the issue's examples")
@@ -168,13 +187,18 @@ def main() -> None:
         proc, url, key, ready = start_server(args.model, args.models_home.expanduser(), Path(tmp))
         results = []
         try:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+            ) as client:
                 for task in tasks:
                     r = run_task(client, task, args.timeout)
                     results.append(r)
                     mark = "ok " if r["ok"] else "BAD"
-                    print(f"{mark} {r['id']:8} {r['seconds']:5.1f}s calls={len(r['calls'])} "
-                          f"{r['answer'][:70]!r}", flush=True)
+                    print(
+                        f"{mark} {r['id']:8} {r['seconds']:5.1f}s calls={len(r['calls'])} "
+                        f"{r['answer'][:70]!r}",
+                        flush=True,
+                    )
         finally:
             proc.terminate()
             proc.wait(30)
@@ -185,8 +209,9 @@ def main() -> None:
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"summary": summary, "results": results}, indent=2,
-                                        ensure_ascii=False))
+        args.json.write_text(
+            json.dumps({"summary": summary, "results": results}, indent=2, ensure_ascii=False)
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,11 @@ FILTER = keyword_filter({"current_time": r"\b(time|date|today)\b|时间|日期",
 
 def _offered(call: Any) -> list[str]:
     schema = call.response_format["json_schema"]["schema"]
-    return [b["properties"]["tool"]["const"] for b in schema.get("anyOf", []) if "tool" in b["properties"]]
+    return [
+        b["properties"]["tool"]["const"]
+        for b in schema.get("anyOf", [])
+        if "tool" in b["properties"]
+    ]
 
 
 async def _run(agent: ReActAgent, text: str) -> list[Any]:
@@ -41,16 +45,22 @@ async def _run(agent: ReActAgent, text: str) -> list[Any]:
 
 async def test_only_the_tools_the_question_needs_are_offered() -> None:
     model = ScriptedModel(
-        ['{"thought": "geography", "answer": "Paris"}',
-         '{"thought": "arithmetic", "tool": "calculator", "arguments": {"expression": "48 * 76"}}',
-         '{"thought": "done", "answer": "3648"}',
-         '{"thought": "recall", "answer": "still 3648"}']
+        [
+            '{"thought": "geography", "answer": "Paris"}',
+            '{"thought": "arithmetic", "tool": "calculator", "arguments": {"expression": "48 * 76"}}',
+            '{"thought": "done", "answer": "3648"}',
+            '{"thought": "recall", "answer": "still 3648"}',
+        ]
     )
-    agent = ReActAgent("a", model, Toolkit([calculator, current_time]), tool_mode="decision",
-                       tool_filter=FILTER)
+    agent = ReActAgent(
+        "a", model, Toolkit([calculator, current_time]), tool_mode="decision", tool_filter=FILTER
+    )
     await agent("What is the capital of France?")
     # no tool fits: the schema allows an answer only and the prompt lists no tools
-    assert model.calls[0].response_format["json_schema"]["schema"]["required"] == ["thought", "answer"]
+    assert model.calls[0].response_format["json_schema"]["schema"]["required"] == [
+        "thought",
+        "answer",
+    ]
     assert "Tools:" not in model.calls[0].messages[0].text
     final = await agent("What is 48 * 76?")
     assert final.text == "3648"
@@ -74,8 +84,10 @@ async def test_a_question_in_chinese_is_answered_in_chinese() -> None:
 
 async def test_a_tool_error_reaches_the_model_as_an_error_to_fix() -> None:
     model = ScriptedModel(
-        ['{"thought": "t", "tool": "calculator", "arguments": {"expression": "1 / 0"}}',
-         '{"thought": "t", "answer": "1 / 0 is undefined"}']
+        [
+            '{"thought": "t", "tool": "calculator", "arguments": {"expression": "1 / 0"}}',
+            '{"thought": "t", "answer": "1 / 0 is undefined"}',
+        ]
     )
     agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
     events = await _run(agent, "What is 1 / 0?")
@@ -87,8 +99,11 @@ async def test_a_tool_error_reaches_the_model_as_an_error_to_fix() -> None:
 
 async def test_a_model_that_keeps_calling_tools_is_cut_off_with_a_clear_answer() -> None:
     model = ScriptedModel(
-        [f'{{"thought": "t", "tool": "calculator", "arguments": {{"expression": "{i}"}}}}'
-         for i in range(3)] + ['{"thought": "t", "answer": ""}']
+        [
+            f'{{"thought": "t", "tool": "calculator", "arguments": {{"expression": "{i}"}}}}'
+            for i in range(3)
+        ]
+        + ['{"thought": "t", "answer": ""}']
     )
     agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision", max_iters=3)
     events = await _run(agent, "Loop")
