@@ -159,6 +159,22 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def rescore(path: Path) -> None:
+    """Apply the current checks to the stored answers and calls of an earlier run."""
+    data = json.loads(path.read_text())
+    by_id = {t.id: t for t in [*TASKS, *ISSUE_TASKS]}
+    for r in data["results"]:
+        outcome = Outcome(answer=r["answer"], calls=[(n, a) for n, a in r["calls"]])
+        r["ok"] = bool(by_id[r["id"]].check(outcome))
+    results = data["results"]
+    summary = {**data["summary"], **summarise([r for r in results if r["category"] != "issue"])}
+    if any(r["category"] == "issue" for r in results):
+        summary["issue_examples"] = summarise([r for r in results if r["category"] == "issue"])
+    data["summary"] = summary
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -174,7 +190,11 @@ def main() -> None:
     p.add_argument("--include-issue", action="store_true", help="also run the issue's examples")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per task")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--rescore", type=Path, help="score a results file again (checks changed)")
     args = p.parse_args()
+    if args.rescore:
+        rescore(args.rescore)
+        return
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on kill too
     tasks = list(TASKS) + (list(ISSUE_TASKS) if args.include_issue else [])

@@ -37,16 +37,26 @@ class Task:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[\s,，]", "", text.lower())
+    """Lower case, digit groupings removed ("3,648", "3 648" -> "3648")."""
+    return re.sub(r"(?<=\d)[,\s](?=\d{3}(?!\d))", "", text.lower())
+
+
+def _contains(text: str, needle: str) -> bool:
+    """A number must stand alone ("7" is not in "57"); words match as substrings (Chinese
+    has no word boundaries)."""
+    needle = _norm(needle)
+    if re.fullmatch(r"[\d.]+", needle):
+        return re.search(rf"(?<![\d.]){re.escape(needle)}(?![\d]|\.\d)", text) is not None
+    return needle in text
 
 
 def has(*needles: str) -> Check:
     """The answer contains every needle (case-insensitive; digit groupings ignored)."""
-    return lambda o: all(_norm(n) in _norm(o.answer) for n in needles)
+    return lambda o: all(_contains(_norm(o.answer), n) for n in needles)
 
 
 def any_of(*needles: str) -> Check:
-    return lambda o: any(_norm(n) in _norm(o.answer) for n in needles)
+    return lambda o: any(_contains(_norm(o.answer), n) for n in needles)
 
 
 def exactly(*words: str) -> Check:
