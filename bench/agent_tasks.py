@@ -159,6 +159,15 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _write(path: Path, model: str, ready: float, results: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scored = [r for r in results if r["category"] != "issue"]
+    summary = {"model": model, "ready_s": round(ready, 2), **summarise(scored)}
+    path.write_text(
+        json.dumps({"summary": summary, "results": results}, indent=2, ensure_ascii=False)
+    )
+
+
 def rescore(path: Path) -> None:
     """Apply the current checks to the stored answers and calls of an earlier run."""
     data = json.loads(path.read_text())
@@ -213,6 +222,8 @@ def main() -> None:
                 for task in tasks:
                     r = run_task(client, task, args.timeout)
                     results.append(r)
+                    if args.json:  # after every task: a long run stopped early keeps its results
+                        _write(args.json, args.model, ready, results)
                     mark = "ok " if r["ok"] else "BAD"
                     print(
                         f"{mark} {r['id']:8} {r['seconds']:5.1f}s calls={len(r['calls'])} "
