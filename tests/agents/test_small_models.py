@@ -76,7 +76,7 @@ async def test_a_question_in_chinese_is_answered_in_chinese() -> None:
     model = ScriptedModel(['{"thought": "地理", "answer": "巴黎"}', "Paris"])
     agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
     assert (await agent("法国的首都是哪里？")).text == "巴黎"
-    assert "write your answer in Chinese" in model.calls[0].messages[0].text
+    assert "write your answer as a short sentence in Chinese" in model.calls[0].messages[0].text
     native = ReActAgent("b", model)
     await native("Hello")
     assert "Chinese" not in model.calls[1].messages[0].text

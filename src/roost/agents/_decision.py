@@ -20,8 +20,10 @@ _PROMPT = """Reply with exactly one JSON object, in one of two forms:
 
 In "thought", first say what the question needs. Then:
 - Call a tool only when the question needs what that tool does (exact arithmetic, running
-  code, files, the current time, a person, a record) or the user names the tool; never
-  guess values a tool can give you.
+  code, files, the current time, a person, a record). Never guess values a tool can give
+  you, and never do arithmetic in your head when a tool can compute it.
+- When the user asks for a tool or for code to run ("use the calculator", "using
+  Python"), call that tool and answer with its result, not with code.
 - Do NOT call a tool for greetings, thanks, opinions or general knowledge that no tool
   provides (geography, science, history, language, definitions): answer directly.
 - Some questions need several tools in turn, e.g. look a value up, then calculate with
