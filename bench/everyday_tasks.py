@@ -42,11 +42,13 @@ def _norm(text: str) -> str:
 
 
 def _contains(text: str, needle: str) -> bool:
-    """A number must stand alone ("7" is not in "57"); words match as substrings (Chinese
-    has no word boundaries)."""
+    """A number must stand alone ("7" is not in "57"), so must an ASCII word; Chinese
+    needles match as substrings (Chinese has no word boundaries)."""
     needle = _norm(needle)
     if re.fullmatch(r"[\d.]+", needle):
         return re.search(rf"(?<![\d.]){re.escape(needle)}(?![\d]|\.\d)", text) is not None
+    if needle.isascii():  # whole words: "au" is not in "because", "even" not in "seven"
+        return re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", text) is not None
     return needle in text
 
 
@@ -268,7 +270,8 @@ TASKS: list[Task] = [
         "files",
         "Create a file hello.py that prints hi, then run it with the shell and tell me the output.",
         lambda o: (
-            any(n in ("execute_shell", "execute_python") for n, _ in o.calls) and has("hi")(o)
+            any(n in ("execute_shell", "execute_python") for n, _ in o.calls)
+            and re.search(r"\bhi\b", o.answer, re.IGNORECASE) is not None
         ),
     ),
     # several steps
