@@ -126,7 +126,10 @@ def repeat_note(name: str, result: str) -> str:
     )
 
 
-RESULT_HINT = "If this answers the question, give the final answer now."
+RESULT_HINT = (
+    "If the question needs another step, call the next tool; otherwise give the final "
+    "answer now, with this result."
+)
 ERROR_HINT = "Correct the arguments and call the tool again, or explain the problem in your answer."
 
 TRUNCATED_NOTE = (
