@@ -55,7 +55,7 @@ def keyword_filter(rules: dict[str, str], *, always: Collection[str] = ()) -> To
     """A ``ToolFilter`` offering a tool when its regular expression (case-insensitive)
     matches the question; tools without a rule, and those in ``always``, are always
     offered."""
-    compiled = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in rules.items()}
+    compiled = {name: re.compile(pattern, re.I | re.S) for name, pattern in rules.items()}
 
     def select(text: str, names: Sequence[str]) -> list[str]:
         return [

@@ -27,9 +27,12 @@ _CODE = r"python|\bcode|script|program|\brun\b|execut|shell|command|bash|termina
 _FILES = (
     r"\bfiles?\b|folder|director|\.txt|\.json|\.csv|\.py\b|\bsave|sandbox|文件|目录|保存|写入|读取"
 )
+_CODE_ASKED = r"python|\bcode\b|script|program|代码|程序|脚本"
 _MATH = (
+    # not when the user asked for code: "Using Python, compute…" is for execute_python
+    rf"^(?!.*(?:{_CODE_ASKED})).*?(?:"
     r"\d|calculat|comput|plus|minus|times|multipl|divid|\bsum\b|percent|square|root|power|"
-    r"average|total|math|算|加|减|乘|除|百分|平方"
+    r"average|total|math|算|加|减|乘|除|百分|平方)"
 )
 _TIME = (
     r"\b(what time|the time|current time|time is it|time now|date|today'?s|what day|"
