@@ -77,6 +77,9 @@ async def test_a_question_in_chinese_is_answered_in_chinese() -> None:
     agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
     assert (await agent("法国的首都是哪里？")).text == "巴黎"
     assert "write your answer as a short sentence in Chinese" in model.calls[0].messages[0].text
+    # and asked again in Chinese next to the question; the memory keeps the user's words
+    assert model.calls[0].messages[-1].text == "法国的首都是哪里？（请用中文回答。）"
+    assert agent.memory.get()[0].text == "法国的首都是哪里？"
     native = ReActAgent("b", model)
     await native("Hello")
     assert "Chinese" not in model.calls[1].messages[0].text

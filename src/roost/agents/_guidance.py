@@ -46,9 +46,23 @@ _LANGUAGE_NOTE = {
 }
 
 
+_ASK = {
+    "zh": "（请用中文回答。）",
+    "ja": "（日本語で答えてください。）",
+    "ko": "（한국어로 답해 주세요.）",
+}
+
+
 def language_note(text: str) -> str:
     lang = user_language(text)
     return _LANGUAGE_NOTE[lang] if lang else ""
+
+
+def language_ask(text: str) -> str:
+    """The same request in the user's language, added to their question for the model: a
+    small model heeds the last turn more than the end of a long system prompt."""
+    lang = user_language(text)
+    return _ASK[lang] if lang else ""
 
 
 def keyword_filter(rules: dict[str, str], *, always: Collection[str] = ()) -> ToolFilter:

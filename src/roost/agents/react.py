@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from roost.agents import _decision as decision
 from roost.agents._endings import Endings
-from roost.agents._guidance import ToolFilter, language_note, latest_user_text
+from roost.agents._guidance import ToolFilter, language_ask, language_note, latest_user_text
 from roost.agents._state import ReplyState, as_msgs, call_key
 from roost.agents._structured import StructuredOutput
 from roost.agents._tool_calls import ToolCalls
@@ -366,6 +366,9 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
                 f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.guidance}{st.context}"
             )
             msgs = [Msg.system(prompt), *decision.render_history(history)]
+            ask = language_ask(latest_user_text(history))
+            if ask:
+                _append_to_last_question(msgs, ask)
             kwargs: dict[str, Any] = {
                 "response_format": decision.decision_schema(
                     specs, allow_tools=bool(specs) and not force_answer
@@ -521,6 +524,16 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         return Msg(
             id=msg_id, role="assistant", name=self.name, content=answer, usage=response.usage
         )
+
+
+def _append_to_last_question(msgs: list[Msg], text: str) -> None:
+    """Add ``text`` to the last plain user message of a rendered history (a copy: the
+    agent's memory keeps what the user wrote)."""
+    for i in range(len(msgs) - 1, -1, -1):
+        msg = msgs[i]
+        if msg.role == "user" and not msg.tool_results and msg.text:
+            msgs[i] = msg.model_copy(update={"content": [*msg.content, TextBlock(text=text)]})
+            return
 
 
 _CONTENT_CAP = 16_000
