@@ -46,7 +46,7 @@ def _contains(text: str, needle: str) -> bool:
     needles match as substrings (Chinese has no word boundaries)."""
     needle = _norm(needle)
     if re.fullmatch(r"[\d.]+", needle):
-        return re.search(rf"(?<![\d.]){re.escape(needle)}(?![\d]|\.\d)", text) is not None
+        return re.search(rf"(?<![\d.]){re.escape(needle)}(?!\d)(?!\.0*[1-9])", text) is not None
     if needle.isascii():  # whole words: "au" is not in "because", "even" not in "seven"
         return re.search(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])", text) is not None
     return needle in text
