@@ -19,6 +19,8 @@ def roost_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     monkeypatch.setenv("ROOST_HOME", str(home))
     for var in ("ROOST_DATABASE_URL", "ROOST_REDIS_URL", "ROOST_ADMIN_KEY", "ROOST_MODEL"):
         monkeypatch.delenv(var, raising=False)
+    # the suite's local model is the small one (speed over answers; decision 0150)
+    monkeypatch.setenv("ROOST_LOCAL_MODEL_NAME", "qwen2.5-coder-0.5b")
     from roost.core.settings import get_settings
 
     get_settings.cache_clear()

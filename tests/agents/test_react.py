@@ -260,13 +260,16 @@ async def test_decision_mode_makes_well_formed_calls_and_guards_loops() -> None:
     )
     agent = ReActAgent("bob", model, Toolkit([weather]), tool_mode="decision")
     events = await collect(agent, "weather in Paris?")
+    # the repeated decision is never run (nor announced): the model is shown the result
+    # it already has and may only answer
     calls = [e for e in events if isinstance(e, ToolCallFinished)]
-    assert [c.input for c in calls] == [{"city": "Paris"}, {"city": "Paris"}]
+    assert [c.input for c in calls] == [{"city": "Paris"}]
     results = [e.result for e in events if isinstance(e, ToolResultEvent)]
-    assert results[0].text == "sunny in Paris" and results[1].code == "repeated_tool_call"
-    # after the guard fired, the schema only allowed an answer
+    assert [r.text for r in results] == ["sunny in Paris"]
     schema = model.calls[2].response_format["json_schema"]["schema"]
     assert schema["required"] == ["thought", "answer"]
+    assert "already called weather" in model.calls[2].messages[-1].text
+    assert {c.options.get("temperature") for c in model.calls} == {0}  # greedy decisions
     first = model.calls[0].response_format["json_schema"]["schema"]["anyOf"]
     assert first[0]["properties"]["tool"] == {"const": "weather"}
     assert first[0]["properties"]["arguments"]["properties"]["city"]["maxLength"] == 400

@@ -24,7 +24,7 @@ def test_defaults() -> None:
     assert s.home == Path.home() / ".roost"
     assert s.database_url is None and s.redis_url is None and s.admin_key is None
     assert s.model is None and s.local_model is None
-    assert (s.local_model_name, s.log_level, s.log_format) == ("qwen2.5-coder-0.5b", "INFO", "json")
+    assert (s.local_model_name, s.log_level, s.log_format) == ("qwen2.5-coder-1.5b", "INFO", "json")
     assert s.resolved_database_url == f"sqlite+aiosqlite:///{Path.home() / '.roost' / 'roost.db'}"
 
 

@@ -34,6 +34,7 @@ async def test_tools_act_on_the_sessions_sandbox() -> None:
         assert "result: 8" in _text(state)
         sh = await toolkit.call("execute_shell", command="ls notes && exit 2")
         assert "exit code: 2" in _text(sh) and "a.txt" in _text(sh)
+        assert sh.is_error and sh.code == "shell_exit_nonzero"
         listed = await toolkit.call("list_files", path="notes")
         assert "notes/a.txt  8 bytes" in _text(listed)
         read = await toolkit.call("read_file", path="notes/a.txt")
@@ -50,10 +51,13 @@ async def test_sandbox_errors_become_error_results_with_codes() -> None:
         missing = await toolkit.call("read_file", path="nope.txt")
         assert missing.is_error and missing.code == "sandbox_file_not_found"
         failing = await toolkit.call("execute_python", code="1/0")
-        assert not failing.is_error and "ZeroDivisionError" in _text(failing)
+        # a traceback is an error the model can act on, not a success with bad news
+        assert failing.is_error and failing.code == "python_error"
+        assert "ZeroDivisionError" in _text(failing) and "Fix the code" in _text(failing)
         timeout = await toolkit.call(
             "execute_python", code="import time; time.sleep(5)", timeout=0.2
         )
+        assert timeout.is_error and timeout.code == "python_timeout"
         assert "timed out" in _text(timeout)
 
 

@@ -104,6 +104,42 @@ def test_builtin_assistant_loads_the_local_model_before_the_first_question(
                 timeout=300,  # a small CPU model on a shared machine
             )
             assert r.status_code == 200, r.text
+            ready = client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            model = ready.json()["checks"]["model"]
+            assert model["state"] == "ready" and model["name"] == "qwen2.5-coder-0.5b"
         assert local.server.generation == started  # the request used the early server
+    finally:
+        _stop_all()
+
+
+def test_readyz_says_when_the_local_model_failed_to_load(
+    served, roost_home, tmp_path, monkeypatch
+) -> None:
+    from roost.core.settings import get_settings
+    from roost.models.local import _stop_all
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)  # a GGUF header and nothing llama.cpp can load
+    monkeypatch.setenv("ROOST_LOCAL_MODEL", str(broken))
+    monkeypatch.delenv("ROOST_MODEL", raising=False)
+    get_settings.cache_clear()
+    try:
+        server = served(create_app(admin_key=ADMIN_KEY, sandbox=False))
+        with server.client() as client:
+            deadline = time.monotonic() + 60
+            while True:
+                r = client.get("/readyz")
+                error = r.json().get("error", {})
+                state = error.get("details", {}).get("checks", {}).get("model", {}).get("state")
+                if state != "loading" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            assert r.status_code == 503, r.text
+            body = r.json()["error"]
+            assert body["code"] == "not_ready" and "model is failed" in body["message"]
+            model = body["details"]["checks"]["model"]
+            assert model["ready"] is False and model["name"] == "broken" and model["error"]
+            assert client.get("/healthz").status_code == 200  # alive, just not ready
     finally:
         _stop_all()

@@ -1,5 +1,6 @@
 """Agents: the ``Agent`` protocol, ``ReActAgent``, memory, ``MsgHub`` and pipelines."""
 
+from roost.agents._guidance import ToolFilter, keyword_filter
 from roost.agents.base import Agent
 from roost.agents.hub import MsgHub
 from roost.agents.memory import InMemoryMemory, Memory
@@ -14,7 +15,9 @@ __all__ = [
     "Memory",
     "MsgHub",
     "ReActAgent",
+    "ToolFilter",
     "ToolMode",
     "fanout_pipeline",
+    "keyword_filter",
     "sequential_pipeline",
 ]

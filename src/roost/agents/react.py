@@ -14,23 +14,22 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from roost.agents import _decision as decision
+from roost.agents._endings import Endings
+from roost.agents._guidance import ToolFilter, language_ask, language_note, latest_user_text
+from roost.agents._state import ReplyState, as_msgs, call_key
+from roost.agents._structured import StructuredOutput
+from roost.agents._tool_calls import ToolCalls
 from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
 from roost.agents.memory import InMemoryMemory, Memory
 from roost.core import (
-    ApprovalNotFound,
-    ApprovalRequired,
-    ApprovalResolved,
     Conflict,
-    DataBlock,
     ErrorEvent,
     Event,
-    Interrupted,
     ModelResponse,
     Msg,
     ReplyFinished,
@@ -42,23 +41,16 @@ from roost.core import (
     TextDelta,
     ToolCallFinished,
     ToolCallStarted,
-    ToolProgress,
-    ToolResultBlock,
-    ToolResultEvent,
     ToolSpec,
     ToolUseBlock,
-    Usage,
     UsageEvent,
     jsontext,
     new_id,
 )
 from roost.models.base import ChatModel
 from roost.tools import Toolkit
-from roost.tools import _results as results
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span
-
     from roost.agents.hub import MsgHub
     from roost.agents.knowledge import KnowledgeRetrieval
 
@@ -76,39 +68,17 @@ class AgentBusy(Conflict):
     code = "agent_busy"
 
 
-@dataclass
-class _ReplyState:
-    reply_id: str
-    usage: Usage = field(default_factory=Usage)
-    phase: Literal["model", "tools"] = "model"
-    partial_text: list[str] = field(default_factory=list)
-    streamed_calls: list[ToolUseBlock] = field(default_factory=list)
-    calls: list[ToolUseBlock] = field(default_factory=list)
-    results: dict[str, ToolResultBlock] = field(default_factory=dict)
-    iterations: int = 0
-    model_msg_id: str | None = None
-    ctx_attrs: dict[str, Any] = field(default_factory=dict)
-    """Run/session/user/tenant ids from OTel baggage, read once per reply."""
-    context: str = ""
-    """Added to the system prompt for this reply (retrieved passages, memories)."""
-
-
-def _as_msgs(msg: Msg | Sequence[Msg] | str | None) -> list[Msg]:
-    if msg is None:
-        return []
-    if isinstance(msg, str):
-        return [Msg.user(msg)]
-    if isinstance(msg, Msg):
-        return [msg]
-    return list(msg)
-
-
-class ReActAgent:
+class ReActAgent(ToolCalls, StructuredOutput, Endings):
     """A tool-using agent.
 
     ``tool_mode="native"`` uses the provider's tool calls; ``"decision"`` asks for a
-    JSON-schema-constrained decision each step (for small local models). ``None`` picks
-    the model's ``preferred_tool_mode`` or native.
+    JSON-schema-constrained decision each step (for small local models), decoded
+    greedily (temperature 0) unless ``model_options`` say otherwise. ``None`` picks the
+    model's ``preferred_tool_mode`` or native.
+
+    ``tool_filter`` chooses, from the latest question, which tools a reply is offered
+    (tools already used in the conversation stay offered); see
+    ``roost.agents.keyword_filter``.
     """
 
     def __init__(
@@ -127,6 +97,7 @@ class ReActAgent:
         output_model: type[BaseModel] | None = None,
         loop_guard: bool = True,
         knowledge: KnowledgeRetrieval | None = None,
+        tool_filter: ToolFilter | None = None,
     ) -> None:
         if max_iters < 1:
             raise ValueError("max_iters must be at least 1")
@@ -149,6 +120,7 @@ class ReActAgent:
         self._interrupt_reason = "interrupted"
         self._approvals: dict[str, asyncio.Future[tuple[bool, str | None]]] = {}
         self._hubs: list[MsgHub] = []
+        self.tool_filter = tool_filter
         self.knowledge = knowledge
         """Knowledge bases and memory (``roost.agents.knowledge``); its tools join the
         toolkit."""
@@ -187,7 +159,7 @@ class ReActAgent:
         """Stream the events of one reply; the last one is always ``ReplyFinished``."""
         if self._task is not None and not self._task.done():
             raise AgentBusy(f"agent '{self.name}' is already replying", hint="interrupt it first")
-        incoming = _as_msgs(msg)
+        incoming = as_msgs(msg)
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._interrupt_reason = "interrupted"
         self._producing = False
@@ -234,27 +206,8 @@ class ReActAgent:
                 # ReplyFinished, no end for the consumer. Told instead, it stops at once.
                 self._interrupt_early = True
 
-    @property
-    def pending_approvals(self) -> list[str]:
-        return [cid for cid, fut in self._approvals.items() if not fut.done()]
-
-    def approve(self, call_id: str, reason: str | None = None) -> None:
-        self._resolve(call_id, True, reason)
-
-    def reject(self, call_id: str, reason: str = "rejected") -> None:
-        self._resolve(call_id, False, reason)
-
-    def _resolve(self, call_id: str, approved: bool, reason: str | None) -> None:
-        fut = self._approvals.get(call_id)
-        if fut is None or fut.done():
-            raise ApprovalNotFound(
-                f"no tool call '{call_id}' is waiting for approval",
-                hint="pending: " + (", ".join(self.pending_approvals) or "none"),
-            )
-        fut.set_result((approved, reason))
-
     async def observe(self, msg: Msg | Sequence[Msg]) -> None:
-        self.memory.add(_as_msgs(msg))
+        self.memory.add(as_msgs(msg))
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -280,7 +233,7 @@ class ReActAgent:
         output_model: type[BaseModel] | None,
         emit: Callable[[Any], None],
     ) -> None:
-        st = _ReplyState(reply_id=new_id("reply"), ctx_attrs=context_attributes())
+        st = ReplyState(reply_id=new_id("reply"), ctx_attrs=context_attributes())
         attrs = {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": self.name,
@@ -333,12 +286,12 @@ class ReActAgent:
 
     async def _loop(
         self,
-        st: _ReplyState,
+        st: ReplyState,
         emit: Callable[[Any], None],
         output_model: type[BaseModel] | None,
     ) -> Msg:
-        specs = self.toolkit.specs()
-        executed: dict[str, ToolResultBlock] = {}
+        specs = self._offered_specs()
+        st.guidance = language_note(latest_user_text(self.memory.get()))
         force_answer = False
         for _ in range(self.max_iters):
             st.iterations += 1
@@ -347,8 +300,8 @@ class ReActAgent:
             if not calls:
                 if output_model is not None:
                     return await self._structured_output(st, emit, assistant, output_model)
-                return assistant
-            force_answer = await self._run_tools(st, emit, calls, executed)
+                return self._with_answer(st, emit, assistant)
+            force_answer = await self._run_tools(st, emit, calls)
         # out of iterations: one last call that must answer
         st.iterations += 1
         emit(
@@ -364,11 +317,41 @@ class ReActAgent:
             assistant.content = [b for b in assistant.content if not isinstance(b, ToolUseBlock)]
         if output_model is not None:
             return await self._structured_output(st, emit, assistant, output_model)
+        return self._with_answer(st, emit, assistant, cut_off=True)
+
+    def _offered_specs(self) -> list[ToolSpec]:
+        """The tools this reply offers: all, or those the ``tool_filter`` picks for the
+        latest question plus those already used in the conversation."""
+        specs = self.toolkit.specs()
+        if self.tool_filter is None or not specs:
+            return specs
+        history = self.memory.get()
+        used = {call.name for msg in history for call in msg.tool_uses}
+        picked = set(self.tool_filter(latest_user_text(history), [s.name for s in specs]))
+        return [s for s in specs if s.name in picked or s.name in used]
+
+    def _with_answer(
+        self, st: ReplyState, emit: Callable[[Any], None], assistant: Msg, *, cut_off: bool = False
+    ) -> Msg:
+        """The final message, never empty: a model that produced no text (it looped, or
+        was cut off) gets a final answer saying so, with the last tool result it had."""
+        if assistant.text.strip():
+            return assistant
+        last = next(reversed(st.executed.values()), None)
+        why = (
+            f"I stopped after {self.max_iters} steps without reaching an answer"
+            if cut_off
+            else "The model returned an empty answer"
+        )
+        text = why + (f". The last tool result was: {last.text[:500]}" if last else ".")
+        emit(TextDelta(msg_id=assistant.id, delta=text, agent=self.name))
+        assistant.content = [*assistant.content, TextBlock(text=text)]
+        assistant.metadata["incomplete"] = True
         return assistant
 
     async def _step(
         self,
-        st: _ReplyState,
+        st: ReplyState,
         emit: Callable[[Any], None],
         specs: list[ToolSpec],
         force_answer: bool,
@@ -378,42 +361,34 @@ class ReActAgent:
         st.partial_text = []
         st.streamed_calls = []
         history = self.memory.get()
-        sys_prompt = self.sys_prompt + st.context
         if self.tool_mode == "decision":
             # retrieved passages last, next to the conversation (small models lose them
             # behind the tool descriptions)
             prompt = (
-                f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.context}"
-                if specs
-                else sys_prompt
+                f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.guidance}{st.context}"
             )
             msgs = [Msg.system(prompt), *decision.render_history(history)]
+            ask = language_ask(latest_user_text(history))
+            if ask:
+                _append_to_last_question(msgs, ask)
             kwargs: dict[str, Any] = {
                 "response_format": decision.decision_schema(
                     specs, allow_tools=bool(specs) and not force_answer
                 )
             }
+            if "temperature" not in self.model_options:
+                kwargs["temperature"] = 0  # tool decisions are not the place for sampling
+            response = await self._call_model(st, emit, msgs, kwargs)
+            assistant = await self._decide(st, emit, msgs, kwargs, response, specs)
         else:
-            msgs = [Msg.system(sys_prompt), *history]
+            msgs = [Msg.system(self.sys_prompt + st.guidance + st.context), *history]
             kwargs = {}
             if specs:
                 kwargs["tools"] = specs
                 choice = "none" if force_answer else self.tool_choice
                 if choice:
                     kwargs["tool_choice"] = choice
-        response = await self._call_model(st, emit, msgs, kwargs)
-        if self.tool_mode == "decision":
-            decided = self._decision_message(st, emit, response)
-            retries = 0
-            while decided is None:  # cut off mid-JSON: steer to a short, complete reply
-                retries += 1
-                st.iterations += 1
-                note = [Msg.assistant(response.msg.text), Msg.user(decision.TRUNCATED_NOTE)]
-                st.partial_text = []
-                response = await self._call_model(st, emit, [*msgs, *note], kwargs)
-                decided = self._decision_message(st, emit, response, last_try=retries >= 2)
-            assistant = decided
-        else:
+            response = await self._call_model(st, emit, msgs, kwargs)
             assistant = response.msg
             assistant.name = self.name
         self.memory.add(assistant)
@@ -421,9 +396,45 @@ class ReActAgent:
         st.streamed_calls = []
         return assistant
 
+    async def _decide(
+        self,
+        st: ReplyState,
+        emit: Callable[[Any], None],
+        msgs: list[Msg],
+        kwargs: dict[str, Any],
+        response: ModelResponse,
+        specs: list[ToolSpec],
+    ) -> Msg:
+        """Turn a decision-mode response into a message. A reply cut off mid-JSON is
+        retried with a note; a call that repeats one already made in this reply is not
+        run: the model is shown the result it has and must answer (so no identical call
+        is ever made twice)."""
+        retries = 0
+        while True:
+            parsed = decision.parse_decision(response.msg.text)
+            note: str | None = None
+            if parsed is None and retries < 2 and response.stop_reason in ("length", "max_tokens"):
+                note = decision.TRUNCATED_NOTE
+            elif parsed is not None and "tool" in parsed and self.loop_guard:
+                key = call_key(ToolUseBlock(id="", name=parsed["tool"], input=parsed["arguments"]))
+                previous = st.executed.get(key)
+                if previous is not None:
+                    note = decision.repeat_note(parsed["tool"], previous.text)
+                    kwargs = {
+                        **kwargs,
+                        "response_format": decision.decision_schema(specs, allow_tools=False),
+                    }
+            if note is None:
+                return self._decision_message(st, emit, response, parsed)
+            retries += 1
+            st.iterations += 1
+            st.partial_text = []
+            extra = [Msg.assistant(response.msg.text), Msg.user(note)]
+            response = await self._call_model(st, emit, [*msgs, *extra], kwargs)
+
     async def _call_model(
         self,
-        st: _ReplyState,
+        st: ReplyState,
         emit: Callable[[Any], None],
         msgs: list[Msg],
         kwargs: dict[str, Any],
@@ -487,18 +498,14 @@ class ReActAgent:
 
     def _decision_message(
         self,
-        st: _ReplyState,
+        st: ReplyState,
         emit: Callable[[Any], None],
         response: ModelResponse,
-        *,
-        last_try: bool = False,
-    ) -> Msg | None:
-        """The decision as a message; ``None`` when the model was cut off mid-JSON and
-        the step should be retried."""
+        parsed: dict[str, Any] | None,
+    ) -> Msg:
+        """The decision as a message: a tool call, or the answer (the raw text when the
+        model did not produce a valid decision)."""
         raw = response.msg.text
-        parsed = decision.parse_decision(raw)
-        if parsed is None and not last_try and response.stop_reason in ("length", "max_tokens"):
-            return None
         msg_id = response.msg.id
         if parsed is not None and "tool" in parsed:
             call = ToolUseBlock(id=new_id("call"), name=parsed["tool"], input=parsed["arguments"])
@@ -524,218 +531,15 @@ class ReActAgent:
             id=msg_id, role="assistant", name=self.name, content=answer, usage=response.usage
         )
 
-    async def _run_tools(
-        self,
-        st: _ReplyState,
-        emit: Callable[[Any], None],
-        calls: list[ToolUseBlock],
-        executed: dict[str, ToolResultBlock],
-    ) -> bool:
-        """Execute the calls (in parallel when allowed); returns True when the loop guard
-        fired and the next step must answer."""
-        st.phase = "tools"
-        st.calls = list(calls)
-        st.results = {}
-        guard_fired = False
 
-        async def run_one(call: ToolUseBlock) -> None:
-            nonlocal guard_fired
-            key = f"{call.name}:{json.dumps(call.input, sort_keys=True, default=str)}"
-            attrs = {
-                "gen_ai.operation.name": "execute_tool",
-                "gen_ai.tool.name": call.name,
-                "gen_ai.tool.call.id": call.id,
-                "gen_ai.agent.name": self.name,
-                **st.ctx_attrs,
-            }
-            with start_span(f"execute_tool {call.name}", attrs) as span:
-                result = None
-                if self.loop_guard and key in executed:
-                    guard_fired = True
-                    previous = executed[key]
-                    result = ToolResultBlock(
-                        tool_use_id=call.id,
-                        name=call.name,
-                        content=[
-                            TextBlock(
-                                text=f"You already called {call.name} with these arguments and got: "
-                                f"{previous.text}\nDo not call it again; use this result to answer now."
-                            )
-                        ],
-                        is_error=True,
-                        code="repeated_tool_call",
-                    )
-                elif self.toolkit.needs_approval(call):
-                    result = await self._await_approval(call, emit)
-                if result is None:
-                    result = await self._execute(call, emit)
-                    executed[key] = result
-                st.results[call.id] = result
-                _tool_span_status(span, result)
-                emit(
-                    ToolResultEvent(call_id=call.id, name=call.name, result=result, agent=self.name)
-                )
-
-        if self.parallel_tool_calls and len(calls) > 1:
-            await asyncio.gather(*(run_one(c) for c in calls))
-        else:
-            for call in calls:
-                await run_one(call)
-        self.memory.add(Msg(role="tool", name=self.name, content=[st.results[c.id] for c in calls]))
-        st.calls = []
-        st.results = {}
-        return guard_fired
-
-    async def _execute(self, call: ToolUseBlock, emit: Callable[[Any], None]) -> ToolResultBlock:
-        result: ToolResultBlock | None = None
-        async for item in self.toolkit.execute(call):
-            if isinstance(item, ToolProgress):
-                item.agent = self.name
-                emit(item)
-            else:
-                result = item
-        assert result is not None
-        return result
-
-    async def _await_approval(
-        self, call: ToolUseBlock, emit: Callable[[Any], None]
-    ) -> ToolResultBlock | None:
-        fut: asyncio.Future[tuple[bool, str | None]] = asyncio.get_running_loop().create_future()
-        self._approvals[call.id] = fut
-        emit(ApprovalRequired(call_id=call.id, name=call.name, input=call.input, agent=self.name))
-        try:
-            approved, reason = await fut
-        finally:
-            self._approvals.pop(call.id, None)
-        emit(ApprovalResolved(call_id=call.id, approved=approved, reason=reason, agent=self.name))
-        if approved:
-            return None
-        return ToolResultBlock(
-            tool_use_id=call.id,
-            name=call.name,
-            content=[
-                TextBlock(text=f"The user rejected this tool call: {reason or 'no reason given'}.")
-            ],
-            is_error=True,
-            status="rejected",
-            code="tool_rejected",
-        )
-
-    async def _structured_output(
-        self,
-        st: _ReplyState,
-        emit: Callable[[Any], None],
-        assistant: Msg,
-        output_model: type[BaseModel],
-    ) -> Msg:
-        value = _validate_json(assistant.text, output_model)
-        attempts = 0
-        problem = "the answer is not a JSON object matching the schema"
-        while value is None and attempts < 2:
-            attempts += 1
-            st.iterations += 1
-            history = self.memory.get()
-            msgs = [
-                Msg.system(self.sys_prompt),
-                *(decision.render_history(history) if self.tool_mode == "decision" else history),
-                Msg.user(
-                    f"Give your final answer as JSON matching the {output_model.__name__} schema. "
-                    + ("" if attempts == 1 else f"The previous attempt failed: {problem}.")
-                ),
-            ]
-            st.partial_text = []
-            response = await self._call_model(st, emit, msgs, {"response_format": output_model})
-            try:
-                value = output_model.model_validate_json(response.msg.text)
-            except ValidationError as exc:
-                problem = "; ".join(e["msg"] for e in exc.errors(include_url=False))[:500]
-        if value is None:
-            raise StructuredOutputError(
-                f"the model did not produce a valid {output_model.__name__}: {problem}",
-                hint="simplify the output model or use a stronger model",
-            )
-        data = value.model_dump(mode="json")
-        final = Msg(
-            role="assistant",
-            name=self.name,
-            content=[TextBlock(text=json.dumps(data, ensure_ascii=False)), DataBlock(data=data)],
-            metadata={"structured_output": data},
-        )
-        self.memory.add(final)
-        return final
-
-    # -- endings ------------------------------------------------------------------------
-    def _partial_assistant(self, st: _ReplyState) -> Msg | None:
-        blocks: list[Any] = []
-        text = "".join(st.partial_text)
-        if text:
-            blocks.append(TextBlock(text=text))
-        blocks.extend(st.streamed_calls)
-        if not blocks:
-            return None
-        return Msg(
-            id=st.model_msg_id or new_id("msg"),
-            role="assistant",
-            name=self.name,
-            content=blocks,
-            metadata={"partial": True},
-        )
-
-    def _close_open_calls(
-        self, st: _ReplyState, reason: str
-    ) -> tuple[Msg | None, list[ToolResultBlock]]:
-        """Keep the partial reply in memory and give every call without a result an
-        interrupted result. Returns (partial assistant message, the results it added)."""
-        closed: list[ToolResultBlock] = []
-        partial = None
-        if st.phase == "model":
-            partial = self._partial_assistant(st)
-            if partial is not None:
-                self.memory.add(partial)
-            calls, done = st.streamed_calls, {}
-        else:
-            calls, done = st.calls, st.results
-        all_results = []
-        for call in calls:
-            if call.id in done:
-                all_results.append(done[call.id])
-            else:
-                res = results.interrupted(call.id, call.name, reason)
-                closed.append(res)
-                all_results.append(res)
-        if all_results:
-            self.memory.add(Msg(role="tool", name=self.name, content=all_results))
-        for fut in self._approvals.values():
-            fut.cancel()
-        self._approvals.clear()
-        return partial, closed
-
-    def _finish_early(
-        self, st: _ReplyState, emit: Callable[[Any], None], reason: str, metadata: dict[str, Any]
-    ) -> Msg:
-        partial, closed = self._close_open_calls(st, reason)
-        for res in closed:
-            emit(
-                ToolResultEvent(
-                    call_id=res.tool_use_id, name=res.name or "", result=res, agent=self.name
-                )
-            )
-        final = partial or Msg(role="assistant", name=self.name, content="")
-        final.metadata.update(metadata)
-        return final
-
-    def _close_interrupted(self, st: _ReplyState, emit: Callable[[Any], None]) -> Msg:
-        reason = self._interrupt_reason
-        final = self._finish_early(st, emit, reason, {"interrupted": True, "reason": reason})
-        emit(Interrupted(msg_id=st.reply_id, reason=reason, agent=self.name))
-        return final
-
-    def _close_failed(self, st: _ReplyState, emit: Callable[[Any], None], exc: RoostError) -> Msg:
-        final = self._finish_early(
-            st, emit, exc.code, {"error": {"code": exc.code, "message": exc.message}}
-        )
-        emit(ErrorEvent(code=exc.code, message=exc.message, recoverable=False, agent=self.name))
-        return final
+def _append_to_last_question(msgs: list[Msg], text: str) -> None:
+    """Add ``text`` to the last plain user message of a rendered history (a copy: the
+    agent's memory keeps what the user wrote)."""
+    for i in range(len(msgs) - 1, -1, -1):
+        msg = msgs[i]
+        if msg.role == "user" and not msg.tool_results and msg.text:
+            msgs[i] = msg.model_copy(update={"content": [*msg.content, TextBlock(text=text)]})
+            return
 
 
 _CONTENT_CAP = 16_000
@@ -755,21 +559,3 @@ def _new_input_json(msgs: list[Msg]) -> str:
         [m.model_dump(mode="json", exclude_none=True) for m in new], ensure_ascii=False
     )
     return text if len(text) <= _CONTENT_CAP else text[:_CONTENT_CAP] + "…[truncated]"
-
-
-def _tool_span_status(span: Span, result: ToolResultBlock) -> None:
-    if result.is_error:
-        set_error(span, result.code or "tool_error")
-        span.set_attribute("error.type", result.code or "tool_error")
-
-
-def _validate_json(text: str, model: type[T]) -> T | None:
-    raw = text.strip()
-    if raw.startswith("```"):
-        raw = raw.strip("`").removeprefix("json").strip()
-    if not raw.startswith("{"):
-        return None
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError:
-        return None

@@ -30,6 +30,7 @@ def build_agent(
 ) -> Any:
     """The chat agent: the configured model (local by default) with the built-in tools."""
     from roost.agents import ReActAgent
+    from roost.agents.assistant import MAX_ITERS, SYSTEM_PROMPT, tool_filter
     from roost.core import get_settings
     from roost.models.resolve import resolve_model
     from roost.tools import Toolkit
@@ -47,7 +48,9 @@ def build_agent(
         "assistant",
         model,
         Toolkit(builtin_tools()),
-        sys_prompt=system or "You are Roost's assistant. Answer concisely.",
+        sys_prompt=system or SYSTEM_PROMPT,
+        max_iters=MAX_ITERS,
+        tool_filter=tool_filter(model),
     )
 
 
@@ -90,12 +93,28 @@ async def _turn(
     return final
 
 
+async def _load_with_spinner(agent: Any, err: Console) -> None:
+    """Wait for the local model to load (it may already be loading) behind a spinner, so
+    the first question does not sit in silence for the seconds a model takes."""
+    from roost.models.local import LocalModel
+
+    model = agent.model
+    if not isinstance(model, LocalModel) or model.server.running():
+        return
+    with err.status(f"Loading the local model {model.model_name}… / 正在加载本地模型…"):
+        try:
+            await model.start()
+        except RoostError:
+            return  # the turn reports it, typed
+
+
 async def _chat(model: str | None, once: str | None, assume_yes: bool, system: str | None) -> int:
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     agent = build_agent(model, assume_yes=assume_yes, system=system, console=err)
     try:
         if once is not None:
+            await _load_with_spinner(agent, err)
             final = await _turn(agent, once, out, err, once=True, assume_yes=assume_yes)
             if final.metadata.get("error"):
                 return 1
@@ -118,6 +137,7 @@ async def _chat(model: str | None, once: str | None, assume_yes: bool, system: s
                 return 0
             if not text.strip():
                 continue
+            await _load_with_spinner(agent, err)
             task = asyncio.create_task(
                 _turn(agent, text, out, err, once=False, assume_yes=assume_yes)
             )

@@ -32,7 +32,8 @@ def _fail(exc: RoostError) -> typer.Exit:
 @app.command("install")
 def install(
     name: Annotated[
-        str | None, typer.Argument(help="Catalogue name; default qwen2.5-coder-0.5b.")
+        str | None,
+        typer.Argument(help="Catalogue name; default qwen2.5-coder-1.5b (ROOST_LOCAL_MODEL_NAME)."),
     ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask before downloading.")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import socket
 import sys
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,8 @@ def serve(
 
                 name = spec.split(":", 1)[1] if spec and ":" in spec else None
                 ensure_model(name, assume_yes=yes)
+            if (spec is None or spec.startswith("local")) and workers == 1:
+                _load_local_model_early(spec)
             if model:
                 os.environ["ROOST_SERVE_MODEL"] = model  # for the worker processes
                 settings.serve_model = model  # and this one (it has read its settings)
@@ -164,6 +168,25 @@ def serve(
 
     config = uvicorn.Config(service, host=host, port=port, log_level=log_level.value, lifespan="on")
     _Server(config).run(sockets=[sock])
+
+
+def _load_local_model_early(spec: str | None) -> None:
+    """Start loading the local model's weights now, in a thread, so the load overlaps
+    the server's own start (imports, store, migrations) instead of following it. The
+    app's start-up hook then finds the same process-wide server loading or loaded; a
+    failure here is left for that hook to report."""
+    from roost.models.resolve import resolve_model
+
+    chat_model = resolve_model(spec)
+    server = getattr(chat_model, "server", None)
+    if server is None:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            server.ensure_running()
+
+    threading.Thread(target=load, name="roost-model-preload", daemon=True).start()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -43,7 +43,7 @@ class Settings:
     model_api_key: SecretStr | None = None
     model_http: str = ""
     local_model: str | None = None
-    local_model_name: str = "qwen2.5-coder-0.5b"
+    local_model_name: str = "qwen2.5-coder-1.5b"
     prices: Path | None = None
     serve_model: str | None = None
     sandbox: bool = True

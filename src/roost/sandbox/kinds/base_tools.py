@@ -4,7 +4,7 @@ three). Every tool result is text clipped for a model's context."""
 
 from __future__ import annotations
 
-from roost.core import ImageBlock, TextBlock
+from roost.core import ImageBlock, TextBlock, ToolResultBlock
 from roost.sandbox.base import SandboxProvider
 from roost.sandbox.errors import SandboxError
 from roost.tools import Tool
@@ -19,13 +19,14 @@ def _clip(text: str) -> str:
 
 
 def base_tools(provider: SandboxProvider) -> list[Tool]:
-    async def execute_python(code: str, timeout: float = 30.0) -> list[TextBlock | ImageBlock]:
+    async def execute_python(code: str, timeout: float = 30.0) -> ToolResultBlock:
         """Run Python code in the sandbox's persistent interpreter (variables and imports
-        persist between calls, like a notebook). The value of the last expression is
-        returned; matplotlib figures are returned as images.
+        persist between calls, like a notebook). Write complete statements; print() what
+        you need or end with an expression, whose value is returned. matplotlib figures
+        are returned as images. A traceback comes back as an error to fix.
 
         Args:
-            code: Python source to run.
+            code: Python source to run, e.g. "print(sum(range(1, 11)))".
             timeout: Seconds before the cell is interrupted.
         """
         sandbox = await provider()
@@ -43,14 +44,25 @@ def base_tools(provider: SandboxProvider) -> list[Tool]:
             parts.append(f"(the cell timed out after {timeout:g} s)")
         if res.restarted:
             parts.append("(the interpreter was restarted: earlier variables are gone)")
+        failed = bool(res.error) or res.timed_out
+        if failed:
+            parts.append("Fix the code and run it again.")
         blocks: list[TextBlock | ImageBlock] = [
             TextBlock(text=_clip("\n".join(parts) or "(no output)"))
         ]
         blocks.extend(res.images)
-        return blocks
+        # an exception is an error result (the model sees "error" and can fix its code)
+        return ToolResultBlock(
+            tool_use_id="",
+            content=blocks,
+            is_error=failed,
+            status="error" if failed else "success",
+            code=("python_timeout" if res.timed_out else "python_error") if failed else None,
+        )
 
-    async def execute_shell(command: str, timeout: float = 30.0) -> str:
-        """Run a shell command (/bin/sh -c) in the sandbox workdir.
+    async def execute_shell(command: str, timeout: float = 30.0) -> ToolResultBlock:
+        """Run a shell command (/bin/sh -c) in the sandbox workdir. A non-zero exit code
+        comes back as an error.
 
         Args:
             command: The command line.
@@ -67,7 +79,14 @@ def base_tools(provider: SandboxProvider) -> list[Tool]:
             parts.append(f"stderr:\n{res.stderr}")
         if res.restarted:
             parts.append("(the sandbox was restarted)")
-        return _clip("\n".join(parts))
+        failed = res.timed_out or res.exit_code != 0
+        return ToolResultBlock(
+            tool_use_id="",
+            content=[TextBlock(text=_clip("\n".join(parts)))],
+            is_error=failed,
+            status="error" if failed else "success",
+            code=("shell_timeout" if res.timed_out else "shell_exit_nonzero") if failed else None,
+        )
 
     async def read_file(path: str) -> str:
         """Read a text file from the sandbox workdir.

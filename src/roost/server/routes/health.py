@@ -1,4 +1,5 @@
-"""``/healthz`` (process up), ``/readyz`` (store reachable), ``/metrics``, ``/openapi.json``."""
+"""``/healthz`` (process up), ``/readyz`` (store reachable, model loaded), ``/metrics``,
+``/openapi.json``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
     from roost.server.services import Services
 
 
+class NotReady(RoostError):
+    """A part the app needs to answer (e.g. its model) is not ready yet."""
+
+    code = "not_ready"
+    status = 503
+    retryable = True
+
+
 def routes(services: Services) -> list[BaseRoute]:
     async def healthz(request: Request, principal: Principal) -> Response:
         return json_response({"status": "ok", "app": services.config.name})
@@ -30,7 +39,20 @@ def routes(services: Services) -> list[BaseRoute]:
             from roost.store import StoreUnavailable
 
             return error_response(StoreUnavailable("the database is not reachable"))
-        return json_response({"status": "ready", "app": services.config.name})
+        checks = {name: check() for name, check in services.readiness.items()}
+        waiting = {name: c for name, c in checks.items() if not c.get("ready", False)}
+        if waiting:
+            states = ", ".join(
+                f"{name} is {c.get('state', 'not ready')}" for name, c in waiting.items()
+            )
+            return error_response(
+                NotReady(
+                    f"not ready: {states}",
+                    hint="retry shortly; a model that failed to load is retried on the next run",
+                    checks=checks,
+                )
+            )
+        return json_response({"status": "ready", "app": services.config.name, "checks": checks})
 
     async def metrics(request: Request, principal: Principal) -> Response:
         # the whole service's figures (agents, tools, error rates): an operator's view,
@@ -56,8 +78,8 @@ def routes(services: Services) -> list[BaseRoute]:
             readyz,
             ["GET"],
             Doc(
-                "Readiness: the store is reachable (no key needed)",
-                errors={"503": "the store is unreachable"},
+                "Readiness: the store is reachable and the model loaded (no key needed)",
+                errors={"503": "store_unavailable, or not_ready (details.checks says what)"},
                 permission="authenticated",
             ),
         ),

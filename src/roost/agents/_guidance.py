@@ -1,0 +1,81 @@
+"""Per-reply guidance derived from the question, for models that need it spelled out:
+the language to answer in, and which tools to offer at all (a small model offered a
+clock to name a capital calls the clock)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Sequence
+
+from roost.core import Msg
+
+ToolFilter = Callable[[str, Sequence[str]], Collection[str]]
+"""``(latest user text, tool names) -> the names to offer for this reply``."""
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+
+
+def latest_user_text(msgs: Sequence[Msg]) -> str:
+    for msg in reversed(msgs):
+        if msg.role == "user" and not msg.tool_results:
+            return msg.text
+    return ""
+
+
+def user_language(text: str) -> str | None:
+    """``"zh"``, ``"ja"`` or ``"ko"`` when the text is written in that script; ``None``
+    otherwise (the model follows an English or other Latin-script question unaided)."""
+    if _KANA.search(text):
+        return "ja"
+    if _HANGUL.search(text):
+        return "ko"
+    if _CJK.search(text):
+        return "zh"
+    return None
+
+
+_LANGUAGE_NOTE = {
+    "zh": "\nThe user wrote in Chinese: write your answer as a short sentence in Chinese"
+    " (简体中文) that contains the result.",
+    "ja": "\nThe user wrote in Japanese: write your answer as a short sentence in Japanese"
+    " (日本語) that contains the result.",
+    "ko": "\nThe user wrote in Korean: write your answer as a short sentence in Korean"
+    " (한국어) that contains the result.",
+}
+
+
+_ASK = {
+    "zh": "（请用中文回答。）",
+    "ja": "（日本語で答えてください。）",
+    "ko": "（한국어로 답해 주세요.）",
+}
+
+
+def language_note(text: str) -> str:
+    lang = user_language(text)
+    return _LANGUAGE_NOTE[lang] if lang else ""
+
+
+def language_ask(text: str) -> str:
+    """The same request in the user's language, added to their question for the model: a
+    small model heeds the last turn more than the end of a long system prompt."""
+    lang = user_language(text)
+    return _ASK[lang] if lang else ""
+
+
+def keyword_filter(rules: dict[str, str], *, always: Collection[str] = ()) -> ToolFilter:
+    """A ``ToolFilter`` offering a tool when its regular expression (case-insensitive)
+    matches the question; tools without a rule, and those in ``always``, are always
+    offered."""
+    compiled = {name: re.compile(pattern, re.I | re.S) for name, pattern in rules.items()}
+
+    def select(text: str, names: Sequence[str]) -> list[str]:
+        return [
+            n
+            for n in names
+            if n in always or n not in compiled or compiled[n].search(text) is not None
+        ]
+
+    return select

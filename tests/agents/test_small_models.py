@@ -1,0 +1,126 @@
+"""What makes the loop work for small local models (decision mode): the tools offered per
+question, the answer language, tool errors the model can act on, and a clear final
+answer when the model loops or says nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roost.agents import ReActAgent, keyword_filter
+from roost.agents._decision import ERROR_HINT, RESULT_HINT
+from roost.core import ErrorEvent, ReplyFinished, ToolCallFinished, ToolResultEvent
+from roost.models import ScriptedModel
+from roost.tools import Toolkit, tool
+
+
+@tool
+def calculator(expression: str) -> str:
+    """Arithmetic."""
+    if "/ 0" in expression:
+        raise ValueError("division by zero")
+    return "3648" if expression == "48 * 76" else "?"
+
+
+@tool
+def current_time() -> str:
+    """The current time."""
+    return "2026-12-07T03:00:00Z"
+
+
+FILTER = keyword_filter({"current_time": r"\b(time|date|today)\b|时间|日期", "calculator": r"\d"})
+
+
+def _offered(call: Any) -> list[str]:
+    schema = call.response_format["json_schema"]["schema"]
+    return [
+        b["properties"]["tool"]["const"]
+        for b in schema.get("anyOf", [])
+        if "tool" in b["properties"]
+    ]
+
+
+async def _run(agent: ReActAgent, text: str) -> list[Any]:
+    return [e async for e in agent.reply(text)]
+
+
+async def test_only_the_tools_the_question_needs_are_offered() -> None:
+    model = ScriptedModel(
+        [
+            '{"thought": "geography", "answer": "Paris"}',
+            '{"thought": "arithmetic", "tool": "calculator", "arguments": {"expression": "48 * 76"}}',
+            '{"thought": "done", "answer": "3648"}',
+            '{"thought": "recall", "answer": "still 3648"}',
+        ]
+    )
+    agent = ReActAgent(
+        "a", model, Toolkit([calculator, current_time]), tool_mode="decision", tool_filter=FILTER
+    )
+    await agent("What is the capital of France?")
+    # no tool fits: the schema allows an answer only and the prompt lists no tools
+    assert model.calls[0].response_format["json_schema"]["schema"]["required"] == [
+        "thought",
+        "answer",
+    ]
+    assert "Tools:" not in model.calls[0].messages[0].text
+    final = await agent("What is 48 * 76?")
+    assert final.text == "3648"
+    assert _offered(model.calls[1]) == ["calculator"]
+    # the result comes back with what to do with it
+    assert model.calls[2].messages[-1].text.endswith(RESULT_HINT)
+    # a tool used earlier in the conversation stays offered for follow-ups
+    await agent("And what was that again?")
+    assert _offered(model.calls[3]) == ["calculator"]
+
+
+async def test_a_question_in_chinese_is_answered_in_chinese() -> None:
+    model = ScriptedModel(['{"thought": "地理", "answer": "巴黎"}', "Paris"])
+    agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
+    assert (await agent("法国的首都是哪里？")).text == "巴黎"
+    assert "write your answer as a short sentence in Chinese" in model.calls[0].messages[0].text
+    # and asked again in Chinese next to the question; the memory keeps the user's words
+    assert model.calls[0].messages[-1].text == "法国的首都是哪里？（请用中文回答。）"
+    assert agent.memory.get()[0].text == "法国的首都是哪里？"
+    native = ReActAgent("b", model)
+    await native("Hello")
+    assert "Chinese" not in model.calls[1].messages[0].text
+
+
+async def test_a_tool_error_reaches_the_model_as_an_error_to_fix() -> None:
+    model = ScriptedModel(
+        [
+            '{"thought": "t", "tool": "calculator", "arguments": {"expression": "1 / 0"}}',
+            '{"thought": "t", "answer": "1 / 0 is undefined"}',
+        ]
+    )
+    agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
+    events = await _run(agent, "What is 1 / 0?")
+    result = next(e.result for e in events if isinstance(e, ToolResultEvent))
+    assert result.is_error
+    last = model.calls[1].messages[-1].text
+    assert last.startswith("Tool calculator error:") and last.endswith(ERROR_HINT)
+
+
+async def test_a_model_that_keeps_calling_tools_is_cut_off_with_a_clear_answer() -> None:
+    model = ScriptedModel(
+        [
+            f'{{"thought": "t", "tool": "calculator", "arguments": {{"expression": "{i}"}}}}'
+            for i in range(3)
+        ]
+        + ['{"thought": "t", "answer": ""}']
+    )
+    agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision", max_iters=3)
+    events = await _run(agent, "Loop")
+    assert sum(isinstance(e, ToolCallFinished) for e in events) == 3
+    assert any(isinstance(e, ErrorEvent) and e.code == "max_iterations" for e in events)
+    final = events[-1]
+    assert isinstance(final, ReplyFinished)
+    assert final.msg.text.startswith("I stopped after 3 steps without reaching an answer")
+    assert "The last tool result was: ?" in final.msg.text
+    assert final.msg.metadata["incomplete"] is True
+
+
+async def test_decoding_options_of_the_caller_win() -> None:
+    model = ScriptedModel(['{"thought": "t", "answer": "hi"}'])
+    agent = ReActAgent("a", model, tool_mode="decision", model_options={"temperature": 0.7})
+    await agent("hi")
+    assert model.calls[0].options["temperature"] == 0.7
