@@ -90,6 +90,12 @@ async def test_cell_ignoring_interrupt_gets_a_fresh_interpreter(sandbox: BwrapSa
     assert await sandbox.read_file("keep.txt") == b"file survives"
 
 
+async def test_python_is_a_command_of_the_shell(sandbox: BwrapSandbox) -> None:
+    # a model (or a person) types `python`; Debian only has python3
+    res = await sandbox.run_shell("python -c 'print(6 * 7)' && python3 -c 'print(1)'")
+    assert (res.exit_code, res.stdout) == (0, "42\n1\n"), res
+
+
 async def test_shell_runs_in_the_workdir_as_the_sandbox_user(sandbox: BwrapSandbox) -> None:
     res = await sandbox.run_shell("pwd; id -u; echo oops >&2; exit 3")
     lines = res.stdout.splitlines()

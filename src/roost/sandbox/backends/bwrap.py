@@ -86,6 +86,8 @@ def sandbox_python() -> tuple[str, list[str]]:
 
 
 _KERNEL_INSIDE = "/.roost-kernel.pyc"
+_EXTRA_BIN = "/opt/roost/bin"
+"""Commands the sandbox adds to the host's (on its tmpfs root, last on ``PATH``)."""
 _EXTRA_BINDS = ("/etc/fonts", "/usr/share/fonts", "/var/cache/fontconfig")
 """Read-only paths a program started with ``isolated`` may need (fonts for Chromium)."""
 
@@ -136,6 +138,9 @@ def _static_args(network: bool) -> tuple[str, ...]:
             argv += ["--ro-bind", str(host), f"/{name}"]
     for path in _ETC_FILES + (_NETWORK_ETC if network else ()):
         argv += ["--ro-bind-try", path, path]
+    if Path("/usr/bin/python3").exists() and not Path("/usr/bin/python").exists():
+        # Debian has no `python`; models (and people) type it: it is python3 here
+        argv += ["--symlink", "/usr/bin/python3", f"{_EXTRA_BIN}/python"]
     return tuple(argv)
 
 
@@ -246,7 +251,7 @@ class BwrapSandbox(KernelSandbox):
 
     def _env(self) -> dict[str, str]:
         env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"/usr/local/bin:/usr/bin:/bin:{_EXTRA_BIN}",
             "HOME": WORKDIR,
             "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
