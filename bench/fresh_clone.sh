@@ -9,7 +9,7 @@ git clone -q "${1:-.}" /tmp/fc
 cd /tmp/fc
 python -m venv .venv
 . .venv/bin/activate
-pip install -q -e ".[all]" 2>&1 | tail -2
+pip install -q -e ".[${ROOST_EXTRAS:-serve}]" 2>&1 | tail -2
 t_install=$(date +%s.%N)
 export ROOST_HOME=/tmp/fc-home ROOST_SANDBOX=0
 roost serve --yes --port 8791 > /tmp/fc-serve.log 2>&1 &
