@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from roost.agents import _decision as decision
+from roost.agents import client_tools
 from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
 from roost.agents.memory import InMemoryMemory, Memory
 from roost.core import (
@@ -346,6 +347,12 @@ class ReActAgent:
                 if output_model is not None:
                     return await self._structured_output(st, emit, assistant, output_model)
                 return assistant
+            handoff = client_tools.client_calls(self.toolkit, calls)
+            if handoff:  # the client runs these: the reply ends with them open (0230)
+                own = [c for c in calls if c not in handoff]
+                if own:
+                    await self._run_tools(st, emit, own, executed)
+                return client_tools.handed_off(assistant, handoff)
             force_answer = await self._run_tools(st, emit, calls, executed)
         # out of iterations: one last call that must answer
         st.iterations += 1

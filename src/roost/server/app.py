@@ -64,6 +64,7 @@ class AgentApp:
         store_schema: str | None = None,
         description: str = "",
         observe: bool = True,
+        openai_user_sessions: bool = False,
     ) -> None:
         if busy_policy not in ("reject", "enqueue", "interrupt"):
             raise ConfigError(
@@ -94,6 +95,7 @@ class AgentApp:
             metrics_public=metrics_public,
             flush_interval=flush_interval,
             keepalive_interval=keepalive_interval,
+            openai_user_sessions=openai_user_sessions,
         )
         self.name, self.description, self.admin_key = name, description, admin_key
         self.store_url, self.store_schema, self.auth_enabled = store_url, store_schema, auth
