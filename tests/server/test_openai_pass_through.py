@@ -37,18 +37,24 @@ class Weather(BaseModel):
     temp_c: int
 
 
-def brain(msgs: list[Msg]) -> Any:
-    """City code on the server, weather from the client, then the answer."""
+def brain(model: ScriptedModel, msgs: list[Msg]) -> Any:
+    """City code on the server, weather from the client, then the answer; a forced tool
+    is called with the structured answer, as a real model does."""
+    sent = model.calls[-1]
+    client_tools = [t.name for t in sent.tools if t.name != "city_code"]
     last = msgs[-1]
     texts = [r.text for r in last.tool_results]
+    if sent.tool_choice not in (None, "auto", "none", "required"):
+        return ScriptedReply(
+            tool_calls=[ScriptedToolCall(sent.tool_choice, {"city": "Paris", "temp_c": 21})]
+        )
     if any(r.code == "client_tool_unanswered" for m in msgs for r in m.tool_results):
         return "The weather service did not answer."
     if any("sunny" in t for t in texts):
         return "It is sunny in Paris."
     if "FR-PAR" in texts:
-        return ScriptedReply(
-            tool_calls=[ScriptedToolCall("get_weather", {"code": "FR-PAR"}, id="call_w1")]
-        )
+        name = client_tools[0] if client_tools else "get_weather"
+        return ScriptedReply(tool_calls=[ScriptedToolCall(name, {"code": "FR-PAR"}, id="call_w1")])
     if "JSON" in last.text:
         return '{"city": "Paris", "temp_c": 21}'
     if last.role == "user" and "Weather" not in last.text and "weather" not in last.text:
@@ -69,7 +75,7 @@ def make_app(**kw: Any) -> tuple[AgentApp, list[ScriptedModel]]:
             """The code of a city."""
             return "FR-PAR"
 
-        model = ScriptedModel([brain], loop=True)
+        model = ScriptedModel([lambda msgs: brain(model, msgs)], loop=True)
         models.append(model)
         return ReActAgent("helper", model, toolkit)
 
