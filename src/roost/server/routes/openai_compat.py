@@ -217,6 +217,10 @@ def pass_through(
     if specs:
         options["tools"] = specs
         forced = forced_tool(tool_choice)
+        if forced is not None and forced != "required" and forced not in {s["name"] for s in specs}:
+            raise UnsupportedParameter(
+                "tool_choice", f"tool_choice names {forced!r}, which is not among the tools sent"
+            )
         if forced is not None:
             options["tool_choice"] = forced
     schema = output_schema(response_format)
