@@ -69,7 +69,7 @@ class _SchemaOutput(RootModel[Any]):
 
     @model_validator(mode="after")
     def _check(self) -> _SchemaOutput:
-        import jsonschema
+        import jsonschema  # type: ignore[import-untyped]
 
         try:
             jsonschema.validate(self.root, self.json_schema)
@@ -81,7 +81,7 @@ class _SchemaOutput(RootModel[Any]):
 def schema_output_model(name: str, schema: dict[str, Any]) -> type[BaseModel]:
     """A pydantic model whose schema is ``schema`` and whose validation is JSON Schema's,
     so an agent's structured output (``output_model``) serves a client's schema as is."""
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     try:
         jsonschema.Draft202012Validator.check_schema(schema)

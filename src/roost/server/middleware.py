@@ -43,6 +43,8 @@ def wrap(router: Router, services: Services) -> Callable[..., Awaitable[None]]:
                 "last-event-id",
                 "x-api-key",
                 "x-session-id",
+                "traceparent",
+                "tracestate",
             ],
             allow_credentials=True,
             expose_headers=["x-run-id", "x-session-id", "retry-after"],
@@ -115,7 +117,16 @@ class ServiceMiddleware:
                 public = services.authenticator is not None
                 scope["roost.principal"] = PUBLIC if public else ANONYMOUS
             scope["roost.headers"] = headers
-            await self.app(scope, receive_limited, send_wrapper)
+            if "traceparent" in headers:  # the caller's trace continues here (runs inherit it)
+                from roost.observe.propagation import join_caller_trace, leave_caller_trace
+
+                token = join_caller_trace(headers)
+                try:
+                    await self.app(scope, receive_limited, send_wrapper)
+                finally:
+                    leave_caller_trace(token)
+            else:
+                await self.app(scope, receive_limited, send_wrapper)
         except Exception as exc:
             if started[0]:
                 log.exception(

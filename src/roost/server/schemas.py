@@ -187,7 +187,8 @@ def forced_tool(choice: Any) -> str | None:
     if choice == "required":
         return "required"
     if isinstance(choice, dict):
-        fn = choice.get("function") if isinstance(choice.get("function"), dict) else choice
+        inner = choice.get("function")
+        fn: dict[str, Any] = inner if isinstance(inner, dict) else choice
         name = fn.get("name")
         return name if isinstance(name, str) and name else None
     return None
