@@ -130,6 +130,9 @@ class AgentApp:
         public = {"/healthz", "/readyz"} | {e.path for e in self.endpoints if e.public}
         if self.config.metrics_public:
             public.add("/metrics")
+        from roost.server.routes.a2a import card_paths  # agent cards say how to authenticate
+
+        public |= card_paths(list(self.agents))
         return frozenset(public)
 
     # -- what the app runs on, once started ------------------------------------------

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     """The app's routes, then ``extra`` (other layers')."""
     from roost.server.routes import (
+        a2a,
         custom,
         health,
         keys,
@@ -38,6 +39,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         responses,
         tasks,
         knowledge,
+        a2a,
         custom,
     ):
         routes.extend(module.routes(services))
