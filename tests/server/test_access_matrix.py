@@ -21,7 +21,13 @@ from roost.server import AgentApp, AgentContext
 
 MARKER = "secret-" + uuid.uuid4().hex
 """Planted in everything the owner has: no other caller may ever read it."""
-PUBLIC = {"/healthz", "/readyz", "/v1/public"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/v1/public",
+    "/.well-known/agent-card.json",  # A2A cards say how to authenticate
+    "/a2a/echo/.well-known/agent-card.json",
+}
 ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"}
 RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
 """Path parameters that name someone's resource (``key_id`` names an admin's)."""
