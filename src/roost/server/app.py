@@ -131,8 +131,9 @@ class AgentApp:
         if self.config.metrics_public:
             public.add("/metrics")
         from roost.server.routes.a2a import card_paths  # agent cards say how to authenticate
+        from roost.server.routes.mcp_agents import metadata_paths
 
-        public |= card_paths(list(self.agents))
+        public |= card_paths(list(self.agents)) | metadata_paths(list(self.agents))
         return frozenset(public)
 
     # -- what the app runs on, once started ------------------------------------------

@@ -138,6 +138,13 @@ class ServiceMiddleware:
             if isinstance(err, MethodNotAllowed):  # what every route on this path allows
                 allowed = _allowed(self.app, scope)
                 extra.append((b"allow", ", ".join(allowed).encode()))
+            if err.status == 401 and scope["path"].startswith("/mcp/agents/"):
+                # MCP clients discover how to authenticate from this header (MCP auth spec)
+                from roost.server.routes.mcp_agents import www_authenticate
+
+                host = _headers(scope).get("host", "localhost")
+                hint = www_authenticate(scope["path"], f"{scope.get('scheme', 'http')}://{host}")
+                extra.append((b"www-authenticate", (hint or "Bearer").encode("latin-1")))
             if isinstance(err, RateLimited):
                 extra.append((b"retry-after", str(err.details.get("retry_after", 1)).encode()))
             run_id = err.details.get("run_id")

@@ -18,6 +18,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         health,
         keys,
         knowledge,
+        mcp_agents,
         openai_compat,
         responses,
         runs,
@@ -40,6 +41,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         tasks,
         knowledge,
         a2a,
+        mcp_agents,
         custom,
     ):
         routes.extend(module.routes(services))
