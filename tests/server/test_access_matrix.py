@@ -27,6 +27,7 @@ PUBLIC = {
     "/v1/public",
     "/.well-known/agent-card.json",  # A2A cards say how to authenticate
     "/a2a/echo/.well-known/agent-card.json",
+    "/.well-known/oauth-protected-resource/mcp/agents/echo",  # how MCP clients authenticate
 }
 ADMIN_ONLY = {"/v1/keys", "/v1/keys/{key_id}", "/metrics"}
 RESOURCE_PARAMS = {"session_id", "run_id", "task_id"}
@@ -149,6 +150,9 @@ def _request(
     if (method, template) == ("POST", "/v1/chat/completions"):
         headers["x-session-id"] = res.session
         body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+    elif template.startswith("/mcp/agents/"):
+        headers["accept"] = "application/json, text/event-stream"
+        body = {"jsonrpc": "2.0", "id": 1, "method": "resources/list"}
     elif method == "POST":
         body = {
             "/v1/sessions/{session_id}/runs": {"input": "hi", "stream": False},
