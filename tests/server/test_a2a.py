@@ -31,6 +31,7 @@ def make_app() -> AgentApp:
     @app.agent(name="helper")
     def helper(ctx: AgentContext) -> ReActAgent:
         """Answers questions about France."""
+
         def answer(msgs: list[Any]) -> str:
             said = [m.text for m in msgs if m.role == "user"]
             return f"Paris. (turn {len(said)})"
@@ -130,11 +131,13 @@ async def test_without_a_key_a2a_is_refused_and_tasks_are_per_principal(served):
     async with contextlib.aclosing(http):
         [event] = [e async for e in client.send_message(SendMessageRequest(message=_msg("hi")))]
         admin_task = event.task.id
-    with httpx.Client(base_url=s.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
-        key = admin.post("/v1/keys", json={"name": "u", "user_id": "u1"}).json()["key"]
+    async with httpx.AsyncClient(
+        base_url=s.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as admin:
+        key = (await admin.post("/v1/keys", json={"name": "u", "user_id": "u1"})).json()["key"]
     other, http = await _client(s.url, key=key, streaming=False)
     async with contextlib.aclosing(http):
-        with pytest.raises(Exception, match="(?i)not found"):
+        with pytest.raises(Exception, match=r"(?i)not found"):
             await other.get_task(GetTaskRequest(id=admin_task))
-        with pytest.raises(Exception, match="(?i)not found"):
+        with pytest.raises(Exception, match=r"(?i)not found"):
             await other.cancel_task(CancelTaskRequest(id=admin_task))

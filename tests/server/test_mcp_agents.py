@@ -69,8 +69,10 @@ async def test_another_users_session_is_not_reachable_over_mcp(served):
     async with _client(s.url) as client:
         first = await client.call_tool("helper", {"message": "mine"})
         sid = first.structured_content["session_id"]
-    with httpx.Client(base_url=s.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
-        key = admin.post("/v1/keys", json={"name": "u", "user_id": "u1"}).json()["key"]
+    async with httpx.AsyncClient(
+        base_url=s.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as admin:
+        key = (await admin.post("/v1/keys", json={"name": "u", "user_id": "u1"})).json()["key"]
     async with _client(s.url, key) as other:
         stolen = await other.call_tool("helper", {"message": "x", "session_id": sid})
         assert stolen.is_error and "not_found" in stolen.content[0].text

@@ -19,7 +19,10 @@ class GetWeather(BaseModel):
 
 def chat(s: object) -> object:
     return lc_openai.ChatOpenAI(
-        model="helper", base_url=s.url + "/v1", api_key=ADMIN_KEY, max_retries=0  # type: ignore[attr-defined]
+        model="helper",
+        base_url=s.url + "/v1",
+        api_key=ADMIN_KEY,
+        max_retries=0,  # type: ignore[attr-defined]
     )
 
 

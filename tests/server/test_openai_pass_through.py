@@ -134,7 +134,7 @@ def test_streamed_tool_calls_arrive_as_deltas_with_finish_reason_tool_calls(serv
 
 
 def test_parse_returns_the_agents_structured_output(served):
-    app, models = make_app()
+    app, _ = make_app()
     client = sdk(served(app))
     done = client.chat.completions.parse(
         model="helper",
@@ -199,7 +199,7 @@ def test_client_tool_named_like_a_server_tool_is_400(served):
 
 
 def test_a_call_the_client_never_answers_is_closed_with_a_typed_error(served):
-    app, models = make_app()
+    app, _ = make_app()
     s = served(app)
     with s.client() as c:
         first = c.post(

@@ -18,7 +18,7 @@ def owner_of(principal: Principal) -> str:
 
 def text_of(parts: Any) -> str:
     """The text parts of an A2A message, joined (data parts as JSON)."""
-    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 
     out = []
     for part in parts:
