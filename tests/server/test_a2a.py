@@ -141,3 +141,34 @@ async def test_without_a_key_a2a_is_refused_and_tasks_are_per_principal(served):
             await other.get_task(GetTaskRequest(id=admin_task))
         with pytest.raises(Exception, match=r"(?i)not found"):
             await other.cancel_task(CancelTaskRequest(id=admin_task))
+
+
+async def test_a_roost_agent_calls_another_roost_agent_over_a2a(served):
+    from roost.models import ScriptedModel as Scripted
+    from roost.tools import Toolkit
+    from roost.tools.a2a import a2a_agent_tool
+
+    remote = served(make_app())
+    auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    boss_app = AgentApp("boss-app", admin_key=ADMIN_KEY)
+
+    @boss_app.agent(name="boss")
+    async def boss(ctx: AgentContext) -> ReActAgent:
+        tool = await a2a_agent_tool(remote.url + "/a2a/helper", headers=auth)
+        model = Scripted(
+            [
+                Scripted.tool_calls((tool.name, {"message": "capital?"})),
+                lambda msgs: "Remote says: " + msgs[-1].tool_results[0].text,
+            ]
+        )
+        return ReActAgent("boss", model, Toolkit([tool]))
+
+    boss_server = served(boss_app)
+    http = httpx.AsyncClient(headers=auth, timeout=30)
+    client = await a2a_client.create_client(
+        boss_server.url + "/a2a/boss",
+        client_config=a2a_client.ClientConfig(httpx_client=http, streaming=False),
+    )
+    async with contextlib.aclosing(http):
+        [event] = [e async for e in client.send_message(SendMessageRequest(message=_msg("ask")))]
+    assert event.task.status.message.parts[0].text == "Remote says: Paris. (turn 1)"
