@@ -132,18 +132,19 @@ class RoostAgentExecutor(AgentExecutor):
         text: list[str] = []
         async with contextlib.aclosing(self.services.executor.follow(run_id, 0)) as batches:
             async for batch in batches:
+                # the deltas of one batch as one artifact chunk (one task-store update)
+                pieces = [json.loads(d)["delta"] for _s, t, d in batch if t == "text.delta"]
+                if pieces:
+                    await updater.add_artifact(
+                        [Part(text="".join(pieces))],
+                        artifact_id=artifact_id,
+                        name="answer",
+                        append=bool(text),
+                        last_chunk=False,
+                    )
+                    text.extend(pieces)
                 for _seq, type_, data in batch:
-                    if type_ == "text.delta":
-                        piece = json.loads(data)["delta"]
-                        await updater.add_artifact(
-                            [Part(text=piece)],
-                            artifact_id=artifact_id,
-                            name="answer",
-                            append=bool(text),
-                            last_chunk=False,
-                        )
-                        text.append(piece)
-                    elif type_ == "run.completed":
+                    if type_ == "run.completed":
                         env = json.loads(data)
                         final = _final_text(env) or "".join(text)
                         if not text and final:

@@ -206,11 +206,11 @@ async def _ask(
     try:
         async with contextlib.aclosing(services.executor.follow(handle.id, 0)) as batches:
             async for batch in batches:
-                for _seq, type_, data in batch:
-                    if type_ == "text.delta":
-                        pieces += 1
-                        delta = json.loads(data)["delta"]
-                        await ctx.session.report_progress(pieces, None, delta)
+                # one notification per batch of deltas (the piece of text as its message)
+                text = "".join(json.loads(d)["delta"] for _s, t, d in batch if t == "text.delta")
+                if text:
+                    pieces += 1
+                    await ctx.session.report_progress(pieces, None, text)
     except asyncio.CancelledError:  # the client went away or cancelled the request
         with contextlib.suppress(Exception):
             await services.executor.cancel(handle.id, "canceled over MCP")
