@@ -160,6 +160,7 @@ def _request(
             "/v1/runs/{run_id}/approvals/{call_id}": {"approve": True},
             "/v1/keys": {"name": "made-in-matrix"},
             "/v1/responses": {"model": "echo", "input": "hi"},
+            "/ag-ui/echo": {"threadId": "t", "messages": [{"role": "user", "content": "hi"}]},
         }.get(template, {})
     return c.request(method, path, json=body, headers=headers)
 

@@ -14,6 +14,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     """The app's routes, then ``extra`` (other layers')."""
     from roost.server.routes import (
         a2a,
+        ag_ui,
         custom,
         health,
         keys,
@@ -42,6 +43,7 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         knowledge,
         a2a,
         mcp_agents,
+        ag_ui,
         custom,
     ):
         routes.extend(module.routes(services))
