@@ -79,7 +79,7 @@ def cpu_seconds(pid: int) -> float:
 Runner = Callable[[str], Awaitable[None]]
 
 
-def runners(url: str, http: httpx.AsyncClient) -> dict[str, Runner]:
+def runners(url: str, http: httpx.AsyncClient) -> tuple[dict[str, Runner], Runner]:
     async def native_route(agent: str) -> None:
         sid = (await http.post("/v1/sessions", json={"agent": agent})).json()["id"]
         async with http.stream("POST", f"/v1/sessions/{sid}/runs", json={"input": "go"}) as r:
@@ -128,6 +128,10 @@ def runners(url: str, http: httpx.AsyncClient) -> dict[str, Runner]:
 
         await mcp_state["client"].call_tool("native", {"message": "go"}, progress_callback=progress)
 
+    async def close(_: str) -> None:
+        if "client" in mcp_state:
+            await mcp_state["client"].__aexit__(None, None, None)
+
     return {
         "native": lambda _: native_route("native"),
         "openai-chat": chat,
@@ -135,7 +139,7 @@ def runners(url: str, http: httpx.AsyncClient) -> dict[str, Runner]:
         "a2a": a2a,
         "mcp": mcp_call,
         "langgraph-native": lambda _: native_route("graph"),
-    }
+    }, close
 
 
 async def drive(url: str, pid: int, runs: int, rounds: int) -> dict[str, list[float]]:
@@ -143,7 +147,7 @@ async def drive(url: str, pid: int, runs: int, rounds: int) -> dict[str, list[fl
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60
     ) as http:
-        table = runners(url, http)
+        table, close = runners(url, http)
         for name, run in table.items():  # warm-up: imports, first-use validators, caches
             for _ in range(3):
                 await run(name)
@@ -157,6 +161,7 @@ async def drive(url: str, pid: int, runs: int, rounds: int) -> dict[str, list[fl
                 ms = (cpu_seconds(pid) - before) * 1000 / runs
                 out.setdefault(name, []).append(ms)
                 print(f"round {rnd + 1} {name:18s} {ms:6.2f} ms CPU/run", flush=True)
+        await close("")
     return out
 
 

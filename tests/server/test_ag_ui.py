@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from server_support import ADMIN_KEY
 from test_openai_pass_through import make_app
 
 ag_ui = pytest.importorskip("ag_ui.core")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,9 @@ from roost.server.routes._a2a_common import input_msg, owner_of
 if TYPE_CHECKING:
     from roost.server.services import Services
     from roost.store import SessionRecord
+
+CHUNK_INTERVAL = 0.05
+"""Seconds between two streamed artifact chunks of one task."""
 
 SessionFor = Callable[[Principal, str, str], Awaitable["SessionRecord"]]
 
@@ -130,20 +134,32 @@ class RoostAgentExecutor(AgentExecutor):
     ) -> None:
         artifact_id = "answer-" + run_id
         text: list[str] = []
+        pending: list[str] = []
+        last = 0.0
+
+        async def flush() -> None:
+            nonlocal last
+            await updater.add_artifact(
+                [Part(text="".join(pending))],
+                artifact_id=artifact_id,
+                name="answer",
+                append=bool(text),
+                last_chunk=False,
+            )
+            text.extend(pending)
+            pending.clear()
+            last = time.monotonic()
+
         async with contextlib.aclosing(self.services.executor.follow(run_id, 0)) as batches:
             async for batch in batches:
-                # the deltas of one batch as one artifact chunk (one task-store update)
-                pieces = [json.loads(d)["delta"] for _s, t, d in batch if t == "text.delta"]
-                if pieces:
-                    await updater.add_artifact(
-                        [Part(text="".join(pieces))],
-                        artifact_id=artifact_id,
-                        name="answer",
-                        append=bool(text),
-                        last_chunk=False,
-                    )
-                    text.extend(pieces)
+                # deltas go out as artifact chunks at most every CHUNK_INTERVAL (the first
+                # at once): each chunk costs the SDK a task-store update and a conversion
+                pending.extend(json.loads(d)["delta"] for _s, t, d in batch if t == "text.delta")
+                if pending and time.monotonic() - last >= CHUNK_INTERVAL:
+                    await flush()
                 for _seq, type_, data in batch:
+                    if type_ in ("run.completed", "run.failed", "run.canceled") and pending:
+                        await flush()
                     if type_ == "run.completed":
                         env = json.loads(data)
                         final = _final_text(env) or "".join(text)
