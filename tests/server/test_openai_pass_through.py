@@ -176,15 +176,22 @@ def test_image_parts_reach_the_model(served):
     assert image.media_type == "image/png" and image.data == "iVBORw0K"
 
 
-def test_unknown_content_part_is_400_not_dropped(served):
+def test_unknown_content_parts_and_tool_types_are_refused_not_dropped(served):
     app, _ = make_app()
     client = sdk(served(app))
-    with pytest.raises(openai.BadRequestError) as err:
+    with pytest.raises(openai.UnprocessableEntityError) as err:
         client.chat.completions.create(
             model="helper",
             messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": "f"}}]}],
         )
-    assert err.value.code == "unsupported_parameter"
+    assert err.value.code == "invalid_request" and "messages" in str(err.value.body)
+    with pytest.raises(openai.UnprocessableEntityError) as err:
+        client.chat.completions.create(
+            model="helper",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[{"type": "web_search"}],
+        )
+    assert "tools" in str(err.value.body)
 
 
 def test_client_tool_named_like_a_server_tool_is_400(served):

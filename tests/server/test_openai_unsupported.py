@@ -24,8 +24,6 @@ WEATHER_TOOL = {
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"tools": [{"type": "web_search"}]}, "tools"),
-        ({"tools": [{"type": "function", "function": {"description": "x"}}]}, "tools"),
         ({"tool_choice": "required"}, "tool_choice"),
         (
             {
@@ -37,11 +35,6 @@ WEATHER_TOOL = {
         ({"tool_choice": {"type": "function", "function": {"name": "x"}}}, "tool_choice"),
         ({"function_call": {"name": "get_weather"}}, "function_call"),
         ({"n": 2}, "n"),
-        (
-            {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
-            "response_format",
-        ),
-        ({"messages": [{"role": "user", "content": [{"type": "file", "file": {}}]}]}, "messages"),
         ({"logprobs": True}, "logprobs"),
         ({"top_logprobs": 3}, "top_logprobs"),
         ({"modalities": ["text", "audio"]}, "modalities"),

@@ -75,6 +75,8 @@ class _SchemaOutput(RootModel[Any]):
             jsonschema.validate(self.root, self.json_schema)
         except jsonschema.ValidationError as exc:
             raise ValueError(f"does not match the schema: {exc.message}") from None
+        except jsonschema.SchemaError as exc:  # the client's schema itself is broken
+            raise ValueError(f"the response_format schema is invalid: {exc.message}") from None
         return self
 
 
@@ -104,6 +106,8 @@ def prepare_run(agent: Any, options: dict[str, Any], inputs: list[Msg]) -> None:
     tools = options.get("tools") or []
     schema = options.get("output_schema")
     toolkit = getattr(agent, "toolkit", None)
+    if toolkit is None and hasattr(agent, "ctx"):
+        return  # an agent reading its AgentContext (a generator) sees them in ctx.metadata
     if tools and not isinstance(toolkit, Toolkit):
         raise PassThroughUnsupported(
             f"agent {agent.name!r} cannot call client-side tools",

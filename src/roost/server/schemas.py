@@ -9,6 +9,7 @@ from pydantic_core import PydanticCustomError
 
 from roost.core import ContentBlock, Msg, TextBlock, Usage
 from roost.core.jsontext import dumps
+from roost.server.openai_wire import ChatTool, ContentPart, FunctionDef, ResponseFormat, ToolCallIn
 
 MAX_METADATA_BYTES = 16_384
 """Metadata is stored with its session, run or message and sent back with every listing
@@ -176,10 +177,10 @@ class TaskOut(_Out):
 class ChatMessageIn(_Out):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_call_id: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallIn] | None = None
 
 
 def forced_tool(choice: Any) -> str | None:
@@ -213,12 +214,12 @@ class ChatCompletionCreate(_Out):
     stream: StrictBool = False
     user: str | None = None
     stream_options: dict[str, Any] | None = None
-    tools: list[Any] | None = None
-    functions: list[Any] | None = None
+    tools: list[ChatTool] | None = None
+    functions: list[FunctionDef] | None = None
     tool_choice: Any = None
     function_call: Any = None
     n: int | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     logprobs: StrictBool | None = None
     top_logprobs: int | None = None
     modalities: list[str] | None = None
@@ -236,11 +237,9 @@ class ChatCompletionCreate(_Out):
             if choice is None or choice in ("none", "auto"):
                 continue
             forced = forced_tool(choice)
-            client = {
-                str((t.get("function") or t).get("name"))
-                for t in self.tools or []
-                if isinstance(t, dict)
-            } | {str(f.get("name")) for f in self.functions or [] if isinstance(f, dict)}
+            client = {t.function.name for t in self.tools or []} | {
+                f.name for f in self.functions or []
+            }
             if forced is None or (forced != "required" and forced not in client) or not client:
                 return name, (
                     f"{name}={choice!r} is not supported: only 'none', 'auto', and 'required' "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import BaseModel
+
 from roost.agents.client_tools import PENDING_KEY, tool_arguments
 from roost.core import (
     AudioBlock,
@@ -59,7 +61,8 @@ def _parts(content: Any, role: str) -> list[Any]:
     if isinstance(content, str):
         return [TextBlock(text=content)] if content else []
     blocks: list[Any] = []
-    for part in content:
+    for raw in content:
+        part = raw.model_dump(exclude_none=True) if isinstance(raw, BaseModel) else raw
         kind = part.get("type")
         if kind in ("text", "input_text", "output_text", "refusal"):
             blocks.append(TextBlock(text=str(part.get("text", part.get("refusal", "")))))
@@ -119,8 +122,7 @@ def to_msgs(messages: list[Any]) -> list[Msg]:
             else:
                 out.append(Msg(role="tool", content=[result]))
         elif role == "assistant":
-            extra = getattr(m, "model_extra", None) or {}
-            calls = _tool_calls(extra.get("tool_calls"))
+            calls = _tool_calls([c.model_dump() for c in m.tool_calls or []])
             out.append(
                 Msg(role="assistant", content=[*_parts(m.content, role), *calls], name=m.name)
             )
@@ -160,7 +162,8 @@ def openai_tool_calls(calls: list[ToolUseBlock]) -> list[dict[str, Any]]:
 def client_tool_specs(tools: list[Any] | None, functions: list[Any] | None) -> list[dict[str, Any]]:
     """OpenAI ``tools`` (and legacy ``functions``) as ToolSpec dicts."""
     specs = []
-    for tool in tools or []:
+    for raw in tools or []:
+        tool = _plain(raw)
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else type(tool).__name__
             raise UnsupportedParameter(
@@ -169,8 +172,14 @@ def client_tool_specs(tools: list[Any] | None, functions: list[Any] | None) -> l
             )
         fn = tool.get("function", tool)  # Responses API tools are flat
         specs.append(_spec(fn))
-    specs.extend(_spec(fn) for fn in functions or [])
+    specs.extend(_spec(_plain(fn)) for fn in functions or [])
     return specs
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(by_alias=True, exclude_none=True)
+    return value
 
 
 def _spec(fn: Any) -> dict[str, Any]:
@@ -185,7 +194,7 @@ def _spec(fn: Any) -> dict[str, Any]:
 
 def output_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
     """``response_format`` as the agent's structured-output schema, ``None`` for text."""
-    fmt = response_format or {}
+    fmt = _plain(response_format) or {}
     kind = fmt.get("type", "text")
     if kind == "text":
         return None

@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 from roost.core import NotFound, new_id
 from roost.server.auth import Principal
 from roost.server.engine.executor import PASS_THROUGH
+from roost.server.openai_wire import AgUiMessage, AgUiTool
 from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_session
 from roost.server.routes._openai_messages import new_inputs, to_msgs
@@ -45,23 +46,21 @@ class RunAgentInput(_Out):
     model_config = ConfigDict(extra="allow")
     threadId: str = Field(..., min_length=1, max_length=200)
     runId: str | None = None
-    messages: list[dict[str, Any]] = Field(default_factory=list)
-    tools: list[dict[str, Any]] = Field(default_factory=list)
+    messages: list[AgUiMessage] = Field(default_factory=list)
+    tools: list[AgUiTool] = Field(default_factory=list)
     state: Any = None
     context: list[Any] = Field(default_factory=list)
     forwardedProps: Any = None
 
 
-def _chat_message(m: dict[str, Any]) -> ChatMessageIn:
+def _chat_message(m: AgUiMessage) -> ChatMessageIn:
     """An AG-UI message in the OpenAI shape ``to_msgs`` reads (they share it)."""
-    return ChatMessageIn.model_validate(
-        {
-            "role": m.get("role", "user"),
-            "content": m.get("content"),
-            "name": m.get("name"),
-            "tool_call_id": m.get("toolCallId"),
-            "tool_calls": m.get("toolCalls"),
-        }
+    return ChatMessageIn(
+        role=m.role,
+        content=m.content,
+        name=m.name,
+        tool_call_id=m.toolCallId,
+        tool_calls=m.toolCalls,
     )
 
 

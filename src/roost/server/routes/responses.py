@@ -21,15 +21,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from roost.agents.client_tools import tool_arguments
-from roost.core import Msg, NotFound, ToolResultBlock, error_from_dict, new_id
+from roost.core import Msg, NotFound, TextBlock, ToolResultBlock, error_from_dict, new_id
 from roost.server._http import json_response, parse_body
 from roost.server.auth import Principal
 from roost.server.engine.executor import PASS_THROUGH
+from roost.server.openai_wire import (
+    FunctionCallIn,
+    ResponsesItem,
+    ResponsesText,
+    ResponsesTool,
+    ToolCallIn,
+)
 from roost.server.openapi import SSE_DATA
 from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_session
 from roost.server.routes._openai_messages import (
-    UnsupportedParameter,
     pending_calls,
     to_msgs,
 )
@@ -47,13 +53,13 @@ class ResponseCreate(_Out):
 
     model_config = ConfigDict(extra="allow")
     model: str
-    input: str | list[dict[str, Any]] = Field(..., min_length=1)
+    input: str | list[ResponsesItem] = Field(..., min_length=1)
     instructions: str | None = None
     previous_response_id: str | None = None
     stream: StrictBool = False
-    tools: list[Any] | None = None
+    tools: list[ResponsesTool] | None = None
     tool_choice: Any = None
-    text: dict[str, Any] | None = None
+    text: ResponsesText | None = None
     user: str | None = None
 
 
@@ -63,52 +69,25 @@ def input_msgs(body: ResponseCreate) -> list[Msg]:
     if isinstance(body.input, str):
         return [*msgs, Msg.user(body.input)]
     for item in body.input:
-        kind = item.get("type", "message")
-        if kind == "message":
-            msgs.extend(to_msgs([ChatMessageIn.model_validate(_message(item))]))
-        elif kind == "function_call":
-            chat = {
-                "role": "assistant",
-                "tool_calls": [
-                    {
-                        "id": item.get("call_id"),
-                        "function": {"name": item.get("name"), "arguments": item.get("arguments")},
-                    }
-                ],
-            }
-            msgs.extend(to_msgs([ChatMessageIn.model_validate(chat)]))
-        elif kind == "function_call_output":
-            output = item.get("output")
-            text = output if isinstance(output, str) else json.dumps(output)
+        if item.type == "message":
+            role = "system" if item.role == "developer" else item.role
+            msgs.extend(to_msgs([ChatMessageIn(role=role, content=item.content)]))
+        elif item.type == "function_call":
+            call = ToolCallIn(
+                id=item.call_id or "",
+                function=FunctionCallIn(name=item.name or "", arguments=item.arguments or "{}"),
+            )
+            msgs.extend(to_msgs([ChatMessageIn(role="assistant", tool_calls=[call])]))
+        else:
             result = ToolResultBlock(
-                tool_use_id=str(item.get("call_id") or ""), content=[{"type": "text", "text": text}]
+                tool_use_id=item.call_id or "",
+                content=[TextBlock(text=item.output or "")],
             )
             if msgs and msgs[-1].role == "tool":
                 msgs[-1].content.append(result)
             else:
                 msgs.append(Msg(role="tool", content=[result]))
-        else:
-            raise UnsupportedParameter(
-                "input",
-                f"input items of type {kind!r} are not supported",
-                hint="send message, function_call and function_call_output items",
-            )
     return msgs
-
-
-def _message(item: dict[str, Any]) -> dict[str, Any]:
-    content = item.get("content")
-    if isinstance(content, list):
-        content = [
-            {"type": "image_url", "image_url": {"url": p.get("image_url")}}
-            if p.get("type") == "input_image"
-            else p
-            for p in content
-        ]
-        for p in content:
-            if p.get("type") == "image_url" and not isinstance(p["image_url"]["url"], str):
-                raise UnsupportedParameter("input", "input_image parts need an image_url")
-    return {"role": item.get("role", "user"), "content": content}
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
@@ -180,7 +159,7 @@ def routes(services: Services) -> list[BaseRoute]:
 
     async def create_response(request: Request, principal: Principal) -> Response:
         body = await parse_body(request, ResponseCreate)
-        fmt = (body.text or {}).get("format")
+        fmt = body.text.format if body.text is not None else None
         options = pass_through(body.tools, None, body.tool_choice, fmt)
         spec = services.agents.spec(body.model)
         msgs = input_msgs(body)
@@ -198,8 +177,10 @@ def routes(services: Services) -> list[BaseRoute]:
             "model": spec.name,
             "parallel_tool_calls": True,
             "tool_choice": body.tool_choice or "auto",
-            "tools": body.tools or [],
-            "text": body.text or {"format": {"type": "text"}},
+            "tools": [t.model_dump(exclude_none=True) for t in body.tools or []],
+            "text": body.text.model_dump(by_alias=True, exclude_none=True)
+            if body.text is not None
+            else {"format": {"type": "text"}},
             "instructions": body.instructions,
             "previous_response_id": body.previous_response_id,
             "metadata": {},
