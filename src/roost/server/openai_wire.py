@@ -8,9 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MEDIA_URL = r"^(https?://\S+|data:[^;,]*;base64,[A-Za-z0-9+/=]*)$"
-"""An http(s) URL or a base64 data URL (what ``media_block`` takes)."""
-TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+MEDIA_URL = r"^(https?://|data:)"
+"""An http(s) URL or a data URL (what ``media_block`` takes)."""
 
 
 class _Wire(BaseModel):
@@ -18,7 +17,7 @@ class _Wire(BaseModel):
 
 
 class FunctionDef(_Wire):
-    name: str = Field(..., pattern=TOOL_NAME)
+    name: str = Field(..., min_length=1, max_length=64)
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
@@ -33,7 +32,7 @@ class ResponsesTool(_Wire):
     """A Responses API function tool (flat: ``name`` beside ``type``)."""
 
     type: Literal["function"] = "function"
-    name: str = Field(..., pattern=TOOL_NAME)
+    name: str = Field(..., min_length=1, max_length=64)
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
@@ -48,7 +47,7 @@ class JsonObjectFormat(_Wire):
 
 
 class JsonSchemaSpec(_Wire):
-    name: str = Field("output", pattern=TOOL_NAME)
+    name: str = Field("output", min_length=1, max_length=64)
     schema_: dict[str, Any] = Field(default_factory=lambda: {"type": "object"}, alias="schema")
     description: str | None = None
     strict: bool | None = None
@@ -63,7 +62,7 @@ class ResponsesJsonSchemaFormat(_Wire):
     """The Responses API's ``text.format`` of type ``json_schema`` (flat)."""
 
     type: Literal["json_schema"]
-    name: str = Field("output", pattern=TOOL_NAME)
+    name: str = Field("output", min_length=1, max_length=64)
     schema_: dict[str, Any] = Field(default_factory=lambda: {"type": "object"}, alias="schema")
     strict: bool | None = None
 
@@ -156,6 +155,6 @@ class AgUiMessage(_Wire):
 
 
 class AgUiTool(_Wire):
-    name: str = Field(..., pattern=TOOL_NAME)
+    name: str = Field(..., min_length=1, max_length=64)
     description: str | None = None
     parameters: dict[str, Any] | None = None

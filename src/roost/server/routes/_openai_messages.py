@@ -43,9 +43,11 @@ class UnsupportedParameter(RoostError):
 def media_block(url: str, kind: str) -> ImageBlock | AudioBlock:
     """An image from an ``https:``/``data:`` URL; data URLs are kept inline as base64."""
     cls = ImageBlock if kind == "image" else AudioBlock
-    if url.startswith("data:") and ";base64," in url:
+    if url.startswith("data:") and ";base64," in url.split(",", 1)[0] + ",":
         head, data = url[5:].split(";base64,", 1)
         return cls(data=data, media_type=head or None)
+    if url.startswith("data:"):  # not base64: the model gets the URL as it is
+        return cls(url=url)
     if not url.startswith(("https://", "http://")):
         raise UnsupportedParameter(
             "messages",

@@ -22,9 +22,11 @@ from starlette.routing import BaseRoute
 from roost.core import NotFound, RoostError
 from roost.server._http import json_response
 from roost.server.auth import Principal
+from roost.server.openapi import SSE_DATA
 from roost.server.router import Doc, api_route
 from roost.server.routes._a2a_common import owner_of
 from roost.server.routes._common import load_session
+from roost.server.routes._jsonrpc import check_envelope, envelope_model
 from roost.store.errors import SessionExists
 
 if TYPE_CHECKING:
@@ -32,6 +34,16 @@ if TYPE_CHECKING:
     from roost.store import SessionRecord
 
 CARD_PATH = "/.well-known/agent-card.json"
+A2A_METHODS = [
+    "SendMessage",
+    "SendStreamingMessage",
+    "GetTask",
+    "ListTasks",
+    "CancelTask",
+    "SubscribeToTask",
+    "GetExtendedAgentCard",
+]
+A2ACall = envelope_model("A2ACall", A2A_METHODS)
 
 
 class A2AUnavailable(RoostError):
@@ -90,6 +102,8 @@ def routes(services: Services) -> list[BaseRoute]:
 
     def rpc_handler(agent: str) -> Any:
         async def a2a_rpc(request: Request, principal: Principal) -> Response:
+            if (early := await check_envelope(request, A2ACall)) is not None:
+                return early
             return await bridge(agent).handle(request)  # type: ignore[no-any-return]
 
         return a2a_rpc
@@ -100,12 +114,16 @@ def routes(services: Services) -> list[BaseRoute]:
     )
     rpc_doc = Doc(
         "A2A JSON-RPC: SendMessage, SendStreamingMessage, GetTask, ListTasks, CancelTask",
-        body={"type": "object", "required": ["jsonrpc", "method"]},
+        body=A2ACall,
+        codes={"202": {"text/plain": {"schema": {"type": "string", "maxLength": 0}}}},
         response={
             "application/json": {"schema": {"type": "object", "required": ["jsonrpc"]}},
-            "text/event-stream": {"schema": {"type": "string"}},
+            **SSE_DATA,
         },
-        errors={"501": "a2a_unavailable (install roost[interop])"},
+        errors={
+            "422": "invalid_request (not a JSON-RPC 2.0 call of an A2A method)",
+            "501": "a2a_unavailable (install roost[interop])",
+        },
     )
     out: list[BaseRoute] = []
     names = list(services.agents)

@@ -27,6 +27,7 @@ from roost.core import NotFound, new_id
 from roost.server.auth import Principal
 from roost.server.engine.executor import PASS_THROUGH
 from roost.server.openai_wire import AgUiMessage, AgUiTool
+from roost.server.openapi import SSE_DATA
 from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_session
 from roost.server.routes._openai_messages import new_inputs, to_msgs
@@ -46,7 +47,7 @@ class RunAgentInput(_Out):
     model_config = ConfigDict(extra="allow")
     threadId: str = Field(..., min_length=1, max_length=200)
     runId: str | None = None
-    messages: list[AgUiMessage] = Field(default_factory=list)
+    messages: list[AgUiMessage] = Field(..., min_length=1)
     tools: list[AgUiTool] = Field(default_factory=list)
     state: Any = None
     context: list[Any] = Field(default_factory=list)
@@ -113,7 +114,7 @@ def routes(services: Services) -> list[BaseRoute]:
     doc = Doc(
         "AG-UI: run the agent, streamed as AG-UI events",
         body=RunAgentInput,
-        response={"text/event-stream": {"schema": {"type": "string"}}},
+        response=SSE_DATA,
         errors={"400": "unsupported_parameter, tool_name_conflict", "409": "session_busy"},
     )
     return [api_route(f"/ag-ui/{name}", handler(name), ["POST"], doc) for name in services.agents]

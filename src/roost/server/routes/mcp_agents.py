@@ -23,13 +23,27 @@ from starlette.routing import BaseRoute
 from roost.core import Msg, NotFound, RoostError
 from roost.server._http import json_response
 from roost.server.auth import Principal
+from roost.server.openapi import SSE_DATA
 from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_session, owned_sessions
+from roost.server.routes._jsonrpc import check_envelope, envelope_model
 
 if TYPE_CHECKING:
     from roost.server.services import Services
 
 PREFIX = "/mcp/agents/"
+MCP_METHODS = [
+    "initialize",
+    "notifications/initialized",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "notifications/cancelled",
+]
+McpCall = envelope_model("McpCall", MCP_METHODS)
 METADATA_PREFIX = "/.well-known/oauth-protected-resource"
 
 
@@ -231,8 +245,10 @@ def routes(services: Services) -> list[BaseRoute]:
 
     def mcp_handler(agent: str) -> Any:
         async def mcp_agent(request: Request, principal: Principal) -> Response:
+            if (early := await check_envelope(request, McpCall)) is not None:
+                return early
             app = await servers.app_for(agent)
-            return _Delegated(app)
+            return _Delegated(app, await request.body())
 
         return mcp_agent
 
@@ -253,12 +269,22 @@ def routes(services: Services) -> list[BaseRoute]:
 
     mcp_doc = Doc(
         "MCP streamable HTTP: the agent as a tool, its sessions as resources",
-        body={"type": "object", "required": ["jsonrpc", "method"]},
+        body=McpCall,
         response={
             "application/json": {"schema": {"type": "object"}},
-            "text/event-stream": {"schema": {"type": "string"}},
+            **SSE_DATA,
         },
-        errors={"401": "unauthorized (WWW-Authenticate names the resource metadata)"},
+        errors={
+            "401": "unauthorized (WWW-Authenticate names the resource metadata)",
+            "422": "invalid_request (not a JSON-RPC 2.0 call of an MCP method)",
+        },
+    )
+    mcp_doc = Doc(
+        mcp_doc.summary,
+        body=mcp_doc.body,
+        response=mcp_doc.response,
+        errors=mcp_doc.errors,
+        codes={"202": {"text/plain": {"schema": {"type": "string", "maxLength": 0}}}},
     )
     meta_doc = Doc(
         "OAuth protected-resource metadata of an agent's MCP server (RFC 9728)",
@@ -276,9 +302,21 @@ def routes(services: Services) -> list[BaseRoute]:
 class _Delegated(Response):
     """Hands the request to the MCP transport's ASGI app (it writes the response)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, body: bytes) -> None:
         self.app = app
+        self.pending: bytes | None = body
         self.background = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
+        # every MCP client accepts both; one that did not say so gets them anyway
+        # rather than a 406 (the body was read by the envelope check: replayed here)
+        headers = [(k, v) for k, v in scope["headers"] if k != b"accept"]
+        headers.append((b"accept", b"application/json, text/event-stream"))
+
+        async def replay() -> dict[str, Any]:
+            if self.pending is not None:
+                body, self.pending = self.pending, None
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # type: ignore[no-any-return]  # then: the disconnect
+
+        await self.app({**scope, "headers": headers}, replay, send)

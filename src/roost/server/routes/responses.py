@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import ConfigDict, Field, StrictBool
 from starlette.requests import Request
@@ -53,7 +53,7 @@ class ResponseCreate(_Out):
 
     model_config = ConfigDict(extra="allow")
     model: str
-    input: str | list[ResponsesItem] = Field(..., min_length=1)
+    input: Annotated[str, Field(min_length=1)] | Annotated[list[ResponsesItem], Field(min_length=1)]
     instructions: str | None = None
     previous_response_id: str | None = None
     stream: StrictBool = False
