@@ -214,6 +214,8 @@ def processes() -> Iterator[list[ServerProcess]]:
 
 # -- a fake OpenAI-compatible model server (a real HTTP server on loopback) --------------
 FAKE_REPLY = ["The capital ", "of France ", "is Paris."]
+FAKE_TRACEPARENTS: list[str] = []
+"""The ``traceparent`` header of every request the fake model server received."""
 
 
 def fake_openai_app() -> Any:
@@ -225,6 +227,7 @@ def fake_openai_app() -> Any:
 
     async def completions(request: Request) -> Response:
         body = await request.json()
+        FAKE_TRACEPARENTS.append(request.headers.get("traceparent", ""))
         usage = {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}
         base = {"id": "chatcmpl-fake", "created": 0, "model": body.get("model", "fake")}
         if not body.get("stream"):

@@ -26,6 +26,11 @@ PUBLIC = {
     "/healthz",
     "/readyz",
     "/v1/public",
+    "/.well-known/agent-card.json",  # A2A cards say how to authenticate
+    "/a2a/echo/.well-known/agent-card.json",
+    "/.well-known/oauth-protected-resource/mcp/agents/echo",  # how MCP clients authenticate
+    "/a2a/echo@v2/.well-known/agent-card.json",  # a version of an agent is an agent
+    "/.well-known/oauth-protected-resource/mcp/agents/echo@v2",
     "/",
     "/console",
     "/console/{page:path}",
@@ -305,6 +310,13 @@ def _request(
     if (method, template) == ("POST", "/v1/chat/completions"):
         headers["x-session-id"] = res.session
         body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+    elif template.startswith("/mcp/agents/"):
+        headers["accept"] = "application/json, text/event-stream"
+        body = {"jsonrpc": "2.0", "id": 1, "method": "resources/list"}
+    elif method == "POST" and template.startswith("/a2a/"):
+        body = {"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {}}
+    elif method == "POST" and template.startswith("/ag-ui/"):
+        body = {"threadId": "t", "messages": [{"role": "user", "content": "hi"}]}
     elif method == "POST":
         body = {
             "/v1/sessions/{session_id}/runs": {"input": "hi", "stream": False},
@@ -322,6 +334,7 @@ def _request(
             "/v1/releases/{agent}/weights": {"weights": {"v2": 100}},
             "/v1/releases/{agent}/promote": {"version": "v2"},
             "/v1/audit/holds": {"user_id": "nobody", "reason": "matrix"},
+            "/v1/responses": {"model": "echo", "input": "hi"},
         }.get(template, {})
     elif method == "PUT" and body is None:
         body = {"/v1/secrets/{name}": {"value": "matrix-secret-value"}}.get(template, {})

@@ -13,8 +13,8 @@ from roost.models import ScriptedModel
 from roost.server import AgentApp, AgentContext
 
 
-def make_app() -> tuple[AgentApp, list[ScriptedModel]]:
-    app = AgentApp("helper", admin_key=ADMIN_KEY)
+def make_app(**kw: Any) -> tuple[AgentApp, list[ScriptedModel]]:
+    app = AgentApp("helper", admin_key=ADMIN_KEY, **kw)
     models: list[ScriptedModel] = []
 
     @app.agent
@@ -47,6 +47,7 @@ def test_non_streaming_completion_has_openai_shape(served):
     assert body["choices"][0]["message"] == {
         "role": "assistant",
         "content": "Paris is the capital.",
+        "refusal": None,
     }
     assert body["choices"][0]["finish_reason"] == "stop"
     assert (
@@ -118,8 +119,8 @@ def test_session_header_continues_a_conversation_with_only_the_last_message(serv
     assert seen.count("Capital of France?") == 1
 
 
-def test_user_field_maps_to_a_stable_session(served):
-    app, _ = make_app()
+def test_user_field_maps_to_a_stable_session_when_the_app_opts_in(served):
+    app, _ = make_app(openai_user_sessions=True)
     s = served(app)
     with s.client() as c:
         a = c.post(

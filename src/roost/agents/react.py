@@ -13,12 +13,15 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from roost.agents import _decision as decision
+from roost.agents import _tracing as otel
+from roost.agents import client_tools
 from roost.agents._endings import Endings
 from roost.agents._guidance import ToolFilter, language_ask, language_note, latest_user_text
 from roost.agents._state import ReplyState, as_msgs, call_key
@@ -301,6 +304,12 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
                 if output_model is not None:
                     return await self._structured_output(st, emit, assistant, output_model)
                 return self._with_answer(st, emit, assistant)
+            handoff = client_tools.client_calls(self.toolkit, calls)
+            if handoff:  # the client runs these: the reply ends with them open (0230)
+                own = [c for c in calls if c not in handoff]
+                if own:
+                    await self._run_tools(st, emit, own)
+                return client_tools.handed_off(assistant, handoff)
             force_answer = await self._run_tools(st, emit, calls)
         # out of iterations: one last call that must answer
         st.iterations += 1
@@ -445,12 +454,17 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
             "gen_ai.provider.name": getattr(self.model, "provider", "unknown"),
             "gen_ai.request.model": model_name,
             "gen_ai.agent.name": self.name,
+            **otel.server_attributes(self.model),
             **st.ctx_attrs,
         }
         decision_mode = self.tool_mode == "decision"
         streamer = decision.AnswerStreamer() if decision_mode else None
         response: ModelResponse | None = None
-        with start_span(f"chat {model_name}", attrs) as span:
+        started = time.perf_counter()
+        with (
+            otel.model_call_metrics(attrs, started) as outcome,
+            start_span(f"chat {model_name}", attrs, client=True) as span,
+        ):
             recording = span.is_recording()  # content is only worth rendering for a real span
             if recording and capture_content():
                 span.add_event(
@@ -479,17 +493,19 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
             if response is None:
                 raise RoostError(f"model '{model_name}' ended its stream without a response")
             st.usage = st.usage + response.usage
+            outcome.append(response)
             span.set_attribute("gen_ai.usage.input_tokens", response.usage.input_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", response.usage.output_tokens)
+            span.set_attribute(
+                "gen_ai.response.id", response.msg.metadata.get("response_id") or response.msg.id
+            )
             if response.model:
                 span.set_attribute("gen_ai.response.model", response.model)
-            if response.stop_reason:
-                span.set_attribute("gen_ai.response.finish_reasons", [response.stop_reason])
+            finish = otel.finish_reason(response.stop_reason)
+            span.set_attribute("gen_ai.response.finish_reasons", [finish])
             if recording and capture_content():
-                span.add_event(
-                    "gen_ai.output.messages",
-                    {"gen_ai.output.messages": response.msg.model_dump_json()},
-                )
+                out = json.dumps(otel.genai_messages([response.msg], finish), ensure_ascii=False)
+                span.add_event("gen_ai.output.messages", {"gen_ai.output.messages": out})
         # the call itself, for whoever records what the model was asked (the audit trail)
         sent = jsontext.encode([m.model_dump(mode="json", exclude_none=True) for m in msgs])
         response.prompt_digest = "sha256:" + hashlib.sha256(sent.encode()).hexdigest()
@@ -555,7 +571,5 @@ def _new_input_json(msgs: list[Msg]) -> str:
             start = i + 1
             break
     new = msgs[start:] if start else msgs
-    text = json.dumps(
-        [m.model_dump(mode="json", exclude_none=True) for m in new], ensure_ascii=False
-    )
+    text = json.dumps(otel.genai_messages(new), ensure_ascii=False)  # semconv parts schema
     return text if len(text) <= _CONTENT_CAP else text[:_CONTENT_CAP] + "…[truncated]"

@@ -138,6 +138,7 @@ class HttpChatModel(BaseChatModel):
         """POST ``body`` and yield the streaming response; HTTP errors become typed errors."""
         poster = self._fast()
         headers = {**self.extra_headers, **headers}
+        inject_trace_context(headers)
         response: StreamedResponse
         if poster is not None:
             with self.translate_errors():
@@ -260,3 +261,15 @@ def _error_text(raw: bytes) -> str:
         if isinstance(message, dict):
             message = message.get("message", message)
     return str(message)[:_MAX_ERROR_TEXT]
+
+
+def inject_trace_context(headers: dict[str, str]) -> None:
+    """Add the current span's W3C ``traceparent``/``tracestate``, so the model server's
+    trace joins the caller's (nothing when no span is recording)."""
+    from opentelemetry import trace
+
+    if not trace.get_current_span().get_span_context().is_valid:
+        return
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    TraceContextTextMapPropagator().inject(headers)

@@ -196,6 +196,8 @@ class OpenAIChatModel(HttpChatModel):
             )
         yield acc.add_usage(self.priced(usage), self.model_name)
         self.finish_metadata(acc.msg, estimated=estimated)
+        if parsed.response_id:
+            acc.msg.metadata["response_id"] = parsed.response_id
         yield acc.response(_STOP_REASONS.get(stop or "", stop or "end_turn"), self.model_name)
 
 
@@ -213,6 +215,7 @@ class _PendingToolCall:
 @dataclass
 class _StreamState:
     calls: dict[int, _PendingToolCall] = field(default_factory=dict)
+    response_id: str | None = None
     usage: Usage | None = None
     finish_reason: str | None = None
     done: bool = False
@@ -291,6 +294,8 @@ async def _parse_stream(
             raise bad_chunk(provider, data, "not an object")
         if chunk.get("error"):
             raise _stream_error(chunk["error"], provider)
+        if state.response_id is None and isinstance(chunk.get("id"), str):
+            state.response_id = chunk["id"]  # gen_ai.response.id of the chat span
         try:
             if chunk.get("usage"):
                 state.usage = _usage(chunk["usage"])
@@ -326,6 +331,8 @@ def _parse_completion(raw: bytes, acc: StreamAccumulator, provider: str) -> _Str
         if data.get("error"):
             raise _stream_error(data["error"], provider)
         state = _StreamState(done=True)
+        if isinstance(data.get("id"), str):
+            state.response_id = data["id"]
         if data.get("usage"):
             state.usage = _usage(data["usage"])
         choice = data["choices"][0]

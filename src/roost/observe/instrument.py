@@ -22,11 +22,18 @@ from roost.core.settings import get_settings
 from roost.observe.alert_evaluator import AlertEvaluator
 from roost.observe.alerts import AlertRule, builtin_rules, load_rules
 from roost.observe.cost import CostCalculator
+from roost.observe.genai_metrics import GenAIPrometheusCollector, setup_genai_metrics
 from roost.observe.metrics import RoostMetrics
 from roost.observe.notifiers import LogNotifier, Notifier, WebhookNotifier
 from roost.observe.observer import MetricsObserver
 from roost.observe.run_spans import RunSpanObserver
-from roost.observe.tracing import current_provider, setup_tracing, shutdown_tracing
+from roost.observe.tracing import (
+    _otlp_from_env,
+    current_provider,
+    service_resource,
+    setup_tracing,
+    shutdown_tracing,
+)
 from roost.observe.usage import StoreUsageSource
 
 log = logging.getLogger("roost.observe")
@@ -93,6 +100,7 @@ class Observability:
             provider = self.provider
             # the trace route flushes the spans of a run that just ended first
             app.services.flush_traces = lambda: provider.force_flush(5000)
+        self._start_genai_metrics(app)
         self.probes.append(self._probe_store)
         self.probes.append(self._probe_queue)
         self.evaluator = AlertEvaluator(
@@ -105,6 +113,16 @@ class Observability:
         self._probe_task = asyncio.get_running_loop().create_task(
             self._loop(), name="roost-observe"
         )
+
+    def _start_genai_metrics(self, app: Any) -> None:
+        """GenAI client metrics: OTLP when configured, and on this app's ``/metrics``."""
+        endpoint, protocol = _otlp_from_env()
+        resource = service_resource(getattr(app, "name", "roost"))
+        reader = setup_genai_metrics(
+            resource, self.otlp_endpoint or endpoint, protocol or "http/protobuf"
+        )
+        if reader is not None and self.metrics is not None:
+            self.metrics.registry.register(GenAIPrometheusCollector(reader))  # type: ignore[arg-type]
 
     def watch_sandbox_manager(self, manager: Any) -> None:
         """Meter a ``SandboxManager``: acquisitions by result, warm pool size per type."""

@@ -352,6 +352,14 @@ def _otlp_from_env() -> tuple[str | None, str | None]:
     return endpoint or None, protocol or None
 
 
+def service_resource(service_name: str) -> Resource:
+    """The resource of Roost's telemetry: ``OTEL_SERVICE_NAME`` (and
+    ``OTEL_RESOURCE_ATTRIBUTES``) win over the app's name, as OTel users expect."""
+    if os.environ.get("OTEL_SERVICE_NAME", "").strip():
+        return Resource.create({})
+    return Resource.create({"service.name": service_name})
+
+
 def setup_tracing(
     *,
     store: Any = None,
@@ -395,7 +403,7 @@ def setup_tracing(
         from roost.observe.cost import CostCalculator
 
         cost_fn = CostCalculator().cost_fn
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider = TracerProvider(resource=service_resource(service_name))
     provider.add_span_processor(RunContextSpanProcessor())
     wants_content = False
     if store is not None:

@@ -64,6 +64,7 @@ class AgentApp:
         store_schema: str | None = None,
         description: str = "",
         observe: bool = True,
+        openai_user_sessions: bool = False,
     ) -> None:
         if busy_policy not in ("reject", "enqueue", "interrupt"):
             raise ConfigError(
@@ -94,6 +95,7 @@ class AgentApp:
             metrics_public=metrics_public,
             flush_interval=flush_interval,
             keepalive_interval=keepalive_interval,
+            openai_user_sessions=openai_user_sessions,
         )
         self.name, self.description, self.admin_key = name, description, admin_key
         self.store_url, self.store_schema, self.auth_enabled = store_url, store_schema, auth
@@ -128,6 +130,10 @@ class AgentApp:
         public = {"/healthz", "/readyz"} | {e.path for e in self.endpoints if e.public}
         if self.config.metrics_public:
             public.add("/metrics")
+        from roost.server.routes.a2a import card_paths  # agent cards say how to authenticate
+        from roost.server.routes.mcp_agents import metadata_paths
+
+        public |= card_paths(list(self.agents)) | metadata_paths(list(self.agents))
         return frozenset(public)
 
     # -- what the app runs on, once started ------------------------------------------

@@ -29,3 +29,6 @@ class AppConfig:
     metrics_public: bool = False
     flush_interval: float = 0.25
     keepalive_interval: float = 15.0
+    openai_user_sessions: bool = False
+    """OpenAI's ``user`` field picks a stable session per (key, user, agent); off, it only
+    labels the run and each request without ``X-Session-ID`` is a new conversation."""

@@ -45,6 +45,8 @@ def wrap(router: Router, services: Services) -> Callable[..., Awaitable[None]]:
                 "last-event-id",
                 "x-api-key",
                 "x-session-id",
+                "traceparent",
+                "tracestate",
             ],
             allow_credentials=True,
             expose_headers=["x-run-id", "x-session-id", "retry-after"],
@@ -124,7 +126,16 @@ class ServiceMiddleware:
                 scope["roost.principal"] = PUBLIC if public else ANONYMOUS
             scope["roost.headers"] = headers
             scope["roost.quotas"] = services.quotas
-            await self.app(scope, receive_limited, send_wrapper)
+            if "traceparent" in headers:  # the caller's trace continues here (runs inherit it)
+                from roost.observe.propagation import join_caller_trace, leave_caller_trace
+
+                token = join_caller_trace(headers)
+                try:
+                    await self.app(scope, receive_limited, send_wrapper)
+                finally:
+                    leave_caller_trace(token)
+            else:
+                await self.app(scope, receive_limited, send_wrapper)
         except Exception as exc:
             if started[0]:
                 log.exception(
@@ -141,6 +152,13 @@ class ServiceMiddleware:
             if isinstance(err, MethodNotAllowed):  # what every route on this path allows
                 allowed = _allowed(self.app, scope)
                 extra.append((b"allow", ", ".join(allowed).encode()))
+            if err.status == 401 and scope["path"].startswith("/mcp/agents/"):
+                # MCP clients discover how to authenticate from this header (MCP auth spec)
+                from roost.server.routes.mcp_agents import www_authenticate
+
+                host = _headers(scope).get("host", "localhost")
+                hint = www_authenticate(scope["path"], f"{scope.get('scheme', 'http')}://{host}")
+                extra.append((b"www-authenticate", (hint or "Bearer").encode("latin-1")))
             if isinstance(err, RateLimited):
                 extra.append((b"retry-after", str(err.details.get("retry_after", 1)).encode()))
             run_id = err.details.get("run_id")

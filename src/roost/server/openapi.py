@@ -276,23 +276,13 @@ def _run_create(props: dict[str, Any], ref: Any) -> None:
 
 def _chat_completion(props: dict[str, Any], ref: Any) -> None:
     none = {"type": "null"}
-    for name in ("tools", "functions"):  # an empty list only: the agent has its own tools
-        props[name] = {"anyOf": [{"type": "array", "maxItems": 0}, none]}
+    # client tools and response formats are declared by their models (openai_wire.py);
+    # forcing a tool ("required", a name) is accepted only with client tools: not said here
     for name in ("tool_choice", "function_call"):
         props[name] = {"enum": ["none", "auto", None]}
     props["n"] = {"enum": [1, None]}
     props["logprobs"] = {"enum": [False, None]}
     props["top_logprobs"] = {"enum": [0, None]}
-    props["response_format"] = {
-        "anyOf": [
-            none,
-            {
-                "type": "object",
-                "properties": {"type": {"const": "text"}},
-                "additionalProperties": JSON_ANY,
-            },
-        ]
-    }
     props["modalities"] = {"anyOf": [none, {"type": "array", "items": {"const": "text"}}]}
     props["audio"] = props["web_search_options"] = none
 

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from roost.core import ContentBlock, Msg, TextBlock, Usage
 from roost.core.jsontext import dumps
+from roost.server.openai_wire import ChatTool, ContentPart, FunctionDef, ResponseFormat, ToolCallIn
 
 MAX_METADATA_BYTES = 16_384
 """Metadata is stored with its session, run or message and sent back with every listing
@@ -225,9 +226,22 @@ class TaskOut(_Out):
 class ChatMessageIn(_Out):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_call_id: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+
+
+def forced_tool(choice: Any) -> str | None:
+    """``"required"`` or the forced function's name from an OpenAI ``tool_choice``."""
+    if choice == "required":
+        return "required"
+    if isinstance(choice, dict):
+        inner = choice.get("function")
+        fn: dict[str, Any] = inner if isinstance(inner, dict) else choice
+        name = fn.get("name")
+        return name if isinstance(name, str) and name else None
+    return None
 
 
 _OWN_TOOLS = "the agent behind this endpoint calls its own server-side tools"
@@ -239,7 +253,8 @@ class ChatCompletionCreate(_Out):
     Options that only tune generation (``temperature``, ``max_tokens``, ``seed`` …) are
     accepted and ignored: the agent owns its model settings. Options whose effect the
     client relies on (client-side ``tools``, ``n`` > 1, JSON ``response_format`` …) are
-    declared here so :meth:`unsupported` can refuse them rather than silently ignore them.
+    declared here so :meth:`unsupported` can refuse them rather than silently ignore them;
+    client ``tools`` and ``response_format`` are honoured (decision 0230).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -248,12 +263,12 @@ class ChatCompletionCreate(_Out):
     stream: StrictBool = False
     user: str | None = None
     stream_options: dict[str, Any] | None = None
-    tools: list[Any] | None = None
-    functions: list[Any] | None = None
+    tools: list[ChatTool] | None = None
+    functions: list[FunctionDef] | None = None
     tool_choice: Any = None
     function_call: Any = None
     n: int | None = None
-    response_format: dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
     logprobs: StrictBool | None = None
     top_logprobs: int | None = None
     modalities: list[str] | None = None
@@ -261,35 +276,28 @@ class ChatCompletionCreate(_Out):
     web_search_options: Any = None
 
     def unsupported(self) -> tuple[str, str] | None:
-        """The first option this endpoint cannot honour, as ``(field, why)``, else ``None``."""
-        if self.tools:
-            return "tools", (
-                f"client-side tools are not supported: {_OWN_TOOLS} and never returns "
-                "tool calls to the client; remove 'tools'"
-            )
-        if self.functions:
-            return "functions", (
-                f"client-side functions are not supported: {_OWN_TOOLS} and never "
-                "returns function calls to the client; remove 'functions'"
-            )
+        """The first option this endpoint cannot honour, as ``(field, why)``, else ``None``.
+
+        Client ``tools`` pass through (decision 0230) and ``response_format`` maps to the
+        agent's structured output; forcing a tool call is not offered.
+        """
         for name in ("tool_choice", "function_call"):
             choice = getattr(self, name)
-            if choice is not None and choice not in ("none", "auto"):
-                shown = choice if isinstance(choice, str) else "a named function"
+            if choice is None or choice in ("none", "auto"):
+                continue
+            forced = forced_tool(choice)
+            client = {t.function.name for t in self.tools or []} | {
+                f.name for f in self.functions or []
+            }
+            if forced is None or (forced != "required" and forced not in client) or not client:
                 return name, (
-                    f"{name}={shown!r} is not supported: {_OWN_TOOLS}; only 'none' and "
-                    "'auto' are accepted"
+                    f"{name}={choice!r} is not supported: only 'none', 'auto', and 'required' "
+                    "or a named function among the client's own tools are accepted"
                 )
         if self.n is not None and self.n != 1:
             return "n", (
                 f"n={self.n} is not supported: an agent run gives one answer; send n=1 "
                 "(or leave it out) and make several requests for several answers"
-            )
-        kind = (self.response_format or {}).get("type", "text")
-        if kind != "text":
-            return "response_format", (
-                f"response_format of type {kind!r} is not supported: the agent decides "
-                "the format of its reply; ask for it in the prompt"
             )
         if self.logprobs or self.top_logprobs:
             field = "logprobs" if self.logprobs else "top_logprobs"

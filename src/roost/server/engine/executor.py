@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from roost.agents.client_tools import prepare_run
 from roost.core import (
     ApprovalNotFound,
     ApprovalRequired,
@@ -56,6 +57,9 @@ if TYPE_CHECKING:
     from roost.server.registry import Agents, AgentSpec
     from roost.server.sessions import SessionCache
     from roost.store import RunRecord, SessionLocks, SessionRecord, Store
+
+PASS_THROUGH = "pass_through"
+"""Run metadata key of the client's per-run options (``prepare_run``)."""
 
 log = logging.getLogger("roost.server.runs")
 
@@ -344,6 +348,8 @@ class RunExecutor:
             if self.run_scope is not None:
                 await self.run_scope(h.info.tenant_id)
             h.agent = await self.agents.build(h.spec, ctx)
+            if PASS_THROUGH in h.info.metadata:  # a protocol client's tools / schema (0230)
+                prepare_run(h.agent, h.info.metadata[PASS_THROUGH], h.inputs)
             stream = h.agent.reply(h.inputs if len(h.inputs) > 1 else h.inputs[0])
             if h.cancel_reason is not None:  # canceled while the agent was being built:
                 h.agent.interrupt(h.cancel_reason)  # (an idle agent ignores an interrupt)

@@ -14,13 +14,17 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
     """The app's routes, then ``extra`` (other layers')."""
     from roost.server import console
     from roost.server.routes import (
+        a2a,
+        ag_ui,
         alerts,
         audit,
         custom,
         health,
         keys,
         knowledge,
+        mcp_agents,
         openai_compat,
+        responses,
         run_list,
         runs,
         secrets,
@@ -43,10 +47,14 @@ def build_router(services: Services, extra: list[BaseRoute]) -> Router:
         tenants,
         secrets,
         openai_compat,
+        responses,
         tasks,
         knowledge,
         alerts,
         audit,
+        a2a,
+        mcp_agents,
+        ag_ui,
         custom,
         console,
     ):

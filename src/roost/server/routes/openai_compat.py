@@ -1,11 +1,13 @@
 """OpenAI-compatible ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
 ``model`` names the agent. The conversation is a Roost session: ``X-Session-ID`` picks
-it, else the ``user`` field maps to a stable session per (key, user, agent), else each
-call gets a new session. When the session already exists only the last user message is
-new input (OpenAI clients resend the history); a new session is seeded with them all.
-Options the agent cannot honour (client-side ``tools``, ``n`` > 1 …) are refused with 400
-``unsupported_parameter`` instead of being ignored (see ``ChatCompletionCreate``).
+it, else each call gets a new session seeded with the messages sent (OpenAI clients
+resend the history); ``user`` only labels the run unless the app opts into
+``openai_user_sessions``. In an existing session only the messages after the last
+assistant one are new input. Client ``tools`` pass through: the agent's model sees them
+and their calls come back as ``tool_calls`` while the agent's own tools run on the server;
+``response_format`` becomes the agent's structured output (decision 0230). Options the
+agent cannot honour (``n`` > 1, logprobs …) are refused with 400 ``unsupported_parameter``.
 """
 
 from __future__ import annotations
@@ -15,19 +17,30 @@ import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from roost.core import Conflict, InvalidRequest, Msg, NotFound, RoostError, error_from_dict
+from roost.core import Conflict, InvalidRequest, NotFound, RoostError, error_from_dict
 from roost.server._http import error_body, json_response, parse_body
 from roost.server.auth import Principal
+from roost.server.engine.executor import PASS_THROUGH
 from roost.server.openapi import NON_BLANK, SSE_DATA, header
 from roost.server.router import Doc, api_route
 from roost.server.routes._common import load_session
-from roost.server.schemas import ChatCompletionCreate, ChatMessageIn
+from roost.server.routes._openai_messages import (
+    UnsupportedParameter,
+    client_tool_specs,
+    new_inputs,
+    openai_tool_calls,
+    output_schema,
+    pending_calls,
+    to_msgs,
+)
+from roost.server.schemas import ChatCompletionCreate, forced_tool
 from roost.server.sse import EventStreamResponse, LastFrames, sse_data
 from roost.store.errors import SessionExists
 
@@ -36,41 +49,6 @@ if TYPE_CHECKING:
     from roost.store import RunRecord, SessionRecord
 
 _FINISH = {"run.completed": "stop", "run.canceled": "stop", "run.failed": "stop"}
-
-
-class UnsupportedParameter(RoostError):
-    """A request option this endpoint does not provide, which the client would rely on."""
-
-    code = "unsupported_parameter"
-    status = 400
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(message, hint=f"remove {param!r} from the request")
-        self.param = param
-
-    def to_dict(self) -> dict[str, Any]:
-        # ``param`` and ``type`` as OpenAI sends them: SDKs expose them on the exception
-        # (``openai.BadRequestError.param``)
-        return {**super().to_dict(), "param": self.param, "type": "invalid_request_error"}
-
-
-def _text(message: ChatMessageIn) -> str:
-    if message.content is None:
-        return ""
-    if isinstance(message.content, str):
-        return message.content
-    return "".join(str(p.get("text", "")) for p in message.content if p.get("type") == "text")
-
-
-def to_msgs(messages: list[ChatMessageIn]) -> list[Msg]:
-    out = []
-    for m in messages:
-        role = {"developer": "system", "function": "tool"}.get(m.role, m.role)
-        if role == "tool":
-            out.append(Msg.user(f"[tool {m.tool_call_id or m.name or ''} result] {_text(m)}"))
-        else:
-            out.append(Msg(role=role, content=_text(m), name=m.name))  # type: ignore[arg-type]
-    return out
 
 
 class SessionAgentMismatch(Conflict):
@@ -117,7 +95,7 @@ def routes(services: Services) -> list[BaseRoute]:
                         hint=f"send model={session.agent!r}, or another X-Session-ID",
                     )
                 return session, True
-        elif body.user:
+        elif body.user and services.config.openai_user_sessions:
             sid = _session_id_for(principal, body.user, agent)
         if sid is not None:
             try:
@@ -147,28 +125,37 @@ def routes(services: Services) -> list[BaseRoute]:
             raise UnsupportedParameter(*problem)
         spec = services.agents.spec(body.model)
         msgs = to_msgs(body.messages)
-        users = [m for m in msgs if m.role == "user"]
+        options = pass_through(body.tools, body.functions, body.tool_choice, body.response_format)
         session, existed = await resolve_session(request, principal, body, spec.name)
-        # the history is resent: an existing conversation takes its last user message
-        inputs = [users[-1]] if existed and users else msgs
-        handle = await services.executor.start(session, inputs)
+        inputs = new_inputs(msgs) if existed else msgs
+        metadata: dict[str, Any] = {"source": "openai"}
+        if body.user:
+            metadata["user"] = body.user  # a label (OpenAI's abuse-monitoring id)
+        if options:
+            metadata[PASS_THROUGH] = options
+        handle = await services.executor.start(session, inputs, metadata=metadata)
         completion_id = "chatcmpl-" + handle.id
         created = int(time.time())
         headers = {"x-session-id": session.id, "x-run-id": handle.id}
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return EventStreamResponse(
-                _chunks(services, handle.id, completion_id, created, spec.name, include_usage),
-                headers,
-            )
+            head = _Head(completion_id, created, spec.name, "output_schema" in options)
+            return EventStreamResponse(_chunks(services, handle.id, head, include_usage), headers)
         await handle.done.wait()
         run = await services.store.get_run(handle.id)
         if run.status == "failed":
-            err = error_from_dict(
+            raise error_from_dict(
                 {"code": run.error_code or "internal_error", "message": run.error_message or ""}
             )
-            raise err
+        calls = pending_calls(handle.final)
         text = handle.final.text if handle.final is not None else ""
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text or (None if calls else ""),
+            "refusal": None,
+        }
+        if calls:
+            message["tool_calls"] = openai_tool_calls(calls)
         return json_response(
             {
                 "id": completion_id,
@@ -178,8 +165,8 @@ def routes(services: Services) -> list[BaseRoute]:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
+                        "message": message,
+                        "finish_reason": "tool_calls" if calls else "stop",
                         "logprobs": None,
                     }
                 ],
@@ -205,7 +192,8 @@ def routes(services: Services) -> list[BaseRoute]:
         response=completion,
         params=(header("X-Session-ID", "the conversation (docs/api.md)", NON_BLANK),),
         errors={
-            "400": "unsupported_parameter (an option the agent cannot honour)",
+            "400": "unsupported_parameter (an option the agent cannot honour), "
+            "tool_name_conflict, pass_through_unsupported",
             "404": "agent_not_found (model names no agent)",
             "409": "session_busy, session_agent_mismatch",
         },
@@ -221,51 +209,105 @@ def routes(services: Services) -> list[BaseRoute]:
     ]
 
 
-_DONE = b"data: [DONE]\n\n"
+def pass_through(
+    tools: list[Any] | None,
+    functions: list[Any] | None,
+    tool_choice: Any,
+    response_format: Any,
+) -> dict[str, Any]:
+    """The run options for :func:`roost.agents.client_tools.prepare_run` (``{}``: none)."""
+    options: dict[str, Any] = {}
+    specs = client_tool_specs(tools, functions)
+    if specs:
+        options["tools"] = specs
+        forced = forced_tool(tool_choice)
+        if forced is not None and forced != "required" and forced not in {s["name"] for s in specs}:
+            raise UnsupportedParameter(
+                "tool_choice", f"tool_choice names {forced!r}, which is not among the tools sent"
+            )
+        if forced is not None:
+            options["tool_choice"] = forced
+    schema = output_schema(response_format)
+    if schema is not None:
+        options["output_schema"] = schema
+    return options
 
 
-async def _chunks(
-    services: Services, run_id: str, cid: str, created: int, model: str, include_usage: bool
-) -> AsyncIterator[bytes]:
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+@dataclass(frozen=True)
+class _Head:
+    """What every chunk of one completion repeats."""
+
+    id: str
+    created: int
+    model: str
+    structured: bool
+    """Text is sent once, at the end: structured output may take a second model call."""
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return sse_data(
             json.dumps(
                 {
-                    "id": cid,
+                    "id": self.id,
                     "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
+                    "created": self.created,
+                    "model": self.model,
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
                 },
                 separators=(",", ":"),
             )
         )
 
-    yield chunk({"role": "assistant", "content": ""})
+
+_DONE = b"data: [DONE]\n\n"
+
+
+def _ending(head: _Head, env: dict[str, Any]) -> list[bytes]:
+    """The chunks of a finished run: structured text, client tool calls, finish reason."""
+    out = []
+    output = env.get("output")
+    if head.structured and output:
+        text = "".join(
+            b.get("text", "") for b in output.get("content", []) if b.get("type") == "text"
+        )
+        out.append(head.chunk({"content": text}))
+    calls = pending_calls(output) if output else []
+    if calls:
+        deltas = [{"index": i, **c} for i, c in enumerate(openai_tool_calls(calls))]
+        out.append(head.chunk({"tool_calls": deltas}))
+    out.append(head.chunk({}, "tool_calls" if calls else "stop"))
+    return out
+
+
+async def _chunks(
+    services: Services, run_id: str, head: _Head, include_usage: bool
+) -> AsyncIterator[bytes]:
+    yield head.chunk({"role": "assistant", "content": ""})
     async with contextlib.aclosing(services.executor.follow(run_id, 0)) as batches:
         async for batch in batches:
             out = []
             for _seq, type_, text in batch:
                 if type_ == "text.delta":
-                    out.append(chunk({"content": json.loads(text)["delta"]}))
+                    if not head.structured:
+                        out.append(head.chunk({"content": json.loads(text)["delta"]}))
                 elif type_ == "run.failed":
                     env = json.loads(text)
                     err = RoostError(env.get("message", "the run failed"))
                     err.code = env.get("code", "internal_error")  # type: ignore[misc]
                     out.append(sse_data(json.dumps(error_body(err))))
                 elif type_ in _FINISH:
-                    out.append(chunk({}, _FINISH[type_]))
+                    env = json.loads(text)
+                    out.extend(_ending(head, env))
                     if include_usage:
-                        usage = json.loads(text).get("usage") or {}
+                        usage = env.get("usage") or {}
                         i, o = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
                         out.append(
                             sse_data(
                                 json.dumps(
                                     {
-                                        "id": cid,
+                                        "id": head.id,
                                         "object": "chat.completion.chunk",
-                                        "created": created,
-                                        "model": model,
+                                        "created": head.created,
+                                        "model": head.model,
                                         "choices": [],
                                         "usage": {
                                             "prompt_tokens": i,
