@@ -43,7 +43,7 @@ PAGES: dict[str, str] = {
     "evals": "/v1/evals",
 }
 """Console page → the API path (prefix) it reads. A page is offered when the server has a
-``GET`` route under it that the signed-in key may call (admin routes to admins only), so
+``GET`` route under it that the signed-in key may call (the permission table says), so
 pages of APIs added later (audit, tenants, secrets, evaluation) appear once they land."""
 
 SECURITY_HEADERS = {
@@ -78,17 +78,19 @@ def _file_response(request: Request, name: str, cache: str) -> Response:
 
 def pages_for(principal: Principal, routes: list[BaseRoute]) -> list[str]:
     """The console pages whose API this principal may call on this server."""
-    readable: list[tuple[str, bool]] = []
+    served: dict[str, bool] = {}
     for route in routes:
         if isinstance(route, Route) and "GET" in (route.methods or ()):
             doc = getattr(route, "roost_doc", None)
-            readable.append((route.path, bool(doc is not None and doc.admin)))
+            # the permission table decides, as the router will when the page calls it
+            served[route.path] = doc is None or principal.allows(doc.needs)
     out = []
     for page, prefix in PAGES.items():
-        if any(
-            (path == prefix or path.startswith(prefix + "/")) and (principal.is_admin or not admin)
-            for path, admin in readable
-        ):
+        if prefix in served:  # the page's own listing decides
+            offered = served[prefix]
+        else:
+            offered = any(ok for path, ok in served.items() if path.startswith(prefix + "/"))
+        if offered:
             out.append(page)
     return out
 
