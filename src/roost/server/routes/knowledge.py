@@ -73,7 +73,12 @@ class KnowledgeBaseCreate(BaseModel):
             "then": {"required": ["base_url"]},
         },
     )
-    name: str = Field(min_length=1, max_length=200)
+    # no control characters, and something besides spaces (names are stripped)
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f\x85\u2028\u2029]*[^\s\x00-\x1f\x7f\x85\u2028\u2029][^\x00-\x1f\x7f\x85\u2028\u2029]*$",
+    )
     embedder: str = Field(
         "local",
         pattern=r"^(local|local:all-MiniLM-L6-v2|openai:[\x21-\x7e]{1,200})$",
