@@ -153,6 +153,13 @@ class RecordedTools:
     def __contains__(self, name: object) -> bool:
         return self.source is not None and name in self.source
 
+    def get(self, name: str) -> Any:
+        """The live tool of that name (its spec and source; the agent asks whether the
+        client runs it)."""
+        if self.source is None:
+            raise KeyError(name)
+        return self.source.get(name)
+
     def names(self) -> list[str]:
         return list(self.source.names()) if self.source is not None else []
 
