@@ -19,10 +19,13 @@ from roost.models.install import installed_model
 
 from ._tools import BASE_IMAGE, podman_ready, roost_cli
 
+SUITE_MODEL = "qwen2.5-coder-0.5b"
+"""The suite's local model (tests/conftest.py; decision 0150): bundled and served here."""
+
 
 def _model_home() -> Path:
     home = Path(os.environ.get("ROOST_TEST_MODEL_HOME", Path.home() / ".roost"))
-    if installed_model(home=home) is None:
+    if installed_model(SUITE_MODEL, home=home) is None:
         pytest.skip(
             f"the default local model is not installed in {home}: roost model install --yes"
         )
@@ -42,7 +45,8 @@ def test_bundle_installs_offline_and_serves_with_the_bundled_model(
     started = time.monotonic()
     done = roost_cli(
         "bundle", "-o", str(bundle), "--wheelhouse", str(wheelhouse), *image_args,
-        env={"ROOST_HOME": str(home), **(podman_env or {})}, timeout=1500,
+        env={"ROOST_HOME": str(home), "ROOST_LOCAL_MODEL_NAME": SUITE_MODEL, **(podman_env or {})},
+        timeout=1500,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     print(
@@ -73,7 +77,7 @@ def test_bundle_installs_offline_and_serves_with_the_bundled_model(
     print(f"offline install in {time.monotonic() - started:.1f} s")
     assert (tmp_path / "home" / "models").is_dir()
 
-    env.update(ROOST_SANDBOX="0", OMP_WAIT_POLICY="PASSIVE")
+    env.update(ROOST_SANDBOX="0", OMP_WAIT_POLICY="PASSIVE", ROOST_LOCAL_MODEL_NAME=SUITE_MODEL)
     server = subprocess.Popen(
         [str(tmp_path / "venv" / "bin" / "roost"), "serve", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
