@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from roost.core import RoostError
+from roost.govern.audit.entry import CSV_COLUMNS
 
 app = typer.Typer(
     help="Audit trail: verify, export, search, archive, legal holds. / 审计日志：校验、导出、检索、归档、法律保全。",
@@ -150,27 +151,6 @@ def _query(
         since_us=_time(since, "--since"),
         until_us=_time(until, "--until"),
     )
-
-
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "tenant_id",
-    "user_id",
-    "key_id",
-    "client",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "trace_id",
-    "run_id",
-    "session_id",
-    "message_id",
-    "detail",
-    "prev_hash",
-    "hash",
-)
 
 
 @app.command("export")

@@ -105,3 +105,16 @@ def test_cancel_interrupts_a_slow_graph(served):
             c.post(f"/v1/runs/{run_id}/cancel")
             sse = read_sse(r)
     assert sse.types[-1] == "run.canceled"
+
+
+def test_an_approval_for_an_adapted_agent_is_a_typed_not_found():
+    from roost.core import ApprovalNotFound
+
+    async def node(state: Any) -> Any:
+        return {"messages": [AIMessage(content="done")]}
+
+    agent = LangChainAgent("graph", graph_of(node))
+    for act in (agent.approve, agent.reject):
+        with pytest.raises(ApprovalNotFound) as info:
+            act("call_1")
+        assert info.value.code == "approval_not_found" and "call_1" in info.value.message

@@ -18,6 +18,7 @@ from typing import Any
 
 from roost.agents._tracing import set_error, start_span
 from roost.core import (
+    ApprovalNotFound,
     ErrorEvent,
     Event,
     Interrupted,
@@ -179,10 +180,14 @@ class LangChainAgent:
             self._task.cancel()
 
     def approve(self, call_id: str) -> None:
-        raise NotImplementedError("adapted agents have no approvals")
+        # the framework runs its own tools: nothing of it ever waits for an approval
+        raise ApprovalNotFound(
+            f"no pending approval {call_id!r}: a {self.name!r} reply never waits for one",
+            hint="approvals are for Roost agents' tools that need them",
+        )
 
     def reject(self, call_id: str, reason: str = "rejected") -> None:
-        raise NotImplementedError("adapted agents have no approvals")
+        self.approve(call_id)
 
     async def observe(self, msg: Msg | list[Msg]) -> None:
         self.history.extend([msg] if isinstance(msg, Msg) else msg)

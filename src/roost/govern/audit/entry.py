@@ -40,6 +40,8 @@ FIELDS = (
 """The hashed fields, in hash order (``prev_hash`` precedes them, ``hash`` is the result)."""
 
 COLUMNS = (*FIELDS, "prev_hash", "hash")
+CSV_COLUMNS = tuple("at" if c == "at_us" else c for c in COLUMNS)
+"""An export's columns (the API's and `roost audit export`'s): the time as ``at``."""
 _NULL = "\x00"
 _SEP = "\x1f"
 

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute
 
 from roost.core import InvalidRequest, jsontext
+from roost.govern.audit.entry import CSV_COLUMNS
 from roost.server._http import json_response, parse_body
 from roost.server.auditing import audit_scope, record_action, require_auditor
 from roost.server.auth import Principal
@@ -39,25 +40,6 @@ _FILTERS = {
     "run_id": "records of this run",
     "session_id": "records of this session",
 }
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "tenant_id",
-    "user_id",
-    "key_id",
-    "client",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "trace_id",
-    "run_id",
-    "session_id",
-    "message_id",
-    "detail",
-    "prev_hash",
-    "hash",
-)
 
 
 class HoldCreate(_Body):
