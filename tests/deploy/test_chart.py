@@ -151,6 +151,12 @@ def test_install_upgrade_rollback_uninstall_keep_data(
     assert len(mine) >= len(docs) - 4
     (tmp_path / "rendered.yaml").write_text(yaml.safe_dump_all(mine))
     assert _run(kubectl, "create", "namespace", ns, env=env).returncode == 0
+    # the controller manager gives a new namespace its default service account a moment
+    # later; pods are refused until then
+    deadline = time.monotonic() + 60
+    while _run(kubectl, "get", "serviceaccount", "default", "-n", ns, env=env).returncode:
+        assert time.monotonic() < deadline, "no default service account in the namespace"
+        time.sleep(0.2)
     dry = _run(
         kubectl,
         "apply",
