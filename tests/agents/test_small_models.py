@@ -4,6 +4,7 @@ answer when the model loops or says nothing."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from roost.agents import ReActAgent, keyword_filter
@@ -124,3 +125,72 @@ async def test_decoding_options_of_the_caller_win() -> None:
     agent = ReActAgent("a", model, tool_mode="decision", model_options={"temperature": 0.7})
     await agent("hi")
     assert model.calls[0].options["temperature"] == 0.7
+
+
+def _branches(call: Any) -> list[dict[str, Any]]:
+    schema = call.response_format["json_schema"]["schema"]
+    return list(schema.get("anyOf", [schema]))
+
+
+async def test_a_question_that_asks_for_a_tool_gets_a_tool_call_first() -> None:
+    model = ScriptedModel(
+        [
+            '{"thought": "t", "tool": "calculator", "arguments": {"expression": "48 * 76"}}',
+            '{"thought": "t", "answer": "3648"}',
+        ]
+    )
+    agent = ReActAgent(
+        "a",
+        model,
+        Toolkit([calculator]),
+        tool_mode="decision",
+        tool_required=lambda q: "calculator" in q,
+    )
+    assert (await agent("Use the calculator: 48 * 76")).text == "3648"
+    # first step: no answer branch at all (the grammar makes the model call a tool)...
+    assert ["answer" in b["properties"] for b in _branches(model.calls[0])] == [False]
+    # ...once a tool has run, the model may answer
+    assert any("answer" in b["properties"] for b in _branches(model.calls[1]))
+
+
+async def test_a_question_without_a_tool_request_may_answer_at_once() -> None:
+    model = ScriptedModel(['{"thought": "t", "answer": "Paris"}'])
+    agent = ReActAgent(
+        "a", model, Toolkit([calculator]), tool_mode="decision", tool_required=lambda q: False
+    )
+    assert (await agent("What is the capital of France?")).text == "Paris"
+    assert any("answer" in b["properties"] for b in _branches(model.calls[0]))
+
+
+async def test_the_answer_to_a_chinese_question_must_start_in_chinese() -> None:
+    model = ScriptedModel(['{"thought": "t", "answer": "一年有12个月。"}'])
+    agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
+    assert (await agent("一年有几个月？")).text == "一年有12个月。"
+    answer = next(b for b in _branches(model.calls[0]) if "answer" in b["properties"])
+    pattern = re.compile(answer["properties"]["answer"]["pattern"])
+    assert pattern.match("一年有12个月。") and not pattern.match("12")
+    # the pattern admits any JSON string body after the first character, never a bare quote
+    assert pattern.match('一 "quoted" \\n'.replace('"', '\\"')) and not pattern.match('一"')
+    # an English question's answer is free
+    model = ScriptedModel(['{"thought": "t", "answer": "12"}'])
+    agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
+    await agent("How many months are in a year?")
+    answer = next(b for b in _branches(model.calls[0]) if "answer" in b["properties"])
+    assert "pattern" not in answer["properties"]["answer"]
+
+
+async def test_a_chained_question_is_recalled_with_each_result() -> None:
+    model = ScriptedModel(
+        [
+            '{"thought": "t", "tool": "calculator", "arguments": {"expression": "48 * 76"}}',
+            '{"thought": "t", "answer": "3648"}',
+        ]
+    )
+    question = "Compute 48 * 76 with the calculator, then tell me if it is even."
+    agent = ReActAgent(
+        "a", model, Toolkit([calculator]), tool_mode="decision", multi_step=lambda q: True
+    )
+    await agent(question)
+    last = model.calls[1].messages[-1].text
+    assert last.startswith("Tool calculator result: 3648")
+    assert question in last and RESULT_HINT not in last

@@ -69,13 +69,27 @@ def _simple(schema: dict[str, Any]) -> bool:
     return "$ref" not in text and "$defs" not in text
 
 
-def decision_schema(specs: list[ToolSpec], *, allow_tools: bool = True) -> dict[str, Any]:
-    """The response_format for one step; ``allow_tools=False`` forces an answer."""
+def decision_schema(
+    specs: list[ToolSpec],
+    *,
+    allow_tools: bool = True,
+    allow_answer: bool = True,
+    answer_pattern: str | None = None,
+) -> dict[str, Any]:
+    """The response_format for one step. ``allow_tools=False`` forces an answer,
+    ``allow_answer=False`` a tool call (ignored without tools: a step must be able to
+    end); ``answer_pattern`` constrains the answer's text (e.g. to start in the user's
+    script)."""
+    answer_text: dict[str, Any] = (
+        {"type": "string", "pattern": answer_pattern}
+        if answer_pattern
+        else {"type": "string", "maxLength": ANSWER_MAX_CHARS}
+    )
     answer = {
         "type": "object",
         "properties": {
             "thought": {"type": "string", "maxLength": THOUGHT_MAX_CHARS},
-            "answer": {"type": "string", "maxLength": ANSWER_MAX_CHARS},
+            "answer": answer_text,
         },
         "required": ["thought", "answer"],
         "additionalProperties": False,
@@ -97,7 +111,8 @@ def decision_schema(specs: list[ToolSpec], *, allow_tools: bool = True) -> dict[
                     "additionalProperties": False,
                 }
             )
-    branches.append(answer)
+    if allow_answer or not branches:
+        branches.append(answer)
     schema = branches[0] if len(branches) == 1 else {"anyOf": branches}
     return {
         "type": "json_schema",
@@ -127,8 +142,15 @@ def repeat_note(name: str, result: str) -> str:
 
 
 RESULT_HINT = "If this answers the question, give the final answer now."
-"""(A two-sided hint, "call the next tool or answer", was tried: multistep tasks got
-worse, 2 of 3 wrong where this one had them right.)"""
+"""(A two-sided hint, "call the next tool or answer", was tried on every question:
+multistep tasks got worse, 2 of 3 wrong where this one had them right. It is given only
+to questions that chain steps: ``STEPS_HINT``.)"""
+STEPS_HINT = (
+    "The question asks for several steps in order: {question}\n"
+    "If a step still needs a tool (a file to write, read or list, code to run, a "
+    "calculation), call that tool now. When every step is done, give the final answer "
+    "with the result."
+)
 ERROR_HINT = "Correct the arguments and call the tool again, or explain the problem in your answer."
 
 TRUNCATED_NOTE = (
@@ -156,8 +178,9 @@ def parse_decision(text: str) -> dict[str, Any] | None:
     return None
 
 
-def render_history(msgs: list[Msg]) -> list[Msg]:
-    """Render tool calls and results as plain text turns for models without native tools."""
+def render_history(msgs: list[Msg], *, result_hint: str = RESULT_HINT) -> list[Msg]:
+    """Render tool calls and results as plain text turns for models without native tools;
+    the latest result ends with ``result_hint`` (what to do with it)."""
     out: list[Msg] = []
     for i, msg in enumerate(msgs):
         if msg.tool_uses:
@@ -174,7 +197,7 @@ def render_history(msgs: list[Msg]) -> list[Msg]:
                 failed = any(
                     r.is_error and r.code != "repeated_tool_call" for r in msg.tool_results
                 )
-                lines.append(ERROR_HINT if failed else RESULT_HINT)
+                lines.append(ERROR_HINT if failed else result_hint)
             out.append(Msg(id=msg.id, role="user", content="\n".join(lines)))
         elif msg.role == "assistant" and msg.text:
             out.append(Msg(id=msg.id, role="assistant", content=[TextBlock(text=msg.text)]))

@@ -11,6 +11,8 @@ from roost.core import Msg
 
 ToolFilter = Callable[[str, Sequence[str]], Collection[str]]
 """``(latest user text, tool names) -> the names to offer for this reply``."""
+QuestionTest = Callable[[str], bool]
+"""``latest user text -> yes or no``: e.g. whether the question asks for a tool by name."""
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
@@ -51,6 +53,25 @@ _ASK = {
     "ja": "（日本語で答えてください。）",
     "ko": "（한국어로 답해 주세요.）",
 }
+
+
+_SCRIPT = {
+    "zh": r"\u4e00-\u9fff",
+    "ja": r"\u3040-\u30ff\u4e00-\u9fff",
+    "ko": r"\uac00-\ud7af",
+}
+_JSON_CHARS = r'([^"\\\x00-\x1f]|\\["\\/bfnrt])*'
+"""Any JSON string content: characters other than quote, backslash and controls, or a
+simple escape (no ``.``: a grammar's dot would admit a bare quote)."""
+
+
+def answer_pattern(text: str) -> str | None:
+    """A pattern for the answer's text when the user wrote in Chinese, Japanese or
+    Korean: it must start with a character of that script. A small model told three
+    times to answer in Chinese still answers "1081"; made to start in Chinese, it writes
+    "23乘以47等于1081". ``None`` for other languages."""
+    lang = user_language(text)
+    return f"^[{_SCRIPT[lang]}]{_JSON_CHARS}$" if lang else None
 
 
 def language_note(text: str) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from roost.agents._decision import RESULT_HINT
 from roost.core import Msg, ToolResultBlock, ToolUseBlock, Usage
 
 
@@ -28,6 +29,12 @@ class ReplyState:
     """Added to the system prompt for this reply (retrieved passages, memories)."""
     guidance: str = ""
     """Per-reply instructions derived from the question (e.g. answer in Chinese)."""
+    answer_pattern: str | None = None
+    """Constrains a decision-mode answer (to start in the user's script)."""
+    require_tool: bool = False
+    """The question asked for a tool: the first step must call one."""
+    result_hint: str = RESULT_HINT
+    """Told with the latest tool result: what to do with it."""
     executed: dict[str, ToolResultBlock] = field(default_factory=dict)
     """Results of the calls made in this reply, by ``call_key``: a repeat is not run."""
 

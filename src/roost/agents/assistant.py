@@ -10,7 +10,10 @@ write English and Chinese.
 
 from __future__ import annotations
 
-from roost.agents._guidance import ToolFilter, keyword_filter
+import re
+from typing import TypedDict
+
+from roost.agents._guidance import QuestionTest, ToolFilter, keyword_filter
 
 SYSTEM_PROMPT = (
     "You are Roost's built-in assistant. Answer the user's question directly and "
@@ -50,6 +53,63 @@ RULES: dict[str, str] = {
 }
 """Which question offers which built-in tool (case-insensitive regular expressions);
 tools not named here (knowledge search, memory, your own) are always offered."""
+
+
+_STOP = r"[^.?!。？！\n]"
+"""Within one sentence."""
+_TOOL_NAMED = re.compile(
+    # "use the calculator", "using Python", "run it with the shell", "Calculator please: 3*4"
+    rf"\b(use|using|with|via|run|execute)\b{_STOP}{{0,30}}\b(calculator|python|shell|bash|"
+    r"terminal|sandbox)\b|\bcalculator\b|"
+    rf"(用|使用|通过|借助|调用|在沙箱){_STOP}{{0,8}}(计算器|python|代码|脚本|程序|shell|命令|沙箱|运行|执行)",
+    re.I,
+)
+_TASK = re.compile(
+    # …and something to do with it (not "what can I do with Python?")
+    r"\d|['\"“‘\[]|comput|calculat|count|sort|revers|find|print|list|make|generat|convert|"
+    r"check|solve|\brun\b|work out|算|计算|统计|排序|生成|转换|运行|执行",
+    re.I,
+)
+_FILE_OP = re.compile(
+    # "write a file", "save … to words.txt", "read a.txt", "list the files", 写入文件
+    rf"\b(write|create|save|make|read|open|list|delete|append)\b{_STOP}{{0,60}}"
+    r"(\bfiles?\b|\bfolder|\bdirector|\b[\w-]+\.(txt|json|csv|md|py|log|yaml|yml|ini|html)\b)|"
+    rf"(写|创建|保存|读|列出|删除|新建){_STOP}{{0,20}}(文件|目录|\.(txt|json|csv|md|py)\b)",
+    re.I,
+)
+_CHAINED = re.compile(
+    r"\b(then|after that|afterwards|and finally)\b|"
+    r",\s*(read|list|run|tell|add|multiply|subtract|divide)\b|然后|接着|之后|再",
+    re.I,
+)
+
+
+def tool_asked(text: str) -> bool:
+    """Whether the question asks for a built-in tool by name or for a file operation:
+    the first step must then call a tool (a small model otherwise answers "[3, 7, 19,
+    42]" from memory, or writes the code instead of running it)."""
+    named = _TOOL_NAMED.search(text) is not None and _TASK.search(text) is not None
+    return named or _FILE_OP.search(text) is not None
+
+
+def chained(text: str) -> bool:
+    """Whether the question chains steps ("write …, then read it back"): each tool
+    result is followed by the whole question, not by "answer now"."""
+    return _CHAINED.search(text) is not None
+
+
+class QuestionRules(TypedDict):
+    tool_required: QuestionTest | None
+    multi_step: QuestionTest | None
+
+
+def question_rules(model: object) -> QuestionRules:
+    """``tool_required`` and ``multi_step`` for ``ReActAgent``: for models that decide
+    through constrained decisions (small local ones); none for models that call tools
+    natively and follow such requests unaided."""
+    if getattr(model, "preferred_tool_mode", None) != "decision":
+        return {"tool_required": None, "multi_step": None}
+    return {"tool_required": tool_asked, "multi_step": chained}
 
 
 def tool_filter(model: object) -> ToolFilter | None:

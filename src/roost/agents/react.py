@@ -23,7 +23,14 @@ from roost.agents import _decision as decision
 from roost.agents import _tracing as otel
 from roost.agents import client_tools
 from roost.agents._endings import Endings
-from roost.agents._guidance import ToolFilter, language_ask, language_note, latest_user_text
+from roost.agents._guidance import (
+    QuestionTest,
+    ToolFilter,
+    answer_pattern,
+    language_ask,
+    language_note,
+    latest_user_text,
+)
 from roost.agents._state import ReplyState, as_msgs, call_key
 from roost.agents._structured import StructuredOutput
 from roost.agents._tool_calls import ToolCalls
@@ -81,7 +88,11 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
 
     ``tool_filter`` chooses, from the latest question, which tools a reply is offered
     (tools already used in the conversation stay offered); see
-    ``roost.agents.keyword_filter``.
+    ``roost.agents.keyword_filter``. ``tool_required`` says whether the question asks
+    for a tool by name ("use the calculator", "using Python", "write a file"): the
+    reply's first step must then call one instead of answering from memory or with code.
+    ``multi_step`` says whether it chains steps ("…, then …"): after each result the
+    model is reminded of the whole question instead of being told to answer.
     """
 
     def __init__(
@@ -101,6 +112,8 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         loop_guard: bool = True,
         knowledge: KnowledgeRetrieval | None = None,
         tool_filter: ToolFilter | None = None,
+        tool_required: QuestionTest | None = None,
+        multi_step: QuestionTest | None = None,
     ) -> None:
         if max_iters < 1:
             raise ValueError("max_iters must be at least 1")
@@ -124,6 +137,8 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         self._approvals: dict[str, asyncio.Future[tuple[bool, str | None]]] = {}
         self._hubs: list[MsgHub] = []
         self.tool_filter = tool_filter
+        self.tool_required = tool_required
+        self.multi_step = multi_step
         self.knowledge = knowledge
         """Knowledge bases and memory (``roost.agents.knowledge``); its tools join the
         toolkit."""
@@ -294,7 +309,14 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         output_model: type[BaseModel] | None,
     ) -> Msg:
         specs = self._offered_specs()
-        st.guidance = language_note(latest_user_text(self.memory.get()))
+        question = latest_user_text(self.memory.get())
+        st.guidance = language_note(question)
+        st.answer_pattern = answer_pattern(question)
+        st.require_tool = (
+            bool(specs) and self.tool_required is not None and self.tool_required(question)
+        )
+        if self.multi_step is not None and self.multi_step(question):
+            st.result_hint = decision.STEPS_HINT.format(question=question[:500])
         force_answer = False
         for _ in range(self.max_iters):
             st.iterations += 1
@@ -376,14 +398,13 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
             prompt = (
                 f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.guidance}{st.context}"
             )
-            msgs = [Msg.system(prompt), *decision.render_history(history)]
+            rendered = decision.render_history(history, result_hint=st.result_hint)
+            msgs = [Msg.system(prompt), *rendered]
             ask = language_ask(latest_user_text(history))
             if ask:
                 _append_to_last_question(msgs, ask)
             kwargs: dict[str, Any] = {
-                "response_format": decision.decision_schema(
-                    specs, allow_tools=bool(specs) and not force_answer
-                )
+                "response_format": self._decision_schema(st, specs, not force_answer)
             }
             if "temperature" not in self.model_options:
                 kwargs["temperature"] = 0  # tool decisions are not the place for sampling
@@ -395,6 +416,8 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
             if specs:
                 kwargs["tools"] = specs
                 choice = "none" if force_answer else self.tool_choice
+                if not force_answer and st.require_tool and not st.executed:
+                    choice = "required"
                 if choice:
                     kwargs["tool_choice"] = choice
             response = await self._call_model(st, emit, msgs, kwargs)
@@ -404,6 +427,18 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         st.partial_text = []
         st.streamed_calls = []
         return assistant
+
+    @staticmethod
+    def _decision_schema(st: ReplyState, specs: list[ToolSpec], tools: bool) -> dict[str, Any]:
+        """One step's response format: tools unless the step must answer; an answer
+        unless the question asked for a tool and none has run yet in this reply."""
+        allow_tools = bool(specs) and tools
+        return decision.decision_schema(
+            specs,
+            allow_tools=allow_tools,
+            allow_answer=not (allow_tools and st.require_tool and not st.executed),
+            answer_pattern=st.answer_pattern,
+        )
 
     async def _decide(
         self,
@@ -431,7 +466,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
                     note = decision.repeat_note(parsed["tool"], previous.text)
                     kwargs = {
                         **kwargs,
-                        "response_format": decision.decision_schema(specs, allow_tools=False),
+                        "response_format": self._decision_schema(st, specs, False),
                     }
             if note is None:
                 return self._decision_message(st, emit, response, parsed)

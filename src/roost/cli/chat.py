@@ -30,7 +30,7 @@ def build_agent(
 ) -> Any:
     """The chat agent: the configured model (local by default) with the built-in tools."""
     from roost.agents import ReActAgent
-    from roost.agents.assistant import MAX_ITERS, SYSTEM_PROMPT, tool_filter
+    from roost.agents.assistant import MAX_ITERS, SYSTEM_PROMPT, question_rules, tool_filter
     from roost.core import get_settings
     from roost.models.resolve import resolve_model
     from roost.tools import Toolkit
@@ -51,6 +51,7 @@ def build_agent(
         sys_prompt=system or SYSTEM_PROMPT,
         max_iters=MAX_ITERS,
         tool_filter=tool_filter(model),
+        **question_rules(model),
     )
 
 

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from roost.agents.assistant import MAX_ITERS, SYSTEM_PROMPT, tool_filter
+from roost.agents.assistant import MAX_ITERS, SYSTEM_PROMPT, question_rules, tool_filter
 from roost.core.settings import get_settings
 from roost.server.app import AgentApp
 from roost.server.context import AgentContext
@@ -107,6 +107,7 @@ def create_app(
                 sys_prompt=SYSTEM_PROMPT,
                 max_iters=MAX_ITERS,
                 tool_filter=tool_filter(chat_model),
+            **question_rules(chat_model),
             )
         from roost.agents.knowledge import KnowledgeRetrieval
 
@@ -125,6 +126,7 @@ def create_app(
             knowledge=knowledge,
             max_iters=MAX_ITERS,
             tool_filter=tool_filter(chat_model),
+            **question_rules(chat_model),
             # answers from documents: no sampling
             model_options={"temperature": 0} if has_kb else None,
         )

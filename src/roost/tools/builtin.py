@@ -72,6 +72,7 @@ def calculator(expression: str) -> str:
     Args:
         expression: The user's arithmetic written with numbers, + - * / // % **,
             parentheses, sqrt, abs, round, min, max, log, exp, sin, cos, tan, pi, e.
+            Keep the user's parentheses: "(2 + 3) * 4" is not "2 + 3 * 4".
     """
     try:
         value = _eval(ast.parse(expression.replace("^", "**"), mode="eval"))
