@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from roost.agents.assistant import RULES, chained, question_rules, tool_asked, tool_filter
+from roost.agents.assistant import RULES, question_rules, tool_filter, tool_steps
 from roost.models import ScriptedModel
 from roost.models.local import LocalModel
 
@@ -55,51 +55,41 @@ def test_models_with_native_tool_calls_get_every_tool() -> None:
     assert set(RULES) < set(NAMES)
 
 
-@pytest.mark.parametrize(
-    ("question", "required"),
-    [
-        ("Use the calculator tool: what is 37*91?", True),
-        ("Calculator please: (17 + 8) * 12", True),
-        ("Using Python, compute the sum of the integers from 1 to 1000.", True),
-        ("Run it with the shell and tell me the output.", True),
-        ("Save the text 'alpha beta' to words.txt.", True),
-        ("Write a file named notes.txt containing 'hi'.", True),
-        ("用计算器算一下 23 乘以 47 等于多少？", True),
-        ("用 Python 计算 1 到 100 的和。", True),
-        ("把“你好”写入文件 hello.txt。", True),
-        # questions about a tool or about code are not requests to run one
-        ("What is a list in Python?", False),
-        ("What can I do with Python?", False),
-        ("Write a Python function that adds two numbers.", False),
-        ("在 Python 中，列表和元组有什么区别？", False),
-        ("What is 7 times 8?", False),
-        ("What is the capital of France?", False),
-        ("请用一句话介绍一下你自己。", False),
-    ],
-)
-def test_a_question_that_names_a_tool_must_call_one(question: str, required: bool) -> None:
-    assert tool_asked(question) is required
-
 
 @pytest.mark.parametrize(
     ("question", "steps"),
     [
-        ("Write 'x' to a.txt, then read a.txt back.", True),
-        ("Write the number 21 to n.txt, read it back, and double it.", True),
-        ("先算 12 乘以 12，然后加上 56。", True),
-        ("What is the next prime after 7?", False),
-        ("Use the calculator: what is 48*76?", False),
+        ("Use the calculator tool: what is 37*91?", 1),
+        ("Calculator please: (17 + 8) * 12", 1),
+        ("Using Python, compute the sum of the integers from 1 to 1000.", 1),
+        ("Run it with the shell and tell me the output.", 1),
+        ("Save the text 'alpha beta' to words.txt.", 1),
+        ("Write a file named notes.txt containing 'hi'.", 1),
+        ("用计算器算一下 23 乘以 47 等于多少？", 1),
+        ("用 Python 计算 1 到 100 的和。", 1),
+        # one call per file or shell operation a question chains
+        ("Write 'x' to a.txt, then read a.txt back.", 2),
+        ("Write the number 21 to n.txt, read it back, and double it.", 2),
+        ("Create hello.py that prints hi, then run it with the shell.", 2),
+        ("把“你好”写入文件 hello.txt，然后读取它。", 2),
+        # chained arithmetic is one calculator call or one program
+        ("Use the calculator to compute 12*12, then add 56 to the result.", 1),
+        # questions about a tool or about code are not requests to run one
+        ("What is a list in Python?", 0),
+        ("What can I do with Python?", 0),
+        ("Write a Python function that adds two numbers.", 0),
+        ("在 Python 中，列表和元组有什么区别？", 0),
+        ("What is 7 times 8?", 0),
+        ("What is the capital of France?", 0),
+        ("请用一句话介绍一下你自己。", 0),
     ],
 )
-def test_questions_that_chain_steps_are_recognised(question: str, steps: bool) -> None:
-    assert chained(question) is steps
+def test_the_tool_calls_a_question_asks_for_are_counted(question: str, steps: int) -> None:
+    assert tool_steps(question) == steps
 
 
 def test_question_rules_apply_to_decision_models_only(tmp_path: Path) -> None:
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF\x03\x00\x00\x00")
-    assert question_rules(LocalModel(path=gguf)) == {
-        "tool_required": tool_asked,
-        "multi_step": chained,
-    }
-    assert question_rules(ScriptedModel([])) == {"tool_required": None, "multi_step": None}
+    assert question_rules(LocalModel(path=gguf)) == {"tool_steps": tool_steps}
+    assert question_rules(ScriptedModel([])) == {"tool_steps": None}

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from roost.agents import ReActAgent, keyword_filter
-from roost.agents._decision import ERROR_HINT, RESULT_HINT
+from roost.agents._decision import ERROR_HINT, RESULT_HINT, RETRY_HINT
 from roost.core import ErrorEvent, ReplyFinished, ToolCallFinished, ToolResultEvent
 from roost.models import ScriptedModel
 from roost.tools import Toolkit, tool
@@ -144,22 +144,103 @@ async def test_a_question_that_asks_for_a_tool_gets_a_tool_call_first() -> None:
         model,
         Toolkit([calculator]),
         tool_mode="decision",
-        tool_required=lambda q: "calculator" in q,
+        tool_steps=lambda q: int("calculator" in q),
     )
     assert (await agent("Use the calculator: 48 * 76")).text == "3648"
     # first step: no answer branch at all (the grammar makes the model call a tool)...
     assert ["answer" in b["properties"] for b in _branches(model.calls[0])] == [False]
-    # ...once a tool has run, the model may answer
+    # ...once a tool has run, the model may answer, and is told so
     assert any("answer" in b["properties"] for b in _branches(model.calls[1]))
+    assert model.calls[1].messages[-1].text.endswith(RESULT_HINT)
 
 
 async def test_a_question_without_a_tool_request_may_answer_at_once() -> None:
     model = ScriptedModel(['{"thought": "t", "answer": "Paris"}'])
     agent = ReActAgent(
-        "a", model, Toolkit([calculator]), tool_mode="decision", tool_required=lambda q: False
+        "a", model, Toolkit([calculator]), tool_mode="decision", tool_steps=lambda q: 0
     )
     assert (await agent("What is the capital of France?")).text == "Paris"
     assert any("answer" in b["properties"] for b in _branches(model.calls[0]))
+
+
+async def test_a_failed_call_does_not_count_as_a_step_but_retries_are_bounded() -> None:
+    bad = '{"thought": "t", "tool": "calculator", "arguments": {"expression": "1 / 0"}}'
+    model = ScriptedModel(
+        [
+            bad,
+            bad.replace("1 / 0", "2 / 0"),
+            bad.replace("1 / 0", "3 / 0"),
+            '{"thought": "t", "answer": "cannot divide by zero"}',
+        ]
+    )
+    agent = ReActAgent(
+        "a", model, Toolkit([calculator]), tool_mode="decision", tool_steps=lambda q: 1
+    )
+    final = await agent("Use the calculator: 1 / 0")
+    # after an error the model must try again (told to correct the call, no answer
+    # branch); after the step count plus two attempts it may explain instead
+    assert [any("answer" in b["properties"] for b in _branches(c)) for c in model.calls] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    retry = RETRY_HINT.format(question="Use the calculator: 1 / 0")
+    assert model.calls[1].messages[-1].text.endswith(retry)
+    assert model.calls[3].messages[-1].text.endswith(ERROR_HINT)
+    assert final.text == "cannot divide by zero"
+
+
+async def test_a_question_of_two_file_steps_needs_two_calls() -> None:
+    model = ScriptedModel(
+        [
+            '{"thought": "t", "tool": "calculator", "arguments": {"expression": "48 * 76"}}',
+            '{"thought": "t", "tool": "current_time", "arguments": {}}',
+            '{"thought": "t", "answer": "3648 at 03:00"}',
+        ]
+    )
+    question = "Compute 48 * 76, then tell me the time."
+    agent = ReActAgent(
+        "a",
+        model,
+        Toolkit([calculator, current_time]),
+        tool_mode="decision",
+        tool_steps=lambda q: 2,
+    )
+    assert (await agent(question)).text == "3648 at 03:00"
+    # after the first result: the question is recalled and only a tool call is allowed
+    last = model.calls[1].messages[-1].text
+    assert last.startswith("Tool calculator result: 3648") and question in last
+    assert not any("answer" in b["properties"] for b in _branches(model.calls[1]))
+    assert model.calls[2].messages[-1].text.endswith(RESULT_HINT)
+
+
+async def test_a_repeated_call_on_a_question_with_a_step_left_is_sent_to_that_step() -> None:
+    calc = '{"thought": "t", "tool": "calculator", "arguments": {"expression": "48 * 76"}}'
+    model = ScriptedModel(
+        [
+            calc,
+            calc,  # repeated: not run; told the question still has a step
+            '{"thought": "t", "tool": "current_time", "arguments": {}}',
+            '{"thought": "t", "answer": "3648 at 03:00"}',
+        ]
+    )
+    agent = ReActAgent(
+        "a",
+        model,
+        Toolkit([calculator, current_time]),
+        tool_mode="decision",
+        tool_steps=lambda q: 2,
+    )
+    events = await _run(agent, "Compute 48 * 76, then tell me the time.")
+    assert [e.name for e in events if isinstance(e, ToolCallFinished)] == [
+        "calculator",
+        "current_time",
+    ]
+    note = model.calls[2].messages[-1].text
+    assert note.startswith("You already called calculator") and "not done yet" in note
+    assert not any("answer" in b["properties"] for b in _branches(model.calls[2]))
+    assert events[-1].msg.text == "3648 at 03:00"
 
 
 async def test_the_answer_to_a_chinese_question_must_start_in_chinese() -> None:
@@ -178,19 +259,3 @@ async def test_the_answer_to_a_chinese_question_must_start_in_chinese() -> None:
     answer = next(b for b in _branches(model.calls[0]) if "answer" in b["properties"])
     assert "pattern" not in answer["properties"]["answer"]
 
-
-async def test_a_chained_question_is_recalled_with_each_result() -> None:
-    model = ScriptedModel(
-        [
-            '{"thought": "t", "tool": "calculator", "arguments": {"expression": "48 * 76"}}',
-            '{"thought": "t", "answer": "3648"}',
-        ]
-    )
-    question = "Compute 48 * 76 with the calculator, then tell me if it is even."
-    agent = ReActAgent(
-        "a", model, Toolkit([calculator]), tool_mode="decision", multi_step=lambda q: True
-    )
-    await agent(question)
-    last = model.calls[1].messages[-1].text
-    assert last.startswith("Tool calculator result: 3648")
-    assert question in last and RESULT_HINT not in last

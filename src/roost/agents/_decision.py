@@ -133,25 +133,36 @@ def _cap_strings(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "properties": capped}
 
 
-def repeat_note(name: str, result: str) -> str:
-    """Told to a model that decided to repeat a call it already has the result of."""
-    return (
-        f"You already called {name} with these arguments and got: {result[:1500]}\n"
-        "Do not call it again. Give the final answer now, using this result."
-    )
+def repeat_note(name: str, result: str, *, missing: str | None = None) -> str:
+    """Told to a model that decided to repeat a call it already has the result of; with
+    ``missing`` (the question, when it still needs a tool step) it is sent to that step
+    instead of to the answer."""
+    done = f"You already called {name} with these arguments and got: {result[:1500]}\n"
+    if missing is not None:
+        return (
+            done + f"Do not repeat it. The question is not done yet: {missing}\n"
+            "Call the tool for the step that is still missing."
+        )
+    return done + "Do not call it again. Give the final answer now, using this result."
 
 
 RESULT_HINT = "If this answers the question, give the final answer now."
 """(A two-sided hint, "call the next tool or answer", was tried on every question:
-multistep tasks got worse, 2 of 3 wrong where this one had them right. It is given only
-to questions that chain steps: ``STEPS_HINT``.)"""
-STEPS_HINT = (
-    "The question asks for several steps in order: {question}\n"
-    "If a step still needs a tool (a file to write, read or list, code to run, a "
-    "calculation), call that tool now. When every step is done, give the final answer "
-    "with the result."
+multistep tasks got worse, 2 of 3 wrong where this one had them right.)"""
+STEP_LEFT_HINT = (
+    "The question is not done yet: {question}\n"
+    "Call the tool for the step that is still missing (a file to write, read or list, "
+    "code to run, a calculation)."
 )
+"""Told with a result when the question needs more tool steps than were made: the
+grammar then allows only a tool call, and the hint says why."""
 ERROR_HINT = "Correct the arguments and call the tool again, or explain the problem in your answer."
+RETRY_HINT = (
+    "The question is not done yet: {question}\n"
+    "Correct the arguments and call the tool again, or first call the tool for a step "
+    "that is missing (e.g. create a file before running it)."
+)
+"""``ERROR_HINT`` when the question still needs a successful call: no answer allowed."""
 
 TRUNCATED_NOTE = (
     "Your previous reply was cut off before the JSON object was complete. "
@@ -178,9 +189,11 @@ def parse_decision(text: str) -> dict[str, Any] | None:
     return None
 
 
-def render_history(msgs: list[Msg], *, result_hint: str = RESULT_HINT) -> list[Msg]:
+def render_history(
+    msgs: list[Msg], *, result_hint: str = RESULT_HINT, error_hint: str = ERROR_HINT
+) -> list[Msg]:
     """Render tool calls and results as plain text turns for models without native tools;
-    the latest result ends with ``result_hint`` (what to do with it)."""
+    the latest result ends with what to do with it."""
     out: list[Msg] = []
     for i, msg in enumerate(msgs):
         if msg.tool_uses:
@@ -197,7 +210,7 @@ def render_history(msgs: list[Msg], *, result_hint: str = RESULT_HINT) -> list[M
                 failed = any(
                     r.is_error and r.code != "repeated_tool_call" for r in msg.tool_results
                 )
-                lines.append(ERROR_HINT if failed else result_hint)
+                lines.append(error_hint if failed else result_hint)
             out.append(Msg(id=msg.id, role="user", content="\n".join(lines)))
         elif msg.role == "assistant" and msg.text:
             out.append(Msg(id=msg.id, role="assistant", content=[TextBlock(text=msg.text)]))

@@ -11,8 +11,8 @@ from roost.core import Msg
 
 ToolFilter = Callable[[str, Sequence[str]], Collection[str]]
 """``(latest user text, tool names) -> the names to offer for this reply``."""
-QuestionTest = Callable[[str], bool]
-"""``latest user text -> yes or no``: e.g. whether the question asks for a tool by name."""
+QuestionCount = Callable[[str], int]
+"""``latest user text -> a count``: e.g. how many tool calls the question asks for."""
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from roost.agents._decision import RESULT_HINT
 from roost.core import Msg, ToolResultBlock, ToolUseBlock, Usage
 
 
@@ -31,12 +30,19 @@ class ReplyState:
     """Per-reply instructions derived from the question (e.g. answer in Chinese)."""
     answer_pattern: str | None = None
     """Constrains a decision-mode answer (to start in the user's script)."""
-    require_tool: bool = False
-    """The question asked for a tool: the first step must call one."""
-    result_hint: str = RESULT_HINT
-    """Told with the latest tool result: what to do with it."""
+    tool_steps: int = 0
+    """Tool calls the question asks for: until that many have succeeded (or two more
+    than that have been tried), a step must call a tool."""
     executed: dict[str, ToolResultBlock] = field(default_factory=dict)
     """Results of the calls made in this reply, by ``call_key``: a repeat is not run."""
+
+
+def must_call(st: ReplyState) -> bool:
+    """Whether the question still needs a tool call before it may be answered."""
+    if st.tool_steps <= 0:
+        return False
+    done = sum(not r.is_error for r in st.executed.values())
+    return done < st.tool_steps and len(st.executed) < st.tool_steps + 2
 
 
 def call_key(call: ToolUseBlock) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-from roost.agents._guidance import QuestionTest, ToolFilter, keyword_filter
+from roost.agents._guidance import QuestionCount, ToolFilter, keyword_filter
 
 SYSTEM_PROMPT = (
     "You are Roost's built-in assistant. Answer the user's question directly and "
@@ -77,39 +77,43 @@ _FILE_OP = re.compile(
     rf"(写|创建|保存|读|列出|删除|新建){_STOP}{{0,20}}(文件|目录|\.(txt|json|csv|md|py)\b)",
     re.I,
 )
-_CHAINED = re.compile(
-    r"\b(then|after that|afterwards|and finally)\b|"
-    r",\s*(read|list|run|tell|add|multiply|subtract|divide)\b|然后|接着|之后|再",
+_FILE_STEP = re.compile(
+    # one file or shell operation each: "write a file", "read it back", "list the files",
+    # "run it", "save … to words.txt"; 写入文件, 读取它, 运行脚本
+    r"\b(write|create|save|make|read|open|list|delete|append|run|execute)\b"
+    r"[^?!。？！\n]{0,40}?(\bfiles?\b|\bfolder|\bdirector|\bit\b|\bthem\b|\bscript\b|"
+    r"\b[\w-]+\.(txt|json|csv|md|py|log|yaml|yml|ini|html)\b)|"
+    r"(写入|写|创建|保存|读取|读|列出|运行|执行|打开|删除|新建)[^。？！\n]{0,12}?"
+    r"(文件|目录|它|脚本|\.(txt|json|csv|md|py)\b)",
     re.I,
 )
 
 
-def tool_asked(text: str) -> bool:
-    """Whether the question asks for a built-in tool by name or for a file operation:
-    the first step must then call a tool (a small model otherwise answers "[3, 7, 19,
-    42]" from memory, or writes the code instead of running it)."""
+def tool_steps(text: str) -> int:
+    """How many tool calls the question asks for: one when it names a built-in tool
+    ("use the calculator", "using Python") or a file operation, one per file or shell
+    operation it chains ("write a.txt, then read it back": two); 0 otherwise. The reply
+    must make that many successful calls before it may answer (a small model otherwise
+    answers "[3, 7, 19, 42]" from memory, writes the code instead of running it, or stops
+    after the first of two file steps)."""
     named = _TOOL_NAMED.search(text) is not None and _TASK.search(text) is not None
-    return named or _FILE_OP.search(text) is not None
-
-
-def chained(text: str) -> bool:
-    """Whether the question chains steps ("write …, then read it back"): each tool
-    result is followed by the whole question, not by "answer now"."""
-    return _CHAINED.search(text) is not None
+    files = len(_FILE_STEP.findall(text))
+    if files == 0 and _FILE_OP.search(text) is not None:
+        files = 1
+    return max(int(named), files)
 
 
 class QuestionRules(TypedDict):
-    tool_required: QuestionTest | None
-    multi_step: QuestionTest | None
+    tool_steps: QuestionCount | None
 
 
 def question_rules(model: object) -> QuestionRules:
-    """``tool_required`` and ``multi_step`` for ``ReActAgent``: for models that decide
-    through constrained decisions (small local ones); none for models that call tools
-    natively and follow such requests unaided."""
+    """``tool_steps`` for ``ReActAgent``, for models that decide through constrained
+    decisions (small local ones); none for models that call tools natively and follow
+    such requests unaided."""
     if getattr(model, "preferred_tool_mode", None) != "decision":
-        return {"tool_required": None, "multi_step": None}
-    return {"tool_required": tool_asked, "multi_step": chained}
+        return {"tool_steps": None}
+    return {"tool_steps": tool_steps}
 
 
 def tool_filter(model: object) -> ToolFilter | None:

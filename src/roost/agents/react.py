@@ -24,14 +24,14 @@ from roost.agents import _tracing as otel
 from roost.agents import client_tools
 from roost.agents._endings import Endings
 from roost.agents._guidance import (
-    QuestionTest,
+    QuestionCount,
     ToolFilter,
     answer_pattern,
     language_ask,
     language_note,
     latest_user_text,
 )
-from roost.agents._state import ReplyState, as_msgs, call_key
+from roost.agents._state import ReplyState, as_msgs, call_key, must_call
 from roost.agents._structured import StructuredOutput
 from roost.agents._tool_calls import ToolCalls
 from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
@@ -88,11 +88,10 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
 
     ``tool_filter`` chooses, from the latest question, which tools a reply is offered
     (tools already used in the conversation stay offered); see
-    ``roost.agents.keyword_filter``. ``tool_required`` says whether the question asks
-    for a tool by name ("use the calculator", "using Python", "write a file"): the
-    reply's first step must then call one instead of answering from memory or with code.
-    ``multi_step`` says whether it chains steps ("…, then …"): after each result the
-    model is reminded of the whole question instead of being told to answer.
+    ``roost.agents.keyword_filter``. ``tool_steps`` counts the tool calls a question
+    asks for ("use the calculator" 1, "write a.txt, then read it back" 2): until that
+    many have succeeded the model must call a tool instead of answering from memory or
+    with code (decision 0152).
     """
 
     def __init__(
@@ -112,8 +111,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         loop_guard: bool = True,
         knowledge: KnowledgeRetrieval | None = None,
         tool_filter: ToolFilter | None = None,
-        tool_required: QuestionTest | None = None,
-        multi_step: QuestionTest | None = None,
+        tool_steps: QuestionCount | None = None,
     ) -> None:
         if max_iters < 1:
             raise ValueError("max_iters must be at least 1")
@@ -137,8 +135,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         self._approvals: dict[str, asyncio.Future[tuple[bool, str | None]]] = {}
         self._hubs: list[MsgHub] = []
         self.tool_filter = tool_filter
-        self.tool_required = tool_required
-        self.multi_step = multi_step
+        self.tool_steps = tool_steps
         self.knowledge = knowledge
         """Knowledge bases and memory (``roost.agents.knowledge``); its tools join the
         toolkit."""
@@ -312,11 +309,8 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         question = latest_user_text(self.memory.get())
         st.guidance = language_note(question)
         st.answer_pattern = answer_pattern(question)
-        st.require_tool = (
-            bool(specs) and self.tool_required is not None and self.tool_required(question)
-        )
-        if self.multi_step is not None and self.multi_step(question):
-            st.result_hint = decision.STEPS_HINT.format(question=question[:500])
+        if specs and self.tool_steps is not None:
+            st.tool_steps = self.tool_steps(question)
         force_answer = False
         for _ in range(self.max_iters):
             st.iterations += 1
@@ -398,9 +392,17 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
             prompt = (
                 f"{self.sys_prompt}\n\n{decision.decision_prompt(specs)}{st.guidance}{st.context}"
             )
-            rendered = decision.render_history(history, result_hint=st.result_hint)
+            question = latest_user_text(history)
+            if must_call(st) and not force_answer:
+                hints = {
+                    "result_hint": decision.STEP_LEFT_HINT.format(question=question[:500]),
+                    "error_hint": decision.RETRY_HINT.format(question=question[:500]),
+                }
+            else:
+                hints = {}
+            rendered = decision.render_history(history, **hints)
             msgs = [Msg.system(prompt), *rendered]
-            ask = language_ask(latest_user_text(history))
+            ask = language_ask(question)
             if ask:
                 _append_to_last_question(msgs, ask)
             kwargs: dict[str, Any] = {
@@ -416,7 +418,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
             if specs:
                 kwargs["tools"] = specs
                 choice = "none" if force_answer else self.tool_choice
-                if not force_answer and st.require_tool and not st.executed:
+                if not force_answer and must_call(st):
                     choice = "required"
                 if choice:
                     kwargs["tool_choice"] = choice
@@ -436,7 +438,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         return decision.decision_schema(
             specs,
             allow_tools=allow_tools,
-            allow_answer=not (allow_tools and st.require_tool and not st.executed),
+            allow_answer=not (allow_tools and must_call(st)),
             answer_pattern=st.answer_pattern,
         )
 
@@ -452,8 +454,10 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         """Turn a decision-mode response into a message. A reply cut off mid-JSON is
         retried with a note; a call that repeats one already made in this reply is not
         run: the model is shown the result it has and must answer (so no identical call
-        is ever made twice)."""
+        is ever made twice) — or, once, when the question still needs a tool step, is
+        sent to that step."""
         retries = 0
+        redirected = False
         while True:
             parsed = decision.parse_decision(response.msg.text)
             note: str | None = None
@@ -463,10 +467,15 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
                 key = call_key(ToolUseBlock(id="", name=parsed["tool"], input=parsed["arguments"]))
                 previous = st.executed.get(key)
                 if previous is not None:
-                    note = decision.repeat_note(parsed["tool"], previous.text)
+                    redirect = must_call(st) and not redirected
+                    redirected = True
+                    question = latest_user_text(self.memory.get())[:500]
+                    note = decision.repeat_note(
+                        parsed["tool"], previous.text, missing=question if redirect else None
+                    )
                     kwargs = {
                         **kwargs,
-                        "response_format": self._decision_schema(st, specs, False),
+                        "response_format": self._decision_schema(st, specs, redirect),
                     }
             if note is None:
                 return self._decision_message(st, emit, response, parsed)

@@ -41,7 +41,10 @@ def base_tools(provider: SandboxProvider) -> list[Tool]:
         if res.error:
             parts.append(f"error:\n{res.error}")
         if res.timed_out:
-            parts.append(f"(the cell timed out after {timeout:g} s)")
+            parts.append(
+                f"(the cell timed out after {timeout:g} s: the code is too slow; use a"
+                " faster algorithm, e.g. a loop instead of recursion, not a longer timeout)"
+            )
         if res.restarted:
             parts.append("(the interpreter was restarted: earlier variables are gone)")
         failed = bool(res.error) or res.timed_out
