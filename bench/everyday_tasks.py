@@ -377,6 +377,98 @@ TASKS: list[Task] = [
     T("zh-6", "chinese", "中国的首都是哪个城市？", chinese(no_tools(has("北京")))),
     T("zh-7", "chinese", "请用一句话介绍一下你自己。", chinese(no_tools(nonempty))),
     T("zh-8", "chinese", "太阳从哪个方向升起？", chinese(has("东"))),
+    # written after decision 0152's changes, as a check that they carry over to
+    # questions nobody tuned on (run first on their own: see docs/benchmarks.md)
+    T(
+        "calc-9",
+        "arith_tool",
+        "Use the calculator to compute 3.5 * 4.2.",
+        used("calculator", has("14.7")),
+    ),
+    T(
+        "calc-10",
+        "arith_tool",
+        "Can you use the calculator to work out (120 - 45) / 3?",
+        used("calculator", has("25")),
+    ),
+    T("arith-9", "arithmetic", "What is 15 + 27?", has("42")),
+    T(
+        "arith-10",
+        "arithmetic",
+        "I have 5 boxes with 12 apples each. How many apples do I have?",
+        has("60"),
+    ),
+    T("fact-9", "facts", "What is the largest ocean on Earth?", no_tools(has("pacific"))),
+    T(
+        "fact-10",
+        "facts",
+        "Which gas do plants take in from the air to make food?",
+        no_tools(any_of("carbon dioxide", "co2")),
+    ),
+    T(
+        "py-9",
+        "python",
+        "Use Python to find the largest number in [8, 23, 4, 15].",
+        used("execute_python", has("23")),
+    ),
+    T(
+        "py-10",
+        "python",
+        "With Python, convert the string 'hello world' to upper case.",
+        used("execute_python", lambda o: "HELLO WORLD" in o.answer),
+    ),
+    T(
+        "file-8",
+        "files",
+        "Create notes.md containing '# Notes', then list the files.",
+        used("write_file", has("notes.md")),
+    ),
+    T(
+        "file-9",
+        "files",
+        "Write 'apple' to fruit.txt, then read fruit.txt back to me.",
+        used("read_file", has("apple")),
+    ),
+    T(
+        "multi-8",
+        "multistep",
+        "Use the calculator to find 18 * 5, then tell me if the result is greater than 100.",
+        lambda o: has("90")(o) and any_of("no", "not", "less", "smaller", "isn't")(o),
+    ),
+    T(
+        "multi-9",
+        "multistep",
+        "Using Python, compute 2 to the power of 10, then subtract 24. What is the result?",
+        has("1000"),
+    ),
+    T(
+        "fmt-8",
+        "format",
+        "Answer with a single number: how many legs does a spider have?",
+        exactly("8"),
+    ),
+    T("fmt-9", "format", "Spell the word cat backwards, nothing else.", exactly("tac")),
+    T("chat-8", "no_tool", "Good morning!", no_tools(nonempty)),
+    T(
+        "chat-9",
+        "no_tool",
+        "What does HTML stand for?",
+        no_tools(has("hypertext", "markup", "language")),
+    ),
+    T(
+        "zh-9",
+        "chinese",
+        "用计算器算一下 144 除以 12。",
+        chinese(used("calculator", has("12"))),
+    ),
+    T("zh-10", "chinese", "日本的首都是哪里？", chinese(no_tools(has("东京")))),
+    T(
+        "zh-11",
+        "chinese",
+        "用 Python 计算 2 的 20 次方。",
+        chinese(used("execute_python", has("1048576"))),
+    ),
+    T("zh-12", "chinese", "一周有几天？", chinese(any_of("7", "七"))),
 ]
 
 HELD_OUT_EXAMPLES = (

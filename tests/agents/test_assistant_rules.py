@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from roost.agents.assistant import RULES, question_rules, tool_filter, tool_steps
+from roost.agents.assistant import (
+    RULES,
+    keep_parentheses,
+    question_rules,
+    tool_filter,
+    tool_steps,
+)
+from roost.core import ToolUseBlock
 from roost.models import ScriptedModel
 from roost.models.local import LocalModel
 
@@ -55,7 +62,6 @@ def test_models_with_native_tool_calls_get_every_tool() -> None:
     assert set(RULES) < set(NAMES)
 
 
-
 @pytest.mark.parametrize(
     ("question", "steps"),
     [
@@ -91,5 +97,29 @@ def test_the_tool_calls_a_question_asks_for_are_counted(question: str, steps: in
 def test_question_rules_apply_to_decision_models_only(tmp_path: Path) -> None:
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF\x03\x00\x00\x00")
-    assert question_rules(LocalModel(path=gguf)) == {"tool_steps": tool_steps}
-    assert question_rules(ScriptedModel([])) == {"tool_steps": None}
+    assert question_rules(LocalModel(path=gguf)) == {
+        "tool_steps": tool_steps,
+        "repair_call": keep_parentheses,
+    }
+    assert question_rules(ScriptedModel([])) == {"tool_steps": None, "repair_call": None}
+
+
+@pytest.mark.parametrize(
+    ("question", "called", "run"),
+    [
+        ("Calculator please: (17 + 8) * 12", "17 + 8 * 12", "(17 + 8) * 12"),
+        ("Work out (120 - 45) / 3.", "120 - 45 / 3", "(120 - 45) / 3"),
+        ("(1+2)*(3+4)?", "1 + 2 * 3 + 4", "(1+2)*(3+4)"),
+        # anything but lost parentheses is the model's own call
+        ("What is (2+3)*4?", "2 + 3 * 5", "2 + 3 * 5"),
+        ("What is (2+3)*4?", "(2 + 3) * 4", "(2 + 3) * 4"),
+        ("Use the calculator: 48*76", "48 * 76", "48 * 76"),
+    ],
+)
+def test_the_calculator_gets_back_the_parentheses_the_model_dropped(
+    question: str, called: str, run: str
+) -> None:
+    call = ToolUseBlock(id="c", name="calculator", input={"expression": called})
+    assert keep_parentheses(question, call).input == {"expression": run}
+    other = ToolUseBlock(id="c", name="execute_python", input={"code": called})
+    assert keep_parentheses(question, other) is other

@@ -9,7 +9,7 @@ from typing import Any
 
 from roost.agents import ReActAgent, keyword_filter
 from roost.agents._decision import ERROR_HINT, RESULT_HINT, RETRY_HINT
-from roost.core import ErrorEvent, ReplyFinished, ToolCallFinished, ToolResultEvent
+from roost.core import ErrorEvent, ReplyFinished, ToolCallFinished, ToolResultEvent, ToolUseBlock
 from roost.models import ScriptedModel
 from roost.tools import Toolkit, tool
 
@@ -259,3 +259,22 @@ async def test_the_answer_to_a_chinese_question_must_start_in_chinese() -> None:
     answer = next(b for b in _branches(model.calls[0]) if "answer" in b["properties"])
     assert "pattern" not in answer["properties"]["answer"]
 
+
+async def test_a_repaired_call_is_the_one_announced_and_run() -> None:
+    model = ScriptedModel(
+        [
+            '{"thought": "t", "tool": "calculator", "arguments": {"expression": "48*76"}}',
+            '{"thought": "t", "answer": "3648"}',
+        ]
+    )
+
+    def spaced(question: str, call: ToolUseBlock) -> ToolUseBlock:
+        assert question == "48*76?"
+        return call.model_copy(update={"input": {"expression": "48 * 76"}})
+
+    agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision", repair_call=spaced)
+    events = await _run(agent, "48*76?")
+    announced = [e.input for e in events if isinstance(e, ToolCallFinished)]
+    assert announced == [{"expression": "48 * 76"}]
+    result = next(e.result for e in events if isinstance(e, ToolResultEvent))
+    assert result.text == "3648"  # the stub answers "?" to anything but "48 * 76"

@@ -42,8 +42,9 @@ _ANSWER_ONLY = """Reply with exactly one JSON object:
 {answer_rules}"""
 
 _ANSWER_RULES = """The "answer" states the result itself (the number, the name, the text), not
-a description of what you did. Follow the format the user asks for (one word, a number
-only, yes or no). Answer in the language of the user's question.
+a description of what you did. The user sees only the answer, never the thought: put
+everything the answer needs in it. Follow the format the user asks for (one word, a
+number only, yes or no). Answer in the language of the user's question.
 """
 
 THOUGHT_MAX_CHARS = 160

@@ -7,12 +7,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Sequence
 
-from roost.core import Msg
+from roost.core import Msg, ToolUseBlock
 
 ToolFilter = Callable[[str, Sequence[str]], Collection[str]]
 """``(latest user text, tool names) -> the names to offer for this reply``."""
 QuestionCount = Callable[[str], int]
 """``latest user text -> a count``: e.g. how many tool calls the question asks for."""
+CallRepair = Callable[[str, ToolUseBlock], ToolUseBlock]
+"""``(latest user text, the model's call) -> the call to run``: mends what a small model
+predictably garbles when it copies from the question."""
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _KANA = re.compile(r"[\u3040-\u30ff]")

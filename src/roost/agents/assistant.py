@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-from roost.agents._guidance import QuestionCount, ToolFilter, keyword_filter
+from roost.agents._guidance import CallRepair, QuestionCount, ToolFilter, keyword_filter
+from roost.core import ToolUseBlock
 
 SYSTEM_PROMPT = (
     "You are Roost's built-in assistant. Answer the user's question directly and "
@@ -103,17 +104,42 @@ def tool_steps(text: str) -> int:
     return max(int(named), files)
 
 
+_EXPRESSION = re.compile(r"[\d.\s+\-*/()%^]*\([\d.\s+\-*/()%^]*")
+"""An arithmetic expression with parentheses, as the user wrote it."""
+
+
+def _squash(expression: str) -> str:
+    return re.sub(r"[\s()]", "", expression).replace("^", "**")
+
+
+def keep_parentheses(question: str, call: ToolUseBlock) -> ToolUseBlock:
+    """The calculator call with the user's own expression when the model copied it
+    without its parentheses: the 1.5B writes "(120 - 45) / 3" as "120 - 45 / 3" (same
+    numbers and operators in the same order, only the parentheses lost). Any other
+    difference is left alone."""
+    expression = call.input.get("expression") if call.name == "calculator" else None
+    if not isinstance(expression, str) or "(" in expression:
+        return call
+    for match in _EXPRESSION.finditer(question):
+        written = match.group().strip().rstrip(".").strip()
+        balanced = written.count("(") == written.count(")")
+        if balanced and _squash(written) == _squash(expression):
+            return call.model_copy(update={"input": {**call.input, "expression": written}})
+    return call
+
+
 class QuestionRules(TypedDict):
     tool_steps: QuestionCount | None
+    repair_call: CallRepair | None
 
 
 def question_rules(model: object) -> QuestionRules:
-    """``tool_steps`` for ``ReActAgent``, for models that decide through constrained
+    """``tool_steps`` and ``repair_call`` for ``ReActAgent``, for models that decide through constrained
     decisions (small local ones); none for models that call tools natively and follow
     such requests unaided."""
     if getattr(model, "preferred_tool_mode", None) != "decision":
-        return {"tool_steps": None}
-    return {"tool_steps": tool_steps}
+        return {"tool_steps": None, "repair_call": None}
+    return {"tool_steps": tool_steps, "repair_call": keep_parentheses}
 
 
 def tool_filter(model: object) -> ToolFilter | None:

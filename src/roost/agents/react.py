@@ -24,6 +24,7 @@ from roost.agents import _tracing as otel
 from roost.agents import client_tools
 from roost.agents._endings import Endings
 from roost.agents._guidance import (
+    CallRepair,
     QuestionCount,
     ToolFilter,
     answer_pattern,
@@ -91,7 +92,9 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
     ``roost.agents.keyword_filter``. ``tool_steps`` counts the tool calls a question
     asks for ("use the calculator" 1, "write a.txt, then read it back" 2): until that
     many have succeeded the model must call a tool instead of answering from memory or
-    with code (decision 0152).
+    with code (decision 0152). ``repair_call`` mends a decision-mode call before it is
+    announced and run (the built-in assistant restores the parentheses a small model
+    drops when it copies the user's arithmetic).
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         knowledge: KnowledgeRetrieval | None = None,
         tool_filter: ToolFilter | None = None,
         tool_steps: QuestionCount | None = None,
+        repair_call: CallRepair | None = None,
     ) -> None:
         if max_iters < 1:
             raise ValueError("max_iters must be at least 1")
@@ -136,6 +140,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         self._hubs: list[MsgHub] = []
         self.tool_filter = tool_filter
         self.tool_steps = tool_steps
+        self.repair_call = repair_call
         self.knowledge = knowledge
         """Knowledge bases and memory (``roost.agents.knowledge``); its tools join the
         toolkit."""
@@ -569,6 +574,8 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         msg_id = response.msg.id
         if parsed is not None and "tool" in parsed:
             call = ToolUseBlock(id=new_id("call"), name=parsed["tool"], input=parsed["arguments"])
+            if self.repair_call is not None:
+                call = self.repair_call(latest_user_text(self.memory.get()), call)
             emit(ToolCallStarted(msg_id=msg_id, call_id=call.id, name=call.name, agent=self.name))
             emit(
                 ToolCallFinished(

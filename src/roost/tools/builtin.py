@@ -82,6 +82,9 @@ def calculator(expression: str) -> str:
         ) from None
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         value = int(value)
+    if isinstance(value, float):
+        # 12 significant digits: 3.5 * 4.2 is 14.7, not binary noise (14.700000000000001)
+        return format(value, ".12g")
     return str(value)
 
 
