@@ -1,4 +1,5 @@
-"""Which built-in tools the assistant offers for a question (roost.agents.assistant)."""
+"""The built-in assistant's rules for small models (roost.agents.assistant): the tools offered,
+the tool steps a question asks for, the calls and answers it mends."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from roost.agents._guidance import result_note
 from roost.agents.assistant import (
     RULES,
     keep_parentheses,
@@ -123,3 +125,26 @@ def test_the_calculator_gets_back_the_parentheses_the_model_dropped(
     assert keep_parentheses(question, call).input == {"expression": run}
     other = ToolUseBlock(id="c", name="execute_python", input={"code": called})
     assert keep_parentheses(question, other) is other
+
+
+@pytest.mark.parametrize(
+    ("answer", "done", "note"),
+    [
+        ("No", [("calculator", {"expression": "18 * 5"}, "90")], " (18 * 5 = 90)"),
+        (
+            "一百万",
+            [("execute_python", {"code": "print(2**20)"}, "stdout:\n1048576\n")],
+            " (result: 1048576)",
+        ),
+        ("990 is even.", [("calculator", {"expression": "45 * 22"}, "990")], ""),
+        ("It is 3,628,800.", [("execute_python", {}, "result: 3628800")], ""),
+        # only a single number is worth repeating
+        ("Done.", [("write_file", {"path": "a.txt"}, "wrote 8 bytes to a.txt")], ""),
+        ("Done.", [("execute_python", {}, "stdout:\n1\n2\n")], ""),
+        ("Hi", [], ""),
+    ],
+)
+def test_the_number_a_tool_returned_is_added_to_an_answer_without_it(
+    answer: str, done: list[tuple[str, dict[str, object], str]], note: str
+) -> None:
+    assert result_note(answer, done) == note

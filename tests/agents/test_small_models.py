@@ -9,7 +9,14 @@ from typing import Any
 
 from roost.agents import ReActAgent, keyword_filter
 from roost.agents._decision import ERROR_HINT, RESULT_HINT, RETRY_HINT
-from roost.core import ErrorEvent, ReplyFinished, ToolCallFinished, ToolResultEvent, ToolUseBlock
+from roost.core import (
+    ErrorEvent,
+    ReplyFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolResultEvent,
+    ToolUseBlock,
+)
 from roost.models import ScriptedModel
 from roost.tools import Toolkit, tool
 
@@ -278,3 +285,19 @@ async def test_a_repaired_call_is_the_one_announced_and_run() -> None:
     assert announced == [{"expression": "48 * 76"}]
     result = next(e.result for e in events if isinstance(e, ToolResultEvent))
     assert result.text == "3648"  # the stub answers "?" to anything but "48 * 76"
+
+
+async def test_an_answer_that_drops_the_computed_number_gets_it_back() -> None:
+    call = '{"thought": "t", "tool": "calculator", "arguments": {"expression": "48 * 76"}}'
+    model = ScriptedModel(
+        [call, '{"thought": "t", "answer": "No"}', call, '{"thought": "t", "answer": "3,648"}']
+    )
+    agent = ReActAgent("a", model, Toolkit([calculator]), tool_mode="decision")
+    events = await _run(agent, "Is 48 * 76 above 5000?")
+    final = events[-1].msg
+    assert final.text == "No (48 * 76 = 3648)"
+    # streamed too, so a client that shows the deltas shows the same answer
+    streamed = "".join(e.delta for e in events if isinstance(e, TextDelta))
+    assert streamed == final.text
+    # an answer that has the number (in any digit grouping) is left alone
+    assert (await agent("And 48 * 76 itself?")).text == "3,648"

@@ -52,6 +52,18 @@ def call_key(call: ToolUseBlock) -> str:
     return f"{call.name}:{json.dumps(call.input, sort_keys=True, default=str)}"
 
 
+def split_key(key: str) -> tuple[str, dict[str, Any]]:
+    """``call_key``'s name and arguments back (``{}`` when they cannot be read)."""
+    import json
+
+    name, sep, args = key.partition(":{")
+    try:
+        value = json.loads("{" + args) if sep else {}
+    except ValueError:
+        value = {}
+    return name, value if isinstance(value, dict) else {}
+
+
 def as_msgs(msg: Msg | Sequence[Msg] | str | None) -> list[Msg]:
     if msg is None:
         return []

@@ -31,8 +31,9 @@ from roost.agents._guidance import (
     language_ask,
     language_note,
     latest_user_text,
+    result_note,
 )
-from roost.agents._state import ReplyState, as_msgs, call_key, must_call
+from roost.agents._state import ReplyState, as_msgs, call_key, must_call, split_key
 from roost.agents._structured import StructuredOutput
 from roost.agents._tool_calls import ToolCalls
 from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
@@ -364,8 +365,20 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         self, st: ReplyState, emit: Callable[[Any], None], assistant: Msg, *, cut_off: bool = False
     ) -> Msg:
         """The final message, never empty: a model that produced no text (it looped, or
-        was cut off) gets a final answer saying so, with the last tool result it had."""
+        was cut off) gets a final answer saying so, with the last tool result it had. In
+        decision mode an answer that leaves out the number its last tool call returned
+        gets it added (``result_note``)."""
         if assistant.text.strip():
+            if self.tool_mode == "decision" and not cut_off:
+                done = [
+                    (*split_key(key), result.text)
+                    for key, result in st.executed.items()
+                    if not result.is_error
+                ]
+                note = result_note(assistant.text, done)
+                if note:
+                    emit(TextDelta(msg_id=assistant.id, delta=note, agent=self.name))
+                    assistant.content = [*assistant.content, TextBlock(text=note)]
             return assistant
         last = next(reversed(st.executed.values()), None)
         why = (
