@@ -131,20 +131,18 @@ def test_the_calculator_gets_back_the_parentheses_the_model_dropped(
     ("answer", "done", "note"),
     [
         ("No", [("calculator", {"expression": "18 * 5"}, "90")], " (18 * 5 = 90)"),
-        (
-            "一百万",
-            [("execute_python", {"code": "print(2**20)"}, "stdout:\n1048576\n")],
-            " (result: 1048576)",
-        ),
+        ("495", [("calculator", {"expression": "45 * 22"}, "990")], " (45 * 22 = 990)"),
         ("990 is even.", [("calculator", {"expression": "45 * 22"}, "990")], ""),
-        ("It is 3,628,800.", [("execute_python", {}, "result: 3628800")], ""),
-        # only a single number is worth repeating
-        ("Done.", [("write_file", {"path": "a.txt"}, "wrote 8 bytes to a.txt")], ""),
-        ("Done.", [("execute_python", {}, "stdout:\n1\n2\n")], ""),
+        ("It is 3,648.", [("calculator", {"expression": "48 * 76"}, "3648")], ""),
+        # only the calculator's: its note is an equation, true whatever the answer did with
+        # the number ("42" after reading 21 and doubling it gets no "(result: 21)")
+        ("42", [("read_file", {"path": "n.txt"}, "21")], ""),
+        ("一百万", [("execute_python", {"code": "print(2**20)"}, "stdout:\n1048576\n")], ""),
+        ("Done.", [("calculator", {"expression": "1 < 2"}, "True")], ""),
         ("Hi", [], ""),
     ],
 )
-def test_the_number_a_tool_returned_is_added_to_an_answer_without_it(
+def test_the_number_the_calculator_returned_is_added_to_an_answer_without_it(
     answer: str, done: list[tuple[str, dict[str, object], str]], note: str
 ) -> None:
     assert result_note(answer, done) == note

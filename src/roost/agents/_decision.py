@@ -43,8 +43,7 @@ _ANSWER_ONLY = """Reply with exactly one JSON object:
 
 _ANSWER_RULES = """The "answer" states the result itself (the number, the name, the text), not
 a description of what you did. The user sees only the answer, never the thought: put
-everything the answer needs in it, and answer what was asked ("What does NASA stand
-for?" -> "National Aeronautics and Space Administration"). Follow the format the user asks for (one word, a
+everything the answer needs in it. Follow the format the user asks for (one word, a
 number only, yes or no). Answer in the language of the user's question.
 """
 

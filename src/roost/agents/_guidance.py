@@ -106,7 +106,6 @@ def keyword_filter(rules: dict[str, str], *, always: Collection[str] = ()) -> To
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(\.\d+)?(e[+-]?\d+)?", re.I)
-_LABEL = re.compile(r"^(stdout|result)\s*:\s*", re.I)
 
 
 def _digits(text: str) -> str:
@@ -114,23 +113,22 @@ def _digits(text: str) -> str:
 
 
 def result_note(answer: str, executed: Sequence[tuple[str, dict[str, object], str]]) -> str:
-    """What to add to an answer that leaves out the number the reply's last tool call
-    returned: " (18 * 5 = 90)" after "No" to "is 18 * 5 greater than 100?". A small
+    """What to add to an answer that leaves out the number the reply's last calculator
+    call returned: " (18 * 5 = 90)" after "No" to "is 18 * 5 greater than 100?". A small
     model answers the last clause of a question and drops the result it computed; the
-    user should see it. ``executed`` is (tool name, arguments, result text) of the
-    successful calls in order; "" when the answer has the number or the result is not
-    one number."""
+    user should see it. Only the calculator's: its note is an equation, true whatever
+    the answer did with the number (a file's content or a program's output may have
+    been transformed, and "(result: 21)" after "42" would confuse). ``executed`` is
+    (tool name, arguments, result text) of the successful calls in order."""
     if not executed:
         return ""
     name, args, text = executed[-1]
-    value = _LABEL.sub("", text.strip()).strip()
+    expression = args.get("expression")
+    value = _digits(text.strip())
+    if name != "calculator" or not isinstance(expression, str) or len(expression) > 80:
+        return ""
     if not _NUMBER.fullmatch(value) or len(value) > 40:
         return ""
-    value = _digits(value)
-    shown = _digits(answer)
-    if re.search(rf"(?<![\d.]){re.escape(value)}(?!\d)", shown):
+    if re.search(rf"(?<![\d.]){re.escape(value)}(?!\d)", _digits(answer)):
         return ""
-    expression = args.get("expression") if name == "calculator" else None
-    if isinstance(expression, str) and len(expression) <= 80:
-        return f" ({expression} = {value})"
-    return f" (result: {value})"
+    return f" ({expression} = {value})"

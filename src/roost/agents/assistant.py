@@ -32,6 +32,7 @@ _FILES = (
     r"\bfiles?\b|folder|director|\.txt|\.json|\.csv|\.py\b|\bsave|sandbox|文件|目录|保存|写入|读取"
 )
 _CODE_ASKED = r"python|\bcode\b|script|program|代码|程序|脚本"
+
 _MATH = (
     # not when the user asked for code: "Using Python, compute…" is for execute_python
     rf"^(?!.*(?:{_CODE_ASKED})).*?(?:"
