@@ -198,6 +198,17 @@ async def test_a_failed_call_does_not_count_as_a_step_but_retries_are_bounded() 
     assert final.text == "cannot divide by zero"
 
 
+def _two_step_agent(model: ScriptedModel) -> ReActAgent:
+    """An agent whose every question asks for two tool calls."""
+    return ReActAgent(
+        "a",
+        model,
+        Toolkit([calculator, current_time]),
+        tool_mode="decision",
+        tool_steps=lambda q: 2,
+    )
+
+
 async def test_a_question_of_two_file_steps_needs_two_calls() -> None:
     model = ScriptedModel(
         [
@@ -207,13 +218,7 @@ async def test_a_question_of_two_file_steps_needs_two_calls() -> None:
         ]
     )
     question = "Compute 48 * 76, then tell me the time."
-    agent = ReActAgent(
-        "a",
-        model,
-        Toolkit([calculator, current_time]),
-        tool_mode="decision",
-        tool_steps=lambda q: 2,
-    )
+    agent = _two_step_agent(model)
     assert (await agent(question)).text == "3648 at 03:00"
     # after the first result: the question is recalled and only a tool call is allowed
     last = model.calls[1].messages[-1].text
@@ -232,13 +237,7 @@ async def test_a_repeated_call_on_a_question_with_a_step_left_is_sent_to_that_st
             '{"thought": "t", "answer": "3648 at 03:00"}',
         ]
     )
-    agent = ReActAgent(
-        "a",
-        model,
-        Toolkit([calculator, current_time]),
-        tool_mode="decision",
-        tool_steps=lambda q: 2,
-    )
+    agent = _two_step_agent(model)
     events = await _run(agent, "Compute 48 * 76, then tell me the time.")
     assert [e.name for e in events if isinstance(e, ToolCallFinished)] == [
         "calculator",

@@ -107,7 +107,7 @@ def create_app(
                 sys_prompt=SYSTEM_PROMPT,
                 max_iters=MAX_ITERS,
                 tool_filter=tool_filter(chat_model),
-            **question_rules(chat_model),
+                **question_rules(chat_model),
             )
         from roost.agents.knowledge import KnowledgeRetrieval
 
