@@ -35,6 +35,14 @@ export async function api(path, { method = "GET", body, headers = {}, signal } =
   return type.includes("json") ? r.json() : r.text();
 }
 
+// A response body as a Blob (exports): the same cookie and header as api(), so a
+// download is authorised like any other call (a plain <a href> would not send the header).
+export async function blob(path, { signal } = {}) {
+  const r = await fetch(path, init("GET", undefined, {}, signal));
+  if (!r.ok) throw await failure(r);
+  return r.blob();
+}
+
 // An SSE request read with fetch (headers, cookie and Last-Event-ID under our control);
 // onEvent(type, data, id) for each frame; resolves with the response headers when it ends.
 export async function stream(path, { method = "GET", body, lastEventId, signal, onOpen, onEvent }) {

@@ -32,6 +32,15 @@ const zh = {
   "Error": "错误", "Description": "描述", "Path": "路径", "Method": "方法", "Summary": "摘要",
   "Admins only": "仅管理员", "Select an agent": "选择智能体", "Start": "开始", "Input": "输入",
   "Output": "输出", "Total": "合计", "Currency": "货币",
+  "Action": "操作", "Target type": "对象类型", "Target": "对象", "Outcome": "结果", "Until": "截止",
+  "Time": "时间", "Actor": "操作者", "Hash": "哈希", "Verify chain": "校验哈希链",
+  "Chain intact": "哈希链完整", "records": "条记录", "signatures checked": "签名已校验",
+  "Chain broken": "哈希链已损坏", "first bad record": "首条异常记录", "Export CSV": "导出 CSV",
+  "Export JSONL": "导出 JSONL", "Legal holds": "法律保留", "Reason": "原因",
+  "Delete secret": "删除密钥", "Delete": "删除", "Deleted": "已删除", "Copy": "复制", "Copied": "已复制",
+  "Managed by Roost": "由 Roost 管理", "Saved": "已保存", "version": "版本", "Save secret": "保存密钥",
+  "Secret reference": "密钥引用", "Version": "版本",
+  "Values are stored encrypted and never shown; agents and tools refer to a secret as secret://NAME.": "值加密存储，永不显示；智能体和工具以 secret://NAME 引用密钥。",
 };
 const tables = { zh };
 
