@@ -4,6 +4,8 @@ ordinary user's key that sees neither, and the Chinese headings."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +23,18 @@ SECRET_VALUE = "sk-live-0123456789-Q7zX"
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("govern") / "roost.db"
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, db: Path) -> Iterator[Served]:
     """This module's app, with a ROOST_HOME of its own: the secret store's master key and
     the audit signing key are made there (the module-scoped app starts before the
     per-test ROOST_HOME of tests/conftest.py, so it would otherwise use the real one)."""
     from roost.core.settings import get_settings
 
     home = tmp_path_factory.mktemp("govern-home")
-    db = tmp_path_factory.mktemp("govern") / "roost.db"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ROOST_HOME", str(home))
         get_settings.cache_clear()
@@ -76,6 +82,11 @@ def test_the_audit_page_lists_filters_verifies_and_exports(
     csv = Path(info.value.path()).read_text()
     assert csv.startswith("seq,at,tenant_id,user_id,")
     assert ",denied," in csv  # the refused call of dana's, a known record
+    with page.expect_download() as info:
+        page.click("#a-jsonl")
+    records = [json.loads(line) for line in Path(info.value.path()).read_text().splitlines()]
+    assert records and {r["user_id"] for r in records} == {"dana"}
+    assert "denied" in {r["outcome"] for r in records}
     assert all(",dana," in line for line in csv.strip().splitlines()[1:])
     # an invalid filter is shown, not swallowed
     page.evaluate("document.getElementById('a-user_id').removeAttribute('maxlength')")
@@ -168,3 +179,18 @@ def test_the_govern_pages_in_chinese(page: Any) -> None:
     page.goto("/console/secrets")
     expect(page.locator("main h1")).to_have_text("密钥库")
     expect(page.get_by_role("button", name="保存密钥")).to_be_visible()
+
+
+def test_verify_names_the_first_altered_record(page: Any, console: Served, db: Path) -> None:
+    """Last in the module: it breaks the chain of this module's app on purpose."""
+    with console.client() as c:
+        assert c.put("/v1/secrets/TAMPER_ME", json={"value": "v"}).status_code == 200
+        seq = c.get("/v1/audit", params={"resource_id": "TAMPER_ME"}).json()["data"][0]["seq"]
+    with sqlite3.connect(db) as conn:  # someone edits a record behind the server's back
+        conn.execute("UPDATE audit_records SET outcome = 'denied' WHERE seq = ?", (seq,))
+    sign_in(page)
+    page.goto("/console/audit")
+    page.click("#a-verify")
+    broken = page.locator("#audit-verify .error")
+    expect(broken).to_contain_text("Chain broken")
+    expect(broken).to_contain_text(f"#{seq} (altered)")
