@@ -108,7 +108,9 @@ def test_cursor_paging_reaches_older_records(page: Any, console: Served) -> None
     expect(page.locator("#a-first")).to_be_visible()
     assert int(rows.first.get_attribute("data-seq") or 0) < newest - 49
     page.click("#a-first")
-    expect(rows.first).to_have_attribute("data-seq", str(newest))
+    expect(page.locator("#a-first")).to_be_hidden()
+    # the newest again (or newer: the browser's favicon request may be recorded meanwhile)
+    assert int(rows.first.get_attribute("data-seq") or 0) >= newest
 
 
 def test_secrets_are_set_listed_without_values_and_deleted(
