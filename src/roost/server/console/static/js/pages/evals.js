@@ -35,16 +35,16 @@ export async function render(main, ctx) {
   async function load() {
     const [ds, ex] = await Promise.all([api("/v1/evals/datasets", { signal: ctx.signal }), api("/v1/evals/experiments", { signal: ctx.signal })]);
     const names = Object.fromEntries(ds.data.map((d) => [d.id, d.name]));
-    clear(datasets).append(ds.data.map((d) => h("tr", { "data-dataset": d.id }, h("td", {}, d.name), h("td", {}, d.description || ""), h("td", {}, d.cases), h("td", {}, when(d.created_at)))));
+    clear(datasets).append(...ds.data.map((d) => h("tr", { "data-dataset": d.id }, h("td", {}, d.name), h("td", {}, d.description || ""), h("td", {}, d.cases), h("td", {}, when(d.created_at)))));
     const chosen = dsSelect.value;
-    clear(dsSelect).append(ds.data.map((d) => h("option", { value: d.id, selected: d.id === chosen }, d.name)));
-    clear(experiments).append(ex.data.map((e) => h("tr", { "data-experiment": e.id },
+    clear(dsSelect).append(...ds.data.map((d) => h("option", { value: d.id, selected: d.id === chosen }, d.name)));
+    clear(experiments).append(...ex.data.map((e) => h("tr", { "data-experiment": e.id },
       h("td", {}, h("a", { href: `/console/evals/${enc(e.id)}` }, h("code", {}, e.id))), h("td", {}, names[e.dataset_id] || e.dataset_id),
       h("td", {}, e.agent), h("td", {}, statusBadge(e.status)), h("td", {}, e.summary.cases ?? ""),
       h("td", { class: "score" }, pct(e.summary.pass_rate)), h("td", {}, when(e.created_at)))));
     for (const [select, pick] of [[base, 1], [cand, 0]]) {
       const was = select.value;
-      clear(select).append(ex.data.map((e) => h("option", { value: e.id }, `${e.agent} · ${e.id}`)));
+      clear(select).append(...ex.data.map((e) => h("option", { value: e.id }, `${e.agent} · ${e.id}`)));
       select.value = was || (ex.data[pick] || ex.data[0] || {}).id || "";
     }
     return ex.data.some((e) => e.status === "running");
@@ -69,7 +69,7 @@ export async function render(main, ctx) {
     const changed = [...diff.improved.map((c) => ["improved", c]), ...diff.regressed.map((c) => ["regressed", c])];
     clear(compared).append(h("p", { id: "cmp-counts" }, `${t("Improvements")}: ${diff.improvements} · ${t("Regressions")}: ${diff.regressions} · ${t("Unchanged")}: ${diff.unchanged}`),
       changed.length ? h("table", {}, head(["Change", "Input", "Baseline", "Candidate"]), h("tbody", {}, changed.map(([kind, c]) => h("tr", { class: kind === "improved" ? "ok" : "bad" },
-        h("td", {}, t(kind)), h("td", {}, text(c.input)), h("td", {}, `${c.baseline} · ${text(c.baseline_output)}`), h("td", {}, `${c.candidate} · ${text(c.candidate_output)}`))))) : null);
+        h("td", {}, t(kind)), h("td", {}, text(c.input)), h("td", {}, `${c.baseline} · ${text(c.baseline_output)}`), h("td", {}, `${c.candidate} · ${text(c.candidate_output)}`))))) : "");
   }); } }, h("label", { class: "field" }, t("Baseline"), base), h("label", { class: "field" }, t("Candidate"), cand), h("button", { type: "submit" }, t("Compare")));
 
   clear(main).append(h("h1", {}, t("Evaluation")), alert,
@@ -113,9 +113,9 @@ async function experiment(main, ctx, id, alert, guard) {
       h("span", { id: "exp-pass-rate" }, `${t("Pass rate")}: ${pct(s.pass_rate)}`), h("span", {}, `${t("Passed")}: ${s.passed ?? ""} · ${t("Failed")}: ${s.failed ?? ""} · ${t("Errors")}: ${s.errors ?? ""}`),
       s.latency_ms ? h("span", {}, `p50 ${s.latency_ms.p50} ms`) : null, s.tokens ? h("span", {}, `${t("Tokens")}: ${s.tokens}`) : null),
       s.scorers ? h("table", {}, head(["Scorer", "Pass rate", "Passed", "Failed"]), h("tbody", {}, Object.entries(s.scorers).map(([n, v]) =>
-        h("tr", {}, h("td", {}, n), h("td", {}, pct(v.pass_rate)), h("td", {}, v.passed), h("td", {}, v.failed))))) : null);
+        h("tr", {}, h("td", {}, n), h("td", {}, pct(v.pass_rate)), h("td", {}, v.passed), h("td", {}, v.failed))))) : "");
     const r = await api(`/v1/evals/experiments/${enc(id)}/results`, { signal: ctx.signal });
-    clear(results).append(r.data.map((c) => h("tr", { "data-case": c.case_id },
+    clear(results).append(...r.data.map((c) => h("tr", { "data-case": c.case_id },
       h("td", {}, text(c.input)), h("td", {}, text(expected[c.case_id])), h("td", {}, text(c.output || c.error)),
       h("td", {}, (c.scores || []).map((sc) => h("div", { class: sc.passed ? "ok" : "bad", title: sc.reason || null }, `${sc.name}: ${sc.value ?? ""}`))),
       h("td", {}, h("span", { class: `status ${c.status}` }, t(c.status))))));
