@@ -152,6 +152,36 @@ def test_api_errors_are_shown_in_the_page(page: Any, console: Served) -> None:
     expect(page.locator("tr[data-tenant='has spaces']")).to_have_count(0)
 
 
+def test_a_tenant_admin_sees_its_tenant_only_and_is_refused_its_own_quotas(
+    page: Any, console: Served
+) -> None:
+    with console.client() as admin:
+        for tenant in ("north", "south"):
+            admin.post("/v1/tenants", json={"id": tenant})
+        made = admin.post(
+            "/v1/keys",
+            json={
+                "name": "nadia",
+                "user_id": "nadia",
+                "tenant_id": "north",
+                "role": "tenant_admin",
+            },
+        )
+        assert made.status_code == 201, made.text
+    sign_in(page, made.json()["key"])
+    page.goto("/console/tenants/north")
+    expect(page.locator("tr[data-tenant=north]")).to_be_visible()
+    expect(page.locator("tr[data-tenant=south]")).to_have_count(0)
+    # a tenant's own limits are a platform admin's to set (tenants.manage)
+    page.fill("#quota-runs_per_minute", "5")
+    page.click("text=Save quotas")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "forbidden: the tenant_admin role does not grant 'tenants.manage'"
+    )
+    with console.client() as admin:
+        assert quotas(admin, "north") == {}
+
+
 def test_an_experiment_runs_from_the_page_with_results_and_a_comparison(
     page: Any, console: Served, shots: Path
 ) -> None:

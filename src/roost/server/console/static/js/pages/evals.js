@@ -100,18 +100,19 @@ async function experiment(main, ctx, id, alert, guard) {
   const results = h("tbody");
   clear(main).append(h("p", {}, h("a", { href: "/console/evals" }, `← ${t("Evaluation")}`)), h("h1", {}, `${t("Experiment")} ${id}`), alert, summary,
     h("h2", {}, t("Results")), h("table", { id: "results" }, head(["Input", "Expected", "Output", "Scores", "Result"]), results));
-  let expected = null;
+  let expected = null, dsName = "";
   await guard(() => poll(ctx, async () => {
     const e = await api(`/v1/evals/experiments/${enc(id)}`, { signal: ctx.signal });
     const s = e.summary;
     if (!expected) {
       // the expected answers live in the dataset, not in the results
       const ds = await api(`/v1/evals/datasets/${enc(e.dataset_id)}`, { signal: ctx.signal });
+      dsName = ds.name;
       expected = Object.fromEntries(ds.data.map((c) => [c.id, c.expected ?? (c.facts || []).join(" | ")]));
     }
-    clear(summary).append(h("div", { class: "row" }, statusBadge(e.status), h("span", {}, `${t("Agent")}: ${e.agent}`),
+    clear(summary).append(h("div", { class: "row" }, statusBadge(e.status), h("span", {}, `${t("Agent")}: ${e.agent}`), h("span", {}, `${t("Dataset")}: ${dsName}`),
       h("span", { id: "exp-pass-rate" }, `${t("Pass rate")}: ${pct(s.pass_rate)}`), h("span", {}, `${t("Passed")}: ${s.passed ?? ""} · ${t("Failed")}: ${s.failed ?? ""} · ${t("Errors")}: ${s.errors ?? ""}`),
-      s.latency_ms ? h("span", {}, `p50 ${s.latency_ms.p50} ms`) : null, s.tokens ? h("span", {}, `${t("Tokens")}: ${s.tokens}`) : null),
+      s.latency_ms ? h("span", {}, `${t("Latency")} p50 ${Math.round(s.latency_ms.p50)} ms`) : null, s.tokens ? h("span", {}, `${t("Tokens")}: ${s.tokens}`) : null),
       s.scorers ? h("table", {}, head(["Scorer", "Pass rate", "Passed", "Failed"]), h("tbody", {}, Object.entries(s.scorers).map(([n, v]) =>
         h("tr", {}, h("td", {}, n), h("td", {}, pct(v.pass_rate)), h("td", {}, v.passed), h("td", {}, v.failed))))) : "");
     const r = await api(`/v1/evals/experiments/${enc(id)}/results`, { signal: ctx.signal });
