@@ -268,3 +268,30 @@ def test_the_pages_speak_chinese(page: Any) -> None:
     expect(page.locator("h1")).to_have_text("评测")
     expect(page.locator("main h2").first).to_have_text("数据集")
     expect(page.get_by_role("button", name="运行实验")).to_be_visible()
+
+
+def test_the_pages_have_no_serious_accessibility_violations(page: Any, console: Served) -> None:
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
+    with console.client() as admin:
+        admin.post("/v1/tenants", json={"id": "axe-co"})
+        admin.put("/v1/tenants/axe-co/quotas", json={"runs_per_minute": 10})
+        admin.post("/v1/evals/datasets", json={"name": "axe", "cases": CASES})
+        made = admin.post("/v1/evals/experiments", json={"dataset": "axe", "agent": "calc@v1"})
+        assert made.status_code == 202, made.text
+    sign_in(page)
+    found: dict[str, list[str]] = {}
+    for path, ready in (
+        ("/console/tenants/axe-co", "tr[data-quota=runs_per_minute] meter"),
+        ("/console/evals", "#experiments tbody tr"),
+        (f"/console/evals/{made.json()['id']}", "#results tbody tr"),
+    ):
+        page.goto(path)
+        expect(page.locator(ready).first).to_be_visible()
+        serious = [
+            f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}"
+            for v in axe.run(page).response["violations"]
+            if v.get("impact") in ("serious", "critical")
+        ]
+        if serious:
+            found[path] = serious
+    assert not found, found
