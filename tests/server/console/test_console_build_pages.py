@@ -222,7 +222,12 @@ def test_an_experiment_runs_from_the_page_with_results_and_a_comparison(
     with console.client() as admin:
         made = admin.post(
             "/v1/evals/experiments",
-            json={"dataset": "arith", "agent": "calc@v2", "baseline": first},
+            json={
+                "dataset": "arith",
+                "agent": "calc@v2",
+                "baseline": first,
+                "gate": "regressions==0",
+            },
         )
         assert made.status_code == 202, made.text
     second = made.json()["id"]
@@ -241,6 +246,11 @@ def test_an_experiment_runs_from_the_page_with_results_and_a_comparison(
     expect(releases.locator("tr[data-release='calc@v1']")).to_contain_text("v1")
     expect(releases.locator("tr[data-release='calc@v2']")).to_contain_text("0 %")
     page.screenshot(path=str(shots / "evals.png"), full_page=True)
+    # v2 ran with a baseline and a CI gate: its page says the gate failed, and why
+    page.click(f"tr[data-experiment={second}] a")
+    expect(page.locator("#exp-summary")).to_contain_text("Regressions: 1 · Improvements: 0")
+    expect(page.locator("#exp-gate")).to_have_text("Gate: failed")
+    expect(page.locator("#results .bad").first).to_contain_text("missing")
 
 
 def test_a_running_experiment_is_followed_until_it_ends(page: Any, console: Served) -> None:

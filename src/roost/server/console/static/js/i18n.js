@@ -49,7 +49,7 @@ const zh = {
   "Releases": "灰度发布", "Stable": "稳定版本", "Weights": "流量权重", "Version": "版本",
   "Eval pass rate": "评测通过率", "Results": "结果", "Expected": "期望", "Scores": "评分", "Scorer": "评分器",
   "Passed": "通过", "Failed": "失败", "Errors": "错误", "passed": "通过", "failed": "失败", "error": "错误",
-  "running": "运行中", "succeeded": "成功", "Latency": "延迟",
+  "running": "运行中", "succeeded": "成功", "Latency": "延迟", "Gate": "门禁",
 };
 const tables = { zh };
 

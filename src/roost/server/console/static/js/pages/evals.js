@@ -106,19 +106,22 @@ async function experiment(main, ctx, id, alert, guard) {
     const s = e.summary;
     if (!expected) {
       // the expected answers live in the dataset, not in the results
-      const ds = await api(`/v1/evals/datasets/${enc(e.dataset_id)}`, { signal: ctx.signal });
+      // (a deleted dataset leaves its experiments: show them without the expected column)
+      const ds = await api(`/v1/evals/datasets/${enc(e.dataset_id)}`, { signal: ctx.signal }).catch(() => ({ name: e.dataset_id, data: [] }));
       dsName = ds.name;
       expected = Object.fromEntries(ds.data.map((c) => [c.id, c.expected ?? (c.facts || []).join(" | ")]));
     }
     clear(summary).append(h("div", { class: "row" }, statusBadge(e.status), h("span", {}, `${t("Agent")}: ${e.agent}`), h("span", {}, `${t("Dataset")}: ${dsName}`),
       h("span", { id: "exp-pass-rate" }, `${t("Pass rate")}: ${pct(s.pass_rate)}`), h("span", {}, `${t("Passed")}: ${s.passed ?? ""} · ${t("Failed")}: ${s.failed ?? ""} · ${t("Errors")}: ${s.errors ?? ""}`),
-      s.latency_ms ? h("span", {}, `${t("Latency")} p50 ${Math.round(s.latency_ms.p50)} ms`) : null, s.tokens ? h("span", {}, `${t("Tokens")}: ${s.tokens}`) : null),
+      s.latency_ms ? h("span", {}, `${t("Latency")} p50 ${Math.round(s.latency_ms.p50)} ms`) : null, s.tokens ? h("span", {}, `${t("Tokens")}: ${s.tokens}`) : null,
+      s.comparison ? h("span", {}, `${t("Regressions")}: ${s.comparison.regressions} · ${t("Improvements")}: ${s.comparison.improvements}`) : null,
+      s.gate ? h("span", { id: "exp-gate", class: s.gate.passed ? "ok" : "bad" }, `${t("Gate")}: ${t(s.gate.passed ? "passed" : "failed")}`) : null),
       s.scorers ? h("table", {}, head(["Scorer", "Pass rate", "Passed", "Failed"]), h("tbody", {}, Object.entries(s.scorers).map(([n, v]) =>
         h("tr", {}, h("td", {}, n), h("td", {}, pct(v.pass_rate)), h("td", {}, v.passed), h("td", {}, v.failed))))) : "");
     const r = await api(`/v1/evals/experiments/${enc(id)}/results`, { signal: ctx.signal });
     clear(results).append(...r.data.map((c) => h("tr", { "data-case": c.case_id },
       h("td", {}, text(c.input)), h("td", {}, text(expected[c.case_id])), h("td", {}, text(c.output || c.error)),
-      h("td", {}, (c.scores || []).map((sc) => h("div", { class: sc.passed ? "ok" : "bad", title: sc.reason || null }, `${sc.name}: ${sc.value ?? ""}`))),
+      h("td", {}, (c.scores || []).map((sc) => h("div", { class: sc.passed ? "ok" : "bad" }, `${sc.name}: ${sc.value ?? ""}`, sc.reason ? h("span", { class: "muted" }, ` (${sc.reason})`) : null))),
       h("td", {}, h("span", { class: `status ${c.status}` }, t(c.status))))));
     return e.status === "running";
   }));
