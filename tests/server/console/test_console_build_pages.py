@@ -268,7 +268,7 @@ def test_a_running_experiment_is_followed_until_it_ends(page: Any, console: Serv
     expect(page.locator("#results tbody tr")).to_contain_text("w59")
 
 
-def test_the_pages_speak_chinese(page: Any) -> None:
+def test_the_pages_speak_chinese(page: Any, shots: Path) -> None:
     sign_in(page)
     page.goto("/console/tenants")
     page.select_option("#lang", "zh")
@@ -278,6 +278,7 @@ def test_the_pages_speak_chinese(page: Any) -> None:
     expect(page.locator("h1")).to_have_text("评测")
     expect(page.locator("main h2").first).to_have_text("数据集")
     expect(page.get_by_role("button", name="运行实验")).to_be_visible()
+    page.screenshot(path=str(shots / "evals-zh.png"), full_page=True)
 
 
 def test_the_pages_have_no_serious_accessibility_violations(page: Any, console: Served) -> None:

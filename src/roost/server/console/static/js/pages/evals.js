@@ -2,7 +2,7 @@
 // per-case results, a comparison of two experiments, and the gray releases (read-only).
 // /console/evals/<experiment id> opens one experiment.
 import { api } from "../api.js";
-import { h, clear, when, statusBadge } from "../dom.js";
+import { h, clear, when } from "../dom.js";
 import { t } from "../i18n.js";
 import { problem } from "./tenants.js";
 
@@ -11,6 +11,7 @@ const pct = (x) => (x === null || x === undefined ? "" : `${Math.round(x * 1000)
 const text = (v) => (v === null || v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v));
 const head = (cols) => h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, t(c)))));
 const enc = encodeURIComponent;
+const badge = (status) => h("span", { class: `status ${status}` }, t(status));
 
 // an experiment still running is read again until it ends (or the page is left)
 async function poll(ctx, fn) {
@@ -40,7 +41,7 @@ export async function render(main, ctx) {
     clear(dsSelect).append(...ds.data.map((d) => h("option", { value: d.id, selected: d.id === chosen }, d.name)));
     clear(experiments).append(...ex.data.map((e) => h("tr", { "data-experiment": e.id },
       h("td", {}, h("a", { href: `/console/evals/${enc(e.id)}` }, h("code", {}, e.id))), h("td", {}, names[e.dataset_id] || e.dataset_id),
-      h("td", {}, e.agent), h("td", {}, statusBadge(e.status)), h("td", {}, e.summary.cases ?? ""),
+      h("td", {}, e.agent), h("td", {}, badge(e.status)), h("td", {}, e.summary.cases ?? ""),
       h("td", { class: "score" }, pct(e.summary.pass_rate)), h("td", {}, when(e.created_at)))));
     for (const [select, pick] of [[base, 1], [cand, 0]]) {
       const was = select.value;
@@ -111,7 +112,7 @@ async function experiment(main, ctx, id, alert, guard) {
       dsName = ds.name;
       expected = Object.fromEntries(ds.data.map((c) => [c.id, c.expected ?? (c.facts || []).join(" | ")]));
     }
-    clear(summary).append(h("div", { class: "row" }, statusBadge(e.status), h("span", {}, `${t("Agent")}: ${e.agent}`), h("span", {}, `${t("Dataset")}: ${dsName}`),
+    clear(summary).append(h("div", { class: "row" }, badge(e.status), h("span", {}, `${t("Agent")}: ${e.agent}`), h("span", {}, `${t("Dataset")}: ${dsName}`),
       h("span", { id: "exp-pass-rate" }, `${t("Pass rate")}: ${pct(s.pass_rate)}`), h("span", {}, `${t("Passed")}: ${s.passed ?? ""} · ${t("Failed")}: ${s.failed ?? ""} · ${t("Errors")}: ${s.errors ?? ""}`),
       s.latency_ms ? h("span", {}, `${t("Latency")} p50 ${Math.round(s.latency_ms.p50)} ms`) : null, s.tokens ? h("span", {}, `${t("Tokens")}: ${s.tokens}`) : null,
       s.comparison ? h("span", {}, `${t("Regressions")}: ${s.comparison.regressions} · ${t("Improvements")}: ${s.comparison.improvements}`) : null,
@@ -122,7 +123,7 @@ async function experiment(main, ctx, id, alert, guard) {
     clear(results).append(...r.data.map((c) => h("tr", { "data-case": c.case_id },
       h("td", {}, text(c.input)), h("td", {}, text(expected[c.case_id])), h("td", {}, text(c.output || c.error)),
       h("td", {}, (c.scores || []).map((sc) => h("div", { class: sc.passed ? "ok" : "bad" }, `${sc.name}: ${sc.value ?? ""}`, sc.reason ? h("span", { class: "muted" }, ` (${sc.reason})`) : null))),
-      h("td", {}, h("span", { class: `status ${c.status}` }, t(c.status))))));
+      h("td", {}, badge(c.status)))));
     return e.status === "running";
   }));
 }
