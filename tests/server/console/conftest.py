@@ -19,8 +19,17 @@ from server_support import ADMIN_KEY, Served, serve, stop
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The module's app, with a ROOST_HOME of its own: it starts before the per-test
+    ROOST_HOME of tests/conftest.py, and keys it makes (the secret store's master key,
+    the audit signing key) must not land in the real ~/.roost."""
+    from roost.core.settings import get_settings
+
     db = tmp_path_factory.mktemp("console") / "roost.db"
-    s = serve(console_app(ADMIN_KEY, f"sqlite:///{db}"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROOST_HOME", str(tmp_path_factory.mktemp("console-home")))
+        get_settings.cache_clear()
+        s = serve(console_app(ADMIN_KEY, f"sqlite:///{db}"))
+        get_settings.cache_clear()
     yield s
     stop(s)
 

@@ -41,6 +41,24 @@ const zh = {
   "Managed by Roost": "由 Roost 管理", "Saved": "已保存", "version": "版本", "Save secret": "保存密钥",
   "Secret reference": "密钥引用", "Version": "版本",
   "Values are stored encrypted and never shown; agents and tools refer to a secret as secret://NAME.": "值加密存储，永不显示；智能体和工具以 secret://NAME 引用密钥。",
+  // tenants
+  "Enable": "启用", "Disable": "停用", "enabled": "已启用", "disabled": "已停用", "Quotas": "配额",
+  "Enable tenant {id}?": "启用租户 {id}？",
+  "Disable tenant {id}? Its keys stop working at once; its data stays.": "停用租户 {id}？其密钥立即失效，数据保留。",
+  "Runs per minute": "每分钟运行数", "Tokens per day": "每日 Token", "Tokens per month": "每月 Token",
+  "Cost per day": "每日成本", "Cost per month": "每月成本", "Open sessions": "同时存在的会话", "Sandboxes": "沙箱",
+  "unlimited": "不限", "used": "已用", "resets": "重置于", "Quota": "配额", "Limit": "上限",
+  "An empty limit is unlimited.": "上限留空即不限。", "Save quotas": "保存配额", "Tenant ID": "租户 ID",
+  "Create tenant": "创建租户", "ID": "ID",
+  // evaluation
+  "Datasets": "数据集", "Experiments": "实验", "Experiment": "实验", "Dataset": "数据集", "Cases": "用例",
+  "Cases (one JSON per line)": "用例（每行一个 JSON）", "Create dataset": "创建数据集", "Run experiment": "运行实验",
+  "Pass rate": "通过率", "Compare experiments": "对比实验", "Baseline": "基线", "Candidate": "候选", "Compare": "对比",
+  "Improvements": "改进", "Regressions": "退化", "Unchanged": "不变", "improved": "改进", "regressed": "退化",
+  "Releases": "灰度发布", "Stable": "稳定版本", "Weights": "流量权重",
+  "Eval pass rate": "评测通过率", "Results": "结果", "Expected": "期望", "Scores": "评分", "Scorer": "评分器",
+  "Passed": "通过", "Failed": "失败", "Errors": "错误", "passed": "通过", "failed": "失败", "error": "错误",
+  "running": "运行中", "succeeded": "成功", "Latency": "延迟", "Gate": "门禁",
 };
 const tables = { zh };
 

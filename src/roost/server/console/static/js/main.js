@@ -15,6 +15,7 @@ const MODULES = {
   usage: "./pages/usage.js", metrics: "./pages/metrics.js", alerts: "./pages/alerts.js",
   knowledge: "./pages/knowledge.js", keys: "./pages/keys.js", api: "./pages/apiref.js",
   audit: "./pages/audit.js", secrets: "./pages/secrets.js",
+  tenants: "./pages/tenants.js", evals: "./pages/evals.js",
 };
 const ALWAYS = new Set(["api"]);
 const PAGE_API = { audit: "/v1/audit", tenants: "/v1/tenants", roles: "/v1/roles", secrets: "/v1/secrets", evals: "/v1/evals" };

@@ -1,5 +1,5 @@
-// A page for an API the console has no page of its own for yet (tenants, roles,
-// evaluation): its GET listing as a table, so the entry is useful on landing.
+// A page for an API the console has no page of its own for (roles, and any later one
+// until it gets one): its GET listing as a table, so the entry is useful on landing.
 import { api } from "../api.js";
 import { h, clear, json } from "../dom.js";
 import { t } from "../i18n.js";
