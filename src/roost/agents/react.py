@@ -366,8 +366,8 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
     ) -> Msg:
         """The final message, never empty: a model that produced no text (it looped, or
         was cut off) gets a final answer saying so, with the last tool result it had. In
-        decision mode an answer that leaves out the number its last tool call returned
-        gets it added (``result_note``)."""
+        decision mode an answer that leaves out the number its last calculator call
+        returned gets it added (``result_note``)."""
         if assistant.text.strip():
             if self.tool_mode == "decision" and not cut_off:
                 done = [
@@ -451,7 +451,7 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
     @staticmethod
     def _decision_schema(st: ReplyState, specs: list[ToolSpec], tools: bool) -> dict[str, Any]:
         """One step's response format: tools unless the step must answer; an answer
-        unless the question asked for a tool and none has run yet in this reply."""
+        unless the question still needs a tool step (``must_call``)."""
         allow_tools = bool(specs) and tools
         return decision.decision_schema(
             specs,
