@@ -127,6 +127,13 @@ def test_the_calculator_gets_back_the_parentheses_the_model_dropped(
     assert keep_parentheses(question, other) is other
 
 
+def test_no_number_is_added_when_the_question_restricts_the_answer() -> None:
+    done = [("calculator", {"expression": "18 * 5"}, "90")]
+    assert result_note("No", done, "Is 18 * 5 over 100? Answer yes or no only.") == ""
+    assert result_note("不是", done, "18 乘 5 大于 100 吗？只回答是或不是。") == ""
+    assert result_note("No", done, "Is 18 * 5 over 100?") == " (18 * 5 = 90)"
+
+
 @pytest.mark.parametrize(
     ("answer", "done", "note"),
     [

@@ -112,15 +112,22 @@ def _digits(text: str) -> str:
     return re.sub(r"(?<=\d),(?=\d{3})", "", text)
 
 
-def result_note(answer: str, executed: Sequence[tuple[str, dict[str, object], str]]) -> str:
+_FORMAT_ONLY = re.compile(r"\b(only|nothing else|just)\b|只|仅", re.I)
+
+
+def result_note(
+    answer: str, executed: Sequence[tuple[str, dict[str, object], str]], question: str = ""
+) -> str:
     """What to add to an answer that leaves out the number the reply's last calculator
     call returned: " (18 * 5 = 90)" after "No" to "is 18 * 5 greater than 100?". A small
     model answers the last clause of a question and drops the result it computed; the
     user should see it. Only the calculator's: its note is an equation, true whatever
     the answer did with the number (a file's content or a program's output may have
     been transformed, and "(result: 21)" after "42" would confuse). ``executed`` is
-    (tool name, arguments, result text) of the successful calls in order."""
-    if not executed:
+    (tool name, arguments, result text) of the successful calls in order. Nothing is
+    added when the question restricts the answer's form ("yes or no only", "just the
+    number")."""
+    if not executed or _FORMAT_ONLY.search(question):
         return ""
     name, args, text = executed[-1]
     expression = args.get("expression")

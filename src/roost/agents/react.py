@@ -375,7 +375,8 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
                     for key, result in st.executed.items()
                     if not result.is_error
                 ]
-                note = result_note(assistant.text, done)
+                question = latest_user_text(self.memory.get())
+                note = result_note(assistant.text, done, question)
                 if note:
                     emit(TextDelta(msg_id=assistant.id, delta=note, agent=self.name))
                     assistant.content = [*assistant.content, TextBlock(text=note)]
