@@ -128,28 +128,27 @@ def test_the_calculator_gets_back_the_parentheses_the_model_dropped(
 
 
 def test_no_number_is_added_when_the_question_restricts_the_answer() -> None:
-    done = [("calculator", {"expression": "18 * 5"}, "90")]
-    assert result_note("No", done, "Is 18 * 5 over 100? Answer yes or no only.") == ""
-    assert result_note("不是", done, "18 乘 5 大于 100 吗？只回答是或不是。") == ""
-    assert result_note("No", done, "Is 18 * 5 over 100?") == " (18 * 5 = 90)"
+    call = ("calculator", {"expression": "18 * 5"}, "90")
+    assert result_note("No", *call, "Is 18 * 5 over 100? Answer yes or no only.") == ""
+    assert result_note("不是", *call, "18 乘 5 大于 100 吗？只回答是或不是。") == ""
+    assert result_note("No", *call, "Is 18 * 5 over 100?") == " (18 * 5 = 90)"
 
 
 @pytest.mark.parametrize(
-    ("answer", "done", "note"),
+    ("answer", "tool", "args", "result", "note"),
     [
-        ("No", [("calculator", {"expression": "18 * 5"}, "90")], " (18 * 5 = 90)"),
-        ("495", [("calculator", {"expression": "45 * 22"}, "990")], " (45 * 22 = 990)"),
-        ("990 is even.", [("calculator", {"expression": "45 * 22"}, "990")], ""),
-        ("It is 3,648.", [("calculator", {"expression": "48 * 76"}, "3648")], ""),
+        ("No", "calculator", {"expression": "18 * 5"}, "90", " (18 * 5 = 90)"),
+        ("495", "calculator", {"expression": "45 * 22"}, "990", " (45 * 22 = 990)"),
+        ("990 is even.", "calculator", {"expression": "45 * 22"}, "990", ""),
+        ("It is 3,648.", "calculator", {"expression": "48 * 76"}, "3648", ""),
         # only the calculator's: its note is an equation, true whatever the answer did with
         # the number ("42" after reading 21 and doubling it gets no "(result: 21)")
-        ("42", [("read_file", {"path": "n.txt"}, "21")], ""),
-        ("一百万", [("execute_python", {"code": "print(2**20)"}, "stdout:\n1048576\n")], ""),
-        ("Done.", [("calculator", {"expression": "1 < 2"}, "True")], ""),
-        ("Hi", [], ""),
+        ("42", "read_file", {"path": "n.txt"}, "21", ""),
+        ("一百万", "execute_python", {"code": "print(2**20)"}, "stdout:\n1048576\n", ""),
+        ("Done.", "calculator", {"expression": "1 < 2"}, "True", ""),
     ],
 )
 def test_the_number_the_calculator_returned_is_added_to_an_answer_without_it(
-    answer: str, done: list[tuple[str, dict[str, object], str]], note: str
+    answer: str, tool: str, args: dict[str, object], result: str, note: str
 ) -> None:
-    assert result_note(answer, done) == note
+    assert result_note(answer, tool, args, result) == note

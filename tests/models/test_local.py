@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import operator
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -345,3 +346,17 @@ async def test_calculator_tool_call_in_decision_mode(model_path: Path) -> None:
     assert "7006652" in first.result.text
     assert final is not None
     assert "7006652" in final.text.replace(",", "")
+
+
+async def test_a_chinese_question_gets_an_answer_that_starts_in_chinese(model_path: Path) -> None:
+    """The answer pattern of decision mode compiled into llama.cpp's grammar: without it
+    the model answers a bare "H2O" (the prompt asks for Chinese twice); with it, a
+    Chinese sentence that still holds the result."""
+    from roost.agents import ReActAgent
+
+    agent = ReActAgent("zh", LocalModel(path=model_path), model_options={"max_tokens": 96})
+    assert agent.tool_mode == "decision"
+    final = await agent("水的化学式是什么？")
+    assert "error" not in final.metadata, final.metadata
+    assert re.match(r"[\u4e00-\u9fff]", final.text), final.text
+    assert "H2O" in final.text.upper().replace("₂", "2")

@@ -5,7 +5,7 @@ clock to name a capital calls the clock)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from roost.core import Msg, ToolUseBlock
 
@@ -116,25 +116,21 @@ _FORMAT_ONLY = re.compile(r"\b(only|nothing else|just)\b|只|仅", re.I)
 
 
 def result_note(
-    answer: str, executed: Sequence[tuple[str, dict[str, object], str]], question: str = ""
+    answer: str, tool: str, args: Mapping[str, object], result: str, question: str = ""
 ) -> str:
-    """What to add to an answer that leaves out the number the reply's last calculator
-    call returned: " (18 * 5 = 90)" after "No" to "is 18 * 5 greater than 100?". A small
-    model answers the last clause of a question and drops the result it computed; the
-    user should see it. Only the calculator's: its note is an equation, true whatever
-    the answer did with the number (a file's content or a program's output may have
-    been transformed, and "(result: 21)" after "42" would confuse). ``executed`` is
-    (tool name, arguments, result text) of the successful calls in order. Nothing is
+    """What to add to an answer that leaves out the number the reply's last successful
+    call, a calculator's, returned: " (18 * 5 = 90)" after "No" to "is 18 * 5 greater
+    than 100?". A small model answers the last clause of a question and drops the result
+    it computed; the user should see it. Only the calculator's: its note is an equation,
+    true whatever the answer did with the number (a file's content or a program's output
+    may have been transformed, and "(result: 21)" after "42" would confuse). Nothing is
     added when the question restricts the answer's form ("yes or no only", "just the
     number")."""
-    if not executed or _FORMAT_ONLY.search(question):
-        return ""
-    name, args, text = executed[-1]
     expression = args.get("expression")
-    value = _digits(text.strip())
-    if name != "calculator" or not isinstance(expression, str) or len(expression) > 80:
+    value = _digits(result.strip())
+    if tool != "calculator" or not isinstance(expression, str) or len(expression) > 80:
         return ""
-    if not _NUMBER.fullmatch(value) or len(value) > 40:
+    if not _NUMBER.fullmatch(value) or len(value) > 40 or _FORMAT_ONLY.search(question):
         return ""
     if re.search(rf"(?<![\d.]){re.escape(value)}(?!\d)", _digits(answer)):
         return ""

@@ -33,6 +33,9 @@ class ReplyState:
     tool_steps: int = 0
     """Tool calls the question asks for: until that many have succeeded (or two more
     than that have been tried), a step must call a tool."""
+    last_success: tuple[ToolUseBlock, ToolResultBlock] | None = None
+    """The latest call of this reply that succeeded, with its result (for the answer's
+    result note)."""
     executed: dict[str, ToolResultBlock] = field(default_factory=dict)
     """Results of the calls made in this reply, by ``call_key``: a repeat is not run."""
 
@@ -50,18 +53,6 @@ def call_key(call: ToolUseBlock) -> str:
     import json
 
     return f"{call.name}:{json.dumps(call.input, sort_keys=True, default=str)}"
-
-
-def split_key(key: str) -> tuple[str, dict[str, Any]]:
-    """``call_key``'s name and arguments back (``{}`` when they cannot be read)."""
-    import json
-
-    name, sep, args = key.partition(":{")
-    try:
-        value = json.loads("{" + args) if sep else {}
-    except ValueError:
-        value = {}
-    return name, value if isinstance(value, dict) else {}
 
 
 def as_msgs(msg: Msg | Sequence[Msg] | str | None) -> list[Msg]:

@@ -105,6 +105,8 @@ class ToolCalls:
                 if result is None:
                     result = await self._execute(call, emit)
                     st.executed[key] = result
+                    if not result.is_error:
+                        st.last_success = (call, result)
                 st.results[call.id] = result
                 _tool_span_status(span, result)
                 emit(

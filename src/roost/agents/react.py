@@ -33,7 +33,7 @@ from roost.agents._guidance import (
     latest_user_text,
     result_note,
 )
-from roost.agents._state import ReplyState, as_msgs, call_key, must_call, split_key
+from roost.agents._state import ReplyState, as_msgs, call_key, must_call
 from roost.agents._structured import StructuredOutput
 from roost.agents._tool_calls import ToolCalls
 from roost.agents._tracing import capture_content, context_attributes, set_error, start_span
@@ -369,14 +369,10 @@ class ReActAgent(ToolCalls, StructuredOutput, Endings):
         decision mode an answer that leaves out the number its last calculator call
         returned gets it added (``result_note``)."""
         if assistant.text.strip():
-            if self.tool_mode == "decision" and not cut_off:
-                done = [
-                    (*split_key(key), result.text)
-                    for key, result in st.executed.items()
-                    if not result.is_error
-                ]
+            if self.tool_mode == "decision" and not cut_off and st.last_success is not None:
+                call, result = st.last_success
                 question = latest_user_text(self.memory.get())
-                note = result_note(assistant.text, done, question)
+                note = result_note(assistant.text, call.name, call.input, result.text, question)
                 if note:
                     emit(TextDelta(msg_id=assistant.id, delta=note, agent=self.name))
                     assistant.content = [*assistant.content, TextBlock(text=note)]

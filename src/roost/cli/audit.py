@@ -38,6 +38,11 @@ ArchiveOpt = Annotated[
         help="Archive directory or s3://bucket/prefix (default: ROOST_AUDIT_ARCHIVE). / 归档位置。",
     ),
 ]
+UserOpt = Annotated[str | None, typer.Option("--user", help="Only this user. / 指定用户。")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Only this tenant. / 指定租户。")]
+ActionOpt = Annotated[
+    str | None, typer.Option("--action", help="An action or prefix (run.*). / 操作。")
+]
 SinceOpt = Annotated[
     str | None, typer.Option("--since", help="From this date/time (ISO 8601). / 起始时间。")
 ]
@@ -155,13 +160,9 @@ def _query(
 
 @app.command("export")
 def export_cmd(
-    user: Annotated[str | None, typer.Option("--user", help="Only this user. / 指定用户。")] = None,
-    tenant: Annotated[
-        str | None, typer.Option("--tenant", help="Only this tenant. / 指定租户。")
-    ] = None,
-    action: Annotated[
-        str | None, typer.Option("--action", help="An action or prefix (run.*). / 操作。")
-    ] = None,
+    user: UserOpt = None,
+    tenant: TenantOpt = None,
+    action: ActionOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv. / 格式。")] = "jsonl",
@@ -218,13 +219,9 @@ def export_cmd(
 
 @app.command("search")
 def search_cmd(
-    user: Annotated[str | None, typer.Option("--user", help="Only this user. / 指定用户。")] = None,
-    tenant: Annotated[
-        str | None, typer.Option("--tenant", help="Only this tenant. / 指定租户。")
-    ] = None,
-    action: Annotated[
-        str | None, typer.Option("--action", help="An action or prefix (run.*). / 操作。")
-    ] = None,
+    user: UserOpt = None,
+    tenant: TenantOpt = None,
+    action: ActionOpt = None,
     resource: Annotated[
         str | None, typer.Option("--resource", help="A resource id. / 资源。")
     ] = None,
